@@ -1,0 +1,33 @@
+//! `skiff`: one binary that runs any part of the control plane.
+//!
+//! `main` only parses flags, sets up tracing and hands over to the subcommand's
+//! `run`; everything a subcommand does lives in the library crates.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Version => {
+            println!("{}", cli::version_line());
+            Ok(())
+        }
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` picks what is shown (default: info).
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
