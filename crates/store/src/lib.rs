@@ -21,5 +21,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod error;
+mod mvcc;
+mod revision;
 pub mod wal;
 pub mod watch;
+
+pub use error::StoreError;
+pub use revision::Revision;

@@ -1,0 +1,480 @@
+//! The MVCC state machine: etcd's multi-version key space.
+//!
+//! Every change is kept under the revision that made it, so a read can ask for
+//! the key space as it was at any revision that compaction has not yet dropped
+//! (see the etcd data model: <https://etcd.io/docs/v3.5/learning/data_model/>).
+//!
+//! The state machine is driven by one function, [`Mvcc::apply`]: given a log
+//! entry and its index, it changes the state deterministically — the same entries
+//! in the same order always give the same revisions, values and events on every
+//! member. Reads ([`Mvcc::range`]) never change anything.
+//!
+//! # Layout
+//! - `key_index`: key → revisions, in memory.
+//! - `backend`: revision → value, in sled, written in atomic batches.
+//! - `range`: etcd's Range rules (range_end, limit, sort, filters, count).
+//! - `txn`: compares, branches, and the checks a txn must pass before it runs.
+//! - `lease`: leases and the keys attached to them, as replicated state.
+//!
+//! # Caveats
+//! Compaction runs inside the apply that requests it, not in the background in
+//! small batches as etcd's does: a compaction of a large history delays the
+//! writes behind it. Auth and its revision are not modelled.
+
+mod backend;
+mod key_index;
+mod lease;
+mod range;
+mod txn;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use skiff_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+};
+use skiff_proto::mvccpb::{event::EventType, Event, KeyValue};
+use skiff_proto::store::{log_entry, LogEntry};
+
+use crate::error::{Result, StoreError};
+use crate::revision::Revision;
+use backend::{Backend, Record, APPLIED_INDEX, COMPACT_REVISION, CURRENT_REVISION};
+use key_index::KeyIndex;
+pub(crate) use lease::{Lease, MAX_LEASE_TTL};
+
+/// What applying one log entry produced.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    /// The store's revision after the entry.
+    pub(crate) revision: i64,
+    /// The response for the client that proposed the entry.
+    pub(crate) response: Response,
+    /// The changes, in order, for watchers; each carries `prev_kv` when there was one.
+    pub(crate) events: Vec<Event>,
+}
+
+/// The response to one applied request.
+#[derive(Debug)]
+pub(crate) enum Response {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+}
+
+/// The key space at every revision not yet compacted, plus leases.
+pub(crate) struct Mvcc {
+    backend: Backend,
+    index: BTreeMap<Vec<u8>, KeyIndex>,
+    leases: BTreeMap<i64, Lease>,
+    /// The newest revision; a fresh store is at revision 1, as etcd is.
+    current: i64,
+    /// Reads below this revision fail with `Compacted`.
+    compacted: i64,
+    /// The index of the last log entry applied.
+    applied_index: u64,
+}
+
+fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..Default::default()
+    })
+}
+
+impl Mvcc {
+    /// Opens the state held in `tree`, rebuilding the in-memory index from it.
+    pub(crate) fn open(tree: sled::Tree) -> Result<Self> {
+        let backend = Backend::new(tree);
+        let applied_index = backend.meta(APPLIED_INDEX)?.unwrap_or(0) as u64;
+        let current = backend.meta(CURRENT_REVISION)?.unwrap_or(1);
+        let compacted = backend.meta(COMPACT_REVISION)?.unwrap_or(0);
+        let mut mvcc = Mvcc {
+            backend,
+            index: BTreeMap::new(),
+            leases: BTreeMap::new(),
+            current,
+            compacted,
+            applied_index,
+        };
+        mvcc.restore()?;
+        Ok(mvcc)
+    }
+
+    /// Rebuilds the key index and lease attachments from the stored records.
+    fn restore(&mut self) -> Result<()> {
+        for lease in self.backend.leases() {
+            let (id, ttl) = lease?;
+            self.leases.insert(id, Lease::new(ttl));
+        }
+        let mut lease_of: HashMap<Vec<u8>, i64> = HashMap::new();
+        for item in self.backend.scan(0, i64::MAX - 1) {
+            let (rev, record) = item?;
+            let key_index = self.index.entry(record.kv.key.clone()).or_default();
+            if record.tombstone {
+                key_index.tombstone(rev);
+                lease_of.remove(&record.kv.key);
+            } else {
+                key_index.put(rev);
+                lease_of.insert(record.kv.key, record.kv.lease);
+            }
+        }
+        for (key, id) in lease_of {
+            if let Some(lease) = self.leases.get_mut(&id) {
+                lease.keys.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest revision.
+    pub(crate) fn current_revision(&self) -> i64 {
+        self.current
+    }
+
+    /// The revision history is compacted to.
+    pub(crate) fn compacted_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    /// The index of the last applied log entry.
+    pub(crate) fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// Applies one log entry at `index`. A request that fails (say, an unknown
+    /// lease) changes nothing but still consumes its index, as in etcd.
+    pub(crate) fn apply(&mut self, index: u64, entry: &LogEntry) -> Result<Applied> {
+        assert!(
+            index > self.applied_index,
+            "log index {index} applied after {}",
+            self.applied_index
+        );
+        self.applied_index = index;
+        self.backend.set_meta(APPLIED_INDEX, index as i64);
+        let Some(request) = &entry.request else {
+            return Err(StoreError::InvalidRequest("empty log entry".into()));
+        };
+        let mut txn = WriteTxn::new(self);
+        let response = match request {
+            log_entry::Request::Put(req) => txn.checked_put(req).map(Response::Put),
+            log_entry::Request::DeleteRange(req) => {
+                txn.delete_range(req).map(Response::DeleteRange)
+            }
+            log_entry::Request::Txn(req) => txn.txn(req).map(Response::Txn),
+            log_entry::Request::Compaction(req) => txn.compact(req).map(Response::Compaction),
+            log_entry::Request::LeaseGrant(req) => txn.lease_grant(req).map(Response::LeaseGrant),
+            log_entry::Request::LeaseRevoke(req) => {
+                txn.lease_revoke(req).map(Response::LeaseRevoke)
+            }
+        };
+        let (revision, events) = txn.end();
+        Ok(Applied {
+            revision,
+            response: response?,
+            events,
+        })
+    }
+
+    /// Writes everything applied since the last commit to sled in one atomic batch.
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        self.backend.commit()
+    }
+
+    /// A read of the current key space, or of an older revision.
+    pub(crate) fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        let mut resp = range::range(self, req, self.current)?;
+        resp.header = header(self.current);
+        Ok(resp)
+    }
+
+    /// The value of `key` as of revision `at`, if it existed then.
+    fn get_at(&self, key: &[u8], at: i64) -> Result<Option<KeyValue>> {
+        let Some(rev) = self.index.get(key).and_then(|ki| ki.get(at)) else {
+            return Ok(None);
+        };
+        self.record(rev).map(|r| r.map(|r| r.kv))
+    }
+
+    fn record(&self, rev: Revision) -> Result<Option<Record>> {
+        self.backend.get(rev)
+    }
+
+    /// Checks a read revision against compaction and the head.
+    fn check_revision(&self, rev: i64) -> Result<()> {
+        if rev > self.current {
+            return Err(StoreError::FutureRevision);
+        }
+        if rev < self.compacted {
+            return Err(StoreError::Compacted {
+                compact_revision: self.compacted,
+            });
+        }
+        Ok(())
+    }
+
+    /// Changes with `from <= revision <= to` on keys in `[key, range_end)`, in
+    /// revision order, each with the key's previous value as `prev_kv`: what a
+    /// watcher that fell behind must be sent.
+    pub(crate) fn history(
+        &self,
+        from: i64,
+        to: i64,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<Vec<Event>> {
+        if from < self.compacted {
+            return Err(StoreError::Compacted {
+                compact_revision: self.compacted,
+            });
+        }
+        let mut events = Vec::new();
+        for item in self.backend.scan(from, to) {
+            let (rev, record) = item?;
+            if !range::contains(key, range_end, &record.kv.key) {
+                continue;
+            }
+            let prev_kv = if record.kv.version == 1 && !record.tombstone {
+                None
+            } else {
+                self.get_at(&record.kv.key, rev.main - 1)?
+            };
+            let kind = if record.tombstone {
+                EventType::Delete
+            } else {
+                EventType::Put
+            };
+            events.push(Event {
+                r#type: kind as i32,
+                kv: Some(record.kv),
+                prev_kv,
+            });
+        }
+        Ok(events)
+    }
+
+    /// A CRC-32 over every stored change up to `rev`: equal on members that
+    /// applied the same log (etcd's `HashKV`).
+    pub(crate) fn hash_kv(&self, rev: i64) -> Result<u32> {
+        let rev = if rev <= 0 { self.current } else { rev };
+        self.check_revision(rev)?;
+        let mut hasher = crc32fast::Hasher::new();
+        for item in self.backend.scan(0, rev) {
+            let (rev, record) = item?;
+            hasher.update(&rev.to_bytes());
+            hasher.update(&[u8::from(record.tombstone)]);
+            hasher.update(&record.kv.key);
+            hasher.update(&record.kv.value);
+        }
+        Ok(hasher.finalize())
+    }
+
+    /// The live leases, by ID.
+    pub(crate) fn leases(&self) -> &BTreeMap<i64, Lease> {
+        &self.leases
+    }
+
+    /// The number of keys alive now.
+    pub(crate) fn key_count(&self) -> usize {
+        self.index.values().filter(|ki| ki.is_alive()).count()
+    }
+}
+
+/// The changes of one log entry: one revision, with a sub-revision per change.
+struct WriteTxn<'a> {
+    mvcc: &'a mut Mvcc,
+    /// The revision this entry writes at, if it changes anything.
+    rev: i64,
+    /// Changes made so far.
+    changes: i64,
+    events: Vec<Event>,
+}
+
+impl<'a> WriteTxn<'a> {
+    fn new(mvcc: &'a mut Mvcc) -> Self {
+        let rev = mvcc.current + 1;
+        WriteTxn {
+            mvcc,
+            rev,
+            changes: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// The revision reads inside this entry see: its own changes included.
+    fn read_rev(&self) -> i64 {
+        if self.changes > 0 {
+            self.rev
+        } else {
+            self.mvcc.current
+        }
+    }
+
+    fn next_revision(&mut self) -> Revision {
+        let rev = Revision::new(self.rev, self.changes);
+        self.changes += 1;
+        rev
+    }
+
+    /// Finishes the entry: the store's revision advances only if something changed.
+    fn end(self) -> (i64, Vec<Event>) {
+        if self.changes > 0 {
+            self.mvcc.current = self.rev;
+            self.mvcc.backend.set_meta(CURRENT_REVISION, self.rev);
+        }
+        (self.mvcc.current, self.events)
+    }
+
+    fn checked_put(&mut self, req: &PutRequest) -> Result<PutResponse> {
+        txn::check_put(self.mvcc, req)?;
+        self.put(req)
+    }
+
+    /// A put whose preconditions were checked.
+    fn put(&mut self, req: &PutRequest) -> Result<PutResponse> {
+        let prev = self.mvcc.get_at(&req.key, self.read_rev())?;
+        let value = match (&prev, req.ignore_value) {
+            (Some(prev), true) => prev.value.clone(),
+            _ => req.value.clone(),
+        };
+        let lease = match (&prev, req.ignore_lease) {
+            (Some(prev), true) => prev.lease,
+            _ => req.lease,
+        };
+        let rev = self.next_revision();
+        let key_index = self.mvcc.index.entry(req.key.clone()).or_default();
+        let (create_revision, version) = match prev {
+            Some(_) => (
+                key_index.created().map_or(rev.main, |r| r.main),
+                key_index.version() + 1,
+            ),
+            None => (rev.main, 1),
+        };
+        key_index.put(rev);
+        let kv = KeyValue {
+            key: req.key.clone(),
+            create_revision,
+            mod_revision: rev.main,
+            version,
+            value,
+            lease,
+        };
+        let prev_lease = prev.as_ref().map_or(0, |p| p.lease);
+        self.mvcc.move_key_lease(&req.key, prev_lease, lease);
+        self.mvcc.backend.put(
+            rev,
+            Record {
+                tombstone: false,
+                kv: kv.clone(),
+            },
+        );
+        self.events.push(Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: prev.clone(),
+        });
+        Ok(PutResponse {
+            header: header(rev.main),
+            prev_kv: if req.prev_kv { prev } else { None },
+        })
+    }
+
+    fn delete_range(&mut self, req: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        if req.key.is_empty() {
+            return Err(StoreError::EmptyKey);
+        }
+        let at = self.read_rev();
+        let keys: Vec<Vec<u8>> = range::keys_in(&self.mvcc.index, &req.key, &req.range_end)
+            .filter(|(_, ki)| ki.get(at).is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut prev_kvs = Vec::new();
+        for key in &keys {
+            let Some(prev) = self.mvcc.get_at(key, at)? else {
+                continue;
+            };
+            let rev = self.next_revision();
+            if let Some(ki) = self.mvcc.index.get_mut(key) {
+                ki.tombstone(rev);
+            }
+            self.mvcc.move_key_lease(key, prev.lease, 0);
+            let kv = KeyValue {
+                key: key.clone(),
+                mod_revision: rev.main,
+                ..Default::default()
+            };
+            self.mvcc.backend.put(
+                rev,
+                Record {
+                    tombstone: true,
+                    kv: kv.clone(),
+                },
+            );
+            self.events.push(Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(kv),
+                prev_kv: Some(prev.clone()),
+            });
+            prev_kvs.push(prev);
+        }
+        Ok(DeleteRangeResponse {
+            header: header(self.read_rev()),
+            deleted: keys.len() as i64,
+            prev_kvs: if req.prev_kv { prev_kvs } else { Vec::new() },
+        })
+    }
+
+    fn txn(&mut self, req: &TxnRequest) -> Result<TxnResponse> {
+        txn::apply(self, req)
+    }
+
+    fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        let at = self.read_rev();
+        let rev = if req.revision > 0 { req.revision } else { at };
+        let mut resp = range::range(self.mvcc, req, rev)?;
+        resp.header = header(at);
+        Ok(resp)
+    }
+
+    fn compact(&mut self, req: &CompactionRequest) -> Result<CompactionResponse> {
+        let rev = req.revision;
+        if rev <= self.mvcc.compacted {
+            return Err(StoreError::Compacted {
+                compact_revision: self.mvcc.compacted,
+            });
+        }
+        if rev > self.mvcc.current {
+            return Err(StoreError::FutureRevision);
+        }
+        self.mvcc.compact(rev)?;
+        Ok(CompactionResponse {
+            header: header(self.mvcc.current),
+        })
+    }
+}
+
+impl Mvcc {
+    /// Drops history below `rev`: from the index, then from disk.
+    fn compact(&mut self, rev: i64) -> Result<()> {
+        let mut keep = HashSet::new();
+        self.index.retain(|_, ki| !ki.compact(rev, &mut keep));
+        let doomed: Vec<Revision> = self
+            .backend
+            .revisions_below(rev + 1)
+            .filter(|r| !matches!(r, Ok(r) if keep.contains(r)))
+            .collect::<Result<_>>()?;
+        for r in doomed {
+            self.backend.remove(r);
+        }
+        self.compacted = rev;
+        self.backend.set_meta(COMPACT_REVISION, rev);
+        tracing::info!(revision = rev, "compacted history");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
