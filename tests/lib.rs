@@ -42,3 +42,61 @@ fn build_skiff() -> PathBuf {
     assert!(binary.exists(), "no skiff binary at {}", binary.display());
     binary
 }
+
+/// A store serving etcd's API in this process, on a free port of 127.0.0.1,
+/// with its data in a temporary directory. Dropping it stops the server.
+pub struct InProcessStore {
+    /// The client URL, as `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The store itself, for looking behind the API.
+    pub store: skiff_store::Store,
+    shutdown: tokio_util::sync::CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcessStore {
+    /// Starts a store with the default configuration.
+    pub async fn start() -> InProcessStore {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a store after `tune` adjusted its configuration.
+    pub async fn start_with(tune: impl FnOnce(&mut skiff_store::StoreConfig)) -> InProcessStore {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = skiff_store::StoreConfig {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        };
+        tune(&mut config);
+        let store = skiff_store::Store::open(config)
+            .await
+            .expect("the store opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("a bound address"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let advertised = skiff_store::grpc::Advertised {
+            client_urls: vec![endpoint.clone()],
+            peer_urls: vec!["http://127.0.0.1:2380".into()],
+        };
+        tokio::spawn(skiff_store::server::serve(
+            vec![listener],
+            store.clone(),
+            advertised,
+            shutdown.clone(),
+        ));
+        InProcessStore {
+            endpoint,
+            store,
+            shutdown,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for InProcessStore {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod store;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -20,6 +21,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", cli::version_line());
             Ok(())
         }
+        Command::Store(args) => store::run(args),
     }
 }
 

@@ -22,10 +22,16 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod grpc;
+mod lessor;
 mod mvcc;
+mod node;
 mod revision;
+pub mod server;
+mod store;
 pub mod wal;
 pub mod watch;
 
 pub use error::StoreError;
 pub use revision::Revision;
+pub use store::{MemberIdentity, Store, StoreConfig};

@@ -42,6 +42,7 @@ use crate::revision::Revision;
 use backend::{Backend, Record, APPLIED_INDEX, COMPACT_REVISION, CURRENT_REVISION};
 use key_index::KeyIndex;
 pub(crate) use lease::{Lease, MAX_LEASE_TTL};
+pub(crate) use txn::{validate_put, validate_txn, MAX_TXN_OPS};
 
 /// What applying one log entry produced.
 #[derive(Debug)]

@@ -1,0 +1,56 @@
+//! `skiff store`: runs one store member until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use skiff_store::server::{self, ServerConfig};
+use skiff_store::StoreConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::StoreArgs;
+
+/// Builds the server's configuration from the flags and serves.
+pub fn run(args: StoreArgs) -> anyhow::Result<()> {
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(|| format!("{}.skiff", args.name).into());
+    let config = ServerConfig {
+        store: StoreConfig {
+            name: args.name,
+            data_dir,
+            max_request_bytes: args.max_request_bytes,
+            max_txn_ops: args.max_txn_ops,
+            ..StoreConfig::default()
+        },
+        listen_client_urls: args.listen_client_urls,
+        advertise_client_urls: args.advertise_client_urls,
+        advertise_peer_urls: args.initial_advertise_peer_urls,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        server::run(config, shutdown).await.context("skiff store")
+    })
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            shutdown.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,157 @@
+//! `skiff store`: a store member serving etcd's v3 gRPC API on TCP.
+//!
+//! [`run`] opens the store and serves until `shutdown` is cancelled; [`serve`]
+//! does the serving on listeners the caller bound (port 0 in tests).
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::StoreError;
+use crate::grpc::{self, Advertised};
+use crate::store::{Store, StoreConfig};
+
+/// Everything `skiff store` is configured with; flags follow etcd's names.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The store itself.
+    pub store: StoreConfig,
+    /// `--listen-client-urls`: where to accept clients.
+    pub listen_client_urls: Vec<String>,
+    /// `--advertise-client-urls`: what MemberList tells clients; the listen URLs when empty.
+    pub advertise_client_urls: Vec<String>,
+    /// `--initial-advertise-peer-urls`: what MemberList tells about peers.
+    pub advertise_peer_urls: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            store: StoreConfig::default(),
+            listen_client_urls: vec!["http://127.0.0.1:2379".into()],
+            advertise_client_urls: Vec::new(),
+            advertise_peer_urls: vec!["http://127.0.0.1:2380".into()],
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A URL flag that is not `http://host:port`.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The address could not be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Parses `http://host:port` (as etcd's URL flags) into a socket address.
+pub fn parse_url(url: &str) -> Result<SocketAddr, ServerError> {
+    let invalid = |reason: &str| ServerError::InvalidUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = match url.split_once("://") {
+        Some(("http", rest)) => rest,
+        Some(("https", _)) => return Err(invalid("TLS is not supported; use http://")),
+        Some((scheme, _)) => return Err(invalid(&format!("unsupported scheme {scheme:?}; use http://"))),
+        None => return Err(invalid("expected http://host:port")),
+    };
+    let host_port = rest.trim_end_matches('/');
+    let host_port = host_port.replace("localhost:", "127.0.0.1:");
+    host_port
+        .parse()
+        .map_err(|_| invalid("expected an IP address and a port, as http://127.0.0.1:2379"))
+}
+
+/// Opens the store and serves etcd's API on every listen URL until `shutdown`.
+pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<(), ServerError> {
+    let addrs = config
+        .listen_client_urls
+        .iter()
+        .map(|u| parse_url(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        listeners.push(listener);
+    }
+    let store = Store::open(config.store.clone()).await?;
+    let advertised = Advertised {
+        client_urls: if config.advertise_client_urls.is_empty() {
+            config.listen_client_urls.clone()
+        } else {
+            config.advertise_client_urls.clone()
+        },
+        peer_urls: config.advertise_peer_urls.clone(),
+    };
+    for listener in &listeners {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving etcd v3 API");
+        }
+    }
+    let result = serve(listeners, store.clone(), advertised, shutdown).await;
+    store.close().await;
+    result
+}
+
+/// Serves etcd's API for `store` on `listeners` until `shutdown` is cancelled.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    store: Store,
+    advertised: Advertised,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let mut servers = Vec::new();
+    for listener in listeners {
+        let routes = grpc::routes(store.clone(), advertised.clone());
+        let shutdown = shutdown.clone();
+        servers.push(tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+                .await
+        }));
+    }
+    for server in servers {
+        match server.await {
+            Ok(result) => result?,
+            Err(join) => tracing::error!(%join, "a listener task failed"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_like_etcds_flags() {
+        assert_eq!(parse_url("http://127.0.0.1:2379").unwrap(), "127.0.0.1:2379".parse().unwrap());
+        assert_eq!(parse_url("http://localhost:2379/").unwrap(), "127.0.0.1:2379".parse().unwrap());
+        let err = parse_url("https://127.0.0.1:2379").unwrap_err().to_string();
+        assert!(err.contains("TLS is not supported"), "{err}");
+        assert!(parse_url("127.0.0.1:2379").is_err());
+    }
+}

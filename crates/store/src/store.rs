@@ -1,0 +1,470 @@
+//! [`Store`]: the in-process handle to a running store — the same operations
+//! and semantics as etcd's gRPC API, with no network hop.
+//!
+//! Writes go through the apply loop (`node`): they are encoded as log entries,
+//! made durable in the write-ahead log, applied by the MVCC state machine and
+//! announced to watchers, in that order. Reads go straight to the state machine.
+//!
+//! # Caveats
+//! One member only; a replicated store takes the same entries through raft.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use prost::Message;
+use skiff_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseLeasesResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+};
+use skiff_proto::store::{log_entry, LogEntry};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::error::{Result, StoreError};
+use crate::lessor::Lessor;
+use crate::mvcc::{self, Mvcc, Response, MAX_LEASE_TTL};
+use crate::node::{self, Proposal};
+use crate::watch::{HistoryError, WatchHistory, WatchHub, WatchOptions};
+
+/// How a store is set up. `Default` gives etcd's defaults.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// The member's name (etcd's `--name`).
+    pub name: String,
+    /// Where the log and the applied state live (etcd's `--data-dir`).
+    pub data_dir: PathBuf,
+    /// The largest request accepted, in bytes (etcd's `--max-request-bytes`, 1.5 MiB).
+    pub max_request_bytes: usize,
+    /// The most operations in one txn branch (etcd's `--max-txn-ops`, 128).
+    pub max_txn_ops: usize,
+    /// The shortest TTL a lease is granted, in seconds; shorter requests get this.
+    /// etcd derives it from its election timeout: 2 s with the default 1 s.
+    pub min_lease_ttl: i64,
+    /// How often lease deadlines are checked.
+    pub lease_check_interval: Duration,
+    /// The most log entries made durable by one fsync.
+    pub max_batch_entries: usize,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Watch settings.
+    pub watch: WatchOptions,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            name: "default".into(),
+            data_dir: PathBuf::from("default.skiff"),
+            max_request_bytes: 1536 * 1024,
+            max_txn_ops: mvcc::MAX_TXN_OPS,
+            min_lease_ttl: 2,
+            lease_check_interval: Duration::from_millis(500),
+            max_batch_entries: 4096,
+            cache_bytes: 128 * 1024 * 1024,
+            watch: WatchOptions::default(),
+        }
+    }
+}
+
+/// A member's identity, as etcd reports it in every response header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberIdentity {
+    /// The cluster's ID.
+    pub cluster_id: u64,
+    /// This member's ID.
+    pub member_id: u64,
+}
+
+/// A handle to a running store; clone it freely.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: StoreConfig,
+    pub(crate) identity: MemberIdentity,
+    pub(crate) mvcc: Arc<RwLock<Mvcc>>,
+    pub(crate) db: sled::Db,
+    pub(crate) hub: WatchHub,
+    lessor: Mutex<Lessor>,
+    proposals: mpsc::Sender<Proposal>,
+    next_id: std::sync::atomic::AtomicU64,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+    apply_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The state machine seen as watch history.
+struct History(Arc<RwLock<Mvcc>>);
+
+impl WatchHistory for History {
+    fn events(
+        &self,
+        from: i64,
+        to: i64,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> std::result::Result<Vec<skiff_proto::mvccpb::Event>, HistoryError> {
+        let mvcc = self.0.read().map_err(|_| HistoryError::Other("state machine lock poisoned".into()))?;
+        mvcc.history(from, to, key, range_end).map_err(|e| match e {
+            StoreError::Compacted { compact_revision } => HistoryError::Compacted { compact_revision },
+            other => HistoryError::Other(other.to_string()),
+        })
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.data_dir`, replays the log past
+    /// what sled holds, and starts the apply loop and the lease checker.
+    /// Must be called inside a tokio runtime.
+    pub async fn open(config: StoreConfig) -> Result<Store> {
+        let data_dir = config.data_dir.clone();
+        let cfg = config.clone();
+        let opened = tokio::task::spawn_blocking(move || node::open(&cfg))
+            .await
+            .map_err(|e| StoreError::Storage(format!("opening {}: {e}", data_dir.display())))??;
+        let mvcc = Arc::new(RwLock::new(opened.mvcc));
+        let current = read(&mvcc)?.current_revision();
+        let hub = WatchHub::new(Arc::new(History(mvcc.clone())), current, config.watch.clone());
+        let (tx, rx) = mpsc::channel(config.max_batch_entries * 4);
+        let identity = identity(&config.name);
+        let inner = Arc::new(Inner {
+            config,
+            identity,
+            mvcc,
+            db: opened.db,
+            hub,
+            lessor: Mutex::new(Lessor::default()),
+            proposals: tx,
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            stop: tokio_util::sync::CancellationToken::new(),
+            apply_thread: Mutex::new(None),
+        });
+        let handle = node::spawn(inner.clone(), opened.wal, rx)?;
+        *lock(&inner.apply_thread)? = Some(handle);
+        tokio::spawn(expire_leases(Arc::downgrade(&inner)));
+        Ok(Store { inner })
+    }
+
+    /// This member's cluster and member IDs.
+    pub fn identity(&self) -> MemberIdentity {
+        self.inner.identity
+    }
+
+    /// The configuration the store runs with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// The watch hub, for watchers inside this process.
+    pub fn watch_hub(&self) -> &WatchHub {
+        &self.inner.hub
+    }
+
+    /// A response header at `revision`.
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.inner.identity.cluster_id,
+            member_id: self.inner.identity.member_id,
+            revision,
+            raft_term: node::TERM,
+        }
+    }
+
+    fn fill_header(&self, header: &mut Option<ResponseHeader>, revision: i64) {
+        *header = Some(self.header(revision));
+    }
+
+    /// The newest revision.
+    pub fn current_revision(&self) -> Result<i64> {
+        Ok(read(&self.inner.mvcc)?.current_revision())
+    }
+
+    /// The revision history is compacted to.
+    pub fn compacted_revision(&self) -> Result<i64> {
+        Ok(read(&self.inner.mvcc)?.compacted_revision())
+    }
+
+    /// The index of the last applied log entry.
+    pub fn applied_index(&self) -> Result<u64> {
+        Ok(read(&self.inner.mvcc)?.applied_index())
+    }
+
+    /// Reads keys (etcd's `Range`). With one member every read is linearizable:
+    /// a write is applied before it is acknowledged.
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        let mvcc = read(&self.inner.mvcc)?;
+        let mut resp = mvcc.range(req)?;
+        self.fill_header(&mut resp.header, mvcc.current_revision());
+        Ok(resp)
+    }
+
+    /// Writes one key (etcd's `Put`).
+    pub async fn put(&self, req: PutRequest) -> Result<PutResponse> {
+        mvcc::validate_put(&req)?;
+        match self.propose(log_entry::Request::Put(req)).await? {
+            (Response::Put(mut resp), rev) => {
+                self.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes the keys in a range (etcd's `DeleteRange`).
+    pub async fn delete_range(&self, req: DeleteRangeRequest) -> Result<DeleteRangeResponse> {
+        if req.key.is_empty() {
+            return Err(StoreError::EmptyKey);
+        }
+        match self.propose(log_entry::Request::DeleteRange(req)).await? {
+            (Response::DeleteRange(mut resp), rev) => {
+                self.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs a transaction (etcd's `Txn`).
+    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse> {
+        mvcc::validate_txn(&req, self.inner.config.max_txn_ops)?;
+        match self.propose(log_entry::Request::Txn(req)).await? {
+            (Response::Txn(mut resp), rev) => {
+                self.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Drops history below `req.revision` (etcd's `Compact`).
+    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse> {
+        match self.propose(log_entry::Request::Compaction(req)).await? {
+            (Response::Compaction(mut resp), rev) => {
+                self.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Grants a lease (etcd's `LeaseGrant`): ID 0 lets the store choose one; a TTL
+    /// below the minimum is raised to it.
+    pub async fn lease_grant(&self, mut req: LeaseGrantRequest) -> Result<LeaseGrantResponse> {
+        if req.ttl > MAX_LEASE_TTL {
+            return Err(StoreError::LeaseTtlTooLarge);
+        }
+        if req.id < 0 {
+            return Err(StoreError::InvalidRequest(format!("lease ID {} is negative", req.id)));
+        }
+        req.ttl = req.ttl.max(self.inner.config.min_lease_ttl);
+        if req.id == 0 {
+            req.id = self.unused_lease_id()?;
+        }
+        let (id, ttl) = (req.id, req.ttl);
+        match self.propose(log_entry::Request::LeaseGrant(req)).await? {
+            (Response::LeaseGrant(mut resp), rev) => {
+                lock(&self.inner.lessor)?.renew(id, ttl, Instant::now());
+                self.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    fn unused_lease_id(&self) -> Result<i64> {
+        let mvcc = read(&self.inner.mvcc)?;
+        loop {
+            let id = rand::random::<i64>() & i64::MAX;
+            if id != 0 && !mvcc.leases().contains_key(&id) {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// Revokes a lease, deleting its keys (etcd's `LeaseRevoke`).
+    pub async fn lease_revoke(&self, req: LeaseRevokeRequest) -> Result<LeaseRevokeResponse> {
+        match self.propose(log_entry::Request::LeaseRevoke(req)).await? {
+            (Response::LeaseRevoke(mut resp), rev) => {
+                self.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
+    /// Renews a lease to its full TTL (one `LeaseKeepAlive` message); returns the TTL.
+    pub fn lease_keep_alive(&self, id: i64) -> Result<i64> {
+        let ttl = {
+            let mvcc = read(&self.inner.mvcc)?;
+            mvcc.leases().get(&id).map(|l| l.ttl).ok_or(StoreError::LeaseNotFound)?
+        };
+        lock(&self.inner.lessor)?.renew(id, ttl, Instant::now());
+        Ok(ttl)
+    }
+
+    /// A lease's remaining and granted TTL, and optionally its keys (etcd's
+    /// `LeaseTimeToLive`). An unknown lease has TTL -1, as in etcd.
+    pub fn lease_time_to_live(&self, req: &LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse> {
+        let mvcc = read(&self.inner.mvcc)?;
+        let header = Some(self.header(mvcc.current_revision()));
+        let Some(lease) = mvcc.leases().get(&req.id) else {
+            return Ok(LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: -1,
+                ..Default::default()
+            });
+        };
+        let remaining = lock(&self.inner.lessor)?
+            .remaining(req.id, Instant::now())
+            .unwrap_or(lease.ttl);
+        Ok(LeaseTimeToLiveResponse {
+            header,
+            id: req.id,
+            ttl: remaining,
+            granted_ttl: lease.ttl,
+            keys: if req.keys { lease.keys.iter().cloned().collect() } else { Vec::new() },
+        })
+    }
+
+    /// Every live lease (etcd's `LeaseLeases`).
+    pub fn lease_leases(&self) -> Result<LeaseLeasesResponse> {
+        let mvcc = read(&self.inner.mvcc)?;
+        Ok(LeaseLeasesResponse {
+            header: Some(self.header(mvcc.current_revision())),
+            leases: mvcc.leases().keys().map(|&id| LeaseStatus { id }).collect(),
+        })
+    }
+
+    /// A CRC-32 of the key space up to `revision` (0 = now), and the compaction point.
+    pub fn hash_kv(&self, revision: i64) -> Result<(u32, i64, i64)> {
+        let mvcc = read(&self.inner.mvcc)?;
+        let rev = if revision <= 0 { mvcc.current_revision() } else { revision };
+        Ok((mvcc.hash_kv(rev)?, mvcc.compacted_revision(), rev))
+    }
+
+    /// Bytes the store's files take on disk (log and applied state).
+    pub fn size_on_disk(&self) -> u64 {
+        let sled = self.inner.db.size_on_disk().unwrap_or(0);
+        let wal = dir_size(&self.inner.config.data_dir.join(node::WAL_DIR));
+        sled + wal
+    }
+
+    /// The number of keys alive now.
+    pub fn key_count(&self) -> Result<usize> {
+        Ok(read(&self.inner.mvcc)?.key_count())
+    }
+
+    /// Stops the apply loop and the lease checker and waits for the loop to end;
+    /// writes not yet applied fail with `Stopped`.
+    pub async fn close(&self) {
+        self.inner.stop.cancel();
+        // Wake the loop if it is waiting for proposals; it skips entries with no request.
+        let _ = self.inner.proposals.try_send(Proposal {
+            entry: LogEntry::default(),
+            respond: None,
+        });
+        let handle = self.inner.apply_thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// Hands a request to the apply loop and waits for its result.
+    async fn propose(&self, request: log_entry::Request) -> Result<(Response, i64)> {
+        let id = self.inner.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entry = LogEntry {
+            id,
+            request: Some(request),
+        };
+        if entry.encoded_len() > self.inner.config.max_request_bytes {
+            return Err(StoreError::RequestTooLarge);
+        }
+        let (respond, response) = oneshot::channel();
+        let proposal = Proposal {
+            entry,
+            respond: Some(respond),
+        };
+        self.inner.proposals.send(proposal).await.map_err(|_| StoreError::Stopped)?;
+        let applied = response.await.map_err(|_| StoreError::Stopped)??;
+        Ok((applied.response, applied.revision))
+    }
+}
+
+impl Inner {
+    /// Proposes a request nobody waits on (a lease expiry).
+    fn propose_detached(&self, request: log_entry::Request) -> bool {
+        let proposal = Proposal {
+            entry: LogEntry {
+                id: 0,
+                request: Some(request),
+            },
+            respond: None,
+        };
+        self.proposals.try_send(proposal).is_ok()
+    }
+}
+
+/// Every `lease_check_interval`, proposes a revoke for each expired lease.
+async fn expire_leases(inner: std::sync::Weak<Inner>) {
+    let Some(strong) = inner.upgrade() else { return };
+    let (interval, stop) = (strong.config.lease_check_interval, strong.stop.clone());
+    drop(strong);
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let expired = {
+            let (Ok(mvcc), Ok(mut lessor)) = (inner.mvcc.read(), inner.lessor.lock()) else {
+                return;
+            };
+            lessor.expired(mvcc.leases(), Instant::now())
+        };
+        for id in expired {
+            tracing::info!(lease = id, "lease expired; revoking it");
+            if inner.propose_detached(log_entry::Request::LeaseRevoke(LeaseRevokeRequest { id })) {
+                // Give it a fresh deadline so it is not proposed again while the revoke is in flight.
+                if let Ok(mut lessor) = inner.lessor.lock() {
+                    lessor.renew(id, 1, Instant::now());
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn read(mvcc: &RwLock<Mvcc>) -> Result<std::sync::RwLockReadGuard<'_, Mvcc>> {
+    mvcc.read().map_err(|_| StoreError::Storage("state machine lock poisoned by a panic".into()))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    mutex.lock().map_err(|_| StoreError::Storage("a lock was poisoned by a panic".into()))
+}
+
+fn unexpected(response: Response) -> StoreError {
+    StoreError::Storage(format!("apply answered with the wrong response kind: {response:?}"))
+}
+
+/// IDs derived from the member name, stable across restarts (etcd derives its
+/// from peer URLs and the cluster token).
+fn identity(name: &str) -> MemberIdentity {
+    let member_id = fnv1a(name.as_bytes()) | 1;
+    let cluster_id = fnv1a(&member_id.to_be_bytes()) | 1;
+    MemberIdentity { cluster_id, member_id }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
