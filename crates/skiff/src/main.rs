@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 
 use clap::Parser;
@@ -18,6 +19,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Version => {
             println!("{}", cli::version_line());
+            Ok(())
+        }
+        Command::Bench(command) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(bench::run(command));
+            drop(runtime);
+            if let Err(err) = result {
+                // The message says what to fix ("cannot connect to …"); a backtrace would not.
+                eprintln!("error: {err}");
+                std::process::exit(1);
+            }
             Ok(())
         }
     }
