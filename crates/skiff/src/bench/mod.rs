@@ -635,6 +635,42 @@ mod tests {
         assert!(tally.latencies.max() >= MAX_LATENCY.as_micros() as u64);
     }
 
+    #[test]
+    fn a_report_divides_successful_operations_by_wall_clock_time() {
+        let mut tally = Tally::default();
+        for _ in 0..500 {
+            tally.record_ok(Duration::from_millis(2));
+        }
+        tally.errors = 3;
+        tally.txn_succeeded = 450;
+        tally.txn_failed = 50;
+        let config = kv::Config {
+            op: Op::Txn,
+            ..kv::Config::default()
+        };
+        let report = Report::new(&config, &tally, Duration::from_millis(2500));
+        assert_eq!((report.ops, report.errors), (500, 3));
+        assert_eq!(
+            report.throughput, 200.0,
+            "errors do not count as throughput"
+        );
+        assert!(
+            report.latency.p50_us.abs_diff(2_000) <= 2,
+            "{:?}",
+            report.latency
+        );
+        assert_eq!(
+            report.txn,
+            Some(TxnCounts {
+                succeeded: 450,
+                failed: 50
+            })
+        );
+        let put = Report::new(&kv::Config::default(), &tally, Duration::ZERO);
+        assert_eq!(put.txn, None, "only txn reports transaction outcomes");
+        assert_eq!(put.throughput, 0.0, "no time, no throughput");
+    }
+
     fn sample_report(op: Op) -> Report {
         Report {
             op,
