@@ -3,8 +3,12 @@
 //! Subcommands are added as the component behind them works; none pretends.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::bench::kv::{self, Op};
+use crate::bench::{normalize_endpoint, parse_duration, BenchError, OutputFormat};
 
 /// A Kubernetes-style control plane: an etcd-compatible store, an API server,
 /// a scheduler, controllers and a kubelet, in one binary.
@@ -22,6 +26,88 @@ pub enum Command {
     Version,
     /// Run an etcd-compatible store member (etcd's flags).
     Store(StoreArgs),
+    /// Measure an etcd-API store (skiff-store or etcd) under load.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// The benchmarks `skiff bench` can run.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Key-value load through etcd's v3 API: put, get, get-serializable, txn or watch.
+    Kv(KvArgs),
+}
+
+/// The flags of `skiff bench kv`; defaults come from [`kv::Config::default`].
+#[derive(Debug, Args)]
+pub struct KvArgs {
+    /// etcd endpoints, comma-separated; connections are spread over them round-robin.
+    #[arg(long, value_delimiter = ',', default_values_t = kv::Config::default().endpoints)]
+    pub endpoints: Vec<String>,
+    /// The operation to measure.
+    #[arg(long, value_enum)]
+    pub op: Op,
+    /// Concurrent clients, each with one request in flight (for watch: watchers).
+    #[arg(long, default_value_t = kv::Config::default().clients)]
+    pub clients: usize,
+    /// gRPC connections shared by the clients [default: min(clients, 8)].
+    #[arg(long)]
+    pub conns: Option<usize>,
+    /// How long to run: seconds, or with a unit (500ms, 10s, 1m). Ignored with --total.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Bytes per value written.
+    #[arg(long, default_value_t = kv::Config::default().value_size)]
+    pub value_size: usize,
+    /// Number of distinct keys used.
+    #[arg(long, default_value_t = kv::Config::default().key_space)]
+    pub key_space: u64,
+    /// Prefix of every key the benchmark touches.
+    #[arg(long, default_value_t = kv::Config::default().key_prefix)]
+    pub key_prefix: String,
+    /// Stop after this many operations (over all clients) instead of after --duration.
+    #[arg(long)]
+    pub total: Option<u64>,
+    /// Use the keys in order, each once per lap of the key space, instead of at random.
+    #[arg(long)]
+    pub sequential_keys: bool,
+    /// Puts per second of the watch workload's single writer.
+    #[arg(long, default_value_t = kv::Config::default().put_rate)]
+    pub put_rate: u32,
+    /// Seed of the random keys and values.
+    #[arg(long, default_value_t = kv::Config::default().seed)]
+    pub seed: u64,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+impl KvArgs {
+    /// The benchmark configuration these flags describe, with endpoints normalized;
+    /// [`kv::Config::validate`] checks the rest.
+    pub fn config(&self) -> Result<kv::Config, BenchError> {
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|endpoint| normalize_endpoint(endpoint))
+            .collect::<Result<_, _>>()?;
+        Ok(kv::Config {
+            endpoints,
+            op: self.op,
+            clients: self.clients,
+            conns: self
+                .conns
+                .unwrap_or_else(|| kv::Config::default_conns(self.clients)),
+            duration: self.duration,
+            value_size: self.value_size,
+            key_space: self.key_space,
+            key_prefix: self.key_prefix.clone(),
+            total: self.total,
+            sequential_keys: self.sequential_keys,
+            put_rate: self.put_rate,
+            seed: self.seed,
+        })
+    }
 }
 
 /// `skiff store`: flags named as etcd's.
@@ -85,6 +171,110 @@ mod tests {
             err.kind(),
             clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
         );
+    }
+
+    fn bench_kv(flags: &[&str]) -> KvArgs {
+        let args = ["skiff", "bench", "kv"].iter().chain(flags);
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::Bench(BenchCommand::Kv(args)) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_kv_defaults_match_the_documented_ones() {
+        let config = bench_kv(&["--op", "put"]).config().unwrap();
+        assert_eq!(config.endpoints, vec!["http://127.0.0.1:2379"]);
+        assert_eq!(config.op, Op::Put);
+        assert_eq!(config.clients, 16);
+        assert_eq!(config.conns, 8);
+        assert_eq!(config.duration, Duration::from_secs(10));
+        assert_eq!(config.value_size, 256);
+        assert_eq!(config.key_space, 10_000);
+        assert_eq!(config.key_prefix, "/bench/");
+        assert_eq!(config.total, None);
+        assert!(!config.sequential_keys);
+    }
+
+    #[test]
+    fn bench_kv_parses_every_flag() {
+        let args = bench_kv(&[
+            "--endpoints",
+            "http://10.0.0.1:2379,10.0.0.2:2379",
+            "--op",
+            "get-serializable",
+            "--clients",
+            "64",
+            "--conns",
+            "2",
+            "--duration",
+            "500ms",
+            "--value-size",
+            "1024",
+            "--key-space",
+            "1000000",
+            "--key-prefix",
+            "/load/",
+            "--total",
+            "1000000",
+            "--sequential-keys",
+            "--put-rate",
+            "200",
+            "--seed",
+            "7",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(args.output, OutputFormat::Json);
+        let config = args.config().unwrap();
+        assert_eq!(
+            config.endpoints,
+            vec!["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
+        );
+        assert_eq!(config.op, Op::GetSerializable);
+        assert_eq!((config.clients, config.conns), (64, 2));
+        assert_eq!(config.duration, Duration::from_millis(500));
+        assert_eq!(config.value_size, 1024);
+        assert_eq!(config.key_space, 1_000_000);
+        assert_eq!(config.key_prefix, "/load/");
+        assert_eq!(config.total, Some(1_000_000));
+        assert!(config.sequential_keys);
+        assert_eq!((config.put_rate, config.seed), (200, 7));
+    }
+
+    #[test]
+    fn bench_kv_uses_one_connection_per_client_below_eight() {
+        let config = bench_kv(&["--op", "txn", "--clients", "3"])
+            .config()
+            .unwrap();
+        assert_eq!(config.conns, 3);
+    }
+
+    #[test]
+    fn bench_kv_requires_a_known_op() {
+        let err = Cli::try_parse_from(["skiff", "bench", "kv"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from(["skiff", "bench", "kv", "--op", "delete"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        for op in ["put", "get", "get-serializable", "txn", "watch"] {
+            assert_eq!(bench_kv(&["--op", op]).op.to_string(), op);
+        }
+    }
+
+    #[test]
+    fn bench_kv_rejects_a_malformed_duration() {
+        let err =
+            Cli::try_parse_from(["skiff", "bench", "kv", "--op", "put", "--duration", "soon"])
+                .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn bench_kv_refuses_tls_endpoints_when_building_the_config() {
+        let err = bench_kv(&["--op", "put", "--endpoints", "https://etcd:2379"])
+            .config()
+            .unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
     }
 
     #[test]

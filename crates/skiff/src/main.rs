@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cli;
 mod store;
 
@@ -22,6 +23,17 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Store(args) => store::run(args),
+        Command::Bench(command) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(bench::run(command));
+            drop(runtime);
+            if let Err(err) = result {
+                // The message says what to fix ("cannot connect to …"); a backtrace would not.
+                eprintln!("error: {err}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
