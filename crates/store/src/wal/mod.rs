@@ -262,7 +262,12 @@ impl Wal {
     /// A torn write at the tail of the last segment is cut off (and logged);
     /// any other damage is an error.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovered), WalError> {
-        std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
         let recover::RecoveredLog {
             mut layout,
             recovered,

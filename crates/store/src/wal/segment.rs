@@ -169,6 +169,9 @@ pub(crate) struct Active {
     /// when the disk fills up.
     #[cfg(test)]
     pub(crate) fail_next_write_after: Option<usize>,
+    /// Test hook: the next fsync fails, as on a disk that lost the write.
+    #[cfg(test)]
+    pub(crate) fail_next_sync: bool,
 }
 
 impl Active {
@@ -189,6 +192,8 @@ impl Active {
             len: 0,
             #[cfg(test)]
             fail_next_write_after: None,
+            #[cfg(test)]
+            fail_next_sync: false,
         })
     }
 
@@ -207,6 +212,8 @@ impl Active {
             len,
             #[cfg(test)]
             fail_next_write_after: None,
+            #[cfg(test)]
+            fail_next_sync: false,
         };
         let on_disk = active
             .file
@@ -254,7 +261,11 @@ impl Active {
     }
 
     /// fdatasync: the data and the file length, not other metadata.
-    pub(crate) fn sync_data(&self) -> io::Result<()> {
+    pub(crate) fn sync_data(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_sync) {
+            return Err(io::Error::other("input/output error (injected by a test)"));
+        }
         self.file.sync_data()
     }
 }

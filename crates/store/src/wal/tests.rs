@@ -549,3 +549,58 @@ fn failed_write_leaves_no_garbage_and_the_log_stays_usable() {
     let (_, recovered) = open(dir.path());
     assert_eq!(recovered.entries, entries(1..=9, 1));
 }
+
+#[test]
+fn failed_fsync_poisons_the_log_until_reopened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.active.fail_next_sync = true;
+    let err = wal.sync().expect_err("fsync failed");
+    assert!(
+        matches!(
+            err,
+            WalError::Io {
+                action: "fsync",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A retried fsync could report success for pages the kernel dropped.
+    assert!(matches!(wal.sync(), Err(WalError::Poisoned { .. })));
+    assert!(matches!(
+        wal.append(&[entry(4, 1)]),
+        Err(WalError::Poisoned { .. })
+    ));
+    drop(wal);
+
+    let (mut wal, _) = open(dir.path());
+    wal.append(&[entry(wal.last_index() + 1, 1)])
+        .expect("append after reopen");
+    wal.sync().expect("sync after reopen");
+}
+
+#[test]
+fn purge_after_a_deep_truncate_recovers_the_same_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=40, 1)).expect("append");
+    wal.sync().expect("sync");
+    wal.truncate_after(12).expect("truncate");
+    wal.append(&entries(13..=30, 2)).expect("append");
+    wal.purge_before(20).expect("purge");
+    let first = wal.first_index();
+    assert!(
+        (2..=20).contains(&first),
+        "purged too much or nothing: {first}"
+    );
+    drop(wal);
+
+    let (wal, recovered) = open_small(dir.path());
+    let mut expected = entries(first.min(13)..=12, 1);
+    expected.extend(entries(first.max(13)..=30, 2));
+    assert_eq!(recovered.entries, expected);
+    assert_eq!((wal.first_index(), wal.last_index()), (first, 30));
+}
