@@ -10,7 +10,8 @@
 //! <https://github.com/etcd-io/etcd/tree/main/server/storage/wal>.
 //!
 //! # Layout
-//! - `record`: framing of one record — length, CRC32, type, payload.
+//! - `record`: framing of one record — length, CRC32, type, payload — and the
+//!   three record types: entry, state, truncate.
 //! - `segment`: segment file names, listing a directory, reading a segment back
 //!   and telling a torn tail from corruption; the file being written.
 //! - `layout`: which segment holds which live entries, for `purge_before`.
@@ -21,7 +22,8 @@
 //! `{seq:016x}-{first_index:016x}.wal`: a sequence number and the index of the
 //! segment's first entry, as etcd names its segments. A new segment is started
 //! once the current one passes [`WalOptions::segment_size`]. After a snapshot,
-//! [`Wal::purge_before`] deletes old segments whole — no file is ever rewritten.
+//! [`Wal::purge_before`] deletes old segments whole, never moving or rewriting
+//! a record.
 //! The sequence number, not the index, orders the files: `truncate_after` can
 //! take the log back below the first index of the segment being written, so the
 //! next segment may well start at a lower index than its predecessor's name.
@@ -60,6 +62,10 @@
 //! # Caveats
 //! - Recovery reads each segment whole into memory and returns every entry;
 //!   fine for the tens of megabytes a snapshot-compacted log holds.
+//! - Telling a torn tail from corruption is a judgement: a bad record in the
+//!   last segment is cut off if nothing intact follows it, or if a zeroed
+//!   sector lies between it and the next intact one. Damage that also destroys
+//!   every later record of the last segment looks like a torn write and is cut.
 //! - No preallocation of segment files, no compression, no encryption.
 //! - The index in a segment's name is informational; for a new log it is 1
 //!   even if the first entry appended has a higher index.
