@@ -1,0 +1,606 @@
+//! The log's behaviour, each test one rule. Damage is done to the files by
+//! hand, the way a crash or a bad disk would.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::segment::parse_file_name;
+use super::*;
+
+/// A segment size that makes a handful of entries fill a segment.
+const SMALL: u64 = 200;
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        index,
+        term,
+        data: format!("put /registry/pods/p{index}").into_bytes(),
+    }
+}
+
+fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
+    indexes.map(|i| entry(i, term)).collect()
+}
+
+fn open(dir: &Path) -> (Wal, Recovered) {
+    Wal::open(dir, WalOptions::default()).expect("open")
+}
+
+fn open_small(dir: &Path) -> (Wal, Recovered) {
+    Wal::open(
+        dir,
+        WalOptions {
+            segment_size: SMALL,
+        },
+    )
+    .expect("open")
+}
+
+/// Segment files, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "wal"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// The first index in a segment's name.
+fn named_first_index(path: &Path) -> u64 {
+    let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+    parse_file_name(name).expect("segment name").1
+}
+
+fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).expect("stat").len()
+}
+
+fn append_to_file(path: &Path, bytes: &[u8]) {
+    let mut file = OpenOptions::new().append(true).open(path).expect("open");
+    file.write_all(bytes).expect("write");
+}
+
+fn flip_byte(path: &Path, offset: usize) {
+    let mut bytes = fs::read(path).expect("read");
+    bytes[offset] ^= 0x40;
+    fs::write(path, bytes).expect("write");
+}
+
+/// Size of the record `entry(index, _)` encodes to, for indexes 1..=9.
+const ONE_DIGIT_RECORD: usize = 9 + 16 + "put /registry/pods/p1".len();
+
+#[test]
+fn entries_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, vec![]);
+    assert_eq!((wal.first_index(), wal.last_index()), (0, 0));
+
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.set_state(b"term=1 vote=1").expect("set_state");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (wal, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, entries(1..=5, 1));
+    assert_eq!(recovered.state.as_deref(), Some(&b"term=1 vote=1"[..]));
+    assert_eq!((wal.first_index(), wal.last_index()), (1, 5));
+}
+
+#[test]
+fn nothing_is_written_before_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.set_state(b"vote").expect("set_state");
+    assert_eq!(file_len(&segments(dir.path())[0]), 0);
+    drop(wal);
+
+    let (_, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, vec![]);
+    assert_eq!(recovered.state, None);
+}
+
+#[test]
+fn many_appends_share_one_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    for i in 1..=500 {
+        wal.append(&[entry(i, 1)]).expect("append");
+    }
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (wal, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, entries(1..=500, 1));
+    assert_eq!(wal.last_index(), 500);
+}
+
+#[test]
+fn torn_tail_is_truncated_on_recovery() {
+    // Each way a crash can leave the end of the last segment, and the entries
+    // that must come back.
+    let damages: [Damage; 6] = [
+        ("last record cut short", |p| chop(p, 3), 9),
+        (
+            "cut inside the last header",
+            |p| chop(p, ONE_DIGIT_RECORD as u64 - 4),
+            9,
+        ),
+        (
+            "whole frame of garbage appended",
+            |p| {
+                append_to_file(
+                    p,
+                    &[5, 0, 0, 0, 1, 2, 3, 4, 1, b'h', b'e', b'l', b'l', b'o'],
+                )
+            },
+            10,
+        ),
+        (
+            "random garbage appended",
+            |p| append_to_file(p, b"\xde\xad\xbe\xef torn"),
+            10,
+        ),
+        ("zeros appended", |p| append_to_file(p, &[0; 4096]), 10),
+        (
+            "last record zeroed in place",
+            |p| {
+                let len = file_len(p) as usize;
+                let mut bytes = fs::read(p).expect("read");
+                bytes[len - ONE_DIGIT_RECORD..].fill(0);
+                fs::write(p, bytes).expect("write");
+            },
+            9,
+        ),
+    ];
+    for (damage, apply, last) in damages {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = open(dir.path());
+        wal.append(&entries(1..=9, 1)).expect("append");
+        wal.sync().expect("sync");
+        wal.append(&[entry(10, 1)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let path = &segments(dir.path())[0];
+        apply(path);
+
+        let (mut wal, recovered) = open(dir.path());
+        assert_eq!(recovered.entries, entries(1..=last, 1), "{damage}");
+        assert_eq!(
+            file_len(path),
+            last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10),
+            "{damage}: tail not cut"
+        );
+
+        // The log goes on from the cut, and the cut holds across a reopen.
+        wal.append(&[entry(last + 1, 2)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let (_, recovered) = open(dir.path());
+        assert_eq!(recovered.entries.len() as u64, last + 1, "{damage}");
+        assert_eq!(
+            recovered.entries.last(),
+            Some(&entry(last + 1, 2)),
+            "{damage}"
+        );
+    }
+}
+
+/// How a crash damaged a file, and the last entry that must come back.
+type Damage = (&'static str, fn(&Path), u64);
+
+fn chop(path: &Path, bytes: u64) {
+    let file = OpenOptions::new().write(true).open(path).expect("open");
+    file.set_len(file_len(path) - bytes).expect("set_len");
+}
+
+#[test]
+fn damaged_record_followed_by_intact_ones_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let path = &segments(dir.path())[0];
+    flip_byte(path, ONE_DIGIT_RECORD + 20);
+
+    match Wal::open(dir.path(), WalOptions::default()) {
+        Err(WalError::Corrupt {
+            path: p, offset, ..
+        }) => {
+            assert_eq!((&p, offset), (path, ONE_DIGIT_RECORD as u64));
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn corrupt_record_in_sealed_segment_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=9, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let sealed = &segments(dir.path())[0];
+    assert!(
+        segments(dir.path()).len() > 1,
+        "test needs a sealed segment"
+    );
+    flip_byte(sealed, ONE_DIGIT_RECORD + 20);
+
+    let err = Wal::open(
+        dir.path(),
+        WalOptions {
+            segment_size: SMALL,
+        },
+    )
+    .expect_err("opened");
+    assert!(matches!(err, WalError::Corrupt { offset, .. } if offset == ONE_DIGIT_RECORD as u64));
+    let message = err.to_string();
+    assert!(message.contains(&sealed.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!("at offset {ONE_DIGIT_RECORD}: checksum mismatch")),
+        "{message}"
+    );
+}
+
+#[test]
+fn cut_short_sealed_segment_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=9, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    chop(&segments(dir.path())[0], 3);
+
+    let err = Wal::open(
+        dir.path(),
+        WalOptions {
+            segment_size: SMALL,
+        },
+    )
+    .expect_err("opened");
+    assert!(matches!(err, WalError::Corrupt { .. }), "{err}");
+}
+
+#[test]
+fn missing_segment_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=30, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    fs::remove_file(&segments(dir.path())[1]).expect("remove");
+
+    let err = Wal::open(
+        dir.path(),
+        WalOptions {
+            segment_size: SMALL,
+        },
+    )
+    .expect_err("opened");
+    assert!(
+        matches!(err, WalError::MissingSegment { seq: 1, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn rolls_to_a_new_segment_past_segment_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    for batch in 0..6 {
+        wal.append(&entries(batch * 5 + 1..=batch * 5 + 5, 1))
+            .expect("append");
+        wal.sync().expect("sync");
+    }
+    drop(wal);
+
+    let paths = segments(dir.path());
+    assert!(
+        paths.len() >= 4,
+        "30 records of ~45 bytes in 200-byte segments: {paths:?}"
+    );
+    let (sealed, _active) = paths.split_at(paths.len() - 1);
+    for path in sealed {
+        let len = file_len(path);
+        assert!(
+            (SMALL..SMALL + 64).contains(&len),
+            "{} is {len} bytes",
+            path.display()
+        );
+    }
+    let firsts: Vec<u64> = paths.iter().map(|p| named_first_index(p)).collect();
+    assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{firsts:?}");
+
+    // Each name tells the first entry in the file.
+    for path in &paths {
+        let bytes = fs::read(path).expect("read");
+        match super::record::decode(&bytes) {
+            Ok((super::record::Record::Entry(first), _)) => {
+                assert_eq!(first.index, named_first_index(path), "{}", path.display());
+            }
+            other => panic!("{} starts with {other:?}", path.display()),
+        }
+    }
+
+    let (_, recovered) = open_small(dir.path());
+    assert_eq!(recovered.entries, entries(1..=30, 1));
+}
+
+#[test]
+fn truncate_after_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=10, 1)).expect("append");
+    wal.sync().expect("sync");
+
+    wal.truncate_after(6).expect("truncate");
+    assert_eq!(wal.last_index(), 6);
+    wal.append(&entries(7..=8, 2)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (wal, recovered) = open(dir.path());
+    let mut expected = entries(1..=6, 1);
+    expected.extend(entries(7..=8, 2));
+    assert_eq!(recovered.entries, expected);
+    assert_eq!((wal.first_index(), wal.last_index()), (1, 8));
+}
+
+#[test]
+fn truncate_after_is_not_durable_until_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=10, 1)).expect("append");
+    wal.sync().expect("sync");
+    wal.truncate_after(4).expect("truncate");
+    drop(wal);
+
+    let (_, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, entries(1..=10, 1));
+}
+
+#[test]
+fn truncate_after_into_an_older_segment_survives_reopen() {
+    // The log goes back below the first index of the segment being written,
+    // then grows again over several new segments.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=40, 1)).expect("append");
+    wal.sync().expect("sync");
+    wal.truncate_after(3).expect("truncate");
+    wal.append(&entries(4..=60, 2)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (wal, recovered) = open_small(dir.path());
+    let mut expected = entries(1..=3, 1);
+    expected.extend(entries(4..=60, 2));
+    assert_eq!(recovered.entries, expected);
+    assert_eq!((wal.first_index(), wal.last_index()), (1, 60));
+}
+
+#[test]
+fn truncate_after_below_the_first_index_empties_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(5..=10, 1)).expect("append");
+    wal.truncate_after(2).expect("truncate");
+    assert_eq!((wal.first_index(), wal.last_index()), (0, 0));
+    wal.append(&[entry(3, 2)])
+        .expect("an empty log starts anywhere");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (_, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, vec![entry(3, 2)]);
+}
+
+#[test]
+fn purge_before_deletes_only_whole_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=100, 1)).expect("append");
+    wal.sync().expect("sync");
+    let before = segments(dir.path());
+    // The segment holding 50 starts at the largest named index <= 50.
+    let holder = before
+        .iter()
+        .rposition(|p| named_first_index(p) <= 50)
+        .expect("a segment holds 50");
+    assert!(
+        holder > 0 && named_first_index(&before[holder]) < 50,
+        "test needs 50 mid-segment"
+    );
+
+    wal.purge_before(50).expect("purge");
+    assert_eq!(segments(dir.path()), before[holder..].to_vec());
+    let first = named_first_index(&before[holder]);
+    assert_eq!((wal.first_index(), wal.last_index()), (first, 100));
+    drop(wal);
+
+    let (mut wal, recovered) = open_small(dir.path());
+    assert_eq!(recovered.entries, entries(first..=100, 1));
+
+    // Even past the end, the segment being written stays.
+    wal.purge_before(1000).expect("purge");
+    let left = segments(dir.path());
+    assert_eq!(left, before[before.len() - 1..].to_vec());
+    wal.append(&[entry(101, 1)]).expect("append");
+    wal.sync().expect("sync");
+}
+
+#[test]
+fn purge_before_keeps_the_last_state_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.set_state(b"term=1 vote=3").expect("set_state");
+    wal.append(&entries(1..=60, 1)).expect("append");
+    wal.sync().expect("sync");
+    let oldest = segments(dir.path())[0].clone();
+
+    wal.purge_before(50).expect("purge");
+    assert!(
+        !oldest.exists(),
+        "the segment with the state was not purged"
+    );
+    drop(wal);
+
+    let (_, recovered) = open_small(dir.path());
+    assert_eq!(recovered.state.as_deref(), Some(&b"term=1 vote=3"[..]));
+}
+
+#[test]
+fn last_state_record_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.set_state(b"a").expect("set_state");
+    wal.append(&[entry(1, 1)]).expect("append");
+    wal.sync().expect("sync");
+    wal.set_state(b"b").expect("set_state");
+    wal.set_state(b"c").expect("set_state");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (mut wal, recovered) = open(dir.path());
+    assert_eq!(recovered.state.as_deref(), Some(&b"c"[..]));
+    wal.set_state(b"d, never synced").expect("set_state");
+    drop(wal);
+    let (_, recovered) = open(dir.path());
+    assert_eq!(recovered.state.as_deref(), Some(&b"c"[..]));
+}
+
+#[test]
+fn append_requires_consecutive_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    assert!(matches!(
+        wal.append(&[entry(0, 1)]),
+        Err(WalError::ZeroIndex)
+    ));
+    wal.append(&entries(5..=6, 1))
+        .expect("an empty log starts anywhere");
+
+    let gap = wal.append(&[entry(8, 1)]);
+    assert!(
+        matches!(gap, Err(WalError::NotConsecutive { last: 6, index: 8 })),
+        "{gap:?}"
+    );
+    let repeat = wal.append(&[entry(6, 1)]);
+    assert!(
+        matches!(repeat, Err(WalError::NotConsecutive { last: 6, index: 6 })),
+        "{repeat:?}"
+    );
+    let gap_inside = wal.append(&[entry(7, 1), entry(9, 1)]);
+    assert!(matches!(
+        gap_inside,
+        Err(WalError::NotConsecutive { last: 7, index: 9 })
+    ));
+    assert_eq!(wal.last_index(), 6, "a rejected batch appends nothing");
+
+    wal.append(&[entry(7, 1)]).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let (_, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, entries(5..=7, 1));
+}
+
+#[test]
+fn failed_write_leaves_no_garbage_and_the_log_stays_usable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+    let path = segments(dir.path())[0].clone();
+    let good_len = file_len(&path);
+
+    wal.append(&entries(6..=8, 1)).expect("append");
+    wal.active.fail_next_write_after = Some(10);
+    let err = wal.sync().expect_err("the disk is full");
+    assert!(
+        matches!(
+            err,
+            WalError::Io {
+                action: "write",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(
+        file_len(&path),
+        good_len,
+        "the partial record was not cut back"
+    );
+
+    // Space is back: the buffered entries are written on the next sync.
+    wal.append(&[entry(9, 1)]).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let (_, recovered) = open(dir.path());
+    assert_eq!(recovered.entries, entries(1..=9, 1));
+}
+
+#[test]
+fn failed_fsync_poisons_the_log_until_reopened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.active.fail_next_sync = true;
+    let err = wal.sync().expect_err("fsync failed");
+    assert!(
+        matches!(
+            err,
+            WalError::Io {
+                action: "fsync",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A retried fsync could report success for pages the kernel dropped.
+    assert!(matches!(wal.sync(), Err(WalError::Poisoned { .. })));
+    assert!(matches!(
+        wal.append(&[entry(4, 1)]),
+        Err(WalError::Poisoned { .. })
+    ));
+    drop(wal);
+
+    let (mut wal, _) = open(dir.path());
+    wal.append(&[entry(wal.last_index() + 1, 1)])
+        .expect("append after reopen");
+    wal.sync().expect("sync after reopen");
+}
+
+#[test]
+fn purge_after_a_deep_truncate_recovers_the_same_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=40, 1)).expect("append");
+    wal.sync().expect("sync");
+    wal.truncate_after(12).expect("truncate");
+    wal.append(&entries(13..=30, 2)).expect("append");
+    wal.purge_before(20).expect("purge");
+    let first = wal.first_index();
+    assert!(
+        (2..=20).contains(&first),
+        "purged too much or nothing: {first}"
+    );
+    drop(wal);
+
+    let (wal, recovered) = open_small(dir.path());
+    let mut expected = entries(first.min(13)..=12, 1);
+    expected.extend(entries(first.max(13)..=30, 2));
+    assert_eq!(recovered.entries, expected);
+    assert_eq!((wal.first_index(), wal.last_index()), (first, 30));
+}
