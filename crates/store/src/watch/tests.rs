@@ -313,9 +313,9 @@ async fn range_and_prefix_watchers() {
 async fn dropping_a_watcher_removes_it_from_the_hub() {
     let (store, hub) = MemStore::with_hub(options(16));
     let watcher = hub.watch(key(b"a", 0));
-    assert_eq!(hub.shared.lock().watchers.len(), 1);
+    assert_eq!(hub.watcher_count(), 1);
     drop(watcher);
-    assert_eq!(hub.shared.lock().watchers.len(), 0);
+    assert_eq!(hub.watcher_count(), 0);
     store.put(&hub, b"a", b"v");
 }
 
