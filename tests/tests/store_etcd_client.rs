@@ -152,7 +152,7 @@ async fn watch_replays_history_then_streams_live_events() {
         .unwrap()
         .revision();
     c.put("/w/2", "b", None).await.unwrap();
-    let (_watcher, mut stream) = c
+    let mut stream = c
         .watch(
             "/w/",
             Some(
@@ -199,7 +199,7 @@ async fn watch_from_a_compacted_revision_is_canceled() {
         c.put("/c", i.to_string(), None).await.unwrap();
     }
     c.compact(5, None).await.unwrap();
-    let (_watcher, mut stream) = c
+    let mut stream = c
         .watch("/c", Some(WatchOptions::new().with_start_revision(2)))
         .await
         .unwrap();
@@ -248,7 +248,7 @@ async fn leases_keep_alive_expire_and_revoke() {
     keeper.keep_alive().await.unwrap();
     assert_eq!(responses.message().await.unwrap().unwrap().ttl(), 2);
     // Without keep-alives the lease expires and its key goes with it.
-    let (_w, mut events) = c.watch("/l/key", None).await.unwrap();
+    let mut events = c.watch("/l/key", None).await.unwrap();
     let deleted = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let resp = events.message().await.unwrap().unwrap();
@@ -310,9 +310,13 @@ async fn bad_requests_get_etcds_errors_and_the_store_keeps_serving() {
         grpc_message(future),
         "etcdserver: mvcc: required revision is a future revision"
     );
-    let huge = vec![b'x'; 2 * 1024 * 1024];
-    let too_large = c.put("/big", huge, None).await.unwrap_err();
+    // Past --max-request-bytes (1.5 MiB) the store refuses the request itself...
+    let large = vec![b'x'; 1600 * 1024];
+    let too_large = c.put("/big", large, None).await.unwrap_err();
     assert_eq!(grpc_message(too_large), "etcdserver: request is too large");
+    // ...and past that plus gRPC's 512 KiB allowance, gRPC refuses the message, as etcd's does.
+    let huge = vec![b'x'; 3 * 1024 * 1024];
+    assert!(c.put("/big", huge, None).await.is_err());
     c.put("/k", "still serving", None).await.unwrap();
     assert_eq!(
         c.get("/k", None).await.unwrap().kvs()[0].value(),

@@ -27,7 +27,8 @@ pub(crate) struct Lessor {
 impl Lessor {
     /// Starts or restarts a lease's countdown from its full TTL.
     pub(crate) fn renew(&mut self, id: i64, ttl: i64, now: Instant) {
-        self.deadlines.insert(id, now + Duration::from_secs(ttl.max(0) as u64));
+        self.deadlines
+            .insert(id, now + Duration::from_secs(ttl.max(0) as u64));
     }
 
     /// Seconds left before the lease expires (rounded up), if it has a deadline.
@@ -68,7 +69,10 @@ mod tests {
         let mut lessor = Lessor::default();
         assert!(lessor.expired(&leases, start).is_empty());
         lessor.renew(2, 5, start + Duration::from_secs(4));
-        assert_eq!(lessor.expired(&leases, start + Duration::from_secs(5)), vec![1]);
+        assert_eq!(
+            lessor.expired(&leases, start + Duration::from_secs(5)),
+            vec![1]
+        );
         assert_eq!(lessor.remaining(2, start + Duration::from_secs(5)), Some(4));
     }
 
@@ -77,7 +81,9 @@ mod tests {
         let now = Instant::now();
         let mut lessor = Lessor::default();
         lessor.renew(9, 1, now);
-        assert!(lessor.expired(&BTreeMap::new(), now + Duration::from_secs(2)).is_empty());
+        assert!(lessor
+            .expired(&BTreeMap::new(), now + Duration::from_secs(2))
+            .is_empty());
         assert_eq!(lessor.remaining(9, now), None);
     }
 }

@@ -72,8 +72,9 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     }
     let mut replayed = 0;
     for entry in recovered.entries.iter().filter(|e| e.index > applied) {
-        let decoded = LogEntry::decode(entry.data.as_slice())
-            .map_err(|e| StoreError::Storage(format!("log entry {} does not decode: {e}", entry.index)))?;
+        let decoded = LogEntry::decode(entry.data.as_slice()).map_err(|e| {
+            StoreError::Storage(format!("log entry {} does not decode: {e}", entry.index))
+        })?;
         // A request that failed when first applied fails the same way again.
         let _ = mvcc.apply(entry.index, &decoded);
         replayed += 1;
@@ -143,7 +144,10 @@ fn turn(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) {
         tracing::error!(%err, "writing the log failed; the batch is refused");
         // The refused entries must not come back on replay: cut them off. A log
         // that cannot even do that cannot take writes safely any more.
-        if let Err(cut) = wal.truncate_after(first_index - 1).and_then(|()| wal.sync()) {
+        if let Err(cut) = wal
+            .truncate_after(first_index - 1)
+            .and_then(|()| wal.sync())
+        {
             tracing::error!(err = %cut, "cannot roll the log back; refusing all further writes");
             inner.stop.cancel();
         }
@@ -153,7 +157,10 @@ fn turn(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) {
     // 3. Apply in log order; sled gets the whole batch atomically.
     let results: Vec<Result<Applied>> = {
         let Ok(mut mvcc) = inner.mvcc.write() else {
-            fail_all(batch, StoreError::Storage("state machine lock poisoned".into()));
+            fail_all(
+                batch,
+                StoreError::Storage("state machine lock poisoned".into()),
+            );
             return;
         };
         let results = entries
@@ -170,7 +177,9 @@ fn turn(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) {
     for (proposal, mut result) in batch.drain(..).zip(results) {
         if let Ok(applied) = &mut result {
             if !applied.events.is_empty() {
-                inner.hub.notify(applied.revision, std::mem::take(&mut applied.events));
+                inner
+                    .hub
+                    .notify(applied.revision, std::mem::take(&mut applied.events));
             }
         }
         if let Some(respond) = proposal.respond {

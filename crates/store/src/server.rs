@@ -73,7 +73,11 @@ pub fn parse_url(url: &str) -> Result<SocketAddr, ServerError> {
     let rest = match url.split_once("://") {
         Some(("http", rest)) => rest,
         Some(("https", _)) => return Err(invalid("TLS is not supported; use http://")),
-        Some((scheme, _)) => return Err(invalid(&format!("unsupported scheme {scheme:?}; use http://"))),
+        Some((scheme, _)) => {
+            return Err(invalid(&format!(
+                "unsupported scheme {scheme:?}; use http://"
+            )))
+        }
         None => return Err(invalid("expected http://host:port")),
     };
     let host_port = rest.trim_end_matches('/');
@@ -92,7 +96,9 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
         .collect::<Result<Vec<_>, _>>()?;
     let mut listeners = Vec::new();
     for addr in addrs {
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
         listeners.push(listener);
     }
     let store = Store::open(config.store.clone()).await?;
@@ -129,7 +135,10 @@ pub async fn serve(
             tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(listener),
+                    shutdown.cancelled_owned(),
+                )
                 .await
         }));
     }
@@ -148,8 +157,14 @@ mod tests {
 
     #[test]
     fn urls_parse_like_etcds_flags() {
-        assert_eq!(parse_url("http://127.0.0.1:2379").unwrap(), "127.0.0.1:2379".parse().unwrap());
-        assert_eq!(parse_url("http://localhost:2379/").unwrap(), "127.0.0.1:2379".parse().unwrap());
+        assert_eq!(
+            parse_url("http://127.0.0.1:2379").unwrap(),
+            "127.0.0.1:2379".parse().unwrap()
+        );
+        assert_eq!(
+            parse_url("http://localhost:2379/").unwrap(),
+            "127.0.0.1:2379".parse().unwrap()
+        );
         let err = parse_url("https://127.0.0.1:2379").unwrap_err().to_string();
         assert!(err.contains("TLS is not supported"), "{err}");
         assert!(parse_url("127.0.0.1:2379").is_err());

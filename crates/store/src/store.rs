@@ -108,9 +108,14 @@ impl WatchHistory for History {
         key: &[u8],
         range_end: &[u8],
     ) -> std::result::Result<Vec<skiff_proto::mvccpb::Event>, HistoryError> {
-        let mvcc = self.0.read().map_err(|_| HistoryError::Other("state machine lock poisoned".into()))?;
+        let mvcc = self
+            .0
+            .read()
+            .map_err(|_| HistoryError::Other("state machine lock poisoned".into()))?;
         mvcc.history(from, to, key, range_end).map_err(|e| match e {
-            StoreError::Compacted { compact_revision } => HistoryError::Compacted { compact_revision },
+            StoreError::Compacted { compact_revision } => {
+                HistoryError::Compacted { compact_revision }
+            }
             other => HistoryError::Other(other.to_string()),
         })
     }
@@ -128,7 +133,11 @@ impl Store {
             .map_err(|e| StoreError::Storage(format!("opening {}: {e}", data_dir.display())))??;
         let mvcc = Arc::new(RwLock::new(opened.mvcc));
         let current = read(&mvcc)?.current_revision();
-        let hub = WatchHub::new(Arc::new(History(mvcc.clone())), current, config.watch.clone());
+        let hub = WatchHub::new(
+            Arc::new(History(mvcc.clone())),
+            current,
+            config.watch.clone(),
+        );
         let (tx, rx) = mpsc::channel(config.max_batch_entries * 4);
         let identity = identity(&config.name);
         let inner = Arc::new(Inner {
@@ -258,7 +267,10 @@ impl Store {
             return Err(StoreError::LeaseTtlTooLarge);
         }
         if req.id < 0 {
-            return Err(StoreError::InvalidRequest(format!("lease ID {} is negative", req.id)));
+            return Err(StoreError::InvalidRequest(format!(
+                "lease ID {} is negative",
+                req.id
+            )));
         }
         req.ttl = req.ttl.max(self.inner.config.min_lease_ttl);
         if req.id == 0 {
@@ -300,7 +312,10 @@ impl Store {
     pub fn lease_keep_alive(&self, id: i64) -> Result<i64> {
         let ttl = {
             let mvcc = read(&self.inner.mvcc)?;
-            mvcc.leases().get(&id).map(|l| l.ttl).ok_or(StoreError::LeaseNotFound)?
+            mvcc.leases()
+                .get(&id)
+                .map(|l| l.ttl)
+                .ok_or(StoreError::LeaseNotFound)?
         };
         lock(&self.inner.lessor)?.renew(id, ttl, Instant::now());
         Ok(ttl)
@@ -308,7 +323,10 @@ impl Store {
 
     /// A lease's remaining and granted TTL, and optionally its keys (etcd's
     /// `LeaseTimeToLive`). An unknown lease has TTL -1, as in etcd.
-    pub fn lease_time_to_live(&self, req: &LeaseTimeToLiveRequest) -> Result<LeaseTimeToLiveResponse> {
+    pub fn lease_time_to_live(
+        &self,
+        req: &LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse> {
         let mvcc = read(&self.inner.mvcc)?;
         let header = Some(self.header(mvcc.current_revision()));
         let Some(lease) = mvcc.leases().get(&req.id) else {
@@ -327,7 +345,11 @@ impl Store {
             id: req.id,
             ttl: remaining,
             granted_ttl: lease.ttl,
-            keys: if req.keys { lease.keys.iter().cloned().collect() } else { Vec::new() },
+            keys: if req.keys {
+                lease.keys.iter().cloned().collect()
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -343,7 +365,11 @@ impl Store {
     /// A CRC-32 of the key space up to `revision` (0 = now), and the compaction point.
     pub fn hash_kv(&self, revision: i64) -> Result<(u32, i64, i64)> {
         let mvcc = read(&self.inner.mvcc)?;
-        let rev = if revision <= 0 { mvcc.current_revision() } else { revision };
+        let rev = if revision <= 0 {
+            mvcc.current_revision()
+        } else {
+            revision
+        };
         Ok((mvcc.hash_kv(rev)?, mvcc.compacted_revision(), rev))
     }
 
@@ -368,7 +394,12 @@ impl Store {
             entry: LogEntry::default(),
             respond: None,
         });
-        let handle = self.inner.apply_thread.lock().ok().and_then(|mut h| h.take());
+        let handle = self
+            .inner
+            .apply_thread
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take());
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
@@ -376,7 +407,10 @@ impl Store {
 
     /// Hands a request to the apply loop and waits for its result.
     async fn propose(&self, request: log_entry::Request) -> Result<(Response, i64)> {
-        let id = self.inner.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .inner
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = LogEntry {
             id,
             request: Some(request),
@@ -389,7 +423,11 @@ impl Store {
             entry,
             respond: Some(respond),
         };
-        self.inner.proposals.send(proposal).await.map_err(|_| StoreError::Stopped)?;
+        self.inner
+            .proposals
+            .send(proposal)
+            .await
+            .map_err(|_| StoreError::Stopped)?;
         let applied = response.await.map_err(|_| StoreError::Stopped)??;
         Ok((applied.response, applied.revision))
     }
@@ -411,7 +449,9 @@ impl Inner {
 
 /// Every `lease_check_interval`, proposes a revoke for each expired lease.
 async fn expire_leases(inner: std::sync::Weak<Inner>) {
-    let Some(strong) = inner.upgrade() else { return };
+    let Some(strong) = inner.upgrade() else {
+        return;
+    };
     let (interval, stop) = (strong.config.lease_check_interval, strong.stop.clone());
     drop(strong);
     let mut ticker = tokio::time::interval(interval);
@@ -440,15 +480,20 @@ async fn expire_leases(inner: std::sync::Weak<Inner>) {
 }
 
 pub(crate) fn read(mvcc: &RwLock<Mvcc>) -> Result<std::sync::RwLockReadGuard<'_, Mvcc>> {
-    mvcc.read().map_err(|_| StoreError::Storage("state machine lock poisoned by a panic".into()))
+    mvcc.read()
+        .map_err(|_| StoreError::Storage("state machine lock poisoned by a panic".into()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
-    mutex.lock().map_err(|_| StoreError::Storage("a lock was poisoned by a panic".into()))
+    mutex
+        .lock()
+        .map_err(|_| StoreError::Storage("a lock was poisoned by a panic".into()))
 }
 
 fn unexpected(response: Response) -> StoreError {
-    StoreError::Storage(format!("apply answered with the wrong response kind: {response:?}"))
+    StoreError::Storage(format!(
+        "apply answered with the wrong response kind: {response:?}"
+    ))
 }
 
 /// IDs derived from the member name, stable across restarts (etcd derives its
@@ -456,15 +501,26 @@ fn unexpected(response: Response) -> StoreError {
 fn identity(name: &str) -> MemberIdentity {
     let member_id = fnv1a(name.as_bytes()) | 1;
     let cluster_id = fnv1a(&member_id.to_be_bytes()) | 1;
-    MemberIdentity { cluster_id, member_id }
+    MemberIdentity {
+        cluster_id,
+        member_id,
+    }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

@@ -22,28 +22,51 @@ impl KvService {
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Status> {
         let req = request.into_inner();
-        let _span = tracing::debug_span!("range", key = %String::from_utf8_lossy(&req.key)).entered();
+        let _span =
+            tracing::debug_span!("range", key = %String::from_utf8_lossy(&req.key)).entered();
         self.store.range(&req).map(Response::new).map_err(status)
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        self.store.put(request.into_inner()).await.map(Response::new).map_err(status)
+        self.store
+            .put(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        self.store.delete_range(request.into_inner()).await.map(Response::new).map_err(status)
+        self.store
+            .delete_range(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        self.store.txn(request.into_inner()).await.map(Response::new).map_err(status)
+        self.store
+            .txn(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
-    async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
-        self.store.compact(request.into_inner()).await.map(Response::new).map_err(status)
+    async fn compact(
+        &self,
+        request: Request<CompactionRequest>,
+    ) -> Result<Response<CompactionResponse>, Status> {
+        self.store
+            .compact(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 }

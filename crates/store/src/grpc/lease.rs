@@ -29,15 +29,26 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 
 #[tonic::async_trait]
 impl Lease for LeaseService {
-    async fn lease_grant(&self, request: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
-        self.store.lease_grant(request.into_inner()).await.map(Response::new).map_err(status)
+    async fn lease_grant(
+        &self,
+        request: Request<LeaseGrantRequest>,
+    ) -> Result<Response<LeaseGrantResponse>, Status> {
+        self.store
+            .lease_grant(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn lease_revoke(
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        self.store.lease_revoke(request.into_inner()).await.map(Response::new).map_err(status)
+        self.store
+            .lease_revoke(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     type LeaseKeepAliveStream = KeepAliveStream;
@@ -70,10 +81,16 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        self.store.lease_time_to_live(&request.into_inner()).map(Response::new).map_err(status)
+        self.store
+            .lease_time_to_live(&request.into_inner())
+            .map(Response::new)
+            .map_err(status)
     }
 
-    async fn lease_leases(&self, _: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
+    async fn lease_leases(
+        &self,
+        _: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
         self.store.lease_leases().map(Response::new).map_err(status)
     }
 }

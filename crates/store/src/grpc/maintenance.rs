@@ -6,8 +6,8 @@ use futures::Stream;
 use skiff_proto::etcdserverpb::maintenance_server::Maintenance;
 use skiff_proto::etcdserverpb::{
     alarm_request::AlarmAction, AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse,
-    HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
-    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -32,10 +32,16 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     /// No alarms are raised by skiff-store; GET lists none, and the others are accepted.
-    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
         let req = request.into_inner();
         if AlarmAction::try_from(req.action).is_err() {
-            return Err(Status::invalid_argument(format!("unknown alarm action {}", req.action)));
+            return Err(Status::invalid_argument(format!(
+                "unknown alarm action {}",
+                req.action
+            )));
         }
         let revision = self.store.current_revision().map_err(status)?;
         Ok(Response::new(AlarmResponse {
@@ -64,7 +70,10 @@ impl Maintenance for MaintenanceService {
     }
 
     /// sled reclaims space by itself as it writes; there is nothing to defragment.
-    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
         let revision = self.store.current_revision().map_err(status)?;
         Ok(Response::new(DefragmentResponse {
             header: Some(self.store.header(revision)),
@@ -79,8 +88,14 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
-        let (hash, compact_revision, revision) = self.store.hash_kv(request.into_inner().revision).map_err(status)?;
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let (hash, compact_revision, revision) = self
+            .store
+            .hash_kv(request.into_inner().revision)
+            .map_err(status)?;
         let current = self.store.current_revision().map_err(status)?;
         Ok(Response::new(HashKvResponse {
             header: Some(self.store.header(current)),
@@ -92,11 +107,21 @@ impl Maintenance for MaintenanceService {
 
     type SnapshotStream = SnapshotStream;
 
-    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(Status::unimplemented("skiff-store does not export etcd (bbolt) snapshots"))
+    async fn snapshot(
+        &self,
+        _: Request<SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(Status::unimplemented(
+            "skiff-store does not export etcd (bbolt) snapshots",
+        ))
     }
 
-    async fn move_leader(&self, _: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(Status::unimplemented("MoveLeader needs a replicated store; this member runs alone"))
+    async fn move_leader(
+        &self,
+        _: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        Err(Status::unimplemented(
+            "MoveLeader needs a replicated store; this member runs alone",
+        ))
     }
 }

@@ -17,7 +17,7 @@ mod cluster;
 mod kv;
 mod lease;
 mod maintenance;
-pub(crate) mod watch;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -46,11 +46,17 @@ pub fn routes(store: Store, advertised: Advertised) -> tonic::service::Routes {
     let header_store = store.clone();
     let header = Arc::new(move |rev| header_store.header(rev));
     let watch = watch::WatchService::new(store.watch_hub().clone(), header);
-    tonic::service::Routes::new(KvServer::new(kv::KvService::new(store.clone())).max_decoding_message_size(max))
-        .add_service(WatchServer::new(watch).max_decoding_message_size(max))
-        .add_service(LeaseServer::new(lease::LeaseService::new(store.clone())))
-        .add_service(MaintenanceServer::new(maintenance::MaintenanceService::new(store.clone())))
-        .add_service(ClusterServer::new(cluster::ClusterService::new(store, advertised)))
+    tonic::service::Routes::new(
+        KvServer::new(kv::KvService::new(store.clone())).max_decoding_message_size(max),
+    )
+    .add_service(WatchServer::new(watch).max_decoding_message_size(max))
+    .add_service(LeaseServer::new(lease::LeaseService::new(store.clone())))
+    .add_service(MaintenanceServer::new(
+        maintenance::MaintenanceService::new(store.clone()),
+    ))
+    .add_service(ClusterServer::new(cluster::ClusterService::new(
+        store, advertised,
+    )))
 }
 
 /// Room for gRPC framing above the largest request, as etcd allows.
@@ -68,9 +74,9 @@ pub(crate) fn status(err: StoreError) -> Status {
         | StoreError::DuplicateKey
         | StoreError::RequestTooLarge
         | StoreError::InvalidRequest(_) => Code::InvalidArgument,
-        StoreError::Compacted { .. } | StoreError::FutureRevision | StoreError::LeaseTtlTooLarge => {
-            Code::OutOfRange
-        }
+        StoreError::Compacted { .. }
+        | StoreError::FutureRevision
+        | StoreError::LeaseTtlTooLarge => Code::OutOfRange,
         StoreError::LeaseNotFound => Code::NotFound,
         StoreError::LeaseExists => Code::FailedPrecondition,
         StoreError::LogWrite(_) | StoreError::Stopped => Code::Unavailable,
@@ -90,12 +96,23 @@ mod tests {
 
     #[test]
     fn errors_carry_etcds_codes_and_texts() {
-        let s = status(StoreError::Compacted { compact_revision: 3 });
+        let s = status(StoreError::Compacted {
+            compact_revision: 3,
+        });
         assert_eq!(s.code(), Code::OutOfRange);
-        assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            s.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
         let s = status(StoreError::LeaseNotFound);
-        assert_eq!((s.code(), s.message()), (Code::NotFound, "etcdserver: requested lease not found"));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::NotFound, "etcdserver: requested lease not found")
+        );
         let s = status(StoreError::EmptyKey);
-        assert_eq!((s.code(), s.message()), (Code::InvalidArgument, "etcdserver: key is not provided"));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::InvalidArgument, "etcdserver: key is not provided")
+        );
     }
 }

@@ -92,11 +92,6 @@ impl KeyIndex {
         None
     }
 
-    /// The newest revision of the key, if it is alive.
-    pub(crate) fn current(&self) -> Option<Revision> {
-        self.generations.last()?.revs.last().copied()
-    }
-
     /// The revision at which the key's live generation began.
     pub(crate) fn created(&self) -> Option<Revision> {
         self.generations.last()?.revs.first().copied()
@@ -105,11 +100,6 @@ impl KeyIndex {
     /// The key's version (changes since creation) in its live generation.
     pub(crate) fn version(&self) -> i64 {
         self.generations.last().map_or(0, |g| g.revs.len() as i64)
-    }
-
-    /// Every revision the index still knows, for rebuilding what is kept on disk.
-    pub(crate) fn revisions(&self) -> impl Iterator<Item = Revision> + '_ {
-        self.generations.iter().flat_map(|g| g.revs.iter().copied())
     }
 
     /// Drops history older than `at`, adding the revisions that must stay on disk

@@ -31,8 +31,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use skiff_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest,
-    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    ResponseHeader, TxnRequest, TxnResponse,
 };
 use skiff_proto::mvccpb::{event::EventType, Event, KeyValue};
 use skiff_proto::store::{log_entry, LogEntry};

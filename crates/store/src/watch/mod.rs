@@ -51,8 +51,6 @@ mod tests;
 mod watcher;
 
 // Developed here until it moves to `grpc/mod.rs`.
-#[path = "../grpc/watch.rs"]
-pub mod grpc_service;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
