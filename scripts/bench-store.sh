@@ -14,6 +14,7 @@
 #   BENCH_TARGETS      which stores to run: "etcd skiff", "etcd" or "skiff" (default both)
 #   ETCD               the etcd binary                         (default etcd, Debian's etcd-server)
 #   SKIFF_BIN          use this skiff binary instead of building one in release
+#   BENCH_ETCD_PORT, BENCH_ETCD_PEER_PORT, BENCH_SKIFF_PORT   ports (23790, 23800, 23791)
 set -euo pipefail
 
 BENCH_DURATION=${BENCH_DURATION:-10}
@@ -23,9 +24,12 @@ BENCH_WATCH_RATE=${BENCH_WATCH_RATE:-1000}
 BENCH_TARGETS=${BENCH_TARGETS:-etcd skiff}
 ETCD=${ETCD:-etcd}
 
-ETCD_URL=http://127.0.0.1:23790
-ETCD_PEER_URL=http://127.0.0.1:23800
-SKIFF_URL=http://127.0.0.1:23791
+ETCD_PORT=${BENCH_ETCD_PORT:-23790}
+ETCD_PEER_PORT=${BENCH_ETCD_PEER_PORT:-23800}
+SKIFF_PORT=${BENCH_SKIFF_PORT:-23791}
+ETCD_URL=http://127.0.0.1:$ETCD_PORT
+ETCD_PEER_URL=http://127.0.0.1:$ETCD_PEER_PORT
+SKIFF_URL=http://127.0.0.1:$SKIFF_PORT
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench.XXXXXX")
@@ -81,8 +85,8 @@ wait_ready() {
 }
 
 start_etcd() {
-    port_in_use 23790 && die "port 23790 is in use; stop whatever holds it"
-    port_in_use 23800 && die "port 23800 is in use; stop whatever holds it"
+    port_in_use "$ETCD_PORT" && die "port $ETCD_PORT is in use; stop whatever holds it"
+    port_in_use "$ETCD_PEER_PORT" && die "port $ETCD_PEER_PORT is in use; stop whatever holds it"
     "$ETCD" --name bench --data-dir "$TMP/etcd-data" \
         --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
         --listen-peer-urls "$ETCD_PEER_URL" --initial-advertise-peer-urls "$ETCD_PEER_URL" \
@@ -94,7 +98,7 @@ start_etcd() {
 }
 
 start_skiff() {
-    port_in_use 23791 && die "port 23791 is in use; stop whatever holds it"
+    port_in_use "$SKIFF_PORT" && die "port $SKIFF_PORT is in use; stop whatever holds it"
     "$SKIFF" store --data-dir "$TMP/skiff-data" --listen-client-urls "$SKIFF_URL" \
         >"$TMP/skiff.log" 2>&1 &
     SKIFF_PID=$!

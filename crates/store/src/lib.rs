@@ -5,18 +5,29 @@
 //! libraries work against it unchanged.
 //!
 //! # Layout
-//! - [`wal`]: the write-ahead log: segmented files of checksummed records, fsync'd
-//!   in batches. A write is acknowledged only once it is here.
+//! - [`Store`] (`store`): the in-process handle — range, put, delete, txn, compact,
+//!   leases, watch — with etcd's semantics and no network hop.
+//! - `node`: the apply loop. Proposals are appended to the [`wal`] and fsync'd in
+//!   batches (group commit), then applied, then announced, then answered.
+//! - [`wal`]: the write-ahead log: segmented files of checksummed records. A write
+//!   is acknowledged only once it is here.
 //! - `mvcc`: the state machine. `apply(index, entry)` turns one log entry into a new
-//!   revision of the key space in sled; reads see any revision not yet compacted.
-//! - `watch`: the watch hub that fans applied events out to watchers, catching slow
+//!   revision of the key space (kept in sled); reads see any revision not compacted.
+//! - `lessor`: lease deadlines; expired leases are revoked through the log.
+//! - [`watch`]: the watch hub that fans applied events out to watchers, catching slow
 //!   or late watchers up from history.
-//! - `grpc`: etcd's `KV`, `Watch`, `Lease`, `Maintenance` and `Cluster` services.
+//! - [`grpc`]: etcd's `KV`, `Watch`, `Lease`, `Maintenance` and `Cluster` services.
+//! - [`server`]: `skiff store` — the services on TCP, `run(config, shutdown)`.
 //!
 //! # Where to start
-//! A write travels: gRPC `Put` → a `LogEntry` appended to the [`wal`] and fsync'd →
-//! `mvcc` applies it at the next revision → watchers get the event → the client
-//! gets its response.
+//! A write travels: gRPC `Put` (`grpc::kv`) → [`Store::put`] → a `LogEntry` handed
+//! to the apply loop (`node`) → appended to the [`wal`] and fsync'd → `mvcc` applies it
+//! at the next revision → the [`watch`] hub gets its events → the client gets its
+//! response. A read goes `grpc::kv` → [`Store::range`] → `mvcc::range`.
+//!
+//! # Caveats
+//! One member: replication through raft is the next step. Auth, etcd's bbolt
+//! snapshots and alarms are not served.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

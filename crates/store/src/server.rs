@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use futures::StreamExt;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -131,14 +132,18 @@ pub async fn serve(
     for listener in listeners {
         let routes = grpc::routes(store.clone(), advertised.clone());
         let shutdown = shutdown.clone();
+        // Small request/response pairs must not wait on Nagle's algorithm and
+        // delayed ACKs (tens of milliseconds per read otherwise).
+        let incoming = TcpListenerStream::new(listener).map(|conn| {
+            let conn = conn?;
+            conn.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(conn)
+        });
         servers.push(tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    shutdown.cancelled_owned(),
-                )
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
         }));
     }
