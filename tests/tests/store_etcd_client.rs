@@ -341,7 +341,10 @@ async fn maintenance_and_cluster_report_the_member() {
     assert_eq!(header.revision(), 2);
     let members = c.member_list().await.unwrap();
     assert_eq!(members.members().len(), 1);
-    assert_eq!(members.members()[0].client_urls(), [store.endpoint.clone()]);
+    assert_eq!(
+        members.members()[0].client_urls(),
+        std::slice::from_ref(&store.endpoint)
+    );
     let h1 = c.hash_kv(0).await.unwrap().hash();
     c.put("/s", "changed", None).await.unwrap();
     assert_ne!(c.hash_kv(0).await.unwrap().hash(), h1);

@@ -760,7 +760,7 @@ fn reopening_rebuilds_index_revision_and_leases() {
     assert_eq!(mvcc.applied_index(), 4);
     assert_eq!(mvcc.current_revision(), 4);
     assert_eq!(keys(&mvcc.range(&range("\0", "\0")).unwrap()), ["a"]);
-    assert!(mvcc.leases()[&5].keys.contains(&b"a".to_vec()));
+    assert!(mvcc.leases()[&5].keys.contains(b"a".as_slice()));
 }
 
 #[test]
