@@ -42,6 +42,7 @@ use crate::revision::Revision;
 use backend::{Backend, Record, APPLIED_INDEX, COMPACT_REVISION, CURRENT_REVISION};
 use key_index::KeyIndex;
 pub(crate) use lease::{Lease, MAX_LEASE_TTL};
+pub(crate) use range::in_range;
 pub(crate) use txn::{validate_put, validate_txn, MAX_TXN_OPS};
 
 /// What applying one log entry produced.
@@ -235,7 +236,7 @@ impl Mvcc {
         let mut events = Vec::new();
         for item in self.backend.scan(from, to) {
             let (rev, record) = item?;
-            if !range::contains(key, range_end, &record.kv.key) {
+            if !range::in_range(&record.kv.key, key, range_end) {
                 continue;
             }
             let prev_kv = if record.kv.version == 1 && !record.tombstone {

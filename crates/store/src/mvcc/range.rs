@@ -24,8 +24,9 @@ use super::Mvcc;
 use crate::error::{Result, StoreError};
 use crate::revision::Revision;
 
-/// Whether `k` falls in the range `[key, range_end)` under etcd's rules.
-pub(crate) fn contains(key: &[u8], range_end: &[u8], k: &[u8]) -> bool {
+/// Whether `k` falls in the range `[key, range_end)` under etcd's rules (used by
+/// reads, compares and watchers alike).
+pub(crate) fn in_range(k: &[u8], key: &[u8], range_end: &[u8]) -> bool {
     match range_end {
         [] => k == key,
         [0] => k >= key,
@@ -169,11 +170,11 @@ mod tests {
 
     #[test]
     fn range_end_rules() {
-        assert!(contains(b"a", b"", b"a"));
-        assert!(!contains(b"a", b"", b"ab"));
-        assert!(contains(b"a", b"\0", b"zzz"));
-        assert!(!contains(b"b", b"\0", b"a"));
-        assert!(contains(b"a", b"b", b"a\xff"));
-        assert!(!contains(b"a", b"b", b"b"));
+        assert!(in_range(b"a", b"a", b""));
+        assert!(!in_range(b"ab", b"a", b""));
+        assert!(in_range(b"zzz", b"a", b"\0"));
+        assert!(!in_range(b"a", b"b", b"\0"));
+        assert!(in_range(b"a\xff", b"a", b"b"));
+        assert!(!in_range(b"b", b"a", b"b"));
     }
 }

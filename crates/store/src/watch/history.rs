@@ -32,29 +32,3 @@ pub enum HistoryError {
     #[error("mvcc: reading history failed: {0}")]
     Other(String),
 }
-
-/// Whether `key` lies in the watched range `[start, range_end)`, with etcd's rules:
-/// an empty `range_end` means the single key `start`, and `"\0"` means every key
-/// `>= start`.
-pub(crate) fn in_range(key: &[u8], start: &[u8], range_end: &[u8]) -> bool {
-    match range_end {
-        [] => key == start,
-        [0] => key >= start,
-        end => key >= start && key < end,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::in_range;
-
-    #[test]
-    fn range_rules_follow_etcd() {
-        assert!(in_range(b"a", b"a", b""));
-        assert!(!in_range(b"ab", b"a", b""));
-        assert!(in_range(b"zzz", b"a", b"\0"));
-        assert!(!in_range(b"0", b"a", b"\0"));
-        assert!(in_range(b"a/x", b"a/", b"a0"));
-        assert!(!in_range(b"a0", b"a/", b"a0"));
-    }
-}

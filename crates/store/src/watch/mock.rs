@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use skiff_proto::mvccpb::event::EventType;
 use skiff_proto::mvccpb::{Event, KeyValue};
 
-use super::history::in_range;
 use super::{HistoryError, WatchHistory, WatchHub, WatchOptions};
+use crate::mvcc::in_range;
 
 #[derive(Default)]
 struct Inner {

@@ -8,8 +8,8 @@ use skiff_proto::mvccpb::event::EventType;
 use skiff_proto::mvccpb::Event;
 use tokio::sync::mpsc;
 
-use super::history::in_range;
 use super::Shared;
+use crate::mvcc::in_range;
 
 /// What a watcher watches, as in etcd's `WatchCreateRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
