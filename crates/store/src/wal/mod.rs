@@ -364,7 +364,14 @@ impl Wal {
             return Ok(());
         }
         self.logical.truncate_after(index);
-        self.pending.push(Record::Truncate { after: index });
+        // Entries not yet written are simply dropped; only entries already on
+        // disk need a truncate record. (After a failed write this keeps the
+        // refused entries from being written at the next sync.)
+        self.pending
+            .retain(|r| !matches!(r, Record::Entry(e) if e.index > index));
+        if self.layout.span().last > index {
+            self.pending.push(Record::Truncate { after: index });
+        }
         Ok(())
     }
 

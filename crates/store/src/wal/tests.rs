@@ -551,6 +551,34 @@ fn failed_write_leaves_no_garbage_and_the_log_stays_usable() {
 }
 
 #[test]
+fn entries_refused_by_a_failed_write_can_be_rolled_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open(dir.path());
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+
+    // The store's path on a full disk: the batch is refused, then cut off.
+    wal.append(&entries(6..=8, 1)).expect("append");
+    wal.active.fail_next_write_after = Some(10);
+    wal.sync().expect_err("the disk is full");
+    wal.truncate_after(5).expect("roll back");
+    // The disk is still full: the roll-back must not need to write anything.
+    wal.active.fail_next_write_after = Some(0);
+    wal.sync().expect("nothing refused is written again");
+    assert_eq!(wal.last_index(), 5);
+    wal.active.fail_next_write_after = None;
+
+    // Space is back: the next batch reuses the refused indexes.
+    wal.append(&entries(6..=7, 2)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let (_, recovered) = open(dir.path());
+    let mut expected = entries(1..=5, 1);
+    expected.extend(entries(6..=7, 2));
+    assert_eq!(recovered.entries, expected);
+}
+
+#[test]
 fn failed_fsync_poisons_the_log_until_reopened() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut wal, _) = open(dir.path());
