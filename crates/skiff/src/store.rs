@@ -24,7 +24,13 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         advertise_client_urls: args.advertise_client_urls,
         advertise_peer_urls: args.initial_advertise_peer_urls,
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Leave a core to the log and apply threads, which do not run on the runtime.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.saturating_sub(1).max(1))
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -1,4 +1,4 @@
-//! The apply loop: the one thread that turns proposals into durable, applied,
+//! The apply loop: the two threads that turn proposals into durable, applied,
 //! announced writes.
 //!
 //! Each turn of the loop takes every proposal waiting (up to a batch limit) and:
@@ -6,10 +6,13 @@
 //! 1. appends them to the write-ahead log as consecutive entries;
 //! 2. fsyncs the log once for the whole batch — group commit: while one fsync
 //!    runs, the next batch gathers, so throughput grows with concurrent clients;
-//! 3. applies the entries to the MVCC state machine in log order and writes the
-//!    result to sled in one atomic batch together with the applied index;
+//! 3. applies the entries to the MVCC state machine in log order and hands the
+//!    changes to sled as one atomic batch together with the applied index;
 //! 4. hands each entry's events to the watch hub, in revision order;
 //! 5. answers the waiting clients.
+//!
+//! Steps 1–2 run on the log thread and 3–5 on the apply thread, so the fsync of
+//! one batch overlaps the apply of the one before (etcd pipelines the same way).
 //!
 //! A client hears "done" only after step 2, so an acknowledged write survives a
 //! crash: on restart, [`open`] replays the log from sled's applied index.
@@ -57,6 +60,8 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     let db = sled::Config::new()
         .path(config.data_dir.join(DB_DIR))
         .cache_capacity(config.cache_bytes)
+        // The log provides durability; sled is tuned for write throughput.
+        .mode(sled::Mode::HighThroughput)
         .open()?;
     let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
     let (wal, recovered) = Wal::open(&config.data_dir.join(WAL_DIR), WalOptions::default())
@@ -90,24 +95,47 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     Ok(Opened { db, mvcc, wal })
 }
 
-/// Starts the apply loop on its own thread (fsync blocks).
+/// A persisted batch on its way from the log thread to the apply thread.
+type Persisted = Vec<(u64, Proposal)>;
+
+/// How many persisted batches may wait for the apply thread.
+const APPLY_QUEUE: usize = 64;
+
+/// Starts the loop on two threads (fsync blocks): one persists batches to the
+/// log, the other applies them, so the next batch's fsync overlaps this batch's
+/// apply. Joining the returned handle waits for both.
 pub(crate) fn spawn(
     inner: Arc<Inner>,
     wal: Wal,
     proposals: mpsc::Receiver<Proposal>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Persisted>(APPLY_QUEUE);
+    let apply_inner = inner.clone();
+    let applier = std::thread::Builder::new()
         .name("skiff-apply".into())
-        .spawn(move || run(inner, wal, proposals))
-        .map_err(|e| StoreError::Storage(format!("starting the apply thread: {e}")))
+        .spawn(move || apply_loop(&apply_inner, rx))
+        .map_err(|e| StoreError::Storage(format!("starting the apply thread: {e}")))?;
+    std::thread::Builder::new()
+        .name("skiff-wal".into())
+        .spawn(move || {
+            persist_loop(&inner, wal, proposals, tx);
+            let _ = applier.join();
+            tracing::info!("apply loop stopped");
+        })
+        .map_err(|e| StoreError::Storage(format!("starting the log thread: {e}")))
 }
 
-fn run(inner: Arc<Inner>, mut wal: Wal, mut proposals: mpsc::Receiver<Proposal>) {
+/// Steps 1 and 2: gather waiting proposals, append them, fsync once.
+fn persist_loop(
+    inner: &Inner,
+    mut wal: Wal,
+    mut proposals: mpsc::Receiver<Proposal>,
+    applier: std::sync::mpsc::SyncSender<Persisted>,
+) {
     let max = inner.config.max_batch_entries.max(1);
-    let stop = inner.stop.clone();
     let mut batch = Vec::with_capacity(max);
     while let Some(first) = proposals.blocking_recv() {
-        if stop.is_cancelled() {
+        if inner.stop.is_cancelled() {
             break;
         }
         batch.push(first);
@@ -119,17 +147,21 @@ fn run(inner: Arc<Inner>, mut wal: Wal, mut proposals: mpsc::Receiver<Proposal>)
         }
         // Entries with no request only wake the loop (see `Store::close`).
         batch.retain(|p| p.entry.request.is_some());
-        if !batch.is_empty() {
-            turn(&inner, &mut wal, &mut batch);
+        if batch.is_empty() {
+            continue;
+        }
+        if let Some(persisted) = persist(inner, &mut wal, &mut batch) {
+            if applier.send(persisted).is_err() {
+                break;
+            }
         }
     }
-    tracing::info!("apply loop stopped");
 }
 
-/// One turn of the loop over `batch` (drained).
-fn turn(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) {
-    let _span = tracing::debug_span!("apply_batch", entries = batch.len()).entered();
-    // 1. + 2. Append and fsync, once for the whole batch.
+/// Appends `batch` (drained) to the log and fsyncs it; `None` when the log
+/// refused it, in which case every proposal has been answered with the error.
+fn persist(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) -> Option<Persisted> {
+    let _span = tracing::debug_span!("persist_batch", entries = batch.len()).entered();
     let first_index = wal.last_index() + 1;
     let entries: Vec<Entry> = batch
         .iter()
@@ -152,38 +184,50 @@ fn turn(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) {
             inner.stop.cancel();
         }
         fail_all(batch, StoreError::LogWrite(err.to_string()));
-        return;
+        return None;
     }
-    // 3. Apply in log order; sled gets the whole batch atomically.
-    let results: Vec<Result<Applied>> = {
-        let Ok(mut mvcc) = inner.mvcc.write() else {
-            fail_all(
-                batch,
-                StoreError::Storage("state machine lock poisoned".into()),
-            );
-            return;
-        };
-        let results = entries
+    Some(
+        entries
             .iter()
-            .zip(batch.iter())
-            .map(|(e, p)| mvcc.apply(e.index, &p.entry))
-            .collect();
-        if let Err(err) = mvcc.commit() {
-            tracing::error!(%err, "writing the applied state failed");
-        }
-        results
-    };
-    // 4. + 5. Announce, then answer.
-    for (proposal, mut result) in batch.drain(..).zip(results) {
-        if let Ok(applied) = &mut result {
-            if !applied.events.is_empty() {
-                inner
-                    .hub
-                    .notify(applied.revision, std::mem::take(&mut applied.events));
+            .map(|e| e.index)
+            .zip(batch.drain(..))
+            .collect(),
+    )
+}
+
+/// Steps 3 to 5 for each persisted batch, in log order.
+fn apply_loop(inner: &Inner, batches: std::sync::mpsc::Receiver<Persisted>) {
+    while let Ok(batch) = batches.recv() {
+        let _span = tracing::debug_span!("apply_batch", entries = batch.len()).entered();
+        // 3. Apply in log order; the changes go to sled as one atomic batch.
+        let results: Vec<Result<Applied>> = match inner.mvcc.write() {
+            Ok(mut mvcc) => {
+                let results = batch
+                    .iter()
+                    .map(|(index, p)| mvcc.apply(*index, &p.entry))
+                    .collect();
+                if let Err(err) = mvcc.commit() {
+                    tracing::error!(%err, "writing the applied state failed");
+                }
+                results
             }
-        }
-        if let Some(respond) = proposal.respond {
-            let _ = respond.send(result);
+            Err(_) => {
+                let err = StoreError::Storage("state machine lock poisoned".into());
+                batch.iter().map(|_| Err(err.clone())).collect()
+            }
+        };
+        // 4. + 5. Announce, then answer.
+        for ((_, proposal), mut result) in batch.into_iter().zip(results) {
+            if let Ok(applied) = &mut result {
+                if !applied.events.is_empty() {
+                    inner
+                        .hub
+                        .notify(applied.revision, std::mem::take(&mut applied.events));
+                }
+            }
+            if let Some(respond) = proposal.respond {
+                let _ = respond.send(result);
+            }
         }
     }
 }

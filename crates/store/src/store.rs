@@ -119,6 +119,11 @@ impl WatchHistory for History {
             other => HistoryError::Other(other.to_string()),
         })
     }
+
+    fn prev_kv(&self, key: &[u8], revision: i64) -> Option<skiff_proto::mvccpb::KeyValue> {
+        let mvcc = self.0.read().ok()?;
+        mvcc.get_at(key, revision - 1).ok().flatten()
+    }
 }
 
 impl Store {

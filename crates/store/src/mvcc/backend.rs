@@ -8,15 +8,24 @@
 //!
 //! Records are keyed by revision, not by key, so history reads (watch catch-up)
 //! are one forward scan; the key → revisions map is rebuilt in memory at start
-//! (see `key_index`). Everything one batch of log entries changes is written with
-//! a single `sled::Batch`, applied atomically together with the applied index, so
-//! sled always holds a state that some prefix of the log produced.
+//! (see `key_index`).
+//!
+//! Writing to sled is off the write path: the changes of each turn of the apply
+//! loop go, as one batch together with the applied index, to a writer thread that
+//! applies them to sled in order (several turns per `sled::Batch` when it falls
+//! behind), so sled always holds a state that some prefix of the log produced.
+//! Until a change is in sled it stays in `unflushed`, which every read consults
+//! first. The write-ahead log already made the change durable; sled only needs to
+//! catch up before the log is trimmed.
 //!
 //! # Caveats
 //! sled's own flush is not relied on for durability: the write-ahead log is. After
 //! a crash sled may be behind the log, and recovery replays the difference.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
 
 use prost::Message;
 use skiff_proto::mvccpb::KeyValue;
@@ -88,29 +97,64 @@ fn read_i64(bytes: &[u8]) -> Result<i64> {
     Ok(i64::from_be_bytes(arr))
 }
 
-/// sled plus the writes of the batch being applied, which reads must already see.
+/// How many turns of the apply loop may wait for the writer before the loop waits.
+const WRITER_QUEUE: usize = 256;
+
+/// How long the writer gathers turns before writing them to sled as one batch:
+/// sled's cost is largely per batch (a log write and its I/O), not per key.
+const WRITER_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A change not yet in sled, with the sequence number of the write that made it,
+/// so the writer only forgets the newest state of a revision it has written.
+type Unflushed = BTreeMap<Revision, (u64, Option<Record>)>;
+
+/// One turn's writes, in order, for the writer thread.
+struct Flush {
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Revisions to forget from `unflushed` once written, with their sequence numbers.
+    revisions: Vec<(Revision, u64)>,
+}
+
+/// sled, plus the changes the writer thread has not put into sled yet.
 pub(crate) struct Backend {
     tree: sled::Tree,
-    batch: sled::Batch,
-    /// Records written or removed by the open batch (None = removed).
-    pending: HashMap<Revision, Option<Record>>,
-    dirty: bool,
+    unflushed: Arc<RwLock<Unflushed>>,
+    /// The open batch: raw sled writes since the last commit.
+    batch: Flush,
+    next_seq: u64,
+    writer: Option<(SyncSender<Flush>, JoinHandle<()>)>,
 }
 
 impl Backend {
-    pub(crate) fn new(tree: sled::Tree) -> Self {
-        Backend {
+    pub(crate) fn new(tree: sled::Tree) -> Result<Self> {
+        let unflushed = Arc::new(RwLock::new(Unflushed::new()));
+        let (tx, rx) = sync_channel(WRITER_QUEUE);
+        let (writer_tree, writer_unflushed) = (tree.clone(), unflushed.clone());
+        let handle = std::thread::Builder::new()
+            .name("skiff-sled-writer".into())
+            .spawn(move || write_loop(writer_tree, writer_unflushed, rx))
+            .map_err(|e| StoreError::Storage(format!("starting the sled writer: {e}")))?;
+        Ok(Backend {
             tree,
-            batch: sled::Batch::default(),
-            pending: HashMap::new(),
-            dirty: false,
-        }
+            unflushed,
+            batch: Flush {
+                writes: Vec::new(),
+                revisions: Vec::new(),
+            },
+            next_seq: 0,
+            writer: Some((tx, handle)),
+        })
+    }
+
+    fn unflushed(&self) -> std::sync::RwLockReadGuard<'_, Unflushed> {
+        // A panic while holding the lock leaves a map that is still consistent.
+        self.unflushed.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The record of one revision.
     pub(crate) fn get(&self, rev: Revision) -> Result<Option<Record>> {
-        if let Some(pending) = self.pending.get(&rev) {
-            return Ok(pending.clone());
+        if let Some((_, state)) = self.unflushed().get(&rev) {
+            return Ok(state.clone());
         }
         match self.tree.get(rev_key(rev))? {
             Some(bytes) => Ok(Some(Record::decode(&bytes)?)),
@@ -118,33 +162,43 @@ impl Backend {
         }
     }
 
+    fn stage(&mut self, rev: Revision, record: Option<Record>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let value = record.as_ref().map(Record::encode);
+        self.batch.writes.push((rev_key(rev).to_vec(), value));
+        self.batch.revisions.push((rev, seq));
+        self.unflushed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(rev, (seq, record));
+    }
+
     pub(crate) fn put(&mut self, rev: Revision, record: Record) {
-        self.batch.insert(&rev_key(rev), record.encode());
-        self.pending.insert(rev, Some(record));
-        self.dirty = true;
+        self.stage(rev, Some(record));
     }
 
     pub(crate) fn remove(&mut self, rev: Revision) {
-        self.batch.remove(&rev_key(rev));
-        self.pending.insert(rev, None);
-        self.dirty = true;
+        self.stage(rev, None);
     }
 
     pub(crate) fn put_lease(&mut self, id: i64, ttl: i64) {
-        self.batch.insert(&lease_key(id), &ttl.to_be_bytes());
-        self.dirty = true;
+        self.batch
+            .writes
+            .push((lease_key(id).to_vec(), Some(ttl.to_be_bytes().to_vec())));
     }
 
     pub(crate) fn remove_lease(&mut self, id: i64) {
-        self.batch.remove(&lease_key(id));
-        self.dirty = true;
+        self.batch.writes.push((lease_key(id).to_vec(), None));
     }
 
     pub(crate) fn set_meta(&mut self, name: &str, value: i64) {
-        self.batch.insert(meta_key(name), &value.to_be_bytes());
-        self.dirty = true;
+        self.batch
+            .writes
+            .push((meta_key(name), Some(value.to_be_bytes().to_vec())));
     }
 
+    /// A meta record as sled holds it (read at start, before any write).
     pub(crate) fn meta(&self, name: &str) -> Result<Option<i64>> {
         self.tree
             .get(meta_key(name))?
@@ -152,54 +206,173 @@ impl Backend {
             .transpose()
     }
 
-    /// Writes the open batch atomically.
+    /// Hands the open batch to the writer; it reaches sled atomically and in order.
+    /// Waits only when the writer is [`WRITER_QUEUE`] turns behind.
     pub(crate) fn commit(&mut self) -> Result<()> {
-        if !self.dirty {
+        if self.batch.writes.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
-        self.pending.clear();
-        self.dirty = false;
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        let flush = std::mem::replace(
+            &mut self.batch,
+            Flush {
+                writes: Vec::new(),
+                revisions: Vec::new(),
+            },
+        );
+        let Some((tx, _)) = &self.writer else {
+            return Err(StoreError::Storage("the sled writer is gone".into()));
+        };
+        tx.send(flush)
+            .map_err(|_| StoreError::Storage("the sled writer stopped".into()))
     }
 
-    /// Every committed record with `from <= rev.main <= to`, in revision order.
+    /// Every record with `from <= rev.main <= to`, in revision order, written or not.
     pub(crate) fn scan(
         &self,
         from: i64,
         to: i64,
     ) -> impl Iterator<Item = Result<(Revision, Record)>> + '_ {
-        let start = rev_key(Revision::new(from.max(0), 0));
-        let end = rev_key(Revision::new(to.saturating_add(1), 0));
-        self.tree.range(start..end).map(|item| {
+        let start = Revision::new(from.max(0), 0);
+        let end = Revision::new(to.saturating_add(1), 0);
+        let overlay: Vec<(Revision, Option<Record>)> = self
+            .unflushed()
+            .range(start..end)
+            .map(|(rev, (_, state))| (*rev, state.clone()))
+            .collect();
+        let stored = self.tree.range(rev_key(start)..rev_key(end)).map(|item| {
             let (key, value) = item?;
             let rev = Revision::from_bytes(&key[1..])
                 .ok_or_else(|| StoreError::Storage("bad revision key".into()))?;
             Ok((rev, Record::decode(&value)?))
-        })
+        });
+        Merge {
+            stored: stored.peekable(),
+            overlay: overlay.into_iter().peekable(),
+        }
     }
 
-    /// Every committed revision below `below` (main), keys only.
-    pub(crate) fn revisions_below(
-        &self,
-        below: i64,
-    ) -> impl Iterator<Item = Result<Revision>> + '_ {
-        let start = rev_key(Revision::new(0, 0));
-        let end = rev_key(Revision::new(below, 0));
-        self.tree.range(start..end).map(|item| {
+    /// Every revision below `below` (main), written or not.
+    pub(crate) fn revisions_below(&self, below: i64) -> Result<Vec<Revision>> {
+        let overlay: Vec<(Revision, bool)> = self
+            .unflushed()
+            .range(..Revision::new(below, 0))
+            .map(|(rev, (_, state))| (*rev, state.is_some()))
+            .collect();
+        let mut revs = Vec::new();
+        for item in self
+            .tree
+            .range(rev_key(Revision::new(0, 0))..rev_key(Revision::new(below, 0)))
+        {
             let (key, _) = item?;
-            Revision::from_bytes(&key[1..])
-                .ok_or_else(|| StoreError::Storage("bad revision key".into()))
-        })
+            let rev = Revision::from_bytes(&key[1..])
+                .ok_or_else(|| StoreError::Storage("bad revision key".into()))?;
+            revs.push(rev);
+        }
+        revs.retain(|r| overlay.binary_search_by_key(r, |(o, _)| *o).is_err());
+        revs.extend(
+            overlay
+                .into_iter()
+                .filter(|(_, live)| *live)
+                .map(|(r, _)| r),
+        );
+        revs.sort_unstable();
+        Ok(revs)
     }
 
-    /// Every committed lease with its granted TTL.
+    /// Every lease with its granted TTL, as sled holds them (read at start).
     pub(crate) fn leases(&self) -> impl Iterator<Item = Result<(i64, i64)>> + '_ {
         self.tree.scan_prefix([LEASE]).map(|item| {
             let (key, value) = item?;
             Ok((read_i64(&key[1..])?, read_i64(&value)?))
         })
+    }
+
+    /// Waits until everything committed so far is in sled.
+    #[cfg(test)]
+    pub(crate) fn wait_flushed(&mut self) {
+        while !self.unflushed().is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for Backend {
+    /// Lets the writer finish what it was given, so sled is complete on a clean stop.
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.writer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Applies flushes to sled in order, several per sled batch when they queue up.
+fn write_loop(tree: sled::Tree, unflushed: Arc<RwLock<Unflushed>>, rx: Receiver<Flush>) {
+    while let Ok(first) = rx.recv() {
+        let mut flushes = vec![first];
+        let deadline = std::time::Instant::now() + WRITER_GATHER;
+        while flushes.len() < WRITER_QUEUE {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(flush) => flushes.push(flush),
+                Err(_) => break,
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for flush in &flushes {
+            for (key, value) in &flush.writes {
+                match value {
+                    Some(value) => batch.insert(key.as_slice(), value.as_slice()),
+                    None => batch.remove(key.as_slice()),
+                }
+            }
+        }
+        if let Err(err) = tree.apply_batch(batch) {
+            // The changes stay readable from `unflushed`, and the log has them.
+            tracing::error!(%err, "writing applied state to sled failed");
+            continue;
+        }
+        let mut map = unflushed.write().unwrap_or_else(|e| e.into_inner());
+        for (rev, seq) in flushes.iter().flat_map(|f| &f.revisions) {
+            if map.get(rev).is_some_and(|(newest, _)| newest == seq) {
+                map.remove(rev);
+            }
+        }
+    }
+}
+
+/// Merges sled's records with newer unflushed states of the same revisions.
+struct Merge<S: Iterator<Item = Result<(Revision, Record)>>> {
+    stored: std::iter::Peekable<S>,
+    overlay: std::iter::Peekable<std::vec::IntoIter<(Revision, Option<Record>)>>,
+}
+
+impl<S: Iterator<Item = Result<(Revision, Record)>>> Iterator for Merge<S> {
+    type Item = Result<(Revision, Record)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let next_overlay = self.overlay.peek().map(|(rev, _)| *rev);
+            let next_stored = match self.stored.peek() {
+                Some(Ok((rev, _))) => Some(*rev),
+                Some(Err(_)) => return self.stored.next(),
+                None => None,
+            };
+            match (next_stored, next_overlay) {
+                (None, None) => return None,
+                (Some(_), None) => return self.stored.next(),
+                (Some(s), Some(o)) if s < o => return self.stored.next(),
+                (s, Some(o)) => {
+                    if s == Some(o) {
+                        self.stored.next(); // the unflushed state is newer
+                    }
+                    let (rev, state) = self.overlay.next()?;
+                    if let Some(record) = state {
+                        return Some(Ok((rev, record)));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -209,7 +382,7 @@ mod tests {
 
     fn backend() -> Backend {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        Backend::new(db.open_tree("kv").unwrap())
+        Backend::new(db.open_tree("kv").unwrap()).unwrap()
     }
 
     fn record(key: &str, rev: i64) -> Record {
@@ -229,7 +402,52 @@ mod tests {
         b.put(Revision::new(1, 0), record("a", 1));
         assert_eq!(b.get(Revision::new(1, 0)).unwrap(), Some(record("a", 1)));
         b.commit().unwrap();
+        b.wait_flushed();
         assert_eq!(b.get(Revision::new(1, 0)).unwrap(), Some(record("a", 1)));
+    }
+
+    /// Stops the writer after it wrote everything committed.
+    fn drop_writer(b: &mut Backend) {
+        if let Some((tx, handle)) = b.writer.take() {
+            drop(tx);
+            handle.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn unwritten_removals_hide_written_records() {
+        let mut b = backend();
+        b.put(Revision::new(1, 0), record("a", 1));
+        b.put(Revision::new(2, 0), record("b", 2));
+        b.commit().unwrap();
+        b.wait_flushed();
+        b.remove(Revision::new(1, 0));
+        assert_eq!(b.get(Revision::new(1, 0)).unwrap(), None);
+        let revs: Vec<i64> = b.scan(0, 10).map(|r| r.unwrap().0.main).collect();
+        assert_eq!(revs, vec![2]);
+        assert_eq!(b.revisions_below(10).unwrap(), vec![Revision::new(2, 0)]);
+        b.commit().unwrap();
+        drop_writer(&mut b);
+        assert_eq!(
+            b.get(Revision::new(1, 0)).unwrap(),
+            None,
+            "and sled got the removal"
+        );
+    }
+
+    #[test]
+    fn scan_merges_written_and_unwritten_records_in_order() {
+        let mut b = backend();
+        for rev in [1, 3] {
+            b.put(Revision::new(rev, 0), record("k", rev));
+        }
+        b.commit().unwrap();
+        b.wait_flushed();
+        for rev in [2, 4] {
+            b.put(Revision::new(rev, 0), record("k", rev));
+        }
+        let revs: Vec<i64> = b.scan(0, 10).map(|r| r.unwrap().0.main).collect();
+        assert_eq!(revs, vec![1, 2, 3, 4]);
     }
 
     #[test]
@@ -249,6 +467,7 @@ mod tests {
         b.set_meta(APPLIED_INDEX, 9);
         b.put_lease(7, 30);
         b.commit().unwrap();
+        drop_writer(&mut b);
         assert_eq!(b.meta(APPLIED_INDEX).unwrap(), Some(9));
         assert_eq!(
             b.leases().map(|l| l.unwrap()).collect::<Vec<_>>(),

@@ -37,20 +37,30 @@ struct Generation {
 pub(crate) struct KeyIndex {
     /// Never empty; the last generation is empty while the key is deleted.
     generations: Vec<Generation>,
+    /// The lease of the key's newest version (0 for none or when deleted), so a
+    /// write can move the key between leases without reading its old value.
+    lease: i64,
 }
 
 impl Default for KeyIndex {
     fn default() -> Self {
         KeyIndex {
             generations: vec![Generation::default()],
+            lease: 0,
         }
     }
 }
 
 impl KeyIndex {
-    /// Records a put at `rev`.
-    pub(crate) fn put(&mut self, rev: Revision) {
+    /// Records a put at `rev` of a version attached to `lease`.
+    pub(crate) fn put(&mut self, rev: Revision, lease: i64) {
         self.current_mut().revs.push(rev);
+        self.lease = lease;
+    }
+
+    /// The lease of the newest version (0 when none or deleted).
+    pub(crate) fn lease(&self) -> i64 {
+        self.lease
     }
 
     /// Records a delete at `rev`; the key's current generation ends with it.
@@ -61,6 +71,7 @@ impl KeyIndex {
         );
         self.current_mut().revs.push(rev);
         self.generations.push(Generation::default());
+        self.lease = 0;
     }
 
     fn current_mut(&mut self) -> &mut Generation {
@@ -141,11 +152,11 @@ mod tests {
     /// The module doc's example: put 1, 2; delete 3; put 5, 6.
     fn example() -> KeyIndex {
         let mut ki = KeyIndex::default();
-        ki.put(rev(1));
-        ki.put(rev(2));
+        ki.put(rev(1), 0);
+        ki.put(rev(2), 0);
         ki.tombstone(rev(3));
-        ki.put(rev(5));
-        ki.put(rev(6));
+        ki.put(rev(5), 0);
+        ki.put(rev(6), 0);
         ki
     }
 
@@ -194,7 +205,7 @@ mod tests {
     #[test]
     fn compaction_at_the_tombstone_drops_the_generation() {
         let mut ki = KeyIndex::default();
-        ki.put(rev(1));
+        ki.put(rev(1), 0);
         ki.tombstone(rev(2));
         let mut keep = HashSet::new();
         assert!(ki.compact(2, &mut keep), "a deleted key is forgotten");
@@ -204,7 +215,7 @@ mod tests {
     #[test]
     fn compaction_inside_a_live_generation_keeps_the_older_value() {
         let mut ki = KeyIndex::default();
-        ki.put(rev(1));
+        ki.put(rev(1), 0);
         ki.tombstone(rev(4));
         let mut keep = HashSet::new();
         assert!(!ki.compact(2, &mut keep));

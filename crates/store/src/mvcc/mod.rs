@@ -46,13 +46,17 @@ pub(crate) use range::in_range;
 pub(crate) use txn::{validate_put, validate_txn, MAX_TXN_OPS};
 
 /// What applying one log entry produced.
+///
+/// Events carry `prev_kv` only when the request itself read the old value
+/// (`prev_kv` or `ignore_value`); the watch hub fills it in for the watchers that
+/// ask for it.
 #[derive(Debug)]
 pub(crate) struct Applied {
     /// The store's revision after the entry.
     pub(crate) revision: i64,
     /// The response for the client that proposed the entry.
     pub(crate) response: Response,
-    /// The changes, in order, for watchers; each carries `prev_kv` when there was one.
+    /// The changes, in order, for watchers.
     pub(crate) events: Vec<Event>,
 }
 
@@ -90,7 +94,7 @@ fn header(revision: i64) -> Option<ResponseHeader> {
 impl Mvcc {
     /// Opens the state held in `tree`, rebuilding the in-memory index from it.
     pub(crate) fn open(tree: sled::Tree) -> Result<Self> {
-        let backend = Backend::new(tree);
+        let backend = Backend::new(tree)?;
         let applied_index = backend.meta(APPLIED_INDEX)?.unwrap_or(0) as u64;
         let current = backend.meta(CURRENT_REVISION)?.unwrap_or(1);
         let compacted = backend.meta(COMPACT_REVISION)?.unwrap_or(0);
@@ -120,7 +124,7 @@ impl Mvcc {
                 key_index.tombstone(rev);
                 lease_of.remove(&record.kv.key);
             } else {
-                key_index.put(rev);
+                key_index.put(rev, record.kv.lease);
                 lease_of.insert(record.kv.key, record.kv.lease);
             }
         }
@@ -194,7 +198,7 @@ impl Mvcc {
     }
 
     /// The value of `key` as of revision `at`, if it existed then.
-    fn get_at(&self, key: &[u8], at: i64) -> Result<Option<KeyValue>> {
+    pub(crate) fn get_at(&self, key: &[u8], at: i64) -> Result<Option<KeyValue>> {
         let Some(rev) = self.index.get(key).and_then(|ki| ki.get(at)) else {
             return Ok(None);
         };
@@ -335,36 +339,43 @@ impl<'a> WriteTxn<'a> {
         self.put(req)
     }
 
-    /// A put whose preconditions were checked.
+    /// A put whose preconditions were checked. The old value is read only when
+    /// the response or `ignore_value` needs it; watchers that want it get it
+    /// from the hub, which reads it only if such a watcher exists.
     fn put(&mut self, req: &PutRequest) -> Result<PutResponse> {
-        let prev = self.mvcc.get_at(&req.key, self.read_rev())?;
+        let existing = self.mvcc.index.get(&req.key).filter(|ki| ki.is_alive());
+        let (created, version, prev_lease) = match existing {
+            Some(ki) => (ki.created().map(|r| r.main), ki.version(), ki.lease()),
+            None => (None, 0, 0),
+        };
+        let prev = if existing.is_some() && (req.prev_kv || req.ignore_value) {
+            self.mvcc.get_at(&req.key, self.read_rev())?
+        } else {
+            None
+        };
         let value = match (&prev, req.ignore_value) {
             (Some(prev), true) => prev.value.clone(),
             _ => req.value.clone(),
         };
-        let lease = match (&prev, req.ignore_lease) {
-            (Some(prev), true) => prev.lease,
-            _ => req.lease,
+        let lease = if req.ignore_lease {
+            prev_lease
+        } else {
+            req.lease
         };
         let rev = self.next_revision();
-        let key_index = self.mvcc.index.entry(req.key.clone()).or_default();
-        let (create_revision, version) = match prev {
-            Some(_) => (
-                key_index.created().map_or(rev.main, |r| r.main),
-                key_index.version() + 1,
-            ),
-            None => (rev.main, 1),
-        };
-        key_index.put(rev);
         let kv = KeyValue {
             key: req.key.clone(),
-            create_revision,
+            create_revision: created.unwrap_or(rev.main),
             mod_revision: rev.main,
-            version,
+            version: version + 1,
             value,
             lease,
         };
-        let prev_lease = prev.as_ref().map_or(0, |p| p.lease);
+        self.mvcc
+            .index
+            .entry(req.key.clone())
+            .or_default()
+            .put(rev, lease);
         self.mvcc.move_key_lease(&req.key, prev_lease, lease);
         self.mvcc.backend.put(
             rev,
@@ -395,14 +406,18 @@ impl<'a> WriteTxn<'a> {
             .collect();
         let mut prev_kvs = Vec::new();
         for key in &keys {
-            let Some(prev) = self.mvcc.get_at(key, at)? else {
-                continue;
+            let prev = if req.prev_kv {
+                self.mvcc.get_at(key, at)?
+            } else {
+                None
             };
             let rev = self.next_revision();
+            let mut prev_lease = 0;
             if let Some(ki) = self.mvcc.index.get_mut(key) {
+                prev_lease = ki.lease();
                 ki.tombstone(rev);
             }
-            self.mvcc.move_key_lease(key, prev.lease, 0);
+            self.mvcc.move_key_lease(key, prev_lease, 0);
             let kv = KeyValue {
                 key: key.clone(),
                 mod_revision: rev.main,
@@ -418,9 +433,9 @@ impl<'a> WriteTxn<'a> {
             self.events.push(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(kv),
-                prev_kv: Some(prev.clone()),
+                prev_kv: prev.clone(),
             });
-            prev_kvs.push(prev);
+            prev_kvs.extend(prev);
         }
         Ok(DeleteRangeResponse {
             header: header(self.read_rev()),
@@ -463,11 +478,8 @@ impl Mvcc {
     fn compact(&mut self, rev: i64) -> Result<()> {
         let mut keep = HashSet::new();
         self.index.retain(|_, ki| !ki.compact(rev, &mut keep));
-        let doomed: Vec<Revision> = self
-            .backend
-            .revisions_below(rev + 1)
-            .filter(|r| !matches!(r, Ok(r) if keep.contains(r)))
-            .collect::<Result<_>>()?;
+        let mut doomed = self.backend.revisions_below(rev + 1)?;
+        doomed.retain(|r| !keep.contains(r));
         for r in doomed {
             self.backend.remove(r);
         }

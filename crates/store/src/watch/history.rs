@@ -1,6 +1,6 @@
 //! Where catching-up watchers read past events from.
 
-use skiff_proto::mvccpb::Event;
+use skiff_proto::mvccpb::{Event, KeyValue};
 
 /// Where catching-up watchers read past events from (implemented by the MVCC
 /// store; mock it in tests).
@@ -16,6 +16,10 @@ pub trait WatchHistory: Send + Sync + 'static {
         key: &[u8],
         range_end: &[u8],
     ) -> Result<Vec<Event>, HistoryError>;
+
+    /// The version of `key` just before `revision`, if it existed then: the
+    /// `prev_kv` of a change made at `revision`.
+    fn prev_kv(&self, key: &[u8], revision: i64) -> Option<KeyValue>;
 }
 
 /// Why [`WatchHistory::events`] could not answer.

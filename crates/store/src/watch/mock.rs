@@ -142,4 +142,15 @@ impl WatchHistory for MemHistory {
         };
         Ok(inner.history.iter().filter(wanted).cloned().collect())
     }
+
+    fn prev_kv(&self, key: &[u8], revision: i64) -> Option<KeyValue> {
+        let inner = self.0.inner.lock().expect("mock store lock");
+        let last = inner.history.iter().rev().find(|e| {
+            e.kv.as_ref()
+                .is_some_and(|kv| kv.key == key && kv.mod_revision < revision)
+        })?;
+        (last.r#type == EventType::Put as i32)
+            .then(|| last.kv.clone())
+            .flatten()
+    }
 }

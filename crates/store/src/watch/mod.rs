@@ -56,6 +56,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use skiff_proto::mvccpb::event::EventType;
 use skiff_proto::mvccpb::Event;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -137,13 +138,18 @@ impl WatchHub {
     /// revision order (revisions may skip only if a revision produced no events).
     /// Events carry `prev_kv` always (the hub strips it for watchers that did not
     /// ask). Never blocks on watchers.
-    pub fn notify(&self, revision: i64, events: Vec<Event>) {
+    /// Events may lack `prev_kv`: the hub reads it from history for the watchers
+    /// that ask for it, and only then.
+    pub fn notify(&self, revision: i64, mut events: Vec<Event>) {
         let mut state = self.shared.lock();
         assert!(
             revision > state.current_revision,
             "watch hub notified of revision {revision} after revision {}",
             state.current_revision
         );
+        if state.watchers.values().any(|w| w.spec.prev_kv) {
+            fill_prev_kv(self.shared.history.as_ref(), &mut events);
+        }
         state.current_revision = revision;
         let mut fell_behind = Vec::new();
         state.watchers.retain(|&key, watcher| {
@@ -297,6 +303,18 @@ impl Shared {
             Err(TrySendError::Closed(_)) => {
                 state.watchers.remove(&key);
             }
+        }
+    }
+}
+
+/// Reads the missing `prev_kv` of every change that had a previous version (a
+/// delete, or a put that did not create its key).
+fn fill_prev_kv(history: &dyn WatchHistory, events: &mut [Event]) {
+    for event in events.iter_mut().filter(|e| e.prev_kv.is_none()) {
+        let Some(kv) = &event.kv else { continue };
+        let creation = event.r#type == EventType::Put as i32 && kv.version == 1;
+        if !creation {
+            event.prev_kv = history.prev_kv(&kv.key, kv.mod_revision);
         }
     }
 }

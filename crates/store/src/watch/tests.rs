@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use skiff_proto::mvccpb::event::EventType;
-use skiff_proto::mvccpb::Event;
+use skiff_proto::mvccpb::{Event, KeyValue};
 
 use super::mock::MemStore;
 use super::{WatchOptions, WatchSpec, WatchUpdate, Watcher};
@@ -350,5 +350,34 @@ async fn progress_of_a_future_watcher_waits_for_its_start_revision() {
     assert_eq!(
         next(&mut watcher).await,
         WatchUpdate::Progress { revision: 4 }
+    );
+}
+
+#[tokio::test]
+async fn missing_prev_kv_is_read_from_history_for_watchers_that_ask() {
+    let (store, hub) = MemStore::with_hub(options(16));
+    let rev = store.put(&hub, b"k", b"old");
+    let mut with_prev = hub.watch(WatchSpec {
+        prev_kv: true,
+        ..key(b"k", 0)
+    });
+    // The state machine leaves prev_kv out when the request did not read it.
+    let change = Event {
+        r#type: EventType::Put as i32,
+        kv: Some(KeyValue {
+            key: b"k".to_vec(),
+            create_revision: rev,
+            mod_revision: rev + 1,
+            version: 2,
+            value: b"new".to_vec(),
+            lease: 0,
+        }),
+        prev_kv: None,
+    };
+    hub.notify(rev + 1, vec![change]);
+    let events = next_events(&mut with_prev).await;
+    assert_eq!(
+        events[0].prev_kv.as_ref().map(|kv| kv.value.as_slice()),
+        Some(&b"old"[..])
     );
 }
