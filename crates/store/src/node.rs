@@ -1,4 +1,4 @@
-//! The apply loop: the two threads that turn proposals into durable, applied,
+//! The apply loop: the one thread that turns proposals into durable, applied,
 //! announced writes.
 //!
 //! Each turn of the loop takes every proposal waiting (up to a batch limit) and:
@@ -11,8 +11,9 @@
 //! 4. hands each entry's events to the watch hub, in revision order;
 //! 5. answers the waiting clients.
 //!
-//! Steps 1–2 run on the log thread and 3–5 on the apply thread, so the fsync of
-//! one batch overlaps the apply of the one before (etcd pipelines the same way).
+//! All five steps run on one thread: handing batches between a log thread and
+//! an apply thread (as etcd does) cost more in thread switches on small
+//! machines than the overlap won (see docs/benchmarks.md).
 //!
 //! A client hears "done" only after step 2, so an acknowledged write survives a
 //! crash: on restart, [`open`] replays the log from sled's applied index.
@@ -95,43 +96,26 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     Ok(Opened { db, mvcc, wal })
 }
 
-/// A persisted batch on its way from the log thread to the apply thread.
+/// A persisted batch: each proposal with its log index.
 type Persisted = Vec<(u64, Proposal)>;
 
-/// How many persisted batches may wait for the apply thread.
-const APPLY_QUEUE: usize = 64;
-
-/// Starts the loop on two threads (fsync blocks): one persists batches to the
-/// log, the other applies them, so the next batch's fsync overlaps this batch's
-/// apply. Joining the returned handle waits for both.
+/// Starts the loop on its own thread (fsync blocks).
 pub(crate) fn spawn(
     inner: Arc<Inner>,
     wal: Wal,
     proposals: mpsc::Receiver<Proposal>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Persisted>(APPLY_QUEUE);
-    let apply_inner = inner.clone();
-    let applier = std::thread::Builder::new()
-        .name("skiff-apply".into())
-        .spawn(move || apply_loop(&apply_inner, rx))
-        .map_err(|e| StoreError::Storage(format!("starting the apply thread: {e}")))?;
     std::thread::Builder::new()
-        .name("skiff-wal".into())
+        .name("skiff-apply".into())
         .spawn(move || {
-            persist_loop(&inner, wal, proposals, tx);
-            let _ = applier.join();
+            run(&inner, wal, proposals);
             tracing::info!("apply loop stopped");
         })
-        .map_err(|e| StoreError::Storage(format!("starting the log thread: {e}")))
+        .map_err(|e| StoreError::Storage(format!("starting the apply thread: {e}")))
 }
 
-/// Steps 1 and 2: gather waiting proposals, append them, fsync once.
-fn persist_loop(
-    inner: &Inner,
-    mut wal: Wal,
-    mut proposals: mpsc::Receiver<Proposal>,
-    applier: std::sync::mpsc::SyncSender<Persisted>,
-) {
+/// Gathers waiting proposals and runs one turn over them, until the store stops.
+fn run(inner: &Inner, mut wal: Wal, mut proposals: mpsc::Receiver<Proposal>) {
     let max = inner.config.max_batch_entries.max(1);
     let mut batch = Vec::with_capacity(max);
     while let Some(first) = proposals.blocking_recv() {
@@ -151,14 +135,12 @@ fn persist_loop(
             continue;
         }
         if let Some(persisted) = persist(inner, &mut wal, &mut batch) {
-            if applier.send(persisted).is_err() {
-                break;
-            }
+            apply(inner, persisted);
         }
     }
 }
 
-/// Appends `batch` (drained) to the log and fsyncs it; `None` when the log
+/// Steps 1 and 2: appends `batch` (drained) to the log and fsyncs it; `None` when the log
 /// refused it, in which case every proposal has been answered with the error.
 fn persist(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) -> Option<Persisted> {
     let _span = tracing::debug_span!("persist_batch", entries = batch.len()).entered();
@@ -195,39 +177,37 @@ fn persist(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) -> Option<Pe
     )
 }
 
-/// Steps 3 to 5 for each persisted batch, in log order.
-fn apply_loop(inner: &Inner, batches: std::sync::mpsc::Receiver<Persisted>) {
-    while let Ok(batch) = batches.recv() {
-        let _span = tracing::debug_span!("apply_batch", entries = batch.len()).entered();
-        // 3. Apply in log order; the changes go to sled as one atomic batch.
-        let results: Vec<Result<Applied>> = match inner.mvcc.write() {
-            Ok(mut mvcc) => {
-                let results = batch
-                    .iter()
-                    .map(|(index, p)| mvcc.apply(*index, &p.entry))
-                    .collect();
-                if let Err(err) = mvcc.commit() {
-                    tracing::error!(%err, "writing the applied state failed");
-                }
-                results
+/// Steps 3 to 5 for a persisted batch.
+fn apply(inner: &Inner, batch: Persisted) {
+    let _span = tracing::debug_span!("apply_batch", entries = batch.len()).entered();
+    // 3. Apply in log order; the changes go to sled as one atomic batch.
+    let results: Vec<Result<Applied>> = match inner.mvcc.write() {
+        Ok(mut mvcc) => {
+            let results = batch
+                .iter()
+                .map(|(index, p)| mvcc.apply(*index, &p.entry))
+                .collect();
+            if let Err(err) = mvcc.commit() {
+                tracing::error!(%err, "writing the applied state failed");
             }
-            Err(_) => {
-                let err = StoreError::Storage("state machine lock poisoned".into());
-                batch.iter().map(|_| Err(err.clone())).collect()
+            results
+        }
+        Err(_) => {
+            let err = StoreError::Storage("state machine lock poisoned".into());
+            batch.iter().map(|_| Err(err.clone())).collect()
+        }
+    };
+    // 4. + 5. Announce, then answer.
+    for ((_, proposal), mut result) in batch.into_iter().zip(results) {
+        if let Ok(applied) = &mut result {
+            if !applied.events.is_empty() {
+                inner
+                    .hub
+                    .notify(applied.revision, std::mem::take(&mut applied.events));
             }
-        };
-        // 4. + 5. Announce, then answer.
-        for ((_, proposal), mut result) in batch.into_iter().zip(results) {
-            if let Ok(applied) = &mut result {
-                if !applied.events.is_empty() {
-                    inner
-                        .hub
-                        .notify(applied.revision, std::mem::take(&mut applied.events));
-                }
-            }
-            if let Some(respond) = proposal.respond {
-                let _ = respond.send(result);
-            }
+        }
+        if let Some(respond) = proposal.respond {
+            let _ = respond.send(result);
         }
     }
 }
