@@ -290,7 +290,12 @@ impl Backend {
     /// Waits until everything committed so far is in sled.
     #[cfg(test)]
     pub(crate) fn wait_flushed(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !self.unflushed().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sled writer made no progress in 30 s"
+            );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
