@@ -334,6 +334,26 @@ impl<'a> WriteTxn<'a> {
         (self.mvcc.current, self.events)
     }
 
+    /// Stores one change at `rev` and queues its event for watchers.
+    fn record_change(
+        &mut self,
+        rev: Revision,
+        kind: EventType,
+        kv: KeyValue,
+        prev_kv: Option<KeyValue>,
+    ) {
+        let record = Record {
+            tombstone: kind == EventType::Delete,
+            kv: kv.clone(),
+        };
+        self.mvcc.backend.put(rev, record);
+        self.events.push(Event {
+            r#type: kind as i32,
+            kv: Some(kv),
+            prev_kv,
+        });
+    }
+
     fn checked_put(&mut self, req: &PutRequest) -> Result<PutResponse> {
         txn::check_put(self.mvcc, req)?;
         self.put(req)
@@ -377,18 +397,7 @@ impl<'a> WriteTxn<'a> {
             .or_default()
             .put(rev, lease);
         self.mvcc.move_key_lease(&req.key, prev_lease, lease);
-        self.mvcc.backend.put(
-            rev,
-            Record {
-                tombstone: false,
-                kv: kv.clone(),
-            },
-        );
-        self.events.push(Event {
-            r#type: EventType::Put as i32,
-            kv: Some(kv),
-            prev_kv: prev.clone(),
-        });
+        self.record_change(rev, EventType::Put, kv, prev.clone());
         Ok(PutResponse {
             header: header(rev.main),
             prev_kv: if req.prev_kv { prev } else { None },
@@ -423,18 +432,7 @@ impl<'a> WriteTxn<'a> {
                 mod_revision: rev.main,
                 ..Default::default()
             };
-            self.mvcc.backend.put(
-                rev,
-                Record {
-                    tombstone: true,
-                    kv: kv.clone(),
-                },
-            );
-            self.events.push(Event {
-                r#type: EventType::Delete as i32,
-                kv: Some(kv),
-                prev_kv: prev.clone(),
-            });
+            self.record_change(rev, EventType::Delete, kv, prev.clone());
             prev_kvs.extend(prev);
         }
         Ok(DeleteRangeResponse {
