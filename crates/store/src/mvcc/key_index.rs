@@ -27,6 +27,11 @@ use crate::revision::Revision;
 /// One life of a key, from creation to (optionally) its tombstone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Generation {
+    /// The revision that created the key in this life (0 before it is created).
+    /// Kept apart from `revs` because compaction drops the oldest revisions.
+    created: i64,
+    /// Changes in this life so far, tombstone included; also survives compaction.
+    ver: i64,
     /// Revisions of the changes in this life, oldest first; when the generation is
     /// not the key's last one, its last revision is the tombstone.
     revs: Vec<Revision>,
@@ -54,7 +59,29 @@ impl Default for KeyIndex {
 impl KeyIndex {
     /// Records a put at `rev` of a version attached to `lease`.
     pub(crate) fn put(&mut self, rev: Revision, lease: i64) {
-        self.current_mut().revs.push(rev);
+        let generation = self.current_mut();
+        if generation.revs.is_empty() {
+            generation.created = rev.main;
+        }
+        generation.ver += 1;
+        generation.revs.push(rev);
+        self.lease = lease;
+    }
+
+    /// Records a stored version found when rebuilding the index: its creation
+    /// revision and version come from the record, as older revisions may have been
+    /// compacted away.
+    pub(crate) fn restore(
+        &mut self,
+        rev: Revision,
+        lease: i64,
+        create_revision: i64,
+        version: i64,
+    ) {
+        let generation = self.current_mut();
+        generation.created = create_revision;
+        generation.ver = version;
+        generation.revs.push(rev);
         self.lease = lease;
     }
 
@@ -69,7 +96,9 @@ impl KeyIndex {
             self.is_alive(),
             "tombstone at {rev} on a key that is not alive"
         );
-        self.current_mut().revs.push(rev);
+        let generation = self.current_mut();
+        generation.ver += 1;
+        generation.revs.push(rev);
         self.generations.push(Generation::default());
         self.lease = 0;
     }
@@ -104,13 +133,14 @@ impl KeyIndex {
     }
 
     /// The revision at which the key's live generation began.
-    pub(crate) fn created(&self) -> Option<Revision> {
-        self.generations.last()?.revs.first().copied()
+    pub(crate) fn created(&self) -> Option<i64> {
+        let generation = self.generations.last()?;
+        (!generation.revs.is_empty()).then_some(generation.created)
     }
 
     /// The key's version (changes since creation) in its live generation.
     pub(crate) fn version(&self) -> i64 {
-        self.generations.last().map_or(0, |g| g.revs.len() as i64)
+        self.generations.last().map_or(0, |g| g.ver)
     }
 
     /// Drops history older than `at`, adding the revisions that must stay on disk
@@ -176,7 +206,18 @@ mod tests {
     fn version_restarts_in_a_new_generation() {
         let ki = example();
         assert_eq!(ki.version(), 2);
-        assert_eq!(ki.created(), Some(rev(5)));
+        assert_eq!(ki.created(), Some(5));
+    }
+
+    #[test]
+    fn creation_and_version_survive_compaction() {
+        let mut ki = KeyIndex::default();
+        for main in 1..=4 {
+            ki.put(rev(main), 0);
+        }
+        ki.compact(3, &mut HashSet::new());
+        assert_eq!(ki.created(), Some(1));
+        assert_eq!(ki.version(), 4);
     }
 
     #[test]

@@ -124,7 +124,8 @@ impl Mvcc {
                 key_index.tombstone(rev);
                 lease_of.remove(&record.kv.key);
             } else {
-                key_index.put(rev, record.kv.lease);
+                let kv = &record.kv;
+                key_index.restore(rev, kv.lease, kv.create_revision, kv.version);
                 lease_of.insert(record.kv.key, record.kv.lease);
             }
         }
@@ -365,7 +366,7 @@ impl<'a> WriteTxn<'a> {
     fn put(&mut self, req: &PutRequest) -> Result<PutResponse> {
         let existing = self.mvcc.index.get(&req.key).filter(|ki| ki.is_alive());
         let (created, version, prev_lease) = match existing {
-            Some(ki) => (ki.created().map(|r| r.main), ki.version(), ki.lease()),
+            Some(ki) => (ki.created(), ki.version(), ki.lease()),
             None => (None, 0, 0),
         };
         let prev = if existing.is_some() && (req.prev_kv || req.ignore_value) {
@@ -490,3 +491,6 @@ impl Mvcc {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model_tests;
