@@ -37,6 +37,8 @@ pub mod grpc;
 mod lessor;
 mod mvcc;
 mod node;
+#[allow(dead_code)]
+pub(crate) mod raft;
 mod revision;
 pub mod server;
 mod store;
