@@ -7,7 +7,8 @@
 //! the `HardState` (term, vote) on disk, or it could vote twice in one term.
 //! So every `Ready` from raft-rs is handled as: persist entries and
 //! `HardState`, fsync, and only then send the messages that depend on them
-//! (raft thesis §3.8 and §10.2.1; raft-rs documents the same order in
+//! (raft thesis §3.8, "Persisted state and server restarts"; raft-rs gives the
+//! same order in
 //! [`RawNode::ready`](https://docs.rs/raft/0.7.0/raft/raw_node/struct.RawNode.html#method.ready)).
 //!
 //! [`RaftLog`] is the writing side, owned by the Ready loop: `append`,
@@ -22,7 +23,7 @@
 //! - each raft entry is one WAL entry with the same index and term, whose data
 //!   is the whole `eraftpb::Entry` (type, term, index, data, context) encoded
 //!   as protobuf, so configuration changes come back as they went in;
-//! - the WAL's state record (last one wins) is a [`StateRecord`]: `HardState`,
+//! - the WAL's state record (last one wins) is a `StateRecord`: `HardState`,
 //!   `ConfState`, the last snapshot's index and term, and the first index of
 //!   the log after compaction.
 //!
@@ -34,6 +35,8 @@
 //! - [`RaftLogReader::snapshot`] returns a snapshot with the right metadata but
 //!   *empty data*: the state-machine snapshot comes later. Until it does, a
 //!   follower must never be caught up by snapshot.
+//!   Where `MemStorage` would raise a snapshot's index to `request_index`,
+//!   this one answers `SnapshotTemporarilyUnavailable` instead.
 //! - Any error from a writing method leaves the in-memory view and the WAL
 //!   possibly out of step (a failed fsync poisons the WAL): drop the
 //!   `RaftLog` and reopen it.
