@@ -19,7 +19,7 @@
 //! error semantics of raft-rs's `MemStorage`.
 //!
 //! # On disk
-//! Everything lives in the [`Wal`](crate::wal::Wal):
+//! Everything lives in the [`Wal`]:
 //! - each raft entry is one WAL entry with the same index and term, whose data
 //!   is the whole `eraftpb::Entry` (type, term, index, data, context) encoded
 //!   as protobuf, so configuration changes come back as they went in;
