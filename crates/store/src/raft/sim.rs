@@ -1,1 +1,0 @@
-//! A deterministic simulation of raft clusters.
