@@ -29,6 +29,20 @@ use crate::mvcc::{self, Mvcc, Response, MAX_LEASE_TTL};
 use crate::node::{self, Proposal};
 use crate::watch::{HistoryError, WatchHistory, WatchHub, WatchOptions};
 
+/// Proposes a request through the apply loop and takes the response of the
+/// expected kind, with this member's header at the revision it was applied at.
+macro_rules! propose_as {
+    ($store:expr, $request:expr, $kind:ident) => {
+        match $store.propose($request).await? {
+            (Response::$kind(mut resp), rev) => {
+                $store.fill_header(&mut resp.header, rev);
+                Ok(resp)
+            }
+            (other, _) => Err(unexpected(other)),
+        }
+    };
+}
+
 /// How a store is set up. `Default` gives etcd's defaults.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
@@ -219,13 +233,7 @@ impl Store {
     /// Writes one key (etcd's `Put`).
     pub async fn put(&self, req: PutRequest) -> Result<PutResponse> {
         mvcc::validate_put(&req)?;
-        match self.propose(log_entry::Request::Put(req)).await? {
-            (Response::Put(mut resp), rev) => {
-                self.fill_header(&mut resp.header, rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(other)),
-        }
+        propose_as!(self, log_entry::Request::Put(req), Put)
     }
 
     /// Deletes the keys in a range (etcd's `DeleteRange`).
@@ -233,36 +241,18 @@ impl Store {
         if req.key.is_empty() {
             return Err(StoreError::EmptyKey);
         }
-        match self.propose(log_entry::Request::DeleteRange(req)).await? {
-            (Response::DeleteRange(mut resp), rev) => {
-                self.fill_header(&mut resp.header, rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(other)),
-        }
+        propose_as!(self, log_entry::Request::DeleteRange(req), DeleteRange)
     }
 
     /// Runs a transaction (etcd's `Txn`).
     pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse> {
         mvcc::validate_txn(&req, self.inner.config.max_txn_ops)?;
-        match self.propose(log_entry::Request::Txn(req)).await? {
-            (Response::Txn(mut resp), rev) => {
-                self.fill_header(&mut resp.header, rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(other)),
-        }
+        propose_as!(self, log_entry::Request::Txn(req), Txn)
     }
 
     /// Drops history below `req.revision` (etcd's `Compact`).
     pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse> {
-        match self.propose(log_entry::Request::Compaction(req)).await? {
-            (Response::Compaction(mut resp), rev) => {
-                self.fill_header(&mut resp.header, rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(other)),
-        }
+        propose_as!(self, log_entry::Request::Compaction(req), Compaction)
     }
 
     /// Grants a lease (etcd's `LeaseGrant`): ID 0 lets the store choose one; a TTL
@@ -282,14 +272,9 @@ impl Store {
             req.id = self.unused_lease_id()?;
         }
         let (id, ttl) = (req.id, req.ttl);
-        match self.propose(log_entry::Request::LeaseGrant(req)).await? {
-            (Response::LeaseGrant(mut resp), rev) => {
-                lock(&self.inner.lessor)?.renew(id, ttl, Instant::now());
-                self.fill_header(&mut resp.header, rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(other)),
-        }
+        let resp = propose_as!(self, log_entry::Request::LeaseGrant(req), LeaseGrant)?;
+        lock(&self.inner.lessor)?.renew(id, ttl, Instant::now());
+        Ok(resp)
     }
 
     fn unused_lease_id(&self) -> Result<i64> {
@@ -304,13 +289,7 @@ impl Store {
 
     /// Revokes a lease, deleting its keys (etcd's `LeaseRevoke`).
     pub async fn lease_revoke(&self, req: LeaseRevokeRequest) -> Result<LeaseRevokeResponse> {
-        match self.propose(log_entry::Request::LeaseRevoke(req)).await? {
-            (Response::LeaseRevoke(mut resp), rev) => {
-                self.fill_header(&mut resp.header, rev);
-                Ok(resp)
-            }
-            (other, _) => Err(unexpected(other)),
-        }
+        propose_as!(self, log_entry::Request::LeaseRevoke(req), LeaseRevoke)
     }
 
     /// Renews a lease to its full TTL (one `LeaseKeepAlive` message); returns the TTL.

@@ -27,7 +27,7 @@ mod lease;
 mod range;
 mod txn;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use skiff_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -116,22 +116,20 @@ impl Mvcc {
             let (id, ttl) = lease?;
             self.leases.insert(id, Lease::new(ttl));
         }
-        let mut lease_of: HashMap<Vec<u8>, i64> = HashMap::new();
         for item in self.backend.scan(0, i64::MAX - 1) {
             let (rev, record) = item?;
             let key_index = self.index.entry(record.kv.key.clone()).or_default();
             if record.tombstone {
                 key_index.tombstone(rev);
-                lease_of.remove(&record.kv.key);
             } else {
                 let kv = &record.kv;
                 key_index.restore(rev, kv.lease, kv.create_revision, kv.version);
-                lease_of.insert(record.kv.key, record.kv.lease);
             }
         }
-        for (key, id) in lease_of {
-            if let Some(lease) = self.leases.get_mut(&id) {
-                lease.keys.insert(key);
+        // The key index knows each live key's lease; attach the keys to their leases.
+        for (key, key_index) in &self.index {
+            if let Some(lease) = self.leases.get_mut(&key_index.lease()) {
+                lease.keys.insert(key.clone());
             }
         }
         Ok(())

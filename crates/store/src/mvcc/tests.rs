@@ -58,6 +58,19 @@ impl Harness {
         applied.revision
     }
 
+    fn grant(&mut self, id: i64, ttl: i64) {
+        self.apply(Request::LeaseGrant(LeaseGrantRequest { ttl, id }))
+            .unwrap();
+    }
+
+    fn put_with_lease(&mut self, key: &str, value: &str, lease: i64) {
+        self.apply(Request::Put(PutRequest {
+            lease,
+            ..put(key, value)
+        }))
+        .unwrap();
+    }
+
     fn get(&self, key: &str) -> RangeResponse {
         self.mvcc.range(&range(key, "")).unwrap()
     }
@@ -551,13 +564,8 @@ fn compare_over_a_range_needs_every_key_to_match() {
 #[test]
 fn compare_on_lease_and_mod_revision() {
     let mut h = Harness::new();
-    h.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 60, id: 7 }))
-        .unwrap();
-    h.apply(Request::Put(PutRequest {
-        lease: 7,
-        ..put("k", "v")
-    }))
-    .unwrap();
+    h.grant(7, 60);
+    h.put_with_lease("k", "v", 7);
     let resp = h
         .txn(TxnRequest {
             compare: vec![
@@ -676,18 +684,9 @@ fn a_txn_with_an_unknown_lease_changes_nothing() {
 #[test]
 fn revoking_a_lease_deletes_its_keys_in_one_revision() {
     let mut h = Harness::new();
-    h.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 10, id: 5 }))
-        .unwrap();
-    h.apply(Request::Put(PutRequest {
-        lease: 5,
-        ..put("a", "1")
-    }))
-    .unwrap();
-    h.apply(Request::Put(PutRequest {
-        lease: 5,
-        ..put("b", "1")
-    }))
-    .unwrap();
+    h.grant(5, 10);
+    h.put_with_lease("a", "1", 5);
+    h.put_with_lease("b", "1", 5);
     h.put("c", "no lease");
     let applied = h
         .apply(Request::LeaseRevoke(LeaseRevokeRequest { id: 5 }))
@@ -703,13 +702,8 @@ fn revoking_a_lease_deletes_its_keys_in_one_revision() {
 #[test]
 fn re_putting_a_key_without_its_lease_detaches_it() {
     let mut h = Harness::new();
-    h.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 10, id: 5 }))
-        .unwrap();
-    h.apply(Request::Put(PutRequest {
-        lease: 5,
-        ..put("a", "1")
-    }))
-    .unwrap();
+    h.grant(5, 10);
+    h.put_with_lease("a", "1", 5);
     h.put("a", "2");
     h.apply(Request::LeaseRevoke(LeaseRevokeRequest { id: 5 }))
         .unwrap();
@@ -719,8 +713,7 @@ fn re_putting_a_key_without_its_lease_detaches_it() {
 #[test]
 fn granting_an_existing_lease_id_fails() {
     let mut h = Harness::new();
-    h.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 10, id: 5 }))
-        .unwrap();
+    h.grant(5, 10);
     let err = h
         .apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 10, id: 5 }))
         .unwrap_err();

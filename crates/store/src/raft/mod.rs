@@ -15,3 +15,8 @@
 //! # Caveats
 //! Storage and simulation only: no peer transport, membership or state-machine
 //! snapshots yet, so snapshots carry no data.
+
+pub(crate) mod storage;
+
+#[cfg(test)]
+mod sim;
