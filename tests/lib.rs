@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod linearizability;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

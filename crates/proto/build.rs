@@ -9,6 +9,8 @@ const PROTOS: &[&str] = &[
     "etcd/mvccpb/kv.proto",
     "etcd/etcdserverpb/rpc.proto",
     "skiff/store/v1/store.proto",
+    "skiff/raft/v1/raft.proto",
+    "skiff/api/v1/api.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

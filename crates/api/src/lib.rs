@@ -2,11 +2,27 @@
 //! group/version/resource, scope, key layout in the store, validation,
 //! defaulting and the fields that field selectors may name.
 //!
+//! Everything here is free of transport and storage: objects are Kubernetes
+//! JSON (`serde_json::Value`) and the functions are pure, so the gRPC service,
+//! a later REST front end and tests all share them.
+//!
 //! # Layout
-//! Empty so far: the API server's issue fills this room.
+//! - [`resources`]: the served resources (group, version, resource, kind,
+//!   scope, short names) and where each is kept in the store.
+//! - [`status`]: [`status::ApiError`], a Kubernetes `Status` with its reason.
+//! - [`admission`]: defaulting and validation, with field paths in messages.
+//! - [`labels`] and [`fields`]: label and field selectors.
+//! - [`patch`]: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
 //!
 //! # Where to start
 //! docs/architecture.md shows where this crate sits between the store and the API server.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod admission;
+pub mod fields;
+pub mod labels;
+pub mod patch;
+pub mod resources;
+pub mod status;

@@ -5,6 +5,8 @@
 //! - [`etcdserverpb`]: etcd's v3 client API (KV, Watch, Lease, Cluster, Maintenance), with
 //!   etcd's own names and field numbers so etcdctl and etcd client libraries work unchanged.
 //! - [`store`]: the entries of skiff-store's log (`skiff.store.v1`).
+//! - [`raftpb`]: traffic between store members (`skiff.raft.v1`).
+//! - [`api`]: the API server's generic service (`skiff.api.v1`).
 //!
 //! # Where to start
 //! `proto/etcd/etcdserverpb/rpc.proto` is the contract every store client speaks.
@@ -37,8 +39,28 @@ pub mod skiff {
             include!(concat!(env!("OUT_DIR"), "/skiff.store.v1.rs"));
         }
     }
+
+    /// Traffic between the members of a replicated store.
+    pub mod raft {
+        /// The peer service: raft messages and snapshots.
+        #[allow(missing_docs, clippy::all)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/skiff.raft.v1.rs"));
+        }
+    }
+
+    /// The API server's generic service.
+    pub mod api {
+        /// Every served Kubernetes resource through one service.
+        #[allow(missing_docs, clippy::all)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/skiff.api.v1.rs"));
+        }
+    }
 }
 
+pub use skiff::api::v1 as api;
+pub use skiff::raft::v1 as raftpb;
 pub use skiff::store::v1 as store;
 
 /// The encoded `FileDescriptorSet` of every skiff proto, for gRPC server reflection.

@@ -25,6 +25,7 @@ mod backend;
 mod key_index;
 mod lease;
 mod range;
+pub(crate) mod snapshot;
 mod txn;
 
 use std::collections::{BTreeMap, HashSet};

@@ -16,7 +16,9 @@
 //! Storage and simulation only: no peer transport, membership or state-machine
 //! snapshots yet, so snapshots carry no data.
 
+pub(crate) mod snapshot;
 pub(crate) mod storage;
+pub(crate) mod transport;
 
 #[cfg(test)]
 mod sim;

@@ -1,0 +1,1 @@
+//! The served resources and where each is kept in the store.

@@ -1,0 +1,1 @@
+//! Errors as Kubernetes `Status` objects.

@@ -1,0 +1,1 @@
+//! The state machine as one byte stream (a snapshot) and back.

@@ -1,0 +1,2 @@
+//! The peer transport: raft messages and snapshots between members over gRPC
+//! (`skiff.raft.v1`).
