@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod linearizability;
+pub mod netns;
 
 use std::path::PathBuf;
 use std::process::Command;

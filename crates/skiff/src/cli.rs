@@ -125,15 +125,54 @@ pub struct StoreArgs {
     /// List of this member's client URLs to advertise [default: the listen URLs].
     #[arg(long, value_delimiter = ',')]
     pub advertise_client_urls: Vec<String>,
-    /// List of this member's peer URLs to advertise.
-    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2380")]
+    /// List of this member's peer URLs to advertise to the rest of the cluster.
+    #[arg(long, value_delimiter = ',', default_value = "http://localhost:2380")]
     pub initial_advertise_peer_urls: Vec<String>,
+    /// List of URLs to listen on for peer traffic [default: the advertised peer
+    /// URLs when --initial-cluster is given, else none].
+    #[arg(long, value_delimiter = ',')]
+    pub listen_peer_urls: Vec<String>,
+    /// Initial cluster configuration for bootstrapping, as name=url,name=url.
+    #[arg(long, value_delimiter = ',', value_parser = parse_cluster_member)]
+    pub initial_cluster: Vec<(String, String)>,
+    /// Initial cluster state: 'new' to start a cluster, 'existing' to join one
+    /// (after `member add`).
+    #[arg(long, default_value = "new", value_parser = ["new", "existing"])]
+    pub initial_cluster_state: String,
+    /// Initial cluster token for the etcd cluster during bootstrap.
+    #[arg(long, default_value = "etcd-cluster")]
+    pub initial_cluster_token: String,
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, default_value_t = 100)]
+    pub heartbeat_interval: u64,
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, default_value_t = 1000)]
+    pub election_timeout: u64,
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, default_value_t = 100_000)]
+    pub snapshot_count: u64,
+    /// Number of entries kept in the log behind a snapshot, for slow followers
+    /// to catch up from.
+    #[arg(long, default_value_t = 5_000)]
+    pub snapshot_catchup_entries: u64,
     /// Maximum client request size in bytes the server will accept.
     #[arg(long, default_value_t = 1536 * 1024)]
     pub max_request_bytes: usize,
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, default_value_t = 128)]
     pub max_txn_ops: usize,
+}
+
+/// Parses one `name=url` of `--initial-cluster`.
+fn parse_cluster_member(item: &str) -> Result<(String, String), String> {
+    match item.split_once('=') {
+        Some((name, url)) if !name.is_empty() && url.contains("://") => {
+            Ok((name.to_string(), url.to_string()))
+        }
+        _ => Err(format!(
+            "{item:?} is not name=url (as infra1=http://127.0.0.1:2380)"
+        )),
+    }
 }
 
 /// What `skiff version` prints.

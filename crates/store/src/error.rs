@@ -49,6 +49,39 @@ pub enum StoreError {
     /// The disk refused a write (full, read-only, failing); nothing was applied.
     #[error("etcdserver: write to the log failed, nothing was applied: {0}")]
     LogWrite(String),
+    /// No member is leader (an election is running, or this member is cut off).
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// The leader changed while the request was in flight; its outcome is unknown.
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    /// The request was not applied in time; its outcome is unknown.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// Only the leader can do this.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// A learner serves only serializable reads.
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
+    /// A membership change named a member that is not in the cluster.
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    /// A member with this ID is already in the cluster.
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    /// Another member already uses one of these peer URLs.
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    /// Promotion of a member that is not a learner.
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    /// Promotion of a learner whose log is still far behind the leader's.
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    /// Another membership change has not finished yet.
+    #[error("etcdserver: another membership change is in progress; retry when it is applied")]
+    ConfChangeInProgress,
     /// The store is shutting down or its apply loop stopped.
     #[error("etcdserver: server stopped")]
     Stopped,

@@ -47,4 +47,6 @@ pub mod watch;
 
 pub use error::StoreError;
 pub use revision::Revision;
-pub use store::{MemberIdentity, Store, StoreConfig};
+pub use node::{ClusterState, RaftStatus};
+pub use skiff_proto::store::Member;
+pub use store::{member_id, MemberIdentity, Store, StoreConfig};

@@ -1,44 +1,80 @@
-//! The apply loop: the one thread that turns proposals into durable, applied,
-//! announced writes.
+//! The raft node: the one thread that turns proposals into replicated,
+//! durable, applied and announced writes.
 //!
-//! Each turn of the loop takes every proposal waiting (up to a batch limit) and:
+//! Every mutation — put, delete, txn, compaction, lease grant and revoke,
+//! membership — is proposed to raft-rs's `RawNode` and applied only once raft
+//! has committed it, in log order, on every member. Each turn of the loop:
 //!
-//! 1. appends them to the write-ahead log as consecutive entries;
-//! 2. fsyncs the log once for the whole batch — group commit: while one fsync
-//!    runs, the next batch gathers, so throughput grows with concurrent clients;
-//! 3. applies the entries to the MVCC state machine in log order and hands the
-//!    changes to sled as one atomic batch together with the applied index;
-//! 4. hands each entry's events to the watch hub, in revision order;
-//! 5. answers the waiting clients.
+//! 1. takes every input waiting (proposals, peer messages, read requests,
+//!    membership changes) and ticks raft's clock when a tick is due;
+//! 2. handles raft's `Ready`: sends the messages that may leave at once,
+//!    installs a snapshot from the leader, applies committed entries, appends
+//!    new entries and the `HardState` to the log and fsyncs once — group
+//!    commit: a whole batch of proposals costs one fsync — and only then sends
+//!    the messages that depend on them (votes, append acknowledgements);
+//! 3. applies what that made committed (`LightReady`), hands each entry's
+//!    events to the watch hub in revision order, and answers the waiting
+//!    clients;
+//! 4. answers linearizable reads whose ReadIndex the state machine reached;
+//! 5. writes a snapshot when enough entries were applied (or a lagging member
+//!    needs one) and compacts the log behind it.
 //!
-//! All five steps run on one thread: handing batches between a log thread and
-//! an apply thread (as etcd does) cost more in thread switches on small
-//! machines than the overlap won (see docs/benchmarks.md).
+//! A client hears "done" only after its entry is committed (on a majority's
+//! disks) and applied here. On restart [`open`] recovers the log, restores the
+//! newest snapshot if sled lost state the log no longer has, and raft
+//! re-delivers every committed entry past sled's applied index.
 //!
-//! A client hears "done" only after step 2, so an acknowledged write survives a
-//! crash: on restart, [`open`] replays the log from sled's applied index.
+//! # Membership
+//! A new cluster starts from a bootstrap snapshot at index 1 holding the
+//! `--initial-cluster` members, so a member added later (started with
+//! `--initial-cluster-state existing` and an empty data directory) learns the
+//! whole configuration from the leader's snapshot. Configuration changes are
+//! `ConfChangeV2` entries whose context ([`ConfChangeContext`]) names the
+//! member; applying one updates raft, the member list in the state machine,
+//! and the transport's peers.
 //!
 //! # Caveats
-//! Log segments are kept until snapshots exist to replace them (the replicated
-//! store's issue); the log grows with every write until then.
+//! - Writing a snapshot scans the whole key space on this thread: writes
+//!   pause for its duration (about a second per few hundred MB).
+//! - Proposals that raft drops silently (a leader lost mid-flight) are
+//!   answered only by their deadline, with "request timed out", as etcd.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use prost::Message;
-use skiff_proto::store::LogEntry;
-use tokio::sync::{mpsc, oneshot};
+use prost::Message as _;
+use raft::eraftpb::{
+    ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message,
+    Snapshot, SnapshotMetadata,
+};
+use raft::{RawNode, ReadOnlyOption, StateRole, StorageError};
+use skiff_proto::store::{log_entry, ConfChangeContext, LogEntry, Member};
+use tokio::sync::oneshot;
 
 use crate::error::{Result, StoreError};
-use crate::mvcc::{Applied, Mvcc};
+use crate::mvcc::{Applied, MemberChange, Mvcc};
+use crate::raft::snapshot::Snapshots;
+use crate::raft::storage::{RaftLog, RaftLogReader, SnapshotSource};
+use crate::raft::transport::{Incoming, Transport};
 use crate::store::{Inner, StoreConfig};
-use crate::wal::{Entry, Wal, WalOptions};
+use crate::wal::WalOptions;
 
 /// The log directory inside the data directory.
 pub(crate) const WAL_DIR: &str = "wal";
 /// The applied state's directory inside the data directory.
 pub(crate) const DB_DIR: &str = "db";
-/// With one member there is one term.
-pub(crate) const TERM: u64 = 1;
+/// The snapshots' directory inside the data directory.
+pub(crate) const SNAP_DIR: &str = "snap";
+/// The index and term of the bootstrap snapshot a new cluster starts from.
+const BOOTSTRAP_INDEX: u64 = 1;
+const BOOTSTRAP_TERM: u64 = 1;
+/// Snapshot files kept; older ones are deleted.
+const SNAPSHOTS_KEPT: usize = 2;
+/// How often a member re-announces its name and client URLs until the log has them.
+const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 
 /// A request waiting for its log entry to be applied.
 pub(crate) struct Proposal {
@@ -47,14 +83,62 @@ pub(crate) struct Proposal {
     pub(crate) respond: Option<oneshot::Sender<Result<Applied>>>,
 }
 
+/// Everything the raft thread takes in.
+pub(crate) enum Input {
+    /// A write to replicate.
+    Propose(Proposal),
+    /// A linearizable read waiting for its ReadIndex to be applied here.
+    Read(oneshot::Sender<Result<()>>),
+    /// A membership change; answered with the member list once applied.
+    ConfChange(MemberChange, oneshot::Sender<Result<Vec<Member>>>),
+    /// Something from the peer transport.
+    Peer(Incoming),
+    /// Nothing: wakes the loop (to notice a stop).
+    Wake,
+}
+
+/// What the raft thread publishes after every turn, for headers and `Status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This member's ID.
+    pub member_id: u64,
+    /// The leader's ID as this member knows it; 0 when there is none.
+    pub leader: u64,
+    /// The current raft term.
+    pub term: u64,
+    /// The highest index known committed.
+    pub commit_index: u64,
+    /// The highest index applied to the state machine.
+    pub applied_index: u64,
+    /// The last index in this member's log.
+    pub last_index: u64,
+    /// Whether this member is a learner.
+    pub is_learner: bool,
+    /// Whether this member is the only voter (then every read is local).
+    pub single_voter: bool,
+}
+
+impl RaftStatus {
+    /// Whether this member leads.
+    pub fn is_leader(&self) -> bool {
+        self.leader != 0 && self.leader == self.member_id
+    }
+}
+
 /// What [`open`] recovered.
 pub(crate) struct Opened {
     pub(crate) db: sled::Db,
     pub(crate) mvcc: Mvcc,
-    pub(crate) wal: Wal,
+    pub(crate) log: RaftLog,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
-/// Opens sled and the log and replays every logged entry sled has not applied.
+fn storage_err(what: &str) -> impl Fn(crate::wal::WalError) -> StoreError + '_ {
+    move |e| StoreError::Storage(format!("{what}: {e}"))
+}
+
+/// Opens sled, the snapshots and the raft log; bootstraps a new cluster; and
+/// restores the newest snapshot when sled is behind the log's start.
 pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StoreError::Storage(format!("creating {}: {e}", config.data_dir.display())))?;
@@ -65,157 +149,908 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         .mode(sled::Mode::HighThroughput)
         .open()?;
     let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
-    let (wal, recovered) = Wal::open(&config.data_dir.join(WAL_DIR), WalOptions::default())
-        .map_err(|e| StoreError::Storage(e.to_string()))?;
-    let applied = mvcc.applied_index();
-    if let Some(first) = recovered.entries.first() {
-        if first.index > applied + 1 {
+    let snapshots = Arc::new(Snapshots::open(&config.data_dir.join(SNAP_DIR))?);
+    let mut log = RaftLog::open(&config.data_dir.join(WAL_DIR), WalOptions::default())
+        .map_err(storage_err("opening the raft log"))?;
+    let member_id = config.member_id();
+    if log.is_new() && mvcc.applied_index() == 0 {
+        if config.initial_cluster_state == ClusterState::New {
+            bootstrap(config, member_id, &mut mvcc, &mut log, &snapshots)?;
+        } else {
+            tracing::info!(
+                member = %format!("{member_id:x}"),
+                "joining an existing cluster; waiting for the leader's snapshot"
+            );
+        }
+    } else if mvcc.applied_index() + 1 < log.first_index() {
+        // sled lost applied state that the log no longer holds.
+        let (meta, path) = snapshots.latest()?.ok_or_else(|| {
+            StoreError::Storage(format!(
+                "the log starts at entry {} but the applied state ends at {} and there is no snapshot",
+                log.first_index(),
+                mvcc.applied_index()
+            ))
+        })?;
+        if meta.index + 1 < log.first_index() {
             return Err(StoreError::Storage(format!(
-                "the log starts at entry {} but the applied state ends at {applied}: entries are missing",
-                first.index
+                "the newest snapshot ({}) is older than the log's start ({})",
+                meta.index,
+                log.first_index()
             )));
         }
+        let (_, body) = snapshots.load(&path)?;
+        mvcc.restore_snapshot(&mut body.as_slice())?;
+        tracing::info!(index = meta.index, "restored the state machine from a snapshot");
     }
-    let mut replayed = 0;
-    for entry in recovered.entries.iter().filter(|e| e.index > applied) {
-        let decoded = LogEntry::decode(entry.data.as_slice()).map_err(|e| {
-            StoreError::Storage(format!("log entry {} does not decode: {e}", entry.index))
-        })?;
-        // A request that failed when first applied fails the same way again.
-        let _ = mvcc.apply(entry.index, &decoded);
-        replayed += 1;
+    // The HardState's commit is written lazily; what was applied was committed.
+    let mut hard_state = log.hard_state();
+    if hard_state.commit < mvcc.applied_index() {
+        hard_state.commit = mvcc.applied_index();
+        log.set_hard_state(hard_state);
+        log.sync().map_err(storage_err("writing the raft state"))?;
     }
-    mvcc.commit()?;
     tracing::info!(
         data_dir = %config.data_dir.display(),
         applied_index = mvcc.applied_index(),
         revision = mvcc.current_revision(),
-        replayed,
+        last_index = log.last_index(),
         "store opened"
     );
-    Ok(Opened { db, mvcc, wal })
+    Ok(Opened {
+        db,
+        mvcc,
+        log,
+        snapshots,
+    })
 }
 
-/// A persisted batch: each proposal with its log index.
-type Persisted = Vec<(u64, Proposal)>;
+/// Whether a member starts a new cluster or joins a running one (etcd's
+/// `--initial-cluster-state`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClusterState {
+    /// Every `--initial-cluster` member starts together.
+    #[default]
+    New,
+    /// The member was added with MemberAdd and catches up from the leader.
+    Existing,
+}
 
-/// Starts the loop on its own thread (fsync blocks).
+/// Writes the first configuration as a snapshot at index 1, so that members
+/// added later receive it.
+fn bootstrap(
+    config: &StoreConfig,
+    member_id: u64,
+    mvcc: &mut Mvcc,
+    log: &mut RaftLog,
+    snapshots: &Snapshots,
+) -> Result<()> {
+    let members = config.initial_members();
+    if !members.iter().any(|m| m.id == member_id) {
+        return Err(StoreError::InvalidRequest(format!(
+            "member {:?} with peer URLs {:?} is not in --initial-cluster",
+            config.name, config.initial_advertise_peer_urls
+        )));
+    }
+    let voters: Vec<u64> = members.iter().map(|m| m.id).collect();
+    let mut meta = SnapshotMetadata::default();
+    meta.index = BOOTSTRAP_INDEX;
+    meta.term = BOOTSTRAP_TERM;
+    meta.set_conf_state(ConfState::from((voters, Vec::<u64>::new())));
+    mvcc.bootstrap_members(&members);
+    mvcc.apply_empty(BOOTSTRAP_INDEX);
+    mvcc.commit()?;
+    snapshots.save(&meta, |out| mvcc.write_snapshot(out))?;
+    log.apply_snapshot(&meta)
+        .and_then(|()| log.sync())
+        .map_err(storage_err("writing the bootstrap state"))?;
+    tracing::info!(members = members.len(), "bootstrapped a new cluster");
+    Ok(())
+}
+
+/// Serves raft's requests for a snapshot to send: the newest snapshot file if
+/// it is recent enough, else asks the loop to write one.
+struct SnapshotFiles {
+    snapshots: Arc<Snapshots>,
+    wanted: Arc<AtomicBool>,
+}
+
+impl SnapshotSource for SnapshotFiles {
+    fn snapshot(&self, request_index: u64) -> raft::Result<Snapshot> {
+        let unavailable = || raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);
+        let latest = self.snapshots.latest().map_err(|err| {
+            tracing::warn!(%err, "cannot read the snapshots");
+            unavailable()
+        })?;
+        match latest {
+            Some((meta, path)) if meta.index >= request_index && meta.index > BOOTSTRAP_INDEX => {
+                let (meta, body) = self.snapshots.load(&path).map_err(|err| {
+                    tracing::warn!(%err, path = %path.display(), "cannot read a snapshot");
+                    unavailable()
+                })?;
+                let mut snapshot = Snapshot::default();
+                snapshot.set_metadata(meta);
+                snapshot.data = body.into();
+                Ok(snapshot)
+            }
+            _ => {
+                self.wanted.store(true, Ordering::Release);
+                Err(unavailable())
+            }
+        }
+    }
+}
+
+/// Someone waiting for an answer, until a deadline.
+struct Waiting<T> {
+    respond: oneshot::Sender<Result<T>>,
+    deadline: Instant,
+}
+
+impl<T> Waiting<T> {
+    fn answer(self, result: Result<T>) {
+        let _ = self.respond.send(result);
+    }
+}
+
+/// The raft thread's state.
+struct Node {
+    inner: Arc<Inner>,
+    id: u64,
+    raw: RawNode<RaftLogReader>,
+    log: RaftLog,
+    snapshots: Arc<Snapshots>,
+    snapshot_wanted: Arc<AtomicBool>,
+    transport: Transport,
+    tick: Duration,
+    request_timeout: Duration,
+    /// Proposals of this member by LogEntry id.
+    pending: HashMap<u64, Waiting<Applied>>,
+    /// Membership changes of this member by context id.
+    conf_pending: HashMap<u64, Waiting<Vec<Member>>>,
+    next_conf_id: u64,
+    /// Reads gathered this turn, sent to raft as one ReadIndex.
+    read_batch: Vec<Waiting<()>>,
+    /// ReadIndex requests in flight, by context.
+    reads_sent: HashMap<u64, Vec<Waiting<()>>>,
+    next_read_ctx: u64,
+    /// Reads whose index is known, waiting for the state machine to reach it.
+    reads_ready: VecDeque<(u64, Vec<Waiting<()>>)>,
+    last_snapshot_index: u64,
+    publish_after: Instant,
+    /// The peers the transport was given: member ID → peer URL.
+    peers: HashMap<u64, String>,
+    /// The last log index known to be on disk.
+    durable_last: u64,
+}
+
+/// Starts the raft thread.
 pub(crate) fn spawn(
     inner: Arc<Inner>,
-    wal: Wal,
-    proposals: mpsc::Receiver<Proposal>,
+    opened_log: RaftLog,
+    snapshots: Arc<Snapshots>,
+    transport: Transport,
+    inputs: Receiver<Input>,
 ) -> Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("skiff-apply".into())
-        .spawn(move || {
-            run(&inner, wal, proposals);
-            tracing::info!("apply loop stopped");
-        })
-        .map_err(|e| StoreError::Storage(format!("starting the apply thread: {e}")))
-}
-
-/// Gathers waiting proposals and runs one turn over them, until the store stops.
-fn run(inner: &Inner, mut wal: Wal, mut proposals: mpsc::Receiver<Proposal>) {
-    let max = inner.config.max_batch_entries.max(1);
-    let mut batch = Vec::with_capacity(max);
-    while let Some(first) = proposals.blocking_recv() {
-        if inner.stop.is_cancelled() {
-            break;
-        }
-        batch.push(first);
-        while batch.len() < max {
-            match proposals.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        // Entries with no request only wake the loop (see `Store::close`).
-        batch.retain(|p| p.entry.request.is_some());
-        if batch.is_empty() {
-            continue;
-        }
-        if let Some(persisted) = persist(inner, &mut wal, &mut batch) {
-            apply(inner, persisted);
-        }
-    }
-}
-
-/// Steps 1 and 2: appends `batch` (drained) to the log and fsyncs it; `None` when the log
-/// refused it, in which case every proposal has been answered with the error.
-fn persist(inner: &Inner, wal: &mut Wal, batch: &mut Vec<Proposal>) -> Option<Persisted> {
-    let _span = tracing::debug_span!("persist_batch", entries = batch.len()).entered();
-    let first_index = wal.last_index() + 1;
-    let entries: Vec<Entry> = batch
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Entry {
-            index: first_index + i as u64,
-            term: TERM,
-            data: p.entry.encode_to_vec(),
-        })
-        .collect();
-    if let Err(err) = wal.append(&entries).and_then(|()| wal.sync()) {
-        tracing::error!(%err, "writing the log failed; the batch is refused");
-        // The refused entries must not come back on replay: cut them off. A log
-        // that cannot even do that cannot take writes safely any more.
-        if let Err(cut) = wal
-            .truncate_after(first_index - 1)
-            .and_then(|()| wal.sync())
-        {
-            tracing::error!(err = %cut, "cannot roll the log back; refusing all further writes");
-            inner.stop.cancel();
-        }
-        fail_all(batch, StoreError::LogWrite(err.to_string()));
-        return None;
-    }
-    Some(
-        entries
-            .iter()
-            .map(|e| e.index)
-            .zip(batch.drain(..))
-            .collect(),
-    )
-}
-
-/// Steps 3 to 5 for a persisted batch.
-fn apply(inner: &Inner, batch: Persisted) {
-    let _span = tracing::debug_span!("apply_batch", entries = batch.len()).entered();
-    // 3. Apply in log order; the changes go to sled as one atomic batch.
-    let results: Vec<Result<Applied>> = match inner.mvcc.write() {
-        Ok(mut mvcc) => {
-            let results = batch
-                .iter()
-                .map(|(index, p)| mvcc.apply(*index, &p.entry))
-                .collect();
-            if let Err(err) = mvcc.commit() {
-                tracing::error!(%err, "writing the applied state failed");
-            }
-            results
-        }
-        Err(_) => {
-            let err = StoreError::Storage("state machine lock poisoned".into());
-            batch.iter().map(|_| Err(err.clone())).collect()
-        }
+    let applied = crate::store::read(&inner.mvcc)?.applied_index();
+    let snapshot_wanted = Arc::new(AtomicBool::new(false));
+    let reader = opened_log.reader_with_snapshots(Arc::new(SnapshotFiles {
+        snapshots: Arc::clone(&snapshots),
+        wanted: Arc::clone(&snapshot_wanted),
+    }));
+    let config = &inner.config;
+    let id = config.member_id();
+    let raft_config = raft_config(config, id, applied);
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let raw = RawNode::new(&raft_config, reader, &logger)
+        .map_err(|e| StoreError::Storage(format!("starting raft: {e}")))?;
+    let last_snapshot_index = snapshots
+        .latest()?
+        .map(|(meta, _)| meta.index)
+        .unwrap_or(0);
+    let durable_last = opened_log.last_index();
+    let mut node = Node {
+        id,
+        raw,
+        log: opened_log,
+        snapshots,
+        snapshot_wanted,
+        transport,
+        tick: config.heartbeat_interval,
+        request_timeout: config.request_timeout(),
+        pending: HashMap::new(),
+        conf_pending: HashMap::new(),
+        next_conf_id: rand::random::<u64>() >> 1,
+        read_batch: Vec::new(),
+        reads_sent: HashMap::new(),
+        next_read_ctx: 0,
+        reads_ready: VecDeque::new(),
+        last_snapshot_index,
+        publish_after: Instant::now(),
+        peers: HashMap::new(),
+        durable_last,
+        inner,
     };
-    // 4. + 5. Announce, then answer.
-    for ((_, proposal), mut result) in batch.into_iter().zip(results) {
-        if let Ok(applied) = &mut result {
-            if !applied.events.is_empty() {
-                inner
-                    .hub
-                    .notify(applied.revision, std::mem::take(&mut applied.events));
-            }
-        }
-        if let Some(respond) = proposal.respond {
-            let _ = respond.send(result);
-        }
+    node.sync_peers();
+    node.campaign_if_alone();
+    std::thread::Builder::new()
+        .name("skiff-raft".into())
+        .spawn(move || {
+            node.run(inputs);
+            tracing::info!("raft loop stopped");
+        })
+        .map_err(|e| StoreError::Storage(format!("starting the raft thread: {e}")))
+}
+
+fn raft_config(config: &StoreConfig, id: u64, applied: u64) -> raft::Config {
+    let election_tick = (config.election_timeout.as_millis()
+        / config.heartbeat_interval.as_millis().max(1))
+    .max(2) as usize;
+    raft::Config {
+        id,
+        election_tick,
+        heartbeat_tick: 1,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        // A leader cut off from a majority steps down; a partitioned member
+        // cannot disrupt the cluster with needless elections when it returns.
+        check_quorum: true,
+        pre_vote: true,
+        read_only_option: ReadOnlyOption::Safe,
+        ..Default::default()
     }
 }
 
-fn fail_all(batch: &mut Vec<Proposal>, err: StoreError) {
-    for p in batch.drain(..) {
-        if let Some(respond) = p.respond {
-            let _ = respond.send(Err(err.clone()));
+impl Node {
+    fn run(&mut self, inputs: Receiver<Input>) {
+        let max = self.inner.config.max_batch_entries.max(1);
+        let mut next_tick = Instant::now() + self.tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match inputs.recv_timeout(wait) {
+                Ok(input) => {
+                    self.take(input);
+                    for input in inputs.try_iter().take(max) {
+                        self.take(input);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.inner.stop.is_cancelled() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.raw.tick();
+                next_tick = now + self.tick;
+                self.expire(now);
+            }
+            self.send_reads();
+            if let Err(err) = self.handle_ready() {
+                tracing::error!(%err, "the raft log cannot be written; this member stops");
+                self.inner.stop.cancel();
+                break;
+            }
+            self.publish_status();
+            self.publish_attributes(now);
+            if let Err(err) = self.maybe_snapshot() {
+                tracing::error!(%err, "writing a snapshot failed");
+            }
+        }
+        self.fail_everything(StoreError::Stopped);
+        self.transport.shutdown();
+    }
+
+    fn take(&mut self, input: Input) {
+        match input {
+            Input::Propose(p) => self.propose(p),
+            Input::Read(respond) => self.read_batch.push(Waiting {
+                respond,
+                deadline: Instant::now() + self.request_timeout,
+            }),
+            Input::ConfChange(change, respond) => self.propose_conf_change(change, respond),
+            Input::Peer(Incoming::Message(msg)) => self.step(msg),
+            Input::Peer(Incoming::Unreachable(id)) => self.raw.report_unreachable(id),
+            Input::Peer(Incoming::SnapshotStatus(id, status)) => {
+                self.raw.report_snapshot(id, status)
+            }
+            Input::Wake => {}
         }
     }
+
+    fn step(&mut self, msg: Message) {
+        if let Err(err) = self.raw.step(msg) {
+            tracing::debug!(%err, "raft refused a peer message");
+        }
+    }
+
+    fn no_leader_error(&self) -> StoreError {
+        if self.raw.raft.leader_id == raft::INVALID_ID {
+            StoreError::NoLeader
+        } else {
+            StoreError::LeaderChanged
+        }
+    }
+
+    fn propose(&mut self, proposal: Proposal) {
+        let data = proposal.entry.encode_to_vec();
+        match self.raw.propose(Vec::new(), data) {
+            Ok(()) => {
+                if let Some(respond) = proposal.respond {
+                    self.pending.insert(
+                        proposal.entry.id,
+                        Waiting {
+                            respond,
+                            deadline: Instant::now() + self.request_timeout,
+                        },
+                    );
+                }
+            }
+            Err(_) => {
+                if let Some(respond) = proposal.respond {
+                    let _ = respond.send(Err(self.no_leader_error()));
+                }
+            }
+        }
+    }
+
+    fn propose_conf_change(
+        &mut self,
+        change: MemberChange,
+        respond: oneshot::Sender<Result<Vec<Member>>>,
+    ) {
+        if let Err(err) = self.check_conf_change(&change) {
+            let _ = respond.send(Err(err));
+            return;
+        }
+        let id = self.next_conf_id;
+        self.next_conf_id += 1;
+        let (member, change_type, node_id) = match &change {
+            MemberChange::Add(member) => (
+                Some(member.clone()),
+                if member.is_learner {
+                    ConfChangeType::AddLearnerNode
+                } else {
+                    ConfChangeType::AddNode
+                },
+                member.id,
+            ),
+            MemberChange::Promote(node) => (None, ConfChangeType::AddNode, *node),
+            MemberChange::Remove(node) => (None, ConfChangeType::RemoveNode, *node),
+        };
+        let context = ConfChangeContext {
+            proposer: self.id,
+            id,
+            member: member.or_else(|| {
+                Some(Member {
+                    id: node_id,
+                    ..Default::default()
+                })
+            }),
+        };
+        let cc = conf_change(change_type, node_id);
+        match self.raw.propose_conf_change(context.encode_to_vec(), cc) {
+            Ok(()) => {
+                self.conf_pending.insert(
+                    id,
+                    Waiting {
+                        respond,
+                        deadline: Instant::now() + self.request_timeout,
+                    },
+                );
+            }
+            Err(_) => {
+                let _ = respond.send(Err(self.no_leader_error()));
+            }
+        }
+    }
+
+    /// etcd's checks before a membership change is proposed.
+    fn check_conf_change(&self, change: &MemberChange) -> Result<()> {
+        let mvcc = crate::store::read(&self.inner.mvcc)?;
+        let members = mvcc.members();
+        if self.raw.raft.has_pending_conf() {
+            return Err(StoreError::ConfChangeInProgress);
+        }
+        match change {
+            MemberChange::Add(member) => {
+                if members.contains_key(&member.id) {
+                    return Err(StoreError::MemberExists);
+                }
+                let taken = members
+                    .values()
+                    .flat_map(|m| &m.peer_urls)
+                    .any(|url| member.peer_urls.contains(url));
+                if taken {
+                    return Err(StoreError::PeerUrlExists);
+                }
+            }
+            MemberChange::Remove(id) => {
+                if !members.contains_key(id) {
+                    return Err(StoreError::MemberNotFound);
+                }
+            }
+            MemberChange::Promote(id) => {
+                let member = members.get(id).ok_or(StoreError::MemberNotFound)?;
+                if !member.is_learner {
+                    return Err(StoreError::MemberNotLearner);
+                }
+                if self.raw.raft.state != StateRole::Leader {
+                    return Err(StoreError::NotLeader);
+                }
+                // etcd promotes a learner once it has 90% of the leader's log.
+                let matched = self.raw.raft.prs().get(*id).map_or(0, |p| p.matched);
+                let committed = self.raw.raft.raft_log.committed;
+                if (matched as f64) < committed as f64 * 0.9 {
+                    return Err(StoreError::LearnerNotReady);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_reads(&mut self) {
+        if self.read_batch.is_empty() {
+            return;
+        }
+        self.next_read_ctx += 1;
+        let ctx = self.next_read_ctx;
+        self.raw.read_index(ctx.to_be_bytes().to_vec());
+        let batch = std::mem::take(&mut self.read_batch);
+        self.reads_sent.insert(ctx, batch);
+    }
+
+    /// One `Ready`, handled in the order raft requires.
+    fn handle_ready(&mut self) -> Result<()> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+        self.transport.send(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            let snapshot = ready.snapshot().clone();
+            self.install_snapshot(&snapshot)?;
+        }
+        self.apply(ready.take_committed_entries())?;
+        for state in ready.take_read_states() {
+            let Ok(ctx) = <[u8; 8]>::try_from(&state.request_ctx[..]) else {
+                continue;
+            };
+            if let Some(waiting) = self.reads_sent.remove(&u64::from_be_bytes(ctx)) {
+                self.reads_ready.push_back((state.index, waiting));
+            }
+        }
+        if let Err(err) = self.persist(&ready) {
+            // Nothing of this Ready may be acknowledged or sent.
+            return self.recover_from_log_failure(err, ready.entries());
+        }
+        self.transport.send(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            let mut hard_state = self.log.hard_state();
+            hard_state.commit = commit;
+            self.log.set_hard_state(hard_state);
+        }
+        self.transport.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+        self.release_reads();
+        Ok(())
+    }
+
+    /// Appends the Ready's entries and HardState and fsyncs them.
+    fn persist(&mut self, ready: &raft::Ready) -> std::result::Result<(), crate::wal::WalError> {
+        let mut dirty = false;
+        if !ready.entries().is_empty() {
+            self.log.append(ready.entries())?;
+            dirty = true;
+        }
+        if let Some(hard_state) = ready.hs() {
+            self.log.set_hard_state(hard_state.clone());
+            dirty = true;
+        }
+        if dirty || ready.must_sync() {
+            self.log.sync()?;
+        }
+        self.durable_last = self.log.last_index();
+        Ok(())
+    }
+
+    /// The log refused a write (a full disk, say): the proposals in it fail,
+    /// the log is cut back to what is durable, and raft restarts from there,
+    /// so the member keeps serving reads and takes writes again once the disk
+    /// does. A log that cannot even be cut back stops the member.
+    fn recover_from_log_failure(
+        &mut self,
+        err: crate::wal::WalError,
+        entries: &[Entry],
+    ) -> Result<()> {
+        tracing::error!(%err, "writing the raft log failed; the batch is refused");
+        let failure = StoreError::LogWrite(err.to_string());
+        for entry in entries {
+            let Ok(request) = LogEntry::decode(&entry.data[..]) else {
+                continue;
+            };
+            if request.proposer == self.id {
+                if let Some(waiting) = self.pending.remove(&request.id) {
+                    waiting.answer(Err(failure.clone()));
+                }
+            }
+        }
+        for (_, w) in self.conf_pending.drain() {
+            w.answer(Err(failure.clone()));
+        }
+        for w in self.reads_sent.drain().flat_map(|(_, ws)| ws) {
+            w.answer(Err(failure.clone()));
+        }
+        self.log
+            .rollback(self.durable_last)
+            .map_err(storage_err("rolling the raft log back"))?;
+        let applied = crate::store::read(&self.inner.mvcc)?.applied_index();
+        let reader = self.log.reader_with_snapshots(Arc::new(SnapshotFiles {
+            snapshots: Arc::clone(&self.snapshots),
+            wanted: Arc::clone(&self.snapshot_wanted),
+        }));
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        self.raw = RawNode::new(&raft_config(&self.inner.config, self.id, applied), reader, &logger)
+            .map_err(|e| StoreError::Storage(format!("restarting raft: {e}")))?;
+        self.campaign_if_alone();
+        Ok(())
+    }
+
+    /// A lone voter need not wait out an election timeout to lead.
+    fn campaign_if_alone(&mut self) {
+        let voters = self.raw.raft.prs().conf().voters().ids();
+        if voters.len() == 1 && voters.contains(self.id) {
+            let _ = self.raw.campaign();
+        }
+    }
+
+    /// Replaces the state machine with a snapshot from the leader.
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
+        let meta = snapshot.get_metadata();
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            bytes = snapshot.data.len(),
+            "installing a snapshot from the leader"
+        );
+        self.snapshots.save_bytes(meta, &snapshot.data)?;
+        let revision = {
+            let mut mvcc = crate::store::write(&self.inner.mvcc)?;
+            mvcc.restore_snapshot(&mut &snapshot.data[..])?;
+            mvcc.commit()?;
+            mvcc.current_revision()
+        };
+        self.log
+            .apply_snapshot(meta)
+            .and_then(|()| self.log.sync())
+            .map_err(storage_err("recording the snapshot in the raft log"))?;
+        self.last_snapshot_index = meta.index;
+        self.inner.hub.jump_to(revision);
+        self.sync_peers();
+        Ok(())
+    }
+
+    /// Applies committed entries in order, then announces and answers them.
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut done: Vec<(Option<Waiting<Applied>>, Result<Applied>)> = Vec::new();
+        let mut conf_done: Vec<u64> = Vec::new();
+        let mut members_changed = false;
+        {
+            let inner = Arc::clone(&self.inner);
+            let mut mvcc = crate::store::write(&inner.mvcc)?;
+            for entry in entries {
+                if entry.index <= mvcc.applied_index() {
+                    continue;
+                }
+                match entry.get_entry_type() {
+                    EntryType::EntryNormal if entry.data.is_empty() => {
+                        mvcc.apply_empty(entry.index)
+                    }
+                    EntryType::EntryNormal => match LogEntry::decode(&entry.data[..]) {
+                        Ok(request) => {
+                            let result = mvcc.apply(entry.index, &request);
+                            let waiting = if request.proposer == self.id {
+                                self.pending.remove(&request.id)
+                            } else {
+                                None
+                            };
+                            if waiting.is_some() || result.is_ok() {
+                                done.push((waiting, result));
+                            }
+                        }
+                        Err(err) => {
+                            tracing::error!(index = entry.index, %err, "a log entry does not decode; skipped");
+                            mvcc.apply_empty(entry.index);
+                        }
+                    },
+                    EntryType::EntryConfChange => mvcc.apply_empty(entry.index),
+                    EntryType::EntryConfChangeV2 => {
+                        if let Some(ctx) = self.apply_conf_change(&mut mvcc, &entry)? {
+                            conf_done.push(ctx);
+                        }
+                        members_changed = true;
+                    }
+                }
+            }
+            mvcc.commit()?;
+        }
+        for (waiting, mut result) in done {
+            if let Ok(applied) = &mut result {
+                if !applied.events.is_empty() {
+                    self.inner
+                        .hub
+                        .notify(applied.revision, std::mem::take(&mut applied.events));
+                }
+            }
+            if let Some(waiting) = waiting {
+                waiting.answer(result);
+            }
+        }
+        if members_changed {
+            self.sync_peers();
+            let members: Vec<Member> = crate::store::read(&self.inner.mvcc)?
+                .members()
+                .values()
+                .cloned()
+                .collect();
+            for id in conf_done {
+                if let Some(waiting) = self.conf_pending.remove(&id) {
+                    waiting.answer(Ok(members.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one configuration change to raft, the raft log's ConfState (made
+    /// durable at once, before sled can record the entry as applied) and the
+    /// member list. Returns the proposer's context id when it was this member.
+    fn apply_conf_change(&mut self, mvcc: &mut Mvcc, entry: &Entry) -> Result<Option<u64>> {
+        let context = match ConfChangeContext::decode(&entry.context[..]) {
+            Ok(context) => context,
+            Err(err) => {
+                tracing::error!(index = entry.index, %err, "a membership change does not decode; skipped");
+                mvcc.apply_empty(entry.index);
+                return Ok(None);
+            }
+        };
+        let member = context.member.clone().unwrap_or_default();
+        // Rebuild the change raft agreed on from its context.
+        let cc = conf_change_from_entry(entry).unwrap_or_else(|| conf_change(ConfChangeType::AddNode, member.id));
+        let conf_state = self
+            .raw
+            .apply_conf_change(&cc)
+            .map_err(|e| StoreError::Storage(format!("applying a membership change: {e}")))?;
+        self.log.set_conf_state(conf_state);
+        self.log
+            .sync()
+            .map_err(storage_err("recording the membership"))?;
+        let change = match cc.changes.first().map(|c| c.get_change_type()) {
+            Some(ConfChangeType::RemoveNode) => MemberChange::Remove(member.id),
+            Some(ConfChangeType::AddNode) if mvcc.members().get(&member.id).is_some_and(|m| m.is_learner) => {
+                MemberChange::Promote(member.id)
+            }
+            _ => MemberChange::Add(member),
+        };
+        tracing::info!(index = entry.index, ?change, "membership changed");
+        mvcc.apply_member_change(entry.index, &change);
+        if change == MemberChange::Remove(self.id) {
+            tracing::warn!("this member was removed from the cluster");
+        }
+        Ok((context.proposer == self.id).then_some(context.id))
+    }
+
+    /// Answers the reads whose index the state machine has reached.
+    fn release_reads(&mut self) {
+        let applied = self.raw.raft.raft_log.applied;
+        while let Some((index, _)) = self.reads_ready.front() {
+            if *index > applied {
+                break;
+            }
+            let (_, waiting) = self.reads_ready.pop_front().expect("front exists");
+            for w in waiting {
+                w.answer(Ok(()));
+            }
+        }
+    }
+
+    /// Answers everything past its deadline with "request timed out".
+    fn expire(&mut self, now: Instant) {
+        fn expired<T>(waiting: &mut HashMap<u64, Waiting<T>>, now: Instant) {
+            let late: Vec<u64> = waiting
+                .iter()
+                .filter(|(_, w)| w.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in late {
+                if let Some(w) = waiting.remove(&id) {
+                    w.answer(Err(StoreError::Timeout));
+                }
+            }
+        }
+        expired(&mut self.pending, now);
+        expired(&mut self.conf_pending, now);
+        let late: Vec<u64> = self
+            .reads_sent
+            .iter()
+            .filter(|(_, ws)| ws.iter().all(|w| w.deadline <= now))
+            .map(|(ctx, _)| *ctx)
+            .collect();
+        for ctx in late {
+            for w in self.reads_sent.remove(&ctx).unwrap_or_default() {
+                w.answer(Err(StoreError::Timeout));
+            }
+        }
+        for (_, waiting) in self.reads_ready.iter_mut() {
+            for w in std::mem::take(waiting) {
+                if w.deadline <= now {
+                    w.answer(Err(StoreError::Timeout));
+                } else {
+                    waiting.push(w);
+                }
+            }
+        }
+    }
+
+    fn fail_everything(&mut self, err: StoreError) {
+        for (_, w) in self.pending.drain() {
+            w.answer(Err(err.clone()));
+        }
+        for (_, w) in self.conf_pending.drain() {
+            w.answer(Err(err.clone()));
+        }
+        for w in self.read_batch.drain(..) {
+            w.answer(Err(err.clone()));
+        }
+        for (_, ws) in self.reads_sent.drain() {
+            for w in ws {
+                w.answer(Err(err.clone()));
+            }
+        }
+        for (_, ws) in self.reads_ready.drain(..) {
+            for w in ws {
+                w.answer(Err(err.clone()));
+            }
+        }
+    }
+
+    /// Points the transport at every other member's peer URL.
+    fn sync_peers(&mut self) {
+        let Ok(mvcc) = crate::store::read(&self.inner.mvcc) else {
+            return;
+        };
+        let wanted: HashMap<u64, String> = mvcc
+            .members()
+            .values()
+            .filter(|m| m.id != self.id)
+            .filter_map(|m| Some((m.id, m.peer_urls.first()?.clone())))
+            .collect();
+        drop(mvcc);
+        for id in self.peers.keys() {
+            if !wanted.contains_key(id) {
+                self.transport.remove_peer(*id);
+            }
+        }
+        for (id, url) in &wanted {
+            if self.peers.get(id) != Some(url) {
+                self.transport.set_peer(*id, url);
+            }
+        }
+        self.peers = wanted;
+    }
+
+    fn publish_status(&mut self) {
+        let raft = &self.raw.raft;
+        let voters = raft.prs().conf().voters().ids();
+        let status = RaftStatus {
+            member_id: self.id,
+            leader: raft.leader_id,
+            term: raft.term,
+            commit_index: raft.raft_log.committed,
+            applied_index: raft.raft_log.applied,
+            last_index: raft.raft_log.last_index(),
+            is_learner: raft.prs().conf().learners().contains(&self.id),
+            single_voter: voters.len() == 1 && voters.contains(self.id),
+        };
+        let mut shared = self
+            .inner
+            .raft_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *shared != status {
+            *shared = status;
+        }
+    }
+
+    /// Proposes this member's name and client URLs until the log records them.
+    fn publish_attributes(&mut self, now: Instant) {
+        if now < self.publish_after || self.raw.raft.leader_id == raft::INVALID_ID {
+            return;
+        }
+        let config = &self.inner.config;
+        let wanted = Member {
+            id: self.id,
+            name: config.name.clone(),
+            peer_urls: Vec::new(),
+            client_urls: config.advertise_client_urls.clone(),
+            is_learner: false,
+        };
+        let current = crate::store::read(&self.inner.mvcc)
+            .ok()
+            .and_then(|mvcc| mvcc.members().get(&self.id).cloned());
+        let Some(current) = current else { return };
+        if current.name == wanted.name && current.client_urls == wanted.client_urls {
+            self.publish_after = now + PUBLISH_RETRY * 12;
+            return;
+        }
+        self.publish_after = now + PUBLISH_RETRY;
+        self.propose(Proposal {
+            entry: LogEntry {
+                id: 0,
+                proposer: self.id,
+                request: Some(log_entry::Request::MemberAttributes(wanted)),
+            },
+            respond: None,
+        });
+    }
+
+    /// Writes a snapshot after `snapshot_count` entries (or when raft wants one
+    /// for a lagging member) and compacts the log behind it.
+    fn maybe_snapshot(&mut self) -> Result<()> {
+        let applied = self.raw.raft.raft_log.applied;
+        let wanted = self.snapshot_wanted.load(Ordering::Acquire);
+        let due = applied >= self.last_snapshot_index + self.inner.config.snapshot_count;
+        if applied <= self.last_snapshot_index || !(wanted || due) {
+            return Ok(());
+        }
+        let Ok(term) = self.raw.raft.raft_log.term(applied) else {
+            return Ok(());
+        };
+        let mut meta = SnapshotMetadata::default();
+        meta.index = applied;
+        meta.term = term;
+        meta.set_conf_state(self.log.conf_state());
+        {
+            let mut mvcc = crate::store::write(&self.inner.mvcc)?;
+            self.snapshots
+                .save(&meta, |out| mvcc.write_snapshot(out))?;
+        }
+        self.last_snapshot_index = applied;
+        self.snapshot_wanted.store(false, Ordering::Release);
+        let keep_from = applied.saturating_sub(self.inner.config.snapshot_catch_up_entries);
+        if keep_from > self.log.first_index() {
+            self.log
+                .compact(keep_from)
+                .map_err(storage_err("compacting the raft log"))?;
+        }
+        self.snapshots.purge(SNAPSHOTS_KEPT)?;
+        tracing::info!(index = applied, "wrote a snapshot");
+        Ok(())
+    }
 }
+
+fn conf_change(change_type: ConfChangeType, node_id: u64) -> ConfChangeV2 {
+    let mut single = ConfChangeSingle::default();
+    single.set_change_type(change_type);
+    single.node_id = node_id;
+    let mut cc = ConfChangeV2::default();
+    cc.mut_changes().push(single);
+    cc
+}
+
+/// The ConfChangeV2 raft committed, decoded from the entry's data.
+fn conf_change_from_entry(entry: &Entry) -> Option<ConfChangeV2> {
+    use protobuf::Message as _;
+    let mut cc = ConfChangeV2::default();
+    cc.merge_from_bytes(&entry.data).ok()?;
+    Some(cc)
+}
+
+/// Shared raft status, as published by the loop.
+pub(crate) type SharedStatus = Mutex<RaftStatus>;

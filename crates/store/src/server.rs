@@ -23,8 +23,8 @@ pub struct ServerConfig {
     pub listen_client_urls: Vec<String>,
     /// `--advertise-client-urls`: what MemberList tells clients; the listen URLs when empty.
     pub advertise_client_urls: Vec<String>,
-    /// `--initial-advertise-peer-urls`: what MemberList tells about peers.
-    pub advertise_peer_urls: Vec<String>,
+    /// `--listen-peer-urls`: where to accept the other members; none for a lone member.
+    pub listen_peer_urls: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -33,7 +33,7 @@ impl Default for ServerConfig {
             store: StoreConfig::default(),
             listen_client_urls: vec!["http://127.0.0.1:2379".into()],
             advertise_client_urls: Vec::new(),
-            advertise_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            listen_peer_urls: Vec::new(),
         }
     }
 }
@@ -102,23 +102,69 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
             .map_err(|source| ServerError::Bind { addr, source })?;
         listeners.push(listener);
     }
-    let store = Store::open(config.store.clone()).await?;
+    let mut peer_listeners = Vec::new();
+    for url in &config.listen_peer_urls {
+        let addr = parse_url(url)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        peer_listeners.push(listener);
+    }
     let advertised = Advertised {
         client_urls: if config.advertise_client_urls.is_empty() {
             config.listen_client_urls.clone()
         } else {
             config.advertise_client_urls.clone()
         },
-        peer_urls: config.advertise_peer_urls.clone(),
+        peer_urls: config.store.initial_advertise_peer_urls.clone(),
     };
+    let mut store_config = config.store.clone();
+    store_config.advertise_client_urls = advertised.client_urls.clone();
+    let store = Store::open(store_config).await?;
+    let peers = serve_peers(peer_listeners, store.clone(), shutdown.clone());
     for listener in &listeners {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving etcd v3 API");
         }
     }
     let result = serve(listeners, store.clone(), advertised, shutdown).await;
+    for peer in peers {
+        let _ = peer.await;
+    }
     store.close().await;
     result
+}
+
+/// Serves the raft peer service on `listeners` until `shutdown` is cancelled.
+pub fn serve_peers(
+    listeners: Vec<TcpListener>,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    listeners
+        .into_iter()
+        .map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving raft peers");
+            }
+            let service = store.peer_service();
+            let shutdown = shutdown.clone();
+            let incoming = TcpListenerStream::new(listener).map(|conn| {
+                let conn = conn?;
+                conn.set_nodelay(true)?;
+                Ok::<_, std::io::Error>(conn)
+            });
+            tokio::spawn(async move {
+                let result = tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await;
+                if let Err(err) = result {
+                    tracing::error!(%err, "the peer listener failed");
+                }
+            })
+        })
+        .collect()
 }
 
 /// Serves etcd's API for `store` on `listeners` until `shutdown` is cancelled.

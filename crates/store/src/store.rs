@@ -1,12 +1,17 @@
 //! [`Store`]: the in-process handle to a running store — the same operations
 //! and semantics as etcd's gRPC API, with no network hop.
 //!
-//! Writes go through the apply loop (`node`): they are encoded as log entries,
-//! made durable in the write-ahead log, applied by the MVCC state machine and
-//! announced to watchers, in that order. Reads go straight to the state machine.
+//! Writes go through the raft node (`node`): they are encoded as log entries,
+//! replicated and made durable on a majority, applied by the MVCC state
+//! machine and announced to watchers, in that order. Serializable reads go
+//! straight to the local state machine; linearizable reads (the default) first
+//! learn the leader's commit index (ReadIndex) and wait until it is applied
+//! here. A lone voter serves every read locally: it applied every write it
+//! acknowledged.
 //!
 //! # Caveats
-//! One member only; a replicated store takes the same entries through raft.
+//! Lease keep-alives renew the deadline on the member that receives them, but
+//! only the leader expires leases: keep-alives must reach the leader.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,13 +25,15 @@ use skiff_proto::etcdserverpb::{
     PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
 use skiff_proto::store::{log_entry, LogEntry};
-use tokio::sync::{mpsc, oneshot};
+use skiff_proto::store::Member;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::{Result, StoreError};
 use crate::lessor::Lessor;
-use crate::mvcc::{self, Mvcc, Response, MAX_LEASE_TTL};
-use crate::node::{self, Proposal};
+use crate::mvcc::{self, MemberChange, Mvcc, Response, MAX_LEASE_TTL};
+use crate::node::{self, ClusterState, Input, Proposal, RaftStatus};
+use crate::raft::transport::Transport;
 use crate::watch::{HistoryError, WatchHistory, WatchHub, WatchOptions};
 
 /// Proposes a request through the apply loop and takes the response of the
@@ -65,6 +72,83 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
     /// Watch settings.
     pub watch: WatchOptions,
+    /// The first members, name → peer URL (etcd's `--initial-cluster`, a name
+    /// may repeat for several URLs). Empty: this member alone.
+    pub initial_cluster: Vec<(String, String)>,
+    /// Start a new cluster or join a running one (`--initial-cluster-state`).
+    pub initial_cluster_state: ClusterState,
+    /// Distinguishes clusters; part of every member ID (`--initial-cluster-token`).
+    pub initial_cluster_token: String,
+    /// This member's peer URLs as the others reach it (`--initial-advertise-peer-urls`).
+    pub initial_advertise_peer_urls: Vec<String>,
+    /// This member's client URLs as announced to the cluster (`--advertise-client-urls`).
+    pub advertise_client_urls: Vec<String>,
+    /// Raft's tick, the leader's heartbeat (`--heartbeat-interval`, 100 ms).
+    pub heartbeat_interval: Duration,
+    /// How long followers wait for a heartbeat before an election (`--election-timeout`, 1 s).
+    pub election_timeout: Duration,
+    /// Applied entries between snapshots (`--snapshot-count`).
+    pub snapshot_count: u64,
+    /// Entries kept in the log behind a snapshot, so a slightly slow follower
+    /// catches up from the log rather than a snapshot (etcd keeps 5,000).
+    pub snapshot_catch_up_entries: u64,
+}
+
+impl StoreConfig {
+    /// This member's ID: derived from its peer URLs and the cluster token, so
+    /// every member computes the same IDs from `--initial-cluster`.
+    pub fn member_id(&self) -> u64 {
+        member_id(&self.initial_advertise_peer_urls, &self.initial_cluster_token)
+    }
+
+    /// The cluster's ID, derived from the cluster token.
+    pub fn cluster_id(&self) -> u64 {
+        fnv1a(self.initial_cluster_token.as_bytes()) | 1
+    }
+
+    /// The members `--initial-cluster` names, with their IDs.
+    pub(crate) fn initial_members(&self) -> Vec<Member> {
+        if self.initial_cluster.is_empty() {
+            return vec![Member {
+                id: self.member_id(),
+                name: self.name.clone(),
+                peer_urls: self.initial_advertise_peer_urls.clone(),
+                client_urls: Vec::new(),
+                is_learner: false,
+            }];
+        }
+        let mut members: Vec<Member> = Vec::new();
+        for (name, url) in &self.initial_cluster {
+            match members.iter_mut().find(|m| &m.name == name) {
+                Some(member) => member.peer_urls.push(url.clone()),
+                None => members.push(Member {
+                    name: name.clone(),
+                    peer_urls: vec![url.clone()],
+                    ..Default::default()
+                }),
+            }
+        }
+        for member in &mut members {
+            member.id = member_id(&member.peer_urls, &self.initial_cluster_token);
+        }
+        members
+    }
+
+    /// How long a request may wait to be applied before "request timed out"
+    /// (etcd: 5 s plus two election timeouts).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_secs(5) + 2 * self.election_timeout
+    }
+}
+
+/// A member's ID from its peer URLs and the cluster token.
+pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
+    let mut urls = peer_urls.to_vec();
+    urls.sort();
+    let mut bytes = urls.join(",").into_bytes();
+    bytes.push(0);
+    bytes.extend_from_slice(token.as_bytes());
+    fnv1a(&bytes) | 1
 }
 
 impl Default for StoreConfig {
@@ -79,6 +163,15 @@ impl Default for StoreConfig {
             max_batch_entries: 4096,
             cache_bytes: 128 * 1024 * 1024,
             watch: WatchOptions::default(),
+            initial_cluster: Vec::new(),
+            initial_cluster_state: ClusterState::New,
+            initial_cluster_token: "etcd-cluster".into(),
+            initial_advertise_peer_urls: vec!["http://localhost:2380".into()],
+            advertise_client_urls: vec!["http://localhost:2379".into()],
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            snapshot_count: 100_000,
+            snapshot_catch_up_entries: 5_000,
         }
     }
 }
@@ -105,10 +198,12 @@ pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) hub: WatchHub,
     lessor: Mutex<Lessor>,
-    proposals: mpsc::Sender<Proposal>,
+    inputs: Mutex<std::sync::mpsc::Sender<Input>>,
     next_id: std::sync::atomic::AtomicU64,
     pub(crate) stop: tokio_util::sync::CancellationToken,
     apply_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub(crate) raft_status: node::SharedStatus,
+    transport: Transport,
 }
 
 /// The state machine seen as watch history.
@@ -157,8 +252,21 @@ impl Store {
             current,
             config.watch.clone(),
         );
-        let (tx, rx) = mpsc::channel(config.max_batch_entries * 4);
-        let identity = identity(&config.name);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let identity = MemberIdentity {
+            cluster_id: config.cluster_id(),
+            member_id: config.member_id(),
+        };
+        let peer_tx = Mutex::new(tx.clone());
+        let transport = Transport::new(
+            identity.member_id,
+            identity.cluster_id,
+            Arc::new(move |incoming| {
+                if let Ok(tx) = peer_tx.lock() {
+                    let _ = tx.send(Input::Peer(incoming));
+                }
+            }),
+        );
         let inner = Arc::new(Inner {
             config,
             identity,
@@ -166,12 +274,18 @@ impl Store {
             db: opened.db,
             hub,
             lessor: Mutex::new(Lessor::default()),
-            proposals: tx,
-            next_id: std::sync::atomic::AtomicU64::new(1),
+            inputs: Mutex::new(tx),
+            // Random, so IDs of a restarted member never match entries of its past.
+            next_id: std::sync::atomic::AtomicU64::new(rand::random::<u64>() >> 1),
             stop: tokio_util::sync::CancellationToken::new(),
             apply_thread: Mutex::new(None),
+            raft_status: Mutex::new(RaftStatus {
+                member_id: identity.member_id,
+                ..Default::default()
+            }),
+            transport: transport.clone(),
         });
-        let handle = node::spawn(inner.clone(), opened.wal, rx)?;
+        let handle = node::spawn(inner.clone(), opened.log, opened.snapshots, transport, rx)?;
         *lock(&inner.apply_thread)? = Some(handle);
         tokio::spawn(expire_leases(Arc::downgrade(&inner)));
         Ok(Store { inner })
@@ -198,8 +312,22 @@ impl Store {
             cluster_id: self.inner.identity.cluster_id,
             member_id: self.inner.identity.member_id,
             revision,
-            raft_term: node::TERM,
+            raft_term: self.raft_status().term,
         }
+    }
+
+    /// The raft node's view: leader, term, commit and applied index.
+    pub fn raft_status(&self) -> RaftStatus {
+        self.inner
+            .raft_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The tonic service peers use to reach this member (`skiff.raft.v1`).
+    pub fn peer_service(&self) -> crate::raft::transport::PeerService {
+        self.inner.transport.service()
     }
 
     fn fill_header(&self, header: &mut Option<ResponseHeader>, revision: i64) {
@@ -221,9 +349,31 @@ impl Store {
         Ok(read(&self.inner.mvcc)?.applied_index())
     }
 
-    /// Reads keys (etcd's `Range`). With one member every read is linearizable:
-    /// a write is applied before it is acknowledged.
-    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+    /// Reads keys (etcd's `Range`): linearizable unless `req.serializable`.
+    pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        if !req.serializable {
+            self.wait_linearizable().await?;
+        }
+        self.range_local(req)
+    }
+
+    /// Waits until this member has applied everything committed before now
+    /// (ReadIndex): a read after this sees every write acknowledged before it.
+    pub async fn wait_linearizable(&self) -> Result<()> {
+        let status = self.raft_status();
+        if status.single_voter {
+            return Ok(());
+        }
+        if status.is_learner {
+            return Err(StoreError::NotSupportedForLearner);
+        }
+        let (respond, answer) = oneshot::channel();
+        self.send(Input::Read(respond))?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Reads keys from this member's state machine as it is (a serializable read).
+    pub fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse> {
         let mvcc = read(&self.inner.mvcc)?;
         let mut resp = mvcc.range(req)?;
         self.fill_header(&mut resp.header, mvcc.current_revision());
@@ -369,15 +519,61 @@ impl Store {
         Ok(read(&self.inner.mvcc)?.key_count())
     }
 
-    /// Stops the apply loop and the lease checker and waits for the loop to end;
+    /// The cluster's members.
+    pub fn member_list(&self) -> Result<Vec<Member>> {
+        Ok(read(&self.inner.mvcc)?.members().values().cloned().collect())
+    }
+
+    /// Adds a member (a voter, or a learner) reached at `peer_urls`; returns it
+    /// and the new member list once the change is applied here.
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<(Member, Vec<Member>)> {
+        if peer_urls.is_empty() {
+            return Err(StoreError::InvalidRequest(
+                "member add needs at least one peer URL".into(),
+            ));
+        }
+        let member = Member {
+            id: member_id(&peer_urls, &self.inner.config.initial_cluster_token),
+            name: String::new(),
+            peer_urls,
+            client_urls: Vec::new(),
+            is_learner,
+        };
+        let members = self.change_members(MemberChange::Add(member.clone())).await?;
+        Ok((member, members))
+    }
+
+    /// Removes a member; returns the remaining members.
+    pub async fn member_remove(&self, id: u64) -> Result<Vec<Member>> {
+        self.change_members(MemberChange::Remove(id)).await
+    }
+
+    /// Promotes a learner to a voter once it has caught up; returns the members.
+    pub async fn member_promote(&self, id: u64) -> Result<Vec<Member>> {
+        self.change_members(MemberChange::Promote(id)).await
+    }
+
+    async fn change_members(&self, change: MemberChange) -> Result<Vec<Member>> {
+        let (respond, answer) = oneshot::channel();
+        self.send(Input::ConfChange(change, respond))?;
+        answer.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    fn send(&self, input: Input) -> Result<()> {
+        lock(&self.inner.inputs)?
+            .send(input)
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Stops the raft loop and the lease checker and waits for the loop to end;
     /// writes not yet applied fail with `Stopped`.
     pub async fn close(&self) {
         self.inner.stop.cancel();
-        // Wake the loop if it is waiting for proposals; it skips entries with no request.
-        let _ = self.inner.proposals.try_send(Proposal {
-            entry: LogEntry::default(),
-            respond: None,
-        });
+        let _ = self.send(Input::Wake);
         let handle = self
             .inner
             .apply_thread
@@ -397,21 +593,21 @@ impl Store {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = LogEntry {
             id,
+            proposer: self.inner.identity.member_id,
             request: Some(request),
         };
         if entry.encoded_len() > self.inner.config.max_request_bytes {
             return Err(StoreError::RequestTooLarge);
+        }
+        if self.raft_status().is_learner {
+            return Err(StoreError::NotSupportedForLearner);
         }
         let (respond, response) = oneshot::channel();
         let proposal = Proposal {
             entry,
             respond: Some(respond),
         };
-        self.inner
-            .proposals
-            .send(proposal)
-            .await
-            .map_err(|_| StoreError::Stopped)?;
+        self.send(Input::Propose(proposal))?;
         let applied = response.await.map_err(|_| StoreError::Stopped)??;
         Ok((applied.response, applied.revision))
     }
@@ -423,11 +619,14 @@ impl Inner {
         let proposal = Proposal {
             entry: LogEntry {
                 id: 0,
+                proposer: self.identity.member_id,
                 request: Some(request),
             },
             respond: None,
         };
-        self.proposals.try_send(proposal).is_ok()
+        lock(&self.inputs)
+            .map(|tx| tx.send(Input::Propose(proposal)).is_ok())
+            .unwrap_or(false)
     }
 }
 
@@ -439,12 +638,35 @@ async fn expire_leases(inner: std::sync::Weak<Inner>) {
     let (interval, stop) = (strong.config.lease_check_interval, strong.stop.clone());
     drop(strong);
     let mut ticker = tokio::time::interval(interval);
+    let mut led = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
         let Some(inner) = inner.upgrade() else { return };
+        // Only the leader decides that a lease expired. A new leader first
+        // gives every lease a full TTL: keep-alives went to the old one.
+        let leads = inner
+            .raft_status
+            .lock()
+            .map(|s| s.is_leader())
+            .unwrap_or(false);
+        if !leads {
+            led = false;
+            continue;
+        }
+        if !led {
+            led = true;
+            let (Ok(mvcc), Ok(mut lessor)) = (inner.mvcc.read(), inner.lessor.lock()) else {
+                return;
+            };
+            let now = Instant::now();
+            for (id, lease) in mvcc.leases() {
+                lessor.renew(*id, lease.ttl, now);
+            }
+            continue;
+        }
         let expired = {
             let (Ok(mvcc), Ok(mut lessor)) = (inner.mvcc.read(), inner.lessor.lock()) else {
                 return;
@@ -468,6 +690,11 @@ pub(crate) fn read(mvcc: &RwLock<Mvcc>) -> Result<std::sync::RwLockReadGuard<'_,
         .map_err(|_| StoreError::Storage("state machine lock poisoned by a panic".into()))
 }
 
+pub(crate) fn write(mvcc: &RwLock<Mvcc>) -> Result<std::sync::RwLockWriteGuard<'_, Mvcc>> {
+    mvcc.write()
+        .map_err(|_| StoreError::Storage("state machine lock poisoned by a panic".into()))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
     mutex
         .lock()
@@ -478,17 +705,6 @@ fn unexpected(response: Response) -> StoreError {
     StoreError::Storage(format!(
         "apply answered with the wrong response kind: {response:?}"
     ))
-}
-
-/// IDs derived from the member name, stable across restarts (etcd derives its
-/// from peer URLs and the cluster token).
-fn identity(name: &str) -> MemberIdentity {
-    let member_id = fnv1a(name.as_bytes()) | 1;
-    let cluster_id = fnv1a(&member_id.to_be_bytes()) | 1;
-    MemberIdentity {
-        cluster_id,
-        member_id,
-    }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {

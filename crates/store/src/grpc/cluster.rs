@@ -1,10 +1,11 @@
-//! `etcdserverpb.Cluster`.
+//! `etcdserverpb.Cluster`: the member list and membership changes, which go
+//! through raft as configuration changes.
 
 use skiff_proto::etcdserverpb::cluster_server::Cluster;
 use skiff_proto::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
-    MemberUpdateRequest, MemberUpdateResponse,
+    MemberUpdateRequest, MemberUpdateResponse, ResponseHeader,
 };
 use tonic::{Request, Response, Status};
 
@@ -20,58 +21,110 @@ impl ClusterService {
     pub(crate) fn new(store: Store, advertised: Advertised) -> Self {
         ClusterService { store, advertised }
     }
-}
 
-fn single_member() -> Status {
-    Status::unimplemented("membership changes need a replicated store; this member runs alone")
+    fn header(&self) -> Result<ResponseHeader, Status> {
+        let revision = self.store.current_revision().map_err(status)?;
+        Ok(self.store.header(revision))
+    }
+
+    /// The members in etcd's form. This member's client URLs come from its
+    /// own flags until its announcement is applied.
+    fn members(&self, members: Vec<crate::Member>) -> Vec<Member> {
+        let me = self.store.identity().member_id;
+        members
+            .into_iter()
+            .map(|m| {
+                let client_urls = if m.id == me && m.client_urls.is_empty() {
+                    self.advertised.client_urls.clone()
+                } else {
+                    m.client_urls
+                };
+                Member {
+                    id: m.id,
+                    name: m.name,
+                    peer_ur_ls: m.peer_urls,
+                    client_ur_ls: client_urls,
+                    is_learner: m.is_learner,
+                }
+            })
+            .collect()
+    }
 }
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(
         &self,
-        _: Request<MemberAddRequest>,
+        request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(single_member())
+        let req = request.into_inner();
+        for url in &req.peer_ur_ls {
+            crate::server::parse_url(url)
+                .map_err(|e| Status::invalid_argument(format!("etcdserver: {e}")))?;
+        }
+        let (member, members) = self
+            .store
+            .member_add(req.peer_ur_ls, req.is_learner)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberAddResponse {
+            header: Some(self.header()?),
+            member: self.members(vec![member]).pop(),
+            members: self.members(members),
+        }))
     }
 
     async fn member_remove(
         &self,
-        _: Request<MemberRemoveRequest>,
+        request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(single_member())
+        let members = self
+            .store
+            .member_remove(request.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberRemoveResponse {
+            header: Some(self.header()?),
+            members: self.members(members),
+        }))
     }
 
     async fn member_update(
         &self,
         _: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(single_member())
+        Err(Status::unimplemented(
+            "changing a member's peer URLs is not supported; remove the member and add it again",
+        ))
     }
 
     async fn member_list(
         &self,
-        _: Request<MemberListRequest>,
+        request: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let revision = self.store.current_revision().map_err(status)?;
-        let header = self.store.header(revision);
-        let member = Member {
-            id: header.member_id,
-            name: self.store.config().name.clone(),
-            peer_ur_ls: self.advertised.peer_urls.clone(),
-            client_ur_ls: self.advertised.client_urls.clone(),
-            is_learner: false,
-        };
+        // etcd serves the list linearizably unless asked otherwise.
+        if request.into_inner().linearizable {
+            self.store.wait_linearizable().await.map_err(status)?;
+        }
+        let members = self.store.member_list().map_err(status)?;
         Ok(Response::new(MemberListResponse {
-            header: Some(header),
-            members: vec![member],
+            header: Some(self.header()?),
+            members: self.members(members),
         }))
     }
 
     async fn member_promote(
         &self,
-        _: Request<MemberPromoteRequest>,
+        request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(single_member())
+        let members = self
+            .store
+            .member_promote(request.into_inner().id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(MemberPromoteResponse {
+            header: Some(self.header()?),
+            members: self.members(members),
+        }))
     }
 }

@@ -27,9 +27,11 @@ impl Kv for KvService {
         request: Request<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
         let req = request.into_inner();
-        let _span =
-            tracing::debug_span!("range", key = %String::from_utf8_lossy(&req.key)).entered();
-        self.store.range(&req).map(Response::new).map_err(status)
+        self.store
+            .range(&req)
+            .await
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {

@@ -52,19 +52,24 @@ impl Maintenance for MaintenanceService {
 
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let revision = self.store.current_revision().map_err(status)?;
-        let applied = self.store.applied_index().map_err(status)?;
+        let raft = self.store.raft_status();
         let size = self.store.size_on_disk() as i64;
         let header = self.store.header(revision);
+        let errors = if raft.leader == 0 {
+            vec!["etcdserver: no leader".to_string()]
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(StatusResponse {
             version: ETCD_API_VERSION.into(),
             db_size: size,
-            leader: header.member_id,
-            raft_index: applied,
-            raft_term: header.raft_term,
-            raft_applied_index: applied,
-            errors: Vec::new(),
+            leader: raft.leader,
+            raft_index: raft.commit_index,
+            raft_term: raft.term,
+            raft_applied_index: raft.applied_index,
+            errors,
             db_size_in_use: size,
-            is_learner: false,
+            is_learner: raft.is_learner,
             header: Some(header),
         }))
     }

@@ -77,7 +77,16 @@ pub(crate) fn status(err: StoreError) -> Status {
         StoreError::Compacted { .. }
         | StoreError::FutureRevision
         | StoreError::LeaseTtlTooLarge => Code::OutOfRange,
-        StoreError::LeaseNotFound => Code::NotFound,
+        StoreError::LeaseNotFound | StoreError::MemberNotFound => Code::NotFound,
+        StoreError::NoLeader
+        | StoreError::LeaderChanged
+        | StoreError::Timeout
+        | StoreError::NotSupportedForLearner => Code::Unavailable,
+        StoreError::MemberExists | StoreError::PeerUrlExists => Code::FailedPrecondition,
+        StoreError::MemberNotLearner
+        | StoreError::NotLeader
+        | StoreError::LearnerNotReady
+        | StoreError::ConfChangeInProgress => Code::FailedPrecondition,
         StoreError::LeaseExists => Code::FailedPrecondition,
         StoreError::LogWrite(_) | StoreError::Stopped => Code::Unavailable,
         StoreError::Storage(_) => Code::Internal,

@@ -4,6 +4,7 @@
 //!   r <main:8><sub:8>   → <kind:1><mvccpb.KeyValue>    one change; kind 0 = put, 1 = tombstone
 //!   l <lease id:8>      → <granted TTL:8>              a live lease
 //!   m <name>            → <i64:8>                      applied_index, revision, compact_revision
+//!   c <member id:8>     → <skiff.store.v1.Member>      a member of the cluster
 //! ```
 //!
 //! Records are keyed by revision, not by key, so history reads (watch catch-up)
@@ -36,6 +37,7 @@ use crate::revision::Revision;
 const REV: u8 = b'r';
 const LEASE: u8 = b'l';
 const META: u8 = b'm';
+const MEMBER: u8 = b'c';
 
 /// Meta record names.
 pub(crate) const APPLIED_INDEX: &str = "applied_index";
@@ -196,6 +198,20 @@ impl Backend {
         self.batch
             .writes
             .push((meta_key(name), Some(value.to_be_bytes().to_vec())));
+    }
+
+    /// Records a member (`Some`) or its removal (`None`).
+    pub(crate) fn set_member(&mut self, id: u64, member: Option<Vec<u8>>) {
+        let mut key = vec![MEMBER];
+        key.extend_from_slice(&id.to_be_bytes());
+        self.batch.writes.push((key, member));
+    }
+
+    /// Every member as sled holds them (read at start), encoded.
+    pub(crate) fn members(&self) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
+        self.tree
+            .scan_prefix([MEMBER])
+            .map(|item| Ok(item?.1))
     }
 
     /// A meta record as sled holds it (read at start, before any write).

@@ -24,6 +24,7 @@
 mod backend;
 mod key_index;
 mod lease;
+mod members;
 mod range;
 pub(crate) mod snapshot;
 mod txn;
@@ -43,6 +44,7 @@ use crate::revision::Revision;
 use backend::{Backend, Record, APPLIED_INDEX, COMPACT_REVISION, CURRENT_REVISION};
 use key_index::KeyIndex;
 pub(crate) use lease::{Lease, MAX_LEASE_TTL};
+pub(crate) use members::MemberChange;
 pub(crate) use range::in_range;
 pub(crate) use txn::{validate_put, validate_txn, MAX_TXN_OPS};
 
@@ -70,6 +72,8 @@ pub(crate) enum Response {
     Compaction(CompactionResponse),
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
+    /// A member's announcement was recorded.
+    MemberAttributes,
 }
 
 /// The key space at every revision not yet compacted, plus leases.
@@ -83,6 +87,8 @@ pub(crate) struct Mvcc {
     compacted: i64,
     /// The index of the last log entry applied.
     applied_index: u64,
+    /// The cluster's members, by ID.
+    members: BTreeMap<u64, skiff_proto::store::Member>,
 }
 
 fn header(revision: i64) -> Option<ResponseHeader> {
@@ -106,6 +112,7 @@ impl Mvcc {
             current,
             compacted,
             applied_index,
+            members: BTreeMap::new(),
         };
         mvcc.restore()?;
         Ok(mvcc)
@@ -113,6 +120,7 @@ impl Mvcc {
 
     /// Rebuilds the key index and lease attachments from the stored records.
     fn restore(&mut self) -> Result<()> {
+        self.restore_members()?;
         for lease in self.backend.leases() {
             let (id, ttl) = lease?;
             self.leases.insert(id, Lease::new(ttl));
@@ -154,16 +162,18 @@ impl Mvcc {
     /// Applies one log entry at `index`. A request that fails (say, an unknown
     /// lease) changes nothing but still consumes its index, as in etcd.
     pub(crate) fn apply(&mut self, index: u64, entry: &LogEntry) -> Result<Applied> {
-        assert!(
-            index > self.applied_index,
-            "log index {index} applied after {}",
-            self.applied_index
-        );
-        self.applied_index = index;
-        self.backend.set_meta(APPLIED_INDEX, index as i64);
+        self.set_applied(index);
         let Some(request) = &entry.request else {
             return Err(StoreError::InvalidRequest("empty log entry".into()));
         };
+        if let log_entry::Request::MemberAttributes(member) = request {
+            self.apply_member_attributes(member);
+            return Ok(Applied {
+                revision: self.current,
+                response: Response::MemberAttributes,
+                events: Vec::new(),
+            });
+        }
         let mut txn = WriteTxn::new(self);
         let response = match request {
             log_entry::Request::Put(req) => txn.checked_put(req).map(Response::Put),
@@ -176,6 +186,7 @@ impl Mvcc {
             log_entry::Request::LeaseRevoke(req) => {
                 txn.lease_revoke(req).map(Response::LeaseRevoke)
             }
+            log_entry::Request::MemberAttributes(_) => unreachable!("handled above"),
         };
         let (revision, events) = txn.end();
         Ok(Applied {
@@ -183,6 +194,17 @@ impl Mvcc {
             response: response?,
             events,
         })
+    }
+
+    /// Moves the applied index forward to `index`.
+    fn set_applied(&mut self, index: u64) {
+        assert!(
+            index > self.applied_index,
+            "log index {index} applied after {}",
+            self.applied_index
+        );
+        self.applied_index = index;
+        self.backend.set_meta(APPLIED_INDEX, index as i64);
     }
 
     /// Writes everything applied since the last commit to sled in one atomic batch.

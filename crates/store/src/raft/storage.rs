@@ -61,6 +61,8 @@ use crate::wal::{self, Wal, WalError, WalOptions};
 /// The writing side of the raft log, owned by the Ready loop.
 #[derive(Debug)]
 pub(crate) struct RaftLog {
+    dir: std::path::PathBuf,
+    opts: WalOptions,
     wal: Wal,
     core: Arc<RwLock<Core>>,
     /// `HardState`, `ConfState` or the first index changed since the last
@@ -69,9 +71,27 @@ pub(crate) struct RaftLog {
 }
 
 /// A read handle on the log for raft-rs; clones share one view.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct RaftLogReader {
     core: Arc<RwLock<Core>>,
+    /// Where snapshots with the state machine's data come from; without one,
+    /// snapshots carry metadata only.
+    snapshots: Option<Arc<dyn SnapshotSource>>,
+}
+
+impl std::fmt::Debug for RaftLogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftLogReader")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Supplies the snapshots raft sends to members that fell behind the log.
+pub(crate) trait SnapshotSource: Send + Sync {
+    /// A snapshot at `request_index` or newer, with the state machine's data;
+    /// `SnapshotTemporarilyUnavailable` while none is ready (raft asks again).
+    fn snapshot(&self, request_index: u64) -> raft::Result<Snapshot>;
 }
 
 /// The log as raft sees it. `entries[i]` has index `first_index + i`.
@@ -130,7 +150,7 @@ impl RaftLog {
     /// Opens (or creates) the log in `dir`, recovering entries, `HardState`,
     /// `ConfState` and the last snapshot's index and term.
     pub(crate) fn open(dir: &Path, opts: WalOptions) -> Result<RaftLog, WalError> {
-        let (mut wal, recovered) = Wal::open(dir, opts)?;
+        let (mut wal, recovered) = Wal::open(dir, opts.clone())?;
         let record = match &recovered.state {
             Some(bytes) => StateRecord::decode(bytes.as_slice())
                 .map_err(|err| corrupt(dir, format!("raft state record: {err}")))?,
@@ -179,17 +199,69 @@ impl RaftLog {
             wal.truncate_after(core.snapshot_index)?;
         }
         Ok(RaftLog {
+            dir: dir.to_path_buf(),
+            opts,
             wal,
             core: Arc::new(RwLock::new(core)),
             state_dirty: false,
         })
     }
 
+    /// Forgets everything not made durable: cuts the log after `durable_last`
+    /// (entries written but not synced when a write failed) and reloads the
+    /// state from disk. Readers made before see the old view: make new ones.
+    pub(crate) fn rollback(&mut self, durable_last: u64) -> Result<(), WalError> {
+        if self.wal.last_index() > durable_last {
+            self.wal.truncate_after(durable_last)?;
+        }
+        self.wal.sync()?;
+        *self = RaftLog::open(&self.dir.clone(), self.opts.clone())?;
+        Ok(())
+    }
+
     /// A read handle implementing [`raft::Storage`], to give to `RawNode`.
     pub(crate) fn reader(&self) -> RaftLogReader {
         RaftLogReader {
             core: Arc::clone(&self.core),
+            snapshots: None,
         }
+    }
+
+    /// A read handle whose snapshots come from `source`.
+    pub(crate) fn reader_with_snapshots(&self, source: Arc<dyn SnapshotSource>) -> RaftLogReader {
+        RaftLogReader {
+            core: Arc::clone(&self.core),
+            snapshots: Some(source),
+        }
+    }
+
+    /// The membership in force, including changes not yet synced.
+    pub(crate) fn conf_state(&self) -> ConfState {
+        read(&self.core).conf_state.clone()
+    }
+
+    /// The first index still in the log (the one after the last snapshot or compaction).
+    pub(crate) fn first_index(&self) -> u64 {
+        read(&self.core).first_index
+    }
+
+    /// The last index in the log (the snapshot's when the log is empty).
+    pub(crate) fn last_index(&self) -> u64 {
+        read(&self.core).last_index()
+    }
+
+    /// The term of the entry at `index`, if the log still knows it.
+    pub(crate) fn term(&self, index: u64) -> Option<u64> {
+        read(&self.core).term(index).ok()
+    }
+
+    /// Whether nothing was ever written: no state, no snapshot, no entries.
+    pub(crate) fn is_new(&self) -> bool {
+        let core = read(&self.core);
+        core.entries.is_empty()
+            && core.snapshot_index == 0
+            && core.hard_state == HardState::default()
+            && core.conf_state == ConfState::default()
     }
 
     /// The current `HardState`, including changes not yet synced.
@@ -375,6 +447,9 @@ impl Storage for RaftLogReader {
     /// commit index is below `request_index`, or its term is compacted away,
     /// raft is told to try again later.
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        if let Some(source) = &self.snapshots {
+            return source.snapshot(request_index);
+        }
         let core = read(&self.core);
         let index = core.hard_state.commit;
         let unavailable = raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);

@@ -172,6 +172,29 @@ impl WatchHub {
         }
     }
 
+    /// Moves the hub to `revision` without events: the state machine was
+    /// replaced by a snapshot, so the changes in between are only in history.
+    /// Every watcher that was live catches up from there.
+    pub(crate) fn jump_to(&self, revision: i64) {
+        let mut state = self.shared.lock();
+        if revision <= state.current_revision {
+            return;
+        }
+        state.current_revision = revision;
+        let behind: Vec<WatcherKey> = state
+            .watchers
+            .iter_mut()
+            .filter(|(_, w)| w.synced && w.next_revision <= revision)
+            .map(|(key, w)| {
+                w.synced = false;
+                *key
+            })
+            .collect();
+        for key in behind {
+            self.shared.start_catch_up(&state, key);
+        }
+    }
+
     /// The latest revision the hub has been notified of.
     pub fn current_revision(&self) -> i64 {
         self.shared.lock().current_revision

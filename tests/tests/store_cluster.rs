@@ -1,0 +1,202 @@
+//! A three-member replicated store as real `skiff store` processes on
+//! 127.0.0.1–3, driven through the `etcd-client` crate: leader election,
+//! replication, reads on followers, leader failure under load, catch-up by
+//! snapshot, and membership changes under load.
+//!
+//! The tests run one at a time: several clusters at once on a small machine
+//! would starve each other into needless elections.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use etcd_client::MemberAddOptions;
+use skiff_e2e::cluster::{
+    assert_all_present, connect, wait_converged, wait_for_leader, ClusterOptions, Load,
+    StoreCluster, PATIENCE,
+};
+
+/// One cluster at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_elect_a_leader_and_replicate_every_write() {
+    let _serial = SERIAL.lock().await;
+    let cluster = StoreCluster::start(3, ClusterOptions::default());
+    let leader = wait_for_leader(&cluster).await;
+    let follower = (leader + 1) % 3;
+
+    // A write through a follower is forwarded to the leader.
+    let mut via_follower = connect(&[cluster.members[follower].endpoint()]).await;
+    let put = via_follower.put("/greeting", "hello", None).await.unwrap();
+    let revision = put.header().unwrap().revision();
+
+    // A linearizable read on any member sees it at once.
+    for member in &cluster.members {
+        let mut client = connect(&[member.endpoint()]).await;
+        let got = client.get("/greeting", None).await.unwrap();
+        assert_eq!(got.kvs()[0].value(), b"hello", "read on {}", member.name);
+        assert!(got.header().unwrap().revision() >= revision);
+    }
+
+    // MemberList names all three, with their URLs, once each has announced itself.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let list = via_follower.member_list().await.unwrap();
+        let mut names: Vec<String> = list.members().iter().map(|m| m.name().to_string()).collect();
+        names.sort();
+        let urls_ok = list.members().iter().all(|m| !m.client_urls().is_empty());
+        if names == ["m1", "m2", "m3"] && urls_ok {
+            let peer_urls: BTreeSet<String> = list
+                .members()
+                .iter()
+                .flat_map(|m| m.peer_urls().to_vec())
+                .collect();
+            let expected: BTreeSet<String> =
+                cluster.members.iter().map(|m| m.peer_url()).collect();
+            assert_eq!(peer_urls, expected);
+            break;
+        }
+        assert!(Instant::now() < deadline, "members never announced themselves: {names:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Status agrees on leader and term everywhere.
+    let mut terms = BTreeSet::new();
+    let mut leaders = BTreeSet::new();
+    for member in &cluster.members {
+        let mut client = connect(&[member.endpoint()]).await;
+        let status = client.status().await.unwrap();
+        terms.insert(status.raft_term());
+        leaders.insert(status.leader());
+        assert!(status.raft_index() >= 2, "raft index {}", status.raft_index());
+    }
+    assert_eq!(leaders.len(), 1, "one leader: {leaders:?}");
+    assert_eq!(terms.len(), 1, "one term: {terms:?}");
+    wait_converged(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_under_load_elects_another_and_loses_no_acknowledged_write() {
+    let _serial = SERIAL.lock().await;
+    let options = ClusterOptions::default();
+    let election = Duration::from_millis(options.election_ms);
+    let mut cluster = StoreCluster::start(3, options);
+    let leader = wait_for_leader(&cluster).await;
+    let load = Load::start(cluster.endpoints(), "/load/", 4);
+    load.wait_for(200, &cluster).await;
+
+    let killed_at = Instant::now();
+    let before = load.acked();
+    cluster.kill(leader);
+    let new_leader = wait_for_leader(&cluster).await;
+    assert_ne!(new_leader, leader);
+    load.wait_for(1, &cluster).await;
+    let failover = killed_at.elapsed();
+    eprintln!(
+        "leader {} killed with {before} writes acknowledged; first write after it in {failover:?} \
+         (election timeout {election:?})",
+        cluster.members[leader].name
+    );
+    load.wait_for(200, &cluster).await;
+
+    // The old leader comes back, catches up and agrees.
+    cluster.restart(leader);
+    load.wait_for(100, &cluster).await;
+    let acked = load.stop().await;
+    wait_converged(&cluster).await;
+    for member in &cluster.members {
+        assert_all_present(&member.endpoint(), "/load/", &acked).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_behind_a_compacted_log_catches_up_by_snapshot() {
+    let _serial = SERIAL.lock().await;
+    let options = ClusterOptions {
+        snapshot_count: 100,
+        catch_up_entries: 20,
+        ..ClusterOptions::default()
+    };
+    let mut cluster = StoreCluster::start(3, options);
+    let leader = wait_for_leader(&cluster).await;
+    let lagging = (leader + 1) % 3;
+    cluster.kill(lagging);
+    let load = Load::start(cluster.endpoints(), "/snap/", 4);
+    load.wait_for(600, &cluster).await;
+    let acked = load.stop().await;
+
+    cluster.restart(lagging);
+    wait_converged(&cluster).await;
+    assert_all_present(&cluster.members[lagging].endpoint(), "/snap/", &acked).await;
+    assert!(
+        cluster.log(lagging).contains("installing a snapshot from the leader"),
+        "the restarted member should have caught up by snapshot:\n{}",
+        cluster.log(lagging)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_added_promoted_and_removed_under_load() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = StoreCluster::start(3, ClusterOptions::default());
+    wait_for_leader(&cluster).await;
+    let load = Load::start(cluster.endpoints(), "/members/", 3);
+    load.wait_for(100, &cluster).await;
+
+    // Add a learner, start it, promote it once it has caught up.
+    let joining = cluster.prepare_joining_member();
+    let mut admin = connect(&cluster.endpoints()).await;
+    let added = admin
+        .member_add(
+            [cluster.members[joining].peer_url()],
+            Some(MemberAddOptions::new().with_is_learner()),
+        )
+        .await
+        .expect("member add");
+    let new_id = added.member().expect("the added member").id();
+    assert!(added.member().unwrap().is_learner());
+    assert_eq!(added.members().len(), 4);
+    cluster.spawn_and_wait(joining);
+
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let leader = wait_for_leader(&cluster).await;
+        let mut to_leader = connect(&[cluster.members[leader].endpoint()]).await;
+        match to_leader.member_promote(new_id).await {
+            Ok(resp) => {
+                assert!(resp.members().iter().all(|m| !m.is_learner()));
+                break;
+            }
+            Err(err) => {
+                let text = err.to_string();
+                assert!(
+                    text.contains("in sync with leader") || text.contains("not leader"),
+                    "unexpected promote error: {text}"
+                );
+            }
+        }
+        assert!(Instant::now() < deadline, "the learner never caught up\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    load.wait_for(100, &cluster).await;
+
+    // Remove a founding member that is not the leader, then stop it.
+    let leader = wait_for_leader(&cluster).await;
+    let leaving = (0..3).find(|&i| i != leader).unwrap();
+    let list = admin.member_list().await.unwrap();
+    let leaving_id = list
+        .members()
+        .iter()
+        .find(|m| m.name() == cluster.members[leaving].name)
+        .expect("the leaving member is listed")
+        .id();
+    let removed = admin.member_remove(leaving_id).await.expect("member remove");
+    assert_eq!(removed.members().len(), 3);
+    cluster.kill(leaving);
+    load.wait_for(100, &cluster).await;
+    let acked = load.stop().await;
+    wait_converged(&cluster).await;
+    for i in (0..cluster.members.len()).filter(|&i| cluster.members[i].is_running()) {
+        assert_all_present(&cluster.members[i].endpoint(), "/members/", &acked).await;
+    }
+}
