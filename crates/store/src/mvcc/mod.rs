@@ -15,6 +15,7 @@
 //! - `range`: etcd's Range rules (range_end, limit, sort, filters, count).
 //! - `txn`: compares, branches, and the checks a txn must pass before it runs.
 //! - `lease`: leases and the keys attached to them, as replicated state.
+//! - `snapshot`: the whole state as one checksummed stream, and restoring from one.
 //!
 //! # Caveats
 //! Compaction runs inside the apply that requests it, not in the background in

@@ -40,6 +40,9 @@
 //! - Watchers are not told: the caller must cancel or resync them, as etcd does
 //!   when it installs a snapshot.
 
+// Called by the raft Ready loop (and tests); the store does not run raft yet.
+#![allow(dead_code)]
+
 use std::io::{self, Read, Write};
 
 use super::Mvcc;
