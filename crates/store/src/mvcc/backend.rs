@@ -130,12 +130,7 @@ pub(crate) struct Backend {
 impl Backend {
     pub(crate) fn new(tree: sled::Tree) -> Result<Self> {
         let unflushed = Arc::new(RwLock::new(Unflushed::new()));
-        let (tx, rx) = sync_channel(WRITER_QUEUE);
-        let (writer_tree, writer_unflushed) = (tree.clone(), unflushed.clone());
-        let handle = std::thread::Builder::new()
-            .name("skiff-sled-writer".into())
-            .spawn(move || write_loop(writer_tree, writer_unflushed, rx))
-            .map_err(|e| StoreError::Storage(format!("starting the sled writer: {e}")))?;
+        let writer = start_writer(&tree, &unflushed)?;
         Ok(Backend {
             tree,
             unflushed,
@@ -144,7 +139,7 @@ impl Backend {
                 revisions: Vec::new(),
             },
             next_seq: 0,
-            writer: Some((tx, handle)),
+            writer: Some(writer),
         })
     }
 
@@ -394,6 +389,88 @@ impl<S: Iterator<Item = Result<(Revision, Record)>>> Iterator for Merge<S> {
                 }
             }
         }
+    }
+}
+
+/// Starts the thread that applies committed batches to sled.
+fn start_writer(
+    tree: &sled::Tree,
+    unflushed: &Arc<RwLock<Unflushed>>,
+) -> Result<(SyncSender<Flush>, JoinHandle<()>)> {
+    let (tx, rx) = sync_channel(WRITER_QUEUE);
+    let (writer_tree, writer_unflushed) = (tree.clone(), unflushed.clone());
+    let handle = std::thread::Builder::new()
+        .name("skiff-sled-writer".into())
+        .spawn(move || write_loop(writer_tree, writer_unflushed, rx))
+        .map_err(|e| StoreError::Storage(format!("starting the sled writer: {e}")))?;
+    Ok((tx, handle))
+}
+
+/// Whole-tree access for state-machine snapshots (`mvcc::snapshot`).
+impl Backend {
+    /// Commits the open batch and waits until the writer has put everything
+    /// committed into sled: the writer is stopped (it finishes its queue first)
+    /// and started again. Afterwards sled alone holds the applied state.
+    ///
+    /// Fails if a sled write failed earlier, so that changes are held only in
+    /// `unflushed` and sled is missing them.
+    pub(crate) fn drain(&mut self) -> Result<()> {
+        self.commit()?;
+        self.restart_writer()?;
+        let missing = self.unflushed().len();
+        if missing > 0 {
+            return Err(StoreError::Storage(format!(
+                "{missing} applied changes never reached sled (a sled write failed; see the log)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every key and value in the tree, in key order: records, leases, meta and
+    /// any kind added later. Complete only after [`Backend::drain`].
+    pub(crate) fn raw_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
+        self.tree.iter().map(|item| item.map_err(StoreError::from))
+    }
+
+    /// Replaces the whole tree with `entries` in one atomic sled batch: after a
+    /// crash sled holds either the old state or the new one, never a mixture.
+    /// Writes staged but not committed, and changes the writer never managed to
+    /// write, are dropped with the old state.
+    pub(crate) fn replace_all(&mut self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        self.batch = Flush {
+            writes: Vec::new(),
+            revisions: Vec::new(),
+        };
+        // Nothing queued may reach sled after the new state does.
+        self.restart_writer()?;
+        let mut batch = sled::Batch::default();
+        for key in self.tree.iter().keys() {
+            batch.remove(key?);
+        }
+        // A batch keeps the last write per key, so `entries` overrides the removals.
+        for (key, value) in entries {
+            batch.insert(key, value);
+        }
+        self.tree.apply_batch(batch)?;
+        self.unflushed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(())
+    }
+
+    /// Stops the writer once it has written everything queued, and starts a new one.
+    fn restart_writer(&mut self) -> Result<()> {
+        if let Some((tx, handle)) = self.writer.take() {
+            drop(tx);
+            handle
+                .join()
+                .map_err(|_| StoreError::Storage("the sled writer panicked".into()))?;
+        }
+        self.writer = Some(start_writer(&self.tree, &self.unflushed)?);
+        Ok(())
     }
 }
 

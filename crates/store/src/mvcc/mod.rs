@@ -15,6 +15,7 @@
 //! - `range`: etcd's Range rules (range_end, limit, sort, filters, count).
 //! - `txn`: compares, branches, and the checks a txn must pass before it runs.
 //! - `lease`: leases and the keys attached to them, as replicated state.
+//! - `snapshot`: the whole state as one checksummed stream, and restoring from one.
 //!
 //! # Caveats
 //! Compaction runs inside the apply that requests it, not in the background in
@@ -101,25 +102,27 @@ fn header(revision: i64) -> Option<ResponseHeader> {
 impl Mvcc {
     /// Opens the state held in `tree`, rebuilding the in-memory index from it.
     pub(crate) fn open(tree: sled::Tree) -> Result<Self> {
-        let backend = Backend::new(tree)?;
-        let applied_index = backend.meta(APPLIED_INDEX)?.unwrap_or(0) as u64;
-        let current = backend.meta(CURRENT_REVISION)?.unwrap_or(1);
-        let compacted = backend.meta(COMPACT_REVISION)?.unwrap_or(0);
         let mut mvcc = Mvcc {
-            backend,
+            backend: Backend::new(tree)?,
             index: BTreeMap::new(),
             leases: BTreeMap::new(),
-            current,
-            compacted,
-            applied_index,
+            current: 1,
+            compacted: 0,
+            applied_index: 0,
             members: BTreeMap::new(),
         };
         mvcc.restore()?;
         Ok(mvcc)
     }
 
-    /// Rebuilds the key index and lease attachments from the stored records.
+    /// Rebuilds everything held in memory (meta, key index, leases and their
+    /// keys) from what sled holds, replacing what was there.
     fn restore(&mut self) -> Result<()> {
+        self.applied_index = self.backend.meta(APPLIED_INDEX)?.unwrap_or(0) as u64;
+        self.current = self.backend.meta(CURRENT_REVISION)?.unwrap_or(1);
+        self.compacted = self.backend.meta(COMPACT_REVISION)?.unwrap_or(0);
+        self.index.clear();
+        self.leases.clear();
         self.restore_members()?;
         for lease in self.backend.leases() {
             let (id, ttl) = lease?;

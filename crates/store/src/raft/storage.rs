@@ -578,7 +578,7 @@ struct HardStateRecord {
 
 /// `eraftpb.ConfState`, wire-compatible.
 #[derive(Clone, PartialEq, prost::Message)]
-struct ConfStateRecord {
+pub(super) struct ConfStateRecord {
     #[prost(uint64, repeated, tag = "1")]
     voters: Vec<u64>,
     #[prost(uint64, repeated, tag = "2")]
@@ -611,6 +611,18 @@ impl From<ConfStateRecord> for ConfState {
             learners_next: record.learners_next,
             auto_leave: record.auto_leave,
             ..ConfState::default()
+        }
+    }
+}
+
+impl From<&ConfState> for ConfStateRecord {
+    fn from(cs: &ConfState) -> ConfStateRecord {
+        ConfStateRecord {
+            voters: cs.voters.clone(),
+            learners: cs.learners.clone(),
+            voters_outgoing: cs.voters_outgoing.clone(),
+            learners_next: cs.learners_next.clone(),
+            auto_leave: cs.auto_leave,
         }
     }
 }

@@ -1,0 +1,337 @@
+//! Snapshots as specifications: what goes in comes back out, exactly, and
+//! nothing damaged gets in.
+
+use skiff_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use skiff_proto::etcdserverpb::{
+    request_op, CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest,
+    LeaseRevokeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+};
+use skiff_proto::store::{log_entry::Request, LogEntry};
+
+use crate::error::StoreError;
+use crate::mvcc::Mvcc;
+
+/// One member's state machine on a temporary sled database.
+struct Member {
+    mvcc: Mvcc,
+    index: u64,
+    db: sled::Db,
+}
+
+impl Member {
+    fn new() -> Self {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let mvcc = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
+        Member { mvcc, index: 0, db }
+    }
+
+    /// Applies the next entry without committing it to sled.
+    fn apply_staged(&mut self, request: Request) {
+        self.index += 1;
+        let entry = LogEntry {
+            id: 0,
+            request: Some(request),
+        };
+        self.mvcc.apply(self.index, &entry).unwrap();
+    }
+
+    fn apply(&mut self, request: Request) {
+        self.apply_staged(request);
+        self.mvcc.commit().unwrap();
+    }
+
+    fn put(&mut self, key: &str, value: &str, lease: i64) {
+        self.apply(Request::Put(put(key, value, lease)));
+    }
+
+    fn snapshot(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let written = self.mvcc.write_snapshot(&mut out).unwrap();
+        assert_eq!(written, out.len() as u64, "write_snapshot counts its bytes");
+        out
+    }
+
+    /// Every entry sled holds, once the writer has caught up.
+    fn raw(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.mvcc.backend.drain().unwrap();
+        self.mvcc
+            .backend
+            .raw_entries()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.to_vec(), v.to_vec())
+            })
+            .collect()
+    }
+}
+
+fn put(key: &str, value: &str, lease: i64) -> PutRequest {
+    PutRequest {
+        key: key.into(),
+        value: value.into(),
+        lease,
+        ..Default::default()
+    }
+}
+
+fn op_put(key: &str, value: &str) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestPut(put(key, value, 0))),
+    }
+}
+
+fn op_delete(key: &str) -> RequestOp {
+    RequestOp {
+        request: Some(request_op::Request::RequestDeleteRange(
+            DeleteRangeRequest {
+                key: key.into(),
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+/// A store with history on both sides of a compaction, a txn, deletes and
+/// leases with keys attached; the last entry is applied but not committed.
+fn populated() -> Member {
+    let mut m = Member::new();
+    m.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 30, id: 7 }));
+    m.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 60, id: 8 }));
+    m.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 90, id: 9 }));
+    m.put("a", "1", 0);
+    m.put("b", "1", 0);
+    m.put("a", "2", 0);
+    m.put("leased/x", "x", 7);
+    m.put("leased/y", "y", 8);
+    m.put("leased/z", "z", 9);
+    m.apply(Request::DeleteRange(DeleteRangeRequest {
+        key: "b".into(),
+        ..Default::default()
+    }));
+    m.apply(Request::Txn(TxnRequest {
+        compare: vec![Compare {
+            result: CompareResult::Equal as i32,
+            target: CompareTarget::Value as i32,
+            key: "a".into(),
+            target_union: Some(TargetUnion::Value("2".into())),
+            range_end: Vec::new(),
+        }],
+        success: vec![op_put("a", "3"), op_put("c", "1"), op_delete("leased/z")],
+        failure: vec![op_put("a", "failed")],
+    }));
+    m.put("c", "2", 0);
+    let compact_at = m.mvcc.current_revision() - 2;
+    m.apply(Request::Compaction(CompactionRequest {
+        revision: compact_at,
+        physical: false,
+    }));
+    m.put("a", "4", 0);
+    m.put("d", "1", 7);
+    m.apply(Request::LeaseRevoke(LeaseRevokeRequest { id: 8 }));
+    m.apply_staged(Request::Put(put("e", "staged", 0)));
+    m
+}
+
+fn all_keys_at(revision: i64) -> RangeRequest {
+    RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        revision,
+        ..Default::default()
+    }
+}
+
+/// Asserts that two stores answer every read the same way.
+fn assert_same_state(a: &Mvcc, b: &Mvcc) {
+    assert_eq!(a.current_revision(), b.current_revision(), "revision");
+    assert_eq!(a.compacted_revision(), b.compacted_revision(), "compaction");
+    assert_eq!(a.applied_index(), b.applied_index(), "applied index");
+    assert_eq!(a.leases(), b.leases(), "leases and their keys");
+    assert_eq!(a.key_count(), b.key_count(), "live keys");
+    for rev in 0..=a.current_revision() + 1 {
+        assert_eq!(
+            a.range(&all_keys_at(rev)),
+            b.range(&all_keys_at(rev)),
+            "range at revision {rev}"
+        );
+        assert_eq!(a.hash_kv(rev), b.hash_kv(rev), "hash_kv at revision {rev}");
+    }
+    let (from, to) = (a.compacted_revision(), a.current_revision());
+    assert_eq!(
+        a.history(from, to, &[0], &[0]).unwrap(),
+        b.history(from, to, &[0], &[0]).unwrap(),
+        "history since the compaction"
+    );
+}
+
+#[test]
+fn a_restored_store_answers_every_read_as_the_original() {
+    let mut source = populated();
+    let stream = source.snapshot();
+    let mut target = Member::new();
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+
+    assert_same_state(&source.mvcc, &target.mvcc);
+    assert!(
+        source.mvcc.compacted_revision() > 0,
+        "the history was compacted"
+    );
+    assert_eq!(source.mvcc.applied_index(), source.index);
+    let leases: Vec<i64> = target.mvcc.leases().keys().copied().collect();
+    assert_eq!(leases, vec![7, 9], "lease 8 was revoked");
+    assert_eq!(target.mvcc.leases()[&7].keys.len(), 2, "leased/x and d");
+    assert_eq!(
+        target
+            .mvcc
+            .get_at(b"e", target.mvcc.current_revision())
+            .unwrap()
+            .unwrap()
+            .value,
+        b"staged",
+        "an applied but uncommitted entry is part of the snapshot"
+    );
+    assert_eq!(source.raw(), target.raw(), "sled holds the same entries");
+}
+
+#[test]
+fn a_restored_store_goes_on_applying_as_the_original() {
+    let mut source = populated();
+    let stream = source.snapshot();
+    let mut target = Member::new();
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+    target.index = source.index;
+
+    for m in [&mut source, &mut target] {
+        m.put("d", "2", 7);
+        m.apply(Request::LeaseRevoke(LeaseRevokeRequest { id: 7 }));
+        m.put("f", "1", 9);
+    }
+    assert_same_state(&source.mvcc, &target.mvcc);
+    assert_eq!(source.raw(), target.raw());
+}
+
+#[test]
+fn a_restored_store_survives_a_reopen() {
+    let mut source = populated();
+    let stream = source.snapshot();
+    let mut target = Member::new();
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+    let Member { mvcc, db, .. } = target;
+    drop(mvcc);
+    let reopened = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
+    assert_same_state(&source.mvcc, &reopened);
+}
+
+#[test]
+fn restoring_replaces_the_state_rather_than_merging_it() {
+    let mut source = populated();
+    let stream = source.snapshot();
+
+    let mut target = Member::new();
+    target.apply(Request::LeaseGrant(LeaseGrantRequest { ttl: 5, id: 99 }));
+    for i in 0..40 {
+        target.put(&format!("only-here/{i}"), "v", 99);
+    }
+    target.put("a", "from the other store", 0);
+    target.apply_staged(Request::Put(put("staged-here", "v", 0)));
+    assert!(target.mvcc.applied_index() > source.mvcc.applied_index());
+
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+    assert_same_state(&source.mvcc, &target.mvcc);
+    assert!(!target.mvcc.leases().contains_key(&99));
+    assert_eq!(
+        source.raw(),
+        target.raw(),
+        "no entry of the old state is left"
+    );
+}
+
+#[test]
+fn an_empty_store_round_trips() {
+    let mut source = Member::new();
+    let stream = source.snapshot();
+    let mut target = populated();
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+    assert_same_state(&source.mvcc, &target.mvcc);
+    assert_eq!(target.mvcc.current_revision(), 1);
+    assert_eq!(target.mvcc.applied_index(), 0);
+    assert!(target.raw().is_empty());
+}
+
+/// Restores `stream` into `target`, expecting an error; returns its text.
+fn rejected(target: &mut Member, stream: &[u8]) -> String {
+    let before = target.raw();
+    let err = match target.mvcc.restore_snapshot(&mut &*stream) {
+        Ok(()) => panic!("a damaged stream of {} bytes was accepted", stream.len()),
+        Err(StoreError::Storage(text)) => text,
+        Err(other) => panic!("unexpected error {other:?}"),
+    };
+    assert!(
+        err.starts_with("state-machine snapshot: "),
+        "the error says what it is about: {err}"
+    );
+    assert_eq!(target.raw(), before, "a rejected stream changes nothing");
+    err
+}
+
+#[test]
+fn a_truncated_stream_is_rejected_wherever_it_is_cut() {
+    let stream = populated().snapshot();
+    let mut target = Member::new();
+    target.put("mine", "1", 0);
+    for len in 0..stream.len() {
+        let err = rejected(&mut target, &stream[..len]);
+        assert!(err.contains("truncated"), "cut at {len}: {err}");
+    }
+    assert_eq!(target.mvcc.current_revision(), 2);
+    let err = rejected(&mut target, &[stream.as_slice(), b"x"].concat());
+    assert!(err.contains("after the checksum"), "{err}");
+}
+
+#[test]
+fn a_flipped_bit_anywhere_is_rejected() {
+    let stream = populated().snapshot();
+    let mut target = Member::new();
+    for pos in 0..stream.len() {
+        let mut damaged = stream.clone();
+        damaged[pos] ^= 0x10;
+        rejected(&mut target, &damaged);
+    }
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let stream = populated().snapshot();
+    let mut target = Member::new();
+    let mut bad_magic = stream.clone();
+    bad_magic[0] = b'X';
+    assert!(rejected(&mut target, &bad_magic).contains("not a skiff state-machine snapshot"));
+    let mut bad_version = stream.clone();
+    bad_version[11] = 2;
+    assert!(rejected(&mut target, &bad_version).contains("version 2 is not supported"));
+    // The last byte of the first entry's value (every entry is 4 + key + 4 + value).
+    let key_len = u32::from_be_bytes(stream[12..16].try_into().unwrap()) as usize;
+    let value_at = 16 + key_len;
+    let value_len = u32::from_be_bytes(stream[value_at..value_at + 4].try_into().unwrap());
+    let mut bad_value = stream.clone();
+    bad_value[value_at + 4 + value_len as usize - 1] ^= 1;
+    assert!(rejected(&mut target, &bad_value).contains("checksum mismatch"));
+    let mut huge_key = stream.clone();
+    huge_key[12] = 0x7f;
+    assert!(rejected(&mut target, &huge_key).contains("claims a key of"));
+}

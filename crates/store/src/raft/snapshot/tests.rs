@@ -1,0 +1,241 @@
+//! Snapshot files as specifications: saved whole or not at all, found newest
+//! first, damage detected and skipped.
+
+use std::fs;
+use std::path::Path;
+
+use raft::eraftpb::{ConfState, SnapshotMetadata};
+use skiff_proto::etcdserverpb::{PutRequest, RangeRequest};
+use skiff_proto::store::{log_entry::Request, LogEntry};
+
+use super::{snapshot_name, SnapshotError, Snapshots};
+use crate::error::StoreError;
+use crate::mvcc::Mvcc;
+
+fn meta(term: u64, index: u64) -> SnapshotMetadata {
+    let mut meta = SnapshotMetadata {
+        term,
+        index,
+        ..SnapshotMetadata::default()
+    };
+    meta.set_conf_state(ConfState {
+        voters: vec![1, 2, 3],
+        learners: vec![4],
+        ..ConfState::default()
+    });
+    meta
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn body(n: u8) -> Vec<u8> {
+    (0..200u8).map(|i| i.wrapping_mul(n)).collect()
+}
+
+#[test]
+fn a_saved_snapshot_loads_back_with_its_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    let path = snaps.save_bytes(&meta(3, 12345), &body(1)).unwrap();
+    assert_eq!(
+        path.file_name().unwrap().to_str().unwrap(),
+        "00000000000000000003-00000000000000012345.snap"
+    );
+    let (found, found_path) = snaps.latest().unwrap().unwrap();
+    assert_eq!(found, meta(3, 12345));
+    assert_eq!(found.get_conf_state().voters, vec![1, 2, 3]);
+    assert_eq!(found_path, path);
+    let (loaded, loaded_body) = snaps.load(&path).unwrap();
+    assert_eq!(loaded, meta(3, 12345));
+    assert_eq!(loaded_body, body(1));
+}
+
+#[test]
+fn an_empty_directory_has_no_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(&dir.path().join("snap")).unwrap();
+    assert!(snaps.latest().unwrap().is_none());
+    snaps.purge(0).unwrap();
+}
+
+#[test]
+fn the_state_machine_travels_through_a_file() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let mut source = Mvcc::open(db.open_tree("a").unwrap()).unwrap();
+    for (index, key) in ["x", "y", "x"].into_iter().enumerate() {
+        let entry = LogEntry {
+            id: 0,
+            request: Some(Request::Put(PutRequest {
+                key: key.into(),
+                value: format!("v{index}").into(),
+                ..Default::default()
+            })),
+        };
+        source.apply(index as u64 + 1, &entry).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    snaps
+        .save(&meta(1, source.applied_index()), |out| {
+            source.write_snapshot(out)
+        })
+        .unwrap();
+
+    let (found, path) = snaps.latest().unwrap().unwrap();
+    assert_eq!(found.index, 3);
+    let (_, body) = snaps.load(&path).unwrap();
+    let mut target = Mvcc::open(db.open_tree("b").unwrap()).unwrap();
+    target.restore_snapshot(&mut body.as_slice()).unwrap();
+    let all = RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        ..Default::default()
+    };
+    assert_eq!(target.range(&all).unwrap(), source.range(&all).unwrap());
+    assert_eq!(target.applied_index(), 3);
+    assert_eq!(target.hash_kv(0).unwrap(), source.hash_kv(0).unwrap());
+}
+
+#[test]
+fn latest_orders_by_term_then_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    for (term, index) in [(2, 900), (10, 50), (3, 1000), (10, 7)] {
+        snaps.save_bytes(&meta(term, index), &body(1)).unwrap();
+    }
+    let (found, _) = snaps.latest().unwrap().unwrap();
+    assert_eq!((found.term, found.index), (10, 50));
+}
+
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    snaps.save_bytes(&meta(1, 10), &body(1)).unwrap();
+    let middle = snaps.save_bytes(&meta(1, 20), &body(2)).unwrap();
+    let newest = snaps.save_bytes(&meta(2, 30), &body(3)).unwrap();
+
+    let mut bytes = fs::read(&newest).unwrap();
+    bytes[100] ^= 0x01;
+    fs::write(&newest, &bytes).unwrap();
+    let (found, path) = snaps.latest().unwrap().unwrap();
+    assert_eq!((found.index, path.clone()), (20, middle.clone()));
+    let err = snaps.load(&newest).unwrap_err();
+    assert!(matches!(err, SnapshotError::Corrupt { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("checksum mismatch"), "{text}");
+    assert!(
+        text.contains(&snapshot_name(2, 30)),
+        "names the file: {text}"
+    );
+
+    // Cut short, as by a disk that lost the file's tail.
+    let bytes = fs::read(&middle).unwrap();
+    fs::write(&middle, &bytes[..bytes.len() / 2]).unwrap();
+    let (found, _) = snaps.latest().unwrap().unwrap();
+    assert_eq!(found.index, 10);
+}
+
+#[test]
+fn a_file_whose_name_disagrees_with_its_metadata_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    let real = snaps.save_bytes(&meta(1, 10), &body(1)).unwrap();
+    let renamed = dir.path().join(snapshot_name(1, 99));
+    fs::rename(&real, &renamed).unwrap();
+    let text = snaps.load(&renamed).unwrap_err().to_string();
+    assert!(
+        text.contains("name says term 1 index 99 but it holds term 1 index 10"),
+        "{text}"
+    );
+    assert!(snaps.latest().unwrap().is_none());
+}
+
+#[test]
+fn open_removes_half_written_files_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    snaps.save_bytes(&meta(1, 10), &body(1)).unwrap();
+    let temp = dir.path().join(format!("{}.tmp", snapshot_name(1, 20)));
+    fs::write(&temp, b"half a snapshot").unwrap();
+    fs::write(dir.path().join("README"), b"not ours").unwrap();
+    assert_eq!(
+        snaps.latest().unwrap().unwrap().0.index,
+        10,
+        "a temp file is never a snapshot"
+    );
+
+    drop(snaps);
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    assert_eq!(
+        names(dir.path()),
+        vec![snapshot_name(1, 10), "README".into()]
+    );
+    assert_eq!(snaps.latest().unwrap().unwrap().0.index, 10);
+}
+
+#[test]
+fn a_failing_body_writer_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    let err = snaps
+        .save(&meta(1, 10), |out| {
+            out.write_all(b"partial").unwrap();
+            Err(StoreError::Storage("disk on fire".into()))
+        })
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("disk on fire"), "{text}");
+    assert!(
+        text.contains(&format!("{}.tmp", snapshot_name(1, 10))),
+        "{text}"
+    );
+    assert!(names(dir.path()).is_empty());
+    assert!(snaps.latest().unwrap().is_none());
+}
+
+#[test]
+fn a_body_writer_that_miscounts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    let err = snaps
+        .save(&meta(1, 10), |out| {
+            out.write_all(b"12345").unwrap();
+            Ok(4)
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("reported 4 bytes but wrote 5"),
+        "{err}"
+    );
+    assert!(names(dir.path()).is_empty());
+}
+
+#[test]
+fn purge_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    for index in [40, 10, 30, 20, 50] {
+        snaps.save_bytes(&meta(1, index), &body(1)).unwrap();
+    }
+    snaps.purge(2).unwrap();
+    assert_eq!(
+        names(dir.path()),
+        vec![snapshot_name(1, 40), snapshot_name(1, 50)]
+    );
+    snaps.purge(5).unwrap();
+    assert_eq!(
+        names(dir.path()).len(),
+        2,
+        "keeping more than there are deletes none"
+    );
+    snaps.purge(0).unwrap();
+    assert!(names(dir.path()).is_empty());
+}
