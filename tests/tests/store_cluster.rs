@@ -200,3 +200,78 @@ async fn members_are_added_promoted_and_removed_under_load() {
         assert_all_present(&cluster.members[i].endpoint(), "/members/", &acked).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_resuming_after_its_member_dies_sees_every_event_exactly_once_in_order() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = StoreCluster::start(3, ClusterOptions::default());
+    let leader = wait_for_leader(&cluster).await;
+    let endpoints: Vec<String> = cluster.endpoints();
+
+    // The watcher starts on the leader, which will die; it then resumes on
+    // another member from the revision after the last one it saw.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
+    let watcher = {
+        let seen = seen.clone();
+        let mut order: Vec<String> = vec![endpoints[leader].clone()];
+        order.extend(endpoints.iter().filter(|e| **e != endpoints[leader]).cloned());
+        tokio::spawn(async move {
+            let mut next_revision = 1;
+            // Bounded: at most 200 (re)connections.
+            for attempt in 0..200usize {
+                let endpoint = order[attempt % order.len()].clone();
+                let mut client = connect(&[endpoint]).await;
+                let options = etcd_client::WatchOptions::new()
+                    .with_prefix()
+                    .with_start_revision(next_revision);
+                let Ok((_watcher, mut stream)) = client.watch("/w/", Some(options)).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                while let Ok(Some(resp)) = stream.message().await {
+                    for event in resp.events() {
+                        let kv = event.kv().expect("an event has a key");
+                        let key = String::from_utf8_lossy(kv.key()).into_owned();
+                        seen.lock().unwrap().push((key, kv.mod_revision()));
+                        next_revision = kv.mod_revision() + 1;
+                    }
+                }
+            }
+        })
+    };
+
+    let mut writer = connect(&endpoints).await;
+    let mut acked = Vec::new();
+    let mut n = 0;
+    // Bounded: 600 writes at most, 300 before the leader dies.
+    while acked.len() < 600 && n < 10_000 {
+        if acked.len() == 300 && cluster.members[leader].is_running() {
+            cluster.kill(leader);
+        }
+        let key = format!("/w/{n:05}");
+        n += 1;
+        if let Ok(resp) = writer.put(key.clone(), "v", None).await {
+            acked.push((key, resp.header().unwrap().revision()));
+        }
+    }
+    assert_eq!(acked.len(), 600, "writes stalled\n{}", cluster.logs());
+
+    let last = acked.last().unwrap().1;
+    let deadline = Instant::now() + PATIENCE;
+    while seen.lock().unwrap().last().map_or(0, |e| e.1) < last {
+        assert!(Instant::now() < deadline, "the watcher fell behind\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+    let seen = seen.lock().unwrap().clone();
+    for pair in seen.windows(2) {
+        assert!(pair[0].1 < pair[1].1, "events out of order or repeated: {pair:?}");
+    }
+    let seen: BTreeSet<(String, i64)> = seen.into_iter().collect();
+    for (key, revision) in &acked {
+        assert!(
+            seen.contains(&(key.clone(), *revision)),
+            "the watcher missed {key} at revision {revision}"
+        );
+    }
+}

@@ -326,7 +326,7 @@ impl Store {
     }
 
     /// The tonic service peers use to reach this member (`skiff.raft.v1`).
-    pub fn peer_service(&self) -> crate::raft::transport::PeerService {
+    pub(crate) fn peer_service(&self) -> crate::raft::transport::PeerServer {
         self.inner.transport.service()
     }
 

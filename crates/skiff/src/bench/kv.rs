@@ -371,6 +371,7 @@ async fn closed_loop(
 ) -> Tally {
     let budget = Arc::new(Budget::new(stop));
     let errors = Arc::new(ErrorLog::default());
+    let gaps = Arc::new(super::Gaps::new(Instant::now()));
     let mut tasks = Vec::with_capacity(config.clients);
     for index in 0..config.clients {
         let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(index as u64));
@@ -382,7 +383,11 @@ async fn closed_loop(
             keys: KeyChooser::new(config.key_space, config.sequential_keys, rng),
             seen_mod_revisions: seen.clone(),
         };
-        tasks.push(tokio::spawn(client.run(budget.clone(), errors.clone())));
+        tasks.push(tokio::spawn(client.run(
+            budget.clone(),
+            errors.clone(),
+            gaps.clone(),
+        )));
     }
     let mut total = Tally::default();
     for task in tasks {
@@ -396,6 +401,7 @@ async fn closed_loop(
             }
         }
     }
+    total.longest_gap = gaps.longest();
     total
 }
 
@@ -423,7 +429,12 @@ struct Client {
 impl Client {
     /// Issues operations until the budget is spent; every request is bounded by
     /// [`REQUEST_TIMEOUT`], so this returns even if the server stops answering.
-    async fn run(mut self, budget: Arc<Budget>, errors: Arc<ErrorLog>) -> Tally {
+    async fn run(
+        mut self,
+        budget: Arc<Budget>,
+        errors: Arc<ErrorLog>,
+        gaps: Arc<super::Gaps>,
+    ) -> Tally {
         let mut tally = Tally::default();
         while let Some(seq) = budget.next(Instant::now()) {
             let index = self.keys.pick(seq);
@@ -431,6 +442,7 @@ impl Client {
             match tokio::time::timeout(REQUEST_TIMEOUT, self.call(index)).await {
                 Ok(Ok(outcome)) => {
                     tally.record_ok(started.elapsed());
+                    gaps.success();
                     match outcome {
                         Outcome::Done => {}
                         Outcome::TxnSucceeded => tally.txn_succeeded += 1,

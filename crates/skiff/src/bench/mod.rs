@@ -312,6 +312,41 @@ pub(crate) struct Tally {
     pub(crate) txn_succeeded: u64,
     /// Transactions whose compare failed.
     pub(crate) txn_failed: u64,
+    /// The longest time with no operation completing successfully (a
+    /// failover shows up here).
+    pub(crate) longest_gap: Duration,
+}
+
+/// Tracks the longest interval between successful operations of all clients.
+pub(crate) struct Gaps {
+    start: std::time::Instant,
+    last_us: std::sync::atomic::AtomicU64,
+    longest_us: std::sync::atomic::AtomicU64,
+}
+
+impl Gaps {
+    pub(crate) fn new(start: std::time::Instant) -> Gaps {
+        Gaps {
+            start,
+            last_us: Default::default(),
+            longest_us: Default::default(),
+        }
+    }
+
+    /// Notes an operation that succeeded now.
+    pub(crate) fn success(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.start.elapsed().as_micros() as u64;
+        let last = self.last_us.fetch_max(now, Relaxed);
+        if now > last {
+            self.longest_us.fetch_max(now - last, Relaxed);
+        }
+    }
+
+    /// The longest gap so far.
+    pub(crate) fn longest(&self) -> Duration {
+        Duration::from_micros(self.longest_us.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Default for Tally {
@@ -322,6 +357,7 @@ impl Default for Tally {
             errors: 0,
             txn_succeeded: 0,
             txn_failed: 0,
+            longest_gap: Duration::ZERO,
         }
     }
 }
@@ -343,6 +379,7 @@ impl Tally {
         self.errors += other.errors;
         self.txn_succeeded += other.txn_succeeded;
         self.txn_failed += other.txn_failed;
+        self.longest_gap = self.longest_gap.max(other.longest_gap);
     }
 }
 
@@ -428,6 +465,8 @@ pub struct Report {
     pub throughput: f64,
     /// Latency of successful operations (for watch: put sent to event received).
     pub latency: Latency,
+    /// The longest time, in milliseconds, with no operation succeeding.
+    pub longest_gap_ms: f64,
     /// Transaction outcomes, for txn.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub txn: Option<TxnCounts>,
@@ -455,6 +494,7 @@ impl Report {
             errors: tally.errors,
             throughput,
             latency: Latency::from_histogram(&tally.latencies),
+            longest_gap_ms: tally.longest_gap.as_secs_f64() * 1000.0,
             txn: (config.op == Op::Txn).then_some(TxnCounts {
                 succeeded: tally.txn_succeeded,
                 failed: tally.txn_failed,
@@ -490,7 +530,8 @@ impl Report {
         let mut text = format!(
             "op={} clients={} conns={} value-size={} duration={:.1}s\n\
              {count_name}={} errors={} throughput={:.1} {unit}\n\
-             latency p50={} p90={} p99={} p99.9={} max={}\n",
+             latency p50={} p90={} p99={} p99.9={} max={}\n\
+             longest gap between successes={:.1}ms\n",
             self.op,
             self.clients,
             self.conns,
@@ -504,6 +545,7 @@ impl Report {
             format_latency(l.p99_us),
             format_latency(l.p999_us),
             format_latency(l.max_us),
+            self.longest_gap_ms,
         );
         if let Some(txn) = self.txn {
             let _ = writeln!(
