@@ -1,2 +1,335 @@
 //! The peer transport: raft messages and snapshots between members over gRPC
-//! (`skiff.raft.v1`).
+//! (`skiff.raft.v1`, `proto/skiff/raft/v1/raft.proto`).
+//!
+//! Raft itself never touches the network: each `Ready` hands the node a list
+//! of messages, and the node passes them to [`Transport::send`], which only
+//! queues them and returns. Delivery is best effort, as the Raft paper
+//! assumes of the network (§5.1: "servers retry RPCs if they do not receive a
+//! response in a timely manner"): raft-rs retransmits what a peer did not
+//! acknowledge, so the transport may drop a message whenever it cannot deliver
+//! it, as long as it says so with [`Incoming::Unreachable`] — raft-rs then
+//! slows down to probing that peer (`RawNode::report_unreachable`).
+//!
+//! What arrives from peers, and every report about them, goes to the
+//! `deliver` callback the node gives to [`Transport::new`], which steps it
+//! into its `RawNode`.
+//!
+//! Like etcd's rafthttp, ordinary messages and snapshots take different
+//! paths:
+//! - **Messages** (appends, heartbeats, votes and their answers): one task per
+//!   peer keeps a bounded queue and one long-lived `Send` stream to the peer.
+//!   While the stream is busy writing one batch, new messages gather in the
+//!   queue and go out together in the next batch. A full queue or a peer that
+//!   is down means the message is dropped and reported unreachable; the task
+//!   reconnects with exponential backoff.
+//! - **Snapshots** (`MsgSnapshot`, carrying the whole state machine in
+//!   `snapshot.data`): each one gets its own connection and `SendSnapshot`
+//!   call, in 1 MiB chunks with a CRC-32, so a large transfer never holds up
+//!   heartbeats. The receiver reassembles and checks it before raft sees it;
+//!   the sender reports how it ended with [`Incoming::SnapshotStatus`]
+//!   (`RawNode::report_snapshot`).
+//!
+//! Every envelope names its cluster and both members; a receiver refuses
+//! envelopes from another cluster ("cluster ID mismatch", as etcd's peer
+//! handler says) or addressed to another member.
+//!
+//! # Layout
+//! - this file: [`Transport`], the peer table and the routing in `send`.
+//! - `peer`: one peer's task — connect, stream batches, back off, reconnect.
+//! - `snapshot`: sending a snapshot in chunks.
+//! - `service`: the receiving side, [`RaftService`], served on the peer
+//!   listener.
+//!
+//! # Where to start
+//! [`Transport::send`] routes a message to its peer's queue; `peer::PeerTask::run`
+//! is the loop that empties it; `service` is where it comes out on the other
+//! member.
+//!
+//! # Caveats
+//! - No TLS and no authentication of peers beyond the cluster ID.
+//! - Messages from members removed from the cluster are not refused here;
+//!   raft-rs ignores messages from members it does not know.
+//! - Whoever builds the peer listener should keep tonic's default
+//!   `tcp_nodelay(true)`; the transport sets it on its own connections.
+//! - One snapshot per `MsgSnapshot`, without a limit on concurrent transfers:
+//!   raft-rs sends a peer no new snapshot until the last one was reported.
+
+mod peer;
+mod service;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use skiff_proto::raftpb::raft_server::RaftServer;
+use skiff_proto::raftpb::Header;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+pub(crate) use service::RaftService;
+
+/// What the transport hands to the raft node.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A message from a peer, to be stepped into the RawNode.
+    Message(Message),
+    /// A message to this peer could not be delivered: RawNode::report_unreachable(id).
+    Unreachable(u64),
+    /// How sending a snapshot to this peer ended: RawNode::report_snapshot(id, status).
+    SnapshotStatus(u64, raft::SnapshotStatus),
+}
+
+/// The callback that takes everything the transport has for the raft node.
+pub(crate) type Deliver = Arc<dyn Fn(Incoming) + Send + Sync>;
+
+/// Messages waiting for one peer; more are dropped and reported unreachable.
+const QUEUE_CAPACITY: usize = 4096;
+/// A batch stops growing once its messages add up to this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+/// A larger encoded message is dropped rather than sent: the receiver would
+/// refuse the whole batch. raft-rs keeps appends far smaller (`max_size_per_msg`).
+const MAX_MESSAGE_BYTES: usize = 32 << 20;
+/// The largest gRPC message the receiving side accepts: a full batch plus one
+/// message of the largest size, with room for framing.
+const MAX_RECEIVE_BYTES: usize = BATCH_BYTES + MAX_MESSAGE_BYTES + (1 << 20);
+/// Snapshot data travels in pieces of this size.
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// The first wait before reconnecting to a peer; it doubles on every failure.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// The longest wait before reconnecting.
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long to wait for a TCP connection to a peer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 pings find a peer that vanished without closing the connection.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a ping may go unanswered before the connection counts as dead.
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The network between this member and its peers. Cheap to clone; every clone
+/// is the same transport.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    peers: Mutex<HashMap<u64, Peer>>,
+}
+
+/// What the peer tasks, snapshot transfers and the service all need.
+struct Shared {
+    member_id: u64,
+    cluster_id: u64,
+    deliver: Deliver,
+    /// Where peer tasks are spawned, also from the raft thread.
+    runtime: Handle,
+    /// Cancelled by [`Transport::shutdown`]; every task watches it.
+    shutdown: CancellationToken,
+}
+
+/// One entry of the peer table.
+struct Peer {
+    url: String,
+    queue: mpsc::Sender<Message>,
+    /// Stops this peer's task and its snapshot transfers (a child of `shutdown`).
+    stop: CancellationToken,
+}
+
+impl Transport {
+    /// Creates the transport of member `member_id` in cluster `cluster_id`,
+    /// with no peers yet.
+    ///
+    /// Must be called inside a tokio runtime: peer tasks are spawned on it.
+    /// `deliver` is called from tokio tasks for everything received, and from
+    /// [`Transport::send`]'s caller for messages it drops at once; it must
+    /// not block.
+    pub(crate) fn new(member_id: u64, cluster_id: u64, deliver: Deliver) -> Transport {
+        let shared = Arc::new(Shared {
+            member_id,
+            cluster_id,
+            deliver,
+            runtime: Handle::current(),
+            shutdown: CancellationToken::new(),
+        });
+        Transport {
+            inner: Arc::new(Inner {
+                shared,
+                peers: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Adds a peer or changes its URL ("http://127.0.0.2:2380"); a changed
+    /// URL drops what was queued for the old one and reconnects.
+    pub(crate) fn set_peer(&self, id: u64, url: &str) {
+        let shared = &self.inner.shared;
+        if shared.shutdown.is_cancelled() {
+            return;
+        }
+        let mut peers = self.peers();
+        if peers.get(&id).is_some_and(|peer| peer.url == url) {
+            return;
+        }
+        if let Some(old) = peers.remove(&id) {
+            tracing::debug!(peer = id, old = %old.url, new = url, "peer URL changed");
+            old.stop.cancel();
+        }
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let stop = shared.shutdown.child_token();
+        let task = peer::PeerTask::new(shared.clone(), id, url.to_owned(), receiver, stop.clone());
+        shared.runtime.spawn(task.run());
+        peers.insert(
+            id,
+            Peer {
+                url: url.to_owned(),
+                queue,
+                stop,
+            },
+        );
+    }
+
+    /// Forgets a peer: its task stops, and later messages to it are dropped
+    /// and reported unreachable.
+    pub(crate) fn remove_peer(&self, id: u64) {
+        if let Some(peer) = self.peers().remove(&id) {
+            tracing::debug!(peer = id, url = %peer.url, "peer removed");
+            peer.stop.cancel();
+        }
+    }
+
+    /// Queues messages for their `to` peers and returns at once (called from
+    /// the raft thread, a plain std thread). A message to an unknown peer, or
+    /// to a peer whose queue is full, is dropped and reported
+    /// [`Incoming::Unreachable`]; a dropped snapshot is reported
+    /// [`raft::SnapshotStatus::Failure`] as well. After [`Transport::shutdown`]
+    /// messages are dropped without a report.
+    pub(crate) fn send(&self, messages: Vec<Message>) {
+        let shared = &self.inner.shared;
+        if shared.shutdown.is_cancelled() {
+            return;
+        }
+        let mut unreachable = Vec::new();
+        {
+            let peers = self.peers();
+            for message in messages {
+                let to = message.to;
+                let Some(peer) = peers.get(&to) else {
+                    tracing::debug!(peer = to, "message to an unknown peer dropped");
+                    unreachable.push((to, message.get_msg_type()));
+                    continue;
+                };
+                if message.get_msg_type() == MessageType::MsgSnapshot {
+                    let transfer = snapshot::send(
+                        shared.clone(),
+                        peer.url.clone(),
+                        message,
+                        peer.stop.clone(),
+                    );
+                    shared.runtime.spawn(transfer);
+                    continue;
+                }
+                match peer.queue.try_send(message) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(message) | TrySendError::Closed(message)) => {
+                        unreachable.push((to, message.get_msg_type()));
+                    }
+                }
+            }
+        }
+        // Reported after the peer table is unlocked, one report per peer.
+        unreachable.sort_by_key(|(to, _)| *to);
+        let mut last = None;
+        for (to, kind) in unreachable {
+            if kind == MessageType::MsgSnapshot {
+                (shared.deliver)(Incoming::SnapshotStatus(to, raft::SnapshotStatus::Failure));
+            }
+            if last != Some(to) {
+                (shared.deliver)(Incoming::Unreachable(to));
+                last = Some(to);
+            }
+        }
+    }
+
+    /// The tonic service to add to the peer listener.
+    pub(crate) fn service(&self) -> RaftServer<RaftService> {
+        RaftServer::new(RaftService::new(self.inner.shared.clone()))
+            .max_decoding_message_size(MAX_RECEIVE_BYTES)
+    }
+
+    /// Stops every peer task and snapshot transfer; the service refuses new
+    /// streams and ends the open ones. Later calls do nothing.
+    pub(crate) fn shutdown(&self) {
+        self.inner.shared.shutdown.cancel();
+        self.peers().clear();
+    }
+
+    fn peers(&self) -> MutexGuard<'_, HashMap<u64, Peer>> {
+        // The table is only read and written whole under the lock, so a
+        // panic elsewhere cannot leave it half-changed.
+        self.inner
+            .peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Shared {
+    /// The envelope header for sending to `to`.
+    fn header(&self, to: u64) -> Header {
+        Header {
+            cluster_id: self.cluster_id,
+            from: self.member_id,
+            to,
+        }
+    }
+
+    fn deliver(&self, incoming: Incoming) {
+        (self.deliver)(incoming)
+    }
+}
+
+/// How a peer is dialed: both the message stream and snapshot transfers.
+fn endpoint(url: &str) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("invalid peer URL {url:?}: {e}"))?;
+    Ok(endpoint
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(true))
+}
+
+/// Encodes a raft message as raft-rs does.
+fn encode(message: &Message) -> Result<Vec<u8>, String> {
+    message
+        .write_to_bytes()
+        .map_err(|e| format!("encoding a {:?}: {e}", message.get_msg_type()))
+}
+
+/// Decodes a raft message received from a peer.
+fn decode(bytes: &[u8]) -> Result<Message, protobuf::ProtobufError> {
+    Message::parse_from_bytes(bytes)
+}
+
+/// An error with its causes: tonic's own text for a failed connection is
+/// just "transport error".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,211 @@
+//! The receiving side: the `skiff.raft.v1.Raft` service on the peer listener.
+//!
+//! Every envelope is checked before anything in it reaches raft: the cluster
+//! ID must be ours (etcd answers a stranger "cluster ID mismatch"), and the
+//! envelope and each message in it must be addressed to this member. A batch
+//! is decoded whole before any of it is delivered, so a bad batch delivers
+//! nothing. Open streams end when the transport shuts down, so the listener's
+//! graceful shutdown does not wait on peers that never hang up.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures::stream::{self, Stream};
+use raft::eraftpb::{Message, MessageType};
+use skiff_proto::raftpb::raft_server::Raft;
+use skiff_proto::raftpb::{BatchAck, Header, MessageBatch, SnapshotAck, SnapshotChunk};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{decode, Incoming, Shared};
+
+/// The most snapshot buffer reserved up front, whatever size a peer announces;
+/// beyond it the buffer grows as data arrives.
+const MAX_PREALLOCATION: u64 = 64 << 20;
+
+/// The `Raft` service of one member; built by `Transport::service`.
+pub(crate) struct RaftService {
+    shared: Arc<Shared>,
+}
+
+impl RaftService {
+    pub(super) fn new(shared: Arc<Shared>) -> RaftService {
+        RaftService { shared }
+    }
+}
+
+/// The acknowledgements of one `Send` stream.
+type AckStream = Pin<Box<dyn Stream<Item = Result<BatchAck, Status>> + Send>>;
+
+/// What the ack stream of one `Send` call reads from.
+struct Inbound {
+    shared: Arc<Shared>,
+    batches: Streaming<MessageBatch>,
+    /// Set once an error was answered: the stream ends after it.
+    refused: bool,
+}
+
+#[tonic::async_trait]
+impl Raft for RaftService {
+    type SendStream = AckStream;
+
+    async fn send(
+        &self,
+        request: Request<Streaming<MessageBatch>>,
+    ) -> Result<Response<AckStream>, Status> {
+        self.shared.check_running()?;
+        let inbound = Inbound {
+            shared: self.shared.clone(),
+            batches: request.into_inner(),
+            refused: false,
+        };
+        let acks = stream::unfold(inbound, |mut inbound| async move {
+            if inbound.refused {
+                return None;
+            }
+            let shutdown = inbound.shared.shutdown.clone();
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                next = inbound.batches.message() => next,
+            };
+            match next {
+                Ok(Some(batch)) => match inbound.shared.receive_batch(batch) {
+                    Ok(ack) => Some((Ok(ack), inbound)),
+                    Err(status) => {
+                        inbound.refused = true;
+                        Some((Err(status), inbound))
+                    }
+                },
+                // The sender hung up, cleanly or not: nothing left to answer.
+                Ok(None) | Err(_) => None,
+            }
+        });
+        Ok(Response::new(Box::pin(acks)))
+    }
+
+    async fn send_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<SnapshotAck>, Status> {
+        self.shared.check_running()?;
+        let shutdown = self.shared.shutdown.clone();
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return Err(shutting_down()),
+            message = self.shared.receive_snapshot(request.into_inner()) => message?,
+        };
+        self.shared.deliver(Incoming::Message(message));
+        Ok(Response::new(SnapshotAck {}))
+    }
+}
+
+impl Shared {
+    fn check_running(&self) -> Result<(), Status> {
+        if self.shutdown.is_cancelled() {
+            return Err(shutting_down());
+        }
+        Ok(())
+    }
+
+    /// Checks an envelope's header; returns the sender's member ID.
+    fn check_header(&self, header: Option<Header>) -> Result<u64, Status> {
+        let header =
+            header.ok_or_else(|| Status::invalid_argument("raft envelope without a header"))?;
+        if header.cluster_id != self.cluster_id {
+            return Err(Status::failed_precondition(format!(
+                "cluster ID mismatch: member {:x} is in cluster {:x}, member {:x} sent from cluster {:x}",
+                self.member_id, self.cluster_id, header.from, header.cluster_id
+            )));
+        }
+        if header.to != self.member_id {
+            return Err(self.wrong_member(header.from, header.to));
+        }
+        Ok(header.from)
+    }
+
+    /// Checks and decodes a message sent by `from`.
+    fn decode_message(&self, from: u64, bytes: &[u8]) -> Result<Message, Status> {
+        let message = decode(bytes).map_err(|e| {
+            Status::invalid_argument(format!(
+                "member {from:x} sent something that is not a raft message: {e}"
+            ))
+        })?;
+        if message.to != self.member_id {
+            return Err(self.wrong_member(from, message.to));
+        }
+        Ok(message)
+    }
+
+    fn wrong_member(&self, from: u64, to: u64) -> Status {
+        Status::failed_precondition(format!(
+            "member {from:x} sent a message for member {to:x} to member {:x}",
+            self.member_id
+        ))
+    }
+
+    /// Checks a whole batch, then hands its messages to raft in order.
+    fn receive_batch(&self, batch: MessageBatch) -> Result<BatchAck, Status> {
+        let from = self.check_header(batch.header)?;
+        let messages = batch
+            .messages
+            .iter()
+            .map(|bytes| self.decode_message(from, bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = messages.len() as u64;
+        for message in messages {
+            self.deliver(Incoming::Message(message));
+        }
+        Ok(BatchAck { messages: count })
+    }
+
+    /// Reads a snapshot transfer to its end and returns the whole message.
+    async fn receive_snapshot(
+        &self,
+        mut chunks: Streaming<SnapshotChunk>,
+    ) -> Result<Message, Status> {
+        let first = chunks.message().await?.ok_or_else(|| {
+            Status::invalid_argument("snapshot transfer ended before its first chunk")
+        })?;
+        let from = self.check_header(first.header)?;
+        let mut message = self.decode_message(from, &first.message)?;
+        if message.get_msg_type() != MessageType::MsgSnapshot {
+            return Err(Status::invalid_argument(format!(
+                "member {from:x} sent a {:?} as a snapshot",
+                message.get_msg_type()
+            )));
+        }
+        let size = first.data_size;
+        let mut data = BytesMut::with_capacity(size.min(MAX_PREALLOCATION) as usize);
+        data.extend_from_slice(&first.data);
+        while let Some(chunk) = chunks.message().await? {
+            if (data.len() + chunk.data.len()) as u64 > size {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot from member {from:x} is longer than the {size} bytes announced"
+                )));
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        if data.len() as u64 != size {
+            return Err(Status::data_loss(format!(
+                "snapshot from member {from:x} ended after {} of {size} bytes",
+                data.len()
+            )));
+        }
+        if crc32fast::hash(&data) != first.data_crc32 {
+            return Err(Status::data_loss(format!(
+                "snapshot from member {from:x} fails its checksum"
+            )));
+        }
+        tracing::debug!(
+            peer = from,
+            index = message.get_snapshot().get_metadata().index,
+            bytes = size,
+            "snapshot received"
+        );
+        message.mut_snapshot().set_data(data.freeze());
+        Ok(message)
+    }
+}
+
+fn shutting_down() -> Status {
+    Status::unavailable("this member's raft transport is shut down")
+}

@@ -1,0 +1,83 @@
+//! Sending a snapshot: one `SendSnapshot` call on its own connection.
+//!
+//! The first chunk carries the `MsgSnapshot` with its data taken out, the
+//! data's length and CRC-32; the data follows in [`SNAPSHOT_CHUNK_BYTES`]
+//! pieces, sliced from the shared buffer one at a time as the connection
+//! takes them, so a transfer never holds a second copy of the snapshot.
+//! The receiver answers only once the message is whole and handed to raft;
+//! then raft hears `Finish`, on any failure `Failure` (raft-rs then goes
+//! back to probing the peer and may try another snapshot).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, Stream, StreamExt};
+use raft::eraftpb::Message;
+use raft::SnapshotStatus;
+use skiff_proto::raftpb::raft_client::RaftClient;
+use skiff_proto::raftpb::SnapshotChunk;
+use tokio_util::sync::CancellationToken;
+
+use super::{encode, endpoint, error_chain, Incoming, Shared, SNAPSHOT_CHUNK_BYTES};
+
+/// Sends `message` (a MsgSnapshot) to the peer at `url` and reports how it
+/// ended; gives up with `Failure` when `stop` is cancelled.
+pub(super) async fn send(
+    shared: Arc<Shared>,
+    url: String,
+    message: Message,
+    stop: CancellationToken,
+) {
+    let to = message.to;
+    let index = message.get_snapshot().get_metadata().index;
+    let bytes = message.get_snapshot().get_data().len();
+    tracing::debug!(peer = to, %url, index, bytes, "sending snapshot");
+    let result = tokio::select! {
+        _ = stop.cancelled() => Err("the transfer was stopped".to_owned()),
+        result = transfer(&shared, &url, message) => result,
+    };
+    let status = match result {
+        Ok(()) => {
+            tracing::debug!(peer = to, index, bytes, "snapshot sent");
+            SnapshotStatus::Finish
+        }
+        Err(reason) => {
+            tracing::warn!(peer = to, %url, index, %reason, "sending snapshot failed");
+            SnapshotStatus::Failure
+        }
+    };
+    shared.deliver(Incoming::SnapshotStatus(to, status));
+}
+
+async fn transfer(shared: &Shared, url: &str, mut message: Message) -> Result<(), String> {
+    let data = message.mut_snapshot().take_data();
+    let first = SnapshotChunk {
+        header: Some(shared.header(message.to)),
+        message: encode(&message)?,
+        data_size: data.len() as u64,
+        data_crc32: crc32fast::hash(&data),
+        data: Vec::new(),
+    };
+    let channel = endpoint(url)?
+        .connect()
+        .await
+        .map_err(|e| format!("connecting: {}", error_chain(&e)))?;
+    RaftClient::new(channel)
+        .send_snapshot(stream::once(async { first }).chain(data_chunks(data)))
+        .await
+        .map_err(|status| status.message().to_owned())?;
+    Ok(())
+}
+
+/// The chunks after the first: `data` in pieces.
+fn data_chunks(data: Bytes) -> impl Stream<Item = SnapshotChunk> + Send {
+    let len = data.len();
+    let pieces = (0..len).step_by(SNAPSHOT_CHUNK_BYTES).map(move |start| {
+        let end = (start + SNAPSHOT_CHUNK_BYTES).min(len);
+        SnapshotChunk {
+            data: data[start..end].to_vec(),
+            ..SnapshotChunk::default()
+        }
+    });
+    stream::iter(pieces)
+}
