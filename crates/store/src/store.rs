@@ -326,7 +326,7 @@ impl Store {
     }
 
     /// The tonic service peers use to reach this member (`skiff.raft.v1`).
-    pub(crate) fn peer_service(&self) -> crate::raft::transport::PeerServer {
+    pub(crate) fn peer_service(&self) -> skiff_proto::raftpb::raft_server::RaftServer<crate::raft::transport::RaftService> {
         self.inner.transport.service()
     }
 
