@@ -175,14 +175,22 @@ impl Shared {
         }
         let size = first.data_size;
         let mut data = BytesMut::with_capacity(size.min(MAX_PREALLOCATION) as usize);
-        data.extend_from_slice(&first.data);
-        while let Some(chunk) = chunks.message().await? {
-            if (data.len() + chunk.data.len()) as u64 > size {
+        // Checksummed piece by piece as it arrives, so the end needs no pass
+        // over the whole snapshot.
+        let mut crc32 = crc32fast::Hasher::new();
+        let mut piece = first.data;
+        loop {
+            if (data.len() + piece.len()) as u64 > size {
                 return Err(Status::invalid_argument(format!(
                     "snapshot from member {from:x} is longer than the {size} bytes announced"
                 )));
             }
-            data.extend_from_slice(&chunk.data);
+            crc32.update(&piece);
+            data.extend_from_slice(&piece);
+            match chunks.message().await? {
+                Some(chunk) => piece = chunk.data,
+                None => break,
+            }
         }
         if data.len() as u64 != size {
             return Err(Status::data_loss(format!(
@@ -190,7 +198,7 @@ impl Shared {
                 data.len()
             )));
         }
-        if crc32fast::hash(&data) != first.data_crc32 {
+        if crc32.finalize() != first.data_crc32 {
             return Err(Status::data_loss(format!(
                 "snapshot from member {from:x} fails its checksum"
             )));

@@ -51,11 +51,18 @@ pub(super) async fn send(
 
 async fn transfer(shared: &Shared, url: &str, mut message: Message) -> Result<(), String> {
     let data = message.mut_snapshot().take_data();
+    // Hundreds of megabytes take a while to checksum: not on a runtime worker.
+    let crc32 = tokio::task::spawn_blocking({
+        let data = data.clone();
+        move || crc32fast::hash(&data)
+    })
+    .await
+    .map_err(|e| format!("checksumming the snapshot: {e}"))?;
     let first = SnapshotChunk {
         header: Some(shared.header(message.to)),
         message: encode(&message)?,
         data_size: data.len() as u64,
-        data_crc32: crc32fast::hash(&data),
+        data_crc32: crc32,
         data: Vec::new(),
     };
     let channel = endpoint(url)?
