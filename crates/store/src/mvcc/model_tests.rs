@@ -119,6 +119,7 @@ fn run(seed: u64, steps: usize) {
             *index,
             &LogEntry {
                 id: 0,
+                proposer: 0,
                 request: Some(request),
             },
         );

@@ -36,6 +36,7 @@ impl Harness {
             self.index,
             &LogEntry {
                 id: 0,
+                proposer: 0,
                 request: Some(request),
             },
         );
@@ -743,6 +744,7 @@ fn reopening_rebuilds_index_revision_and_leases() {
                 i as u64 + 1,
                 &LogEntry {
                     id: 0,
+                    proposer: 0,
                     request: Some(request),
                 },
             )

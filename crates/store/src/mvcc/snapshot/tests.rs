@@ -30,6 +30,7 @@ impl Member {
         self.index += 1;
         let entry = LogEntry {
             id: 0,
+            proposer: 0,
             request: Some(request),
         };
         self.mvcc.apply(self.index, &entry).unwrap();

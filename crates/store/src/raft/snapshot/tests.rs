@@ -72,6 +72,7 @@ fn the_state_machine_travels_through_a_file() {
     for (index, key) in ["x", "y", "x"].into_iter().enumerate() {
         let entry = LogEntry {
             id: 0,
+            proposer: 0,
             request: Some(Request::Put(PutRequest {
                 key: key.into(),
                 value: format!("v{index}").into(),
