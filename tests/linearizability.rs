@@ -45,7 +45,11 @@
 //!   and the search faster, when a value names its write.
 //! - The search is exponential in the worst case (many overlapping operations,
 //!   many unknown writes); it stops after [`CheckOptions::max_steps`] and
-//!   answers [`Verdict::Inconclusive`] rather than run on.
+//!   answers [`Verdict::Inconclusive`] rather than run on. Showing a history
+//!   *not* linearizable means exploring every order up to the fault: with a
+//!   fifth of one key's writes unknown that can take millions of steps.
+//! - The operations a failure lists are shrunk without blaming innocent ones
+//!   (see `shrink`), but they are a smallest set found, not the smallest.
 //! - Visited configurations are remembered by a 128-bit hash of the set of
 //!   linearized operations, not the set itself; a collision (odds around
 //!   2^-100 for a large search) could hide a linearization.
@@ -201,9 +205,12 @@ fn explain(history: &History, key: &str, ops: &[model::KeyOp], budget: u64) -> S
         .map(|&i| &history.operations()[ops[i].index])
         .collect();
     kept.sort_by_key(|operation| operation.invoke);
+    let these = match kept.len() {
+        1 => "this operation explains its result".to_owned(),
+        n => format!("these {n} operations explains their results"),
+    };
     let mut text = format!(
-        "key {key:?}: no order of these {} operations explains their results ({} operations on the key{}):",
-        kept.len(),
+        "key {key:?}: no order of {these} ({} operations on the key{}):",
         ops.len(),
         if shrunk.minimal {
             ""

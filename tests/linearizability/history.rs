@@ -71,9 +71,7 @@ impl Op {
     /// The key this operation reads or writes.
     pub fn key(&self) -> &str {
         match self {
-            Op::Put { key, .. } | Op::Get { key } | Op::Cas { key, .. } | Op::Delete { key } => {
-                key
-            }
+            Op::Put { key, .. } | Op::Get { key } | Op::Cas { key, .. } | Op::Delete { key } => key,
         }
     }
 
@@ -325,7 +323,9 @@ impl Recorder {
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         // Nothing panics while holding the lock, so a poisoned lock still
         // holds a consistent log.
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records that `client` sends `op` now; its outcome is unknown until

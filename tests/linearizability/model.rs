@@ -94,6 +94,16 @@ impl KeyOp {
         self.action != Action::Get && self.observed != Some(Observed::Swapped(false))
     }
 
+    /// The value the operation compares the key with, if any: a get's answer,
+    /// a cas's expected value. Values nobody compares with are alike.
+    pub(super) fn compared_value(&self) -> Option<Value> {
+        match (self.action, self.observed) {
+            (Action::Get, Some(Observed::Value(read))) => read,
+            (Action::Cas { expected, .. }, _) => expected,
+            _ => None,
+        }
+    }
+
     /// The value a completed operation shows the key held, if it shows one:
     /// a get that read a value, or a cas that swapped from a value.
     pub(super) fn observed_value(&self) -> Option<Value> {
@@ -127,14 +137,7 @@ pub(super) fn prepare(ops: &[KeyOp]) -> Vec<KeyOp> {
 /// Renames every value that no operation of `ops` compares the key with (no
 /// get returned it, no cas expected it) to [`UNOBSERVED`].
 fn merge_unobserved_values(ops: &mut [KeyOp]) {
-    let compared: HashSet<Value> = ops
-        .iter()
-        .filter_map(|op| match (op.action, op.observed) {
-            (Action::Get, Some(Observed::Value(read))) => read,
-            (Action::Cas { expected, .. }, _) => expected,
-            _ => None,
-        })
-        .collect();
+    let compared: HashSet<Value> = ops.iter().filter_map(KeyOp::compared_value).collect();
     let merge = |value: Value| {
         if compared.contains(&value) {
             value
@@ -208,7 +211,9 @@ pub(super) fn split_by_key(history: &History) -> Vec<(String, Vec<KeyOp>)> {
         let unknown_get =
             matches!(operation.op, Op::Get { .. }) && operation.outcome == Outcome::Unknown;
         if !unknown_get {
-            keys.entry(operation.op.key()).or_default().push((index, operation));
+            keys.entry(operation.op.key())
+                .or_default()
+                .push((index, operation));
         }
     }
     keys.into_iter()

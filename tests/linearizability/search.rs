@@ -28,7 +28,7 @@
 
 use std::collections::HashSet;
 
-use super::model::{Action, KeyOp, State};
+use super::model::{Action, KeyOp, State, Value, UNOBSERVED};
 
 /// What the search concluded for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,8 +78,9 @@ pub(super) fn search(ops: &[KeyOp], budget: &mut u64) -> Searched {
     let mut after_unknown = false;
     let mut hash = (0u64, 0u64);
     let mut visited: HashSet<Configuration> = HashSet::new();
+    let mut comparisons = Comparisons::new(ops);
     let mut candidates = Vec::new();
-    let mut horizon = events.candidates(ops, &mut candidates);
+    let mut horizon = events.candidates(ops, &comparisons, &mut candidates);
     let mut frames = vec![Frame {
         entered_by: None,
         state_before: None,
@@ -99,15 +100,16 @@ pub(super) fn search(ops: &[KeyOp], budget: &mut u64) -> Searched {
             // Nothing more can go next here: undo the operation that led here.
             let Some(op) = top.entered_by else {
                 return Searched {
-                verdict: Verdict::NotLinearizable,
-                horizon,
-            };
+                    verdict: Verdict::NotLinearizable,
+                    horizon,
+                };
             };
             state = top.state_before;
             after_unknown = top.after_unknown_before;
             candidates.truncate(top.candidates_start);
             frames.pop();
             events.unlift(op);
+            comparisons.unlift(&ops[op]);
             hash.0 ^= zobrist[op].0;
             hash.1 ^= zobrist[op].1;
             if !ops[op].is_unknown() {
@@ -128,12 +130,16 @@ pub(super) fn search(ops: &[KeyOp], budget: &mut u64) -> Searched {
         let Some(next_state) = op.step(state) else {
             continue;
         };
+        comparisons.lift(op);
+        let next_state = comparisons.canonical(next_state);
         let unknown = op.is_unknown();
-        if (unknown && next_state == state) || (after_unknown && op.is_blind_write()) {
-            continue;
-        }
         let next_hash = (hash.0 ^ zobrist[index].0, hash.1 ^ zobrist[index].1);
-        if !visited.insert((next_hash.0, next_hash.1, next_state, unknown)) {
+        let pointless = unknown && next_state == comparisons.canonical(state);
+        if pointless
+            || (after_unknown && op.is_blind_write())
+            || !visited.insert((next_hash.0, next_hash.1, next_state, unknown))
+        {
+            comparisons.unlift(op);
             continue;
         }
         frames.push(Frame {
@@ -150,7 +156,7 @@ pub(super) fn search(ops: &[KeyOp], budget: &mut u64) -> Searched {
         if !unknown {
             known_left -= 1;
         }
-        horizon = horizon.max(events.candidates(ops, &mut candidates));
+        horizon = horizon.max(events.candidates(ops, &comparisons, &mut candidates));
     }
 }
 
@@ -242,7 +248,7 @@ impl Events {
     /// none is left). Operations whose completion the clients saw come first,
     /// as the history insists on them; then those inferred; then unknown ones,
     /// and of those with the same action only the earliest invoked.
-    fn candidates(&self, ops: &[KeyOp], out: &mut Vec<usize>) -> u64 {
+    fn candidates(&self, ops: &[KeyOp], comparisons: &Comparisons, out: &mut Vec<usize>) -> u64 {
         let mut inferred = Vec::new();
         let mut unknown = Vec::new();
         let mut unknown_actions: Vec<Action> = Vec::new();
@@ -258,15 +264,79 @@ impl Events {
                 inferred.push(op);
             } else if !ops[op].is_unknown() {
                 out.push(op);
-            } else if !unknown_actions.contains(&ops[op].action) {
-                unknown_actions.push(ops[op].action);
-                unknown.push(op);
+            } else {
+                let action = comparisons.canonical_action(ops[op].action);
+                if !unknown_actions.contains(&action) {
+                    unknown_actions.push(action);
+                    unknown.push(op);
+                }
             }
             node = self.next[node];
         }
         out.extend(inferred);
         out.extend(unknown);
         first_completion
+    }
+}
+
+/// How many operations not yet linearized compare the key with each value.
+/// A value none of them compares with can no longer be told from any other
+/// such value, so states and unknown writes are compared with those values
+/// merged into [`UNOBSERVED`]: more configurations coincide, and more unknown
+/// writes look alike.
+struct Comparisons {
+    remaining: Vec<u32>,
+}
+
+impl Comparisons {
+    fn new(ops: &[KeyOp]) -> Comparisons {
+        let mut comparisons = Comparisons {
+            remaining: Vec::new(),
+        };
+        for op in ops {
+            comparisons.unlift(op);
+        }
+        comparisons
+    }
+
+    /// Counts `op` as linearized.
+    fn lift(&mut self, op: &KeyOp) {
+        if let Some(value) = op.compared_value() {
+            self.remaining[value as usize] -= 1;
+        }
+    }
+
+    /// Counts `op` as not linearized.
+    fn unlift(&mut self, op: &KeyOp) {
+        if let Some(value) = op.compared_value() {
+            let value = value as usize;
+            if value >= self.remaining.len() {
+                self.remaining.resize(value + 1, 0);
+            }
+            self.remaining[value] += 1;
+        }
+    }
+
+    fn canonical_value(&self, value: Value) -> Value {
+        match self.remaining.get(value as usize) {
+            Some(&count) if count > 0 => value,
+            _ => UNOBSERVED,
+        }
+    }
+
+    fn canonical(&self, state: State) -> State {
+        state.map(|value| self.canonical_value(value))
+    }
+
+    fn canonical_action(&self, action: Action) -> Action {
+        match action {
+            Action::Put(value) => Action::Put(self.canonical_value(value)),
+            Action::Cas { expected, new } => Action::Cas {
+                expected,
+                new: self.canonical_value(new),
+            },
+            other => other,
+        }
     }
 }
 

@@ -50,35 +50,38 @@ pub(super) fn shrink(ops: &[KeyOp], mut budget: u64) -> Shrunk {
     // One trial may cost some multiple of that before it counts as not
     // failing: a weakened history has more unknown writes to place.
     let trial_budget = 4 * (before - budget) + 10_000;
-    let reached: Vec<usize> = (0..ops.len())
-        .filter(|&i| ops[i].invoke <= searched.horizon)
-        .collect();
-    let ops: Vec<KeyOp> = reached.iter().map(|&i| ops[i].clone()).collect();
-
-    let known_writes: HashSet<Value> = ops
-        .iter()
-        .filter(|op| !op.is_unknown())
-        .filter_map(KeyOp::written_value)
+    // Operations invoked after the search's horizon never came into question:
+    // they start out released (a read there of a value written later is
+    // dropped, not blamed), unless that already lets the history pass.
+    let known = |i: &usize| !ops[*i].is_unknown();
+    let mut domain: Vec<usize> = (0..ops.len())
+        .filter(|i| known(i) && ops[*i].invoke <= searched.horizon)
         .collect();
     let mut trials = Trials {
-        ops: &ops,
-        known_writes,
+        ops,
+        known_writes: HashSet::new(),
         budget,
         trial_budget,
     };
+    if trials.try_keeping(&domain) != Verdict::NotLinearizable {
+        domain = (0..ops.len()).filter(known).collect();
+    }
+    trials.known_writes = domain
+        .iter()
+        .filter_map(|&i| ops[i].written_value())
+        .collect();
     // Reads first: releasing them is cheap to check and leaves fewer values
     // compared, so released writes look alike to the search afterwards.
-    let (reads, writes): (Vec<usize>, Vec<usize>) = (0..ops.len())
-        .filter(|&i| !ops[i].is_unknown())
-        .partition(|&i| !ops[i].may_write());
+    let (reads, writes): (Vec<usize>, Vec<usize>) =
+        domain.into_iter().partition(|&i| !ops[i].may_write());
     let (reads, reads_minimal) = trials.ddmin(reads, &writes);
     let (mut kept, writes_minimal) = trials.ddmin(writes, &reads);
     kept.extend(reads);
     kept.sort_unstable();
     let minimal = reads_minimal && writes_minimal;
-    let released_writes = weakened(&ops, &kept).len() - kept.len();
+    let released_writes = weakened(ops, &kept).len() - kept.len();
     Shrunk {
-        kept: kept.into_iter().map(|i| reached[i]).collect(),
+        kept,
         released_writes,
         minimal,
     }
@@ -87,7 +90,7 @@ pub(super) fn shrink(ops: &[KeyOp], mut budget: u64) -> Shrunk {
 /// Trials of weakened histories, within a budget.
 struct Trials<'a> {
     ops: &'a [KeyOp],
-    /// The values that some known operation writes.
+    /// The values that some operation that may be kept writes.
     known_writes: HashSet<Value>,
     budget: u64,
     /// The most steps one trial may take before it counts as not failing.
@@ -153,7 +156,10 @@ impl Trials<'_> {
 /// Whether every value that an operation of `kept` observed still has a
 /// known writer in `kept`, when the history has one.
 fn keeps_observed_writes(ops: &[KeyOp], kept: &[usize], known_writes: &HashSet<Value>) -> bool {
-    let written: HashSet<Value> = kept.iter().filter_map(|&i| ops[i].written_value()).collect();
+    let written: HashSet<Value> = kept
+        .iter()
+        .filter_map(|&i| ops[i].written_value())
+        .collect();
     kept.iter()
         .filter_map(|&i| ops[i].observed_value())
         .all(|value| written.contains(&value) || !known_writes.contains(&value))

@@ -10,12 +10,18 @@ fn absent() -> OpResult {
     OpResult::Value(None)
 }
 
-/// Builds a history from `(client, op, invoke, complete and result)` rows.
-fn history(rows: Vec<(usize, Op, u64, Option<(u64, OpResult)>)>) -> History {
+/// One operation: client, request, invocation, and completion with result
+/// (`None`: unknown outcome).
+type Row = (usize, Op, u64, Option<(u64, OpResult)>);
+
+/// Builds a history from rows.
+fn history(rows: Vec<Row>) -> History {
     let mut history = History::new();
     for (client, op, invoke, outcome) in rows {
         match outcome {
-            Some((complete, result)) => history.push_completed(client, op, invoke, complete, result),
+            Some((complete, result)) => {
+                history.push_completed(client, op, invoke, complete, result)
+            }
             None => history.push_unknown(client, op, invoke),
         }
     }
@@ -83,7 +89,12 @@ fn cas_racing_a_put_may_win_or_lose() {
     let race = |swapped: bool, last_read: &str| {
         history(vec![
             (0, Op::put("k", "a"), 0, Some((1, OpResult::Ok))),
-            (1, Op::cas("k", Some("a"), "c"), 10, Some((20, OpResult::Swapped(swapped)))),
+            (
+                1,
+                Op::cas("k", Some("a"), "c"),
+                10,
+                Some((20, OpResult::Swapped(swapped))),
+            ),
             (2, Op::put("k", "b"), 10, Some((20, OpResult::Ok))),
             (0, Op::get("k"), 30, Some((40, value(last_read)))),
         ])
@@ -101,13 +112,28 @@ fn cas_racing_a_put_may_win_or_lose() {
 #[test]
 fn cas_from_absent_only_creates() {
     assert_linearizable(&history(vec![
-        (0, Op::cas("k", None, "a"), 0, Some((1, OpResult::Swapped(true)))),
-        (1, Op::cas("k", None, "b"), 2, Some((3, OpResult::Swapped(false)))),
+        (
+            0,
+            Op::cas("k", None, "a"),
+            0,
+            Some((1, OpResult::Swapped(true))),
+        ),
+        (
+            1,
+            Op::cas("k", None, "b"),
+            2,
+            Some((3, OpResult::Swapped(false))),
+        ),
         (0, Op::get("k"), 4, Some((5, value("a")))),
     ]));
     assert_not_linearizable(&history(vec![
         (0, Op::put("k", "a"), 0, Some((1, OpResult::Ok))),
-        (1, Op::cas("k", None, "b"), 2, Some((3, OpResult::Swapped(true)))),
+        (
+            1,
+            Op::cas("k", None, "b"),
+            2,
+            Some((3, OpResult::Swapped(true))),
+        ),
     ]));
 }
 
@@ -119,15 +145,28 @@ fn stale_read_after_a_completed_write_is_caught() {
         (1, Op::get("k"), 40, Some((50, value("a")))),
     ]));
     assert!(failure.contains("key \"k\""), "{failure}");
-    assert!(failure.contains("no order of these 3 operations"), "{failure}");
+    assert!(
+        failure.contains("no order of these 3 operations explains"),
+        "{failure}"
+    );
 }
 
 #[test]
 fn lost_update_of_two_cas_from_the_same_value_is_caught() {
     assert_not_linearizable(&history(vec![
         (0, Op::put("k", "a"), 0, Some((1, OpResult::Ok))),
-        (1, Op::cas("k", Some("a"), "b"), 10, Some((20, OpResult::Swapped(true)))),
-        (2, Op::cas("k", Some("a"), "c"), 10, Some((20, OpResult::Swapped(true)))),
+        (
+            1,
+            Op::cas("k", Some("a"), "b"),
+            10,
+            Some((20, OpResult::Swapped(true))),
+        ),
+        (
+            2,
+            Op::cas("k", Some("a"), "c"),
+            10,
+            Some((20, OpResult::Swapped(true))),
+        ),
     ]));
 }
 
@@ -138,7 +177,10 @@ fn read_of_a_value_never_written_is_caught() {
         (1, Op::get("k"), 0, Some((10, value("z")))),
     ]));
     // The read alone cannot be explained, and that is all the report shows.
-    assert!(failure.contains("no order of these 1 operations"), "{failure}");
+    assert!(
+        failure.contains("no order of this operation explains"),
+        "{failure}"
+    );
     assert!(failure.contains("\"z\""), "{failure}");
 }
 
@@ -229,7 +271,12 @@ fn keys_are_independent_registers() {
     assert_linearizable(&history(vec![
         (0, Op::put("x", "a"), 0, Some((1, OpResult::Ok))),
         (1, Op::get("y"), 2, Some((3, absent()))),
-        (1, Op::cas("y", None, "a"), 4, Some((5, OpResult::Swapped(true)))),
+        (
+            1,
+            Op::cas("y", None, "a"),
+            4,
+            Some((5, OpResult::Swapped(true))),
+        ),
         (0, Op::get("x"), 6, Some((7, value("a")))),
     ]));
 }
@@ -242,7 +289,12 @@ fn report_names_the_first_failing_key_and_only_the_needed_operations() {
         for (client, key) in ["a", "m", "z"].into_iter().enumerate() {
             let t = 100 * i + 10 * client as u64;
             let v = format!("{key}{i}");
-            rows.push((client, Op::put(key, v.clone()), t, Some((t + 5, OpResult::Ok))));
+            rows.push((
+                client,
+                Op::put(key, v.clone()),
+                t,
+                Some((t + 5, OpResult::Ok)),
+            ));
             rows.push((client, Op::get(key), t + 6, Some((t + 9, value(&v)))));
         }
     }
@@ -262,14 +314,22 @@ fn report_names_the_first_failing_key_and_only_the_needed_operations() {
     assert!(lines[2].contains("put \"m\" = \"m49\""), "{failure}");
     assert!(lines[3].contains("get \"m\" -> \"m48\""), "{failure}");
     assert!(lines[4].contains("the key's 48 other writes"), "{failure}");
-    assert!(lines[5].starts_with("other keys not linearizable: [\"z\"]"), "{failure}");
+    assert!(
+        lines[5].starts_with("other keys not linearizable: [\"z\"]"),
+        "{failure}"
+    );
 }
 
 #[test]
 fn search_past_its_budget_is_inconclusive() {
     let mut rows = Vec::new();
     for client in 0..6 {
-        rows.push((client, Op::put("k", format!("v{client}")), 0, Some((100, OpResult::Ok))));
+        rows.push((
+            client,
+            Op::put("k", format!("v{client}")),
+            0,
+            Some((100, OpResult::Ok)),
+        ));
     }
     rows.push((9, Op::get("k"), 200, Some((300, value("v0")))));
     let history = history(rows);
@@ -330,7 +390,8 @@ fn recorder_is_shared_across_threads() {
             let recorder = recorder.clone();
             std::thread::spawn(move || {
                 for i in 0..25 {
-                    let put = recorder.invoke(client, Op::put(format!("k{client}"), format!("{i}")));
+                    let put =
+                        recorder.invoke(client, Op::put(format!("k{client}"), format!("{i}")));
                     recorder.ok(put, OpResult::Ok);
                 }
             })
