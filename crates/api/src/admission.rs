@@ -2,6 +2,8 @@
 //! them: defaults first, then validation, whose messages name the field
 //! (`spec.containers[0].image: Required value`).
 
+pub mod names;
+
 use std::fmt;
 
 use serde_json::Value;
