@@ -86,8 +86,18 @@ fn supported_fields(kind: &str) -> (Vec<(&'static str, FieldType)>, Rejection) {
             ("status.nominatedNodeName", Text),
         ],
         // Cluster-scoped kinds with their own conversion: no metadata.namespace.
-        "Node" => return (vec![("metadata.name", Text), ("spec.unschedulable", Bool)], Rejection::Core),
-        "Namespace" => return (vec![("metadata.name", Text), ("status.phase", Text)], Rejection::Core),
+        "Node" => {
+            return (
+                vec![("metadata.name", Text), ("spec.unschedulable", Bool)],
+                Rejection::Core,
+            )
+        }
+        "Namespace" => {
+            return (
+                vec![("metadata.name", Text), ("status.phase", Text)],
+                Rejection::Core,
+            )
+        }
         "Secret" => &[("type", Text)],
         "Service" => &[("spec.clusterIP", Text), ("spec.type", Text)],
         "Event" => &[
@@ -138,17 +148,30 @@ impl FieldSelector {
         let mut requirements = Vec::new();
         for term in terms.iter().filter(|t| !t.is_empty()) {
             let Some((field, operator, raw_value)) = split_term(term) else {
-                return Err(format!("invalid selector: '{selector}'; can't understand '{term}'"));
+                return Err(format!(
+                    "invalid selector: '{selector}'; can't understand '{term}'"
+                ));
             };
             let value = unescape_value(raw_value)?;
             // Old clients send a pod's node as `spec.host`.
-            let field = if kind == "Pod" && field == "spec.host" { "spec.nodeName" } else { field };
+            let field = if kind == "Pod" && field == "spec.host" {
+                "spec.nodeName"
+            } else {
+                field
+            };
             if !supported.iter().any(|(name, _)| *name == field) {
                 return Err(rejection_message(rejection, field));
             }
-            requirements.push(FieldRequirement { field: field.to_string(), operator, value });
+            requirements.push(FieldRequirement {
+                field: field.to_string(),
+                operator,
+                value,
+            });
         }
-        Ok(FieldSelector { kind: kind.to_string(), requirements })
+        Ok(FieldSelector {
+            kind: kind.to_string(),
+            requirements,
+        })
     }
 
     /// Whether `object` is selected.
@@ -203,18 +226,27 @@ pub fn field_value(kind: &str, field: &str, object: &Value) -> String {
     match (kind, field) {
         ("Pod", "status.podIP") => {
             // The first of status.podIPs, as the pod registry does; older objects carry only podIP.
-            let first = object.pointer("/status/podIPs/0/ip").and_then(Value::as_str);
+            let first = object
+                .pointer("/status/podIPs/0/ip")
+                .and_then(Value::as_str);
             let single = object.pointer("/status/podIP").and_then(Value::as_str);
             return first.or(single).unwrap_or_default().to_string();
         }
         // Accepted by the conversion but not in the pod's field set, so it always reads empty.
         ("Pod", "status.podIPs") => return String::new(),
         ("Event", "source") => {
-            let component = object.pointer("/source/component").and_then(Value::as_str).unwrap_or_default();
+            let component = object
+                .pointer("/source/component")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !component.is_empty() {
                 return component.to_string();
             }
-            return object.get("reportingComponent").and_then(Value::as_str).unwrap_or_default().to_string();
+            return object
+                .get("reportingComponent")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
         }
         _ => {}
     }
@@ -256,7 +288,9 @@ fn unescape_value(value: &str) -> Result<String, String> {
     for c in value.chars() {
         if escaped {
             if !matches!(c, '\\' | ',' | '=') {
-                return Err(format!("invalid field selector: invalid escape sequence: \\{c}"));
+                return Err(format!(
+                    "invalid field selector: invalid escape sequence: \\{c}"
+                ));
             }
             out.push(c);
             escaped = false;
@@ -264,7 +298,10 @@ fn unescape_value(value: &str) -> Result<String, String> {
             escaped = true;
         } else if c == ',' || c == '=' {
             // apimachinery prints the rune as its number here.
-            return Err(format!("invalid field selector: unescaped character in value: {}", c as u32));
+            return Err(format!(
+                "invalid field selector: unescaped character in value: {}",
+                c as u32
+            ));
         } else {
             out.push(c);
         }
@@ -359,11 +396,25 @@ mod tests {
         assert!(selects("Pod", "spec.nodeName=node-a", &p));
         assert!(selects("Pod", "spec.nodeName==node-a", &p));
         assert!(!selects("Pod", "spec.nodeName!=node-a", &p));
-        assert!(selects("Pod", "status.phase!=Pending,metadata.namespace=prod", &p));
-        assert!(!selects("Pod", "status.phase=Running,metadata.name=other", &p));
+        assert!(selects(
+            "Pod",
+            "status.phase!=Pending,metadata.namespace=prod",
+            &p
+        ));
+        assert!(!selects(
+            "Pod",
+            "status.phase=Running,metadata.name=other",
+            &p
+        ));
         assert!(selects("Pod", "status.podIP=10.0.0.7", &p));
-        assert!(selects("Pod", "spec.host=node-a", &p), "spec.host is the old name of spec.nodeName");
-        assert!(selects("Pod", "status.nominatedNodeName=", &p), "absent strings read as empty");
+        assert!(
+            selects("Pod", "spec.host=node-a", &p),
+            "spec.host is the old name of spec.nodeName"
+        );
+        assert!(
+            selects("Pod", "status.nominatedNodeName=", &p),
+            "absent strings read as empty"
+        );
     }
 
     #[test]
@@ -376,28 +427,74 @@ mod tests {
     #[test]
     fn booleans_and_counts_read_as_kubernetes_prints_them() {
         let p = pod();
-        assert!(selects("Pod", "spec.hostNetwork=false", &p), "absent booleans are false");
-        assert!(selects("Pod", "spec.hostNetwork=true", &json!({"spec": {"hostNetwork": true}})));
-        assert!(selects("Node", "spec.unschedulable=false", &json!({"metadata": {"name": "n"}})));
-        assert!(selects("Node", "spec.unschedulable=true", &json!({"spec": {"unschedulable": true}})));
-        assert!(selects("Job", "status.successful=0", &json!({"status": {}})));
-        assert!(selects("Job", "status.successful=3", &json!({"status": {"successful": 3}})));
-        assert!(selects("ReplicaSet", "status.replicas=2", &json!({"status": {"replicas": 2}})));
+        assert!(
+            selects("Pod", "spec.hostNetwork=false", &p),
+            "absent booleans are false"
+        );
+        assert!(selects(
+            "Pod",
+            "spec.hostNetwork=true",
+            &json!({"spec": {"hostNetwork": true}})
+        ));
+        assert!(selects(
+            "Node",
+            "spec.unschedulable=false",
+            &json!({"metadata": {"name": "n"}})
+        ));
+        assert!(selects(
+            "Node",
+            "spec.unschedulable=true",
+            &json!({"spec": {"unschedulable": true}})
+        ));
+        assert!(selects(
+            "Job",
+            "status.successful=0",
+            &json!({"status": {}})
+        ));
+        assert!(selects(
+            "Job",
+            "status.successful=3",
+            &json!({"status": {"successful": 3}})
+        ));
+        assert!(selects(
+            "ReplicaSet",
+            "status.replicas=2",
+            &json!({"status": {"replicas": 2}})
+        ));
     }
 
     #[test]
     fn kind_specific_fields() {
         assert!(selects("Secret", "type=Opaque", &json!({"type": "Opaque"})));
-        assert!(selects("Namespace", "status.phase=Active", &json!({"status": {"phase": "Active"}})));
-        assert!(selects("Service", "spec.clusterIP=None,spec.type=ClusterIP", &json!({"spec": {"clusterIP": "None", "type": "ClusterIP"}})));
+        assert!(selects(
+            "Namespace",
+            "status.phase=Active",
+            &json!({"status": {"phase": "Active"}})
+        ));
+        assert!(selects(
+            "Service",
+            "spec.clusterIP=None,spec.type=ClusterIP",
+            &json!({"spec": {"clusterIP": "None", "type": "ClusterIP"}})
+        ));
         let event = json!({
             "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "prod", "uid": "u1"},
             "reason": "Scheduled", "type": "Normal", "reportingComponent": "default-scheduler",
             "source": {}
         });
-        assert!(selects("Event", "involvedObject.kind=Pod,involvedObject.name=web-1,involvedObject.uid=u1", &event));
-        assert!(selects("Event", "reason=Scheduled,type=Normal,reportingComponent=default-scheduler", &event));
-        assert!(selects("Event", "source=default-scheduler", &event), "source falls back to the reporting component");
+        assert!(selects(
+            "Event",
+            "involvedObject.kind=Pod,involvedObject.name=web-1,involvedObject.uid=u1",
+            &event
+        ));
+        assert!(selects(
+            "Event",
+            "reason=Scheduled,type=Normal,reportingComponent=default-scheduler",
+            &event
+        ));
+        assert!(
+            selects("Event", "source=default-scheduler", &event),
+            "source falls back to the reporting component"
+        );
         let kubelet = json!({"source": {"component": "kubelet"}, "reportingComponent": "x"});
         assert!(selects("Event", "source=kubelet", &kubelet));
     }
@@ -405,9 +502,18 @@ mod tests {
     #[test]
     fn unsupported_fields_are_rejected_in_kubernetes_words() {
         let err = |kind: &str, s: &str| FieldSelector::parse(kind, s).unwrap_err();
-        assert_eq!(err("Pod", "spec.foo=x"), "field label not supported: spec.foo");
-        assert_eq!(err("Node", "metadata.namespace=x"), "field label not supported: metadata.namespace");
-        assert_eq!(err("Job", "spec.x=1"), "field label \"spec.x\" not supported for batchv1.Job");
+        assert_eq!(
+            err("Pod", "spec.foo=x"),
+            "field label not supported: spec.foo"
+        );
+        assert_eq!(
+            err("Node", "metadata.namespace=x"),
+            "field label not supported: metadata.namespace"
+        );
+        assert_eq!(
+            err("Job", "spec.x=1"),
+            "field label \"spec.x\" not supported for batchv1.Job"
+        );
         assert_eq!(
             err("ConfigMap", "data.x=1"),
             "\"data.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
@@ -443,8 +549,15 @@ mod tests {
 
     #[test]
     fn display_is_sorted_and_exact_matches_are_found() {
-        let s = FieldSelector::parse("Pod", "status.phase!=Failed,metadata.namespace==prod,metadata.name=web").unwrap();
-        assert_eq!(s.to_string(), "metadata.name=web,metadata.namespace=prod,status.phase!=Failed");
+        let s = FieldSelector::parse(
+            "Pod",
+            "status.phase!=Failed,metadata.namespace==prod,metadata.name=web",
+        )
+        .unwrap();
+        assert_eq!(
+            s.to_string(),
+            "metadata.name=web,metadata.namespace=prod,status.phase!=Failed"
+        );
         assert_eq!(s.requires_exact_match("metadata.name"), Some("web"));
         assert_eq!(s.requires_exact_match("metadata.namespace"), Some("prod"));
         assert_eq!(s.requires_exact_match("status.phase"), None);

@@ -75,7 +75,11 @@ impl Requirement {
         let mut errs = Vec::new();
         let key_errs = names::qualified_name(key);
         if !key_errs.is_empty() {
-            errs.push(format!("key: Invalid value: {}: {}", quote(key), key_errs.join("; ")));
+            errs.push(format!(
+                "key: Invalid value: {}: {}",
+                quote(key),
+                key_errs.join("; ")
+            ));
         }
         match operator {
             Operator::In | Operator::NotIn if values.is_empty() => errs.push(format!(
@@ -121,7 +125,11 @@ impl Requirement {
             }
         }
         match errs.len() {
-            0 => Ok(Requirement { key: key.to_string(), operator, values }),
+            0 => Ok(Requirement {
+                key: key.to_string(),
+                operator,
+                values,
+            }),
             1 => Err(errs.remove(0)),
             _ => Err(format!("[{}]", errs.join(", "))),
         }
@@ -199,10 +207,16 @@ impl LabelSelector {
     /// in Kubernetes' words (`unable to parse requirement: …`, `found '…', expected: …`).
     pub fn parse(selector: &str) -> Result<LabelSelector, String> {
         let tokens = lex(selector);
-        let mut parser = Parser { tokens, position: 0 };
+        let mut parser = Parser {
+            tokens,
+            position: 0,
+        };
         let mut requirements = parser.parse()?;
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector { requirements, nothing: false })
+        Ok(LabelSelector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// The selector that matches exactly these labels (`k=v` for each), as
@@ -216,7 +230,10 @@ impl LabelSelector {
                 values: vec![v.clone()],
             })
             .collect();
-        LabelSelector { requirements, nothing: false }
+        LabelSelector {
+            requirements,
+            nothing: false,
+        }
     }
 
     /// Converts a `metav1.LabelSelector` object (`matchLabels` and
@@ -227,8 +244,9 @@ impl LabelSelector {
         if selector.is_null() {
             return Ok(LabelSelector::nothing());
         }
-        let typed = k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector::deserialize(selector)
-            .map_err(|e| format!("invalid label selector: {e}"))?;
+        let typed =
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector::deserialize(selector)
+                .map_err(|e| format!("invalid label selector: {e}"))?;
         let mut requirements = Vec::new();
         for (key, value) in typed.match_labels.unwrap_or_default() {
             requirements.push(Requirement::new(&key, Operator::Equals, vec![value])?);
@@ -239,18 +257,29 @@ impl LabelSelector {
                 "NotIn" => Operator::NotIn,
                 "Exists" => Operator::Exists,
                 "DoesNotExist" => Operator::DoesNotExist,
-                other => return Err(format!("{} is not a valid label selector operator", quote(other))),
+                other => {
+                    return Err(format!(
+                        "{} is not a valid label selector operator",
+                        quote(other)
+                    ))
+                }
             };
             let values = expression.values.unwrap_or_default();
             requirements.push(Requirement::new(&expression.key, operator, values)?);
         }
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector { requirements, nothing: false })
+        Ok(LabelSelector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// The selector that matches nothing (what a null `metav1.LabelSelector` means).
     pub fn nothing() -> LabelSelector {
-        LabelSelector { requirements: Vec::new(), nothing: true }
+        LabelSelector {
+            requirements: Vec::new(),
+            nothing: true,
+        }
     }
 
     /// The requirements, sorted by key; all must hold.
@@ -263,7 +292,9 @@ impl LabelSelector {
     pub fn requires_exact_match(&self, key: &str) -> Option<&str> {
         let requirement = self.requirements.iter().find(|r| r.key == key)?;
         match requirement.operator {
-            Operator::Equals | Operator::DoubleEquals | Operator::In if requirement.values.len() == 1 => {
+            Operator::Equals | Operator::DoubleEquals | Operator::In
+                if requirement.values.len() == 1 =>
+            {
                 Some(&requirement.values[0])
             }
             _ => None,
@@ -386,7 +417,9 @@ fn lex(input: &str) -> Vec<Token> {
             tokens.push(token);
             rest = &rest[len..];
         } else {
-            let end = rest.find(|c| is_special(c) || is_whitespace(c)).unwrap_or(rest.len());
+            let end = rest
+                .find(|c| is_special(c) || is_whitespace(c))
+                .unwrap_or(rest.len());
             let word = &rest[..end];
             tokens.push(match word {
                 "in" => Token::In,
@@ -482,7 +515,11 @@ impl Parser {
         let key_errs = names::qualified_name(&key);
         if !key_errs.is_empty() {
             // apimachinery validates the key with an empty field path, which prints as `<nil>`.
-            return Err(format!("<nil>: Invalid value: {}: {}", quote(&key), key_errs.join("; ")));
+            return Err(format!(
+                "<nil>: Invalid value: {}: {}",
+                quote(&key),
+                key_errs.join("; ")
+            ));
         }
         if negated {
             return Requirement::new(&key, Operator::DoesNotExist, Vec::new());
@@ -540,7 +577,10 @@ impl Parser {
                         Token::Comma => {}
                         Token::ClosedPar => break,
                         other => {
-                            return Err(format!("found '{}', expected: ',' or ')'", other.literal()))
+                            return Err(format!(
+                                "found '{}', expected: ',' or ')'",
+                                other.literal()
+                            ))
                         }
                     }
                 }
@@ -558,7 +598,12 @@ impl Parser {
                         _ => {}
                     }
                 }
-                other => return Err(format!("found '{}', expected: ',', or identifier", other.literal())),
+                other => {
+                    return Err(format!(
+                        "found '{}', expected: ',', or identifier",
+                        other.literal()
+                    ))
+                }
             }
         }
         let close = self.consume(Context::Values);
@@ -586,7 +631,10 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn selects(selector: &str, pairs: &[(&str, &str)]) -> bool {
@@ -612,7 +660,10 @@ mod tests {
         assert!(selects("app!=web", &[("app", "db")]));
         assert!(selects("app!=web", &[]), "!= holds when the key is absent");
         assert!(!selects("app!=web", &[("app", "web")]));
-        assert!(selects("app=", &[("app", "")]), "a missing value is the empty value");
+        assert!(
+            selects("app=", &[("app", "")]),
+            "a missing value is the empty value"
+        );
     }
 
     #[test]
@@ -623,10 +674,19 @@ mod tests {
         assert!(selects("tier notin (a,b)", &[("tier", "c")]));
         assert!(selects("tier notin (a,b)", &[]));
         assert!(!selects("tier notin (a,b)", &[("tier", "a")]));
-        assert!(selects("x in (in, notin)", &[("x", "notin")]), "keywords are values inside ()");
+        assert!(
+            selects("x in (in, notin)", &[("x", "notin")]),
+            "keywords are values inside ()"
+        );
         assert!(selects("x in ()", &[("x", "")]));
-        assert_eq!(LabelSelector::parse("x in (,a)").unwrap().requirements()[0].values(), ["", "a"]);
-        assert_eq!(LabelSelector::parse("x in (a,,b)").unwrap().requirements()[0].values(), ["", "a", "b"]);
+        assert_eq!(
+            LabelSelector::parse("x in (,a)").unwrap().requirements()[0].values(),
+            ["", "a"]
+        );
+        assert_eq!(
+            LabelSelector::parse("x in (a,,b)").unwrap().requirements()[0].values(),
+            ["", "a", "b"]
+        );
     }
 
     #[test]
@@ -643,14 +703,19 @@ mod tests {
         assert!(!selects("gen>5", &[("gen", "5")]));
         assert!(!selects("gen>5", &[("gen", "x")]));
         assert!(selects("gen<5", &[("gen", "-1")]));
-        assert!(LabelSelector::parse("gen>x").unwrap_err().contains("the value must be an integer"));
+        assert!(LabelSelector::parse("gen>x")
+            .unwrap_err()
+            .contains("the value must be an integer"));
     }
 
     #[test]
     fn commas_and_all_requirements_must_hold() {
         let s = "app=web, tier in (a, b) ,!canary";
         assert!(selects(s, &[("app", "web"), ("tier", "a")]));
-        assert!(!selects(s, &[("app", "web"), ("tier", "a"), ("canary", "")]));
+        assert!(!selects(
+            s,
+            &[("app", "web"), ("tier", "a"), ("canary", "")]
+        ));
         assert!(!selects(s, &[("app", "db"), ("tier", "a")]));
     }
 
@@ -665,14 +730,32 @@ mod tests {
     fn parse_errors_are_kubernetes_texts() {
         let err = |s: &str| LabelSelector::parse(s).unwrap_err();
         assert_eq!(err("a=b,"), "found '', expected: identifier after ','");
-        assert_eq!(err(",a"), "found ',', expected: !, identifier, or 'end of string'");
-        assert_eq!(err("a b"), "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt");
-        assert_eq!(err("a in b"), "unable to parse requirement: found 'b' expected: '('");
-        assert_eq!(err("a in (b"), "unable to parse requirement: found '', expected: ',' or ')'");
-        assert_eq!(err("a=(b)"), "unable to parse requirement: found '(', expected: identifier");
+        assert_eq!(
+            err(",a"),
+            "found ',', expected: !, identifier, or 'end of string'"
+        );
+        assert_eq!(
+            err("a b"),
+            "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"
+        );
+        assert_eq!(
+            err("a in b"),
+            "unable to parse requirement: found 'b' expected: '('"
+        );
+        assert_eq!(
+            err("a in (b"),
+            "unable to parse requirement: found '', expected: ',' or ')'"
+        );
+        assert_eq!(
+            err("a=(b)"),
+            "unable to parse requirement: found '(', expected: identifier"
+        );
         assert_eq!(err("a=b c"), "found 'c', expected: ',' or 'end of string'");
         assert_eq!(err("!a=b"), "found '=', expected: ',' or 'end of string'");
-        assert_eq!(err("!"), "unable to parse requirement: found '', expected: identifier");
+        assert_eq!(
+            err("!"),
+            "unable to parse requirement: found '', expected: identifier"
+        );
         assert!(err("a/b/c=d").starts_with("unable to parse requirement: <nil>: Invalid value: \"a/b/c\": a qualified name must consist"));
         assert!(err("app=-x").starts_with("unable to parse requirement: values[0][app]: Invalid value: \"-x\": a valid label must be"));
         let long = format!("app={}", "v".repeat(64));
@@ -684,7 +767,10 @@ mod tests {
 
     #[test]
     fn keys_may_carry_a_dns_prefix() {
-        assert!(selects("app.kubernetes.io/name=web", &[("app.kubernetes.io/name", "web")]));
+        assert!(selects(
+            "app.kubernetes.io/name=web",
+            &[("app.kubernetes.io/name", "web")]
+        ));
         assert!(LabelSelector::parse("Bad_/x=y").is_err());
     }
 
@@ -700,7 +786,10 @@ mod tests {
             ]
         }))
         .unwrap();
-        assert_eq!(s.to_string(), "app=web,!canary,env notin (prod),owner,tier in (a,b)");
+        assert_eq!(
+            s.to_string(),
+            "app=web,!canary,env notin (prod),owner,tier in (a,b)"
+        );
         assert!(s.matches(&labels(&[("app", "web"), ("tier", "a"), ("owner", "me")])));
         assert!(!s.matches(&labels(&[("app", "web"), ("tier", "a")])));
         assert_eq!(s.requires_exact_match("app"), Some("web"));
@@ -719,15 +808,26 @@ mod tests {
 
     #[test]
     fn from_json_rejects_bad_operators_and_values() {
-        let err = LabelSelector::from_json(&json!({"matchExpressions": [{"key": "a", "operator": "Equals"}]})).unwrap_err();
+        let err = LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Equals"}]}),
+        )
+        .unwrap_err();
         assert_eq!(err, "\"Equals\" is not a valid label selector operator");
-        let err = LabelSelector::from_json(&json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]})).unwrap_err();
+        let err = LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}),
+        )
+        .unwrap_err();
         assert_eq!(err, "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty");
-        let err = LabelSelector::from_json(&json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})).unwrap_err();
+        let err = LabelSelector::from_json(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+        )
+        .unwrap_err();
         assert!(err.ends_with("values set must be empty for exists and does not exist"));
         let err = LabelSelector::from_json(&json!({"matchLabels": {"a b": "c"}})).unwrap_err();
         assert!(err.starts_with("key: Invalid value: \"a b\": name part must consist"));
-        assert!(LabelSelector::from_json(&json!({"matchLabels": "x"})).unwrap_err().starts_with("invalid label selector"));
+        assert!(LabelSelector::from_json(&json!({"matchLabels": "x"}))
+            .unwrap_err()
+            .starts_with("invalid label selector"));
     }
 
     #[test]

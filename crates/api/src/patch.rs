@@ -60,7 +60,11 @@ enum OpError {
     /// The operation itself is not well formed.
     Malformed(String),
     /// The operation failed at a path.
-    At { op: String, path: String, reason: String },
+    At {
+        op: String,
+        path: String,
+        reason: String,
+    },
 }
 
 fn apply_operation(document: &mut Value, operation: &Value) -> Result<(), OpError> {
@@ -75,8 +79,17 @@ fn apply_operation(document: &mut Value, operation: &Value) -> Result<(), OpErro
         .get("path")
         .and_then(Value::as_str)
         .ok_or_else(|| OpError::Malformed(format!("{op}: missing \"path\"")))?;
-    let at = |reason: String| OpError::At { op: op.to_string(), path: path.to_string(), reason };
-    let value = || fields.get("value").cloned().ok_or_else(|| at("missing \"value\"".into()));
+    let at = |reason: String| OpError::At {
+        op: op.to_string(),
+        path: path.to_string(),
+        reason,
+    };
+    let value = || {
+        fields
+            .get("value")
+            .cloned()
+            .ok_or_else(|| at("missing \"value\"".into()))
+    };
     let from = || {
         fields
             .get("from")
@@ -100,9 +113,12 @@ fn apply_operation(document: &mut Value, operation: &Value) -> Result<(), OpErro
                 return get_mut(document, &tokens).map(drop).map_err(at);
             }
             if tokens.len() > from_tokens.len() && tokens[..from_tokens.len()] == from_tokens[..] {
-                return Err(at(format!("cannot move \"{from}\" into one of its own children")));
+                return Err(at(format!(
+                    "cannot move \"{from}\" into one of its own children"
+                )));
             }
-            let moved = remove(document, &from_tokens).map_err(|e| at(format!("from \"{from}\": {e}")))?;
+            let moved =
+                remove(document, &from_tokens).map_err(|e| at(format!("from \"{from}\": {e}")))?;
             add(document, &tokens, moved).map_err(at)
         }
         "copy" => {
@@ -119,7 +135,9 @@ fn apply_operation(document: &mut Value, operation: &Value) -> Result<(), OpErro
             if json_equal(actual, &expected) {
                 Ok(())
             } else {
-                Err(at(format!("test failed: the value is {actual}, not {expected}")))
+                Err(at(format!(
+                    "test failed: the value is {actual}, not {expected}"
+                )))
             }
         }
         other => Err(OpError::Malformed(format!("unknown op \"{other}\""))),
@@ -146,7 +164,11 @@ fn parse_pointer(pointer: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some('0') => out.push('~'),
                     Some('1') => out.push('/'),
-                    _ => return Err(format!("bad escape in \"{token}\": '~' must be followed by '0' or '1'")),
+                    _ => {
+                        return Err(format!(
+                            "bad escape in \"{token}\": '~' must be followed by '0' or '1'"
+                        ))
+                    }
                 }
             }
             Ok(out)
@@ -159,7 +181,11 @@ fn array_index(token: &str, len: usize) -> Result<usize, String> {
     let valid = !token.is_empty()
         && token.bytes().all(|b| b.is_ascii_digit())
         && (token == "0" || !token.starts_with('0'));
-    let index = if valid { token.parse::<usize>().ok() } else { None };
+    let index = if valid {
+        token.parse::<usize>().ok()
+    } else {
+        None
+    };
     match index {
         Some(i) if i < len => Ok(i),
         Some(i) => Err(format!("index {i} is out of range for a list of {len}")),
@@ -171,9 +197,16 @@ fn get<'a>(document: &'a Value, tokens: &[String]) -> Result<&'a Value, String> 
     let mut current = document;
     for token in tokens {
         current = match current {
-            Value::Object(map) => map.get(token).ok_or_else(|| format!("no member \"{token}\""))?,
+            Value::Object(map) => map
+                .get(token)
+                .ok_or_else(|| format!("no member \"{token}\""))?,
             Value::Array(items) => &items[array_index(token, items.len())?],
-            _ => return Err(format!("cannot look up \"{token}\" in a {}", type_name(current))),
+            _ => {
+                return Err(format!(
+                    "cannot look up \"{token}\" in a {}",
+                    type_name(current)
+                ))
+            }
         };
     }
     Ok(current)
@@ -184,7 +217,9 @@ fn get_mut<'a>(document: &'a mut Value, tokens: &[String]) -> Result<&'a mut Val
     for token in tokens {
         let kind = type_name(current);
         current = match current {
-            Value::Object(map) => map.get_mut(token).ok_or_else(|| format!("no member \"{token}\""))?,
+            Value::Object(map) => map
+                .get_mut(token)
+                .ok_or_else(|| format!("no member \"{token}\""))?,
             Value::Array(items) => {
                 let i = array_index(token, items.len())?;
                 &mut items[i]
@@ -226,12 +261,17 @@ fn remove(document: &mut Value, tokens: &[String]) -> Result<Value, String> {
     };
     let parent = get_mut(document, parent_tokens)?;
     match parent {
-        Value::Object(map) => map.remove(last).ok_or_else(|| format!("no member \"{last}\"")),
+        Value::Object(map) => map
+            .remove(last)
+            .ok_or_else(|| format!("no member \"{last}\"")),
         Value::Array(items) => {
             let i = array_index(last, items.len())?;
             Ok(items.remove(i))
         }
-        other => Err(format!("cannot remove \"{last}\" from a {}", type_name(other))),
+        other => Err(format!(
+            "cannot remove \"{last}\" from a {}",
+            type_name(other)
+        )),
     }
 }
 
@@ -245,7 +285,9 @@ fn json_equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }
@@ -277,20 +319,48 @@ mod tests {
     fn merge_patch_follows_rfc7386_examples() {
         let cases = [
             (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
             (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (json!({"a": "b", "b": "c"}), json!({"a": null}), json!({"b": "c"})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
             (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
             (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
-            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
-            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
             (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
             (json!({"a": "b"}), json!(["c"]), json!(["c"])),
             (json!({"a": "foo"}), json!(null), json!(null)),
             (json!({"a": "foo"}), json!("bar"), json!("bar")),
-            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
-            (json!([1, 2]), json!({"a": "b", "c": null}), json!({"a": "b"})),
-            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
         ];
         for (target, patch, want) in cases {
             let mut got = target.clone();
@@ -302,56 +372,100 @@ mod tests {
     #[test]
     fn add_sets_members_inserts_and_appends() {
         let doc = json!({"spec": {"ports": [1, 3]}});
-        let got = patched(doc, json!([
-            {"op": "add", "path": "/spec/ports/1", "value": 2},
-            {"op": "add", "path": "/spec/ports/-", "value": 4},
-            {"op": "add", "path": "/spec/ports/4", "value": 5},
-            {"op": "add", "path": "/spec/type", "value": "NodePort"},
-            {"op": "add", "path": "/metadata", "value": {"name": "x"}}
-        ]))
+        let got = patched(
+            doc,
+            json!([
+                {"op": "add", "path": "/spec/ports/1", "value": 2},
+                {"op": "add", "path": "/spec/ports/-", "value": 4},
+                {"op": "add", "path": "/spec/ports/4", "value": 5},
+                {"op": "add", "path": "/spec/type", "value": "NodePort"},
+                {"op": "add", "path": "/metadata", "value": {"name": "x"}}
+            ]),
+        )
         .unwrap();
-        assert_eq!(got, json!({"spec": {"ports": [1, 2, 3, 4, 5], "type": "NodePort"}, "metadata": {"name": "x"}}));
-        assert_eq!(patched(json!({"a": 1}), json!([{"op": "add", "path": "", "value": [1]}])).unwrap(), json!([1]));
+        assert_eq!(
+            got,
+            json!({"spec": {"ports": [1, 2, 3, 4, 5], "type": "NodePort"}, "metadata": {"name": "x"}})
+        );
+        assert_eq!(
+            patched(
+                json!({"a": 1}),
+                json!([{"op": "add", "path": "", "value": [1]}])
+            )
+            .unwrap(),
+            json!([1])
+        );
     }
 
     #[test]
     fn remove_and_replace_need_an_existing_target() {
         let doc = json!({"a": {"b": 1, "c": [1, 2]}});
-        let got = patched(doc.clone(), json!([
-            {"op": "remove", "path": "/a/b"},
-            {"op": "replace", "path": "/a/c/0", "value": 9}
-        ]))
+        let got = patched(
+            doc.clone(),
+            json!([
+                {"op": "remove", "path": "/a/b"},
+                {"op": "replace", "path": "/a/c/0", "value": 9}
+            ]),
+        )
         .unwrap();
         assert_eq!(got, json!({"a": {"c": [9, 2]}}));
         let err = patched(doc.clone(), json!([{"op": "remove", "path": "/a/x"}])).unwrap_err();
-        assert_eq!(err, "JSON patch operation 0 (remove at \"/a/x\"): no member \"x\"");
-        let err = patched(doc.clone(), json!([{"op": "replace", "path": "/a/c/2", "value": 0}])).unwrap_err();
+        assert_eq!(
+            err,
+            "JSON patch operation 0 (remove at \"/a/x\"): no member \"x\""
+        );
+        let err = patched(
+            doc.clone(),
+            json!([{"op": "replace", "path": "/a/c/2", "value": 0}]),
+        )
+        .unwrap_err();
         assert_eq!(err, "JSON patch operation 0 (replace at \"/a/c/2\"): index 2 is out of range for a list of 2");
         assert!(patched(doc.clone(), json!([{"op": "remove", "path": "/a/c/-"}])).is_err());
-        assert!(patched(doc, json!([{"op": "remove", "path": "/a/c/01"}])).is_err(), "no leading zeros");
+        assert!(
+            patched(doc, json!([{"op": "remove", "path": "/a/c/01"}])).is_err(),
+            "no leading zeros"
+        );
     }
 
     #[test]
     fn move_and_copy() {
         let doc = json!({"a": {"b": 1}, "l": [1, 2, 3]});
-        let got = patched(doc.clone(), json!([
-            {"op": "move", "from": "/a/b", "path": "/c"},
-            {"op": "copy", "from": "/l/0", "path": "/l/-"},
-            {"op": "move", "from": "/l/0", "path": "/l/2"}
-        ]))
+        let got = patched(
+            doc.clone(),
+            json!([
+                {"op": "move", "from": "/a/b", "path": "/c"},
+                {"op": "copy", "from": "/l/0", "path": "/l/-"},
+                {"op": "move", "from": "/l/0", "path": "/l/2"}
+            ]),
+        )
         .unwrap();
         assert_eq!(got, json!({"a": {}, "c": 1, "l": [2, 3, 1, 1]}));
-        let err = patched(doc, json!([{"op": "move", "from": "/a", "path": "/a/b/c"}])).unwrap_err();
-        assert!(err.contains("cannot move \"/a\" into one of its own children"), "{err}");
+        let err =
+            patched(doc, json!([{"op": "move", "from": "/a", "path": "/a/b/c"}])).unwrap_err();
+        assert!(
+            err.contains("cannot move \"/a\" into one of its own children"),
+            "{err}"
+        );
     }
 
     #[test]
     fn test_compares_values_and_numbers_by_value() {
         let doc = json!({"n": 1, "o": {"x": [1, "a"]}});
-        assert!(patched(doc.clone(), json!([{"op": "test", "path": "/n", "value": 1.0}])).is_ok());
-        assert!(patched(doc.clone(), json!([{"op": "test", "path": "/o", "value": {"x": [1, "a"]}}])).is_ok());
+        assert!(patched(
+            doc.clone(),
+            json!([{"op": "test", "path": "/n", "value": 1.0}])
+        )
+        .is_ok());
+        assert!(patched(
+            doc.clone(),
+            json!([{"op": "test", "path": "/o", "value": {"x": [1, "a"]}}])
+        )
+        .is_ok());
         let err = patched(doc, json!([{"op": "test", "path": "/n", "value": 2}])).unwrap_err();
-        assert_eq!(err, "JSON patch operation 0 (test at \"/n\"): test failed: the value is 1, not 2");
+        assert_eq!(
+            err,
+            "JSON patch operation 0 (test at \"/n\"): test failed: the value is 1, not 2"
+        );
     }
 
     #[test]
@@ -362,32 +476,60 @@ mod tests {
             {"op": "remove", "path": "/metadata/labels/a~0b"}
         ]))
         .unwrap();
-        assert_eq!(got, json!({"metadata": {"labels": {"app.kubernetes.io/name": "db"}}}));
-        assert!(patched(json!({}), json!([{"op": "add", "path": "/a~2", "value": 1}])).is_err());
+        assert_eq!(
+            got,
+            json!({"metadata": {"labels": {"app.kubernetes.io/name": "db"}}})
+        );
+        assert!(patched(
+            json!({}),
+            json!([{"op": "add", "path": "/a~2", "value": 1}])
+        )
+        .is_err());
         assert!(patched(json!({}), json!([{"op": "add", "path": "a", "value": 1}])).is_err());
     }
 
     #[test]
     fn a_failing_operation_leaves_the_target_unchanged() {
         let mut doc = json!({"a": 1});
-        let err = json_patch(&mut doc, &json!([
-            {"op": "replace", "path": "/a", "value": 2},
-            {"op": "add", "path": "/x/y", "value": 3}
-        ]))
+        let err = json_patch(
+            &mut doc,
+            &json!([
+                {"op": "replace", "path": "/a", "value": 2},
+                {"op": "add", "path": "/x/y", "value": 3}
+            ]),
+        )
         .unwrap_err();
-        assert_eq!(err, "JSON patch operation 1 (add at \"/x/y\"): no member \"x\"");
+        assert_eq!(
+            err,
+            "JSON patch operation 1 (add at \"/x/y\"): no member \"x\""
+        );
         assert_eq!(doc, json!({"a": 1}));
     }
 
     #[test]
     fn malformed_patches_are_rejected() {
         let mut doc = json!({});
-        assert!(json_patch(&mut doc, &json!({"op": "add"})).unwrap_err().contains("list of operations"));
-        assert_eq!(json_patch(&mut doc, &json!([{"path": "/a"}])).unwrap_err(), "JSON patch operation 0: missing \"op\"");
-        assert_eq!(json_patch(&mut doc, &json!([{"op": "frob", "path": "/a"}])).unwrap_err(), "JSON patch operation 0: unknown op \"frob\"");
-        assert!(json_patch(&mut doc, &json!([{"op": "add", "path": "/a"}])).unwrap_err().contains("missing \"value\""));
-        assert!(json_patch(&mut doc, &json!([{"op": "copy", "path": "/a"}])).unwrap_err().contains("missing \"from\""));
-        let ok = json_patch(&mut doc, &json!([{"op": "add", "path": "/a", "value": null}]));
+        assert!(json_patch(&mut doc, &json!({"op": "add"}))
+            .unwrap_err()
+            .contains("list of operations"));
+        assert_eq!(
+            json_patch(&mut doc, &json!([{"path": "/a"}])).unwrap_err(),
+            "JSON patch operation 0: missing \"op\""
+        );
+        assert_eq!(
+            json_patch(&mut doc, &json!([{"op": "frob", "path": "/a"}])).unwrap_err(),
+            "JSON patch operation 0: unknown op \"frob\""
+        );
+        assert!(json_patch(&mut doc, &json!([{"op": "add", "path": "/a"}]))
+            .unwrap_err()
+            .contains("missing \"value\""));
+        assert!(json_patch(&mut doc, &json!([{"op": "copy", "path": "/a"}]))
+            .unwrap_err()
+            .contains("missing \"from\""));
+        let ok = json_patch(
+            &mut doc,
+            &json!([{"op": "add", "path": "/a", "value": null}]),
+        );
         assert!(ok.is_ok(), "null is a value");
         assert_eq!(doc, json!({"a": null}));
     }

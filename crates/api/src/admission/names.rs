@@ -18,7 +18,8 @@ const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', 
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_KEY_MSG: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 
 /// The longest RFC 1123 label (and label value, and qualified name part).
 pub const LABEL_MAX_LENGTH: usize = 63;
@@ -266,7 +267,10 @@ mod tests {
         );
         assert!(!dns1123_label("-a").is_empty());
         assert!(!dns1123_label("").is_empty());
-        assert_eq!(dns1123_label(&"a".repeat(64))[0], "must be no more than 63 characters");
+        assert_eq!(
+            dns1123_label(&"a".repeat(64))[0],
+            "must be no more than 63 characters"
+        );
     }
 
     #[test]
@@ -292,10 +296,14 @@ mod tests {
     fn qualified_names_take_an_optional_dns_prefix() {
         assert!(qualified_name("app").is_empty());
         assert!(qualified_name("example.com/My_Name-1.x").is_empty());
-        assert_eq!(qualified_name("/app"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            qualified_name("/app"),
+            vec!["prefix part must be non-empty"]
+        );
         assert_eq!(qualified_name("a/"), vec!["name part must be non-empty", "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"]);
         assert!(qualified_name("a/b/c")[0].starts_with("a qualified name must consist"));
-        assert!(qualified_name("Example.com/app")[0].starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        assert!(qualified_name("Example.com/app")[0]
+            .starts_with("prefix part a lowercase RFC 1123 subdomain"));
         assert_eq!(
             qualified_name(&"a".repeat(64))[0],
             "name part must be no more than 63 characters"
@@ -307,7 +315,10 @@ mod tests {
         assert!(label_value("").is_empty());
         assert!(label_value("v1.2_x-Y").is_empty());
         assert!(label_value("-x")[0].starts_with("a valid label must be an empty string"));
-        assert_eq!(label_value(&"a".repeat(64)), vec!["must be no more than 63 characters"]);
+        assert_eq!(
+            label_value(&"a".repeat(64)),
+            vec!["must be no more than 63 characters"]
+        );
     }
 
     #[test]
