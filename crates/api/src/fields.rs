@@ -13,8 +13,19 @@
 //! is `""`, an absent boolean `false` and an absent count `0`.
 //! See <https://kubernetes.io/docs/concepts/overview/working-with-objects/field-selectors/>.
 //!
+//! # Layout
+//! - [`FieldSelector`]: a parsed selector bound to a kind; [`FieldSelector::matches`]
+//!   tests an object, [`FieldSelector::requires_exact_match`] lets a list be narrowed.
+//! - [`FieldRequirement`] and [`FieldOperator`]: one term.
+//! - [`field_value`]: the value of a selectable field in an object.
+//!
+//! # Where to start
+//! [`FieldSelector::parse`], then `supported_fields`, the per-kind table.
+//!
 //! # Caveats
 //! Set-based operators do not exist for fields (Kubernetes has none either).
+//! A ReplicaSet's `status.replicas` is selectable here as the ReplicaSet
+//! registry lists it.
 
 use std::fmt;
 
@@ -269,7 +280,7 @@ pub fn field_value(kind: &str, field: &str, object: &Value) -> String {
     }
 }
 
-/// Escapes `\`, `,` and `=` in a value, the inverse of [`unescape_value`].
+/// Escapes `\`, `,` and `=` in a value, as a selector's text needs them.
 pub fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {

@@ -21,9 +21,21 @@
 //! canonical form Kubernetes prints. See
 //! <https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors>.
 //!
+//! # Layout
+//! - [`LabelSelector`]: a parsed selector (from text, a `metav1.LabelSelector`
+//!   object, or a plain label map) that matches label sets.
+//! - [`Requirement`] and [`Operator`]: one condition of a selector.
+//! - `parser`: the lexer and recursive-descent parser behind [`LabelSelector::parse`].
+//!
+//! # Where to start
+//! [`LabelSelector::parse`] for `?labelSelector=` queries,
+//! [`LabelSelector::from_json`] for the `selector` of a Deployment, ReplicaSet or Job.
+//!
 //! # Caveats
 //! Error texts are Kubernetes' own, including the `<nil>:` that apimachinery
 //! prints before a bad key (its field path is empty there).
+//! The `>`/`<` operators are accepted, as apimachinery accepts them, though
+//! `kubectl` documentation rarely mentions them.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -9,6 +9,13 @@
 //! A JSON patch applies atomically: if any operation fails the target is left
 //! as it was, and the error names the operation's index, kind and path.
 //!
+//! # Layout
+//! - [`merge_patch`]: RFC 7386.
+//! - [`json_patch`]: RFC 6902, one operation at a time over a copy of the target.
+//!
+//! # Where to start
+//! [`json_patch`]; each operation is a few lines over JSON Pointer lookups.
+//!
 //! # Caveats
 //! Strategic merge patch (Kubernetes' list-merging patch keyed by
 //! `patchMergeKey`) is not here.
