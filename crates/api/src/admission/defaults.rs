@@ -144,6 +144,49 @@ fn default_pod(pod: &mut Map<String, Value>) {
         }
     }
     add_default_tolerations(spec);
+    // The ServiceAccount admission plugin: every pod runs as some account.
+    set(spec, "serviceAccountName", json!("default"));
+    let account = spec.get("serviceAccountName").cloned().unwrap_or_default();
+    set(spec, "serviceAccount", account);
+    let qos_class = qos_class(spec);
+    // A new pod is Pending until the kubelet reports on it (the pod registry's PrepareForCreate).
+    let status = child(pod, "status");
+    set(status, "phase", json!("Pending"));
+    set(status, "qosClass", json!(qos_class));
+}
+
+/// The pod's quality of service class, from its containers' cpu and memory:
+/// Guaranteed when every container's requests equal its limits for both,
+/// BestEffort when no container asks for either, Burstable otherwise.
+fn qos_class(spec: &Map<String, Value>) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|list| spec.get(*list).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let amount = |container: &Value, kind: &str, resource: &str| {
+        let text = container
+            .pointer(&format!("/resources/{kind}/{resource}"))?
+            .as_str()?;
+        super::quantity::parse_nanos(text).filter(|n| *n != 0)
+    };
+    let mut any = false;
+    let mut guaranteed = true;
+    for container in containers {
+        for resource in ["cpu", "memory"] {
+            let (request, limit) = (
+                amount(container, "requests", resource),
+                amount(container, "limits", resource),
+            );
+            any |= request.is_some() || limit.is_some();
+            guaranteed &= limit.is_some() && request == limit;
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
 }
 
 /// Defaults of a pod spec, for pods and for templates in workloads. Jobs keep
@@ -451,6 +494,61 @@ mod tests {
         assert_eq!(spec["containers"][0]["terminationMessagePolicy"], "File");
         assert_eq!(spec["containers"][0]["ports"][0]["protocol"], "TCP");
         assert!(spec["containers"][0]["ports"][0].get("hostPort").is_none());
+    }
+
+    #[test]
+    fn pods_run_as_the_default_account_and_start_pending() {
+        let pod = defaulted(
+            "Pod",
+            json!({"spec": {"containers": [{"name": "a", "image": "x:1"}]}}),
+        );
+        assert_eq!(pod["spec"]["serviceAccountName"], "default");
+        assert_eq!(pod["spec"]["serviceAccount"], "default");
+        assert_eq!(
+            pod["status"],
+            json!({"phase": "Pending", "qosClass": "BestEffort"})
+        );
+        let own = defaulted(
+            "Pod",
+            json!({"spec": {"serviceAccountName": "builder", "containers": []}, "status": {"phase": "Running"}}),
+        );
+        assert_eq!(own["spec"]["serviceAccount"], "builder");
+        assert_eq!(
+            own["status"]["phase"], "Running",
+            "a reported phase is kept"
+        );
+    }
+
+    #[test]
+    fn qos_class_follows_requests_and_limits() {
+        let class = |resources: Value| {
+            let pod = defaulted(
+                "Pod",
+                json!({"spec": {"containers": [{"name": "a", "image": "x:1", "resources": resources}]}}),
+            );
+            pod["status"]["qosClass"].as_str().unwrap().to_string()
+        };
+        assert_eq!(class(json!({})), "BestEffort");
+        assert_eq!(
+            class(json!({"limits": {"cpu": "1", "memory": "1Gi"}})),
+            "Guaranteed",
+            "requests default to limits"
+        );
+        assert_eq!(
+            class(
+                json!({"requests": {"cpu": "1000m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1024Mi"}})
+            ),
+            "Guaranteed"
+        );
+        assert_eq!(
+            class(json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "1", "memory": "1Gi"}})),
+            "Burstable"
+        );
+        assert_eq!(
+            class(json!({"limits": {"cpu": "1"}})),
+            "Burstable",
+            "memory has no limit"
+        );
     }
 
     #[test]
