@@ -225,12 +225,18 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
             .as_ref()
             .and_then(|s| s.cluster_ip.as_deref())
             .unwrap_or_default();
-        // The cluster IP is kept for the Service's life, unless it turns into an ExternalName.
-        if !old_ip.is_empty() && service_type != "ExternalName" {
-            errs.extend(immutable(
-                "spec.clusterIP",
-                &json!(cluster_ip),
-                &json!(old_ip),
+        // The cluster IP is kept for the Service's life, unless it turns into an
+        // ExternalName. (An update that leaves it out must be given the old one
+        // by the API server first, as Kubernetes' service registry does.)
+        if !old_ip.is_empty() && service_type != "ExternalName" && cluster_ip != old_ip {
+            let shown = spec
+                .cluster_ips
+                .clone()
+                .unwrap_or_else(|| vec![cluster_ip.to_string()]);
+            errs.push(FieldError::invalid(
+                "spec.clusterIPs[0]",
+                &json!(shown),
+                "may not change once set",
             ));
         }
     }

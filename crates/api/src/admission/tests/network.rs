@@ -78,7 +78,7 @@ fn service_cluster_ip_is_immutable_once_set() {
             &with(&old, "/spec/clusterIP", json!("10.96.0.11")),
             Some(&old)
         ),
-        vec!["spec.clusterIP: Invalid value: \"10.96.0.11\": field is immutable"]
+        vec!["spec.clusterIPs[0]: Invalid value: [\"10.96.0.11\"]: may not change once set"]
     );
     assert!(
         check("Service", &old, Some(&service())).is_empty(),
