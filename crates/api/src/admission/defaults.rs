@@ -145,7 +145,16 @@ fn default_pod(pod: &mut Map<String, Value>) {
     }
     add_default_tolerations(spec);
     // The ServiceAccount admission plugin: every pod runs as some account.
-    set(spec, "serviceAccountName", json!("default"));
+    // Old clients send the deprecated `serviceAccount`; it names the same account.
+    let legacy = spec
+        .get("serviceAccount")
+        .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        .cloned();
+    set(
+        spec,
+        "serviceAccountName",
+        legacy.unwrap_or_else(|| json!("default")),
+    );
     let account = spec.get("serviceAccountName").cloned().unwrap_or_default();
     set(spec, "serviceAccount", account);
     let qos_class = qos_class(spec);
@@ -513,6 +522,11 @@ mod tests {
             json!({"spec": {"serviceAccountName": "builder", "containers": []}, "status": {"phase": "Running"}}),
         );
         assert_eq!(own["spec"]["serviceAccount"], "builder");
+        let legacy = defaulted(
+            "Pod",
+            json!({"spec": {"serviceAccount": "old", "containers": []}}),
+        );
+        assert_eq!(legacy["spec"]["serviceAccountName"], "old");
         assert_eq!(
             own["status"]["phase"], "Running",
             "a reported phase is kept"
