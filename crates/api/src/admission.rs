@@ -18,7 +18,9 @@
 //! - `meta`: `metadata` rules shared by all kinds (name, namespace, labels,
 //!   annotations, owner references, what an update may not change).
 //! - `pod`: pod specs and pod templates, and what a pod update may change.
-//! - `workloads`: Job, CronJob (with its cron parser), Deployment, ReplicaSet.
+//! - `workloads`: Job, CronJob, Deployment, ReplicaSet; `cron` parses a
+//!   CronJob's schedule.
+//! - `quantity`: resource quantities (`500m`, `1Gi`) for requests ≤ limits.
 //! - `network`: Service, Endpoints, EndpointSlice.
 //! - `cluster`: Namespace, Node, ConfigMap, Secret, ServiceAccount, Event,
 //!   Lease, PriorityClass.
@@ -36,7 +38,9 @@
 //!   use; rarely used corners (volumes beyond names, probes, security
 //!   contexts, affinity terms, topology spread) are decoded but not checked.
 //! - Allocation (Service cluster IPs and node ports, generated names, uids)
-//!   belongs to the API server and happens before these functions run.
+//!   belongs to the API server. A Job's selector is generated from its uid
+//!   here, so the uid must be set before [`default`] runs; an update that
+//!   leaves out a Service's cluster IP must be given the old one first.
 //! - A pod's binding (`spec.nodeName`) and status writes are not spec updates:
 //!   the API server applies them without [`validate`]'s update rules, or with
 //!   [`validate_status_update`].
