@@ -211,12 +211,21 @@ impl StoreCluster {
             .join(format!("{}-{start}.log", self.members[i].name))
     }
 
-    /// `--initial-cluster` as the founding members plus any joining ones up to `upto`.
-    fn initial_cluster(&self, upto: usize) -> String {
+    /// `--initial-cluster` for member `i`: the founding members, or for a
+    /// joining member the running ones and itself (as etcd asks for).
+    fn initial_cluster(&self, i: usize) -> String {
+        let joining = self.members[i].state == "existing";
         self.members
             .iter()
-            .take(upto + 1)
-            .filter(|m| m.state == "new" || m.name == self.members[upto].name || m.is_running())
+            .enumerate()
+            .filter(|(j, m)| {
+                if joining {
+                    *j == i || m.is_running()
+                } else {
+                    m.state == "new"
+                }
+            })
+            .map(|(_, m)| m)
             .map(|m| format!("{}={}", m.name, m.peer_url()))
             .collect::<Vec<_>>()
             .join(",")
@@ -306,6 +315,7 @@ impl Drop for StoreCluster {
 /// How long anything that should happen "soon" may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// A client of `endpoints` with short connect and request timeouts.
 pub async fn connect(endpoints: &[String]) -> Client {
     let options = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
@@ -382,6 +392,7 @@ impl Load {
         Load { acked, stop, tasks }
     }
 
+    /// How many writes were acknowledged so far.
     pub fn acked(&self) -> usize {
         self.acked.lock().unwrap().len()
     }
@@ -401,6 +412,7 @@ impl Load {
         }
     }
 
+    /// Stops the writers; returns every acknowledged key.
     pub async fn stop(self) -> Vec<String> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for task in self.tasks {

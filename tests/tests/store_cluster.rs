@@ -155,7 +155,6 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .expect("member add");
     let new_id = added.member().expect("the added member").id();
     assert!(added.member().unwrap().is_learner());
-    assert_eq!(added.members().len(), 4);
     cluster.spawn_and_wait(joining);
 
     let deadline = Instant::now() + PATIENCE;
@@ -224,7 +223,7 @@ async fn a_watcher_resuming_after_its_member_dies_sees_every_event_exactly_once_
                 let options = etcd_client::WatchOptions::new()
                     .with_prefix()
                     .with_start_revision(next_revision);
-                let Ok((_watcher, mut stream)) = client.watch("/w/", Some(options)).await else {
+                let Ok(mut stream) = client.watch("/w/", Some(options)).await else {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };

@@ -508,7 +508,7 @@ fn endpoint_health_and_member_list_describe_the_single_member() {
     assert_eq!(
         ctl.ok(&["member", "list"]),
         format!(
-            "{id:x}, started, default, http://127.0.0.1:2380, {}, false\n",
+            "{id:x}, started, default, http://localhost:2380, {}, false\n",
             store.endpoint()
         )
     );

@@ -114,7 +114,8 @@ pub struct RaftStatus {
     pub last_index: u64,
     /// Whether this member is a learner.
     pub is_learner: bool,
-    /// Whether this member is the only voter (then every read is local).
+    /// Whether this member is the only voter, leads, and has applied everything
+    /// committed (then every read is served locally).
     pub single_voter: bool,
 }
 
@@ -372,6 +373,7 @@ pub(crate) fn spawn(
     };
     node.sync_peers();
     node.campaign_if_alone();
+    node.publish_status();
     std::thread::Builder::new()
         .name("skiff-raft".into())
         .spawn(move || {
@@ -860,7 +862,8 @@ impl Node {
         }
     }
 
-    /// Answers everything past its deadline with "request timed out".
+    /// Once a tick: asks again for reads raft dropped, and answers everything
+    /// past its deadline with "request timed out".
     fn expire(&mut self, now: Instant) {
         fn expired<T>(waiting: &mut HashMap<u64, Waiting<T>>, now: Instant) {
             let late: Vec<u64> = waiting
@@ -876,6 +879,12 @@ impl Node {
         }
         expired(&mut self.pending, now);
         expired(&mut self.conf_pending, now);
+        // raft-rs drops a ReadIndex silently when there is no leader, or the
+        // leader has not yet committed an entry of its term: ask again.
+        let waiting: Vec<u64> = self.reads_sent.keys().copied().collect();
+        for ctx in waiting {
+            self.raw.read_index(ctx.to_be_bytes().to_vec());
+        }
         let late: Vec<u64> = self
             .reads_sent
             .iter()
@@ -925,13 +934,19 @@ impl Node {
         let Ok(mvcc) = crate::store::read(&self.inner.mvcc) else {
             return;
         };
-        let wanted: HashMap<u64, String> = mvcc
-            .members()
-            .values()
+        // A member joining an existing cluster knows nobody until the leader's
+        // snapshot arrives; until then its peers are those --initial-cluster names.
+        let members: Vec<Member> = if mvcc.members().is_empty() {
+            self.inner.config.initial_members()
+        } else {
+            mvcc.members().values().cloned().collect()
+        };
+        drop(mvcc);
+        let wanted: HashMap<u64, String> = members
+            .iter()
             .filter(|m| m.id != self.id)
             .filter_map(|m| Some((m.id, m.peer_urls.first()?.clone())))
             .collect();
-        drop(mvcc);
         for id in self.peers.keys() {
             if !wanted.contains_key(id) {
                 self.transport.remove_peer(*id);
@@ -956,7 +971,14 @@ impl Node {
             applied_index: raft.raft_log.applied,
             last_index: raft.raft_log.last_index(),
             is_learner: raft.prs().conf().learners().contains(&self.id),
-            single_voter: voters.len() == 1 && voters.contains(self.id),
+            // A lone voter reads locally once, as leader, it has committed an
+            // entry of its term and applied everything committed: from then on
+            // every acknowledged write is applied before it is acknowledged.
+            single_voter: voters.len() == 1
+                && voters.contains(self.id)
+                && raft.state == StateRole::Leader
+                && raft.commit_to_current_term()
+                && raft.raft_log.applied >= raft.raft_log.committed,
         };
         let mut shared = self
             .inner
