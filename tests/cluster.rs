@@ -127,8 +127,16 @@ impl StoreCluster {
             ip,
             // Each member has its own address, so fixed ports cannot clash
             // inside namespaces; on loopback they must be free ones.
-            client_port: if namespace.is_some() { 2379 } else { free_port() },
-            peer_port: if namespace.is_some() { 2380 } else { free_port() },
+            client_port: if namespace.is_some() {
+                2379
+            } else {
+                free_port()
+            },
+            peer_port: if namespace.is_some() {
+                2380
+            } else {
+                free_port()
+            },
             child: None,
             starts: 0,
             state,
@@ -138,13 +146,19 @@ impl StoreCluster {
 
     /// Cuts member `i` off from the others (both ways); clients still reach it.
     pub fn isolate(&mut self, i: usize) {
-        let net = self.net.as_mut().expect("isolate needs a cluster in namespaces");
+        let net = self
+            .net
+            .as_mut()
+            .expect("isolate needs a cluster in namespaces");
         net.isolate(i).expect("the partition is set up");
     }
 
     /// Removes every partition.
     pub fn heal(&mut self) {
-        let net = self.net.as_mut().expect("heal needs a cluster in namespaces");
+        let net = self
+            .net
+            .as_mut()
+            .expect("heal needs a cluster in namespaces");
         net.heal().expect("the partition is removed");
     }
 
@@ -260,7 +274,10 @@ impl StoreCluster {
             .args(["--heartbeat-interval", &o.heartbeat_ms.to_string()])
             .args(["--election-timeout", &o.election_ms.to_string()])
             .args(["--snapshot-count", &o.snapshot_count.to_string()])
-            .args(["--snapshot-catchup-entries", &o.catch_up_entries.to_string()])
+            .args([
+                "--snapshot-catchup-entries",
+                &o.catch_up_entries.to_string(),
+            ])
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())
@@ -427,7 +444,10 @@ impl Load {
 pub async fn assert_all_present(endpoint: &str, prefix: &str, acked: &[String]) {
     let mut client = connect(&[endpoint.to_string()]).await;
     let got = client
-        .get(prefix, Some(GetOptions::new().with_prefix().with_keys_only()))
+        .get(
+            prefix,
+            Some(GetOptions::new().with_prefix().with_keys_only()),
+        )
         .await
         .expect("a linearizable read");
     let present: BTreeSet<String> = got
@@ -453,7 +473,10 @@ pub async fn wait_converged(cluster: &StoreCluster) {
         for ep in cluster.endpoints() {
             let mut client = connect(&[ep.clone()]).await;
             let rev = client
-                .get("/", Some(GetOptions::new().with_serializable().with_count_only()))
+                .get(
+                    "/",
+                    Some(GetOptions::new().with_serializable().with_count_only()),
+                )
                 .await
                 .ok()
                 .and_then(|r| r.header().map(|h| h.revision()));
@@ -479,4 +502,3 @@ pub async fn wait_converged(cluster: &StoreCluster) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-

@@ -80,8 +80,16 @@ impl TestNet {
         ip(&["-n", &hub, "link", "set", "br0", "up"])?;
         // The test's own link: one end here with an address, one on the bridge.
         let test_end = format!("{}t", self.prefix);
-        ip(&["link", "add", &test_end, "type", "veth", "peer", "name", "tport", "netns", &hub])?;
-        ip(&["addr", "add", &format!("{}.254/24", self.subnet), "dev", &test_end])?;
+        ip(&[
+            "link", "add", &test_end, "type", "veth", "peer", "name", "tport", "netns", &hub,
+        ])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}.254/24", self.subnet),
+            "dev",
+            &test_end,
+        ])?;
         ip(&["link", "set", &test_end, "up"])?;
         ip(&["-n", &hub, "link", "set", "tport", "master", "br0"])?;
         ip(&["-n", &hub, "link", "set", "tport", "up"])?;
@@ -96,8 +104,18 @@ impl TestNet {
         let port = format!("m{i}");
         ip(&["netns", "add", &ns])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &hub])?;
-        ip(&["-n", &ns, "addr", "add", &format!("{}/24", self.address(i)), "dev", "eth0"])?;
+        ip(&[
+            "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns", &hub,
+        ])?;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{}/24", self.address(i)),
+            "dev",
+            "eth0",
+        ])?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
         ip(&["-n", &hub, "link", "set", &port, "master", "br0"])?;
         ip(&["-n", &hub, "link", "set", &port, "up"])?;

@@ -42,7 +42,11 @@ async fn three_members_elect_a_leader_and_replicate_every_write() {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let list = via_follower.member_list().await.unwrap();
-        let mut names: Vec<String> = list.members().iter().map(|m| m.name().to_string()).collect();
+        let mut names: Vec<String> = list
+            .members()
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
         names.sort();
         let urls_ok = list.members().iter().all(|m| !m.client_urls().is_empty());
         if names == ["m1", "m2", "m3"] && urls_ok {
@@ -51,12 +55,14 @@ async fn three_members_elect_a_leader_and_replicate_every_write() {
                 .iter()
                 .flat_map(|m| m.peer_urls().to_vec())
                 .collect();
-            let expected: BTreeSet<String> =
-                cluster.members.iter().map(|m| m.peer_url()).collect();
+            let expected: BTreeSet<String> = cluster.members.iter().map(|m| m.peer_url()).collect();
             assert_eq!(peer_urls, expected);
             break;
         }
-        assert!(Instant::now() < deadline, "members never announced themselves: {names:?}");
+        assert!(
+            Instant::now() < deadline,
+            "members never announced themselves: {names:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -68,7 +74,11 @@ async fn three_members_elect_a_leader_and_replicate_every_write() {
         let status = client.status().await.unwrap();
         terms.insert(status.raft_term());
         leaders.insert(status.leader());
-        assert!(status.raft_index() >= 2, "raft index {}", status.raft_index());
+        assert!(
+            status.raft_index() >= 2,
+            "raft index {}",
+            status.raft_index()
+        );
     }
     assert_eq!(leaders.len(), 1, "one leader: {leaders:?}");
     assert_eq!(terms.len(), 1, "one term: {terms:?}");
@@ -129,7 +139,9 @@ async fn a_member_behind_a_compacted_log_catches_up_by_snapshot() {
     wait_converged(&cluster).await;
     assert_all_present(&cluster.members[lagging].endpoint(), "/snap/", &acked).await;
     assert!(
-        cluster.log(lagging).contains("installing a snapshot from the leader"),
+        cluster
+            .log(lagging)
+            .contains("installing a snapshot from the leader"),
         "the restarted member should have caught up by snapshot:\n{}",
         cluster.log(lagging)
     );
@@ -174,7 +186,11 @@ async fn members_are_added_promoted_and_removed_under_load() {
                 );
             }
         }
-        assert!(Instant::now() < deadline, "the learner never caught up\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the learner never caught up\n{}",
+            cluster.logs()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     load.wait_for(100, &cluster).await;
@@ -189,7 +205,10 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .find(|m| m.name() == cluster.members[leaving].name)
         .expect("the leaving member is listed")
         .id();
-    let removed = admin.member_remove(leaving_id).await.expect("member remove");
+    let removed = admin
+        .member_remove(leaving_id)
+        .await
+        .expect("member remove");
     assert_eq!(removed.members().len(), 3);
     cluster.kill(leaving);
     load.wait_for(100, &cluster).await;
@@ -213,7 +232,12 @@ async fn a_watcher_resuming_after_its_member_dies_sees_every_event_exactly_once_
     let watcher = {
         let seen = seen.clone();
         let mut order: Vec<String> = vec![endpoints[leader].clone()];
-        order.extend(endpoints.iter().filter(|e| **e != endpoints[leader]).cloned());
+        order.extend(
+            endpoints
+                .iter()
+                .filter(|e| **e != endpoints[leader])
+                .cloned(),
+        );
         tokio::spawn(async move {
             let mut next_revision = 1;
             // Bounded: at most 200 (re)connections.
@@ -258,13 +282,20 @@ async fn a_watcher_resuming_after_its_member_dies_sees_every_event_exactly_once_
     let last = acked.last().unwrap().1;
     let deadline = Instant::now() + PATIENCE;
     while seen.lock().unwrap().last().map_or(0, |e| e.1) < last {
-        assert!(Instant::now() < deadline, "the watcher fell behind\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the watcher fell behind\n{}",
+            cluster.logs()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     watcher.abort();
     let seen = seen.lock().unwrap().clone();
     for pair in seen.windows(2) {
-        assert!(pair[0].1 < pair[1].1, "events out of order or repeated: {pair:?}");
+        assert!(
+            pair[0].1 < pair[1].1,
+            "events out of order or repeated: {pair:?}"
+        );
     }
     let seen: BTreeSet<(String, i64)> = seen.into_iter().collect();
     for (key, revision) in &acked {

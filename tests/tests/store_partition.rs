@@ -71,19 +71,31 @@ async fn an_isolated_leader_serves_neither_writes_nor_linearizable_reads_and_con
                 break l;
             }
         }
-        assert!(Instant::now() < deadline, "the majority elected no leader\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the majority elected no leader\n{}",
+            cluster.logs()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let majority_endpoints: Vec<String> =
-        majority.iter().map(|&i| cluster.members[i].endpoint()).collect();
+    let majority_endpoints: Vec<String> = majority
+        .iter()
+        .map(|&i| cluster.members[i].endpoint())
+        .collect();
     let load = Load::start(majority_endpoints, "/partition/", 2);
     load.wait_for(50, &cluster).await;
 
     // The isolated member refuses writes and linearizable reads …
     let write = to_old.put("/isolated", "x", None).await;
-    assert!(write.is_err(), "a write on the isolated member succeeded: {write:?}");
+    assert!(
+        write.is_err(),
+        "a write on the isolated member succeeded: {write:?}"
+    );
     let read = to_old.get("/before", None).await;
-    assert!(read.is_err(), "a linearizable read on the isolated member succeeded: {read:?}");
+    assert!(
+        read.is_err(),
+        "a linearizable read on the isolated member succeeded: {read:?}"
+    );
     // … but still serves what it has, serializably.
     let stale = to_old
         .get("/before", Some(GetOptions::new().with_serializable()))

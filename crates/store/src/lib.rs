@@ -46,7 +46,7 @@ pub mod wal;
 pub mod watch;
 
 pub use error::StoreError;
-pub use revision::Revision;
 pub use node::{ClusterState, RaftStatus};
+pub use revision::Revision;
 pub use skiff_proto::store::Member;
 pub use store::{member_id, MemberIdentity, Store, StoreConfig};

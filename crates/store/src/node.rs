@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use raft::eraftpb::{
-    ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message,
-    Snapshot, SnapshotMetadata,
+    ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot,
+    SnapshotMetadata,
 };
 use raft::{RawNode, ReadOnlyOption, StateRole, StorageError};
 use skiff_proto::store::{log_entry, ConfChangeContext, LogEntry, Member};
@@ -181,7 +181,10 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         }
         let (_, body) = snapshots.load(&path)?;
         mvcc.restore_snapshot(&mut body.as_slice())?;
-        tracing::info!(index = meta.index, "restored the state machine from a snapshot");
+        tracing::info!(
+            index = meta.index,
+            "restored the state machine from a snapshot"
+        );
     }
     // The HardState's commit is written lazily; what was applied was committed.
     let mut hard_state = log.hard_state();
@@ -344,10 +347,7 @@ pub(crate) fn spawn(
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let raw = RawNode::new(&raft_config, reader, &logger)
         .map_err(|e| StoreError::Storage(format!("starting raft: {e}")))?;
-    let last_snapshot_index = snapshots
-        .latest()?
-        .map(|(meta, _)| meta.index)
-        .unwrap_or(0);
+    let last_snapshot_index = snapshots.latest()?.map(|(meta, _)| meta.index).unwrap_or(0);
     let durable_last = opened_log.last_index();
     let mut node = Node {
         id,
@@ -695,8 +695,12 @@ impl Node {
             wanted: Arc::clone(&self.snapshot_wanted),
         }));
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        self.raw = RawNode::new(&raft_config(&self.inner.config, self.id, applied), reader, &logger)
-            .map_err(|e| StoreError::Storage(format!("restarting raft: {e}")))?;
+        self.raw = RawNode::new(
+            &raft_config(&self.inner.config, self.id, applied),
+            reader,
+            &logger,
+        )
+        .map_err(|e| StoreError::Storage(format!("restarting raft: {e}")))?;
         self.campaign_if_alone();
         Ok(())
     }
@@ -824,7 +828,8 @@ impl Node {
         };
         let member = context.member.clone().unwrap_or_default();
         // Rebuild the change raft agreed on from its context.
-        let cc = conf_change_from_entry(entry).unwrap_or_else(|| conf_change(ConfChangeType::AddNode, member.id));
+        let cc = conf_change_from_entry(entry)
+            .unwrap_or_else(|| conf_change(ConfChangeType::AddNode, member.id));
         let conf_state = self
             .raw
             .apply_conf_change(&cc)
@@ -835,7 +840,9 @@ impl Node {
             .map_err(storage_err("recording the membership"))?;
         let change = match cc.changes.first().map(|c| c.get_change_type()) {
             Some(ConfChangeType::RemoveNode) => MemberChange::Remove(member.id),
-            Some(ConfChangeType::AddNode) if mvcc.members().get(&member.id).is_some_and(|m| m.is_learner) => {
+            Some(ConfChangeType::AddNode)
+                if mvcc.members().get(&member.id).is_some_and(|m| m.is_learner) =>
+            {
                 MemberChange::Promote(member.id)
             }
             _ => MemberChange::Add(member),
@@ -1040,8 +1047,7 @@ impl Node {
         meta.set_conf_state(self.log.conf_state());
         {
             let mut mvcc = crate::store::write(&self.inner.mvcc)?;
-            self.snapshots
-                .save(&meta, |out| mvcc.write_snapshot(out))?;
+            self.snapshots.save(&meta, |out| mvcc.write_snapshot(out))?;
         }
         self.last_snapshot_index = applied;
         self.snapshot_wanted.store(false, Ordering::Release);

@@ -24,8 +24,8 @@ use skiff_proto::etcdserverpb::{
     LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, PutRequest,
     PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
-use skiff_proto::store::{log_entry, LogEntry};
 use skiff_proto::store::Member;
+use skiff_proto::store::{log_entry, LogEntry};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -98,7 +98,10 @@ impl StoreConfig {
     /// This member's ID: derived from its peer URLs and the cluster token, so
     /// every member computes the same IDs from `--initial-cluster`.
     pub fn member_id(&self) -> u64 {
-        member_id(&self.initial_advertise_peer_urls, &self.initial_cluster_token)
+        member_id(
+            &self.initial_advertise_peer_urls,
+            &self.initial_cluster_token,
+        )
     }
 
     /// The cluster's ID, derived from the cluster token.
@@ -326,7 +329,9 @@ impl Store {
     }
 
     /// The tonic service peers use to reach this member (`skiff.raft.v1`).
-    pub(crate) fn peer_service(&self) -> skiff_proto::raftpb::raft_server::RaftServer<crate::raft::transport::RaftService> {
+    pub(crate) fn peer_service(
+        &self,
+    ) -> skiff_proto::raftpb::raft_server::RaftServer<crate::raft::transport::RaftService> {
         self.inner.transport.service()
     }
 
@@ -521,7 +526,11 @@ impl Store {
 
     /// The cluster's members.
     pub fn member_list(&self) -> Result<Vec<Member>> {
-        Ok(read(&self.inner.mvcc)?.members().values().cloned().collect())
+        Ok(read(&self.inner.mvcc)?
+            .members()
+            .values()
+            .cloned()
+            .collect())
     }
 
     /// Adds a member (a voter, or a learner) reached at `peer_urls`; returns it
@@ -543,7 +552,9 @@ impl Store {
             client_urls: Vec::new(),
             is_learner,
         };
-        let members = self.change_members(MemberChange::Add(member.clone())).await?;
+        let members = self
+            .change_members(MemberChange::Add(member.clone()))
+            .await?;
         Ok((member, members))
     }
 

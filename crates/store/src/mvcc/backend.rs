@@ -204,9 +204,7 @@ impl Backend {
 
     /// Every member as sled holds them (read at start), encoded.
     pub(crate) fn members(&self) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
-        self.tree
-            .scan_prefix([MEMBER])
-            .map(|item| Ok(item?.1))
+        self.tree.scan_prefix([MEMBER]).map(|item| Ok(item?.1))
     }
 
     /// A meta record as sled holds it (read at start, before any write).
