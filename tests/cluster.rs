@@ -471,7 +471,7 @@ pub async fn wait_converged(cluster: &StoreCluster) {
     loop {
         let mut seen = Vec::new();
         for ep in cluster.endpoints() {
-            let mut client = connect(&[ep.clone()]).await;
+            let mut client = connect(std::slice::from_ref(&ep)).await;
             let rev = client
                 .get(
                     "/",
@@ -483,8 +483,7 @@ pub async fn wait_converged(cluster: &StoreCluster) {
             seen.push(rev);
         }
         let first = seen[0];
-        if first.is_some() && seen.iter().all(|r| *r == first) {
-            let rev = first.unwrap();
+        if let Some(rev) = first.filter(|_| seen.iter().all(|r| *r == first)) {
             let mut hashes = Vec::new();
             for ep in cluster.endpoints() {
                 let mut client = connect(&[ep]).await;

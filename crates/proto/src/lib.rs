@@ -107,6 +107,7 @@ mod tests {
     fn log_entry_carries_a_nested_txn() {
         let entry = LogEntry {
             id: 11,
+            proposer: 3,
             request: Some(log_entry::Request::Txn(TxnRequest {
                 compare: vec![Compare {
                     key: b"k".to_vec(),

@@ -236,9 +236,11 @@ fn bootstrap(
         )));
     }
     let voters: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let mut meta = SnapshotMetadata::default();
-    meta.index = BOOTSTRAP_INDEX;
-    meta.term = BOOTSTRAP_TERM;
+    let mut meta = SnapshotMetadata {
+        index: BOOTSTRAP_INDEX,
+        term: BOOTSTRAP_TERM,
+        ..Default::default()
+    };
     meta.set_conf_state(ConfState::from((voters, Vec::<u64>::new())));
     mvcc.bootstrap_members(&members);
     mvcc.apply_empty(BOOTSTRAP_INDEX);
@@ -1041,9 +1043,11 @@ impl Node {
         let Ok(term) = self.raw.raft.raft_log.term(applied) else {
             return Ok(());
         };
-        let mut meta = SnapshotMetadata::default();
-        meta.index = applied;
-        meta.term = term;
+        let mut meta = SnapshotMetadata {
+            index: applied,
+            term,
+            ..Default::default()
+        };
         meta.set_conf_state(self.log.conf_state());
         {
             let mut mvcc = crate::store::write(&self.inner.mvcc)?;

@@ -731,19 +731,33 @@ mod tests {
                 max_us: 12_300,
                 mean_us: 1_400.0,
             },
+            longest_gap_ms: 12.5,
             txn: None,
             watch: None,
         }
     }
 
     #[test]
-    fn the_text_report_is_three_stable_lines() {
+    fn the_text_report_is_four_stable_lines() {
         assert_eq!(
             sample_report(Op::Put).to_text(),
             "op=put clients=16 conns=8 value-size=256 duration=10.0s\n\
              ops=123456 errors=0 throughput=12345.6 ops/s\n\
-             latency p50=1.23ms p90=2.10ms p99=4.56ms p99.9=9.80ms max=12.3ms\n"
+             latency p50=1.23ms p90=2.10ms p99=4.56ms p99.9=9.80ms max=12.3ms\n\
+             longest gap between successes=12.5ms\n"
         );
+    }
+
+    #[test]
+    fn gaps_keep_the_longest_interval_between_successes() {
+        let start = std::time::Instant::now() - Duration::from_millis(50);
+        let gaps = Gaps::new(start);
+        gaps.success();
+        let first = gaps.longest();
+        assert!(first >= Duration::from_millis(50), "{first:?}");
+        std::thread::sleep(Duration::from_millis(5));
+        gaps.success();
+        assert_eq!(gaps.longest(), first, "a shorter gap does not replace a longer one");
     }
 
     #[test]
