@@ -47,13 +47,7 @@ pub struct Resource {
 
 /// The verbs every served resource supports, as discovery lists them.
 pub const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
+    "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
 macro_rules! resource {
@@ -75,22 +69,182 @@ macro_rules! resource {
 
 /// Every resource skiff serves, in discovery order.
 pub static RESOURCES: &[Resource] = &[
-    resource!("", "v1", "namespaces", "namespace", "Namespace", false, ["ns"], ["status", "finalize"], "namespaces"),
-    resource!("", "v1", "nodes", "node", "Node", false, ["no"], ["status"], "minions"),
-    resource!("", "v1", "pods", "pod", "Pod", true, ["po"], ["status", "binding", "log"], "pods"),
-    resource!("", "v1", "services", "service", "Service", true, ["svc"], ["status"], "services/specs"),
-    resource!("", "v1", "endpoints", "endpoints", "Endpoints", true, ["ep"], [], "services/endpoints"),
-    resource!("", "v1", "configmaps", "configmap", "ConfigMap", true, ["cm"], [], "configmaps"),
-    resource!("", "v1", "secrets", "secret", "Secret", true, [], [], "secrets"),
-    resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, ["sa"], [], "serviceaccounts"),
-    resource!("", "v1", "events", "event", "Event", true, ["ev"], [], "events"),
-    resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, [], [], "leases"),
-    resource!("batch", "v1", "jobs", "job", "Job", true, [], ["status"], "jobs"),
-    resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, ["cj"], ["status"], "cronjobs"),
-    resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, ["rs"], ["status"], "replicasets"),
-    resource!("apps", "v1", "deployments", "deployment", "Deployment", true, ["deploy"], ["status"], "deployments"),
-    resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, [], [], "endpointslices"),
-    resource!("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, ["pc"], [], "priorityclasses"),
+    resource!(
+        "",
+        "v1",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        ["ns"],
+        ["status", "finalize"],
+        "namespaces"
+    ),
+    resource!(
+        "",
+        "v1",
+        "nodes",
+        "node",
+        "Node",
+        false,
+        ["no"],
+        ["status"],
+        "minions"
+    ),
+    resource!(
+        "",
+        "v1",
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        ["po"],
+        ["status", "binding", "log"],
+        "pods"
+    ),
+    resource!(
+        "",
+        "v1",
+        "services",
+        "service",
+        "Service",
+        true,
+        ["svc"],
+        ["status"],
+        "services/specs"
+    ),
+    resource!(
+        "",
+        "v1",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        ["ep"],
+        [],
+        "services/endpoints"
+    ),
+    resource!(
+        "",
+        "v1",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        ["cm"],
+        [],
+        "configmaps"
+    ),
+    resource!(
+        "",
+        "v1",
+        "secrets",
+        "secret",
+        "Secret",
+        true,
+        [],
+        [],
+        "secrets"
+    ),
+    resource!(
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        ["sa"],
+        [],
+        "serviceaccounts"
+    ),
+    resource!(
+        "",
+        "v1",
+        "events",
+        "event",
+        "Event",
+        true,
+        ["ev"],
+        [],
+        "events"
+    ),
+    resource!(
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        [],
+        [],
+        "leases"
+    ),
+    resource!(
+        "batch",
+        "v1",
+        "jobs",
+        "job",
+        "Job",
+        true,
+        [],
+        ["status"],
+        "jobs"
+    ),
+    resource!(
+        "batch",
+        "v1",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        ["cj"],
+        ["status"],
+        "cronjobs"
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        ["rs"],
+        ["status"],
+        "replicasets"
+    ),
+    resource!(
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        ["deploy"],
+        ["status"],
+        "deployments"
+    ),
+    resource!(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        [],
+        [],
+        "endpointslices"
+    ),
+    resource!(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "priorityclass",
+        "PriorityClass",
+        false,
+        ["pc"],
+        [],
+        "priorityclasses"
+    ),
 ];
 
 impl Resource {

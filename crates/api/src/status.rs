@@ -256,7 +256,10 @@ impl ApiError {
             details: details(resource, name),
             ..ApiError::new(
                 Reason::Forbidden,
-                format!("{} \"{name}\" is forbidden: {why}", resource.qualified_name()),
+                format!(
+                    "{} \"{name}\" is forbidden: {why}",
+                    resource.qualified_name()
+                ),
             )
         }
     }
