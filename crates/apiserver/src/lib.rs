@@ -25,10 +25,10 @@
 #![deny(missing_docs)]
 
 pub mod clock;
-// pub mod grpc;
+pub mod grpc;
 mod object;
 pub mod registry;
-// pub mod server;
+pub mod server;
 pub mod storage;
 pub mod watch_cache;
 

@@ -81,8 +81,7 @@ impl Registry {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<Reply, ApiError> {
-        let _span =
-            tracing::debug_span!("delete", resource = resource.resource, namespace, name).entered();
+        tracing::debug!(resource = resource.resource, namespace, name, "delete");
         let now = self.now();
         let outcome = self
             .guaranteed_update(resource, namespace, name, options.dry_run, |current, _| {

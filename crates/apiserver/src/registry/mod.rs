@@ -27,7 +27,7 @@ mod delete;
 pub mod write;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -261,7 +261,7 @@ impl Registry {
         resource_version: &str,
     ) -> Result<Value, ApiError> {
         parse_resource_version(resource_version)?;
-        let _span = tracing::debug_span!("get", resource = resource.resource, namespace, name);
+        tracing::trace!(resource = resource.resource, namespace, name, "get");
         Ok(self.read_existing(resource, namespace, name).await?.object)
     }
 

@@ -227,8 +227,7 @@ impl Registry {
             object["status"] = json!({"phase": "Active"});
             object["spec"]["finalizers"] = json!(["kubernetes"]);
         }
-        let _span =
-            tracing::debug_span!("create", resource = resource.resource, namespace).entered();
+        tracing::debug!(resource = resource.resource, namespace, "create");
         for _attempt in 0..8 {
             let name = if given_name.is_empty() {
                 format!("{generate}{}", self.random.name_suffix())

@@ -134,3 +134,75 @@ impl Storage for EtcdStorage {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::registry::tests::{open_store, pod, r};
+    use crate::registry::{Registry, RegistryConfig, WatchOptions, WriteOptions};
+    use crate::watch_cache::EventType;
+
+    #[tokio::test]
+    async fn the_registry_works_over_etcds_grpc_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let advertised = skiff_store::grpc::Advertised {
+            client_urls: vec![endpoint.clone()],
+            peer_urls: vec![],
+        };
+        tokio::spawn(skiff_store::server::serve(
+            vec![listener],
+            store.clone(),
+            advertised,
+            shutdown.clone(),
+        ));
+
+        let storage = EtcdStorage::connect(std::slice::from_ref(&endpoint)).unwrap();
+        let registry = Registry::new(Arc::new(storage), RegistryConfig::default());
+        registry.start_watch_caches().await.unwrap();
+        let write = WriteOptions::default();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
+        registry
+            .create(r("ns"), "", &serde_json::to_vec(&ns).unwrap(), &write)
+            .await
+            .unwrap();
+        let mut watch = registry
+            .watch(r("pods"), "default", &WatchOptions::default())
+            .await
+            .unwrap();
+        let created = registry
+            .create(
+                r("pods"),
+                "default",
+                &serde_json::to_vec(&pod("web")).unwrap(),
+                &write,
+            )
+            .await
+            .unwrap()
+            .object;
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), watch.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.kind, EventType::Added);
+        assert_eq!(event.object, created);
+        let err = registry
+            .create(
+                r("pods"),
+                "default",
+                &serde_json::to_vec(&pod("web")).unwrap(),
+                &write,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, skiff_api::status::Reason::AlreadyExists);
+        shutdown.cancel();
+    }
+}
