@@ -139,8 +139,8 @@ pub struct ApiError {
     pub reason: Reason,
     /// Kubernetes' message text.
     pub message: String,
-    /// Which object, and which fields.
-    pub details: Option<Details>,
+    /// Which object, and which fields (boxed: errors travel in every `Result`).
+    pub details: Option<Box<Details>>,
 }
 
 impl fmt::Display for ApiError {
@@ -151,13 +151,13 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-fn details(resource: &Resource, name: &str) -> Option<Details> {
-    Some(Details {
+fn details(resource: &Resource, name: &str) -> Option<Box<Details>> {
+    Some(Box::new(Details {
         name: name.to_string(),
         group: resource.group.to_string(),
         kind: resource.resource.to_string(),
         causes: Vec::new(),
-    })
+    }))
 }
 
 impl ApiError {
@@ -241,12 +241,12 @@ impl ApiError {
             code: Reason::Invalid.code(),
             reason: Reason::Invalid,
             message: format!("{} \"{name}\" is invalid: {listed}", resource.kind),
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: name.to_string(),
                 group: resource.group.to_string(),
                 kind: resource.kind.to_string(),
                 causes,
-            }),
+            })),
         }
     }
 
@@ -346,24 +346,26 @@ impl ApiError {
             .and_then(Value::as_u64)
             .and_then(|c| u16::try_from(c).ok())
             .unwrap_or_else(|| reason.code());
-        let details = status.get("details").map(|d| Details {
-            name: text(d, "name"),
-            group: text(d, "group"),
-            kind: text(d, "kind"),
-            causes: d
-                .get("causes")
-                .and_then(Value::as_array)
-                .map(|causes| {
-                    causes
-                        .iter()
-                        .map(|c| Cause {
-                            reason: text(c, "reason"),
-                            message: text(c, "message"),
-                            field: text(c, "field"),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+        let details = status.get("details").map(|d| {
+            Box::new(Details {
+                name: text(d, "name"),
+                group: text(d, "group"),
+                kind: text(d, "kind"),
+                causes: d
+                    .get("causes")
+                    .and_then(Value::as_array)
+                    .map(|causes| {
+                        causes
+                            .iter()
+                            .map(|c| Cause {
+                                reason: text(c, "reason"),
+                                message: text(c, "message"),
+                                field: text(c, "field"),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
         });
         Ok(ApiError {
             code,

@@ -558,11 +558,11 @@ impl Registry {
         }
         let now = self.now();
         let conflict = |why: String| ApiError {
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: name.to_string(),
                 kind: "pods/binding".into(),
                 ..Default::default()
-            }),
+            })),
             ..ApiError::new(
                 Reason::Conflict,
                 format!("Operation cannot be fulfilled on pods/binding \"{name}\": {why}"),
