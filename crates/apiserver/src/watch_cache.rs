@@ -299,17 +299,29 @@ async fn follow(cache: std::sync::Weak<WatchCache>, storage: Arc<dyn Storage>, m
     }
 }
 
-/// What a client watch selects.
+/// What a client watch (or a list) selects: keys under `prefix` whose object
+/// the selectors match.
+#[derive(Clone)]
 pub(crate) struct Filter {
     pub(crate) prefix: String,
-    pub(crate) labels: LabelSelector,
-    pub(crate) fields: FieldSelector,
+    pub(crate) selects: Arc<dyn Fn(&Value) -> bool + Send + Sync>,
 }
 
 impl Filter {
-    fn matches(&self, object: &Value) -> bool {
-        (self.labels.is_empty() || self.labels.matches(&object::labels(object)))
-            && (self.fields.is_empty() || self.fields.matches(object))
+    /// A filter from parsed label and field selectors.
+    pub(crate) fn new(prefix: String, labels: LabelSelector, fields: FieldSelector) -> Filter {
+        Filter {
+            prefix,
+            selects: Arc::new(move |object: &Value| {
+                (labels.is_empty() || labels.matches(&object::labels(object)))
+                    && (fields.is_empty() || fields.matches(object))
+            }),
+        }
+    }
+
+    /// Whether the selectors match `object`.
+    pub(crate) fn matches(&self, object: &Value) -> bool {
+        (self.selects)(object)
     }
 }
 

@@ -47,7 +47,7 @@ pub use allocator::ServiceRanges;
 pub use delete::DeleteOptions;
 
 use crate::clock::{Clock, Random, SystemClock};
-use crate::object::{self, from_stored, parse_resource_version, FieldValidation};
+use crate::object::{from_stored, parse_resource_version, FieldValidation};
 use crate::storage::{prefix_end, Storage, StorageError};
 use crate::watch_cache::{Filter, WatchCache, WatchStream};
 
@@ -277,11 +277,7 @@ impl Registry {
             LabelSelector::parse(&options.label_selector).map_err(ApiError::bad_request)?;
         let fields = FieldSelector::parse(resource.kind, &options.field_selector)
             .map_err(ApiError::bad_request)?;
-        let filter = Filter {
-            prefix: resource.namespace_prefix(namespace),
-            labels,
-            fields,
-        };
+        let filter = Filter::new(resource.namespace_prefix(namespace), labels, fields);
         // The cache starts before the store is read, so a watch from this
         // list's revision never lands before the cache's first revision.
         let cache = self.cache(resource).await?;
@@ -290,7 +286,7 @@ impl Registry {
             let (objects, revision) = cache.snapshot(&filter.prefix);
             let items = objects
                 .iter()
-                .filter(|o| matches(&filter, o))
+                .filter(|o| filter.matches(o))
                 .map(|o| (**o).clone())
                 .collect();
             return Ok(list_object(resource, items, revision, None));
@@ -340,7 +336,7 @@ impl Registry {
             for kv in &resp.kvs {
                 let object = from_kv(kv)?;
                 last_key = Some(String::from_utf8_lossy(&kv.key).into_owned());
-                if matches(filter, &object) {
+                if filter.matches(&object) {
                     items.push(object);
                 }
             }
@@ -369,11 +365,7 @@ impl Registry {
             .map_err(ApiError::bad_request)?;
         let start = parse_resource_version(&options.resource_version)?.filter(|&rv| rv > 0);
         let cache = self.cache(resource).await?;
-        let filter = Filter {
-            prefix: resource.namespace_prefix(namespace),
-            labels,
-            fields,
-        };
+        let filter = Filter::new(resource.namespace_prefix(namespace), labels, fields);
         let bookmarks = options
             .allow_watch_bookmarks
             .then_some(self.config.bookmark_interval);
@@ -388,11 +380,6 @@ impl Registry {
         let at = self.clock.now() + Duration::from_secs(seconds.max(0) as u64);
         crate::clock::rfc3339(at)
     }
-}
-
-fn matches(filter: &Filter, object: &Value) -> bool {
-    (filter.labels.is_empty() || filter.labels.matches(&object::labels(object)))
-        && (filter.fields.is_empty() || filter.fields.matches(object))
 }
 
 fn from_kv(kv: &KeyValue) -> Result<Value, ApiError> {

@@ -885,3 +885,66 @@ async fn dry_run_stores_nothing() {
         Reason::NotFound
     );
 }
+
+#[tokio::test]
+async fn objects_entering_and_leaving_a_selection_are_added_and_deleted() {
+    use crate::watch_cache::Filter;
+    let f = Fixture::new().await;
+    let cache = f.registry.cache(r("pods")).await.unwrap();
+    // The selection is "tier=front"; skiff_api::labels parses the same from a string.
+    let filter = Filter {
+        prefix: r("pods").namespace_prefix("default"),
+        selects: Arc::new(|o: &Value| o["metadata"]["labels"]["tier"] == "front"),
+    };
+    let start = f.store.current_revision().unwrap();
+    let mut w = WatchStream::new(cache, filter, Some(start), None);
+    let mut p = pod("a");
+    p["metadata"]["labels"]["tier"] = json!("back");
+    let mut current = f.create("pods", "default", p).await;
+    let mut relabel = |tier: &str, extra: &str| {
+        current["metadata"]["labels"]["tier"] = json!(tier);
+        current["metadata"]["labels"]["extra"] = json!(extra);
+        // An unconditional update: no resourceVersion precondition.
+        current["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        current.clone()
+    };
+    let to_front = f
+        .update("pods", "default", &relabel("front", "1"))
+        .await
+        .unwrap();
+    let still_front = f
+        .update("pods", "default", &relabel("front", "2"))
+        .await
+        .unwrap();
+    let to_back = f
+        .update("pods", "default", &relabel("back", "3"))
+        .await
+        .unwrap();
+    f.registry
+        .delete(r("pods"), "default", "a", &DeleteOptions::default())
+        .await
+        .unwrap();
+    let mut b = pod("b");
+    b["metadata"]["labels"]["tier"] = json!("front");
+    let b = f.create("pods", "default", b).await;
+    let seen: Vec<(EventType, Value)> = {
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let e = next(&mut w).await;
+            seen.push((e.kind, e.object));
+        }
+        seen
+    };
+    assert_eq!(
+        seen,
+        vec![
+            (EventType::Added, to_front),
+            (EventType::Modified, still_front),
+            (EventType::Deleted, to_back),
+            (EventType::Added, b),
+        ]
+    );
+}
