@@ -51,7 +51,7 @@ pub enum ServerError {
     #[error("cannot reach the store: {0}")]
     Storage(#[from] StorageError),
     /// The store answered the first requests with an error.
-    #[error("the store refused to start the watch caches: {0}")]
+    #[error("preparing the API server failed: {0}")]
     Startup(String),
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
@@ -69,7 +69,7 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
     let storage = EtcdStorage::connect(&config.etcd_servers)?;
     let registry = Arc::new(Registry::new(Arc::new(storage), config.registry));
     registry
-        .start_watch_caches()
+        .bootstrap()
         .await
         .map_err(|e| ServerError::Startup(e.message))?;
     serve(listener, registry, shutdown).await
@@ -89,9 +89,24 @@ pub async fn serve(
         conn.set_nodelay(true)?;
         Ok::<_, std::io::Error>(conn)
     });
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .add_routes(crate::grpc::routes(registry))
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await?;
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    tokio::select! {
+        result = server => result?,
+        _ = drain_deadline(&shutdown) => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace period; closing them");
+        }
+    }
     Ok(())
+}
+
+/// How long open requests and watches may run on after shutdown starts: a
+/// watch never ends by itself, so the server stops waiting for it.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Resolves `SHUTDOWN_GRACE` after `shutdown` is cancelled.
+pub async fn drain_deadline(shutdown: &CancellationToken) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
 }

@@ -60,9 +60,9 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     ));
     let api_result = async {
         registry
-            .start_watch_caches()
+            .bootstrap()
             .await
-            .map_err(|e| anyhow::anyhow!("starting the watch caches: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("preparing the API server: {e}"))?;
         skiff_apiserver::server::serve(api_listener, registry.clone(), shutdown.clone())
             .await
             .context("the API server")
@@ -70,7 +70,14 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     .await;
     // Whatever ended the API server ends the store server too.
     shutdown.cancel();
-    let store_result = store_server.await;
+    // Store clients with open watches keep their connections; stop waiting after the grace period.
+    let store_result = tokio::select! {
+        result = store_server => result,
+        _ = skiff_apiserver::server::drain_deadline(&shutdown) => {
+            tracing::warn!("store clients still connected after the grace period; closing them");
+            Ok(Ok(()))
+        }
+    };
     drop(registry);
     store.close().await;
     api_result?;

@@ -51,6 +51,10 @@ use crate::object::{from_stored, parse_resource_version, FieldValidation};
 use crate::storage::{prefix_end, Storage, StorageError};
 use crate::watch_cache::{Filter, WatchCache, WatchStream};
 
+/// The namespaces every cluster has, created by [`Registry::bootstrap`].
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
 /// How the registry is set up. `Default` gives Kubernetes' defaults.
 #[derive(Clone, Debug)]
 pub struct RegistryConfig {
@@ -216,6 +220,29 @@ impl Registry {
     pub async fn start_watch_caches(&self) -> Result<(), ApiError> {
         for resource in resources::RESOURCES {
             self.cache(resource).await?;
+        }
+        Ok(())
+    }
+
+    /// Prepares a fresh or restarted API server: starts the watch caches and
+    /// creates Kubernetes' system namespaces (`default`, `kube-system`,
+    /// `kube-public`, `kube-node-lease`) when they are missing, as the
+    /// Kubernetes API server's bootstrap controller does.
+    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        self.start_watch_caches().await?;
+        let namespaces = resources::lookup("namespaces").expect("namespaces are served");
+        for name in SYSTEM_NAMESPACES {
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let body = serde_json::to_vec(&namespace).expect("a Value always encodes");
+            match self
+                .create(namespaces, "", &body, &WriteOptions::default())
+                .await
+            {
+                Ok(_) => tracing::info!(namespace = name, "created system namespace"),
+                Err(e) if e.reason == skiff_api::status::Reason::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -189,6 +189,16 @@ async fn create_sets_server_fields_and_refuses_a_second_one() {
 }
 
 #[tokio::test]
+async fn bootstrap_creates_the_system_namespaces_once() {
+    let f = Fixture::new().await;
+    let first = f.get("ns", "", "kube-system").await.unwrap();
+    assert_eq!(first["status"]["phase"], "Active");
+    assert_eq!(first["spec"]["finalizers"], json!(["kubernetes"]));
+    f.registry.bootstrap().await.unwrap();
+    assert_eq!(f.get("ns", "", "kube-system").await.unwrap(), first);
+}
+
+#[tokio::test]
 async fn generate_name_makes_unique_names() {
     let f = Fixture::new().await;
     let mut names = std::collections::BTreeSet::new();
