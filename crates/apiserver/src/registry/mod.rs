@@ -318,13 +318,22 @@ impl Registry {
                 .collect();
             return Ok(list_object(resource, items, revision, None));
         }
-        let (start, revision) = if options.continue_token.is_empty() {
-            (filter.prefix.clone(), rv.filter(|&r| r > 0).unwrap_or(0))
-        } else {
+        let continued = !options.continue_token.is_empty();
+        let (start, revision) = if continued {
             decode_continue(&options.continue_token, &filter.prefix)?
+        } else {
+            (filter.prefix.clone(), rv.filter(|&r| r > 0).unwrap_or(0))
         };
         self.list_pages(resource, &filter, start, revision, options.limit)
             .await
+            .map_err(|err| match err {
+                ListError::Compacted(_) if continued => ApiError::new(
+                    skiff_api::status::Reason::Expired,
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                ),
+                ListError::Compacted(compacted) => ApiError::expired(revision, compacted),
+                ListError::Api(err) => err,
+            })
     }
 
     async fn list_pages(
@@ -334,7 +343,7 @@ impl Registry {
         mut start: String,
         mut revision: i64,
         limit: i64,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ListError> {
         let end = prefix_end(filter.prefix.as_bytes());
         let mut items = Vec::new();
         let mut last_key: Option<String> = None;
@@ -345,23 +354,33 @@ impl Registry {
                     key: start.as_bytes().to_vec(),
                     range_end: end.clone(),
                     revision,
-                    limit: if limit > 0 { limit - items.len() as i64 } else { 0 },
+                    limit: if limit > 0 {
+                        limit - items.len() as i64
+                    } else {
+                        0
+                    },
                     ..Default::default()
                 })
                 .await
                 .map_err(|err| match err {
-                    StorageError::Compacted { .. } => ApiError::new(
-                        skiff_api::status::Reason::Expired,
-                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-                    ),
-                    other => storage_error(other),
+                    StorageError::Compacted { compact_revision } => {
+                        ListError::Compacted(compact_revision)
+                    }
+                    StorageError::FutureRevision => ListError::Api(ApiError::new(
+                        skiff_api::status::Reason::Timeout,
+                        format!(
+                            "Too large resource version: {revision}, current: {}",
+                            self.cache_revision_hint(resource)
+                        ),
+                    )),
+                    other => ListError::Api(storage_error(other)),
                 })?;
             if revision == 0 {
                 revision = resp.header.as_ref().map_or(0, |h| h.revision);
             }
             let more = resp.more;
             for kv in &resp.kvs {
-                let object = from_kv(kv)?;
+                let object = from_kv(kv).map_err(ListError::Api)?;
                 last_key = Some(String::from_utf8_lossy(&kv.key).into_owned());
                 if filter.matches(&object) {
                     items.push(object);
@@ -399,6 +418,14 @@ impl Registry {
         Ok(WatchStream::new(cache, filter, start, bookmarks))
     }
 
+    /// The newest revision a resource's watch cache has seen, if it runs (for messages).
+    fn cache_revision_hint(&self, resource: &Resource) -> i64 {
+        self.caches
+            .get(resource.resource)
+            .and_then(|cell| cell.get())
+            .map_or(0, |cache| cache.revision())
+    }
+
     pub(crate) fn now(&self) -> String {
         crate::clock::rfc3339(self.clock.now())
     }
@@ -407,6 +434,13 @@ impl Registry {
         let at = self.clock.now() + Duration::from_secs(seconds.max(0) as u64);
         crate::clock::rfc3339(at)
     }
+}
+
+/// Why a page could not be read.
+enum ListError {
+    /// The revision asked for is compacted (to this revision, when known).
+    Compacted(i64),
+    Api(ApiError),
 }
 
 fn from_kv(kv: &KeyValue) -> Result<Value, ApiError> {

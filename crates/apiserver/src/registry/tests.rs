@@ -52,20 +52,12 @@ impl Fixture {
                 ..config
             },
         ));
-        registry.start_watch_caches().await.unwrap();
-        let fixture = Fixture {
+        registry.bootstrap().await.unwrap();
+        Fixture {
             registry,
             store,
             dir,
-        };
-        fixture
-            .create(
-                "namespaces",
-                "",
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
-            )
-            .await;
-        fixture
+        }
     }
 
     /// Closes the store and opens it again on the same data, with a new registry.
@@ -956,5 +948,79 @@ async fn objects_entering_and_leaving_a_selection_are_added_and_deleted() {
             (EventType::Deleted, to_back),
             (EventType::Added, b),
         ]
+    );
+}
+
+#[tokio::test]
+async fn lists_at_an_exact_revision_and_expire_below_the_compaction() {
+    let f = Fixture::new().await;
+    let first = f.create("cm", "default", config_map("a", 0)).await;
+    f.create("cm", "default", config_map("b", 0)).await;
+    let at_first = ListOptions {
+        resource_version: first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .into(),
+        limit: 10,
+        ..Default::default()
+    };
+    let old = f
+        .registry
+        .list(r("cm"), "default", &at_first)
+        .await
+        .unwrap();
+    assert_eq!(
+        old["items"].as_array().unwrap().len(),
+        1,
+        "the state at that revision"
+    );
+    let now = f.store.current_revision().unwrap();
+    f.store
+        .compact(skiff_proto::etcdserverpb::CompactionRequest {
+            revision: now,
+            physical: false,
+        })
+        .await
+        .unwrap();
+    let err = f
+        .registry
+        .list(r("cm"), "default", &at_first)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, Reason::Expired);
+    assert_eq!(
+        err.message,
+        format!("too old resource version: {} ({now})", rv(&first))
+    );
+    let future = ListOptions {
+        resource_version: (now + 100).to_string(),
+        limit: 10,
+        ..Default::default()
+    };
+    let err = f
+        .registry
+        .list(r("cm"), "default", &future)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, Reason::Timeout);
+    assert!(
+        err.message.starts_with("Too large resource version"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn create_resets_status_the_server_owns() {
+    let f = Fixture::new().await;
+    let mut p = pod("s");
+    p["status"] = json!({"phase": "Running", "podIP": "10.0.0.1"});
+    let created = f.create("pods", "default", p).await;
+    assert_eq!(created["status"], json!({"phase": "Pending"}));
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                      "status": {"capacity": {"cpu": "4"}}});
+    // A kubelet registers its node with status: kept.
+    assert_eq!(
+        f.create("nodes", "", node).await["status"]["capacity"]["cpu"],
+        "4"
     );
 }

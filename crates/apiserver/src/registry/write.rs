@@ -223,6 +223,16 @@ impl Registry {
                 meta.remove("namespace");
             }
         }
+        // As Kubernetes' PrepareForCreate strategies: status is the server's
+        // (nodes excepted: a kubelet registers its node with its status).
+        if resource.has_subresource("status") && resource.kind != "Node" {
+            if let Some(fields) = object.as_object_mut() {
+                fields.remove("status");
+            }
+        }
+        if resource.kind == "Pod" {
+            object["status"] = json!({"phase": "Pending"});
+        }
         if resource.kind == "Namespace" {
             object["status"] = json!({"phase": "Active"});
             object["spec"]["finalizers"] = json!(["kubernetes"]);

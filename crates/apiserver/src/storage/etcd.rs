@@ -53,6 +53,9 @@ fn convert(status: tonic::Status) -> StorageError {
             compact_revision: 0,
         };
     }
+    if message.contains("required revision is a future revision") {
+        return StorageError::FutureRevision;
+    }
     if message.contains("request is too large") {
         return StorageError::TooLarge;
     }

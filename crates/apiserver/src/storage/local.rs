@@ -26,6 +26,7 @@ fn convert(err: StoreError) -> StorageError {
     match err {
         StoreError::Compacted { compact_revision } => StorageError::Compacted { compact_revision },
         StoreError::RequestTooLarge => StorageError::TooLarge,
+        StoreError::FutureRevision => StorageError::FutureRevision,
         StoreError::Stopped => StorageError::Unavailable(err.to_string()),
         other => StorageError::Other(other.to_string()),
     }

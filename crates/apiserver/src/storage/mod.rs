@@ -34,6 +34,9 @@ pub enum StorageError {
         /// The revision the store is compacted to.
         compact_revision: i64,
     },
+    /// A read at a revision the store has not reached.
+    #[error("required revision is a future revision")]
+    FutureRevision,
     /// The request is larger than the store accepts.
     #[error("request is too large for the store")]
     TooLarge,
