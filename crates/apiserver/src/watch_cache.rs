@@ -171,10 +171,13 @@ impl WatchCache {
     /// Applies one batch of store events, in revision order.
     fn apply(&self, events: Vec<skiff_proto::mvccpb::Event>) {
         let mut state = self.write();
+        // One txn can change several keys at one revision, and a batch always
+        // holds whole revisions: compare against the revision before the batch.
+        let seen = state.revision;
         for event in events {
             let Some(kv) = event.kv else { continue };
-            if kv.mod_revision <= state.revision {
-                continue; // Already part of the initial list.
+            if kv.mod_revision <= seen {
+                continue; // Already part of the list the cache started from.
             }
             let key = String::from_utf8_lossy(&kv.key).into_owned();
             let prev = state.objects.get(&key).cloned();

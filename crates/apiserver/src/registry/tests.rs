@@ -1024,3 +1024,36 @@ async fn create_resets_status_the_server_owns() {
         "4"
     );
 }
+
+#[tokio::test]
+async fn several_objects_written_in_one_txn_all_reach_watchers() {
+    use skiff_proto::etcdserverpb::{request_op, PutRequest, RequestOp, TxnRequest};
+    let f = Fixture::new().await;
+    let mut w = f
+        .registry
+        .watch(r("cm"), "default", &WatchOptions::default())
+        .await
+        .unwrap();
+    let put = |name: &str| RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: format!("/registry/configmaps/default/{name}").into_bytes(),
+            value: serde_json::to_vec(&config_map(name, 0)).unwrap(),
+            ..Default::default()
+        })),
+    };
+    f.store
+        .txn(TxnRequest {
+            success: vec![put("x"), put("y")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (x, y) = (next(&mut w).await, next(&mut w).await);
+    assert_eq!((x.kind, y.kind), (EventType::Added, EventType::Added));
+    assert_eq!(x.object["metadata"]["name"], "x");
+    assert_eq!(y.object["metadata"]["name"], "y");
+    assert_eq!(
+        x.object["metadata"]["resourceVersion"],
+        y.object["metadata"]["resourceVersion"]
+    );
+}
