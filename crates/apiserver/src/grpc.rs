@@ -65,6 +65,34 @@ pub fn routes(registry: Arc<Registry>) -> tonic::service::Routes {
     .add_service(reflection)
 }
 
+/// A gRPC channel to an API service running in this process over an
+/// in-memory pipe: real gRPC clients (`ApiClient`) with no socket, as a test
+/// or an embedded control plane wants. The service runs until the channel and
+/// its clones are dropped.
+pub async fn in_process_channel(
+    registry: Arc<Registry>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let incoming = tokio_stream::once(Ok::<_, std::io::Error>(server_io));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes(registry))
+            .serve_with_incoming(incoming),
+    );
+    // The endpoint's address is never dialled: the connector hands over the pipe.
+    let mut client_io = Some(client_io);
+    tonic::transport::Endpoint::from_static("http://in-process.invalid")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let io = client_io.take();
+            async move {
+                io.map(hyper_util::rt::TokioIo::new).ok_or_else(|| {
+                    std::io::Error::other("the in-process API connection cannot be reopened")
+                })
+            }
+        }))
+        .await
+}
+
 /// The gRPC status for a Kubernetes error: the code follows the reason, the
 /// message is Kubernetes', and the details are the Status object as JSON.
 pub fn to_status(err: &ApiError) -> Status {
@@ -485,6 +513,32 @@ mod tests {
         assert_eq!(pods.short_names, ["po"]);
         assert!(pods.subresources.contains(&"binding".to_string()));
         assert_eq!(discovery.resources.len(), resources::RESOURCES.len());
+    }
+
+    #[tokio::test]
+    async fn the_service_answers_over_an_in_process_channel() {
+        let fixture = Fixture::new().await;
+        let channel = in_process_channel(fixture.registry.clone()).await.unwrap();
+        let mut client = ApiClient::new(channel);
+        let pod = serde_json::to_vec(&crate::registry::tests::pod("mem")).unwrap();
+        client
+            .create(CreateRequest {
+                r#ref: pods_ref(""),
+                object: pod,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let got = client
+            .get(GetRequest {
+                r#ref: pods_ref("mem"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Value = serde_json::from_slice(&got.object).unwrap();
+        assert_eq!(got["metadata"]["name"], "mem");
     }
 
     #[test]
