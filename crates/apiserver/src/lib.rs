@@ -11,8 +11,10 @@
 //!   in-process [`skiff_store::Store`] ([`LocalStorage`]) and a remote etcd v3
 //!   endpoint list ([`EtcdStorage`]).
 //! - [`watch_cache`]: one store watch per resource, fanned out to every client watch.
-//! - [`grpc`]: the `skiff.api.v1.Api` service, with server reflection.
-//! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP.
+//! - [`grpc`]: the `skiff.api.v1.Api` service, with server reflection, on TCP
+//!   or over an in-memory pipe (`grpc::in_process_channel`).
+//! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP; `serve`
+//!   for a registry the caller built (`skiff up`).
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
 //!   metadata helpers; `clock`: injected time and randomness.
 //!
@@ -20,6 +22,12 @@
 //! A create travels: gRPC `Create` ([`grpc`]) → [`Registry::create`] → decode →
 //! `skiff_api::admission::default` and `validate` → a txn "create if absent" in
 //! the store → the resource's watch cache sees the event → every watcher gets ADDED.
+//! Objects are kept under Kubernetes' etcd key layout (see
+//! `skiff_api::resources`), so etcdctl shows what it would for Kubernetes.
+//!
+//! # Caveats
+//! No authentication, authorization, admission webhooks, server-side apply or
+//! REST front end yet; the registry's and watch cache's own caveats are in their docs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
