@@ -13,6 +13,7 @@
 //! - `delete.rs`: delete with preconditions, finalizers, graceful pod deletion,
 //!   namespace termination.
 //! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
+//! - `tests.rs` and `watch_tests.rs`: the behaviour, over an in-process store.
 //!
 //! # Where to start
 //! [`Registry::create`] follows a new object from bytes to the store.
@@ -28,6 +29,8 @@ pub mod write;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod watch_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
