@@ -375,6 +375,16 @@ mod tests {
         ApiClient<tonic::transport::Channel>,
         CancellationGuard,
     ) {
+        let (fixture, client, guard, _) = serve_fixture_at().await;
+        (fixture, client, guard)
+    }
+
+    async fn serve_fixture_at() -> (
+        Fixture,
+        ApiClient<tonic::transport::Channel>,
+        CancellationGuard,
+        std::net::SocketAddr,
+    ) {
         let fixture = Fixture::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -385,7 +395,7 @@ mod tests {
             shutdown.clone(),
         ));
         let client = ApiClient::connect(format!("http://{addr}")).await.unwrap();
-        (fixture, client, CancellationGuard(shutdown))
+        (fixture, client, CancellationGuard(shutdown), addr)
     }
 
     struct CancellationGuard(tokio_util::sync::CancellationToken);
@@ -539,6 +549,37 @@ mod tests {
             .into_inner();
         let got: Value = serde_json::from_slice(&got.object).unwrap();
         assert_eq!(got["metadata"]["name"], "mem");
+    }
+
+    #[tokio::test]
+    async fn reflection_lists_the_api_service() {
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+        let (_fixture, _client, _guard, addr) = serve_fixture_at().await;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            message_request: Some(MessageRequest::ListServices(String::new())),
+            ..Default::default()
+        };
+        let mut responses = reflection
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("not a service list: {response:?}");
+        };
+        let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"skiff.api.v1.Api"), "{names:?}");
     }
 
     #[test]
