@@ -1,13 +1,48 @@
 //! skiff's API server: the only component that talks to the store.
 //!
-//! Requests are decoded, validated, defaulted, admitted, stored and watched by a
-//! transport-agnostic registry; a gRPC service (and later a REST front end) sits on top.
+//! Requests are decoded, defaulted, validated, stored and watched by a
+//! transport-agnostic [`Registry`]; a gRPC service sits on top (and later a
+//! REST front end, on the same registry).
 //!
 //! # Layout
-//! Empty so far: the API server's issue fills this room.
+//! - [`registry`]: every verb of every served resource — create, get, list,
+//!   update, patch, delete, watch, pods/binding — over a [`Storage`].
+//! - [`storage`]: the [`Storage`] trait and its two implementations: an
+//!   in-process [`skiff_store::Store`] ([`LocalStorage`]) and a remote etcd v3
+//!   endpoint list ([`EtcdStorage`]).
+//! - [`watch_cache`]: one store watch per resource, fanned out to every client watch.
+//! - [`grpc`]: the `skiff.api.v1.Api` service, with server reflection, on TCP
+//!   or over an in-memory pipe (`grpc::in_process_channel`).
+//! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP; `serve`
+//!   for a registry the caller built (`skiff up`).
+//! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
+//!   metadata helpers; `clock`: injected time and randomness.
 //!
 //! # Where to start
-//! docs/architecture.md traces a pod from `skiff apply` to the store.
+//! A create travels: gRPC `Create` ([`grpc`]) → [`Registry::create`] → decode →
+//! `skiff_api::admission::default` and `validate` → a txn "create if absent" in
+//! the store → the resource's watch cache sees the event → every watcher gets ADDED.
+//! Objects are kept under Kubernetes' etcd key layout (see
+//! `skiff_api::resources`), so etcdctl shows what it would for Kubernetes.
+//!
+//! # Caveats
+//! No authentication, authorization, admission webhooks, server-side apply or
+//! REST front end yet; the registry's and watch cache's own caveats are in their docs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod clock;
+pub mod grpc;
+mod object;
+pub mod registry;
+pub mod server;
+pub mod storage;
+pub mod watch_cache;
+
+pub use object::{FieldValidation, MAX_OBJECT_BYTES};
+pub use registry::write::PatchType;
+pub use registry::{
+    DeleteOptions, ListOptions, Registry, RegistryConfig, Reply, WatchOptions, WriteOptions,
+};
+pub use storage::{EtcdStorage, LocalStorage, Storage, StorageError};

@@ -26,6 +26,10 @@ pub enum Command {
     Version,
     /// Run an etcd-compatible store member (etcd's flags).
     Store(StoreArgs),
+    /// Run the API server (gRPC) against etcd-compatible stores.
+    Apiserver(ApiserverArgs),
+    /// Run a one-machine control plane: a store and the API server in one process.
+    Up(UpArgs),
     /// Measure an etcd-API store (skiff-store or etcd) under load.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -173,6 +177,46 @@ fn parse_cluster_member(item: &str) -> Result<(String, String), String> {
             "{item:?} is not name=url (as infra1=http://127.0.0.1:2380)"
         )),
     }
+}
+
+/// The Service address ranges (kube-apiserver's flag names).
+#[derive(Debug, Args)]
+pub struct ServiceRangeArgs {
+    /// CIDR range from which Service ClusterIPs are allocated.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    /// Port range reserved for Services of type NodePort, as LOW-HIGH.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+}
+
+/// `skiff apiserver`: flags named as kube-apiserver's.
+#[derive(Debug, Args)]
+pub struct ApiserverArgs {
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_servers: Vec<String>,
+    /// The address to serve the gRPC API on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub ranges: ServiceRangeArgs,
+}
+
+/// `skiff up`: a store and the API server in one process.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the store keeps its data.
+    #[arg(long, default_value = "./skiff-data")]
+    pub data_dir: PathBuf,
+    /// The address to serve the gRPC API on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: std::net::SocketAddr,
+    /// List of URLs to serve etcd's API on, for outside store clients.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub listen_client_urls: Vec<String>,
+    #[command(flatten)]
+    pub ranges: ServiceRangeArgs,
 }
 
 /// What `skiff version` prints.
@@ -345,6 +389,32 @@ mod tests {
         let err =
             Cli::try_parse_from(["skiff", "store", "--max-request-bytes", "lots"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn apiserver_and_up_flags_have_kubernetes_defaults() {
+        let Command::Apiserver(args) = Cli::try_parse_from([
+            "skiff",
+            "apiserver",
+            "--etcd-servers",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not the apiserver command")
+        };
+        assert_eq!(
+            args.etcd_servers,
+            ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+        );
+        assert_eq!(args.listen.to_string(), "127.0.0.1:6443");
+        assert_eq!(args.ranges.service_cluster_ip_range, "10.96.0.0/12");
+        let Command::Up(args) = Cli::try_parse_from(["skiff", "up"]).unwrap().command else {
+            panic!("not the up command")
+        };
+        assert_eq!(args.data_dir, PathBuf::from("./skiff-data"));
+        assert_eq!(args.listen_client_urls, ["http://127.0.0.1:2379"]);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+mod apiserver;
 mod bench;
 mod cli;
 mod store;
+mod up;
 
 use clap::Parser;
 use mimalloc::MiMalloc;
@@ -29,6 +31,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Store(args) => store::run(args),
+        Command::Apiserver(args) => apiserver::run(args),
+        Command::Up(args) => up::run(args),
         Command::Bench(command) => {
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(bench::run(command));

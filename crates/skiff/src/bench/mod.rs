@@ -757,7 +757,11 @@ mod tests {
         assert!(first >= Duration::from_millis(50), "{first:?}");
         std::thread::sleep(Duration::from_millis(5));
         gaps.success();
-        assert_eq!(gaps.longest(), first, "a shorter gap does not replace a longer one");
+        assert_eq!(
+            gaps.longest(),
+            first,
+            "a shorter gap does not replace a longer one"
+        );
     }
 
     #[test]

@@ -1,0 +1,607 @@
+//! The `skiff.api.v1.Api` gRPC service over the [`Registry`].
+//!
+//! Each RPC resolves its `ResourceRef` to a served resource, calls the
+//! registry and encodes the answer as Kubernetes JSON. Errors become gRPC
+//! statuses in one place ([`to_status`]): the code follows the Kubernetes
+//! reason (NotFound → NOT_FOUND, Conflict → ABORTED, Expired → OUT_OF_RANGE, …)
+//! and the status `details` carry the Kubernetes `Status` object as JSON, so a
+//! client recovers the exact reason and causes.
+//!
+//! # Caveats
+//! No authentication or authorization; `pods/log` is the kubelet's and is
+//! answered with MethodNotAllowed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use skiff_api::resources::{self, Resource, VERBS};
+use skiff_api::status::{ApiError, Reason};
+use skiff_proto::api::api_server::{Api, ApiServer};
+use skiff_proto::api::{
+    ApiResource, CreateRequest, DeleteRequest, DiscoveryRequest, DiscoveryResponse, GetRequest,
+    ListRequest, ListResponse, ObjectResponse, PatchRequest, ResourceRef, UpdateRequest,
+    WatchEvent, WatchRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::registry::write::PatchType;
+use crate::registry::{DeleteOptions, ListOptions, Registry, Reply, WatchOptions, WriteOptions};
+use crate::FieldValidation;
+
+/// How long a watch stays open when the client names no timeout (Kubernetes'
+/// `--min-request-timeout`).
+pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// The largest gRPC message accepted: an object of the largest size plus framing.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The gRPC service; wrap it with [`routes`] to serve it.
+#[derive(Clone)]
+pub struct ApiService {
+    registry: Arc<Registry>,
+}
+
+impl ApiService {
+    /// A service answering from `registry`.
+    pub fn new(registry: Arc<Registry>) -> ApiService {
+        ApiService { registry }
+    }
+}
+
+/// The API service and gRPC server reflection (so `grpcurl` can list and call
+/// it), ready for a tonic server.
+pub fn routes(registry: Arc<Registry>) -> tonic::service::Routes {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(skiff_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled-in descriptor set is valid");
+    tonic::service::Routes::new(
+        ApiServer::new(ApiService::new(registry))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(usize::MAX),
+    )
+    .add_service(reflection)
+}
+
+/// A gRPC channel to an API service running in this process over an
+/// in-memory pipe: real gRPC clients (`ApiClient`) with no socket, as a test
+/// or an embedded control plane wants. The service runs until the channel and
+/// its clones are dropped.
+pub async fn in_process_channel(
+    registry: Arc<Registry>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let incoming = tokio_stream::once(Ok::<_, std::io::Error>(server_io));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(routes(registry))
+            .serve_with_incoming(incoming),
+    );
+    // The endpoint's address is never dialled: the connector hands over the pipe.
+    let mut client_io = Some(client_io);
+    tonic::transport::Endpoint::from_static("http://in-process.invalid")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let io = client_io.take();
+            async move {
+                io.map(hyper_util::rt::TokioIo::new).ok_or_else(|| {
+                    std::io::Error::other("the in-process API connection cannot be reopened")
+                })
+            }
+        }))
+        .await
+}
+
+/// The gRPC status for a Kubernetes error: the code follows the reason, the
+/// message is Kubernetes', and the details are the Status object as JSON.
+pub fn to_status(err: &ApiError) -> Status {
+    let code = match err.reason {
+        Reason::NotFound => tonic::Code::NotFound,
+        Reason::AlreadyExists => tonic::Code::AlreadyExists,
+        Reason::Conflict => tonic::Code::Aborted,
+        Reason::Invalid | Reason::BadRequest => tonic::Code::InvalidArgument,
+        Reason::Expired | Reason::Gone => tonic::Code::OutOfRange,
+        Reason::MethodNotAllowed => tonic::Code::Unimplemented,
+        Reason::Forbidden => tonic::Code::PermissionDenied,
+        Reason::InternalError => tonic::Code::Internal,
+        Reason::Timeout => tonic::Code::DeadlineExceeded,
+        Reason::TooManyRequests | Reason::RequestEntityTooLarge => tonic::Code::ResourceExhausted,
+    };
+    let details = serde_json::to_vec(&err.to_json()).expect("a Value always encodes");
+    Status::with_details(code, err.message.clone(), details.into())
+}
+
+/// Reads the Kubernetes Status back from a gRPC status made by [`to_status`].
+pub fn from_status(status: &Status) -> ApiError {
+    serde_json::from_slice(status.details())
+        .ok()
+        .and_then(|json| ApiError::from_json(&json).ok())
+        .unwrap_or_else(|| ApiError::internal(status.message().to_string()))
+}
+
+fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, ResourceRef), Status> {
+    let reference = reference.clone().unwrap_or_default();
+    let found = resources::by_gvr(&reference.group, &reference.version, &reference.resource)
+        .or_else(|| {
+            // A reference without a version may use any name a CLI user types.
+            reference
+                .version
+                .is_empty()
+                .then(|| resources::lookup(&reference.resource))
+                .flatten()
+        });
+    match found {
+        Some(resource) => Ok((resource, reference)),
+        None => Err(to_status(&ApiError::new(
+            Reason::NotFound,
+            format!(
+                "the server could not find the requested resource ({}/{}/{})",
+                reference.group, reference.version, reference.resource
+            ),
+        ))),
+    }
+}
+
+fn field_validation(value: i32) -> FieldValidation {
+    match skiff_proto::api::FieldValidation::try_from(value) {
+        Ok(skiff_proto::api::FieldValidation::Ignore) => FieldValidation::Ignore,
+        Ok(skiff_proto::api::FieldValidation::Strict) => FieldValidation::Strict,
+        _ => FieldValidation::Warn,
+    }
+}
+
+fn object_response(result: Result<Reply, ApiError>) -> Result<Response<ObjectResponse>, Status> {
+    let reply = result.map_err(|e| to_status(&e))?;
+    Ok(Response::new(ObjectResponse {
+        object: serde_json::to_vec(&reply.object).expect("a Value always encodes"),
+        warnings: reply.warnings,
+    }))
+}
+
+#[tonic::async_trait]
+impl Api for ApiService {
+    async fn create(
+        &self,
+        request: Request<CreateRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let options = WriteOptions {
+            field_validation: field_validation(req.field_validation),
+            dry_run: req.dry_run,
+        };
+        let result = match r.subresource.as_str() {
+            "" => {
+                self.registry
+                    .create(resource, &r.namespace, &req.object, &options)
+                    .await
+            }
+            "binding" if resource.kind == "Pod" => {
+                self.registry
+                    .bind(&r.namespace, &r.name, &req.object, &options)
+                    .await
+            }
+            other => Err(ApiError::method_not_allowed(format!(
+                "create is not served for {}/{other}",
+                resource.resource
+            ))),
+        };
+        object_response(result)
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let result = match r.subresource.as_str() {
+            "" | "status" => self
+                .registry
+                .get(resource, &r.namespace, &r.name, &req.resource_version)
+                .await
+                .map(|object| Reply {
+                    object,
+                    warnings: Vec::new(),
+                }),
+            other => Err(ApiError::method_not_allowed(format!(
+                "get is not served for {}/{other}: logs are served by the node's kubelet",
+                resource.resource
+            ))),
+        };
+        object_response(result)
+    }
+
+    async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let options = ListOptions {
+            label_selector: req.label_selector,
+            field_selector: req.field_selector,
+            limit: req.limit,
+            continue_token: req.r#continue,
+            resource_version: req.resource_version,
+        };
+        let list = self
+            .registry
+            .list(resource, &r.namespace, &options)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(ListResponse {
+            list: serde_json::to_vec(&list).expect("a Value always encodes"),
+            warnings: Vec::new(),
+        }))
+    }
+
+    async fn update(
+        &self,
+        request: Request<UpdateRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let options = WriteOptions {
+            field_validation: field_validation(req.field_validation),
+            dry_run: req.dry_run,
+        };
+        object_response(
+            self.registry
+                .update(
+                    resource,
+                    &r.namespace,
+                    &r.name,
+                    &r.subresource,
+                    &req.object,
+                    &options,
+                )
+                .await,
+        )
+    }
+
+    async fn patch(
+        &self,
+        request: Request<PatchRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let options = WriteOptions {
+            field_validation: field_validation(req.field_validation),
+            dry_run: req.dry_run,
+        };
+        let patch_type = match skiff_proto::api::PatchType::try_from(req.r#type) {
+            Ok(skiff_proto::api::PatchType::Json) => PatchType::Json,
+            Ok(skiff_proto::api::PatchType::Merge) => PatchType::Merge,
+            _ => {
+                return Err(to_status(&ApiError::bad_request(
+                    "a patch type is required: PATCH_TYPE_JSON or PATCH_TYPE_MERGE",
+                )))
+            }
+        };
+        object_response(
+            self.registry
+                .patch(
+                    resource,
+                    &r.namespace,
+                    &r.name,
+                    &r.subresource,
+                    patch_type,
+                    &req.patch,
+                    &options,
+                )
+                .await,
+        )
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let mut options = DeleteOptions::from_json(&req.options).map_err(|e| to_status(&e))?;
+        options.dry_run = req.dry_run;
+        object_response(
+            self.registry
+                .delete(resource, &r.namespace, &r.name, &options)
+                .await,
+        )
+    }
+
+    type WatchStream = BoxStream<'static, Result<WatchEvent, Status>>;
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let req = request.into_inner();
+        let (resource, r) = resolve(&req.r#ref)?;
+        let options = WatchOptions {
+            resource_version: req.resource_version,
+            label_selector: req.label_selector,
+            field_selector: req.field_selector,
+            allow_watch_bookmarks: req.allow_watch_bookmarks,
+        };
+        let stream = self
+            .registry
+            .watch(resource, &r.namespace, &options)
+            .await
+            .map_err(|e| to_status(&e))?;
+        let timeout = match req.timeout_seconds {
+            s if s > 0 => Duration::from_secs(s as u64),
+            _ => DEFAULT_WATCH_TIMEOUT,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let events = futures::stream::unfold(stream, move |mut stream| async move {
+            let event = tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .ok()??;
+            let message = WatchEvent {
+                r#type: event.kind.as_str().to_string(),
+                object: serde_json::to_vec(&event.object).expect("a Value always encodes"),
+            };
+            Some((Ok(message), stream))
+        });
+        Ok(Response::new(events.boxed()))
+    }
+
+    async fn discovery(
+        &self,
+        _request: Request<DiscoveryRequest>,
+    ) -> Result<Response<DiscoveryResponse>, Status> {
+        let resources = resources::RESOURCES
+            .iter()
+            .map(|r| ApiResource {
+                group: r.group.into(),
+                version: r.version.into(),
+                resource: r.resource.into(),
+                kind: r.kind.into(),
+                namespaced: r.namespaced,
+                short_names: r.short_names.iter().map(|s| s.to_string()).collect(),
+                verbs: VERBS.iter().map(|s| s.to_string()).collect(),
+                subresources: r.subresources.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect();
+        Ok(Response::new(DiscoveryResponse { resources }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+    use skiff_proto::api::api_client::ApiClient;
+
+    use super::*;
+    use crate::registry::tests::Fixture;
+
+    async fn serve_fixture() -> (
+        Fixture,
+        ApiClient<tonic::transport::Channel>,
+        CancellationGuard,
+    ) {
+        let (fixture, client, guard, _) = serve_fixture_at().await;
+        (fixture, client, guard)
+    }
+
+    async fn serve_fixture_at() -> (
+        Fixture,
+        ApiClient<tonic::transport::Channel>,
+        CancellationGuard,
+        std::net::SocketAddr,
+    ) {
+        let fixture = Fixture::new().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(crate::server::serve(
+            listener,
+            fixture.registry.clone(),
+            shutdown.clone(),
+        ));
+        let client = ApiClient::connect(format!("http://{addr}")).await.unwrap();
+        (fixture, client, CancellationGuard(shutdown), addr)
+    }
+
+    struct CancellationGuard(tokio_util::sync::CancellationToken);
+
+    impl Drop for CancellationGuard {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+
+    fn pods_ref(name: &str) -> Option<ResourceRef> {
+        Some(ResourceRef {
+            version: "v1".into(),
+            resource: "pods".into(),
+            namespace: "default".into(),
+            name: name.into(),
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn objects_round_trip_and_errors_carry_the_kubernetes_status() {
+        let (_fixture, mut client, _guard) = serve_fixture().await;
+        let pod = serde_json::to_vec(&crate::registry::tests::pod("web")).unwrap();
+        let created = client
+            .create(CreateRequest {
+                r#ref: pods_ref(""),
+                object: pod.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let created: Value = serde_json::from_slice(&created.object).unwrap();
+        let got = client
+            .get(GetRequest {
+                r#ref: pods_ref("web"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&got.object).unwrap(),
+            created
+        );
+
+        let err = client
+            .create(CreateRequest {
+                r#ref: pods_ref(""),
+                object: pod,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::AlreadyExists);
+        let status = from_status(&err);
+        assert_eq!(status.reason, Reason::AlreadyExists);
+        assert_eq!(status.message, "pods \"web\" already exists");
+
+        let err = client
+            .get(GetRequest {
+                r#ref: pods_ref("nope"),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::NotFound);
+        assert_eq!(err.message(), "pods \"nope\" not found");
+
+        let mut stale = created.clone();
+        stale["metadata"]["resourceVersion"] = json!("1");
+        let err = client
+            .update(UpdateRequest {
+                r#ref: pods_ref("web"),
+                object: serde_json::to_vec(&stale).unwrap(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Aborted);
+        assert_eq!(from_status(&err).reason, Reason::Conflict);
+
+        let list = client
+            .list(ListRequest {
+                r#ref: pods_ref(""),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let list: Value = serde_json::from_slice(&list.list).unwrap();
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn watch_streams_events_and_discovery_lists_resources() {
+        let (fixture, mut client, _guard) = serve_fixture().await;
+        let mut events = client
+            .watch(WatchRequest {
+                r#ref: pods_ref(""),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        fixture
+            .create("pods", "default", crate::registry::tests::pod("w"))
+            .await;
+        let event = events.next().await.unwrap().unwrap();
+        assert_eq!(event.r#type, "ADDED");
+        let object: Value = serde_json::from_slice(&event.object).unwrap();
+        assert_eq!(object["metadata"]["name"], "w");
+
+        let discovery = client
+            .discovery(DiscoveryRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let pods = discovery
+            .resources
+            .iter()
+            .find(|r| r.resource == "pods")
+            .unwrap();
+        assert_eq!(pods.short_names, ["po"]);
+        assert!(pods.subresources.contains(&"binding".to_string()));
+        assert_eq!(discovery.resources.len(), resources::RESOURCES.len());
+    }
+
+    #[tokio::test]
+    async fn the_service_answers_over_an_in_process_channel() {
+        let fixture = Fixture::new().await;
+        let channel = in_process_channel(fixture.registry.clone()).await.unwrap();
+        let mut client = ApiClient::new(channel);
+        let pod = serde_json::to_vec(&crate::registry::tests::pod("mem")).unwrap();
+        client
+            .create(CreateRequest {
+                r#ref: pods_ref(""),
+                object: pod,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let got = client
+            .get(GetRequest {
+                r#ref: pods_ref("mem"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let got: Value = serde_json::from_slice(&got.object).unwrap();
+        assert_eq!(got["metadata"]["name"], "mem");
+    }
+
+    #[tokio::test]
+    async fn reflection_lists_the_api_service() {
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+        let (_fixture, _client, _guard, addr) = serve_fixture_at().await;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            message_request: Some(MessageRequest::ListServices(String::new())),
+            ..Default::default()
+        };
+        let mut responses = reflection
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("not a service list: {response:?}");
+        };
+        let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"skiff.api.v1.Api"), "{names:?}");
+    }
+
+    #[test]
+    fn reasons_map_to_grpc_codes() {
+        let pods = resources::lookup("pods").unwrap();
+        assert_eq!(
+            to_status(&ApiError::not_found(pods, "a")).code(),
+            tonic::Code::NotFound
+        );
+        assert_eq!(
+            to_status(&ApiError::stale(pods, "a")).code(),
+            tonic::Code::Aborted
+        );
+        assert_eq!(
+            to_status(&ApiError::expired(1, 2)).code(),
+            tonic::Code::OutOfRange
+        );
+        assert_eq!(
+            to_status(&ApiError::bad_request("x")).code(),
+            tonic::Code::InvalidArgument
+        );
+        let round = from_status(&to_status(&ApiError::expired(1, 2)));
+        assert_eq!(round, ApiError::expired(1, 2));
+    }
+}

@@ -1,0 +1,497 @@
+//! The registry: every verb of every served resource, free of any transport.
+//!
+//! As the Kubernetes API server's generic registry (`registry/generic/registry/
+//! store.go`), one [`Registry`] serves all resources from their
+//! [`Resource`] description: decode → default → validate → write with an etcd
+//! txn → answer. resourceVersion is the store's `mod_revision` of the key, so
+//! optimistic concurrency is a txn comparing it.
+//!
+//! # Layout
+//! - `mod.rs`: the [`Registry`] handle, reads (get, list with paging) and watch.
+//! - `write.rs`: create (with generateName), update (status subresource,
+//!   generation), patch, pods/binding.
+//! - `delete.rs`: delete with preconditions, finalizers, graceful pod deletion,
+//!   namespace termination.
+//! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
+//! - `tests.rs` and `watch_tests.rs`: the behaviour, over an in-process store.
+//!
+//! # Where to start
+//! [`Registry::create`] follows a new object from bytes to the store.
+//!
+//! # Caveats
+//! No admission plugins beyond defaulting and validation, no managedFields or
+//! server-side apply, no strategic merge patch. Every kind gets `generation`,
+//! where Kubernetes sets it only for kinds with a spec.
+
+mod allocator;
+mod delete;
+pub mod write;
+
+#[cfg(test)]
+pub(crate) mod tests;
+#[cfg(test)]
+mod watch_tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use skiff_api::fields::FieldSelector;
+use skiff_api::labels::LabelSelector;
+use skiff_api::resources::{self, Resource};
+use skiff_api::status::ApiError;
+use skiff_proto::etcdserverpb::RangeRequest;
+use skiff_proto::mvccpb::KeyValue;
+use tokio::sync::OnceCell;
+
+pub use allocator::ServiceRanges;
+pub use delete::DeleteOptions;
+
+use crate::clock::{Clock, Random, SystemClock};
+use crate::object::{from_stored, parse_resource_version, FieldValidation};
+use crate::storage::{prefix_end, Storage, StorageError};
+use crate::watch_cache::{Filter, WatchCache, WatchStream};
+
+/// The namespaces every cluster has, created by [`Registry::bootstrap`].
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// How the registry is set up. `Default` gives Kubernetes' defaults.
+#[derive(Clone, Debug)]
+pub struct RegistryConfig {
+    /// Service ClusterIP and NodePort ranges.
+    pub service_ranges: ServiceRanges,
+    /// How many recent events each resource's watch cache keeps
+    /// (the Kubernetes API server's default is 100).
+    pub watch_cache_size: usize,
+    /// How often a watch that allows bookmarks gets one, when it has progressed.
+    pub bookmark_interval: Duration,
+    /// Seed of UIDs, generated names and allocations; `None` = from the OS.
+    pub seed: Option<u64>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            service_ranges: ServiceRanges::default(),
+            watch_cache_size: 100,
+            bookmark_interval: Duration::from_secs(60),
+            seed: None,
+        }
+    }
+}
+
+/// Options of a write (create, update, patch).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// What to do with unknown fields.
+    pub field_validation: FieldValidation,
+    /// Check and answer, but store nothing.
+    pub dry_run: bool,
+}
+
+/// Options of a list.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// A label selector, as `kubectl -l`.
+    pub label_selector: String,
+    /// A field selector, as `--field-selector`.
+    pub field_selector: String,
+    /// The most items to return; 0 = all.
+    pub limit: i64,
+    /// The continue token of the previous page.
+    pub continue_token: String,
+    /// "" = the latest state (linearizable); "0" = any state (the watch cache);
+    /// otherwise the state at that exact revision (Kubernetes' `Exact` match).
+    pub resource_version: String,
+}
+
+/// Options of a watch.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOptions {
+    /// "" or "0": the current state as ADDED events, then changes; otherwise
+    /// every change after this resourceVersion.
+    pub resource_version: String,
+    /// A label selector.
+    pub label_selector: String,
+    /// A field selector.
+    pub field_selector: String,
+    /// Send BOOKMARK events.
+    pub allow_watch_bookmarks: bool,
+}
+
+/// The answer to a write: the object (or a Status) and warnings for the client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// The object as stored, with its resourceVersion; or a Success Status.
+    pub object: Value,
+    /// Warnings, as Kubernetes' `Warning` headers.
+    pub warnings: Vec<String>,
+}
+
+/// The registry. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Registry {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    random: Random,
+    config: RegistryConfig,
+    caches: HashMap<&'static str, OnceCell<Arc<WatchCache>>>,
+    /// Stops the watch caches' store watches when the registry is dropped.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A key read from the store: the object and its `mod_revision`.
+pub(crate) struct Current {
+    pub(crate) object: Value,
+    pub(crate) mod_revision: i64,
+}
+
+pub(crate) fn storage_error(err: StorageError) -> ApiError {
+    match err {
+        StorageError::TooLarge => {
+            ApiError::too_large("etcdserver: request is too large")
+        }
+        StorageError::Compacted { compact_revision } => ApiError::new(
+            skiff_api::status::Reason::Expired,
+            format!("The resourceVersion for the provided list is too old (compacted to {compact_revision})."),
+        ),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+impl Registry {
+    /// A registry over `storage`, with the system clock.
+    pub fn new(storage: Arc<dyn Storage>, config: RegistryConfig) -> Registry {
+        Registry::with_clock(storage, config, Arc::new(SystemClock))
+    }
+
+    /// A registry over `storage` reading the time from `clock`.
+    pub fn with_clock(
+        storage: Arc<dyn Storage>,
+        config: RegistryConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Registry {
+        let caches = resources::RESOURCES
+            .iter()
+            .map(|r| (r.resource, OnceCell::new()))
+            .collect();
+        Registry {
+            storage,
+            clock,
+            random: Random::new(config.seed),
+            config,
+            caches,
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// The storage the registry writes to.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The resource's watch cache, started on first use.
+    async fn cache(&self, resource: &'static Resource) -> Result<Arc<WatchCache>, ApiError> {
+        let cell = self.caches.get(resource.resource).ok_or_else(|| {
+            ApiError::internal(format!("no watch cache for {}", resource.resource))
+        })?;
+        let cache = cell
+            .get_or_try_init(|| {
+                WatchCache::start(
+                    resource,
+                    self.storage.clone(),
+                    self.config.watch_cache_size,
+                    self.stop.clone(),
+                )
+            })
+            .await
+            .map_err(storage_error)?;
+        Ok(cache.clone())
+    }
+
+    /// Starts every resource's watch cache now, as the Kubernetes API server
+    /// does at startup, so that a watch from any resourceVersion seen after
+    /// this point can be served (a cache started later begins at its own list).
+    pub async fn start_watch_caches(&self) -> Result<(), ApiError> {
+        for resource in resources::RESOURCES {
+            self.cache(resource).await?;
+        }
+        Ok(())
+    }
+
+    /// Prepares a fresh or restarted API server: starts the watch caches and
+    /// creates Kubernetes' system namespaces (`default`, `kube-system`,
+    /// `kube-public`, `kube-node-lease`) when they are missing, as the
+    /// Kubernetes API server's bootstrap controller does.
+    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+        self.start_watch_caches().await?;
+        let namespaces = resources::lookup("namespaces").expect("namespaces are served");
+        for name in SYSTEM_NAMESPACES {
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let body = serde_json::to_vec(&namespace).expect("a Value always encodes");
+            match self
+                .create(namespaces, "", &body, &WriteOptions::default())
+                .await
+            {
+                Ok(_) => tracing::info!(namespace = name, "created system namespace"),
+                Err(e) if e.reason == skiff_api::status::Reason::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one key at the newest revision.
+    pub(crate) async fn read(&self, key: &str) -> Result<Option<Current>, ApiError> {
+        let resp = self
+            .storage
+            .range(RangeRequest {
+                key: key.as_bytes().to_vec(),
+                ..Default::default()
+            })
+            .await
+            .map_err(storage_error)?;
+        match resp.kvs.into_iter().next() {
+            Some(kv) => Ok(Some(Current {
+                object: from_stored(&kv.value, kv.mod_revision)?,
+                mod_revision: kv.mod_revision,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads one object, NotFound when it does not exist.
+    pub(crate) async fn read_existing(
+        &self,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Current, ApiError> {
+        self.read(&resource.key(namespace, name))
+            .await?
+            .ok_or_else(|| ApiError::not_found(resource, name))
+    }
+
+    /// Gets one object. Every resourceVersion is served from the store's newest
+    /// state, which is at least as new as any the client can have seen.
+    pub async fn get(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+        resource_version: &str,
+    ) -> Result<Value, ApiError> {
+        parse_resource_version(resource_version)?;
+        tracing::trace!(resource = resource.resource, namespace, name, "get");
+        Ok(self.read_existing(resource, namespace, name).await?.object)
+    }
+
+    /// Lists objects: one page of at most `limit` matching items, all at one
+    /// revision; `metadata.continue` fetches the next page at that same revision.
+    pub async fn list(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        options: &ListOptions,
+    ) -> Result<Value, ApiError> {
+        let labels =
+            LabelSelector::parse(&options.label_selector).map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(resource.kind, &options.field_selector)
+            .map_err(ApiError::bad_request)?;
+        let filter = Filter::new(resource.namespace_prefix(namespace), labels, fields);
+        // The cache starts before the store is read, so a watch from this
+        // list's revision never lands before the cache's first revision.
+        let cache = self.cache(resource).await?;
+        let rv = parse_resource_version(&options.resource_version)?;
+        if rv == Some(0) && options.continue_token.is_empty() && options.limit <= 0 {
+            let (objects, revision) = cache.snapshot(&filter.prefix);
+            let items = objects
+                .iter()
+                .filter(|o| filter.matches(o))
+                .map(|o| (**o).clone())
+                .collect();
+            return Ok(list_object(resource, items, revision, None));
+        }
+        let continued = !options.continue_token.is_empty();
+        let (start, revision) = if continued {
+            decode_continue(&options.continue_token, &filter.prefix)?
+        } else {
+            (filter.prefix.clone(), rv.filter(|&r| r > 0).unwrap_or(0))
+        };
+        self.list_pages(resource, &filter, start, revision, options.limit)
+            .await
+            .map_err(|err| match err {
+                ListError::Compacted(_) if continued => ApiError::new(
+                    skiff_api::status::Reason::Expired,
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                ),
+                ListError::Compacted(compacted) => ApiError::expired(revision, compacted),
+                ListError::Api(err) => err,
+            })
+    }
+
+    async fn list_pages(
+        &self,
+        resource: &'static Resource,
+        filter: &Filter,
+        mut start: String,
+        mut revision: i64,
+        limit: i64,
+    ) -> Result<Value, ListError> {
+        let end = prefix_end(filter.prefix.as_bytes());
+        let mut items = Vec::new();
+        let mut last_key: Option<String> = None;
+        loop {
+            let resp = self
+                .storage
+                .range(RangeRequest {
+                    key: start.as_bytes().to_vec(),
+                    range_end: end.clone(),
+                    revision,
+                    limit: if limit > 0 {
+                        limit - items.len() as i64
+                    } else {
+                        0
+                    },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|err| match err {
+                    StorageError::Compacted { compact_revision } => {
+                        ListError::Compacted(compact_revision)
+                    }
+                    StorageError::FutureRevision => ListError::Api(ApiError::new(
+                        skiff_api::status::Reason::Timeout,
+                        format!(
+                            "Too large resource version: {revision}, current: {}",
+                            self.cache_revision_hint(resource)
+                        ),
+                    )),
+                    other => ListError::Api(storage_error(other)),
+                })?;
+            if revision == 0 {
+                revision = resp.header.as_ref().map_or(0, |h| h.revision);
+            }
+            let more = resp.more;
+            for kv in &resp.kvs {
+                let object = from_kv(kv).map_err(ListError::Api)?;
+                last_key = Some(String::from_utf8_lossy(&kv.key).into_owned());
+                if filter.matches(&object) {
+                    items.push(object);
+                }
+            }
+            let full = limit > 0 && items.len() as i64 >= limit;
+            match (&last_key, more) {
+                (Some(last), true) if full => {
+                    let token = encode_continue(revision, last, &filter.prefix);
+                    return Ok(list_object(resource, items, revision, Some(token)));
+                }
+                (Some(last), true) => start = format!("{last}\0"),
+                _ => return Ok(list_object(resource, items, revision, None)),
+            }
+        }
+    }
+
+    /// Watches a resource through its watch cache.
+    pub async fn watch(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        options: &WatchOptions,
+    ) -> Result<WatchStream, ApiError> {
+        let labels =
+            LabelSelector::parse(&options.label_selector).map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(resource.kind, &options.field_selector)
+            .map_err(ApiError::bad_request)?;
+        let start = parse_resource_version(&options.resource_version)?.filter(|&rv| rv > 0);
+        let cache = self.cache(resource).await?;
+        let filter = Filter::new(resource.namespace_prefix(namespace), labels, fields);
+        let bookmarks = options
+            .allow_watch_bookmarks
+            .then_some(self.config.bookmark_interval);
+        Ok(WatchStream::new(cache, filter, start, bookmarks))
+    }
+
+    /// The newest revision a resource's watch cache has seen, if it runs (for messages).
+    fn cache_revision_hint(&self, resource: &Resource) -> i64 {
+        self.caches
+            .get(resource.resource)
+            .and_then(|cell| cell.get())
+            .map_or(0, |cache| cache.revision())
+    }
+
+    pub(crate) fn now(&self) -> String {
+        crate::clock::rfc3339(self.clock.now())
+    }
+
+    pub(crate) fn now_plus(&self, seconds: i64) -> String {
+        let at = self.clock.now() + Duration::from_secs(seconds.max(0) as u64);
+        crate::clock::rfc3339(at)
+    }
+}
+
+/// Why a page could not be read.
+enum ListError {
+    /// The revision asked for is compacted (to this revision, when known).
+    Compacted(i64),
+    Api(ApiError),
+}
+
+fn from_kv(kv: &KeyValue) -> Result<Value, ApiError> {
+    from_stored(&kv.value, kv.mod_revision)
+}
+
+fn list_object(
+    resource: &Resource,
+    items: Vec<Value>,
+    revision: i64,
+    continue_token: Option<String>,
+) -> Value {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(token) = continue_token {
+        metadata["continue"] = Value::String(token);
+    }
+    json!({
+        "kind": resource.list_kind(),
+        "apiVersion": resource.api_version(),
+        "metadata": metadata,
+        "items": items,
+    })
+}
+
+/// A continue token as Kubernetes makes it: base64 of
+/// `{"v":"meta.k8s.io/v1","rv":<revision>,"start":"<key after the prefix>\u0000"}`.
+fn encode_continue(revision: i64, last_key: &str, prefix: &str) -> String {
+    let start = format!("{}\0", last_key.strip_prefix(prefix).unwrap_or(last_key));
+    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": start});
+    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<(String, i64), ApiError> {
+    let invalid = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .map_err(|_| invalid())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if value["v"] != "meta.k8s.io/v1" {
+        return Err(invalid());
+    }
+    let revision = value["rv"]
+        .as_i64()
+        .filter(|&r| r > 0)
+        .ok_or_else(invalid)?;
+    let start = value["start"].as_str().ok_or_else(invalid)?;
+    if start.contains("..") || start.starts_with('/') {
+        return Err(invalid());
+    }
+    Ok((format!("{prefix}{start}"), revision))
+}

@@ -1,0 +1,271 @@
+//! The watch cache seen through the registry: where a watch starts, 410
+//! Expired, selectors, bookmarks and fan-out to many watchers.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::tests::{config_map, pod, r, rv, Fixture};
+use super::*;
+use crate::watch_cache::{EventType, WatchEvent, WatchStream};
+
+async fn next(stream: &mut WatchStream) -> WatchEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
+        .await
+        .expect("an event arrives")
+        .expect("the watch is open")
+}
+
+#[tokio::test]
+async fn watch_without_version_starts_with_the_current_state() {
+    let f = Fixture::new().await;
+    f.create("pods", "default", pod("a")).await;
+    let mut w = f
+        .registry
+        .watch(r("pods"), "default", &WatchOptions::default())
+        .await
+        .unwrap();
+    let first = next(&mut w).await;
+    assert_eq!(
+        (first.kind, first.object["metadata"]["name"].as_str()),
+        (EventType::Added, Some("a"))
+    );
+    let b = f.create("pods", "default", pod("b")).await;
+    let second = next(&mut w).await;
+    assert_eq!(second.kind, EventType::Added);
+    assert_eq!(second.object, b);
+}
+
+#[tokio::test]
+async fn watch_from_a_version_replays_exactly_what_followed() {
+    let f = Fixture::new().await;
+    let a = f.create("pods", "default", pod("a")).await;
+    let mut changed = a.clone();
+    changed["metadata"]["labels"]["v"] = json!("2");
+    let modified = f.update("pods", "default", &changed).await.unwrap();
+    f.registry
+        .delete(r("pods"), "default", "a", &DeleteOptions::default())
+        .await
+        .unwrap();
+    let options = WatchOptions {
+        resource_version: a["metadata"]["resourceVersion"].as_str().unwrap().into(),
+        ..Default::default()
+    };
+    let mut w = f
+        .registry
+        .watch(r("pods"), "default", &options)
+        .await
+        .unwrap();
+    let m = next(&mut w).await;
+    assert_eq!(m.kind, EventType::Modified);
+    assert_eq!(m.object, modified);
+    let d = next(&mut w).await;
+    assert_eq!(d.kind, EventType::Deleted);
+    assert!(
+        rv(&d.object) > rv(&modified),
+        "a DELETED object carries the delete's revision"
+    );
+}
+
+#[tokio::test]
+async fn watch_older_than_the_cache_gets_410_expired() {
+    let f = Fixture::with_config(RegistryConfig {
+        watch_cache_size: 3,
+        ..Default::default()
+    })
+    .await;
+    let first = f.create("cm", "default", config_map("c0", 0)).await;
+    for i in 1..6 {
+        f.create("cm", "default", config_map(&format!("c{i}"), 0))
+            .await;
+    }
+    // Let the cache see every write.
+    let mut live = f
+        .registry
+        .watch(r("cm"), "default", &WatchOptions::default())
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        next(&mut live).await;
+    }
+    let options = WatchOptions {
+        resource_version: first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .into(),
+        ..Default::default()
+    };
+    let mut w = f
+        .registry
+        .watch(r("cm"), "default", &options)
+        .await
+        .unwrap();
+    let event = next(&mut w).await;
+    assert_eq!(event.kind, EventType::Error);
+    assert_eq!(event.object["code"], 410);
+    assert_eq!(event.object["reason"], "Expired");
+    assert!(event.object["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("too old resource version: {}", rv(&first))));
+    assert!(w.next().await.is_none(), "nothing follows an ERROR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_watchers_each_see_every_event() {
+    let f = Fixture::new().await;
+    let start = f.store.current_revision().unwrap().to_string();
+    let events = 20;
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let options = WatchOptions {
+            resource_version: start.clone(),
+            ..Default::default()
+        };
+        let mut w = f
+            .registry
+            .watch(r("cm"), "default", &options)
+            .await
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < events {
+                let e = next(&mut w).await;
+                assert_eq!(e.kind, EventType::Added);
+                seen.push(e.object["metadata"]["name"].as_str().unwrap().to_string());
+            }
+            seen
+        }));
+    }
+    for i in 0..events {
+        f.create("cm", "default", config_map(&format!("c{i:02}"), i as i64))
+            .await;
+    }
+    let expected: Vec<String> = (0..events).map(|i| format!("c{i:02}")).collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), expected);
+    }
+}
+
+#[tokio::test]
+async fn watch_bookmarks_carry_progress() {
+    let f = Fixture::with_config(RegistryConfig {
+        bookmark_interval: std::time::Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await;
+    let created = f.create("cm", "default", config_map("c", 0)).await;
+    let options = WatchOptions {
+        allow_watch_bookmarks: true,
+        resource_version: "1".into(),
+        ..Default::default()
+    };
+    let mut w = f
+        .registry
+        .watch(r("cm"), "default", &options)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut w).await.kind, EventType::Added);
+    let bookmark = next(&mut w).await;
+    assert_eq!(bookmark.kind, EventType::Bookmark);
+    assert_eq!(
+        bookmark.object["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test]
+async fn objects_entering_and_leaving_a_selection_are_added_and_deleted() {
+    use crate::watch_cache::Filter;
+    let f = Fixture::new().await;
+    let cache = f.registry.cache(r("pods")).await.unwrap();
+    // The selection is "tier=front"; skiff_api::labels parses the same from a string.
+    let filter = Filter {
+        prefix: r("pods").namespace_prefix("default"),
+        selects: Arc::new(|o: &Value| o["metadata"]["labels"]["tier"] == "front"),
+    };
+    let start = f.store.current_revision().unwrap();
+    let mut w = WatchStream::new(cache, filter, Some(start), None);
+    let mut p = pod("a");
+    p["metadata"]["labels"]["tier"] = json!("back");
+    let mut current = f.create("pods", "default", p).await;
+    let mut relabel = |tier: &str, extra: &str| {
+        current["metadata"]["labels"]["tier"] = json!(tier);
+        current["metadata"]["labels"]["extra"] = json!(extra);
+        // An unconditional update: no resourceVersion precondition.
+        current["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        current.clone()
+    };
+    let to_front = f
+        .update("pods", "default", &relabel("front", "1"))
+        .await
+        .unwrap();
+    let still_front = f
+        .update("pods", "default", &relabel("front", "2"))
+        .await
+        .unwrap();
+    let to_back = f
+        .update("pods", "default", &relabel("back", "3"))
+        .await
+        .unwrap();
+    f.registry
+        .delete(r("pods"), "default", "a", &DeleteOptions::default())
+        .await
+        .unwrap();
+    let mut b = pod("b");
+    b["metadata"]["labels"]["tier"] = json!("front");
+    let b = f.create("pods", "default", b).await;
+    let seen: Vec<(EventType, Value)> = {
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let e = next(&mut w).await;
+            seen.push((e.kind, e.object));
+        }
+        seen
+    };
+    assert_eq!(
+        seen,
+        vec![
+            (EventType::Added, to_front),
+            (EventType::Modified, still_front),
+            (EventType::Deleted, to_back),
+            (EventType::Added, b),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn several_objects_written_in_one_txn_all_reach_watchers() {
+    use skiff_proto::etcdserverpb::{request_op, PutRequest, RequestOp, TxnRequest};
+    let f = Fixture::new().await;
+    let mut w = f
+        .registry
+        .watch(r("cm"), "default", &WatchOptions::default())
+        .await
+        .unwrap();
+    let put = |name: &str| RequestOp {
+        request: Some(request_op::Request::RequestPut(PutRequest {
+            key: format!("/registry/configmaps/default/{name}").into_bytes(),
+            value: serde_json::to_vec(&config_map(name, 0)).unwrap(),
+            ..Default::default()
+        })),
+    };
+    f.store
+        .txn(TxnRequest {
+            success: vec![put("x"), put("y")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (x, y) = (next(&mut w).await, next(&mut w).await);
+    assert_eq!((x.kind, y.kind), (EventType::Added, EventType::Added));
+    assert_eq!(x.object["metadata"]["name"], "x");
+    assert_eq!(y.object["metadata"]["name"], "y");
+    assert_eq!(
+        x.object["metadata"]["resourceVersion"],
+        y.object["metadata"]["resourceVersion"]
+    );
+}

@@ -1,0 +1,211 @@
+//! [`EtcdStorage`]: etcd's v3 gRPC API at a list of endpoints (`skiff store`
+//! members or a real etcd), through the generated tonic clients.
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use skiff_proto::etcdserverpb::kv_client::KvClient;
+use skiff_proto::etcdserverpb::watch_client::WatchClient;
+use skiff_proto::etcdserverpb::{
+    watch_request, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchCreateRequest,
+    WatchRequest,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use super::{prefix_end, Storage, StorageError, WatchBatch};
+
+/// The registry's storage on a remote etcd v3 API.
+#[derive(Clone)]
+pub struct EtcdStorage {
+    kv: KvClient<Channel>,
+    watch: WatchClient<Channel>,
+}
+
+impl EtcdStorage {
+    /// Storage over the etcd members at `endpoints` (`http://host:port`), with
+    /// requests spread over them. Connections are made lazily, so a member that
+    /// is down when this is called is used once it answers.
+    pub fn connect(endpoints: &[String]) -> Result<EtcdStorage, StorageError> {
+        if endpoints.is_empty() {
+            return Err(StorageError::Unavailable("no etcd endpoints given".into()));
+        }
+        let mut parsed = Vec::new();
+        for url in endpoints {
+            let endpoint = Endpoint::from_shared(url.clone())
+                .map_err(|e| StorageError::Unavailable(format!("invalid etcd URL {url:?}: {e}")))?
+                .tcp_nodelay(true);
+            parsed.push(endpoint);
+        }
+        let channel = Channel::balance_list(parsed.into_iter());
+        // Objects are up to 1.5 MiB and lists can hold many.
+        let max = 256 * 1024 * 1024;
+        Ok(EtcdStorage {
+            kv: KvClient::new(channel.clone()).max_decoding_message_size(max),
+            watch: WatchClient::new(channel).max_decoding_message_size(max),
+        })
+    }
+}
+
+fn convert(status: tonic::Status) -> StorageError {
+    let message = status.message().to_string();
+    if message.contains("required revision has been compacted") {
+        return StorageError::Compacted {
+            compact_revision: 0,
+        };
+    }
+    if message.contains("required revision is a future revision") {
+        return StorageError::FutureRevision;
+    }
+    if message.contains("request is too large") {
+        return StorageError::TooLarge;
+    }
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            StorageError::Unavailable(message)
+        }
+        _ => StorageError::Other(message),
+    }
+}
+
+impl Storage for EtcdStorage {
+    fn range(&self, req: RangeRequest) -> BoxFuture<'_, Result<RangeResponse, StorageError>> {
+        let mut kv = self.kv.clone();
+        async move { Ok(kv.range(req).await.map_err(convert)?.into_inner()) }.boxed()
+    }
+
+    fn txn(&self, req: TxnRequest) -> BoxFuture<'_, Result<TxnResponse, StorageError>> {
+        let mut kv = self.kv.clone();
+        async move { Ok(kv.txn(req).await.map_err(convert)?.into_inner()) }.boxed()
+    }
+
+    fn watch(
+        &self,
+        prefix: Vec<u8>,
+        start_revision: i64,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, WatchBatch>, StorageError>> {
+        let mut client = self.watch.clone();
+        async move {
+            let create = WatchRequest {
+                request_union: Some(watch_request::RequestUnion::CreateRequest(
+                    WatchCreateRequest {
+                        range_end: prefix_end(&prefix),
+                        key: prefix,
+                        start_revision,
+                        prev_kv: true,
+                        ..Default::default()
+                    },
+                )),
+            };
+            // The request stream stays open for as long as the watch lives.
+            let requests = futures::stream::iter([create]).chain(futures::stream::pending());
+            let responses = client.watch(requests).await.map_err(convert)?.into_inner();
+            let batches = futures::stream::unfold(Some(responses), |state| async move {
+                let mut responses = state?;
+                loop {
+                    match responses.next().await {
+                        Some(Ok(resp)) if resp.canceled => {
+                            let batch = if resp.compact_revision > 0 {
+                                WatchBatch::Compacted {
+                                    compact_revision: resp.compact_revision,
+                                }
+                            } else {
+                                WatchBatch::Failed(format!(
+                                    "etcd canceled the watch: {}",
+                                    resp.cancel_reason
+                                ))
+                            };
+                            return Some((batch, None));
+                        }
+                        Some(Ok(resp)) if resp.events.is_empty() => continue,
+                        Some(Ok(resp)) => {
+                            return Some((WatchBatch::Events(resp.events), Some(responses)))
+                        }
+                        Some(Err(status)) => {
+                            return Some((WatchBatch::Failed(status.to_string()), None))
+                        }
+                        None => {
+                            return Some((
+                                WatchBatch::Failed("etcd closed the watch stream".into()),
+                                None,
+                            ))
+                        }
+                    }
+                }
+            });
+            Ok(batches.boxed())
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::registry::tests::{open_store, pod, r};
+    use crate::registry::{Registry, RegistryConfig, WatchOptions, WriteOptions};
+    use crate::watch_cache::EventType;
+
+    #[tokio::test]
+    async fn the_registry_works_over_etcds_grpc_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let advertised = skiff_store::grpc::Advertised {
+            client_urls: vec![endpoint.clone()],
+            peer_urls: vec![],
+        };
+        tokio::spawn(skiff_store::server::serve(
+            vec![listener],
+            store.clone(),
+            advertised,
+            shutdown.clone(),
+        ));
+
+        let storage = EtcdStorage::connect(std::slice::from_ref(&endpoint)).unwrap();
+        let registry = Registry::new(Arc::new(storage), RegistryConfig::default());
+        registry.start_watch_caches().await.unwrap();
+        let write = WriteOptions::default();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});
+        registry
+            .create(r("ns"), "", &serde_json::to_vec(&ns).unwrap(), &write)
+            .await
+            .unwrap();
+        let mut watch = registry
+            .watch(r("pods"), "default", &WatchOptions::default())
+            .await
+            .unwrap();
+        let created = registry
+            .create(
+                r("pods"),
+                "default",
+                &serde_json::to_vec(&pod("web")).unwrap(),
+                &write,
+            )
+            .await
+            .unwrap()
+            .object;
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), watch.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.kind, EventType::Added);
+        assert_eq!(event.object, created);
+        let err = registry
+            .create(
+                r("pods"),
+                "default",
+                &serde_json::to_vec(&pod("web")).unwrap(),
+                &write,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, skiff_api::status::Reason::AlreadyExists);
+        shutdown.cancel();
+    }
+}

@@ -1,0 +1,104 @@
+//! The registry's view of its store: etcd's range, txn and watch, behind one
+//! small trait.
+//!
+//! The Kubernetes API server talks to etcd through a thin `storage.Interface`;
+//! skiff does the same, with two implementations:
+//! - [`LocalStorage`]: a [`skiff_store::Store`] in this process, no network hop
+//!   (`skiff up`).
+//! - [`EtcdStorage`]: etcd's v3 gRPC API at a list of endpoints, which may be
+//!   `skiff store` members or a real etcd (`skiff apiserver --etcd-servers`).
+//!
+//! Requests and responses are etcd's own protobuf messages, so both sides speak
+//! the same semantics: revisions, `mod_revision` compares, compaction.
+//!
+//! # Caveats
+//! No TLS to etcd, no leases, no auth.
+
+mod etcd;
+mod local;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use skiff_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use skiff_proto::mvccpb::Event;
+
+pub use etcd::EtcdStorage;
+pub use local::LocalStorage;
+
+/// Why a storage request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The requested revision is below the compaction.
+    #[error("required revision has been compacted (compacted to {compact_revision})")]
+    Compacted {
+        /// The revision the store is compacted to.
+        compact_revision: i64,
+    },
+    /// A read at a revision the store has not reached.
+    #[error("required revision is a future revision")]
+    FutureRevision,
+    /// The request is larger than the store accepts.
+    #[error("request is too large for the store")]
+    TooLarge,
+    /// The store cannot be reached or is stopping.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the store answered.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// What a storage watch delivers, in revision order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchBatch {
+    /// Changes, each with its `prev_kv` when the key existed before.
+    Events(Vec<Event>),
+    /// The watch's start is compacted away; nothing follows.
+    Compacted {
+        /// The revision the store is compacted to.
+        compact_revision: i64,
+    },
+    /// The watch broke for another reason; nothing follows.
+    Failed(String),
+}
+
+/// The store operations the registry needs.
+pub trait Storage: Send + Sync + 'static {
+    /// Reads keys, as etcd's `Range`.
+    fn range(&self, req: RangeRequest) -> BoxFuture<'_, Result<RangeResponse, StorageError>>;
+
+    /// Runs a transaction, as etcd's `Txn`.
+    fn txn(&self, req: TxnRequest) -> BoxFuture<'_, Result<TxnResponse, StorageError>>;
+
+    /// Watches every key under `prefix` from `start_revision`, with `prev_kv`.
+    fn watch(
+        &self,
+        prefix: Vec<u8>,
+        start_revision: i64,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, WatchBatch>, StorageError>>;
+}
+
+/// The end of the range that holds every key starting with `prefix` (etcd's
+/// `--prefix`): the prefix with its last byte incremented.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_increments_the_last_byte() {
+        assert_eq!(prefix_end(b"/registry/pods/"), b"/registry/pods0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff"), vec![0]);
+    }
+}

@@ -1,0 +1,467 @@
+//! The watch cache: one store watch per resource, shared by every client watch.
+//!
+//! As the Kubernetes API server's `Cacher`, each resource has one cache that
+//! lists the resource once, then follows a single store watch from that
+//! revision. It keeps
+//! - the current state (every object, by key), for the synthetic ADDED events
+//!   a watch without a resourceVersion starts with, and
+//! - a ring of the most recent events, so a watch from a recent
+//!   resourceVersion replays exactly what happened after it.
+//!
+//! Client watches do not get their own store watch nor their own buffer: each
+//! keeps a cursor (the last revision it has delivered) and reads the ring past
+//! it whenever the cache's revision moves. A thousand watchers cost one store
+//! watch and one copy of each event. A watcher whose cursor has fallen out of
+//! the ring (or that asks for a revision older than the ring) gets an ERROR
+//! event with a 410 Expired Status, and the client re-lists, as with
+//! Kubernetes.
+//!
+//! # Selectors
+//! A watch with label or field selectors sees an object that stops matching as
+//! DELETED and one that starts matching as ADDED, so a client's view of "the
+//! objects matching" stays right (Kubernetes' `watchCacheEvent` filtering).
+//!
+//! # Caveats
+//! Bookmarks carry the cache's own revision (the last change to the resource),
+//! not the store's. If the store watch breaks, the cache lists again and
+//! every watcher older than that list ends with 410.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use skiff_api::fields::FieldSelector;
+use skiff_api::labels::LabelSelector;
+use skiff_api::resources::Resource;
+use skiff_api::status::ApiError;
+use skiff_proto::etcdserverpb::RangeRequest;
+use skiff_proto::mvccpb::event::EventType as StoreEventType;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::object::{self, from_stored};
+use crate::storage::{prefix_end, Storage, StorageError, WatchBatch};
+
+/// The kind of a watch event, as Kubernetes names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// The object appeared (or started matching the selectors).
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object is gone (or stopped matching the selectors).
+    Deleted,
+    /// Progress: no object changed up to the carried resourceVersion.
+    Bookmark,
+    /// The watch failed; the object is a Status. Nothing follows.
+    Error,
+}
+
+impl EventType {
+    /// The type as Kubernetes spells it (`ADDED`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+            EventType::Bookmark => "BOOKMARK",
+            EventType::Error => "ERROR",
+        }
+    }
+}
+
+/// One event of a client watch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchEvent {
+    /// What happened.
+    pub kind: EventType,
+    /// The object (with its resourceVersion), or a Status for ERROR.
+    pub object: Value,
+}
+
+/// One change the cache saw.
+#[derive(Debug)]
+struct CachedEvent {
+    revision: i64,
+    key: String,
+    kind: EventType,
+    /// The object after the change; for a delete, its last state with the
+    /// delete's revision as resourceVersion.
+    object: Arc<Value>,
+    /// The object before the change, for modifications and deletes.
+    prev: Option<Arc<Value>>,
+}
+
+struct CacheState {
+    objects: BTreeMap<String, Arc<Value>>,
+    events: VecDeque<CachedEvent>,
+    /// Every event after this revision is in `events`.
+    oldest: i64,
+    /// The newest revision the cache has applied.
+    revision: i64,
+}
+
+/// The per-resource cache. Created by the registry on first use.
+pub(crate) struct WatchCache {
+    resource: &'static Resource,
+    capacity: usize,
+    state: RwLock<CacheState>,
+    revision_tx: watch::Sender<i64>,
+}
+
+impl WatchCache {
+    /// Lists the resource and starts following it; the returned cache is
+    /// current as of the list.
+    pub(crate) async fn start(
+        resource: &'static Resource,
+        storage: Arc<dyn Storage>,
+        capacity: usize,
+        stop: CancellationToken,
+    ) -> Result<Arc<WatchCache>, StorageError> {
+        let (objects, revision) = list_all(resource, storage.as_ref()).await?;
+        let (revision_tx, _) = watch::channel(revision);
+        let cache = Arc::new(WatchCache {
+            resource,
+            capacity: capacity.max(1),
+            state: RwLock::new(CacheState {
+                objects,
+                events: VecDeque::new(),
+                oldest: revision,
+                revision,
+            }),
+            revision_tx,
+        });
+        let follower = follow(Arc::downgrade(&cache), storage, revision);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = follower => {}
+            }
+        });
+        Ok(cache)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, CacheState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, CacheState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The revision the cache is current to.
+    pub(crate) fn revision(&self) -> i64 {
+        self.read().revision
+    }
+
+    /// The objects under `prefix` now, and the revision they are current to.
+    pub(crate) fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, i64) {
+        let state = self.read();
+        let objects = state
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (objects, state.revision)
+    }
+
+    /// Applies one batch of store events, in revision order.
+    fn apply(&self, events: Vec<skiff_proto::mvccpb::Event>) {
+        let mut state = self.write();
+        // One txn can change several keys at one revision, and a batch always
+        // holds whole revisions: compare against the revision before the batch.
+        let seen = state.revision;
+        for event in events {
+            let Some(kv) = event.kv else { continue };
+            if kv.mod_revision <= seen {
+                continue; // Already part of the list the cache started from.
+            }
+            let key = String::from_utf8_lossy(&kv.key).into_owned();
+            let prev = state.objects.get(&key).cloned();
+            let cached = if event.r#type == StoreEventType::Delete as i32 {
+                let Some(last) = prev.clone() else { continue };
+                let mut last = (*last).clone();
+                object::set_resource_version(&mut last, kv.mod_revision);
+                state.objects.remove(&key);
+                CachedEvent {
+                    revision: kv.mod_revision,
+                    key,
+                    kind: EventType::Deleted,
+                    object: Arc::new(last),
+                    prev,
+                }
+            } else {
+                let Ok(value) = from_stored(&kv.value, kv.mod_revision) else {
+                    tracing::warn!(key, "skipping a stored value that is not JSON");
+                    continue;
+                };
+                let value = Arc::new(value);
+                state.objects.insert(key.clone(), value.clone());
+                CachedEvent {
+                    revision: kv.mod_revision,
+                    key,
+                    kind: if prev.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    },
+                    object: value,
+                    prev,
+                }
+            };
+            state.revision = cached.revision;
+            state.events.push_back(cached);
+            while state.events.len() > self.capacity {
+                if let Some(dropped) = state.events.pop_front() {
+                    state.oldest = dropped.revision;
+                }
+            }
+        }
+        let revision = state.revision;
+        drop(state);
+        self.revision_tx.send_replace(revision);
+    }
+
+    /// Replaces the state after the store watch broke.
+    fn reset(&self, objects: BTreeMap<String, Arc<Value>>, revision: i64) {
+        let mut state = self.write();
+        state.objects = objects;
+        state.events.clear();
+        state.oldest = revision;
+        state.revision = revision;
+        drop(state);
+        self.revision_tx.send_replace(revision);
+    }
+}
+
+async fn list_all(
+    resource: &Resource,
+    storage: &dyn Storage,
+) -> Result<(BTreeMap<String, Arc<Value>>, i64), StorageError> {
+    let prefix = resource.prefix().into_bytes();
+    let resp = storage
+        .range(RangeRequest {
+            range_end: prefix_end(&prefix),
+            key: prefix,
+            ..Default::default()
+        })
+        .await?;
+    let revision = resp.header.map(|h| h.revision).unwrap_or_default();
+    let mut objects = BTreeMap::new();
+    for kv in resp.kvs {
+        if let Ok(value) = from_stored(&kv.value, kv.mod_revision) {
+            objects.insert(
+                String::from_utf8_lossy(&kv.key).into_owned(),
+                Arc::new(value),
+            );
+        }
+    }
+    Ok((objects, revision))
+}
+
+/// Follows the store watch until the cache is dropped; lists again when the
+/// watch breaks.
+async fn follow(cache: std::sync::Weak<WatchCache>, storage: Arc<dyn Storage>, mut from: i64) {
+    let Some(resource) = cache.upgrade().map(|c| c.resource) else {
+        return;
+    };
+    let prefix = resource.prefix().into_bytes();
+    loop {
+        let stream = storage.watch(prefix.clone(), from + 1).await;
+        if let Ok(mut stream) = stream {
+            while let Some(batch) = stream.next().await {
+                let Some(cache) = cache.upgrade() else { return };
+                match batch {
+                    WatchBatch::Events(events) => {
+                        cache.apply(events);
+                        from = cache.revision();
+                    }
+                    WatchBatch::Compacted { .. } | WatchBatch::Failed(_) => break,
+                }
+            }
+        }
+        if cache.strong_count() == 0 {
+            return;
+        }
+        tracing::warn!(
+            resource = resource.resource,
+            "store watch ended; listing again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match list_all(resource, storage.as_ref()).await {
+            Ok((objects, revision)) => {
+                let Some(cache) = cache.upgrade() else { return };
+                cache.reset(objects, revision);
+                from = revision;
+            }
+            Err(err) => tracing::warn!(%err, "listing for the watch cache failed"),
+        }
+    }
+}
+
+/// What a client watch (or a list) selects: keys under `prefix` whose object
+/// the selectors match.
+#[derive(Clone)]
+pub(crate) struct Filter {
+    pub(crate) prefix: String,
+    pub(crate) selects: Arc<dyn Fn(&Value) -> bool + Send + Sync>,
+}
+
+impl Filter {
+    /// A filter from parsed label and field selectors.
+    pub(crate) fn new(prefix: String, labels: LabelSelector, fields: FieldSelector) -> Filter {
+        Filter {
+            prefix,
+            selects: Arc::new(move |object: &Value| {
+                (labels.is_empty() || labels.matches(&object::labels(object)))
+                    && (fields.is_empty() || fields.matches(object))
+            }),
+        }
+    }
+
+    /// Whether the selectors match `object`.
+    pub(crate) fn matches(&self, object: &Value) -> bool {
+        (self.selects)(object)
+    }
+}
+
+/// A client watch on a [`WatchCache`]. Read it with [`WatchStream::next`].
+pub struct WatchStream {
+    cache: Arc<WatchCache>,
+    filter: Filter,
+    cursor: i64,
+    pending: VecDeque<WatchEvent>,
+    revisions: watch::Receiver<i64>,
+    bookmarks: Option<Duration>,
+    last_bookmark: i64,
+    ended: bool,
+}
+
+impl WatchStream {
+    /// A watch from `start`: `None` sends the current state as ADDED events
+    /// first; `Some(rv)` sends exactly the changes after `rv`.
+    pub(crate) fn new(
+        cache: Arc<WatchCache>,
+        filter: Filter,
+        start: Option<i64>,
+        bookmarks: Option<Duration>,
+    ) -> WatchStream {
+        let revisions = cache.revision_tx.subscribe();
+        let mut pending = VecDeque::new();
+        let cursor =
+            match start {
+                Some(rv) => rv,
+                None => {
+                    let (objects, revision) = cache.snapshot(&filter.prefix);
+                    pending.extend(objects.iter().filter(|o| filter.matches(o)).map(|o| {
+                        WatchEvent {
+                            kind: EventType::Added,
+                            object: (**o).clone(),
+                        }
+                    }));
+                    revision
+                }
+            };
+        WatchStream {
+            cache,
+            filter,
+            cursor,
+            pending,
+            revisions,
+            bookmarks,
+            last_bookmark: cursor,
+            ended: false,
+        }
+    }
+
+    /// The next event; `None` after an ERROR event.
+    pub async fn next(&mut self) -> Option<WatchEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.ended {
+                return None;
+            }
+            self.fill();
+            if !self.pending.is_empty() || self.ended {
+                continue;
+            }
+            let tick = async {
+                match self.bookmarks {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => futures::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = self.revisions.changed() => {
+                    if changed.is_err() {
+                        self.ended = true; // The cache is gone.
+                    }
+                }
+                _ = tick => {
+                    if self.cursor > self.last_bookmark {
+                        self.last_bookmark = self.cursor;
+                        self.pending.push_back(self.bookmark());
+                    }
+                }
+            }
+        }
+    }
+
+    fn bookmark(&self) -> WatchEvent {
+        WatchEvent {
+            kind: EventType::Bookmark,
+            object: json!({
+                "kind": self.cache.resource.kind,
+                "apiVersion": self.cache.resource.api_version(),
+                "metadata": {"resourceVersion": self.cursor.to_string()},
+            }),
+        }
+    }
+
+    /// Moves every cached event past the cursor into `pending`.
+    fn fill(&mut self) {
+        let state = self.cache.read();
+        if self.cursor < state.oldest {
+            let oldest = state.events.front().map_or(state.revision, |e| e.revision);
+            self.pending.push_back(WatchEvent {
+                kind: EventType::Error,
+                object: ApiError::expired(self.cursor, oldest).to_json(),
+            });
+            self.ended = true;
+            return;
+        }
+        let start = state.events.partition_point(|e| e.revision <= self.cursor);
+        for event in state.events.iter().skip(start) {
+            if !event.key.starts_with(&self.filter.prefix) {
+                continue;
+            }
+            if let Some(out) = self.translate(event) {
+                self.pending.push_back(out);
+            }
+        }
+        self.cursor = self.cursor.max(state.revision);
+    }
+
+    /// The event this watch sees for `event`, given its selectors.
+    fn translate(&self, event: &CachedEvent) -> Option<WatchEvent> {
+        let now = self.filter.matches(&event.object);
+        let before = event.prev.as_ref().is_some_and(|p| self.filter.matches(p));
+        let kind = match event.kind {
+            EventType::Added if now => EventType::Added,
+            EventType::Modified if now && before => EventType::Modified,
+            EventType::Modified if now => EventType::Added,
+            EventType::Modified if before => EventType::Deleted,
+            EventType::Deleted if before => EventType::Deleted,
+            _ => return None,
+        };
+        Some(WatchEvent {
+            kind,
+            object: (*event.object).clone(),
+        })
+    }
+}

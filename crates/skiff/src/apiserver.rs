@@ -1,0 +1,74 @@
+//! `skiff apiserver`: the API server over a remote etcd-compatible store, until
+//! Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use skiff_apiserver::registry::{RegistryConfig, ServiceRanges};
+use skiff_apiserver::server::{self, ServerConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ApiserverArgs, ServiceRangeArgs};
+
+/// Builds the server's configuration from the flags and serves.
+pub fn run(args: ApiserverArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        etcd_servers: args.etcd_servers,
+        listen: args.listen,
+        registry: registry_config(&args.ranges)?,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        server::run(config, shutdown)
+            .await
+            .context("skiff apiserver")
+    })
+}
+
+/// The registry settings the service-range flags describe.
+pub fn registry_config(ranges: &ServiceRangeArgs) -> anyhow::Result<RegistryConfig> {
+    let (network, prefix) = ServiceRanges::parse_cidr(&ranges.service_cluster_ip_range)
+        .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range: {e}"))?;
+    let (low, high) = ranges
+        .service_node_port_range
+        .split_once('-')
+        .and_then(|(l, h)| Some((l.trim().parse::<u16>().ok()?, h.trim().parse::<u16>().ok()?)))
+        .filter(|(l, h)| l <= h)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--service-node-port-range {:?}: expected LOW-HIGH, such as 30000-32767",
+                ranges.service_node_port_range
+            )
+        })?;
+    Ok(RegistryConfig {
+        service_ranges: ServiceRanges {
+            cluster_ip_network: network,
+            cluster_ip_prefix: prefix,
+            node_ports: low..=high,
+        },
+        ..RegistryConfig::default()
+    })
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+pub async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            let _ = ctrl_c.await;
+            shutdown.cancel();
+            return;
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

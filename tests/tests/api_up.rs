@@ -1,0 +1,197 @@
+//! `skiff up` as a real process: the API server answers gRPC, the store under
+//! it answers etcd clients with Kubernetes' key layout, Ctrl-C stops it
+//! cleanly, and the data is there after a restart.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use skiff_e2e::{free_port, skiff_binary};
+use skiff_proto::api::api_client::ApiClient;
+use skiff_proto::api::{CreateRequest, GetRequest, ResourceRef};
+use tonic::transport::Channel;
+
+struct Up {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Up {
+    fn start(data: &Path, api_port: u16, store_port: u16) -> Up {
+        let child = Command::new(skiff_binary())
+            .arg("up")
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{api_port}")])
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{store_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+            .spawn()
+            .expect("skiff up starts");
+        Up {
+            child,
+            log: data.with_extension("log"),
+        }
+    }
+
+    /// Sends SIGINT (as Ctrl-C) and waits, a bounded number of times, for a clean exit.
+    async fn interrupt(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -INT {pid} failed");
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            // Not a thread sleep: the client's connection tasks run on this runtime.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        panic!("skiff up did not stop after SIGINT; its log:\n{log}");
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Connects once the API answers Get for the default namespace (bootstrap done).
+async fn connect(api_port: u16) -> ApiClient<Channel> {
+    for _ in 0..600 {
+        if let Ok(mut client) = ApiClient::connect(format!("http://127.0.0.1:{api_port}")).await {
+            let default = GetRequest {
+                r#ref: Some(ResourceRef {
+                    version: "v1".into(),
+                    resource: "namespaces".into(),
+                    name: "default".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            if client.get(default).await.is_ok() {
+                return client;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the API server on port {api_port} never answered");
+}
+
+fn pods(name: &str) -> Option<ResourceRef> {
+    Some(ResourceRef {
+        version: "v1".into(),
+        resource: "pods".into(),
+        namespace: "default".into(),
+        name: name.into(),
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("skiff-data");
+    let (api_port, store_port) = (free_port(), free_port());
+    let up = Up::start(&data, api_port, store_port);
+    let mut client = connect(api_port).await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let created = client
+        .create(CreateRequest {
+            r#ref: pods(""),
+            object: serde_json::to_vec(&pod).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .expect("the pod is created")
+        .into_inner();
+    let created: Value = serde_json::from_slice(&created.object).unwrap();
+
+    // The same process serves etcd's API: the pod is at Kubernetes' key.
+    let mut etcd = etcd_client::Client::connect([format!("http://127.0.0.1:{store_port}")], None)
+        .await
+        .unwrap();
+    let got = etcd.get("/registry/pods/default/web", None).await.unwrap();
+    let kv = &got.kvs()[0];
+    assert_eq!(
+        kv.mod_revision().to_string(),
+        created["metadata"]["resourceVersion"].as_str().unwrap()
+    );
+    drop(etcd);
+    drop(client);
+
+    let status = up.interrupt().await;
+    assert!(status.success(), "skiff up exited with {status}");
+
+    // Restarted on the same data, it still has the pod.
+    let up = Up::start(&data, api_port, store_port);
+    let mut client = connect(api_port).await;
+    let again = client
+        .get(GetRequest {
+            r#ref: pods("web"),
+            ..Default::default()
+        })
+        .await
+        .expect("the pod survived the restart")
+        .into_inner();
+    let again: Value = serde_json::from_slice(&again.object).unwrap();
+    assert_eq!(again, created);
+    drop(client);
+    let log = up.log.clone();
+    assert!(up.interrupt().await.success());
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        !log.contains("still open after the shutdown grace period"),
+        "closed connections were waited for: {log}"
+    );
+}
+
+#[tokio::test]
+async fn apiserver_serves_the_api_over_a_remote_store() {
+    let store = skiff_e2e::InProcessStore::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("apiserver.log");
+    let api_port = free_port();
+    let child = Command::new(skiff_binary())
+        .args(["apiserver", "--etcd-servers", &store.endpoint])
+        .args(["--listen", &format!("127.0.0.1:{api_port}")])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("skiff apiserver starts");
+    let apiserver = Up { child, log };
+    let mut client = connect(api_port).await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "remote"},
+                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    client
+        .create(CreateRequest {
+            r#ref: pods(""),
+            object: serde_json::to_vec(&pod).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .expect("the pod is created");
+    // The object is in the remote store under Kubernetes' key.
+    let kvs = store
+        .store
+        .range(&skiff_proto::etcdserverpb::RangeRequest {
+            key: b"/registry/pods/default/remote".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .kvs;
+    let stored: Value = serde_json::from_slice(&kvs[0].value).unwrap();
+    assert_eq!(stored["metadata"]["name"], "remote");
+    drop(client);
+    assert!(apiserver.interrupt().await.success());
+}
