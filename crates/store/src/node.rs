@@ -763,6 +763,16 @@ impl Node {
                     EntryType::EntryNormal => match LogEntry::decode(&entry.data[..]) {
                         Ok(request) => {
                             let result = mvcc.apply(entry.index, &request);
+                            if let (
+                                Some(log_entry::Request::LeaseKeepAlive(req)),
+                                Ok(Applied {
+                                    response: crate::mvcc::Response::LeaseKeepAlive(ttl),
+                                    ..
+                                }),
+                            ) = (&request.request, &result)
+                            {
+                                self.inner.renew_lease(req.id, *ttl);
+                            }
                             let waiting = if request.proposer == self.id {
                                 self.pending.remove(&request.id)
                             } else {

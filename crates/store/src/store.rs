@@ -447,8 +447,19 @@ impl Store {
         propose_as!(self, log_entry::Request::LeaseRevoke(req), LeaseRevoke)
     }
 
-    /// Renews a lease to its full TTL (one `LeaseKeepAlive` message); returns the TTL.
-    pub fn lease_keep_alive(&self, id: i64) -> Result<i64> {
+    /// Renews a lease to its full TTL (one `LeaseKeepAlive` message); returns
+    /// the TTL. In a cluster the renewal goes through the log, so that the
+    /// leader, which alone expires leases, hears of it wherever it arrived.
+    pub async fn lease_keep_alive(&self, id: i64) -> Result<i64> {
+        if !self.raft_status().single_voter {
+            let request = log_entry::Request::LeaseKeepAlive(
+                skiff_proto::etcdserverpb::LeaseKeepAliveRequest { id },
+            );
+            return match self.propose(request).await? {
+                (Response::LeaseKeepAlive(ttl), _) => Ok(ttl),
+                (other, _) => Err(unexpected(other)),
+            };
+        }
         let ttl = {
             let mvcc = read(&self.inner.mvcc)?;
             mvcc.leases()
@@ -625,6 +636,13 @@ impl Store {
 }
 
 impl Inner {
+    /// Gives lease `id` a full `ttl` from now.
+    pub(crate) fn renew_lease(&self, id: i64, ttl: i64) {
+        if let Ok(mut lessor) = self.lessor.lock() {
+            lessor.renew(id, ttl, Instant::now());
+        }
+    }
+
     /// Proposes a request nobody waits on (a lease expiry).
     fn propose_detached(&self, request: log_entry::Request) -> bool {
         let proposal = Proposal {

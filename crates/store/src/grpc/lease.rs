@@ -60,19 +60,22 @@ impl Lease for LeaseService {
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let store = self.store.clone();
-        let responses = request.into_inner().map(move |req| {
-            let req = req?;
-            let ttl = match store.lease_keep_alive(req.id) {
-                Ok(ttl) => ttl,
-                Err(StoreError::LeaseNotFound) => 0,
-                Err(err) => return Err(status(err)),
-            };
-            let revision = store.current_revision().map_err(status)?;
-            Ok(LeaseKeepAliveResponse {
-                header: Some(store.header(revision)),
-                id: req.id,
-                ttl,
-            })
+        let responses = request.into_inner().then(move |req| {
+            let store = store.clone();
+            async move {
+                let req = req?;
+                let ttl = match store.lease_keep_alive(req.id).await {
+                    Ok(ttl) => ttl,
+                    Err(StoreError::LeaseNotFound) => 0,
+                    Err(err) => return Err(status(err)),
+                };
+                let revision = store.current_revision().map_err(status)?;
+                Ok(LeaseKeepAliveResponse {
+                    header: Some(store.header(revision)),
+                    id: req.id,
+                    ttl,
+                })
+            }
         });
         Ok(Response::new(Box::pin(responses)))
     }

@@ -75,6 +75,8 @@ pub(crate) enum Response {
     LeaseRevoke(LeaseRevokeResponse),
     /// A member's announcement was recorded.
     MemberAttributes,
+    /// A lease was renewed; its granted TTL.
+    LeaseKeepAlive(i64),
 }
 
 /// The key space at every revision not yet compacted, plus leases.
@@ -169,13 +171,28 @@ impl Mvcc {
         let Some(request) = &entry.request else {
             return Err(StoreError::InvalidRequest("empty log entry".into()));
         };
-        if let log_entry::Request::MemberAttributes(member) = request {
-            self.apply_member_attributes(member);
-            return Ok(Applied {
-                revision: self.current,
-                response: Response::MemberAttributes,
-                events: Vec::new(),
-            });
+        match request {
+            log_entry::Request::MemberAttributes(member) => {
+                self.apply_member_attributes(member);
+                return Ok(Applied {
+                    revision: self.current,
+                    response: Response::MemberAttributes,
+                    events: Vec::new(),
+                });
+            }
+            log_entry::Request::LeaseKeepAlive(req) => {
+                let ttl = self
+                    .leases
+                    .get(&req.id)
+                    .map(|l| l.ttl)
+                    .ok_or(StoreError::LeaseNotFound)?;
+                return Ok(Applied {
+                    revision: self.current,
+                    response: Response::LeaseKeepAlive(ttl),
+                    events: Vec::new(),
+                });
+            }
+            _ => {}
         }
         let mut txn = WriteTxn::new(self);
         let response = match request {
@@ -189,7 +206,9 @@ impl Mvcc {
             log_entry::Request::LeaseRevoke(req) => {
                 txn.lease_revoke(req).map(Response::LeaseRevoke)
             }
-            log_entry::Request::MemberAttributes(_) => unreachable!("handled above"),
+            log_entry::Request::MemberAttributes(_) | log_entry::Request::LeaseKeepAlive(_) => {
+                unreachable!("handled above")
+            }
         };
         let (revision, events) = txn.end();
         Ok(Applied {
