@@ -305,3 +305,141 @@ async fn a_watcher_resuming_after_its_member_dies_sees_every_event_exactly_once_
         );
     }
 }
+
+/// Runs `etcdctl` (Debian's etcd-client, etcdctl 3.4) with `args` against
+/// `endpoints`, bounded by `timeout`; returns (success, stdout, stderr).
+fn etcdctl(endpoints: &[String], args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new("timeout")
+        .args(["30", "etcdctl", "--endpoints", &endpoints.join(",")])
+        .args(args)
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("timeout and etcdctl run");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn etcdctl_available() -> bool {
+    let found = std::process::Command::new("etcdctl")
+        .arg("version")
+        .env("ETCDCTL_API", "3")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must install etcdctl (Debian's etcd-client)"
+        );
+        eprintln!("skipping: etcdctl is not installed");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_lists_adds_and_removes_members_and_reports_status_for_the_cluster() {
+    if !etcdctl_available() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let mut cluster = StoreCluster::start(3, ClusterOptions::default());
+    wait_for_leader(&cluster).await;
+    let endpoints = cluster.endpoints();
+
+    // member list: every member, started, with its name and URLs (once announced).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (ok, out, err) = etcdctl(&endpoints[..1], &["member", "list"]);
+        assert!(ok, "member list failed: {err}");
+        let started = out.lines().filter(|l| l.contains(", started, m")).count();
+        if started == 3 {
+            for member in &cluster.members {
+                assert!(out.contains(&member.peer_url()), "{out}");
+                assert!(out.contains(&member.endpoint()), "{out}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "members never announced themselves:\n{out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // endpoint status --cluster: one row per member, all naming the same leader.
+    let (ok, out, err) = etcdctl(&endpoints[..1], &["endpoint", "status", "--cluster", "-w", "json"]);
+    assert!(ok, "endpoint status --cluster failed: {err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let rows = rows.as_array().expect("a list");
+    assert_eq!(rows.len(), 3, "{out}");
+    let leaders: BTreeSet<u64> = rows
+        .iter()
+        .map(|r| r["Status"]["leader"].as_u64().unwrap())
+        .collect();
+    assert_eq!(leaders.len(), 1, "{out}");
+    let leader = *leaders.iter().next().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["Status"]["header"]["member_id"].as_u64() == Some(leader)),
+        "the leader is one of the members: {out}"
+    );
+
+    // member add (as a learner), start it, then remove it again.
+    let joining = cluster.prepare_joining_member();
+    let peer = cluster.members[joining].peer_url();
+    let (ok, out, err) = etcdctl(&endpoints, &["member", "add", "m4", "--learner", "--peer-urls", &peer]);
+    assert!(ok, "member add failed: {err}");
+    assert!(out.contains("added to cluster"), "{out}");
+    cluster.spawn_and_wait(joining);
+    let (_, list, _) = etcdctl(&endpoints, &["member", "list", "-w", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
+    let added = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["peerURLs"][0] == peer.as_str())
+        .expect("the new member is listed")
+        .clone();
+    assert_eq!(added["isLearner"], true);
+    let id = format!("{:x}", added["ID"].as_u64().unwrap());
+    let (ok, out, err) = etcdctl(&endpoints, &["member", "remove", &id]);
+    assert!(ok, "member remove failed: {err}");
+    assert!(out.contains(&format!("Member {id} removed from cluster")), "{out}");
+    cluster.kill(joining);
+    let (_, out, _) = etcdctl(&endpoints, &["member", "list"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alives_sent_to_a_follower_keep_a_lease_alive_until_they_stop() {
+    let _serial = SERIAL.lock().await;
+    let cluster = StoreCluster::start(3, ClusterOptions::default());
+    let leader = wait_for_leader(&cluster).await;
+    let follower = (leader + 1) % 3;
+    let mut to_leader = connect(&[cluster.members[leader].endpoint()]).await;
+    let mut to_follower = connect(&[cluster.members[follower].endpoint()]).await;
+    let lease = to_leader.lease_grant(2, None).await.unwrap().id();
+    to_leader
+        .put("/leased", "v", Some(etcd_client::PutOptions::new().with_lease(lease)))
+        .await
+        .unwrap();
+
+    // Renew through the follower only, for three TTLs.
+    let (mut keeper, mut responses) = to_follower.lease_keep_alive(lease).await.unwrap();
+    for _ in 0..12 {
+        keeper.keep_alive().await.unwrap();
+        let resp = responses.message().await.unwrap().expect("a keep-alive response");
+        assert_eq!(resp.ttl(), 2, "the lease is alive");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let got = to_leader.get("/leased", None).await.unwrap();
+    assert_eq!(got.count(), 1, "renewals through a follower reached the leader");
+
+    // Stop renewing: the leader expires the lease and deletes its key.
+    drop(keeper);
+    let deadline = Instant::now() + PATIENCE;
+    while to_leader.get("/leased", None).await.unwrap().count() == 1 {
+        assert!(Instant::now() < deadline, "the lease never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
