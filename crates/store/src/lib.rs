@@ -7,8 +7,10 @@
 //! # Layout
 //! - [`Store`] (`store`): the in-process handle — range, put, delete, txn, compact,
 //!   leases, watch — with etcd's semantics and no network hop.
-//! - `node`: the apply loop. Proposals are appended to the [`wal`] and fsync'd in
-//!   batches (group commit), then applied, then announced, then answered.
+//! - `node`: the raft node. Proposals go through raft-rs; entries are appended to
+//!   the [`wal`] and fsync'd in batches (group commit), replicated to the other
+//!   members, applied once committed, announced, and answered.
+//! - `raft`: the raft log on the WAL, snapshot files, the peer transport.
 //! - [`wal`]: the write-ahead log: segmented files of checksummed records. A write
 //!   is acknowledged only once it is here.
 //! - `mvcc`: the state machine. `apply(index, entry)` turns one log entry into a new
@@ -20,14 +22,14 @@
 //! - [`server`]: `skiff store` — the services on TCP, `run(config, shutdown)`.
 //!
 //! # Where to start
-//! A write travels: gRPC `Put` (`grpc::kv`) → [`Store::put`] → a `LogEntry` handed
-//! to the apply loop (`node`) → appended to the [`wal`] and fsync'd → `mvcc` applies it
-//! at the next revision → the [`watch`] hub gets its events → the client gets its
-//! response. A read goes `grpc::kv` → [`Store::range`] → `mvcc::range`.
+//! A write travels: gRPC `Put` (`grpc::kv`) → [`Store::put`] → a `LogEntry` proposed
+//! to raft (`node`) → appended to the [`wal`] and fsync'd on a majority → `mvcc`
+//! applies it at the next revision on every member → the [`watch`] hub gets its
+//! events → the client gets its response. A read goes `grpc::kv` → [`Store::range`]
+//! (ReadIndex unless serializable) → `mvcc::range`.
 //!
 //! # Caveats
-//! One member: replication through raft is the next step. Auth, etcd's bbolt
-//! snapshots and alarms are not served.
+//! Auth, etcd's `Snapshot` download RPC, `MoveLeader` and alarms are not served.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -37,7 +39,6 @@ pub mod grpc;
 mod lessor;
 mod mvcc;
 mod node;
-#[allow(dead_code)]
 pub(crate) mod raft;
 mod revision;
 pub mod server;

@@ -220,6 +220,7 @@ impl RaftLog {
     }
 
     /// A read handle implementing [`raft::Storage`], to give to `RawNode`.
+    #[cfg(test)]
     pub(crate) fn reader(&self) -> RaftLogReader {
         RaftLogReader {
             core: Arc::clone(&self.core),
@@ -248,11 +249,6 @@ impl RaftLog {
     /// The last index in the log (the snapshot's when the log is empty).
     pub(crate) fn last_index(&self) -> u64 {
         read(&self.core).last_index()
-    }
-
-    /// The term of the entry at `index`, if the log still knows it.
-    pub(crate) fn term(&self, index: u64) -> Option<u64> {
-        read(&self.core).term(index).ok()
     }
 
     /// Whether nothing was ever written: no state, no snapshot, no entries.

@@ -70,11 +70,6 @@ impl Network {
         Some(self.queue.swap_remove(pick).msg)
     }
 
-    /// Whether a message due now exists.
-    pub fn has_due(&self) -> bool {
-        self.queue.iter().any(|m| m.deliver_at <= self.now)
-    }
-
     /// Whether `from` can reach `to` under the current partition.
     pub fn connected(&self, from: u64, to: u64) -> bool {
         if self.groups.is_empty() {
