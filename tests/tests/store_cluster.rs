@@ -167,6 +167,14 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .expect("member add");
     let new_id = added.member().expect("the added member").id();
     assert!(added.member().unwrap().is_learner());
+    // Not started yet, so far behind: promotion is refused, as etcd refuses it.
+    let leader = wait_for_leader(&cluster).await;
+    let mut to_leader = connect(&[cluster.members[leader].endpoint()]).await;
+    let refused = to_leader.member_promote(new_id).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("can only promote a learner member which is in sync with leader"),
+        "{refused}"
+    );
     cluster.spawn_and_wait(joining);
 
     let deadline = Instant::now() + PATIENCE;
