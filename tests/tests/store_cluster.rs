@@ -170,7 +170,11 @@ async fn members_are_added_promoted_and_removed_under_load() {
     // Not started yet, so far behind: promotion is refused, as etcd refuses it.
     let leader = wait_for_leader(&cluster).await;
     let mut to_leader = connect(&[cluster.members[leader].endpoint()]).await;
-    let refused = to_leader.member_promote(new_id).await.unwrap_err().to_string();
+    let refused = to_leader
+        .member_promote(new_id)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         refused.contains("can only promote a learner member which is in sync with leader"),
         "{refused}"
@@ -218,7 +222,19 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .await
         .expect("member remove");
     assert_eq!(removed.members().len(), 3);
-    cluster.kill(leaving);
+    // A removed member stops by itself, as etcd's does.
+    let deadline = Instant::now() + PATIENCE;
+    while !cluster.has_exited(leaving) {
+        assert!(
+            Instant::now() < deadline,
+            "the removed member kept running\n{}",
+            cluster.log(leaving)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cluster
+        .log(leaving)
+        .contains("permanently removed from the cluster"));
     load.wait_for(100, &cluster).await;
     let acked = load.stop().await;
     wait_converged(&cluster).await;
@@ -370,12 +386,18 @@ async fn etcdctl_lists_adds_and_removes_members_and_reports_status_for_the_clust
             }
             break;
         }
-        assert!(Instant::now() < deadline, "members never announced themselves:\n{out}");
+        assert!(
+            Instant::now() < deadline,
+            "members never announced themselves:\n{out}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     // endpoint status --cluster: one row per member, all naming the same leader.
-    let (ok, out, err) = etcdctl(&endpoints[..1], &["endpoint", "status", "--cluster", "-w", "json"]);
+    let (ok, out, err) = etcdctl(
+        &endpoints[..1],
+        &["endpoint", "status", "--cluster", "-w", "json"],
+    );
     assert!(ok, "endpoint status --cluster failed: {err}");
     let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     let rows = rows.as_array().expect("a list");
@@ -395,7 +417,10 @@ async fn etcdctl_lists_adds_and_removes_members_and_reports_status_for_the_clust
     // member add (as a learner), start it, then remove it again.
     let joining = cluster.prepare_joining_member();
     let peer = cluster.members[joining].peer_url();
-    let (ok, out, err) = etcdctl(&endpoints, &["member", "add", "m4", "--learner", "--peer-urls", &peer]);
+    let (ok, out, err) = etcdctl(
+        &endpoints,
+        &["member", "add", "m4", "--learner", "--peer-urls", &peer],
+    );
     assert!(ok, "member add failed: {err}");
     assert!(out.contains("added to cluster"), "{out}");
     cluster.spawn_and_wait(joining);
@@ -412,7 +437,10 @@ async fn etcdctl_lists_adds_and_removes_members_and_reports_status_for_the_clust
     let id = format!("{:x}", added["ID"].as_u64().unwrap());
     let (ok, out, err) = etcdctl(&endpoints, &["member", "remove", &id]);
     assert!(ok, "member remove failed: {err}");
-    assert!(out.contains(&format!("Member {id} removed from cluster")), "{out}");
+    assert!(
+        out.contains(&format!("Member {id} removed from cluster")),
+        "{out}"
+    );
     cluster.kill(joining);
     let (_, out, _) = etcdctl(&endpoints, &["member", "list"]);
     assert_eq!(out.lines().count(), 3, "{out}");
@@ -428,7 +456,11 @@ async fn keep_alives_sent_to_a_follower_keep_a_lease_alive_until_they_stop() {
     let mut to_follower = connect(&[cluster.members[follower].endpoint()]).await;
     let lease = to_leader.lease_grant(2, None).await.unwrap().id();
     to_leader
-        .put("/leased", "v", Some(etcd_client::PutOptions::new().with_lease(lease)))
+        .put(
+            "/leased",
+            "v",
+            Some(etcd_client::PutOptions::new().with_lease(lease)),
+        )
         .await
         .unwrap();
 
@@ -436,12 +468,20 @@ async fn keep_alives_sent_to_a_follower_keep_a_lease_alive_until_they_stop() {
     let (mut keeper, mut responses) = to_follower.lease_keep_alive(lease).await.unwrap();
     for _ in 0..12 {
         keeper.keep_alive().await.unwrap();
-        let resp = responses.message().await.unwrap().expect("a keep-alive response");
+        let resp = responses
+            .message()
+            .await
+            .unwrap()
+            .expect("a keep-alive response");
         assert_eq!(resp.ttl(), 2, "the lease is alive");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let got = to_leader.get("/leased", None).await.unwrap();
-    assert_eq!(got.count(), 1, "renewals through a follower reached the leader");
+    assert_eq!(
+        got.count(),
+        1,
+        "renewals through a follower reached the leader"
+    );
 
     // Stop renewing: the leader expires the lease and deletes its key.
     drop(keeper);

@@ -862,7 +862,10 @@ impl Node {
         tracing::info!(index = entry.index, ?change, "membership changed");
         mvcc.apply_member_change(entry.index, &change);
         if change == MemberChange::Remove(self.id) {
-            tracing::warn!("this member was removed from the cluster");
+            // As etcd: a removed member stops rather than disturb the cluster
+            // with elections it can no longer win.
+            tracing::warn!("the member has been permanently removed from the cluster; stopping");
+            self.inner.stop.cancel();
         }
         Ok((context.proposer == self.id).then_some(context.id))
     }

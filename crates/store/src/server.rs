@@ -122,6 +122,15 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
     store_config.advertise_client_urls = advertised.client_urls.clone();
     let store = Store::open(store_config).await?;
     let peers = serve_peers(peer_listeners, store.clone(), shutdown.clone());
+    // A store that stops on its own (removed from the cluster, log unwritable)
+    // takes the server down with it, as etcd exits.
+    {
+        let (store, shutdown) = (store.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            store.stopped().await;
+            shutdown.cancel();
+        });
+    }
     for listener in &listeners {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving etcd v3 API");

@@ -535,6 +535,12 @@ impl Store {
         Ok(read(&self.inner.mvcc)?.key_count())
     }
 
+    /// Resolves once the store has stopped: closed, removed from its cluster, or
+    /// unable to write its log.
+    pub async fn stopped(&self) {
+        self.inner.stop.cancelled().await
+    }
+
     /// The cluster's members.
     pub fn member_list(&self) -> Result<Vec<Member>> {
         Ok(read(&self.inner.mvcc)?
