@@ -13,7 +13,8 @@
 //! - `delete.rs`: delete with preconditions, finalizers, graceful pod deletion,
 //!   namespace termination.
 //! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
-//! - `tests.rs` and `watch_tests.rs`: the behaviour, over an in-process store.
+//! - `tests.rs` and `watch_tests.rs`: the behaviour, each scenario run over
+//!   the in-process store and over a real etcd (`fixture.rs`).
 //!
 //! # Where to start
 //! [`Registry::create`] follows a new object from bytes to the store.
@@ -27,6 +28,8 @@ mod allocator;
 mod delete;
 pub mod write;
 
+#[cfg(test)]
+pub(crate) mod fixture;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
