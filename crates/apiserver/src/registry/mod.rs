@@ -14,7 +14,10 @@
 //!   namespace termination.
 //! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
 //! - `tests.rs` and `watch_tests.rs`: the behaviour, each scenario run over
-//!   the in-process store and over a real etcd (`fixture.rs`).
+//!   the in-process store and over a real etcd (`fixture.rs`);
+//!   `selector_tests.rs`: label and field selectors on lists and watches;
+//!   `admission_tests.rs`: defaults and validation as clients see them;
+//!   `restart_tests.rs`: a watch resumed across an API server restart.
 //!
 //! # Where to start
 //! [`Registry::create`] follows a new object from bytes to the store.
@@ -29,7 +32,13 @@ mod delete;
 pub mod write;
 
 #[cfg(test)]
+mod admission_tests;
+#[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
+mod selector_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
@@ -421,7 +430,16 @@ impl Registry {
         let bookmarks = options
             .allow_watch_bookmarks
             .then_some(self.config.bookmark_interval);
-        Ok(WatchStream::new(cache, filter, start, bookmarks))
+        match start {
+            // History from before this cache started (a client resuming
+            // across an API server restart) comes from the store itself.
+            Some(rv) if rv < cache.started_at() => {
+                WatchStream::from_store(cache, self.storage.as_ref(), filter, rv, bookmarks)
+                    .await
+                    .map_err(storage_error)
+            }
+            _ => Ok(WatchStream::new(cache, filter, start, bookmarks)),
+        }
     }
 
     /// The newest revision a resource's watch cache has seen, if it runs (for messages).

@@ -1,9 +1,7 @@
 //! The watch cache seen through the registry: where a watch starts, 410
 //! Expired, selectors, bookmarks and fan-out to many watchers.
 
-use std::sync::Arc;
-
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::fixture::{config_map, pod, r, rv, scenarios, Backend, Fixture};
 use super::*;
@@ -15,7 +13,6 @@ scenarios!(
     watch_older_than_the_cache_gets_410_expired,
     a_thousand_watchers_each_see_every_event,
     watch_bookmarks_carry_progress,
-    objects_entering_and_leaving_a_selection_are_added_and_deleted,
     several_objects_written_in_one_txn_all_reach_watchers,
 );
 
@@ -182,68 +179,6 @@ async fn watch_bookmarks_carry_progress(backend: Backend) {
     assert_eq!(
         bookmark.object["metadata"]["resourceVersion"],
         created["metadata"]["resourceVersion"]
-    );
-}
-
-async fn objects_entering_and_leaving_a_selection_are_added_and_deleted(backend: Backend) {
-    use crate::watch_cache::Filter;
-    let f = Fixture::on(backend).await;
-    let cache = f.registry.cache(r("pods")).await.unwrap();
-    // The selection is "tier=front"; skiff_api::labels parses the same from a string.
-    let filter = Filter {
-        prefix: r("pods").namespace_prefix("default"),
-        selects: Arc::new(|o: &Value| o["metadata"]["labels"]["tier"] == "front"),
-    };
-    let start = f.revision().await;
-    let mut w = WatchStream::new(cache, filter, Some(start), None);
-    let mut p = pod("a");
-    p["metadata"]["labels"]["tier"] = json!("back");
-    let mut current = f.create("pods", "default", p).await;
-    let mut relabel = |tier: &str, extra: &str| {
-        current["metadata"]["labels"]["tier"] = json!(tier);
-        current["metadata"]["labels"]["extra"] = json!(extra);
-        // An unconditional update: no resourceVersion precondition.
-        current["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("resourceVersion");
-        current.clone()
-    };
-    let to_front = f
-        .update("pods", "default", &relabel("front", "1"))
-        .await
-        .unwrap();
-    let still_front = f
-        .update("pods", "default", &relabel("front", "2"))
-        .await
-        .unwrap();
-    let to_back = f
-        .update("pods", "default", &relabel("back", "3"))
-        .await
-        .unwrap();
-    f.registry
-        .delete(r("pods"), "default", "a", &DeleteOptions::default())
-        .await
-        .unwrap();
-    let mut b = pod("b");
-    b["metadata"]["labels"]["tier"] = json!("front");
-    let b = f.create("pods", "default", b).await;
-    let seen: Vec<(EventType, Value)> = {
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            let e = next(&mut w).await;
-            seen.push((e.kind, e.object));
-        }
-        seen
-    };
-    assert_eq!(
-        seen,
-        vec![
-            (EventType::Added, to_front),
-            (EventType::Modified, still_front),
-            (EventType::Deleted, to_back),
-            (EventType::Added, b),
-        ]
     );
 }
 
