@@ -83,28 +83,56 @@ async fn namespaced_objects_need_a_live_namespace(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.reason, Reason::NotFound);
     assert_eq!(err.message, "namespaces \"missing\" not found");
-
-    f.create(
-        "namespaces",
-        "",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    )
-    .await;
+    let created = f
+        .create(
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        )
+        .await;
+    assert_eq!(created["spec"]["finalizers"], json!(["kubernetes"]));
     f.create("configmaps", "demo", config_map("cm", 0)).await;
+    // A pod on a node leaves only when its kubelet has stopped it.
+    let mut running = pod("running");
+    running["spec"]["nodeName"] = json!("n1");
+    f.create("pods", "demo", running).await;
+
     let deleted = f
         .registry
         .delete(r("ns"), "", "demo", &DeleteOptions::default())
         .await
         .unwrap();
     assert_eq!(deleted.object["status"]["phase"], "Terminating");
+    assert!(deleted.object["metadata"]["deletionTimestamp"].is_string());
     let err = f.try_create("pods", "demo", pod("web")).await.unwrap_err();
     assert_eq!(err.reason, Reason::Forbidden);
-    assert!(
-        err.message.contains("because it is being terminated"),
-        "{err}"
+    assert_eq!(
+        err.message,
+        "pods \"web\" is forbidden: unable to create new content in namespace demo because it is being terminated"
     );
 
-    // Finalize is refused while content remains, and removes the namespace after.
+    // The namespace controller deletes the content: the ConfigMap goes at
+    // once, the pod gets its grace period.
+    let mut pod_deleting = false;
+    for _ in 0..400 {
+        let cm_gone = f.get("cm", "demo", "cm").await.is_err();
+        pod_deleting = f.get("pods", "demo", "running").await.unwrap()["metadata"]
+            ["deletionTimestamp"]
+            .is_string();
+        if cm_gone && pod_deleting {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        pod_deleting,
+        "the namespace controller never deleted the pod"
+    );
+    assert_eq!(
+        f.get("cm", "demo", "cm").await.unwrap_err().reason,
+        Reason::NotFound
+    );
+    // Finalize is refused while content remains.
     let finalize = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}, "spec": {"finalizers": []}});
     let body = serde_json::to_vec(&finalize).unwrap();
     let err = f
@@ -120,25 +148,41 @@ async fn namespaced_objects_need_a_live_namespace(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.reason, Reason::Conflict);
-    f.registry
-        .delete(r("cm"), "demo", "cm", &DeleteOptions::default())
-        .await
-        .unwrap();
-    f.registry
-        .update(
-            r("ns"),
-            "",
-            "demo",
-            "finalize",
-            &body,
-            &WriteOptions::default(),
-        )
-        .await
-        .unwrap();
     assert_eq!(
-        f.get("ns", "", "demo").await.unwrap_err().reason,
-        Reason::NotFound
+        f.get("ns", "", "demo").await.unwrap()["status"]["phase"],
+        "Terminating"
     );
+    // The kubelet has stopped the pod and deletes it for good; the
+    // controller then finalizes the namespace, and it is gone.
+    let now = DeleteOptions {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    f.registry
+        .delete(r("pods"), "demo", "running", &now)
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..400 {
+        match f.get("ns", "", "demo").await {
+            Err(err) if err.reason == Reason::NotFound => {
+                gone = true;
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+        }
+    }
+    assert!(gone, "the empty namespace was never finalized");
+    // A new namespace of the same name starts afresh.
+    let again = f
+        .create(
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        )
+        .await;
+    assert_eq!(again["status"]["phase"], "Active");
+    assert_ne!(again["metadata"]["uid"], created["metadata"]["uid"]);
 }
 
 async fn stale_resource_version_is_a_conflict(backend: Backend) {
