@@ -73,13 +73,39 @@ pub(crate) fn etcd_binary() -> Option<PathBuf> {
         let debian = PathBuf::from("/usr/bin/etcd");
         debian.is_file().then_some(debian)
     });
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("etcd is required for the registry's etcd tests (CI=true), but no etcd binary is on PATH or at /usr/bin/etcd");
+    let ci = std::env::var("CI").ok();
+    match etcd_or_skip(found, ci.as_deref()) {
+        Ok(Some(binary)) => Some(binary),
+        Ok(None) => {
+            eprintln!("skipped: no etcd binary on PATH or at /usr/bin/etcd");
+            None
         }
-        eprintln!("skipped: no etcd binary on PATH or at /usr/bin/etcd");
+        Err(why) => panic!("{why}"),
     }
-    found
+}
+
+/// What to do about the etcd binary `found`: use it, skip (`Ok(None)`), or
+/// fail when CI (`CI=true`) must run the etcd tests.
+fn etcd_or_skip(found: Option<PathBuf>, ci: Option<&str>) -> Result<Option<PathBuf>, String> {
+    match (found, ci) {
+        (Some(binary), _) => Ok(Some(binary)),
+        (None, Some("true")) => Err("etcd is required for the registry's etcd tests (CI=true), but no etcd binary is on PATH or at /usr/bin/etcd".into()),
+        (None, _) => Ok(None),
+    }
+}
+
+#[test]
+fn without_etcd_ci_fails_and_elsewhere_skips() {
+    let etcd = PathBuf::from("/usr/bin/etcd");
+    assert_eq!(
+        etcd_or_skip(Some(etcd.clone()), Some("true")),
+        Ok(Some(etcd))
+    );
+    assert!(etcd_or_skip(None, Some("true"))
+        .unwrap_err()
+        .starts_with("etcd is required"));
+    assert_eq!(etcd_or_skip(None, None), Ok(None));
+    assert_eq!(etcd_or_skip(None, Some("false")), Ok(None));
 }
 
 /// A free port on 127.0.0.1 (free when asked; etcd start is retried if taken since).
