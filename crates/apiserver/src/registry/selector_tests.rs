@@ -192,6 +192,29 @@ async fn field_selectors_select_pods_by_node_scheduler_and_phase(backend: Backen
         5,
         "the four system namespaces and other"
     );
+    // Nodes by schedulability, Services by type.
+    for (name, unschedulable) in [("n1", false), ("n2", true)] {
+        let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                          "spec": {"unschedulable": unschedulable}});
+        f.create("nodes", "", node).await;
+    }
+    assert_eq!(
+        list(&f, "nodes", "", "", "spec.unschedulable=false").await,
+        ["n1"]
+    );
+    assert_eq!(
+        list(&f, "nodes", "", "", "spec.unschedulable=true").await,
+        ["n2"]
+    );
+    for (name, kind) in [("internal", "ClusterIP"), ("public", "NodePort")] {
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                         "spec": {"type": kind, "ports": [{"port": 80}]}});
+        f.create("services", "default", svc).await;
+    }
+    assert_eq!(
+        list(&f, "services", "default", "", "spec.type=NodePort").await,
+        ["public"]
+    );
 }
 
 async fn unsupported_fields_and_bad_selectors_are_bad_requests(backend: Backend) {
