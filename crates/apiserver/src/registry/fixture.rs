@@ -94,20 +94,6 @@ fn etcd_or_skip(found: Option<PathBuf>, ci: Option<&str>) -> Result<Option<PathB
     }
 }
 
-#[test]
-fn without_etcd_ci_fails_and_elsewhere_skips() {
-    let etcd = PathBuf::from("/usr/bin/etcd");
-    assert_eq!(
-        etcd_or_skip(Some(etcd.clone()), Some("true")),
-        Ok(Some(etcd))
-    );
-    assert!(etcd_or_skip(None, Some("true"))
-        .unwrap_err()
-        .starts_with("etcd is required"));
-    assert_eq!(etcd_or_skip(None, None), Ok(None));
-    assert_eq!(etcd_or_skip(None, Some("false")), Ok(None));
-}
-
 /// A free port on 127.0.0.1 (free when asked; etcd start is retried if taken since).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -499,4 +485,18 @@ pub(crate) fn rv(object: &Value) -> i64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+#[test]
+fn without_etcd_ci_fails_and_elsewhere_skips() {
+    let etcd = PathBuf::from("/usr/bin/etcd");
+    assert_eq!(
+        etcd_or_skip(Some(etcd.clone()), Some("true")),
+        Ok(Some(etcd))
+    );
+    assert!(etcd_or_skip(None, Some("true"))
+        .unwrap_err()
+        .starts_with("etcd is required"));
+    assert_eq!(etcd_or_skip(None, None), Ok(None));
+    assert_eq!(etcd_or_skip(None, Some("false")), Ok(None));
 }
