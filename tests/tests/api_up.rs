@@ -1,6 +1,7 @@
 //! `skiff up` as a real process: the API server answers gRPC, the store under
-//! it answers etcd clients with Kubernetes' key layout, Ctrl-C stops it
-//! cleanly, and the data is there after a restart.
+//! it answers etcd clients with Kubernetes' key layout, it writes the client
+//! config file under $HOME, Ctrl-C stops it cleanly, and the data is there
+//! after a restart.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,7 +20,10 @@ struct Up {
 
 impl Up {
     fn start(data: &Path, api_port: u16, store_port: u16) -> Up {
+        // HOME is the test's directory: `skiff up` writes its client config there.
+        let home = data.parent().expect("the data directory has a parent");
         let child = Command::new(skiff_binary())
+            .env("HOME", home)
             .arg("up")
             .arg("--data-dir")
             .arg(data)
@@ -103,6 +107,15 @@ async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
     let (api_port, store_port) = (free_port(), free_port());
     let up = Up::start(&data, api_port, store_port);
     let mut client = connect(api_port).await;
+    // Client commands find the server through $HOME/.skiff/config.
+    let config = std::fs::read_to_string(dir.path().join(".skiff/config"))
+        .expect("skiff up wrote $HOME/.skiff/config");
+    assert!(
+        config
+            .lines()
+            .any(|l| l == format!("server = \"http://127.0.0.1:{api_port}\"")),
+        "{config}"
+    );
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
                      "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
     let created = client

@@ -525,6 +525,120 @@ mod tests {
         assert_eq!(discovery.resources.len(), resources::RESOURCES.len());
     }
 
+    /// An API server over `storage` on a fresh port, in a runtime of its own:
+    /// shutting that runtime down kills the server, its connections and its
+    /// registry's tasks at once, as killing the process would.
+    fn start_server(
+        storage: Arc<dyn crate::storage::Storage>,
+    ) -> (String, tokio::runtime::Runtime) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let registry = Arc::new(Registry::new(storage, Default::default()));
+            registry.bootstrap().await.unwrap();
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            crate::server::serve(listener, registry, shutdown).await
+        });
+        (url, runtime)
+    }
+
+    /// Connects once the server answers.
+    async fn connect(url: &str) -> ApiClient<tonic::transport::Channel> {
+        for _ in 0..600 {
+            if let Ok(client) = ApiClient::connect(url.to_string()).await {
+                return client;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the API server at {url} never answered")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grpc_watch_resumes_after_the_api_server_is_killed_and_started_again() {
+        // The fixture's registry stands for another API server taking writes.
+        let fixture = Fixture::new().await;
+        let write = |i: usize| {
+            let fixture = &fixture;
+            async move {
+                let cm = crate::registry::tests::config_map(&format!("c{i:02}"), i as i64);
+                let created = fixture.create("cm", "default", cm).await;
+                created["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let watch_from = |rv: String| WatchRequest {
+            r#ref: Some(ResourceRef {
+                version: "v1".into(),
+                resource: "configmaps".into(),
+                namespace: "default".into(),
+                ..Default::default()
+            }),
+            resource_version: rv,
+            ..Default::default()
+        };
+        let start = fixture.revision().await.to_string();
+        let mut written = Vec::new();
+
+        let (url, server) = start_server(fixture.store.storage());
+        let mut client = connect(&url).await;
+        let mut events = client.watch(watch_from(start)).await.unwrap().into_inner();
+        for i in 0..10 {
+            written.push(write(i).await);
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 5 {
+            let event = events.next().await.unwrap().unwrap();
+            let object: Value = serde_json::from_slice(&event.object).unwrap();
+            assert_eq!(event.r#type, "ADDED");
+            seen.push(
+                object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        // The API server dies; the client's stream breaks.
+        server.shutdown_background();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(Ok(_)) = events.next().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the watch outlived its server");
+        for i in 10..20 {
+            written.push(write(i).await);
+        }
+        // It starts again (on a new port); the client resumes from what it saw last.
+        let (url, server) = start_server(fixture.store.storage());
+        let mut client = connect(&url).await;
+        let last = seen.last().unwrap().clone();
+        let mut events = client.watch(watch_from(last)).await.unwrap().into_inner();
+        for i in 20..25 {
+            written.push(write(i).await);
+        }
+        while seen.len() < written.len() {
+            let event = events.next().await.unwrap().unwrap();
+            assert_eq!(event.r#type, "ADDED");
+            let object: Value = serde_json::from_slice(&event.object).unwrap();
+            seen.push(
+                object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        assert_eq!(seen, written, "every change once, in order");
+        server.shutdown_background();
+    }
+
     #[tokio::test]
     async fn the_service_answers_over_an_in_process_channel() {
         let fixture = Fixture::new().await;

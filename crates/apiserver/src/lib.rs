@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`registry`]: every verb of every served resource — create, get, list,
-//!   update, patch, delete, watch, pods/binding — over a [`Storage`].
+//!   update, patch, delete, watch, pods/binding — over a [`Storage`]; and the
+//!   namespace controller, which empties and removes deleted namespaces.
 //! - [`storage`]: the [`Storage`] trait and its two implementations: an
 //!   in-process [`skiff_store::Store`] ([`LocalStorage`]) and a remote etcd v3
 //!   endpoint list ([`EtcdStorage`]).

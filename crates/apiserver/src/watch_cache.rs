@@ -16,6 +16,16 @@
 //! event with a 410 Expired Status, and the client re-lists, as with
 //! Kubernetes.
 //!
+//! # Resuming after a restart
+//! A cache knows nothing from before the list it started from. A client that
+//! watched an API server which then restarted comes back with a
+//! resourceVersion from before the new cache's start; rather than 410 (which
+//! would make it list everything again), such a watch is served by a store
+//! watch of its own from that revision ([`WatchStream`] over the store), so it
+//! gets every change after its resourceVersion exactly once. Only a watcher
+//! that fell behind a running cache's ring, or a revision the store has
+//! compacted away, gets 410.
+//!
 //! # Selectors
 //! A watch with label or field selectors sees an object that stops matching as
 //! DELETED and one that starts matching as ADDED, so a client's view of "the
@@ -23,13 +33,15 @@
 //!
 //! # Caveats
 //! Bookmarks carry the cache's own revision (the last change to the resource),
-//! not the store's. If the store watch breaks, the cache lists again and
+//! not the store's. Kubernetes' own watch cache answers a watch from before its
+//! start with 410; skiff serves it from the store instead (see above). If the store watch breaks, the cache lists again and
 //! every watcher older than that list ends with 410.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use skiff_api::fields::FieldSelector;
@@ -99,6 +111,9 @@ struct CacheState {
     events: VecDeque<CachedEvent>,
     /// Every event after this revision is in `events`.
     oldest: i64,
+    /// The revision of the list the cache (re)started from: it never saw
+    /// what happened before, not even briefly.
+    started_at: i64,
     /// The newest revision the cache has applied.
     revision: i64,
 }
@@ -129,6 +144,7 @@ impl WatchCache {
                 objects,
                 events: VecDeque::new(),
                 oldest: revision,
+                started_at: revision,
                 revision,
             }),
             revision_tx,
@@ -154,6 +170,12 @@ impl WatchCache {
     /// The revision the cache is current to.
     pub(crate) fn revision(&self) -> i64 {
         self.read().revision
+    }
+
+    /// The revision of the list the cache started from; a watch from before
+    /// it asks for history this cache never held.
+    pub(crate) fn started_at(&self) -> i64 {
+        self.read().started_at
     }
 
     /// The objects under `prefix` now, and the revision they are current to.
@@ -231,6 +253,7 @@ impl WatchCache {
         state.objects = objects;
         state.events.clear();
         state.oldest = revision;
+        state.started_at = revision;
         state.revision = revision;
         drop(state);
         self.revision_tx.send_replace(revision);
@@ -332,6 +355,8 @@ impl Filter {
 pub struct WatchStream {
     cache: Arc<WatchCache>,
     filter: Filter,
+    /// A watch of the store itself, for a start the cache never held.
+    direct: Option<BoxStream<'static, WatchBatch>>,
     cursor: i64,
     pending: VecDeque<WatchEvent>,
     revisions: watch::Receiver<i64>,
@@ -368,6 +393,7 @@ impl WatchStream {
         WatchStream {
             cache,
             filter,
+            direct: None,
             cursor,
             pending,
             revisions,
@@ -375,6 +401,26 @@ impl WatchStream {
             last_bookmark: cursor,
             ended: false,
         }
+    }
+
+    /// A watch of every change after `start`, read from the store rather than
+    /// the cache: for a client resuming from a resourceVersion older than the
+    /// cache's start (the API server restarted since it last read), while the
+    /// store still holds that history. Below the store's compaction it ends
+    /// with 410 Expired, as a cache watch does.
+    pub(crate) async fn from_store(
+        cache: Arc<WatchCache>,
+        storage: &dyn Storage,
+        filter: Filter,
+        start: i64,
+        bookmarks: Option<Duration>,
+    ) -> Result<WatchStream, StorageError> {
+        let direct = storage
+            .watch(filter.prefix.clone().into_bytes(), start + 1)
+            .await?;
+        let mut stream = WatchStream::new(cache, filter, Some(start), bookmarks);
+        stream.direct = Some(direct);
+        Ok(stream)
     }
 
     /// The next event; `None` after an ERROR event.
@@ -386,9 +432,11 @@ impl WatchStream {
             if self.ended {
                 return None;
             }
-            self.fill();
-            if !self.pending.is_empty() || self.ended {
-                continue;
+            if self.direct.is_none() {
+                self.fill();
+                if !self.pending.is_empty() || self.ended {
+                    continue;
+                }
             }
             let tick = async {
                 match self.bookmarks {
@@ -396,12 +444,20 @@ impl WatchStream {
                     None => futures::future::pending().await,
                 }
             };
+            let from_cache = self.direct.is_none();
+            let direct = async {
+                match self.direct.as_mut() {
+                    Some(direct) => direct.next().await,
+                    None => futures::future::pending().await,
+                }
+            };
             tokio::select! {
-                changed = self.revisions.changed() => {
+                changed = self.revisions.changed(), if from_cache => {
                     if changed.is_err() {
                         self.ended = true; // The cache is gone.
                     }
                 }
+                batch = direct => self.take_batch(batch),
                 _ = tick => {
                     if self.cursor > self.last_bookmark {
                         self.last_bookmark = self.cursor;
@@ -409,6 +465,70 @@ impl WatchStream {
                     }
                 }
             }
+        }
+    }
+
+    /// Queues the events of one batch of a store watch.
+    fn take_batch(&mut self, batch: Option<WatchBatch>) {
+        match batch {
+            Some(WatchBatch::Events(events)) => {
+                for event in events {
+                    let Some(kv) = event.kv else { continue };
+                    let revision = kv.mod_revision;
+                    let key = String::from_utf8_lossy(&kv.key).into_owned();
+                    let prev = event
+                        .prev_kv
+                        .and_then(|p| from_stored(&p.value, p.mod_revision).ok())
+                        .map(Arc::new);
+                    let cached = if event.r#type == StoreEventType::Delete as i32 {
+                        let Some(last) = prev.clone() else { continue };
+                        let mut last = (*last).clone();
+                        object::set_resource_version(&mut last, revision);
+                        CachedEvent {
+                            revision,
+                            key,
+                            kind: EventType::Deleted,
+                            object: Arc::new(last),
+                            prev,
+                        }
+                    } else {
+                        let Ok(value) = from_stored(&kv.value, revision) else {
+                            continue;
+                        };
+                        let created = kv.create_revision == revision;
+                        CachedEvent {
+                            revision,
+                            key,
+                            kind: if created {
+                                EventType::Added
+                            } else {
+                                EventType::Modified
+                            },
+                            object: Arc::new(value),
+                            prev: if created { None } else { prev },
+                        }
+                    };
+                    if let Some(out) = self.translate(&cached) {
+                        self.pending.push_back(out);
+                    }
+                    self.cursor = self.cursor.max(revision);
+                }
+            }
+            Some(WatchBatch::Compacted { compact_revision }) => {
+                self.pending.push_back(WatchEvent {
+                    kind: EventType::Error,
+                    object: ApiError::expired(self.cursor, compact_revision).to_json(),
+                });
+                self.ended = true;
+            }
+            Some(WatchBatch::Failed(why)) => {
+                self.pending.push_back(WatchEvent {
+                    kind: EventType::Error,
+                    object: ApiError::internal(format!("the store watch ended: {why}")).to_json(),
+                });
+                self.ended = true;
+            }
+            None => self.ended = true,
         }
     }
 

@@ -1,7 +1,27 @@
 //! `skiff up`: a one-machine control plane in one process — a store member
 //! (serving etcd's API to outside clients too) and the API server reading and
 //! writing it with no network hop — until Ctrl-C or SIGTERM.
+//!
+//! # The client config file
+//! Once the API server listens, `skiff up` writes `$HOME/.skiff/config` so
+//! that client commands find it without flags, as `kubectl` reads
+//! `~/.kube/config`. The file is TOML with one key:
+//!
+//! ```toml
+//! # Where skiff's client commands find the API server (written by `skiff up`).
+//! server = "http://127.0.0.1:6443"
+//! ```
+//!
+//! `server` is the gRPC address of the `skiff.api.v1.Api` service. An
+//! unspecified listen address (`0.0.0.0`, `::`) is written as the loopback
+//! address. The file is replaced on each start (written to a temporary file,
+//! then renamed) and left in place on exit. Without `$HOME` it is not written.
+//!
+//! # Caveats
+//! One server per file: a second `skiff up` on the same machine takes it over.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -37,6 +57,16 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     let api_listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen for API clients on {}", args.listen))?;
+    let api_addr = api_listener
+        .local_addr()
+        .context("reading the API listener's address")?;
+    match std::env::var_os("HOME") {
+        Some(home) => {
+            let path = write_client_config(Path::new(&home), api_addr)?;
+            tracing::info!(path = %path.display(), server = %server_url(api_addr), "wrote the client config");
+        }
+        None => tracing::warn!("HOME is not set; not writing the client config file"),
+    }
     let store = Store::open(StoreConfig {
         data_dir: args.data_dir.clone(),
         ..StoreConfig::default()
@@ -84,5 +114,98 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     match store_result {
         Ok(result) => result.context("the store server"),
         Err(join) => Err(anyhow::anyhow!("the store server task failed: {join}")),
+    }
+}
+
+/// Where the client config file lives under `home`: `.skiff/config`.
+pub fn client_config_path(home: &Path) -> PathBuf {
+    home.join(".skiff").join("config")
+}
+
+/// The URL clients use for an API server listening on `addr`.
+pub fn server_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// The client config file's text for an API server at `server`.
+pub fn client_config_text(server: &str) -> String {
+    // A JSON string of a URL is also a valid TOML basic string.
+    let quoted = serde_json::Value::String(server.to_string()).to_string();
+    format!(
+        "# Where skiff's client commands find the API server (written by `skiff up`).\nserver = {quoted}\n"
+    )
+}
+
+/// Writes `<home>/.skiff/config` for an API server listening on `addr`,
+/// replacing it whole (temporary file, then rename); answers its path.
+pub fn write_client_config(home: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
+    let path = client_config_path(home);
+    let dir = path.parent().expect("the config path has a directory");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let temporary = dir.join(".config.tmp");
+    std::fs::write(&temporary, client_config_text(&server_url(addr)))
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `server` from a client config file's text.
+    fn parse_client_config(text: &str) -> Option<String> {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            if key.trim() != "server" {
+                return None;
+            }
+            serde_json::from_str::<String>(value.trim()).ok()
+        })
+    }
+
+    #[test]
+    fn the_client_config_names_the_servers_grpc_address() {
+        let home = tempfile::tempdir().unwrap();
+        let path = write_client_config(home.path(), "127.0.0.1:6443".parse().unwrap()).unwrap();
+        assert_eq!(path, home.path().join(".skiff/config"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("server = \"http://127.0.0.1:6443\"\n"),
+            "{text}"
+        );
+        assert_eq!(
+            parse_client_config(&text).as_deref(),
+            Some("http://127.0.0.1:6443")
+        );
+        // Written again, it is replaced whole.
+        write_client_config(home.path(), "0.0.0.0:7000".parse().unwrap()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            parse_client_config(&text).as_deref(),
+            Some("http://127.0.0.1:7000")
+        );
+        assert_eq!(
+            text.matches("server").count(),
+            2,
+            "one comment, one key: {text}"
+        );
+    }
+
+    #[test]
+    fn unspecified_addresses_become_loopback() {
+        assert_eq!(
+            server_url("[::]:6443".parse().unwrap()),
+            "http://[::1]:6443"
+        );
+        assert_eq!(
+            server_url("10.0.0.5:6443".parse().unwrap()),
+            "http://10.0.0.5:6443"
+        );
     }
 }

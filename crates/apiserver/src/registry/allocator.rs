@@ -145,6 +145,55 @@ pub(crate) fn cluster_ip(service: &Value) -> Option<Ipv4Addr> {
     service["spec"]["clusterIP"].as_str()?.parse().ok()
 }
 
+/// Gives an updated Service the addresses its client left out, as
+/// Kubernetes' `patchAllocatedValues` does before validation: an update that
+/// omits `spec.clusterIP`, `spec.clusterIPs`, a port's `nodePort` or
+/// `spec.healthCheckNodePort` keeps the old value (a client that read the
+/// Service before it was allocated must not be told the address may not change).
+/// Node ports are matched by port name, and a port the new spec already uses
+/// elsewhere is not carried over.
+pub(crate) fn carry_over_allocated(service: &mut Value, old: &Value) {
+    let needs_cluster_ip = |s: &Value| s["spec"]["type"] != "ExternalName";
+    if needs_cluster_ip(old) && needs_cluster_ip(service) {
+        let empty = |v: &Value| v.as_str().is_none_or(str::is_empty);
+        if empty(&service["spec"]["clusterIP"]) && !empty(&old["spec"]["clusterIP"]) {
+            service["spec"]["clusterIP"] = old["spec"]["clusterIP"].clone();
+        }
+        let none = |v: &Value| v.as_array().is_none_or(Vec::is_empty);
+        if none(&service["spec"]["clusterIPs"]) && !none(&old["spec"]["clusterIPs"]) {
+            service["spec"]["clusterIPs"] = old["spec"]["clusterIPs"].clone();
+        }
+    }
+    if needs_node_ports(old) && needs_node_ports(service) {
+        let in_both: BTreeSet<u16> = node_ports(old)
+            .intersection(&node_ports(service))
+            .copied()
+            .collect();
+        let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        if let Some(ports) = service["spec"]["ports"].as_array_mut() {
+            for port in ports
+                .iter_mut()
+                .filter(|p| p["nodePort"].as_u64().is_none())
+            {
+                let name = port["name"].as_str().unwrap_or("");
+                let held = old_ports
+                    .iter()
+                    .find(|o| o["name"].as_str().unwrap_or("") == name)
+                    .and_then(|o| o["nodePort"].as_u64())
+                    .and_then(|p| u16::try_from(p).ok());
+                if let Some(p) = held.filter(|p| !in_both.contains(p)) {
+                    port["nodePort"] = json!(p);
+                }
+            }
+        }
+        if service["spec"]["healthCheckNodePort"].as_u64().is_none()
+            && old["spec"]["healthCheckNodePort"].as_u64().is_some()
+        {
+            service["spec"]["healthCheckNodePort"] = old["spec"]["healthCheckNodePort"].clone();
+        }
+    }
+}
+
 fn needs_node_ports(service: &Value) -> bool {
     matches!(
         service["spec"]["type"].as_str(),

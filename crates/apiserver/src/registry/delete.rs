@@ -8,7 +8,7 @@
 //!   `deletionGracePeriodSeconds`; its kubelet stops it and deletes it again
 //!   with grace period 0. An unbound pod goes at once;
 //! - a namespace turns `Terminating` and keeps its `kubernetes` finalizer until
-//!   the namespace controller has emptied it and calls `finalize`;
+//!   the namespace controller (`namespace.rs`) has emptied it and calls `finalize`;
 //! - `propagationPolicy` Foreground and Orphan are recorded as the
 //!   `foregroundDeletion` and `orphan` finalizers for the garbage collector.
 

@@ -13,7 +13,13 @@
 //! - `delete.rs`: delete with preconditions, finalizers, graceful pod deletion,
 //!   namespace termination.
 //! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
-//! - `tests.rs` and `watch_tests.rs`: the behaviour, over an in-process store.
+//! - `namespace.rs`: the namespace controller, which empties and finalizes
+//!   Terminating namespaces (started by [`Registry::bootstrap`]).
+//! - `tests.rs` and `watch_tests.rs`: the behaviour, each scenario run over
+//!   the in-process store and over a real etcd (`fixture.rs`);
+//!   `selector_tests.rs`: label and field selectors on lists and watches;
+//!   `admission_tests.rs`: defaults and validation as clients see them;
+//!   `restart_tests.rs`: a watch resumed across an API server restart.
 //!
 //! # Where to start
 //! [`Registry::create`] follows a new object from bytes to the store.
@@ -25,8 +31,17 @@
 
 mod allocator;
 mod delete;
+mod namespace;
 pub mod write;
 
+#[cfg(test)]
+mod admission_tests;
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
+mod selector_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
@@ -70,6 +85,9 @@ pub struct RegistryConfig {
     pub bookmark_interval: Duration,
     /// Seed of UIDs, generated names and allocations; `None` = from the OS.
     pub seed: Option<u64>,
+    /// How often the namespace controller looks again at a Terminating
+    /// namespace whose content is still going (bound pods, finalizers).
+    pub namespace_resync: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -79,6 +97,7 @@ impl Default for RegistryConfig {
             watch_cache_size: 100,
             bookmark_interval: Duration::from_secs(60),
             seed: None,
+            namespace_resync: Duration::from_secs(2),
         }
     }
 }
@@ -138,8 +157,11 @@ pub struct Registry {
     random: Random,
     config: RegistryConfig,
     caches: HashMap<&'static str, OnceCell<Arc<WatchCache>>>,
-    /// Stops the watch caches' store watches when the registry is dropped.
+    /// Stops the watch caches' store watches and the namespace controller
+    /// when the registry is dropped.
     stop: tokio_util::sync::CancellationToken,
+    /// Whether `bootstrap` has started the namespace controller.
+    namespace_controller: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Registry {
@@ -190,6 +212,7 @@ impl Registry {
             config,
             caches,
             stop: tokio_util::sync::CancellationToken::new(),
+            namespace_controller: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -227,11 +250,12 @@ impl Registry {
         Ok(())
     }
 
-    /// Prepares a fresh or restarted API server: starts the watch caches and
+    /// Prepares a fresh or restarted API server: starts the watch caches,
     /// creates Kubernetes' system namespaces (`default`, `kube-system`,
     /// `kube-public`, `kube-node-lease`) when they are missing, as the
-    /// Kubernetes API server's bootstrap controller does.
-    pub async fn bootstrap(&self) -> Result<(), ApiError> {
+    /// Kubernetes API server's bootstrap controller does, and starts the
+    /// namespace controller (once), which runs until the registry is dropped.
+    pub async fn bootstrap(self: &Arc<Self>) -> Result<(), ApiError> {
         self.start_watch_caches().await?;
         let namespaces = resources::lookup("namespaces").expect("namespaces are served");
         for name in SYSTEM_NAMESPACES {
@@ -247,6 +271,7 @@ impl Registry {
                 Err(e) => return Err(e),
             }
         }
+        self.start_namespace_controller();
         Ok(())
     }
 
@@ -418,7 +443,16 @@ impl Registry {
         let bookmarks = options
             .allow_watch_bookmarks
             .then_some(self.config.bookmark_interval);
-        Ok(WatchStream::new(cache, filter, start, bookmarks))
+        match start {
+            // History from before this cache started (a client resuming
+            // across an API server restart) comes from the store itself.
+            Some(rv) if rv < cache.started_at() => {
+                WatchStream::from_store(cache, self.storage.as_ref(), filter, rv, bookmarks)
+                    .await
+                    .map_err(storage_error)
+            }
+            _ => Ok(WatchStream::new(cache, filter, start, bookmarks)),
+        }
     }
 
     /// The newest revision a resource's watch cache has seen, if it runs (for messages).

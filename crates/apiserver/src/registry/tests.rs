@@ -1,162 +1,35 @@
-//! The registry's behaviour, over an in-process store in a temporary directory.
-
-use std::sync::Arc;
+//! The registry's behaviour, each scenario over the in-process store and over
+//! a real etcd (see `fixture`).
 
 use serde_json::{json, Value};
-use skiff_api::resources::{lookup, Resource};
 use skiff_api::status::Reason;
-use skiff_store::{Store, StoreConfig};
 
+pub(crate) use super::fixture::{config_map, open_store, pod, r, rv, Fixture};
+use super::fixture::{scenarios, Backend};
 use super::write::PatchType;
 use super::*;
-use crate::storage::LocalStorage;
 
-pub(crate) struct Fixture {
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) store: Store,
-    dir: tempfile::TempDir,
-}
+scenarios!(
+    create_sets_server_fields_and_refuses_a_second_one,
+    bootstrap_creates_the_system_namespaces_once,
+    generate_name_makes_unique_names,
+    namespaced_objects_need_a_live_namespace,
+    stale_resource_version_is_a_conflict,
+    concurrent_writers_that_retry_lose_no_update,
+    status_is_a_separate_subresource_and_spec_changes_bump_generation,
+    merge_patch_goes_through_the_update_path,
+    lists_page_at_one_consistent_revision_with_selectors,
+    objects_with_finalizers_stay_until_the_finalizers_are_gone,
+    bound_pods_are_deleted_gracefully_unbound_ones_at_once,
+    delete_preconditions_and_propagation_policy,
+    service_addresses_are_unique_even_across_a_restart,
+    dry_run_stores_nothing,
+    lists_at_an_exact_revision_and_expire_below_the_compaction,
+    create_resets_status_the_server_owns,
+);
 
-/// Opens the store in `dir`; a store just closed may still hold its files for
-/// a moment while its last handles go, so opening is retried a bounded number of times.
-pub(crate) async fn open_store(dir: &std::path::Path) -> Store {
-    let config = StoreConfig {
-        data_dir: dir.join("data"),
-        ..Default::default()
-    };
-    for _ in 0..100 {
-        match Store::open(config.clone()).await {
-            Ok(store) => return store,
-            Err(err) if err.to_string().contains("could not acquire lock") => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await
-            }
-            Err(err) => panic!("the store does not open: {err}"),
-        }
-    }
-    panic!("the store's files stayed locked")
-}
-
-impl Fixture {
-    pub(crate) async fn new() -> Fixture {
-        Fixture::with_config(RegistryConfig::default()).await
-    }
-
-    pub(crate) async fn with_config(config: RegistryConfig) -> Fixture {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = open_store(dir.path()).await;
-        let registry = Arc::new(Registry::new(
-            Arc::new(LocalStorage::new(store.clone())),
-            RegistryConfig {
-                seed: Some(1),
-                ..config
-            },
-        ));
-        registry.bootstrap().await.unwrap();
-        Fixture {
-            registry,
-            store,
-            dir,
-        }
-    }
-
-    /// Closes the store and opens it again on the same data, with a new registry.
-    async fn restart(self) -> Fixture {
-        let Fixture {
-            registry,
-            store,
-            dir,
-        } = self;
-        store.close().await;
-        drop(store);
-        drop(registry);
-        let store = open_store(dir.path()).await;
-        let registry = Arc::new(Registry::new(
-            Arc::new(LocalStorage::new(store.clone())),
-            RegistryConfig {
-                seed: Some(1), // The same seed: the same addresses are tried first.
-                ..Default::default()
-            },
-        ));
-        Fixture {
-            registry,
-            store,
-            dir,
-        }
-    }
-
-    pub(crate) async fn try_create(
-        &self,
-        resource: &str,
-        ns: &str,
-        object: Value,
-    ) -> Result<Reply, ApiError> {
-        self.registry
-            .create(
-                r(resource),
-                ns,
-                &serde_json::to_vec(&object).unwrap(),
-                &WriteOptions::default(),
-            )
-            .await
-    }
-
-    pub(crate) async fn create(&self, resource: &str, ns: &str, object: Value) -> Value {
-        self.try_create(resource, ns, object)
-            .await
-            .expect("create succeeds")
-            .object
-    }
-
-    pub(crate) async fn update(
-        &self,
-        resource: &str,
-        ns: &str,
-        object: &Value,
-    ) -> Result<Value, ApiError> {
-        let name = object["metadata"]["name"].as_str().unwrap();
-        self.registry
-            .update(
-                r(resource),
-                ns,
-                name,
-                "",
-                &serde_json::to_vec(object).unwrap(),
-                &WriteOptions::default(),
-            )
-            .await
-            .map(|reply| reply.object)
-    }
-
-    async fn get(&self, resource: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
-        self.registry.get(r(resource), ns, name, "").await
-    }
-}
-
-pub(crate) fn r(name: &str) -> &'static Resource {
-    lookup(name).unwrap_or_else(|| panic!("no resource {name}"))
-}
-
-pub(crate) fn pod(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "web"}},
-           "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
-}
-
-pub(crate) fn config_map(name: &str, count: i64) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-           "data": {"count": count.to_string()}})
-}
-
-pub(crate) fn rv(object: &Value) -> i64 {
-    object["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-#[tokio::test]
-async fn create_sets_server_fields_and_refuses_a_second_one() {
-    let f = Fixture::new().await;
+async fn create_sets_server_fields_and_refuses_a_second_one(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let created = f.create("pods", "default", pod("web")).await;
     let meta = &created["metadata"];
     assert_eq!(meta["namespace"], "default");
@@ -164,15 +37,10 @@ async fn create_sets_server_fields_and_refuses_a_second_one() {
     assert_eq!(meta["uid"].as_str().unwrap().len(), 36);
     assert!(meta["creationTimestamp"].as_str().unwrap().ends_with('Z'));
     // resourceVersion is the key's mod_revision in the store.
-    let kv = f
-        .store
-        .range(&skiff_proto::etcdserverpb::RangeRequest {
-            key: b"/registry/pods/default/web".to_vec(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(rv(&created), kv.kvs[0].mod_revision);
+    assert_eq!(
+        Some(rv(&created)),
+        f.mod_revision("/registry/pods/default/web").await
+    );
     assert_eq!(f.get("pods", "default", "web").await.unwrap(), created);
 
     let err = f
@@ -185,9 +53,8 @@ async fn create_sets_server_fields_and_refuses_a_second_one() {
     assert_eq!(err.message, "pods \"nope\" not found");
 }
 
-#[tokio::test]
-async fn bootstrap_creates_the_system_namespaces_once() {
-    let f = Fixture::new().await;
+async fn bootstrap_creates_the_system_namespaces_once(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let first = f.get("ns", "", "kube-system").await.unwrap();
     assert_eq!(first["status"]["phase"], "Active");
     assert_eq!(first["spec"]["finalizers"], json!(["kubernetes"]));
@@ -195,9 +62,8 @@ async fn bootstrap_creates_the_system_namespaces_once() {
     assert_eq!(f.get("ns", "", "kube-system").await.unwrap(), first);
 }
 
-#[tokio::test]
-async fn generate_name_makes_unique_names() {
-    let f = Fixture::new().await;
+async fn generate_name_makes_unique_names(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let mut names = std::collections::BTreeSet::new();
     for _ in 0..20 {
         let created = f.create("pods", "default", json!({"apiVersion": "v1", "kind": "Pod",
@@ -209,37 +75,64 @@ async fn generate_name_makes_unique_names() {
     assert_eq!(names.len(), 20);
 }
 
-#[tokio::test]
-async fn namespaced_objects_need_a_live_namespace() {
-    let f = Fixture::new().await;
+async fn namespaced_objects_need_a_live_namespace(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let err = f
         .try_create("pods", "missing", pod("web"))
         .await
         .unwrap_err();
     assert_eq!(err.reason, Reason::NotFound);
     assert_eq!(err.message, "namespaces \"missing\" not found");
-
-    f.create(
-        "namespaces",
-        "",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    )
-    .await;
+    let created = f
+        .create(
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        )
+        .await;
+    assert_eq!(created["spec"]["finalizers"], json!(["kubernetes"]));
     f.create("configmaps", "demo", config_map("cm", 0)).await;
+    // A pod on a node leaves only when its kubelet has stopped it.
+    let mut running = pod("running");
+    running["spec"]["nodeName"] = json!("n1");
+    f.create("pods", "demo", running).await;
+
     let deleted = f
         .registry
         .delete(r("ns"), "", "demo", &DeleteOptions::default())
         .await
         .unwrap();
     assert_eq!(deleted.object["status"]["phase"], "Terminating");
+    assert!(deleted.object["metadata"]["deletionTimestamp"].is_string());
     let err = f.try_create("pods", "demo", pod("web")).await.unwrap_err();
     assert_eq!(err.reason, Reason::Forbidden);
-    assert!(
-        err.message.contains("because it is being terminated"),
-        "{err}"
+    assert_eq!(
+        err.message,
+        "pods \"web\" is forbidden: unable to create new content in namespace demo because it is being terminated"
     );
 
-    // Finalize is refused while content remains, and removes the namespace after.
+    // The namespace controller deletes the content: the ConfigMap goes at
+    // once, the pod gets its grace period.
+    let mut pod_deleting = false;
+    for _ in 0..400 {
+        let cm_gone = f.get("cm", "demo", "cm").await.is_err();
+        pod_deleting = f.get("pods", "demo", "running").await.unwrap()["metadata"]
+            ["deletionTimestamp"]
+            .is_string();
+        if cm_gone && pod_deleting {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        pod_deleting,
+        "the namespace controller never deleted the pod"
+    );
+    assert_eq!(
+        f.get("cm", "demo", "cm").await.unwrap_err().reason,
+        Reason::NotFound
+    );
+    // Finalize is refused while content remains.
     let finalize = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}, "spec": {"finalizers": []}});
     let body = serde_json::to_vec(&finalize).unwrap();
     let err = f
@@ -255,30 +148,45 @@ async fn namespaced_objects_need_a_live_namespace() {
         .await
         .unwrap_err();
     assert_eq!(err.reason, Reason::Conflict);
-    f.registry
-        .delete(r("cm"), "demo", "cm", &DeleteOptions::default())
-        .await
-        .unwrap();
-    f.registry
-        .update(
-            r("ns"),
-            "",
-            "demo",
-            "finalize",
-            &body,
-            &WriteOptions::default(),
-        )
-        .await
-        .unwrap();
     assert_eq!(
-        f.get("ns", "", "demo").await.unwrap_err().reason,
-        Reason::NotFound
+        f.get("ns", "", "demo").await.unwrap()["status"]["phase"],
+        "Terminating"
     );
+    // The kubelet has stopped the pod and deletes it for good; the
+    // controller then finalizes the namespace, and it is gone.
+    let now = DeleteOptions {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    f.registry
+        .delete(r("pods"), "demo", "running", &now)
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..400 {
+        match f.get("ns", "", "demo").await {
+            Err(err) if err.reason == Reason::NotFound => {
+                gone = true;
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+        }
+    }
+    assert!(gone, "the empty namespace was never finalized");
+    // A new namespace of the same name starts afresh.
+    let again = f
+        .create(
+            "namespaces",
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+        )
+        .await;
+    assert_eq!(again["status"]["phase"], "Active");
+    assert_ne!(again["metadata"]["uid"], created["metadata"]["uid"]);
 }
 
-#[tokio::test]
-async fn stale_resource_version_is_a_conflict() {
-    let f = Fixture::new().await;
+async fn stale_resource_version_is_a_conflict(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let created = f.create("cm", "default", config_map("c", 0)).await;
     let mut first = created.clone();
     first["data"]["count"] = json!("1");
@@ -298,9 +206,8 @@ async fn stale_resource_version_is_a_conflict() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_that_retry_lose_no_update() {
-    let f = Fixture::new().await;
+async fn concurrent_writers_that_retry_lose_no_update(backend: Backend) {
+    let f = Fixture::on(backend).await;
     f.create("cm", "default", config_map("counter", 0)).await;
     let (writers, increments) = (8, 10);
     let mut tasks = Vec::new();
@@ -344,9 +251,8 @@ async fn concurrent_writers_that_retry_lose_no_update() {
     assert_eq!(last["data"]["count"], (writers * increments).to_string());
 }
 
-#[tokio::test]
-async fn status_is_a_separate_subresource_and_spec_changes_bump_generation() {
-    let f = Fixture::new().await;
+async fn status_is_a_separate_subresource_and_spec_changes_bump_generation(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
                  "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
@@ -391,9 +297,8 @@ async fn status_is_a_separate_subresource_and_spec_changes_bump_generation() {
     assert_eq!(kept["metadata"]["generation"], 2);
 }
 
-#[tokio::test]
-async fn merge_patch_goes_through_the_update_path() {
-    let f = Fixture::new().await;
+async fn merge_patch_goes_through_the_update_path(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let created = f.create("cm", "default", config_map("p", 1)).await;
     let patch = serde_json::to_vec(&json!({"data": {"extra": "yes"}})).unwrap();
     let patched = f
@@ -430,9 +335,8 @@ async fn merge_patch_goes_through_the_update_path() {
     assert_eq!(err.reason, Reason::Conflict);
 }
 
-#[tokio::test]
-async fn lists_page_at_one_consistent_revision_with_selectors() {
-    let f = Fixture::new().await;
+async fn lists_page_at_one_consistent_revision_with_selectors(backend: Backend) {
+    let f = Fixture::on(backend).await;
     for i in 0..10 {
         let mut p = pod(&format!("p{i}"));
         p["metadata"]["labels"]["parity"] = json!(if i % 2 == 0 { "even" } else { "odd" });
@@ -495,18 +399,13 @@ async fn lists_page_at_one_consistent_revision_with_selectors() {
             },
         )
         .await;
-    match odd {
-        // Label selectors are parsed by skiff_api::labels; until it parses, it says so.
-        Err(e) => assert_eq!(e.reason, Reason::BadRequest),
-        Ok(list) => {
-            let items = list["items"].as_array().unwrap();
-            assert!(items
-                .iter()
-                .all(|i| i["metadata"]["labels"]["parity"] == "odd"));
-            assert_eq!(items.len(), 4); // p1, p3, p5, p7 (p9 is gone)
-        }
-    }
-    // A continue token from before a compaction is expired.
+    let odd = odd.unwrap();
+    let items = odd["items"].as_array().unwrap();
+    assert!(items
+        .iter()
+        .all(|i| i["metadata"]["labels"]["parity"] == "odd"));
+    assert_eq!(items.len(), 4); // p1, p3, p5, p7 (p9 is gone)
+                                // A continue token from before a compaction is expired.
     let first = f
         .registry
         .list(
@@ -521,14 +420,8 @@ async fn lists_page_at_one_consistent_revision_with_selectors() {
         .unwrap();
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
     f.create("pods", "default", pod("late")).await;
-    let now = f.store.current_revision().unwrap();
-    f.store
-        .compact(skiff_proto::etcdserverpb::CompactionRequest {
-            revision: now,
-            physical: false,
-        })
-        .await
-        .unwrap();
+    let now = f.revision().await;
+    f.compact(now).await;
     let err = f
         .registry
         .list(
@@ -546,9 +439,8 @@ async fn lists_page_at_one_consistent_revision_with_selectors() {
     assert_eq!(err.code, 410);
 }
 
-#[tokio::test]
-async fn objects_with_finalizers_stay_until_the_finalizers_are_gone() {
-    let f = Fixture::new().await;
+async fn objects_with_finalizers_stay_until_the_finalizers_are_gone(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let mut cm = config_map("f", 0);
     cm["metadata"]["finalizers"] = json!(["example.com/keep"]);
     f.create("cm", "default", cm).await;
@@ -572,9 +464,8 @@ async fn objects_with_finalizers_stay_until_the_finalizers_are_gone() {
     );
 }
 
-#[tokio::test]
-async fn bound_pods_are_deleted_gracefully_unbound_ones_at_once() {
-    let f = Fixture::new().await;
+async fn bound_pods_are_deleted_gracefully_unbound_ones_at_once(backend: Backend) {
+    let f = Fixture::on(backend).await;
     f.create("pods", "default", pod("free")).await;
     let gone = f
         .registry
@@ -627,9 +518,8 @@ async fn bound_pods_are_deleted_gracefully_unbound_ones_at_once() {
     );
 }
 
-#[tokio::test]
-async fn delete_preconditions_and_propagation_policy() {
-    let f = Fixture::new().await;
+async fn delete_preconditions_and_propagation_policy(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let created = f.create("cm", "default", config_map("c", 0)).await;
     let wrong_uid = DeleteOptions::from_json(br#"{"preconditions": {"uid": "other"}}"#).unwrap();
     let err = f
@@ -654,9 +544,8 @@ async fn delete_preconditions_and_propagation_policy() {
     assert_eq!(marked["metadata"]["uid"], created["metadata"]["uid"]);
 }
 
-#[tokio::test]
-async fn service_addresses_are_unique_even_across_a_restart() {
-    let f = Fixture::new().await;
+async fn service_addresses_are_unique_even_across_a_restart(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let service = |name: &str| {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
         "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}})
@@ -704,9 +593,8 @@ async fn service_addresses_are_unique_even_across_a_restart() {
     assert_eq!(reused["spec"]["clusterIP"], taken);
 }
 
-#[tokio::test]
-async fn dry_run_stores_nothing() {
-    let f = Fixture::new().await;
+async fn dry_run_stores_nothing(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let body = serde_json::to_vec(&pod("dry")).unwrap();
     let reply = f
         .registry
@@ -728,9 +616,8 @@ async fn dry_run_stores_nothing() {
     );
 }
 
-#[tokio::test]
-async fn lists_at_an_exact_revision_and_expire_below_the_compaction() {
-    let f = Fixture::new().await;
+async fn lists_at_an_exact_revision_and_expire_below_the_compaction(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let first = f.create("cm", "default", config_map("a", 0)).await;
     f.create("cm", "default", config_map("b", 0)).await;
     let at_first = ListOptions {
@@ -751,14 +638,8 @@ async fn lists_at_an_exact_revision_and_expire_below_the_compaction() {
         1,
         "the state at that revision"
     );
-    let now = f.store.current_revision().unwrap();
-    f.store
-        .compact(skiff_proto::etcdserverpb::CompactionRequest {
-            revision: now,
-            physical: false,
-        })
-        .await
-        .unwrap();
+    let now = f.revision().await;
+    f.compact(now).await;
     let err = f
         .registry
         .list(r("cm"), "default", &at_first)
@@ -786,9 +667,8 @@ async fn lists_at_an_exact_revision_and_expire_below_the_compaction() {
     );
 }
 
-#[tokio::test]
-async fn create_resets_status_the_server_owns() {
-    let f = Fixture::new().await;
+async fn create_resets_status_the_server_owns(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let mut p = pod("s");
     p["status"] = json!({"phase": "Running", "podIP": "10.0.0.1"});
     let created = f.create("pods", "default", p).await;

@@ -1,13 +1,20 @@
 //! The watch cache seen through the registry: where a watch starts, 410
 //! Expired, selectors, bookmarks and fan-out to many watchers.
 
-use std::sync::Arc;
+use serde_json::json;
 
-use serde_json::{json, Value};
-
-use super::tests::{config_map, pod, r, rv, Fixture};
+use super::fixture::{config_map, pod, r, rv, scenarios, Backend, Fixture};
 use super::*;
 use crate::watch_cache::{EventType, WatchEvent, WatchStream};
+
+scenarios!(
+    watch_without_version_starts_with_the_current_state,
+    watch_from_a_version_replays_exactly_what_followed,
+    watch_older_than_the_cache_gets_410_expired,
+    a_thousand_watchers_each_see_every_event,
+    watch_bookmarks_carry_progress,
+    several_objects_written_in_one_txn_all_reach_watchers,
+);
 
 async fn next(stream: &mut WatchStream) -> WatchEvent {
     tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
@@ -16,9 +23,8 @@ async fn next(stream: &mut WatchStream) -> WatchEvent {
         .expect("the watch is open")
 }
 
-#[tokio::test]
-async fn watch_without_version_starts_with_the_current_state() {
-    let f = Fixture::new().await;
+async fn watch_without_version_starts_with_the_current_state(backend: Backend) {
+    let f = Fixture::on(backend).await;
     f.create("pods", "default", pod("a")).await;
     let mut w = f
         .registry
@@ -36,9 +42,8 @@ async fn watch_without_version_starts_with_the_current_state() {
     assert_eq!(second.object, b);
 }
 
-#[tokio::test]
-async fn watch_from_a_version_replays_exactly_what_followed() {
-    let f = Fixture::new().await;
+async fn watch_from_a_version_replays_exactly_what_followed(backend: Backend) {
+    let f = Fixture::on(backend).await;
     let a = f.create("pods", "default", pod("a")).await;
     let mut changed = a.clone();
     changed["metadata"]["labels"]["v"] = json!("2");
@@ -67,12 +72,14 @@ async fn watch_from_a_version_replays_exactly_what_followed() {
     );
 }
 
-#[tokio::test]
-async fn watch_older_than_the_cache_gets_410_expired() {
-    let f = Fixture::with_config(RegistryConfig {
-        watch_cache_size: 3,
-        ..Default::default()
-    })
+async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
+    let f = Fixture::with_config(
+        backend,
+        RegistryConfig {
+            watch_cache_size: 3,
+            ..Default::default()
+        },
+    )
     .await;
     let first = f.create("cm", "default", config_map("c0", 0)).await;
     for i in 1..6 {
@@ -111,10 +118,9 @@ async fn watch_older_than_the_cache_gets_410_expired() {
     assert!(w.next().await.is_none(), "nothing follows an ERROR");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_watchers_each_see_every_event() {
-    let f = Fixture::new().await;
-    let start = f.store.current_revision().unwrap().to_string();
+async fn a_thousand_watchers_each_see_every_event(backend: Backend) {
+    let f = Fixture::on(backend).await;
+    let start = f.revision().await.to_string();
     let events = 20;
     let mut tasks = Vec::new();
     for _ in 0..1000 {
@@ -147,12 +153,14 @@ async fn a_thousand_watchers_each_see_every_event() {
     }
 }
 
-#[tokio::test]
-async fn watch_bookmarks_carry_progress() {
-    let f = Fixture::with_config(RegistryConfig {
-        bookmark_interval: std::time::Duration::from_millis(20),
-        ..Default::default()
-    })
+async fn watch_bookmarks_carry_progress(backend: Backend) {
+    let f = Fixture::with_config(
+        backend,
+        RegistryConfig {
+            bookmark_interval: std::time::Duration::from_millis(20),
+            ..Default::default()
+        },
+    )
     .await;
     let created = f.create("cm", "default", config_map("c", 0)).await;
     let options = WatchOptions {
@@ -174,73 +182,9 @@ async fn watch_bookmarks_carry_progress() {
     );
 }
 
-#[tokio::test]
-async fn objects_entering_and_leaving_a_selection_are_added_and_deleted() {
-    use crate::watch_cache::Filter;
-    let f = Fixture::new().await;
-    let cache = f.registry.cache(r("pods")).await.unwrap();
-    // The selection is "tier=front"; skiff_api::labels parses the same from a string.
-    let filter = Filter {
-        prefix: r("pods").namespace_prefix("default"),
-        selects: Arc::new(|o: &Value| o["metadata"]["labels"]["tier"] == "front"),
-    };
-    let start = f.store.current_revision().unwrap();
-    let mut w = WatchStream::new(cache, filter, Some(start), None);
-    let mut p = pod("a");
-    p["metadata"]["labels"]["tier"] = json!("back");
-    let mut current = f.create("pods", "default", p).await;
-    let mut relabel = |tier: &str, extra: &str| {
-        current["metadata"]["labels"]["tier"] = json!(tier);
-        current["metadata"]["labels"]["extra"] = json!(extra);
-        // An unconditional update: no resourceVersion precondition.
-        current["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("resourceVersion");
-        current.clone()
-    };
-    let to_front = f
-        .update("pods", "default", &relabel("front", "1"))
-        .await
-        .unwrap();
-    let still_front = f
-        .update("pods", "default", &relabel("front", "2"))
-        .await
-        .unwrap();
-    let to_back = f
-        .update("pods", "default", &relabel("back", "3"))
-        .await
-        .unwrap();
-    f.registry
-        .delete(r("pods"), "default", "a", &DeleteOptions::default())
-        .await
-        .unwrap();
-    let mut b = pod("b");
-    b["metadata"]["labels"]["tier"] = json!("front");
-    let b = f.create("pods", "default", b).await;
-    let seen: Vec<(EventType, Value)> = {
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            let e = next(&mut w).await;
-            seen.push((e.kind, e.object));
-        }
-        seen
-    };
-    assert_eq!(
-        seen,
-        vec![
-            (EventType::Added, to_front),
-            (EventType::Modified, still_front),
-            (EventType::Deleted, to_back),
-            (EventType::Added, b),
-        ]
-    );
-}
-
-#[tokio::test]
-async fn several_objects_written_in_one_txn_all_reach_watchers() {
+async fn several_objects_written_in_one_txn_all_reach_watchers(backend: Backend) {
     use skiff_proto::etcdserverpb::{request_op, PutRequest, RequestOp, TxnRequest};
-    let f = Fixture::new().await;
+    let f = Fixture::on(backend).await;
     let mut w = f
         .registry
         .watch(r("cm"), "default", &WatchOptions::default())
@@ -253,13 +197,11 @@ async fn several_objects_written_in_one_txn_all_reach_watchers() {
             ..Default::default()
         })),
     };
-    f.store
-        .txn(TxnRequest {
-            success: vec![put("x"), put("y")],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    f.txn(TxnRequest {
+        success: vec![put("x"), put("y")],
+        ..Default::default()
+    })
+    .await;
     let (x, y) = (next(&mut w).await, next(&mut w).await);
     assert_eq!((x.kind, y.kind), (EventType::Added, EventType::Added));
     assert_eq!(x.object["metadata"]["name"], "x");

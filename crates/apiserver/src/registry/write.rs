@@ -501,6 +501,11 @@ impl Registry {
                 None => meta.remove(owned),
             };
         }
+        if resource.kind == "Service" && subresource.is_empty() {
+            // As Kubernetes' Service strategy: what the client left out of the
+            // allocated addresses is the old value, before validation sees it.
+            allocator::carry_over_allocated(&mut next, old);
+        }
         admission::default(resource.kind, &mut next);
         let generation = old_meta
             .get("generation")
@@ -509,7 +514,14 @@ impl Registry {
         if spec_part(&next) != spec_part(old) {
             meta_mut(&mut next).insert("generation".into(), json!(generation + 1));
         }
-        let errors = admission::validate(resource.kind, &next, Some(old));
+        // A status or finalize write leaves the spec alone: only the metadata
+        // rules of an update apply, not the kind's spec update rules (a pod's
+        // spec is immutable, but its status is the kubelet's to write).
+        let errors = if subresource.is_empty() {
+            admission::validate(resource.kind, &next, Some(old))
+        } else {
+            admission::validate_status_update(resource.kind, &next, old)
+        };
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, &name, &errors));
         }

@@ -46,6 +46,27 @@ impl EtcdStorage {
     }
 }
 
+impl EtcdStorage {
+    /// The revision etcd is compacted to, 0 when it cannot be learnt. etcd's
+    /// `Range` error does not say it, but a watch from revision 1 is canceled
+    /// with it — the way etcd clients learn it. Asked only after a compacted
+    /// answer, so revision 1 is known to be compacted away.
+    async fn compact_revision(&self) -> i64 {
+        let watch = async {
+            let mut batches = self.watch(vec![0], 1).await.ok()?;
+            match batches.next().await? {
+                WatchBatch::Compacted { compact_revision } => Some(compact_revision),
+                _ => None,
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), watch)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+}
+
 fn convert(status: tonic::Status) -> StorageError {
     let message = status.message().to_string();
     if message.contains("required revision has been compacted") {
@@ -70,7 +91,16 @@ fn convert(status: tonic::Status) -> StorageError {
 impl Storage for EtcdStorage {
     fn range(&self, req: RangeRequest) -> BoxFuture<'_, Result<RangeResponse, StorageError>> {
         let mut kv = self.kv.clone();
-        async move { Ok(kv.range(req).await.map_err(convert)?.into_inner()) }.boxed()
+        async move {
+            match kv.range(req).await.map_err(convert) {
+                Ok(resp) => Ok(resp.into_inner()),
+                Err(StorageError::Compacted { .. }) => Err(StorageError::Compacted {
+                    compact_revision: self.compact_revision().await,
+                }),
+                Err(other) => Err(other),
+            }
+        }
+        .boxed()
     }
 
     fn txn(&self, req: TxnRequest) -> BoxFuture<'_, Result<TxnResponse, StorageError>> {
