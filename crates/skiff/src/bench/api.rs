@@ -9,9 +9,11 @@
 //!   small pods until `--duration` ends. This is the write path of a Deployment scaling up.
 //! - `watch`: `--watchers` watch streams on the namespace's pods, spread over the
 //!   connections, and one writer creating or patching pods at `--rate` per second. Every
-//!   write carries its send time in an annotation ([`SENT_ANNOTATION`]), so each watcher
-//!   measures the time from sending the write to receiving its event. This is the traffic
-//!   of a cluster of informers (kubelets, controllers) watching pods.
+//!   write carries its run, sequence number and send time in an annotation
+//!   ([`SENT_ANNOTATION`]); the writer notes when each write was answered, so each watcher
+//!   measures the time from the write's answer to its event (the fan-out alone) and from
+//!   sending the write (fan-out plus the write). This is the traffic of a cluster of
+//!   informers (kubelets, controllers) watching pods.
 //! - `list`: `--pods` pods are created once (not measured; existing ones are kept), then
 //!   `--repetitions` full lists of the namespace are timed, as a controller's informer
 //!   lists when it starts.
@@ -21,15 +23,19 @@
 //!    start from);
 //! 2. open every watch from that resourceVersion, so no event of the measured writes can
 //!    be missed however late a stream starts;
-//! 3. write at the requested pace until `--duration`: the first write to a pod creates it,
-//!    later ones merge-patch its annotation;
+//! 3. write at the requested pace until `--duration`, in an open loop (a write is sent
+//!    on time even while the one before is unanswered): the first write to a pod creates
+//!    it, later ones merge-patch its annotation;
 //! 4. tell the watchers how many writes succeeded and let them drain their events, giving
 //!    up [`DRAIN_GRACE`] after the writer stops; whatever is still missing is reported.
 //!
 //! # Caveats
 //! - Created pods are not deleted: the `create` namespace grows with every run.
-//! - Watch latency is measured from sending the write, so it includes the write itself;
-//!   the report shows the writer's own latency beside it.
+//! - An event can reach a watcher before the writer has the write's answer; it counts
+//!   as zero latency from the answer, and the report says how many did
+//!   (`before-response`).
+//! - The writer cycles over [`WATCH_PODS`] pods; a write slower than one lap (a second at
+//!   the default rate) can race the next write to the same pod.
 //! - List latency ends when the whole answer is received; decoding it on the client (to
 //!   count the items) is not timed.
 //! - One process generates the load, on the same machine as the server in most runs;
@@ -37,9 +43,11 @@
 
 use std::collections::HashSet;
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use skiff_proto::api::api_client::ApiClient;
 use skiff_proto::api::{
@@ -50,8 +58,9 @@ use tonic::transport::Channel;
 use tonic::Streaming;
 
 use super::{
-    connect, error_chain, format_latency, normalize_endpoint, status_message, BenchError, Budget,
-    ErrorLog, Gaps, Latency, OutputFormat, Stop, Tally, REQUEST_TIMEOUT,
+    connect, error_chain, format_latency, new_histogram, normalize_endpoint, record_latency,
+    status_message, BenchError, Budget, ErrorLog, Gaps, Latency, OutputFormat, Stop, Tally,
+    REQUEST_TIMEOUT,
 };
 
 /// The annotation every write of the watch workload carries: `<run id>/<nanoseconds since
@@ -191,6 +200,11 @@ pub struct WatchCounts {
     pub expected: u64,
     /// Expected events a watcher had not received when it gave up, summed over watchers.
     pub missed: u64,
+    /// Events that arrived before the writer had the write's answer (counted with a
+    /// latency of zero in the report's main latency).
+    pub before_response: u64,
+    /// Latency of the same events from sending the write, which includes the write.
+    pub latency_from_send: Latency,
     /// The writer's own request latency.
     pub write_latency: Latency,
 }
@@ -225,7 +239,8 @@ pub struct ApiReport {
     pub errors: u64,
     /// `ops` per second of `duration_s`.
     pub throughput: f64,
-    /// Latency of successful operations (watch: write sent to event received).
+    /// Latency of successful operations (watch: the writer having the write's answer
+    /// to a watcher having its event).
     pub latency: Latency,
     /// The longest time, in milliseconds, with no create succeeding (create only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -307,12 +322,15 @@ impl ApiReport {
         if let Some(watch) = &self.watch {
             let _ = writeln!(
                 text,
-                "watch rate={}/s writes={} expected={} missed={}\n\
+                "watch rate={}/s writes={} expected={} missed={} before-response={}\n\
+                 latency from send {}\n\
                  write latency {}",
                 watch.rate,
                 watch.writes,
                 watch.expected,
                 watch.missed,
+                watch.before_response,
+                percentiles(&watch.latency_from_send),
                 percentiles(&watch.write_latency),
             );
         }
@@ -678,6 +696,7 @@ async fn run_watch(config: &Config, channels: &[Channel]) -> Result<ApiReport, B
         streams.push(open_watch(config, channel, &resource_version).await?);
     }
     let errors = Arc::new(ErrorLog::default());
+    let writes = Arc::new(WriteTimes::new(config.rate, config.duration));
     let needle: Arc<[u8]> = format!("\"{SENT_ANNOTATION}\":\"{run}/")
         .into_bytes()
         .into();
@@ -685,13 +704,13 @@ async fn run_watch(config: &Config, channels: &[Channel]) -> Result<ApiReport, B
     let tasks: Vec<_> = streams
         .into_iter()
         .map(|stream| {
-            tokio::spawn(receive(
+            let receiver = Receiver {
                 stream,
                 base,
-                needle.clone(),
-                writer_done_rx.clone(),
-                errors.clone(),
-            ))
+                needle: needle.clone(),
+                writes: writes.clone(),
+            };
+            tokio::spawn(receiver.receive(writer_done_rx.clone(), errors.clone()))
         })
         .collect();
 
@@ -702,29 +721,36 @@ async fn run_watch(config: &Config, channels: &[Channel]) -> Result<ApiReport, B
         namespace: config.namespace.clone(),
         run,
         base,
-        existing,
+        existing: Arc::new(existing),
+        times: writes.clone(),
     };
-    let writes = writer
+    let written = writer
         .write_paced(config.rate, Stop::At(start + config.duration), &errors)
         .await;
     let writer_end = Instant::now();
 
     // 4. Let the watchers drain, then merge what they saw.
-    let _ = writer_done.send(Some(writes.ops));
+    let _ = writer_done.send(Some(written.ops));
     let mut events = Tally::default();
+    let mut from_send = new_histogram();
     let mut missed = 0;
+    let mut before_response = 0;
     let mut last_event = writer_end;
     for task in tasks {
         match task.await {
             Ok(seen) => {
                 events.merge(&seen.tally);
-                missed += writes.ops.saturating_sub(seen.tally.ops);
+                from_send
+                    .add(&seen.from_send)
+                    .expect("histograms with equal bounds add");
+                missed += written.ops.saturating_sub(seen.tally.ops);
+                before_response += seen.before_response;
                 last_event = last_event.max(seen.last_event.unwrap_or(writer_end));
             }
             Err(err) => {
                 errors.note(&format!("a watcher stopped: {err}"));
                 events.errors += 1;
-                missed += writes.ops;
+                missed += written.ops;
             }
         }
     }
@@ -734,14 +760,16 @@ async fn run_watch(config: &Config, channels: &[Channel]) -> Result<ApiReport, B
         &events,
         last_event.duration_since(start),
     );
-    report.errors += writes.errors;
+    report.errors += written.errors;
     report.watch = Some(WatchCounts {
         watchers: config.watchers,
         rate: config.rate,
-        writes: writes.ops,
-        expected: writes.ops.saturating_mul(config.watchers as u64),
+        writes: written.ops,
+        expected: written.ops.saturating_mul(config.watchers as u64),
         missed,
-        write_latency: Latency::from_histogram(&writes.latencies),
+        before_response,
+        latency_from_send: Latency::from_histogram(&from_send),
+        write_latency: Latency::from_histogram(&written.latencies),
     });
     Ok(report)
 }
@@ -770,83 +798,151 @@ async fn open_watch(
         .map_err(|status| setup(config, format!("watch refused: {}", error_chain(&status))))
 }
 
-/// The send time in an event's object, if the object carries this run's annotation.
+/// When each write of the run had its answer, by sequence number, in nanoseconds since
+/// the run began (0: not yet). Shared by the writer and every watcher without a lock.
+struct WriteTimes(Vec<AtomicU64>);
+
+impl WriteTimes {
+    /// Room for every write `rate` per second can issue in `duration`.
+    fn new(rate: u32, duration: Duration) -> Self {
+        let capacity = (f64::from(rate) * duration.as_secs_f64()).ceil() as usize + 1;
+        WriteTimes((0..capacity).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn capacity(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    /// Notes that write `seq` was answered `since_base` after the run began.
+    fn answered(&self, seq: u64, since_base: Duration) {
+        if let Some(slot) = self.0.get(seq as usize) {
+            let nanos = u64::try_from(since_base.as_nanos()).unwrap_or(u64::MAX);
+            slot.store(nanos.max(1), Ordering::Release);
+        }
+    }
+
+    /// When write `seq` was answered, if it has been.
+    fn answer_of(&self, seq: u64) -> Option<Duration> {
+        let nanos = self.0.get(seq as usize)?.load(Ordering::Acquire);
+        (nanos > 0).then(|| Duration::from_nanos(nanos))
+    }
+}
+
+/// A write's stamp: `<run>/<seq>/<nanoseconds since the run began>`.
+fn stamp(run: &str, seq: u64, since_base: Duration) -> String {
+    format!("{run}/{seq}/{}", since_base.as_nanos())
+}
+
+/// The sequence number and send time in an event's object, if the object carries this
+/// run's stamp; `needle` is `"<annotation>":"<run>/`.
 ///
-/// The annotation is found by its bytes rather than by decoding the object: the client
-/// then spends its CPU on receiving, not on parsing a thousand copies of every pod.
-fn sent_at(object: &[u8], needle: &[u8]) -> Option<Duration> {
+/// The stamp is found by its bytes rather than by decoding the object: the client then
+/// spends its CPU on receiving, not on parsing a thousand copies of every pod.
+fn stamp_in(object: &[u8], needle: &[u8]) -> Option<(u64, Duration)> {
     let at = object
         .windows(needle.len())
         .position(|window| window == needle)?;
     let rest = &object[at + needle.len()..];
-    let digits = &rest[..rest.iter().position(|b| *b == b'"')?];
-    let nanos: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(Duration::from_nanos(nanos))
+    let text = std::str::from_utf8(&rest[..rest.iter().position(|b| *b == b'"')?]).ok()?;
+    let (seq, nanos) = text.split_once('/')?;
+    Some((seq.parse().ok()?, Duration::from_nanos(nanos.parse().ok()?)))
 }
 
 /// What one watcher saw.
 struct Seen {
+    /// Events of this run, with their latency from the write's answer.
     tally: Tally,
+    /// The same events' latency from sending the write.
+    from_send: Histogram<u64>,
+    /// Events that arrived before the writer had the write's answer.
+    before_response: u64,
     last_event: Option<Instant>,
 }
 
-/// Receives events until there is one for every successful write, the stream fails, or
-/// [`DRAIN_GRACE`] has passed since the writer stopped.
-async fn receive(
-    mut stream: Streaming<WatchEvent>,
+/// One watch stream and what it needs to time events.
+struct Receiver {
+    stream: Streaming<WatchEvent>,
     base: Instant,
     needle: Arc<[u8]>,
-    mut writer_done: watch::Receiver<Option<u64>>,
-    errors: Arc<ErrorLog>,
-) -> Seen {
-    let mut tally = Tally::default();
-    let mut last_event = None;
-    let mut expected: Option<u64> = None;
-    let grace = tokio::time::sleep(DRAIN_GRACE);
-    tokio::pin!(grace);
-    loop {
-        if expected.is_some_and(|expected| tally.ops >= expected) {
-            break;
-        }
-        tokio::select! {
-            message = stream.message() => {
-                let event = match message {
-                    Ok(Some(event)) => event,
-                    Ok(None) => {
-                        tally.errors += 1;
-                        errors.note("the server closed a watch stream");
+    writes: Arc<WriteTimes>,
+}
+
+impl Receiver {
+    /// Receives events until there is one for every successful write, the stream fails,
+    /// or [`DRAIN_GRACE`] has passed since the writer stopped.
+    async fn receive(
+        mut self,
+        mut writer_done: watch::Receiver<Option<u64>>,
+        errors: Arc<ErrorLog>,
+    ) -> Seen {
+        let mut seen = Seen {
+            tally: Tally::default(),
+            from_send: new_histogram(),
+            before_response: 0,
+            last_event: None,
+        };
+        let mut expected: Option<u64> = None;
+        let grace = tokio::time::sleep(DRAIN_GRACE);
+        tokio::pin!(grace);
+        loop {
+            if expected.is_some_and(|expected| seen.tally.ops >= expected) {
+                break;
+            }
+            tokio::select! {
+                message = self.stream.message() => {
+                    let event = match message {
+                        Ok(Some(event)) => event,
+                        Ok(None) => {
+                            seen.tally.errors += 1;
+                            errors.note("the server closed a watch stream");
+                            break;
+                        }
+                        Err(status) => {
+                            seen.tally.errors += 1;
+                            errors.note(&status_message(&status));
+                            break;
+                        }
+                    };
+                    if event.r#type == "ERROR" {
+                        seen.tally.errors += 1;
+                        errors.note(&format!(
+                            "watch ended with an error: {}",
+                            String::from_utf8_lossy(&event.object)
+                        ));
                         break;
                     }
-                    Err(status) => {
-                        tally.errors += 1;
-                        errors.note(&status_message(&status));
-                        break;
-                    }
-                };
-                if event.r#type == "ERROR" {
-                    tally.errors += 1;
-                    errors.note(&format!(
-                        "watch ended with an error: {}",
-                        String::from_utf8_lossy(&event.object)
-                    ));
-                    break;
+                    self.time(&event, &mut seen);
                 }
-                let now = Instant::now();
-                if let Some(sent) = sent_at(&event.object, &needle) {
-                    tally.record_ok(now.duration_since(base).saturating_sub(sent));
-                    last_event = Some(now);
+                changed = writer_done.changed(), if expected.is_none() => {
+                    // A dropped sender means the run is over too: expect nothing more.
+                    let writes = if changed.is_ok() { *writer_done.borrow() } else { None };
+                    expected = Some(writes.unwrap_or(0));
+                    grace.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
                 }
+                () = &mut grace, if expected.is_some() => break,
             }
-            changed = writer_done.changed(), if expected.is_none() => {
-                // A dropped sender means the run is over too: expect nothing more.
-                let writes = if changed.is_ok() { *writer_done.borrow() } else { None };
-                expected = Some(writes.unwrap_or(0));
-                grace.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
-            }
-            () = &mut grace, if expected.is_some() => break,
         }
+        seen
     }
-    Seen { tally, last_event }
+
+    /// Records the latencies of one event, if it is one of this run's writes.
+    fn time(&self, event: &WatchEvent, seen: &mut Seen) {
+        let Some((seq, sent)) = stamp_in(&event.object, &self.needle) else {
+            return;
+        };
+        let now = Instant::now();
+        let since_base = now.duration_since(self.base);
+        record_latency(&mut seen.from_send, since_base.saturating_sub(sent));
+        match self.writes.answer_of(seq) {
+            Some(answered) => seen.tally.record_ok(since_base.saturating_sub(answered)),
+            None => {
+                // The event beat the write's answer to this process: no time after it.
+                seen.before_response += 1;
+                seen.tally.record_ok(Duration::ZERO);
+            }
+        }
+        seen.last_event = Some(now);
+    }
 }
 
 /// The watch workload's single writer.
@@ -855,64 +951,92 @@ struct Writer {
     namespace: String,
     run: String,
     base: Instant,
-    /// Pods that exist: written with a patch, the others with a create.
-    existing: HashSet<String>,
+    /// Pods that existed before the run: every write to them is a patch.
+    existing: Arc<HashSet<String>>,
+    times: Arc<WriteTimes>,
 }
 
 impl Writer {
-    /// Writes `rate` times a second until `stop`, cycling over [`WATCH_PODS`] pods; the
-    /// tally holds the writes' latencies and errors.
-    async fn write_paced(mut self, rate: u32, stop: Stop, errors: &ErrorLog) -> Tally {
+    /// Starts a write `rate` times a second until `stop`, without waiting for the one
+    /// before (an open loop, so a slow write does not lower the rate), cycling over
+    /// [`WATCH_PODS`] pods; the tally holds the writes' latencies and errors.
+    async fn write_paced(self, rate: u32, stop: Stop, errors: &ErrorLog) -> Tally {
         let budget = Budget::new(stop);
-        // The default missed-tick behaviour (burst) keeps the average rate when a write is slow.
+        // The default missed-tick behaviour (burst) keeps the average rate when the
+        // writer falls behind.
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
-        let mut tally = Tally::default();
+        let mut writes = tokio::task::JoinSet::new();
         loop {
             ticker.tick().await;
-            let Some(seq) = budget.next(Instant::now()) else {
+            let Some(seq) = budget
+                .next(Instant::now())
+                .filter(|seq| *seq < self.times.capacity())
+            else {
                 break;
             };
-            let name = format!("watch-{:03}", seq % WATCH_PODS);
-            let started = Instant::now();
-            match tokio::time::timeout(REQUEST_TIMEOUT, self.write(&name)).await {
-                Ok(Ok(())) => tally.record_ok(started.elapsed()),
-                Ok(Err(status)) => {
+            writes.spawn(self.write(seq));
+        }
+        let mut tally = Tally::default();
+        while let Some(result) = writes.join_next().await {
+            match result {
+                Ok(Ok(latency)) => tally.record_ok(latency),
+                Ok(Err(message)) => {
                     tally.errors += 1;
-                    errors.note(&status_message(&status));
+                    errors.note(&message);
                 }
-                Err(_) => {
+                Err(err) => {
                     tally.errors += 1;
-                    errors.note(&format!("write timed out after {REQUEST_TIMEOUT:?}"));
+                    errors.note(&format!("a write stopped: {err}"));
                 }
             }
         }
         tally
     }
 
-    /// Creates pod `name` or merge-patches its annotation, stamped with the send time.
-    async fn write(&mut self, name: &str) -> Result<(), tonic::Status> {
-        let sent = format!("{}/{}", self.run, self.base.elapsed().as_nanos());
-        if self.existing.contains(name) {
-            let patch = serde_json::json!({"metadata": {"annotations": {SENT_ANNOTATION: sent}}});
-            self.client
-                .patch(PatchRequest {
-                    r#ref: pods_ref(&self.namespace, name),
-                    r#type: PatchType::Merge.into(),
-                    patch: patch.to_string().into_bytes(),
-                    ..Default::default()
-                })
-                .await?;
-        } else {
-            self.client
-                .create(CreateRequest {
-                    r#ref: pods_ref(&self.namespace, ""),
-                    object: pod_json(name, Some(&sent)),
-                    ..Default::default()
-                })
-                .await?;
-            self.existing.insert(name.to_string());
+    /// Write `seq`: in the first lap over the pods, a create of each pod that did not
+    /// exist; otherwise a merge patch of the pod's stamp. Returns the write's latency.
+    fn write(&self, seq: u64) -> impl std::future::Future<Output = Result<Duration, String>> {
+        let name = format!("watch-{:03}", seq % WATCH_PODS);
+        let create = seq < WATCH_PODS && !self.existing.contains(&name);
+        let mut client = self.client.clone();
+        let namespace = self.namespace.clone();
+        let (base, times) = (self.base, self.times.clone());
+        let sent = stamp(&self.run, seq, base.elapsed());
+        async move {
+            let started = Instant::now();
+            let request = async {
+                if create {
+                    let object = pod_json(&name, Some(&sent));
+                    let r#ref = pods_ref(&namespace, "");
+                    client
+                        .create(CreateRequest {
+                            r#ref,
+                            object,
+                            ..Default::default()
+                        })
+                        .await
+                } else {
+                    let patch =
+                        serde_json::json!({"metadata": {"annotations": {SENT_ANNOTATION: sent}}});
+                    client
+                        .patch(PatchRequest {
+                            r#ref: pods_ref(&namespace, &name),
+                            r#type: PatchType::Merge.into(),
+                            patch: patch.to_string().into_bytes(),
+                            ..Default::default()
+                        })
+                        .await
+                }
+            };
+            match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+                Ok(Ok(_)) => {
+                    times.answered(seq, base.elapsed());
+                    Ok(started.elapsed())
+                }
+                Ok(Err(status)) => Err(status_message(&status)),
+                Err(_) => Err(format!("write timed out after {REQUEST_TIMEOUT:?}")),
+            }
         }
-        Ok(())
     }
 }
 
@@ -921,32 +1045,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pod_carries_its_send_time_where_watchers_find_it() {
+    fn a_pod_carries_its_stamp_where_watchers_find_it() {
         let needle = format!("\"{SENT_ANNOTATION}\":\"abcd0123/");
-        let pod = pod_json("watch-007", Some("abcd0123/1234567"));
+        let sent = stamp("abcd0123", 42, Duration::from_nanos(1_234_567));
+        let pod = pod_json("watch-007", Some(&sent));
         let value: serde_json::Value = serde_json::from_slice(&pod).unwrap();
         assert_eq!(value["metadata"]["name"], "watch-007");
         assert_eq!(value["spec"]["containers"][0]["name"], "app");
-        assert_eq!(
-            sent_at(&pod, needle.as_bytes()),
-            Some(Duration::from_nanos(1_234_567))
-        );
+        let expected = Some((42, Duration::from_nanos(1_234_567)));
+        assert_eq!(stamp_in(&pod, needle.as_bytes()), expected);
         // The server re-encodes objects with serde_json: the bytes searched for survive.
         let reencoded = serde_json::to_vec(&value).unwrap();
-        assert_eq!(
-            sent_at(&reencoded, needle.as_bytes()),
-            Some(Duration::from_nanos(1_234_567))
-        );
+        assert_eq!(stamp_in(&reencoded, needle.as_bytes()), expected);
     }
 
     #[test]
     fn writes_of_another_run_or_without_a_stamp_are_not_counted() {
         let needle = format!("\"{SENT_ANNOTATION}\":\"abcd0123/");
-        let other_run = pod_json("watch-001", Some("ffff0000/99"));
-        assert_eq!(sent_at(&other_run, needle.as_bytes()), None);
-        assert_eq!(sent_at(&pod_json("p", None), needle.as_bytes()), None);
-        let truncated = format!("{{\"{SENT_ANNOTATION}\":\"abcd0123/12");
-        assert_eq!(sent_at(truncated.as_bytes(), needle.as_bytes()), None);
+        let other_run = pod_json("watch-001", Some("ffff0000/1/99"));
+        assert_eq!(stamp_in(&other_run, needle.as_bytes()), None);
+        assert_eq!(stamp_in(&pod_json("p", None), needle.as_bytes()), None);
+        let truncated = format!("{{\"{SENT_ANNOTATION}\":\"abcd0123/1/12");
+        assert_eq!(stamp_in(truncated.as_bytes(), needle.as_bytes()), None);
+    }
+
+    #[test]
+    fn write_times_are_known_only_once_answered() {
+        let times = WriteTimes::new(10, Duration::from_secs(2));
+        assert_eq!(times.capacity(), 21);
+        assert_eq!(times.answer_of(3), None);
+        times.answered(3, Duration::from_millis(250));
+        assert_eq!(times.answer_of(3), Some(Duration::from_millis(250)));
+        times.answered(99, Duration::from_millis(1));
+        assert_eq!(
+            times.answer_of(99),
+            None,
+            "beyond the capacity nothing is kept"
+        );
     }
 
     #[test]
@@ -1071,12 +1206,17 @@ mod tests {
             writes: 1000,
             expected: 64_000,
             missed: 0,
+            before_response: 3,
+            latency_from_send: watch.latency,
             write_latency: watch.latency,
         });
         let text = watch.to_text();
         assert!(text.starts_with("workload=watch namespace=bench-watch watchers=64 "));
         assert!(text.contains("\nevents=51234 errors=0 throughput=5123.4 events/s\n"));
-        assert!(text.contains("\nwatch rate=100/s writes=1000 expected=64000 missed=0\n"));
+        assert!(text.contains(
+            "\nwatch rate=100/s writes=1000 expected=64000 missed=0 before-response=3\n"
+        ));
+        assert!(text.contains("\nlatency from send p50=11.2ms "));
         assert!(text
             .ends_with("write latency p50=11.2ms p90=15.0ms p99=21.3ms p99.9=40.1ms max=52.0ms\n"));
 
