@@ -8,7 +8,7 @@
 //! - `create`: `--clients` closed-loop clients (as in [`super::kv`]) each create distinct
 //!   small pods until `--duration` ends. This is the write path of a Deployment scaling up.
 //! - `watch`: `--watchers` watch streams on the namespace's pods, spread over the
-//!   connections, and one writer creating or patching pods at `--rate` per second. Every
+//!   connections, and one writer patching pods at `--rate` per second. Every
 //!   write carries its run, sequence number and send time in an annotation
 //!   ([`SENT_ANNOTATION`]); the writer notes when each write was answered, so each watcher
 //!   measures the time from the write's answer to its event (the fan-out alone) and from
@@ -19,13 +19,13 @@
 //!   lists when it starts.
 //!
 //! The run of the watch workload:
-//! 1. list the namespace once (which `watch-*` pods exist, and the resourceVersion to
-//!    start from);
+//! 1. create the [`WATCH_PODS`] pods the writer patches unless they exist (not measured),
+//!    and list the namespace for the resourceVersion to start from;
 //! 2. open every watch from that resourceVersion, so no event of the measured writes can
 //!    be missed however late a stream starts;
 //! 3. write at the requested pace until `--duration`, in an open loop (a write is sent
-//!    on time even while the one before is unanswered): the first write to a pod creates
-//!    it, later ones merge-patch its annotation;
+//!    on time even while the one before is unanswered): each write merge-patches the
+//!    stamp of the next pod, round-robin;
 //! 4. tell the watchers how many writes succeeded and let them drain their events, giving
 //!    up [`DRAIN_GRACE`] after the writer stops; whatever is still missing is reported.
 //!
@@ -35,7 +35,8 @@
 //!   as zero latency from the answer, and the report says how many did
 //!   (`before-response`).
 //! - The writer cycles over [`WATCH_PODS`] pods; a write slower than one lap (a second at
-//!   the default rate) can race the next write to the same pod.
+//!   the default rate) overlaps the next write to the same pod, and events of one pod may
+//!   then arrive in either order (both are counted).
 //! - List latency ends when the whole answer is received; decoding it on the client (to
 //!   count the items) is not timed.
 //! - One process generates the load, on the same machine as the server in most runs;
@@ -194,7 +195,7 @@ pub struct WatchCounts {
     pub watchers: usize,
     /// Writes per second the writer aimed at.
     pub rate: u32,
-    /// Writes (creates and patches) that succeeded.
+    /// Writes (patches) that succeeded.
     pub writes: u64,
     /// Events expected: `watchers × writes`.
     pub expected: u64,
@@ -684,8 +685,25 @@ async fn run_watch(config: &Config, channels: &[Channel]) -> Result<ApiReport, B
     let writer_channel = connect(std::slice::from_ref(&config.server), 1).await?;
     let mut writer_client = api_client(&writer_channel[0]);
 
-    // 1. Which pods exist, and where the watches start.
-    let (existing, resource_version) = list_names(&mut writer_client, config).await?;
+    // 1. The pods to write exist, and the watches start after them.
+    let (existing, _) = list_names(&mut writer_client, config).await?;
+    let missing: Vec<String> = (0..WATCH_PODS)
+        .map(watch_pod_name)
+        .filter(|name| !existing.contains(name))
+        .collect();
+    if !missing.is_empty() {
+        let count = missing.len() as u64;
+        let missing = Arc::new(missing);
+        let names = Arc::new(move |seq: u64| missing[seq as usize].clone());
+        let (tally, _) = create_pods(config, channels, Stop::After(count), names).await;
+        if tally.errors > 0 {
+            return Err(setup(
+                config,
+                format!("{} of the pods to write could not be created", tally.errors),
+            ));
+        }
+    }
+    let (_, resource_version) = list_names(&mut writer_client, config).await?;
     let run = run_id();
     let base = Instant::now();
 
@@ -721,7 +739,6 @@ async fn run_watch(config: &Config, channels: &[Channel]) -> Result<ApiReport, B
         namespace: config.namespace.clone(),
         run,
         base,
-        existing: Arc::new(existing),
         times: writes.clone(),
     };
     let written = writer
@@ -945,14 +962,17 @@ impl Receiver {
     }
 }
 
+/// The name of the watch workload's pod `index`.
+fn watch_pod_name(index: u64) -> String {
+    format!("watch-{index:03}")
+}
+
 /// The watch workload's single writer.
 struct Writer {
     client: ApiClient<Channel>,
     namespace: String,
     run: String,
     base: Instant,
-    /// Pods that existed before the run: every write to them is a patch.
-    existing: Arc<HashSet<String>>,
     times: Arc<WriteTimes>,
 }
 
@@ -993,41 +1013,21 @@ impl Writer {
         tally
     }
 
-    /// Write `seq`: in the first lap over the pods, a create of each pod that did not
-    /// exist; otherwise a merge patch of the pod's stamp. Returns the write's latency.
+    /// Write `seq`: a merge patch of one pod's stamp. Returns the write's latency.
     fn write(&self, seq: u64) -> impl std::future::Future<Output = Result<Duration, String>> {
-        let name = format!("watch-{:03}", seq % WATCH_PODS);
-        let create = seq < WATCH_PODS && !self.existing.contains(&name);
         let mut client = self.client.clone();
-        let namespace = self.namespace.clone();
         let (base, times) = (self.base, self.times.clone());
         let sent = stamp(&self.run, seq, base.elapsed());
+        let patch = serde_json::json!({"metadata": {"annotations": {SENT_ANNOTATION: sent}}});
+        let request = PatchRequest {
+            r#ref: pods_ref(&self.namespace, &watch_pod_name(seq % WATCH_PODS)),
+            r#type: PatchType::Merge.into(),
+            patch: patch.to_string().into_bytes(),
+            ..Default::default()
+        };
         async move {
             let started = Instant::now();
-            let request = async {
-                if create {
-                    let object = pod_json(&name, Some(&sent));
-                    let r#ref = pods_ref(&namespace, "");
-                    client
-                        .create(CreateRequest {
-                            r#ref,
-                            object,
-                            ..Default::default()
-                        })
-                        .await
-                } else {
-                    let patch =
-                        serde_json::json!({"metadata": {"annotations": {SENT_ANNOTATION: sent}}});
-                    client
-                        .patch(PatchRequest {
-                            r#ref: pods_ref(&namespace, &name),
-                            r#type: PatchType::Merge.into(),
-                            patch: patch.to_string().into_bytes(),
-                            ..Default::default()
-                        })
-                        .await
-                }
-            };
+            let request = client.patch(request);
             match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
                 Ok(Ok(_)) => {
                     times.answered(seq, base.elapsed());
