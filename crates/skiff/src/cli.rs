@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::api::{self, Workload};
 use crate::bench::kv::{self, Op};
 use crate::bench::{normalize_endpoint, parse_duration, BenchError, OutputFormat};
 
@@ -40,6 +41,75 @@ pub enum Command {
 pub enum BenchCommand {
     /// Key-value load through etcd's v3 API: put, get, get-serializable, txn or watch.
     Kv(KvArgs),
+    /// Kubernetes API load through skiff's API server: pod creates, watches or lists.
+    Api(ApiArgs),
+}
+
+/// The flags of `skiff bench api`; defaults come from [`api::Config::default`].
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The API server to load.
+    #[arg(long, default_value_t = api::Config::default().server)]
+    pub server: String,
+    /// What to measure.
+    #[arg(long, value_enum)]
+    pub workload: Workload,
+    /// The namespace of the workload's pods, created if absent [default: bench-<workload>].
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Concurrent clients creating pods, each with one request in flight (create, and
+    /// the list workload's preparation).
+    #[arg(long, default_value_t = api::Config::default().clients)]
+    pub clients: usize,
+    /// gRPC connections [default: min(clients, 8); for watch, one per 100 watchers, at most 16].
+    #[arg(long)]
+    pub conns: Option<usize>,
+    /// How long create and watch run: seconds, or with a unit (500ms, 10s, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Watch streams of the watch workload.
+    #[arg(long, default_value_t = api::Config::default().watchers)]
+    pub watchers: usize,
+    /// Writes per second of the watch workload's single writer.
+    #[arg(long, default_value_t = api::Config::default().rate)]
+    pub rate: u32,
+    /// Pods the list workload creates (once, not measured) and lists.
+    #[arg(long, default_value_t = api::Config::default().pods)]
+    pub pods: u64,
+    /// Timed lists of the list workload.
+    #[arg(long, default_value_t = api::Config::default().repetitions)]
+    pub repetitions: u32,
+    /// The lists' resourceVersion: empty for the newest state, "0" for the server's cache.
+    #[arg(long, default_value = "")]
+    pub resource_version: String,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+impl ApiArgs {
+    /// The benchmark configuration these flags describe, with the server URL normalized;
+    /// [`api::Config::validate`] checks the rest.
+    pub fn config(&self) -> Result<api::Config, BenchError> {
+        Ok(api::Config {
+            server: normalize_endpoint(&self.server)?,
+            workload: self.workload,
+            namespace: self
+                .namespace
+                .clone()
+                .unwrap_or_else(|| api::Config::default_namespace(self.workload)),
+            clients: self.clients,
+            conns: self.conns.unwrap_or_else(|| {
+                api::Config::default_conns(self.workload, self.clients, self.watchers)
+            }),
+            duration: self.duration,
+            watchers: self.watchers,
+            rate: self.rate,
+            pods: self.pods,
+            repetitions: self.repetitions,
+            resource_version: self.resource_version.clone(),
+        })
+    }
 }
 
 /// The flags of `skiff bench kv`; defaults come from [`kv::Config::default`].
@@ -358,6 +428,78 @@ mod tests {
             .config()
             .unwrap_err();
         assert!(err.to_string().contains("TLS"), "{err}");
+    }
+
+    fn bench_api(flags: &[&str]) -> ApiArgs {
+        let args = ["skiff", "bench", "api"].iter().chain(flags);
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::Bench(BenchCommand::Api(args)) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_api_defaults_match_the_documented_ones() {
+        let config = bench_api(&["--workload", "create"]).config().unwrap();
+        assert_eq!(config.server, "http://127.0.0.1:6443");
+        assert_eq!(config.workload, Workload::Create);
+        assert_eq!(config.namespace, "bench-create");
+        assert_eq!((config.clients, config.conns), (64, 8));
+        assert_eq!(config.duration, Duration::from_secs(10));
+        assert_eq!((config.watchers, config.rate), (1000, 100));
+        assert_eq!((config.pods, config.repetitions), (10_000, 10));
+        assert_eq!(config.resource_version, "");
+        let watch = bench_api(&["--workload", "watch"]).config().unwrap();
+        assert_eq!((watch.namespace.as_str(), watch.conns), ("bench-watch", 10));
+    }
+
+    #[test]
+    fn bench_api_parses_every_flag() {
+        let args = bench_api(&[
+            "--server",
+            "10.0.0.1:6443",
+            "--workload",
+            "list",
+            "--namespace",
+            "load",
+            "--clients",
+            "2",
+            "--conns",
+            "3",
+            "--duration",
+            "1s",
+            "--watchers",
+            "5",
+            "--rate",
+            "20",
+            "--pods",
+            "50",
+            "--repetitions",
+            "4",
+            "--resource-version",
+            "0",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(args.output, OutputFormat::Json);
+        let config = args.config().unwrap();
+        assert_eq!(config.server, "http://10.0.0.1:6443");
+        assert_eq!(config.workload, Workload::List);
+        assert_eq!(config.namespace, "load");
+        assert_eq!((config.clients, config.conns), (2, 3));
+        assert_eq!(config.duration, Duration::from_secs(1));
+        assert_eq!((config.watchers, config.rate), (5, 20));
+        assert_eq!((config.pods, config.repetitions), (50, 4));
+        assert_eq!(config.resource_version, "0");
+    }
+
+    #[test]
+    fn bench_api_requires_a_known_workload() {
+        let err = Cli::try_parse_from(["skiff", "bench", "api"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err =
+            Cli::try_parse_from(["skiff", "bench", "api", "--workload", "delete"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //!   counting ([`ErrorLog`]) and the [`Report`] printed at the end.
 //! - [`kv`]: the key-value workloads (put, get, get-serializable, txn) and their configuration.
 //! - [`watch`]: the watch workload (many watchers, one paced writer).
+//! - [`api`]: `skiff bench api`, the same measurements one level up, through the API
+//!   server's gRPC service: pod creates, pod watches and pod lists.
 //!
 //! # Where to start
 //! [`run`] reads top to bottom: validate, connect, run the workload, print the report.
@@ -34,6 +36,7 @@
 //!   the server for CPU, which is why comparisons should run both targets the same way.
 //! - No rate limiting for put/get/txn (etcd's `--rate`): every client goes as fast as it can.
 
+pub(crate) mod api;
 pub(crate) mod kv;
 pub(crate) mod watch;
 
@@ -93,6 +96,14 @@ pub enum BenchError {
         /// What went wrong.
         reason: String,
     },
+    /// An API benchmark could not be set up (the namespace refused, a watch not opened).
+    #[error("cannot set up the {workload} benchmark: {reason}")]
+    ApiSetup {
+        /// The workload being set up.
+        workload: api::Workload,
+        /// What went wrong.
+        reason: String,
+    },
     /// The report could not be encoded as JSON.
     #[error("cannot encode the report: {0}")]
     Encode(#[from] serde_json::Error),
@@ -120,6 +131,14 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
                 Op::Watch => watch::run(&config, &channels).await?,
                 _ => kv::run(&config, &channels).await?,
             };
+            print!("{}", report.render(output)?);
+            Ok(())
+        }
+        BenchCommand::Api(args) => {
+            let output = args.output;
+            let config = args.config()?;
+            config.validate()?;
+            let report = api::run(&config).await?;
             print!("{}", report.render(output)?);
             Ok(())
         }
