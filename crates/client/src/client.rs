@@ -36,10 +36,8 @@ impl Client {
     /// Connects to the API server at `url`, such as `http://127.0.0.1:6443`.
     pub async fn connect(url: impl Into<String>) -> Result<Client, Error> {
         let url = url.into();
-        let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|_| {
-            Error::Rpc(tonic::Status::invalid_argument(format!(
-                "{url:?} is not a valid API server URL"
-            )))
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| {
+            Error::InvalidConfig(format!("{url:?} is not a valid API server URL: {e}"))
         })?;
         Ok(Client::new(endpoint.connect().await?))
     }
