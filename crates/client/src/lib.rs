@@ -24,6 +24,35 @@
 //! `done`/`forget` or `requeue_rate_limited` the key. The tests under
 //! `tests/client/` show each piece against a real in-process API server.
 //!
+//! ```no_run
+//! use k8s_openapi::api::core::v1::Pod;
+//! use skiff_client::{Api, Client, Informer, InformerConfig, ObjectKey, QueueConfig, WorkQueue};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn controller() -> Result<(), skiff_client::Error> {
+//! let client = Client::connect("http://127.0.0.1:6443").await?;
+//! let pods: Api<Pod> = Api::all(client)?;
+//! let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
+//! let (on_add, on_update) = (queue.clone(), queue.clone());
+//! let mut informer = Informer::new(pods, InformerConfig::default())
+//!     .on_add(move |pod| on_add.add(ObjectKey::of(pod.as_ref())))
+//!     .on_update(move |_, pod| on_update.add(ObjectKey::of(pod.as_ref())));
+//! let cache = informer.store();
+//! tokio::spawn(informer.run(CancellationToken::new()));
+//! cache.wait_for_sync().await;
+//! while let Some(key) = queue.get().await {
+//!     // Level-triggered: look at the pod as it is now, whatever the event was.
+//!     match cache.get_key(&key) {
+//!         Some(pod) => tracing::info!(%key, phase = ?pod.status.as_ref().and_then(|s| s.phase.as_ref())),
+//!         None => tracing::info!(%key, "gone"),
+//!     }
+//!     queue.forget(&key);
+//!     queue.done(&key);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Caveats
 //! No authentication, no REST transport, no shared informer factory; each
 //! module lists its own.
