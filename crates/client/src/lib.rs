@@ -2,11 +2,78 @@
 //! then watch, into an indexed cache), rate-limited work queues and Lease-based
 //! leader election. The scheduler, controllers and kubelet are built from these.
 //!
+//! Data comes in from the API server's `skiff.api.v1.Api` gRPC service (over
+//! TCP, or in-process with `skiff_apiserver::grpc::in_process_channel`) as
+//! Kubernetes JSON, decoded into k8s-openapi types.
+//!
 //! # Layout
-//! Empty so far: the API server's issue fills this room.
+//! - [`client`]: [`Client`], one gRPC channel to the API server.
+//! - [`api`]: [`Api<K>`], the typed verbs of one resource — get, list, create,
+//!   replace, replace_status, patch, delete, watch — and [`WatchEvent`].
+//! - [`params`]: the options of each verb ([`ListParams`], [`PostParams`],
+//!   [`Patch`], [`DeleteParams`], [`WatchParams`]).
+//! - [`error`]: [`Error`], carrying the Kubernetes Status of a refused request.
+//! - [`informer`]: [`Informer`], list then watch into an indexed [`Store`], with
+//!   handlers and a change stream; resumes and re-lists as client-go's reflector.
+//! - [`queue`]: [`WorkQueue`], de-duplicating keys with per-key backoff.
+//! - [`leader_election`]: [`LeaderElector`], one leader among candidates via a Lease.
 //!
 //! # Where to start
-//! docs/architecture.md.
+//! A controller is `Informer` → handlers add `ObjectKey`s to a `WorkQueue` →
+//! workers `get` a key, read the `Store`, reconcile through an `Api<K>`, and
+//! `done`/`forget` or `requeue_rate_limited` the key. The tests under
+//! `tests/client/` show each piece against a real in-process API server.
+//!
+//! ```no_run
+//! use k8s_openapi::api::core::v1::Pod;
+//! use skiff_client::{Api, Client, Informer, InformerConfig, ObjectKey, QueueConfig, WorkQueue};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn controller() -> Result<(), skiff_client::Error> {
+//! let client = Client::connect("http://127.0.0.1:6443").await?;
+//! let pods: Api<Pod> = Api::all(client)?;
+//! let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
+//! let (on_add, on_update) = (queue.clone(), queue.clone());
+//! let mut informer = Informer::new(pods, InformerConfig::default())
+//!     .on_add(move |pod| on_add.add(ObjectKey::of(pod.as_ref())))
+//!     .on_update(move |_, pod| on_update.add(ObjectKey::of(pod.as_ref())));
+//! let cache = informer.store();
+//! tokio::spawn(informer.run(CancellationToken::new()));
+//! cache.wait_for_sync().await;
+//! while let Some(key) = queue.get().await {
+//!     // Level-triggered: look at the pod as it is now, whatever the event was.
+//!     match cache.get_key(&key) {
+//!         Some(pod) => tracing::info!(%key, phase = ?pod.status.as_ref().and_then(|s| s.phase.as_ref())),
+//!         None => tracing::info!(%key, "gone"),
+//!     }
+//!     queue.forget(&key);
+//!     queue.done(&key);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Caveats
+//! No authentication, no REST transport, no shared informer factory; each
+//! module lists its own.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod informer;
+pub mod leader_election;
+pub mod params;
+pub mod queue;
+
+pub use api::{Api, DeleteOutcome, Object, ObjectList, WatchEvent};
+pub use client::Client;
+pub use error::Error;
+pub use informer::{Change, Informer, InformerConfig, InformerStats, ObjectKey, Store};
+pub use leader_election::{LeaderElectionConfig, LeaderElector};
+pub use params::{
+    DeleteParams, FieldValidation, ListParams, Patch, PostParams, PropagationPolicy, WatchParams,
+};
+pub use queue::{QueueConfig, TokenBucket, WorkQueue};

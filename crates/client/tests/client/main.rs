@@ -1,0 +1,8 @@
+//! skiff-client against a real API server running in this process: a
+//! Registry over a Store in a temporary directory, reached over gRPC through
+//! an in-memory connection that a test can cut and heal.
+
+mod api;
+mod common;
+mod informer;
+mod leader_election;
