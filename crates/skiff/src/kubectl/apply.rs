@@ -10,8 +10,9 @@
 //!
 //! # Caveats
 //! Lists merge by the `name` of their items when every item has one
-//! (containers, ports, env, volumes) and are replaced otherwise; Kubernetes'
-//! strategic merge knows more merge keys.
+//! (containers, env, volumes), lists of as many unnamed objects merge by
+//! position, and other lists are replaced; Kubernetes' strategic merge knows
+//! the real merge key of each list.
 
 use serde_json::{Map, Value};
 use skiff_proto::api::{ApiResource, CreateRequest, GetRequest, UpdateRequest};
@@ -268,6 +269,23 @@ pub(crate) fn merge(live: &Value, desired: &Value, last: Option<&Value>) -> Valu
                 .collect();
             Value::Array(merged)
         }
+        (Value::Array(live_items), Value::Array(desired_items))
+            if live_items.len() == desired_items.len()
+                && desired_items.iter().all(Value::is_object) =>
+        {
+            // Unnamed items (such as ports without names) merge by position, so
+            // the fields the server defaulted in them are kept.
+            let last_items = last.and_then(Value::as_array);
+            let merged = live_items
+                .iter()
+                .zip(desired_items)
+                .enumerate()
+                .map(|(i, (live_item, item))| {
+                    merge(live_item, item, last_items.and_then(|l| l.get(i)))
+                })
+                .collect();
+            Value::Array(merged)
+        }
         _ => desired.clone(),
     }
 }
@@ -318,10 +336,21 @@ mod tests {
     }
 
     #[test]
-    fn lists_without_names_are_replaced() {
+    fn lists_without_names_merge_by_position_or_are_replaced() {
         let live = json!({"args": ["a", "b"]});
         let merged = merge(&live, &json!({"args": ["c"]}), None);
         assert_eq!(merged, json!({"args": ["c"]}));
+        let live = json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]});
+        let manifest = json!({"ports": [{"port": 80}]});
+        assert_eq!(merge(&live, &manifest, Some(&manifest)), live);
+        let changed = merge(&live, &json!({"ports": [{"port": 81}]}), Some(&manifest));
+        assert_eq!(changed["ports"][0]["port"], 81);
+        let two = merge(
+            &live,
+            &json!({"ports": [{"port": 80}, {"port": 443}]}),
+            None,
+        );
+        assert_eq!(two, json!({"ports": [{"port": 80}, {"port": 443}]}));
     }
 
     #[test]

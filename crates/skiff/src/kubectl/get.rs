@@ -71,13 +71,16 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
 
     let single = names.len() == 1;
     let shown = render(&resource, &objects, args.output, all_namespaces, single);
-    // Watch rows line up under the listed table's columns.
+    // Watch rows line up under the listed table's columns; with nothing
+    // listed, the header comes with the first row.
+    let mut header = None;
     let mut widths = Vec::new();
     match shown {
         Shown::Table(table) if table.rows.is_empty() => {
             if !failed && !args.watch {
                 eprintln!("{}", no_resources(&resource, &namespace));
             }
+            header = Some(table.headers);
         }
         Shown::Table(table) => {
             widths = table.widths();
@@ -94,7 +97,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
             &args,
             &names,
             &resource_version,
-            &widths,
+            (header, widths),
         )
         .await?;
     }
@@ -211,7 +214,8 @@ pub(crate) fn fill_type_meta(object: &mut Value, resource: &ApiResource) {
     }
 }
 
-/// Prints each watch event after the listed state, until the stream ends.
+/// Prints each watch event after the listed state, until the stream ends;
+/// table rows use the listed table's column widths, or print `header` first.
 async fn watch(
     session: &mut Session,
     resource: &ApiResource,
@@ -219,7 +223,7 @@ async fn watch(
     args: &GetArgs,
     names: &[String],
     resource_version: &str,
-    widths: &[usize],
+    (mut header, mut widths): (Option<Vec<String>>, Vec<usize>),
 ) -> Result<(), Error> {
     let mut field_selector = args.field_selector.clone().unwrap_or_default();
     if let [name] = names {
@@ -262,7 +266,15 @@ async fn watch(
             None | Some(GetOutput::Wide) => {
                 let wide = args.output == Some(GetOutput::Wide);
                 let row = table_row(resource, &object, age::now(), wide, all_namespaces);
-                print(&render_row(&row, widths));
+                if let Some(headers) = header.take() {
+                    let table = Table {
+                        headers,
+                        rows: vec![row.clone()],
+                    };
+                    widths = table.widths();
+                    print(&render_row(&table.headers, &widths));
+                }
+                print(&render_row(&row, &widths));
             }
             Some(format) => {
                 if let Shown::Text(text) = render(resource, &[object], Some(format), false, true) {
