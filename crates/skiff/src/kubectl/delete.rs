@@ -1,5 +1,10 @@
 //! `skiff delete`: delete objects named on the command line or in manifests,
 //! printing `pod "web" deleted` for each as kubectl does.
+//!
+//! # Caveats
+//! The command returns once the server accepted the deletion; it does not
+//! wait for finalizers or graceful pod termination (kubectl's `--wait`). No
+//! `--all`, `-l`, `--cascade` or `--grace-period`.
 
 use skiff_proto::api::{ApiResource, DeleteRequest};
 

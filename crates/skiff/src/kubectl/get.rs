@@ -1,5 +1,14 @@
 //! `skiff get`: list or read objects and print them as a table, YAML, JSON or
 //! names; with `-w`, keep printing rows as watch events arrive.
+//!
+//! Lists are read whole, then the watch starts from the list's
+//! resourceVersion, so no change between the two is missed (kubectl's
+//! list-then-watch). The watch ends when the server closes the stream.
+//!
+//! # Caveats
+//! No `--sort-by`, `-L`, `--show-labels`, custom columns, JSONPath or
+//! `--output-watch-events`; several kinds in one command (`get po,svc`) are
+//! not accepted.
 
 use serde_json::{json, Value};
 use skiff_proto::api::{ApiResource, GetRequest, ListRequest, WatchRequest};

@@ -250,6 +250,39 @@ mod tests {
     }
 
     #[test]
+    fn flags_parse_as_kubectls() {
+        use clap::Parser;
+
+        use crate::cli::{Cli, Command, GetOutput};
+
+        let cli = Cli::try_parse_from([
+            "skiff", "get", "po", "web", "-n", "prod", "-o", "yaml", "-w", "-l", "app=web",
+        ])
+        .unwrap();
+        let Command::Get(args) = cli.command else {
+            panic!("not get")
+        };
+        assert_eq!(
+            (args.kind.as_str(), args.names.as_slice()),
+            ("po", &["web".to_string()][..])
+        );
+        assert_eq!(args.namespace.as_deref(), Some("prod"));
+        assert_eq!(args.output, Some(GetOutput::Yaml));
+        assert!(args.watch && !args.all_namespaces);
+        assert_eq!(args.selector.as_deref(), Some("app=web"));
+
+        let cli = Cli::try_parse_from(["skiff", "apply", "-f", "a.yaml", "-f", "dir"]).unwrap();
+        let Command::Apply(args) = cli.command else {
+            panic!("not apply")
+        };
+        assert_eq!(args.files.len(), 2);
+        let err = Cli::try_parse_from(["skiff", "apply"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from(["skiff", "get", "po", "-o", "table"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
     fn server_errors_read_as_kubectls() {
         let pods = skiff_api::resources::lookup("pods").unwrap();
         let status = skiff_apiserver::grpc::to_status(&ApiError::not_found(pods, "web"));
