@@ -34,6 +34,14 @@ pub enum Command {
     /// Measure an etcd-API store (skiff-store or etcd) under load.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Display one or many objects (as kubectl get).
+    Get(GetArgs),
+    /// Create or update objects from manifest files (as kubectl apply).
+    Apply(ApplyArgs),
+    /// Delete objects by kind and name, or those in manifest files (as kubectl delete).
+    Delete(DeleteArgs),
+    /// Show the details of objects and their events (as kubectl describe).
+    Describe(DescribeArgs),
 }
 
 /// The benchmarks `skiff bench` can run.
@@ -287,6 +295,103 @@ pub struct UpArgs {
     pub listen_client_urls: Vec<String>,
     #[command(flatten)]
     pub ranges: ServiceRangeArgs,
+}
+
+/// Where the kubectl-like commands find the API server.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The API server's URL [default: `server` in ~/.skiff/config, else http://127.0.0.1:6443].
+    #[arg(long, env = "SKIFF_SERVER")]
+    pub server: Option<String>,
+}
+
+/// How `skiff get` prints objects (kubectl's `-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GetOutput {
+    /// The table with extra columns.
+    Wide,
+    /// YAML: the object, or a List of several.
+    Yaml,
+    /// JSON: the object, or a List of several.
+    Json,
+    /// `kind/name` per object.
+    Name,
+}
+
+/// `skiff get`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The kind of object (pods, po, deployments.apps, …), or KIND/NAME.
+    pub kind: String,
+    /// Names of the objects to show [default: all].
+    pub names: Vec<String>,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// List across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Label selector, such as app=web,tier!=db.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Field selector, such as status.phase=Running.
+    #[arg(long)]
+    pub field_selector: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub output: Option<GetOutput>,
+    /// After listing, print changes as they happen.
+    #[arg(short, long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff apply`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories; `-` for standard input.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The namespace of objects whose manifest names none [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff delete`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The kind of object, or KIND/NAME; omit with -f.
+    pub kind: Option<String>,
+    /// Names of the objects to delete.
+    pub names: Vec<String>,
+    /// Delete the objects in these manifest files or directories instead.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<PathBuf>,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Treat objects that do not exist as deleted.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff describe`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The kind of object, or KIND/NAME.
+    pub kind: String,
+    /// Names of the objects to describe [default: all in the namespace].
+    pub names: Vec<String>,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// What `skiff version` prints.

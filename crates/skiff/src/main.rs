@@ -8,6 +8,7 @@
 mod apiserver;
 mod bench;
 mod cli;
+mod kubectl;
 mod store;
 mod up;
 
@@ -33,6 +34,10 @@ fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(args),
         Command::Apiserver(args) => apiserver::run(args),
         Command::Up(args) => up::run(args),
+        Command::Get(args) => kubectl::run(kubectl::Verb::Get(args)),
+        Command::Apply(args) => kubectl::run(kubectl::Verb::Apply(args)),
+        Command::Delete(args) => kubectl::run(kubectl::Verb::Delete(args)),
+        Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
         Command::Bench(command) => {
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(bench::run(command));

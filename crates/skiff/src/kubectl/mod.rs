@@ -1,0 +1,299 @@
+//! `skiff get`, `apply`, `delete` and `describe`: kubectl's everyday commands,
+//! talking to skiff's API server over its gRPC `skiff.api.v1.Api` service.
+//!
+//! Like kubectl, each command first asks the server what it serves
+//! (discovery), resolves the kind the user typed (`po`, `deploy`,
+//! `deployments.apps`) or the manifest's `apiVersion`/`kind` against that list,
+//! then sends Kubernetes JSON. Output follows kubectl's: the same table
+//! columns, `pod/web created`, `Error from server (NotFound): pods "web" not
+//! found`, and exit code 1 on any error.
+//! See <https://kubernetes.io/docs/reference/kubectl/>.
+//!
+//! # Layout
+//! - [`server`]: which server to talk to, and the connection.
+//! - [`resolve`]: typed names and manifest kinds → served resources.
+//! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
+//! - [`printers`]: the table columns per kind; [`table`]: aligning them;
+//!   [`age`]: "3m20s"-style ages.
+//! - [`manifest`]: reading YAML/JSON files, directories and standard input.
+//!
+//! # Where to start
+//! [`run`] connects and dispatches; [`get::run`] shows the whole round trip.
+//!
+//! # Caveats
+//! `apply` is client-side apply: it keeps kubectl's last-applied annotation
+//! and merges the manifest into the live object (lists of named items, such
+//! as containers, merge by name), not server-side apply. No `edit`, `logs`,
+//! `exec`, contexts or custom columns.
+
+pub(crate) mod age;
+pub(crate) mod apply;
+pub(crate) mod delete;
+pub(crate) mod describe;
+pub(crate) mod get;
+pub(crate) mod manifest;
+pub(crate) mod printers;
+pub(crate) mod resolve;
+pub(crate) mod server;
+pub(crate) mod table;
+
+use std::io::Write;
+
+use serde_json::Value;
+use skiff_api::status::ApiError;
+use skiff_proto::api::api_client::ApiClient;
+use skiff_proto::api::{ApiResource, DiscoveryRequest, ResourceRef};
+use tonic::transport::Channel;
+
+use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs};
+
+/// What went wrong, printed as kubectl prints it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// Nothing answers at the server address.
+    #[error("cannot reach the API server at {server}: is `skiff up` running?")]
+    Unreachable {
+        /// The address tried.
+        server: String,
+    },
+    /// The server refused the request with a Kubernetes Status.
+    #[error("Error from server ({}): {}", .0.reason.as_str(), .0.message)]
+    Server(ApiError),
+    /// The server serves no resource by the name typed.
+    #[error("error: the server doesn't have a resource type \"{0}\"")]
+    UnknownResource(String),
+    /// The command line or a manifest asks for something impossible.
+    #[error("error: {0}")]
+    Usage(String),
+    /// Errors were printed as they happened; the command still fails.
+    #[error("")]
+    Reported,
+}
+
+impl Error {
+    /// The error a failed RPC stands for: an unreachable server, or the
+    /// Kubernetes Status the server sent.
+    pub(crate) fn from_rpc(status: tonic::Status, server: &str) -> Error {
+        if status.code() == tonic::Code::Unavailable && status.details().is_empty() {
+            return Error::Unreachable {
+                server: server.to_string(),
+            };
+        }
+        Error::Server(skiff_apiserver::grpc::from_status(&status))
+    }
+}
+
+/// The commands of this module, as parsed by clap.
+pub enum Verb {
+    /// `skiff get`.
+    Get(GetArgs),
+    /// `skiff apply`.
+    Apply(ApplyArgs),
+    /// `skiff delete`.
+    Delete(DeleteArgs),
+    /// `skiff describe`.
+    Describe(DescribeArgs),
+}
+
+/// Runs one command; on failure prints the error as kubectl does and exits with 1.
+pub fn run(verb: Verb) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        match verb {
+            Verb::Get(args) => get::run(args).await,
+            Verb::Apply(args) => apply::run(args).await,
+            Verb::Delete(args) => delete::run(args).await,
+            Verb::Describe(args) => describe::run(args).await,
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            if !matches!(err, Error::Reported) {
+                eprintln!("{err}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A connection to the API server and what it serves.
+pub(crate) struct Session {
+    /// The gRPC client.
+    pub client: ApiClient<Channel>,
+    /// The server's URL, for messages.
+    pub server: String,
+    /// The resources the server serves (its discovery answer).
+    pub served: Vec<ApiResource>,
+}
+
+impl Session {
+    /// Connects to the server the flag (or config, or default) names and reads discovery.
+    pub async fn connect(flag: Option<&str>) -> Result<Session, Error> {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let server = server::server_url(flag, home.as_deref())?;
+        let mut client = server::connect(&server).await?;
+        let served = client
+            .discovery(DiscoveryRequest {})
+            .await
+            .map_err(|e| Error::from_rpc(e, &server))?
+            .into_inner()
+            .resources;
+        Ok(Session {
+            client,
+            server,
+            served,
+        })
+    }
+
+    /// The resource a typed name means.
+    pub fn resource(&self, typed: &str) -> Result<ApiResource, Error> {
+        resolve::by_name(&self.served, typed)
+            .cloned()
+            .ok_or_else(|| Error::UnknownResource(typed.to_string()))
+    }
+
+    /// The error a failed RPC stands for.
+    pub fn rpc_error(&self, status: tonic::Status) -> Error {
+        Error::from_rpc(status, &self.server)
+    }
+}
+
+/// The reference to `name` (or the collection, when empty) of `resource` in `namespace`.
+pub(crate) fn reference(resource: &ApiResource, namespace: &str, name: &str) -> ResourceRef {
+    ResourceRef {
+        group: resource.group.clone(),
+        version: resource.version.clone(),
+        resource: resource.resource.clone(),
+        namespace: if resource.namespaced {
+            namespace.to_string()
+        } else {
+            String::new()
+        },
+        name: name.to_string(),
+        subresource: String::new(),
+    }
+}
+
+/// The namespace a command works in: `-n`, else `default`.
+pub(crate) fn namespace_or_default(namespace: &Option<String>) -> String {
+    namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// Parses the JSON bytes of an object the server sent.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Usage(format!("the server sent an object that is not JSON: {e}")))
+}
+
+/// Writes command output to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// The kind and names of `KIND NAME…` or `KIND/NAME…` arguments.
+pub(crate) fn kind_and_names(kind: &str, names: &[String]) -> Result<(String, Vec<String>), Error> {
+    let Some((first_kind, first_name)) = kind.split_once('/') else {
+        if let Some(bad) = names.iter().find(|n| n.contains('/')) {
+            return Err(Error::Usage(format!(
+                "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (got {bad:?})"
+            )));
+        }
+        return Ok((kind.to_string(), names.to_vec()));
+    };
+    let mut all = vec![first_name.to_string()];
+    for arg in names {
+        match arg.split_once('/') {
+            Some((k, name)) if k == first_kind => all.push(name.to_string()),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "arguments in resource/name form must all be of the kind {first_kind:?}: got {arg:?}"
+                )))
+            }
+        }
+    }
+    if all.iter().any(String::is_empty) {
+        return Err(Error::Usage(format!("{kind:?} names no object")));
+    }
+    Ok((first_kind.to_string(), all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn kinds_and_names_come_separately_or_as_kind_slash_name() {
+        assert_eq!(
+            kind_and_names("pods", &strings(&["a", "b"])).unwrap(),
+            ("pods".to_string(), strings(&["a", "b"]))
+        );
+        assert_eq!(
+            kind_and_names("po/a", &strings(&["po/b"])).unwrap(),
+            ("po".to_string(), strings(&["a", "b"]))
+        );
+        assert!(kind_and_names("po/a", &strings(&["svc/b"])).is_err());
+        assert!(kind_and_names("pods", &strings(&["po/b"])).is_err());
+        assert!(kind_and_names("po/", &[]).is_err());
+    }
+
+    #[test]
+    fn flags_parse_as_kubectls() {
+        use clap::Parser;
+
+        use crate::cli::{Cli, Command, GetOutput};
+
+        let cli = Cli::try_parse_from([
+            "skiff", "get", "po", "web", "-n", "prod", "-o", "yaml", "-w", "-l", "app=web",
+        ])
+        .unwrap();
+        let Command::Get(args) = cli.command else {
+            panic!("not get")
+        };
+        assert_eq!(
+            (args.kind.as_str(), args.names.as_slice()),
+            ("po", &["web".to_string()][..])
+        );
+        assert_eq!(args.namespace.as_deref(), Some("prod"));
+        assert_eq!(args.output, Some(GetOutput::Yaml));
+        assert!(args.watch && !args.all_namespaces);
+        assert_eq!(args.selector.as_deref(), Some("app=web"));
+
+        let cli = Cli::try_parse_from(["skiff", "apply", "-f", "a.yaml", "-f", "dir"]).unwrap();
+        let Command::Apply(args) = cli.command else {
+            panic!("not apply")
+        };
+        assert_eq!(args.files.len(), 2);
+        let err = Cli::try_parse_from(["skiff", "apply"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from(["skiff", "get", "po", "-o", "table"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn server_errors_read_as_kubectls() {
+        let pods = skiff_api::resources::lookup("pods").unwrap();
+        let status = skiff_apiserver::grpc::to_status(&ApiError::not_found(pods, "web"));
+        assert_eq!(
+            Error::from_rpc(status, "http://x").to_string(),
+            "Error from server (NotFound): pods \"web\" not found"
+        );
+        let down = tonic::Status::unavailable("tcp connect error");
+        assert_eq!(
+            Error::from_rpc(down, "http://127.0.0.1:1").to_string(),
+            "cannot reach the API server at http://127.0.0.1:1: is `skiff up` running?"
+        );
+    }
+}

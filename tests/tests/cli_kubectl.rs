@@ -1,0 +1,448 @@
+//! `skiff get`, `apply`, `describe` and `delete` as real processes against a
+//! real `skiff up`, checked against what kubectl prints.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use skiff_e2e::{free_port, skiff_binary};
+
+/// A `skiff up` process with its own data directory and HOME, stopped on drop.
+struct Up {
+    child: Child,
+    home: PathBuf,
+    server: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Up {
+    fn start() -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let (api_port, store_port) = (free_port(), free_port());
+        let child = Command::new(skiff_binary())
+            .arg("up")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", &format!("127.0.0.1:{api_port}")])
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{store_port}"),
+            ])
+            .env("HOME", &home)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("up.log")).unwrap())
+            .spawn()
+            .expect("skiff up starts");
+        let up = Up {
+            child,
+            home,
+            server: format!("http://127.0.0.1:{api_port}"),
+            _dir: dir,
+        };
+        // Ready once the default namespace is served (bootstrap done).
+        for _ in 0..600 {
+            if up
+                .skiff(&["get", "ns", "default", "-o", "name"])
+                .status
+                .success()
+            {
+                return up;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("skiff up at {} never answered", up.server);
+    }
+
+    /// A `skiff` command with this server's HOME and no server from the environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(skiff_binary());
+        command
+            .args(args)
+            .env("HOME", &self.home)
+            .env_remove("SKIFF_SERVER");
+        command
+    }
+
+    /// Runs `skiff ARGS --server URL`.
+    fn skiff(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .args(["--server", &self.server])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The words of each line: the cells of a table whose cells have no spaces.
+fn cells(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  containers:
+  - name: c
+    image: nginx
+    ports: [{containerPort: 80}]
+";
+
+const BAD_AND_CONFIGMAP: &str = "---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a: '1', b: '2'}
+";
+
+const SERVICE: &str = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"},
+  "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}"#;
+
+#[test]
+fn apply_creates_then_leaves_unchanged_then_configures() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a-pod.yaml", POD);
+    write(dir.path(), "b-config.yml", BAD_AND_CONFIGMAP);
+    write(dir.path(), "c-service.json", SERVICE);
+    write(dir.path(), "notes.txt", "not a manifest");
+    let dir_arg = dir.path().to_str().unwrap();
+
+    // One bad document: the others are applied, the error names its file and
+    // document, and the command fails at the end.
+    let out = up.skiff(&["apply", "-f", dir_arg]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        "pod/web created\nconfigmap/cfg created\nservice/api created\n"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("b-config.yml\" (document 1): invalid YAML"),
+        "{err}"
+    );
+
+    // The same manifests again change nothing.
+    let pod_file = dir.path().join("a-pod.yaml");
+    let out = up.skiff(&["apply", "-f", pod_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "pod/web unchanged\n");
+    let service_file = dir.path().join("c-service.json");
+    let out = up.skiff(&["apply", "-f", service_file.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "service/api unchanged\n");
+
+    // A changed label is written; a dropped one is removed.
+    write(
+        dir.path(),
+        "a-pod.yaml",
+        &POD.replace("{app: web}", "{tier: front}"),
+    );
+    let out = up.skiff(&["apply", "-f", pod_file.to_str().unwrap()]);
+    assert_eq!(stdout(&out), "pod/web configured\n", "{}", stderr(&out));
+    let out = up.skiff(&["get", "pod", "web", "-o", "json"]);
+    let pod: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        pod["metadata"]["labels"],
+        serde_json::json!({"tier": "front"})
+    );
+
+    // A manifest from standard input.
+    let mut child = up
+        .command(&["apply", "-f", "-", "--server", &up.server])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SERVICE.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "service/api unchanged\n");
+}
+
+#[test]
+fn get_prints_kubectls_tables_and_objects() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pod = write(dir.path(), "pod.yaml", POD);
+    let service = write(dir.path(), "svc.json", SERVICE);
+    for file in [&pod, &service] {
+        assert!(up
+            .skiff(&["apply", "-f", file.to_str().unwrap()])
+            .status
+            .success());
+    }
+
+    let out = up.skiff(&["get", "po"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "NAME   READY   STATUS    RESTARTS   AGE",
+        "{text}"
+    );
+    let row = &cells(&text)[1];
+    assert_eq!(row[..4], ["web", "0/1", "Pending", "0"], "{text}");
+    assert!(row[4].ends_with('s'), "an age in seconds: {text}");
+
+    let out = up.skiff(&["get", "pods", "-o", "wide"]);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(
+            "NAME   READY   STATUS    RESTARTS   AGE   IP       NODE     NOMINATED NODE   READINESS GATES\n"
+        ),
+        "{text}"
+    );
+
+    let out = up.skiff(&["get", "svc", "-A"]);
+    let table = cells(&stdout(&out));
+    assert_eq!(
+        table[0],
+        [
+            "NAMESPACE",
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    assert_eq!(table[1][..3], ["default", "api", "ClusterIP"]);
+    assert!(table[1][3].starts_with("10."), "{table:?}");
+    assert_eq!(table[1][4..6], ["<none>", "80/TCP"]);
+
+    let out = up.skiff(&["get", "ns"]);
+    let table = cells(&stdout(&out));
+    assert_eq!(table[0], ["NAME", "STATUS", "AGE"]);
+    assert!(
+        table.iter().any(|r| r[..2] == ["default", "Active"]),
+        "{table:?}"
+    );
+
+    // -o json of one object is the object; YAML says the same.
+    let json = up.skiff(&["get", "pod", "web", "-o", "json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["kind"], "Pod");
+    assert_eq!(json["apiVersion"], "v1");
+    assert_eq!(json["metadata"]["name"], "web");
+    let yaml = up.skiff(&["get", "po/web", "-o", "yaml"]);
+    let yaml: Value = serde_yaml::from_slice(&yaml.stdout).unwrap();
+    assert_eq!(yaml, json);
+    // A listing is a List, its items with their kind.
+    let list = up.skiff(&["get", "pods", "-o", "json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"][0], json);
+    // The JSON round-trips through apply.
+    let exported = write(dir.path(), "exported.json", &json.to_string());
+    let out = up.skiff(&["apply", "-f", exported.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).starts_with("pod/web "), "{out:?}");
+
+    let out = up.skiff(&["get", "pods", "-l", "app=web", "-o", "name"]);
+    assert_eq!(stdout(&out), "pod/web\n");
+    let out = up.skiff(&["get", "pods", "-l", "app=db"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "");
+    assert_eq!(stderr(&out), "No resources found in default namespace.\n");
+
+    let out = up.skiff(&["get", "widgets"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: the server doesn't have a resource type \"widgets\"\n"
+    );
+}
+
+#[test]
+fn describe_and_delete_speak_as_kubectl() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pod = write(dir.path(), "pod.yaml", POD);
+    let config = write(dir.path(), "cm.yaml", BAD_AND_CONFIGMAP);
+    assert!(up
+        .skiff(&["apply", "-f", pod.to_str().unwrap()])
+        .status
+        .success());
+    up.skiff(&["apply", "-f", config.to_str().unwrap()]);
+
+    let out = up.skiff(&["describe", "pod", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    for line in [
+        "Name:             web\n",
+        "Namespace:        default\n",
+        "Labels:           app=web\n",
+        "Status:           Pending\n",
+        "  c:\n",
+        "    Image:        nginx\n",
+        "    Port:         80/TCP\n",
+        "Events:           <none>\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    let out = up.skiff(&["describe", "cm", "cfg"]);
+    assert!(
+        stdout(&out).contains("Data:\n  a: '1'\n  b: '2'\n"),
+        "{out:?}"
+    );
+
+    let out = up.skiff(&["delete", "pod", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "pod \"web\" deleted\n");
+    for args in [
+        &["get", "pod", "web"][..],
+        &["delete", "po", "web"][..],
+        &["describe", "pods", "web"][..],
+    ] {
+        let out = up.skiff(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_eq!(
+            stderr(&out),
+            "Error from server (NotFound): pods \"web\" not found\n",
+            "{args:?}"
+        );
+    }
+    let out = up.skiff(&["delete", "pod", "web", "--ignore-not-found"]);
+    assert!(out.status.success(), "{out:?}");
+
+    // Deleting by manifest reports the bad document and deletes the rest.
+    let out = up.skiff(&["delete", "-f", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(stdout(&out), "configmap \"cfg\" deleted\n");
+    assert!(stderr(&out).contains("(document 1)"), "{out:?}");
+    let out = up.skiff(&["get", "configmaps"]);
+    assert!(out.status.success());
+    assert_eq!(stderr(&out), "No resources found in default namespace.\n");
+}
+
+#[test]
+fn the_server_comes_from_the_flag_the_environment_or_the_config_file() {
+    let up = Up::start();
+    // The environment.
+    let out = up
+        .command(&["get", "ns", "default", "-o", "name"])
+        .env("SKIFF_SERVER", &up.server)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "namespace/default\n", "{out:?}");
+    // ~/.skiff/config, as `skiff up` writes it.
+    std::fs::create_dir_all(up.home.join(".skiff")).unwrap();
+    std::fs::write(
+        up.home.join(".skiff/config"),
+        format!("server = \"{}\"\n", up.server),
+    )
+    .unwrap();
+    let out = up
+        .command(&["get", "ns", "default", "-o", "name"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "namespace/default\n", "{out:?}");
+
+    // Nothing listening: a clear message and exit code 1.
+    let port = free_port();
+    let out = up
+        .command(&["get", "pods", "--server", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        format!("cannot reach the API server at http://127.0.0.1:{port}: is `skiff up` running?\n")
+    );
+}
+
+#[test]
+fn get_watch_prints_a_row_per_change() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    let pod = write(dir.path(), "pod.yaml", POD);
+    let mut watch = up
+        .command(&["get", "pods", "-w", "--server", &up.server])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, received) = mpsc::channel();
+    let reader = BufReader::new(watch.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The watch may start after the pod is created; the listed table or the
+    // first event shows it either way.
+    assert!(up
+        .skiff(&["apply", "-f", pod.to_str().unwrap()])
+        .status
+        .success());
+    let mut seen = Vec::new();
+    for _ in 0..600 {
+        if let Ok(line) = received.recv_timeout(Duration::from_millis(100)) {
+            seen.push(line);
+            if seen.iter().any(|l| l.starts_with("web ")) {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("NAME   READY   STATUS    RESTARTS   AGE"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|l| l.starts_with("web ")), "{seen:?}");
+    // A change arrives as a new row.
+    assert!(up.skiff(&["delete", "pod", "web"]).status.success());
+    let mut deleted = false;
+    for _ in 0..600 {
+        if let Ok(line) = received.recv_timeout(Duration::from_millis(100)) {
+            if line.starts_with("web ") {
+                deleted = true;
+                break;
+            }
+        }
+    }
+    assert!(deleted, "no row for the deletion after {seen:?}");
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
