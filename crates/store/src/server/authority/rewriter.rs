@@ -75,6 +75,7 @@ impl Rewriter {
     }
 
     /// True when the connection's header blocks are being rewritten.
+    #[cfg(test)]
     pub(crate) fn is_rewriting(&self) -> bool {
         self.phase == Phase::Rewrite
     }
