@@ -2,7 +2,7 @@
 //!
 //! [`run`] opens the store and serves until `shutdown` is cancelled; [`serve`]
 //! does the serving on listeners the caller bound (port 0 in tests). Client
-//! connections go through [`authority`], which repairs the malformed
+//! connections go through the `authority` module, which repairs the malformed
 //! `:authority` some etcdctl commands send.
 
 mod authority;
