@@ -1,7 +1,11 @@
 //! `skiff store`: a store member serving etcd's v3 gRPC API on TCP.
 //!
 //! [`run`] opens the store and serves until `shutdown` is cancelled; [`serve`]
-//! does the serving on listeners the caller bound (port 0 in tests).
+//! does the serving on listeners the caller bound (port 0 in tests). Client
+//! connections go through the `authority` module, which repairs the malformed
+//! `:authority` some etcdctl commands send.
+
+mod authority;
 
 use std::net::SocketAddr;
 
@@ -192,7 +196,7 @@ pub async fn serve(
         let incoming = TcpListenerStream::new(listener).map(|conn| {
             let conn = conn?;
             conn.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(conn)
+            Ok::<_, std::io::Error>(authority::AuthorityStream::new(conn))
         });
         servers.push(tokio::spawn(async move {
             tonic::transport::Server::builder()
