@@ -425,9 +425,8 @@ fn compaction_makes_older_revisions_unreadable() {
     );
 }
 
-/// `etcdctl endpoint status` addressed as `127.0.0.1:PORT`, without a scheme:
-/// with `http://` etcdctl 3.4 sends `http://127.0.0.1:PORT` as the HTTP/2
-/// `:authority`, which the store rejects (see
+/// `etcdctl endpoint status` addressed as `127.0.0.1:PORT`, without a scheme
+/// (the `http://` form is covered by
 /// [`endpoint_status_accepts_an_http_url_endpoint`]).
 fn status_etcdctl(store: &StoreProcess) -> Etcdctl {
     Etcdctl {
