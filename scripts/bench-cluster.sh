@@ -4,9 +4,10 @@
 #
 # Starts three etcd members and three `skiff store` members (each on 127.0.0.1 with its own
 # ports and data directory), drives both clusters with the same `skiff bench kv` put workload
-# over all three endpoints, then measures leader failover: while one client writes in a loop,
-# the leader is killed with SIGKILL and the longest gap between successful writes is taken
-# as the failover time (kill to first successful write, plus at most one write's latency).
+# over all three endpoints, then measures leader failover: while three clients (one per
+# member) write in a loop, the leader is killed with SIGKILL and the longest gap between
+# successful writes of any client is taken as the failover time (kill to first successful
+# write, plus at most one write's latency).
 # Prints a markdown table on stdout; progress and the raw reports go to stderr.
 #
 # Environment:
@@ -138,9 +139,9 @@ for target in $BENCH_TARGETS; do
     echo "$json" >&2
     RESULT[$target/put]=$(echo "$json" | field '"%.0f|%s|%s|%d" % (r["throughput"], r["latency"]["p50_us"], r["latency"]["p99_us"], r["errors"])')
 
-    log "$target: failover: one writer, the leader killed after 3 s"
+    log "$target: failover: three writers, one per member, the leader killed after 3 s"
     leader=$(leader_index "$target") || die "no leader found in the $target cluster"
-    bench --endpoints "$(endpoints "$target")" --op put --clients 1 --duration 10s \
+    bench --endpoints "$(endpoints "$target")" --op put --clients 3 --conns 3 --duration 10s \
         --key-prefix /bench-failover/ --output json >"$TMP/failover-$target.json" &
     writer=$!
     sleep 3

@@ -327,6 +327,8 @@ struct Node {
     peers: HashMap<u64, String>,
     /// The last log index known to be on disk.
     durable_last: u64,
+    /// The leader as of the last turn, to notice changes.
+    known_leader: u64,
 }
 
 /// Starts the raft thread.
@@ -371,6 +373,7 @@ pub(crate) fn spawn(
         publish_after: Instant::now(),
         peers: HashMap::new(),
         durable_last,
+        known_leader: raft::INVALID_ID,
         inner,
     };
     node.sync_peers();
@@ -431,6 +434,7 @@ impl Node {
                 self.expire(now);
             }
             self.send_reads();
+            self.notice_leader_change();
             if let Err(err) = self.handle_ready() {
                 tracing::error!(%err, "the raft log cannot be written; this member stops");
                 self.inner.stop.cancel();
@@ -592,6 +596,30 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// When the leader changes, proposals still waiting were made under the old
+    /// one and may have died with it: they are answered "leader changed" (their
+    /// outcome unknown, as etcd's) rather than left to time out, so clients
+    /// retry against the new leader at once.
+    fn notice_leader_change(&mut self) {
+        let leader = self.raw.raft.leader_id;
+        if leader == self.known_leader {
+            return;
+        }
+        let previous = std::mem::replace(&mut self.known_leader, leader);
+        if previous == raft::INVALID_ID {
+            return;
+        }
+        tracing::info!(
+            from = %format!("{previous:x}"),
+            to = %format!("{leader:x}"),
+            term = self.raw.raft.term,
+            "leader changed"
+        );
+        for (_, w) in self.pending.drain() {
+            w.answer(Err(StoreError::LeaderChanged));
+        }
     }
 
     fn send_reads(&mut self) {

@@ -18,6 +18,9 @@ use crate::error::StoreError;
 use crate::grpc::{self, Advertised};
 use crate::store::{Store, StoreConfig};
 
+/// How long open streams may run on after a shutdown starts.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything `skiff store` is configured with; flags follow etcd's names.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -140,11 +143,22 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
             tracing::info!(%addr, "serving etcd v3 API");
         }
     }
-    let result = serve(listeners, store.clone(), advertised, shutdown).await;
-    for peer in peers {
-        let _ = peer.await;
-    }
+    let served = serve(listeners, store.clone(), advertised, shutdown.clone());
+    // Open client streams (watches, keep-alives) get a moment to finish after
+    // the shutdown starts; then the process goes on without them.
+    let result = tokio::select! {
+        result = served => result,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    };
+    // Closing the store ends the peer streams this member serves, so the peer
+    // listeners can finish (their graceful shutdown waits for open streams).
     store.close().await;
+    for peer in peers {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, peer).await;
+    }
     result
 }
 

@@ -362,9 +362,13 @@ impl Gaps {
         }
     }
 
-    /// The longest gap so far.
+    /// The longest gap so far, counting the time since the last success as
+    /// one (a run whose writes stopped succeeding shows it).
     pub(crate) fn longest(&self) -> Duration {
-        Duration::from_micros(self.longest_us.load(std::sync::atomic::Ordering::Relaxed))
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.start.elapsed().as_micros() as u64;
+        let tail = now.saturating_sub(self.last_us.load(Relaxed));
+        Duration::from_micros(self.longest_us.load(Relaxed).max(tail))
     }
 }
 
