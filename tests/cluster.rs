@@ -195,18 +195,6 @@ impl StoreCluster {
         }
     }
 
-    /// Whether member `i`'s process has exited by itself (it is then reaped).
-    pub fn has_exited(&mut self, i: usize) -> bool {
-        let exited = self.members[i]
-            .child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_some());
-        if exited {
-            self.members[i].child = None;
-        }
-        exited
-    }
-
     /// Kills member `i` if it runs, then starts it again on the same data.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
