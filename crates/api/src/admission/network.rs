@@ -326,7 +326,19 @@ fn validate_endpoint_address(address: &EndpointAddress, path: &str) -> Vec<Field
         )),
         Ok(_) => {}
     }
-    if let Some(node) = address.node_name.as_deref().filter(|n| !n.is_empty()) {
+    errs.extend(node_and_hostname(
+        path,
+        address.node_name.as_deref(),
+        address.hostname.as_deref(),
+    ));
+    errs
+}
+
+/// An endpoint's optional `nodeName` (a DNS-1123 subdomain) and `hostname`
+/// (a DNS-1123 label), as Endpoints and EndpointSlices both check them.
+fn node_and_hostname(path: &str, node: Option<&str>, hostname: Option<&str>) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Some(node) = node.filter(|n| !n.is_empty()) {
         for msg in names::dns1123_subdomain(node) {
             errs.push(FieldError::invalid(
                 format!("{path}.nodeName"),
@@ -335,7 +347,7 @@ fn validate_endpoint_address(address: &EndpointAddress, path: &str) -> Vec<Field
             ));
         }
     }
-    if let Some(hostname) = address.hostname.as_deref().filter(|h| !h.is_empty()) {
+    if let Some(hostname) = hostname.filter(|h| !h.is_empty()) {
         for msg in names::dns1123_label(hostname) {
             errs.push(FieldError::invalid(
                 format!("{path}.hostname"),
@@ -388,24 +400,11 @@ pub(crate) fn validate_endpoint_slice(
                 }
             }
         }
-        if let Some(node) = endpoint.node_name.as_deref().filter(|n| !n.is_empty()) {
-            for msg in names::dns1123_subdomain(node) {
-                errs.push(FieldError::invalid(
-                    format!("{path}.nodeName"),
-                    &json!(node),
-                    msg,
-                ));
-            }
-        }
-        if let Some(hostname) = endpoint.hostname.as_deref().filter(|h| !h.is_empty()) {
-            for msg in names::dns1123_label(hostname) {
-                errs.push(FieldError::invalid(
-                    format!("{path}.hostname"),
-                    &json!(hostname),
-                    msg,
-                ));
-            }
-        }
+        errs.extend(node_and_hostname(
+            &path,
+            endpoint.node_name.as_deref(),
+            endpoint.hostname.as_deref(),
+        ));
     }
     let mut port_names = BTreeSet::new();
     for (i, port) in slice.ports.iter().flatten().enumerate() {
