@@ -223,7 +223,14 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .find(|m| m.name() == cluster.members[leaving].name)
         .expect("the leaving member is listed")
         .id();
-    let removed = admin
+    // Ask the leader: the member being removed may never see its removal applied.
+    let mut to_leader = etcd_client::Client::connect(
+        [cluster.members[leader].endpoint()],
+        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
+    )
+    .await
+    .expect("connects");
+    let removed = to_leader
         .member_remove(leaving_id)
         .await
         .expect("member remove");
