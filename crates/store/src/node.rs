@@ -33,13 +33,19 @@
 //! member; applying one updates raft, the member list in the state machine,
 //! and the transport's peers.
 //!
+//! A removed member stops, as etcd's does. It may apply its own removal; more
+//! often the leader, having applied it, no longer replicates to it, and it
+//! learns of its removal when a peer refuses its messages (the transport's
+//! [`Incoming::Removed`]). Either way a MemberRemove of itself that it
+//! proposed is answered as done: the removal is committed.
+//!
 //! # Caveats
 //! - Writing a snapshot scans the whole key space on this thread: writes
 //!   pause for its duration (about a second per few hundred MB).
 //! - Proposals that raft drops silently (a leader lost mid-flight) are
 //!   answered only by their deadline, with "request timed out", as etcd.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -313,6 +319,8 @@ struct Node {
     pending: HashMap<u64, Waiting<Applied>>,
     /// Membership changes of this member by context id.
     conf_pending: HashMap<u64, Waiting<Vec<Member>>>,
+    /// The context ids in `conf_pending` that remove this member itself.
+    removing_self: HashSet<u64>,
     next_conf_id: u64,
     /// Reads gathered this turn, sent to raft as one ReadIndex.
     read_batch: Vec<Waiting<()>>,
@@ -364,6 +372,7 @@ pub(crate) fn spawn(
         request_timeout: config.request_timeout(),
         pending: HashMap::new(),
         conf_pending: HashMap::new(),
+        removing_self: HashSet::new(),
         next_conf_id: rand::random::<u64>() >> 1,
         read_batch: Vec::new(),
         reads_sent: HashMap::new(),
@@ -463,6 +472,7 @@ impl Node {
             Input::Peer(Incoming::SnapshotStatus(id, status)) => {
                 self.raw.report_snapshot(id, status)
             }
+            Input::Peer(Incoming::Removed(peer)) => self.removed_by_peer(peer),
             Input::Wake => {}
         }
     }
@@ -514,6 +524,7 @@ impl Node {
         }
         let id = self.next_conf_id;
         self.next_conf_id += 1;
+        let removes_self = change == MemberChange::Remove(self.id);
         let (member, change_type, node_id) = match &change {
             MemberChange::Add(member) => (
                 Some(member.clone()),
@@ -547,6 +558,9 @@ impl Node {
                         deadline: Instant::now() + self.request_timeout,
                     },
                 );
+                if removes_self {
+                    self.removing_self.insert(id);
+                }
             }
             Err(_) => {
                 let _ = respond.send(Err(self.no_leader_error()));
@@ -561,6 +575,7 @@ impl Node {
         if self.raw.raft.has_pending_conf() {
             return Err(StoreError::ConfChangeInProgress);
         }
+        mvcc.check_not_removed(change)?;
         match change {
             MemberChange::Add(member) => {
                 if members.contains_key(&member.id) {
@@ -775,7 +790,7 @@ impl Node {
             return Ok(());
         }
         let mut done: Vec<(Option<Waiting<Applied>>, Result<Applied>)> = Vec::new();
-        let mut conf_done: Vec<u64> = Vec::new();
+        let mut conf_done: Vec<(u64, Result<()>)> = Vec::new();
         let mut members_changed = false;
         {
             let inner = Arc::clone(&self.inner);
@@ -817,8 +832,8 @@ impl Node {
                     },
                     EntryType::EntryConfChange => mvcc.apply_empty(entry.index),
                     EntryType::EntryConfChangeV2 => {
-                        if let Some(ctx) = self.apply_conf_change(&mut mvcc, &entry)? {
-                            conf_done.push(ctx);
+                        if let Some(done) = self.apply_conf_change(&mut mvcc, &entry)? {
+                            conf_done.push(done);
                         }
                         members_changed = true;
                     }
@@ -845,9 +860,10 @@ impl Node {
                 .values()
                 .cloned()
                 .collect();
-            for id in conf_done {
+            for (id, result) in conf_done {
+                self.removing_self.remove(&id);
                 if let Some(waiting) = self.conf_pending.remove(&id) {
-                    waiting.answer(Ok(members.clone()));
+                    waiting.answer(result.map(|()| members.clone()));
                 }
             }
         }
@@ -856,8 +872,15 @@ impl Node {
 
     /// Applies one configuration change to raft, the raft log's ConfState (made
     /// durable at once, before sled can record the entry as applied) and the
-    /// member list. Returns the proposer's context id when it was this member.
-    fn apply_conf_change(&mut self, mvcc: &mut Mvcc, entry: &Entry) -> Result<Option<u64>> {
+    /// member list. A change naming a removed member, proposed from a stale
+    /// member list, is refused here by every member alike (as etcd validates
+    /// it again when applying). Returns the proposer's context id and outcome
+    /// when it was this member.
+    fn apply_conf_change(
+        &mut self,
+        mvcc: &mut Mvcc,
+        entry: &Entry,
+    ) -> Result<Option<(u64, Result<()>)>> {
         let context = match ConfChangeContext::decode(&entry.context[..]) {
             Ok(context) => context,
             Err(err) => {
@@ -870,14 +893,6 @@ impl Node {
         // Rebuild the change raft agreed on from its context.
         let cc = conf_change_from_entry(entry)
             .unwrap_or_else(|| conf_change(ConfChangeType::AddNode, member.id));
-        let conf_state = self
-            .raw
-            .apply_conf_change(&cc)
-            .map_err(|e| StoreError::Storage(format!("applying a membership change: {e}")))?;
-        self.log.set_conf_state(conf_state);
-        self.log
-            .sync()
-            .map_err(storage_err("recording the membership"))?;
         let change = match cc.changes.first().map(|c| c.get_change_type()) {
             Some(ConfChangeType::RemoveNode) => MemberChange::Remove(member.id),
             Some(ConfChangeType::AddNode)
@@ -887,15 +902,59 @@ impl Node {
             }
             _ => MemberChange::Add(member),
         };
+        let mine = context.proposer == self.id;
+        if let Err(err) = mvcc.check_not_removed(&change) {
+            tracing::warn!(index = entry.index, ?change, %err, "a membership change names a removed member; ignored");
+            mvcc.apply_empty(entry.index);
+            return Ok(mine.then_some((context.id, Err(err))));
+        }
+        let conf_state = self
+            .raw
+            .apply_conf_change(&cc)
+            .map_err(|e| StoreError::Storage(format!("applying a membership change: {e}")))?;
+        self.log.set_conf_state(conf_state);
+        self.log
+            .sync()
+            .map_err(storage_err("recording the membership"))?;
         tracing::info!(index = entry.index, ?change, "membership changed");
         mvcc.apply_member_change(entry.index, &change);
         if change == MemberChange::Remove(self.id) {
             // As etcd: a removed member stops rather than disturb the cluster
-            // with elections it can no longer win.
-            tracing::warn!("the member has been permanently removed from the cluster; stopping");
+            // with elections it can no longer win. Its own MemberRemove, if
+            // any, is answered by the caller before the loop stops.
+            tracing::error!("the member has been permanently removed from the cluster");
             self.inner.stop.cancel();
         }
-        Ok((context.proposer == self.id).then_some(context.id))
+        Ok(mine.then_some((context.id, Ok(()))))
+    }
+
+    /// A peer refused this member's messages because its applied state has
+    /// this member removed: the removal is committed, though this member may
+    /// never apply it (the leader stopped replicating to it). It stops, as
+    /// etcd's does, answering a MemberRemove of itself it proposed as done.
+    fn removed_by_peer(&mut self, peer: u64) {
+        if self.inner.stop.is_cancelled() {
+            return;
+        }
+        tracing::error!(
+            peer = %format!("{peer:x}"),
+            "the member has been permanently removed from the cluster"
+        );
+        let members: Vec<Member> = crate::store::read(&self.inner.mvcc)
+            .map(|mvcc| {
+                mvcc.members()
+                    .values()
+                    .filter(|m| m.id != self.id)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in std::mem::take(&mut self.removing_self) {
+            if let Some(waiting) = self.conf_pending.remove(&id) {
+                waiting.answer(Ok(members.clone()));
+            }
+        }
+        self.inner.stop.cancel();
     }
 
     /// Answers the reads whose index the state machine has reached.
@@ -984,6 +1043,7 @@ impl Node {
         let Ok(mvcc) = crate::store::read(&self.inner.mvcc) else {
             return;
         };
+        self.transport.set_removed(mvcc.removed_members());
         // A member joining an existing cluster knows nobody until the leader's
         // snapshot arrives; until then its peers are those --initial-cluster names.
         let members: Vec<Member> = if mvcc.members().is_empty() {

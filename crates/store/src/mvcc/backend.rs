@@ -5,6 +5,7 @@
 //!   l <lease id:8>      → <granted TTL:8>              a live lease
 //!   m <name>            → <i64:8>                      applied_index, revision, compact_revision
 //!   c <member id:8>     → <skiff.store.v1.Member>      a member of the cluster
+//!   x <member id:8>     → (empty)                      a member removed, never to return
 //! ```
 //!
 //! Records are keyed by revision, not by key, so history reads (watch catch-up)
@@ -38,6 +39,7 @@ const REV: u8 = b'r';
 const LEASE: u8 = b'l';
 const META: u8 = b'm';
 const MEMBER: u8 = b'c';
+const REMOVED_MEMBER: u8 = b'x';
 
 /// Meta record names.
 pub(crate) const APPLIED_INDEX: &str = "applied_index";
@@ -200,6 +202,24 @@ impl Backend {
         let mut key = vec![MEMBER];
         key.extend_from_slice(&id.to_be_bytes());
         self.batch.writes.push((key, member));
+    }
+
+    /// Records that a member was removed from the cluster, for good.
+    pub(crate) fn add_removed_member(&mut self, id: u64) {
+        let mut key = vec![REMOVED_MEMBER];
+        key.extend_from_slice(&id.to_be_bytes());
+        self.batch.writes.push((key, Some(Vec::new())));
+    }
+
+    /// The IDs of every removed member as sled holds them (read at start).
+    pub(crate) fn removed_members(&self) -> impl Iterator<Item = Result<u64>> + '_ {
+        self.tree.scan_prefix([REMOVED_MEMBER]).map(|item| {
+            let (key, _) = item?;
+            let id = <[u8; 8]>::try_from(&key[1..]).map_err(|_| {
+                StoreError::Storage(format!("bad removed-member key of {} bytes", key.len()))
+            })?;
+            Ok(u64::from_be_bytes(id))
+        })
     }
 
     /// Every member as sled holds them (read at start), encoded.

@@ -30,7 +30,7 @@ mod range;
 pub(crate) mod snapshot;
 mod txn;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use skiff_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -92,6 +92,9 @@ pub(crate) struct Mvcc {
     applied_index: u64,
     /// The cluster's members, by ID.
     members: BTreeMap<u64, skiff_proto::store::Member>,
+    /// Every member ever removed: their IDs may never return (etcd's
+    /// `members_removed`).
+    removed: BTreeSet<u64>,
 }
 
 fn header(revision: i64) -> Option<ResponseHeader> {
@@ -112,6 +115,7 @@ impl Mvcc {
             compacted: 0,
             applied_index: 0,
             members: BTreeMap::new(),
+            removed: BTreeSet::new(),
         };
         mvcc.restore()?;
         Ok(mvcc)

@@ -33,6 +33,19 @@
 //! envelopes from another cluster ("cluster ID mismatch", as etcd's peer
 //! handler says) or addressed to another member.
 //!
+//! # Removed members
+//! A member removed from the cluster often never applies its own removal:
+//! the leader that applied it stops replicating to it. As etcd's rafthttp
+//! answers such a member "410 Gone", a receiver refuses every envelope from a
+//! member in its removed set ([`Transport::set_removed`]) with
+//! `PERMISSION_DENIED`, etcd's text "the member has been permanently removed
+//! from the cluster", and the trailer `skiff-removed-member: <its ID in hex>`.
+//! A sender that gets that refusal naming itself hands the node
+//! [`Incoming::Removed`], and the node stops. Only the removed set counts: a
+//! sender the receiver simply does not know (a member just added, whose
+//! addition the receiver has not applied yet) is not refused, and raft-rs
+//! decides what its messages are worth.
+//!
 //! # Layout
 //! - this file: [`Transport`], the peer table and the routing in `send`.
 //! - `peer`: one peer's task — connect, stream batches, back off, reconnect.
@@ -47,8 +60,9 @@
 //!
 //! # Caveats
 //! - No TLS and no authentication of peers beyond the cluster ID.
-//! - Messages from members removed from the cluster are not refused here;
-//!   raft-rs ignores messages from members it does not know.
+//! - A removed member learns of its removal only from a peer that has applied
+//!   it; a removed member cut off from every such peer runs on (campaigning
+//!   in vain) until it can reach one.
 //! - Whoever builds the peer listener should keep tonic's default
 //!   `tcp_nodelay(true)`; the transport sets it on its own connections.
 //! - One snapshot per `MsgSnapshot`, without a limit on concurrent transfers:
@@ -60,8 +74,8 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -73,6 +87,7 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
+use tonic::{Code, Status};
 
 pub(crate) use service::RaftService;
 
@@ -85,6 +100,8 @@ pub(crate) enum Incoming {
     Unreachable(u64),
     /// How sending a snapshot to this peer ended: RawNode::report_snapshot(id, status).
     SnapshotStatus(u64, raft::SnapshotStatus),
+    /// This peer refused us because this member was removed from the cluster.
+    Removed(u64),
 }
 
 /// The callback that takes everything the transport has for the raft node.
@@ -108,6 +125,11 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// How long to wait for a TCP connection to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// etcd's words to a member removed from the cluster.
+const REMOVED_TEXT: &str = "the member has been permanently removed from the cluster";
+/// The trailer that marks a refusal as "removed"; its value is the removed
+/// member's ID in hex.
+const REMOVED_MARKER: &str = "skiff-removed-member";
 /// HTTP/2 pings find a peer that vanished without closing the connection.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a ping may go unanswered before the connection counts as dead.
@@ -130,6 +152,8 @@ struct Shared {
     member_id: u64,
     cluster_id: u64,
     deliver: Deliver,
+    /// Members removed from the cluster: their envelopes are refused.
+    removed: RwLock<BTreeSet<u64>>,
     /// Where peer tasks are spawned, also from the raft thread.
     runtime: Handle,
     /// Cancelled by [`Transport::shutdown`]; every task watches it.
@@ -157,6 +181,7 @@ impl Transport {
             member_id,
             cluster_id,
             deliver,
+            removed: RwLock::new(BTreeSet::new()),
             runtime: Handle::current(),
             shutdown: CancellationToken::new(),
         });
@@ -195,6 +220,20 @@ impl Transport {
                 stop,
             },
         );
+    }
+
+    /// Sets the members removed from the cluster, whose envelopes are refused
+    /// from now on (the whole set, as the state machine holds it).
+    pub(crate) fn set_removed(&self, removed: &BTreeSet<u64>) {
+        let mut current = self
+            .inner
+            .shared
+            .removed
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *current != *removed {
+            current.clone_from(removed);
+        }
     }
 
     /// Forgets a peer: its task stops, and later messages to it are dropped
@@ -295,6 +334,37 @@ impl Shared {
     fn deliver(&self, incoming: Incoming) {
         (self.deliver)(incoming)
     }
+
+    /// Whether `member` was removed from the cluster.
+    fn is_removed(&self, member: u64) -> bool {
+        self.removed
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&member)
+    }
+
+    /// Whether a peer's refusal says that this member was removed.
+    fn refused_as_removed(&self, status: &Status) -> bool {
+        status.code() == Code::PermissionDenied
+            && status
+                .metadata()
+                .get(REMOVED_MARKER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                == Some(self.member_id)
+    }
+}
+
+/// The refusal a removed member hears: a code no transient failure uses,
+/// etcd's text, and the marker naming the member.
+fn removed_status(receiver: u64, removed: u64) -> Status {
+    let mut status = Status::permission_denied(format!(
+        "{REMOVED_TEXT} (member {removed:x}, refused by member {receiver:x})"
+    ));
+    if let Ok(value) = format!("{removed:x}").parse() {
+        status.metadata_mut().insert(REMOVED_MARKER, value);
+    }
+    status
 }
 
 /// How a peer is dialed: both the message stream and snapshot transfers.

@@ -46,6 +46,8 @@ enum Ended {
     Stopped,
     /// The peer could not be reached, refused us, or the stream broke.
     Failed(String),
+    /// The peer refused us because this member was removed from the cluster.
+    Removed(String),
 }
 
 impl PeerTask {
@@ -75,9 +77,17 @@ impl PeerTask {
                 _ = stop.cancelled() => Ended::Stopped,
                 ended = self.stream() => ended,
             };
-            let Ended::Failed(reason) = ended else {
-                tracing::debug!(peer = self.peer_id, url = %self.url, "peer task stopped");
-                return;
+            let reason = match ended {
+                Ended::Stopped => {
+                    tracing::debug!(peer = self.peer_id, url = %self.url, "peer task stopped");
+                    return;
+                }
+                Ended::Removed(reason) => {
+                    tracing::debug!(peer = self.peer_id, url = %self.url, %reason, "the peer refused us as removed");
+                    self.shared.deliver(Incoming::Removed(self.peer_id));
+                    reason
+                }
+                Ended::Failed(reason) => reason,
             };
             self.log_failure(&reason);
             // Whatever the stream had taken may be lost with it.
@@ -103,9 +113,7 @@ impl PeerTask {
         let mut client = RaftClient::new(channel);
         let mut acks = match client.send(ReceiverStream::new(outgoing)).await {
             Ok(response) => response.into_inner(),
-            Err(status) => {
-                return Ended::Failed(format!("opening the stream: {}", status.message()))
-            }
+            Err(status) => return self.refused("opening the stream: ", &status),
         };
         let mut acknowledged = false;
         let mut pending: Option<MessageBatch> = None;
@@ -119,7 +127,7 @@ impl PeerTask {
                         }
                     }
                     Ok(None) => return Ended::Failed("the peer ended the stream".to_owned()),
-                    Err(status) => return Ended::Failed(status.message().to_owned()),
+                    Err(status) => return self.refused("", &status),
                 },
                 message = self.queue.recv(), if pending.is_none() => {
                     let Some(message) = message else { return Ended::Stopped };
@@ -143,6 +151,16 @@ impl PeerTask {
                     }
                 }
             }
+        }
+    }
+
+    /// How a stream the peer ended with `status` ended.
+    fn refused(&self, context: &str, status: &tonic::Status) -> Ended {
+        let reason = format!("{context}{}", status.message());
+        if self.shared.refused_as_removed(status) {
+            Ended::Removed(reason)
+        } else {
+            Ended::Failed(reason)
         }
     }
 

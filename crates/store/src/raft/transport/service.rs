@@ -1,8 +1,10 @@
 //! The receiving side: the `skiff.raft.v1.Raft` service on the peer listener.
 //!
 //! Every envelope is checked before anything in it reaches raft: the cluster
-//! ID must be ours (etcd answers a stranger "cluster ID mismatch"), and the
-//! envelope and each message in it must be addressed to this member. A batch
+//! ID must be ours (etcd answers a stranger "cluster ID mismatch"), the
+//! sender must not be a removed member (refused as the module above
+//! describes), and the envelope and each message in it must be addressed to
+//! this member. A batch
 //! is decoded whole before any of it is delivered, so a bad batch delivers
 //! nothing. Open streams end when the transport shuts down, so the listener's
 //! graceful shutdown does not wait on peers that never hang up.
@@ -17,7 +19,7 @@ use skiff_proto::raftpb::raft_server::Raft;
 use skiff_proto::raftpb::{BatchAck, Header, MessageBatch, SnapshotAck, SnapshotChunk};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{decode, Incoming, Shared};
+use super::{decode, removed_status, Incoming, Shared};
 
 /// The most snapshot buffer reserved up front, whatever size a peer announces;
 /// beyond it the buffer grows as data arrives.
@@ -115,6 +117,10 @@ impl Shared {
                 "cluster ID mismatch: member {:x} is in cluster {:x}, member {:x} sent from cluster {:x}",
                 self.member_id, self.cluster_id, header.from, header.cluster_id
             )));
+        }
+        if self.is_removed(header.from) {
+            tracing::debug!(peer = header.from, "refused an envelope from a removed member");
+            return Err(removed_status(self.member_id, header.from));
         }
         if header.to != self.member_id {
             return Err(self.wrong_member(header.from, header.to));

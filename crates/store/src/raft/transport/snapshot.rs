@@ -33,15 +33,18 @@ pub(super) async fn send(
     let bytes = message.get_snapshot().get_data().len();
     tracing::debug!(peer = to, %url, index, bytes, "sending snapshot");
     let result = tokio::select! {
-        _ = stop.cancelled() => Err("the transfer was stopped".to_owned()),
+        _ = stop.cancelled() => Err(Refusal::Failed("the transfer was stopped".to_owned())),
         result = transfer(&shared, &url, message) => result,
     };
+    if let Err(Refusal::Removed(_)) = &result {
+        shared.deliver(Incoming::Removed(to));
+    }
     let status = match result {
         Ok(()) => {
             tracing::debug!(peer = to, index, bytes, "snapshot sent");
             SnapshotStatus::Finish
         }
-        Err(reason) => {
+        Err(Refusal::Removed(reason) | Refusal::Failed(reason)) => {
             tracing::warn!(peer = to, %url, index, %reason, "sending snapshot failed");
             SnapshotStatus::Failure
         }
@@ -49,7 +52,21 @@ pub(super) async fn send(
     shared.deliver(Incoming::SnapshotStatus(to, status));
 }
 
-async fn transfer(shared: &Shared, url: &str, mut message: Message) -> Result<(), String> {
+/// Why a transfer failed.
+enum Refusal {
+    /// The peer refused it because this member was removed from the cluster.
+    Removed(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal::Failed(reason)
+    }
+}
+
+async fn transfer(shared: &Shared, url: &str, mut message: Message) -> Result<(), Refusal> {
     let data = message.mut_snapshot().take_data();
     // Hundreds of megabytes take a while to checksum: not on a runtime worker.
     let crc32 = tokio::task::spawn_blocking({
@@ -72,7 +89,14 @@ async fn transfer(shared: &Shared, url: &str, mut message: Message) -> Result<()
     RaftClient::new(channel)
         .send_snapshot(stream::once(async { first }).chain(data_chunks(data)))
         .await
-        .map_err(|status| status.message().to_owned())?;
+        .map_err(|status| {
+            let reason = status.message().to_owned();
+            if shared.refused_as_removed(&status) {
+                Refusal::Removed(reason)
+            } else {
+                Refusal::Failed(reason)
+            }
+        })?;
     Ok(())
 }
 

@@ -464,3 +464,117 @@ async fn shutdown_ends_the_streams_of_peers() {
         .await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_is_refused_and_learns_that_it_was_removed() {
+    let mut removed = Member::start(1, CLUSTER).await;
+    let mut b = Member::start(2, CLUSTER).await;
+    b.transport.set_removed(&[1].into());
+    removed.transport.set_peer(2, &b.url);
+
+    removed.transport.send(vec![message(1, 2, 0)]);
+    removed
+        .wait_for("Removed(2)", |i| matches!(i, Incoming::Removed(2)))
+        .await;
+    // A snapshot is refused the same way.
+    removed
+        .transport
+        .send(vec![snapshot(1, 2, Bytes::from_static(b"state"))]);
+    removed
+        .wait_for("Removed(2)", |i| matches!(i, Incoming::Removed(2)))
+        .await;
+
+    // Member 2 delivered nothing of it: a member still in the cluster is the
+    // first one whose message it hands to raft.
+    let friend = Member::start(3, CLUSTER).await;
+    friend.transport.set_peer(2, &b.url);
+    friend.transport.send(vec![message(3, 2, 42)]);
+    let first = b.next_message().await;
+    assert_eq!((first.from, first.commit), (3, 42));
+    removed.stop().await;
+    friend.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_the_receiver_does_not_know_yet_is_not_refused() {
+    // Member 4 was just added; member 2 has not applied that yet and knows
+    // only that member 9 was removed once.
+    let mut newcomer = Member::start(4, CLUSTER).await;
+    let mut b = Member::start(2, CLUSTER).await;
+    b.transport.set_removed(&[9].into());
+    newcomer.transport.set_peer(2, &b.url);
+    newcomer.transport.send(vec![message(4, 2, 7)]);
+    let received = b.next_message().await;
+    assert_eq!((received.from, received.commit), (4, 7));
+    newcomer
+        .transport
+        .send(vec![snapshot(4, 2, Bytes::from_static(b"state"))]);
+    assert_eq!(
+        b.next_message().await.get_msg_type(),
+        MessageType::MsgSnapshot
+    );
+    newcomer
+        .wait_for("SnapshotStatus(2, Finish)", |i| {
+            matches!(i, Incoming::SnapshotStatus(2, SnapshotStatus::Finish))
+        })
+        .await;
+    newcomer.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refusal_of_a_removed_member_says_so_and_names_it() {
+    let b = Member::start(2, CLUSTER).await;
+    b.transport.set_removed(&[1].into());
+    let mut client = RaftClient::connect(b.url.clone()).await.unwrap();
+    let batch = MessageBatch {
+        header: Some(Header {
+            cluster_id: CLUSTER,
+            from: 1,
+            to: 2,
+        }),
+        messages: vec![encode(&message(1, 2, 0)).unwrap()],
+    };
+    let mut acks = client
+        .send(tokio_stream::iter(vec![batch]))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = acks.message().await.expect_err("the batch is refused");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(
+        status
+            .message()
+            .contains("the member has been permanently removed from the cluster"),
+        "{status:?}"
+    );
+    let marker = status.metadata().get("skiff-removed-member");
+    assert_eq!(marker.and_then(|v| v.to_str().ok()), Some("1"), "{status:?}");
+
+    // Only the member named takes it as its own removal; no other failure
+    // counts as one.
+    let one = Member::start(1, CLUSTER).await;
+    let three = Member::start(3, CLUSTER).await;
+    let shared = |m: &Member| m.transport.inner.shared.clone();
+    assert!(shared(&one).refused_as_removed(&status));
+    assert!(!shared(&three).refused_as_removed(&status));
+    let unmarked = tonic::Status::permission_denied(status.message());
+    assert!(!shared(&one).refused_as_removed(&unmarked));
+    let mut transient = tonic::Status::unavailable(status.message());
+    transient
+        .metadata_mut()
+        .insert("skiff-removed-member", "1".parse().unwrap());
+    assert!(!shared(&one).refused_as_removed(&transient));
+
+    // A removed set restored from an older snapshot takes the refusal back.
+    b.transport.set_removed(&Default::default());
+    let mut b = b;
+    one.transport.set_peer(2, &b.url);
+    one.transport.send(vec![message(1, 2, 5)]);
+    assert_eq!(b.next_message().await.commit, 5);
+    drop(client);
+    one.stop().await;
+    three.stop().await;
+    b.stop().await;
+}
