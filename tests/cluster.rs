@@ -195,6 +195,30 @@ impl StoreCluster {
         }
     }
 
+    /// Waits (up to [`PATIENCE`]) for member `i`'s process to exit by itself,
+    /// as a removed member's does; panics with its log if it never does.
+    pub async fn wait_for_exit(&mut self, i: usize) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let member = &mut self.members[i];
+            let Some(child) = member.child.as_mut() else {
+                panic!("member {} is not running", member.name);
+            };
+            if let Some(status) = child.try_wait().expect("the member's status can be read") {
+                self.members[i].child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "member {} did not exit by itself within {PATIENCE:?}:\n{}",
+                    self.members[i].name,
+                    self.log(i)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Kills member `i` if it runs, then starts it again on the same data.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);

@@ -14,6 +14,7 @@ use skiff_e2e::cluster::{
     assert_all_present, connect, wait_converged, wait_for_leader, ClusterOptions, Load,
     StoreCluster, PATIENCE,
 };
+use skiff_e2e::netns::TestNet;
 
 /// One cluster at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -213,7 +214,7 @@ async fn members_are_added_promoted_and_removed_under_load() {
     }
     load.wait_for(100, &cluster).await;
 
-    // Remove a founding member that is not the leader, then stop it.
+    // Remove a founding member that is not the leader, through the leader.
     let leader = wait_for_leader(&cluster).await;
     let leaving = (0..3).find(|&i| i != leader).unwrap();
     let list = admin.member_list().await.unwrap();
@@ -223,7 +224,6 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .find(|m| m.name() == cluster.members[leaving].name)
         .expect("the leaving member is listed")
         .id();
-    // Ask the leader: the member being removed may never see its removal applied.
     let mut to_leader = etcd_client::Client::connect(
         [cluster.members[leader].endpoint()],
         Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
@@ -235,15 +235,144 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .await
         .expect("member remove");
     assert_eq!(removed.members().len(), 3);
-    // A removed member that applies its own removal stops by itself; it may
-    // also never hear of it (the leader stops replicating to it), so stop it.
-    cluster.kill(leaving);
+    // It stops by itself: it applies its own removal, or, when the leader no
+    // longer replicates to it, a peer refuses it as removed.
+    assert_exits_as_removed(&mut cluster, leaving).await;
     load.wait_for(100, &cluster).await;
     let acked = load.stop().await;
     wait_converged(&cluster).await;
     for i in (0..cluster.members.len()).filter(|&i| cluster.members[i].is_running()) {
         assert_all_present(&cluster.members[i].endpoint(), "/members/", &acked).await;
     }
+}
+
+/// Waits for member `i` to exit by itself and checks that it says why.
+async fn assert_exits_as_removed(cluster: &mut StoreCluster, i: usize) {
+    let status = cluster.wait_for_exit(i).await;
+    let log = cluster.log(i);
+    assert!(
+        log.contains("the member has been permanently removed from the cluster"),
+        "member {} exited ({status}) without saying it was removed:\n{log}",
+        cluster.members[i].name
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_through_itself_answers_and_exits_and_stays_out() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = StoreCluster::start(3, ClusterOptions::default());
+    let leader = wait_for_leader(&cluster).await;
+    let leaving = (leader + 1) % 3;
+    let staying: Vec<String> = (0..3)
+        .filter(|&i| i != leaving)
+        .map(|i| cluster.members[i].endpoint())
+        .collect();
+    let load = Load::start(staying.clone(), "/self/", 2);
+    load.wait_for(100, &cluster).await;
+
+    // MemberRemove sent to the member being removed: it answers once the
+    // removal is committed, whether it applies it or hears of it from a peer.
+    let mut via_itself = etcd_client::Client::connect(
+        [cluster.members[leaving].endpoint()],
+        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
+    )
+    .await
+    .expect("connects");
+    let leaving_id = via_itself
+        .status()
+        .await
+        .expect("status")
+        .header()
+        .expect("a header")
+        .member_id();
+    let removed = via_itself
+        .member_remove(leaving_id)
+        .await
+        .expect("member remove through the member being removed");
+    let ids: BTreeSet<u64> = removed.members().iter().map(|m| m.id()).collect();
+    assert_eq!(ids.len(), 2, "{ids:x?}");
+    assert!(!ids.contains(&leaving_id), "{ids:x?}");
+    assert_exits_as_removed(&mut cluster, leaving).await;
+
+    // The other two go on.
+    load.wait_for(100, &cluster).await;
+    let acked = load.stop().await;
+    wait_converged(&cluster).await;
+    for endpoint in &staying {
+        assert_all_present(endpoint, "/self/", &acked).await;
+    }
+
+    // Restarted on its old data, it is refused as removed and exits again.
+    cluster.restart(leaving);
+    assert_exits_as_removed(&mut cluster, leaving).await;
+    let mut client = connect(&staying).await;
+    let list = client.member_list().await.expect("member list");
+    assert_eq!(list.members().len(), 2, "{:?}", list.members());
+    // Its ID never comes back: adding its peer URLs again is refused.
+    let refused = client
+        .member_add([cluster.members[leaving].peer_url()], None)
+        .await
+        .expect_err("a removed member cannot be added again")
+        .to_string();
+    assert!(
+        refused.contains("was removed from the cluster and cannot be added again"),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_while_cut_off_learns_it_from_its_peers_and_exits() {
+    // Each member in its own network namespace, so one can be cut off.
+    if !TestNet::available() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must run this suite as root"
+        );
+        eprintln!("skipping: network namespaces need root");
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let net = TestNet::create(3).expect("the test network is created");
+    let mut cluster = StoreCluster::start_in_namespaces(3, ClusterOptions::default(), net);
+    let leader = wait_for_leader(&cluster).await;
+    let leaving = (leader + 1) % 3;
+    let mut to_leaving = connect(&[cluster.members[leaving].endpoint()]).await;
+    let leaving_id = to_leaving
+        .status()
+        .await
+        .expect("status")
+        .header()
+        .expect("a header")
+        .member_id();
+
+    // Cut off, it cannot receive the entry that removes it; once the others
+    // have applied it, nobody sends it anything any more.
+    cluster.isolate(leaving);
+    let mut to_leader = etcd_client::Client::connect(
+        [cluster.members[leader].endpoint()],
+        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
+    )
+    .await
+    .expect("connects");
+    let removed = to_leader
+        .member_remove(leaving_id)
+        .await
+        .expect("member remove");
+    assert_eq!(removed.members().len(), 2);
+    cluster.heal();
+
+    // Its own campaigns reach the others again, which refuse it as removed.
+    assert_exits_as_removed(&mut cluster, leaving).await;
+    assert!(
+        !cluster
+            .log(leaving)
+            .contains(&format!("change=Remove({leaving_id})")),
+        "the removed member applied its own removal, though it was cut off:\n{}",
+        cluster.log(leaving)
+    );
+    let mut client = connect(&cluster.endpoints()).await;
+    client.put("/after", "v", None).await.expect("the others serve writes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,7 +574,7 @@ async fn etcdctl_lists_adds_and_removes_members_and_reports_status_for_the_clust
         out.contains("removed from cluster") && out.contains(&id),
         "{out}"
     );
-    cluster.kill(joining);
+    assert_exits_as_removed(&mut cluster, joining).await;
     let (_, out, _) = etcdctl(&endpoints, &["member", "list"]);
     assert_eq!(out.lines().count(), 3, "{out}");
 }

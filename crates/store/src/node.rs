@@ -386,6 +386,7 @@ pub(crate) fn spawn(
         inner,
     };
     node.sync_peers();
+    node.stop_if_removed();
     node.campaign_if_alone();
     node.publish_status();
     std::thread::Builder::new()
@@ -926,6 +927,17 @@ impl Node {
             self.inner.stop.cancel();
         }
         Ok(mine.then_some((context.id, Ok(()))))
+    }
+
+    /// A member restarted after applying its own removal is no longer in its
+    /// own configuration: it would never campaign nor send anything a peer
+    /// could refuse, so it stops at once.
+    fn stop_if_removed(&mut self) {
+        let removed = crate::store::read(&self.inner.mvcc).is_ok_and(|mvcc| mvcc.is_removed(self.id));
+        if removed {
+            tracing::error!("the member has been permanently removed from the cluster");
+            self.inner.stop.cancel();
+        }
     }
 
     /// A peer refused this member's messages because its applied state has
