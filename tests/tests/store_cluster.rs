@@ -372,7 +372,10 @@ async fn a_member_removed_while_cut_off_learns_it_from_its_peers_and_exits() {
         cluster.log(leaving)
     );
     let mut client = connect(&cluster.endpoints()).await;
-    client.put("/after", "v", None).await.expect("the others serve writes");
+    client
+        .put("/after", "v", None)
+        .await
+        .expect("the others serve writes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -933,7 +933,8 @@ impl Node {
     /// own configuration: it would never campaign nor send anything a peer
     /// could refuse, so it stops at once.
     fn stop_if_removed(&mut self) {
-        let removed = crate::store::read(&self.inner.mvcc).is_ok_and(|mvcc| mvcc.is_removed(self.id));
+        let removed =
+            crate::store::read(&self.inner.mvcc).is_ok_and(|mvcc| mvcc.is_removed(self.id));
         if removed {
             tracing::error!("the member has been permanently removed from the cluster");
             self.inner.stop.cancel();

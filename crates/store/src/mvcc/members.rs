@@ -207,7 +207,10 @@ mod tests {
             Err(StoreError::MemberNotFound)
         );
         // Other members are not concerned.
-        assert_eq!(mvcc.check_not_removed(&MemberChange::Add(member(3))), Ok(()));
+        assert_eq!(
+            mvcc.check_not_removed(&MemberChange::Add(member(3))),
+            Ok(())
+        );
         assert_eq!(mvcc.check_not_removed(&MemberChange::Remove(1)), Ok(()));
 
         // Even committed (proposed from a stale member list), it changes nothing.

@@ -119,7 +119,10 @@ impl Shared {
             )));
         }
         if self.is_removed(header.from) {
-            tracing::debug!(peer = header.from, "refused an envelope from a removed member");
+            tracing::debug!(
+                peer = header.from,
+                "refused an envelope from a removed member"
+            );
             return Err(removed_status(self.member_id, header.from));
         }
         if header.to != self.member_id {

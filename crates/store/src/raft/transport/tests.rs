@@ -550,7 +550,11 @@ async fn the_refusal_of_a_removed_member_says_so_and_names_it() {
         "{status:?}"
     );
     let marker = status.metadata().get("skiff-removed-member");
-    assert_eq!(marker.and_then(|v| v.to_str().ok()), Some("1"), "{status:?}");
+    assert_eq!(
+        marker.and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "{status:?}"
+    );
 
     // Only the member named takes it as its own removal; no other failure
     // counts as one.
