@@ -41,7 +41,14 @@
 //! `PERMISSION_DENIED`, etcd's text "the member has been permanently removed
 //! from the cluster", and the trailer `skiff-removed-member: <its ID in hex>`.
 //! A sender that gets that refusal naming itself hands the node
-//! [`Incoming::Removed`], and the node stops. Only the removed set counts: a
+//! [`Incoming::Removed`], and the node stops.
+//!
+//! A removed member need not send anything to hear it: a learner never
+//! campaigns, and a follower may have nothing to say. So every stream starts
+//! with an empty batch, a greeting that is refused at once if its sender is
+//! removed, and a member that learns that a peer was removed ends that peer's
+//! open streams with the same refusal (etcd closes a removed member's streams
+//! too, and its reconnection is refused). Only the removed set counts: a
 //! sender the receiver simply does not know (a member just added, whose
 //! addition the receiver has not applied yet) is not refused, and raft-rs
 //! decides what its messages are worth.
@@ -75,7 +82,7 @@ mod snapshot;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -85,6 +92,7 @@ use skiff_proto::raftpb::Header;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 use tonic::{Code, Status};
@@ -152,8 +160,9 @@ struct Shared {
     member_id: u64,
     cluster_id: u64,
     deliver: Deliver,
-    /// Members removed from the cluster: their envelopes are refused.
-    removed: RwLock<BTreeSet<u64>>,
+    /// Members removed from the cluster: their envelopes are refused and
+    /// their open streams ended.
+    removed: watch::Sender<BTreeSet<u64>>,
     /// Where peer tasks are spawned, also from the raft thread.
     runtime: Handle,
     /// Cancelled by [`Transport::shutdown`]; every task watches it.
@@ -181,7 +190,7 @@ impl Transport {
             member_id,
             cluster_id,
             deliver,
-            removed: RwLock::new(BTreeSet::new()),
+            removed: watch::Sender::new(BTreeSet::new()),
             runtime: Handle::current(),
             shutdown: CancellationToken::new(),
         });
@@ -222,18 +231,17 @@ impl Transport {
         );
     }
 
-    /// Sets the members removed from the cluster, whose envelopes are refused
-    /// from now on (the whole set, as the state machine holds it).
+    /// Sets the members removed from the cluster (the whole set, as the state
+    /// machine holds it): their envelopes are refused from now on, and their
+    /// open streams end with the same refusal.
     pub(crate) fn set_removed(&self, removed: &BTreeSet<u64>) {
-        let mut current = self
-            .inner
-            .shared
-            .removed
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if *current != *removed {
-            current.clone_from(removed);
-        }
+        self.inner.shared.removed.send_if_modified(|current| {
+            let changed = current != removed;
+            if changed {
+                current.clone_from(removed);
+            }
+            changed
+        });
     }
 
     /// Forgets a peer: its task stops, and later messages to it are dropped
@@ -337,10 +345,7 @@ impl Shared {
 
     /// Whether `member` was removed from the cluster.
     fn is_removed(&self, member: u64) -> bool {
-        self.removed
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains(&member)
+        self.removed.borrow().contains(&member)
     }
 
     /// Whether a peer's refusal says that this member was removed.

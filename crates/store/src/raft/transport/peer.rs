@@ -2,8 +2,9 @@
 //! the peer open, reconnecting with exponential backoff.
 //!
 //! The task's life is a loop of two phases:
-//! 1. **streaming**: connect, open the stream, then move queued messages into
-//!    batches for as long as the stream lasts. The stream holds one batch
+//! 1. **streaming**: connect, open the stream, greet the peer with an empty
+//!    batch (refused at once if the peer has this member removed), then move
+//!    queued messages into batches for as long as the stream lasts. The stream holds one batch
 //!    waiting to be written; while it waits, later messages stay in the queue
 //!    and make up the next batch. The peer acknowledges every batch, and the
 //!    first acknowledgement proves the link works, which resets the backoff.
@@ -115,6 +116,15 @@ impl PeerTask {
             Ok(response) => response.into_inner(),
             Err(status) => return self.refused("opening the stream: ", &status),
         };
+        // The greeting: an empty batch, so that a peer that has this member
+        // removed says so even when there is nothing to send.
+        let greeting = MessageBatch {
+            header: Some(self.shared.header(self.peer_id)),
+            messages: Vec::new(),
+        };
+        if batches.send(greeting).await.is_err() {
+            return Ended::Failed("the stream closed".to_owned());
+        }
         let mut acknowledged = false;
         let mut pending: Option<MessageBatch> = None;
         loop {

@@ -4,11 +4,12 @@
 //! ID must be ours (etcd answers a stranger "cluster ID mismatch"), the
 //! sender must not be a removed member (refused as the module above
 //! describes), and the envelope and each message in it must be addressed to
-//! this member. A batch
-//! is decoded whole before any of it is delivered, so a bad batch delivers
-//! nothing. Open streams end when the transport shuts down, so the listener's
-//! graceful shutdown does not wait on peers that never hang up.
+//! this member. A batch is decoded whole before any of it is delivered, so a
+//! bad batch delivers nothing. Open streams end when the transport shuts down,
+//! so the listener's graceful shutdown does not wait on peers that never hang
+//! up, and with the removal refusal once their sender is removed.
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use futures::stream::{self, Stream};
 use raft::eraftpb::{Message, MessageType};
 use skiff_proto::raftpb::raft_server::Raft;
 use skiff_proto::raftpb::{BatchAck, Header, MessageBatch, SnapshotAck, SnapshotChunk};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{decode, removed_status, Incoming, Shared};
@@ -43,8 +45,26 @@ type AckStream = Pin<Box<dyn Stream<Item = Result<BatchAck, Status>> + Send>>;
 struct Inbound {
     shared: Arc<Shared>,
     batches: Streaming<MessageBatch>,
+    /// The sender, once its first batch (its greeting) was accepted.
+    from: Option<u64>,
+    /// The removed set, watched to end the stream when the sender is removed.
+    removed: watch::Receiver<BTreeSet<u64>>,
     /// Set once an error was answered: the stream ends after it.
     refused: bool,
+}
+
+impl Inbound {
+    /// Resolves once the sender is in the removed set; never before the
+    /// sender is known.
+    async fn sender_removed(from: Option<u64>, removed: &mut watch::Receiver<BTreeSet<u64>>) {
+        let Some(from) = from else {
+            return std::future::pending().await;
+        };
+        if removed.wait_for(|set| set.contains(&from)).await.is_err() {
+            // The transport is gone; shutdown ends the stream.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -59,6 +79,8 @@ impl Raft for RaftService {
         let inbound = Inbound {
             shared: self.shared.clone(),
             batches: request.into_inner(),
+            from: None,
+            removed: self.shared.removed.subscribe(),
             refused: false,
         };
         let acks = stream::unfold(inbound, |mut inbound| async move {
@@ -68,11 +90,20 @@ impl Raft for RaftService {
             let shutdown = inbound.shared.shutdown.clone();
             let next = tokio::select! {
                 _ = shutdown.cancelled() => return None,
+                _ = Inbound::sender_removed(inbound.from, &mut inbound.removed) => {
+                    let from = inbound.from.unwrap_or_default();
+                    tracing::debug!(peer = from, "ended the stream of a member just removed");
+                    inbound.refused = true;
+                    return Some((Err(removed_status(inbound.shared.member_id, from)), inbound));
+                }
                 next = inbound.batches.message() => next,
             };
             match next {
                 Ok(Some(batch)) => match inbound.shared.receive_batch(batch) {
-                    Ok(ack) => Some((Ok(ack), inbound)),
+                    Ok((from, ack)) => {
+                        inbound.from = Some(from);
+                        Some((Ok(ack), inbound))
+                    }
                     Err(status) => {
                         inbound.refused = true;
                         Some((Err(status), inbound))
@@ -151,8 +182,9 @@ impl Shared {
         ))
     }
 
-    /// Checks a whole batch, then hands its messages to raft in order.
-    fn receive_batch(&self, batch: MessageBatch) -> Result<BatchAck, Status> {
+    /// Checks a whole batch, then hands its messages to raft in order;
+    /// returns the sender and the acknowledgement.
+    fn receive_batch(&self, batch: MessageBatch) -> Result<(u64, BatchAck), Status> {
         let from = self.check_header(batch.header)?;
         let messages = batch
             .messages
@@ -163,7 +195,7 @@ impl Shared {
         for message in messages {
             self.deliver(Incoming::Message(message));
         }
-        Ok(BatchAck { messages: count })
+        Ok((from, BatchAck { messages: count }))
     }
 
     /// Reads a snapshot transfer to its end and returns the whole message.

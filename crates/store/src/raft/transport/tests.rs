@@ -476,12 +476,14 @@ async fn a_removed_member_is_refused_and_learns_that_it_was_removed() {
     removed
         .wait_for("Removed(2)", |i| matches!(i, Incoming::Removed(2)))
         .await;
-    // A snapshot is refused the same way.
+    // A snapshot is refused too.
     removed
         .transport
         .send(vec![snapshot(1, 2, Bytes::from_static(b"state"))]);
     removed
-        .wait_for("Removed(2)", |i| matches!(i, Incoming::Removed(2)))
+        .wait_for("SnapshotStatus(2, Failure)", |i| {
+            matches!(i, Incoming::SnapshotStatus(2, SnapshotStatus::Failure))
+        })
         .await;
 
     // Member 2 delivered nothing of it: a member still in the cluster is the
@@ -555,6 +557,29 @@ async fn the_refusal_of_a_removed_member_says_so_and_names_it() {
         Some("1"),
         "{status:?}"
     );
+    // A snapshot, the same.
+    let first = SnapshotChunk {
+        header: Some(Header {
+            cluster_id: CLUSTER,
+            from: 1,
+            to: 2,
+        }),
+        message: encode(&snapshot(1, 2, Bytes::new())).unwrap(),
+        data_size: 0,
+        data_crc32: crc32fast::hash(b""),
+        data: Vec::new(),
+    };
+    let refused = client
+        .send_snapshot(tokio_stream::iter(vec![first]))
+        .await
+        .expect_err("a removed member's snapshot is refused");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let marker = refused.metadata().get("skiff-removed-member");
+    assert_eq!(
+        marker.and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "{refused:?}"
+    );
 
     // Only the member named takes it as its own removal; no other failure
     // counts as one.
@@ -580,5 +605,35 @@ async fn the_refusal_of_a_removed_member_says_so_and_names_it() {
     drop(client);
     one.stop().await;
     three.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_hears_it_without_sending_anything() {
+    // A learner has nothing to say unless spoken to: its greeting is refused.
+    let mut learner = Member::start(1, CLUSTER).await;
+    let b = Member::start(2, CLUSTER).await;
+    b.transport.set_removed(&[1].into());
+    learner.transport.set_peer(2, &b.url);
+    learner
+        .wait_for("Removed(2)", |i| matches!(i, Incoming::Removed(2)))
+        .await;
+    learner.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_stream_of_a_member_just_removed_ends_with_the_refusal() {
+    let mut a = Member::start(1, CLUSTER).await;
+    let mut b = Member::start(2, CLUSTER).await;
+    a.transport.set_peer(2, &b.url);
+    a.transport.send(vec![message(1, 2, 1)]);
+    assert_eq!(b.next_message().await.commit, 1);
+
+    // Member 2 applies the removal of member 1, which sends nothing more.
+    b.transport.set_removed(&[1].into());
+    a.wait_for("Removed(2)", |i| matches!(i, Incoming::Removed(2)))
+        .await;
+    a.stop().await;
     b.stop().await;
 }
