@@ -44,6 +44,10 @@
 //!   pause for its duration (about a second per few hundred MB).
 //! - Proposals that raft drops silently (a leader lost mid-flight) are
 //!   answered only by their deadline, with "request timed out", as etcd.
+//! - A MemberRemove sent to the member it removes is answered once that
+//!   member applies or hears of its removal; cut off from every member that
+//!   applied it until the deadline, it answers "request timed out" (outcome
+//!   unknown) like any proposal, then stops once it hears.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -921,9 +925,9 @@ impl Node {
         mvcc.apply_member_change(entry.index, &change);
         if change == MemberChange::Remove(self.id) {
             // As etcd: a removed member stops rather than disturb the cluster
-            // with elections it can no longer win. Its own MemberRemove, if
-            // any, is answered by the caller before the loop stops.
+            // with elections it can no longer win.
             tracing::error!("the member has been permanently removed from the cluster");
+            self.answer_removals_of_self(mvcc.members().values().cloned().collect());
             self.inner.stop.cancel();
         }
         Ok(mine.then_some((context.id, Ok(()))))
@@ -962,12 +966,19 @@ impl Node {
                     .collect()
             })
             .unwrap_or_default();
+        self.answer_removals_of_self(members);
+        self.inner.stop.cancel();
+    }
+
+    /// Answers every MemberRemove of this member that it proposed, with the
+    /// remaining `members`: this member's removal is committed, whichever
+    /// proposal it came from.
+    fn answer_removals_of_self(&mut self, members: Vec<Member>) {
         for id in std::mem::take(&mut self.removing_self) {
             if let Some(waiting) = self.conf_pending.remove(&id) {
                 waiting.answer(Ok(members.clone()));
             }
         }
-        self.inner.stop.cancel();
     }
 
     /// Answers the reads whose index the state machine has reached.
