@@ -222,11 +222,11 @@ impl Api for ApiService {
         };
         let list = self
             .registry
-            .list(resource, &r.namespace, &options)
+            .list_json(resource, &r.namespace, &options)
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(ListResponse {
-            list: serde_json::to_vec(&list).expect("a Value always encodes"),
+            list,
             warnings: Vec::new(),
         }))
     }
@@ -334,7 +334,8 @@ impl Api for ApiService {
                 .ok()??;
             let message = WatchEvent {
                 r#type: event.kind.as_str().to_string(),
-                object: serde_json::to_vec(&event.object).expect("a Value always encodes"),
+                // The cache's encoding, shared with every other watcher.
+                object: event.object.json().clone(),
             };
             Some((Ok(message), stream))
         });

@@ -41,7 +41,7 @@ pub mod server;
 pub mod storage;
 pub mod watch_cache;
 
-pub use object::{FieldValidation, MAX_OBJECT_BYTES};
+pub use object::{EncodedObject, FieldValidation, MAX_OBJECT_BYTES};
 pub use registry::write::PatchType;
 pub use registry::{
     DeleteOptions, ListOptions, Registry, RegistryConfig, Reply, WatchOptions, WriteOptions,

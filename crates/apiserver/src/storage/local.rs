@@ -1,13 +1,16 @@
 //! [`LocalStorage`]: a store in this process, reached with no network hop.
 
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
-use skiff_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
-use skiff_store::watch::{WatchSpec, WatchUpdate};
-use skiff_store::{Store, StoreError};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use super::{prefix_end, Storage, StorageError, WatchBatch};
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
+use skiff_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use skiff_store::watch::{WatchSpec, WatchUpdate, Watcher};
+use skiff_store::{Store, StoreError};
+use tokio::sync::mpsc;
+
+use super::{prefix_end, ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch};
 
 /// The registry's storage on an in-process [`Store`].
 #[derive(Clone)]
@@ -49,7 +52,7 @@ impl Storage for LocalStorage {
         &self,
         prefix: Vec<u8>,
         start_revision: i64,
-    ) -> BoxFuture<'_, Result<BoxStream<'static, WatchBatch>, StorageError>> {
+    ) -> BoxFuture<'_, Result<StorageWatch, StorageError>> {
         let spec = WatchSpec {
             range_end: prefix_end(&prefix),
             key: prefix,
@@ -57,12 +60,16 @@ impl Storage for LocalStorage {
             prev_kv: true,
             ..Default::default()
         };
-        let watcher = self.store.watch_hub().watch(spec);
-        let stream = watcher
+        let (requests_tx, requests) = mpsc::unbounded_channel();
+        let updates = LocalWatch {
+            watcher: self.store.watch_hub().watch(spec),
+            requests,
+        };
+        let batches = updates
             .filter_map(|update| async move {
                 match update {
                     WatchUpdate::Events { events, .. } => Some(WatchBatch::Events(events)),
-                    WatchUpdate::Progress { .. } => None,
+                    WatchUpdate::Progress { revision } => Some(WatchBatch::Progress(revision)),
                     WatchUpdate::Canceled {
                         compact_revision,
                         reason,
@@ -74,6 +81,34 @@ impl Storage for LocalStorage {
                 }
             })
             .boxed();
-        futures::future::ready(Ok(stream)).boxed()
+        // The store's hub answers a progress request only after every event
+        // up to its current revision, through the same channel as the events.
+        let progress = ProgressRequester::new(move || {
+            let _ = requests_tx.send(());
+        });
+        futures::future::ready(Ok(StorageWatch::with_progress(batches, progress))).boxed()
+    }
+}
+
+/// A store watcher and the progress requests made for it. The requests reach
+/// the watcher whenever its stream is polled, so whoever reads the stream
+/// needs no other task.
+struct LocalWatch {
+    watcher: Watcher,
+    requests: mpsc::UnboundedReceiver<()>,
+}
+
+impl Stream for LocalWatch {
+    type Item = WatchUpdate;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchUpdate>> {
+        let mut asked = false;
+        while let Poll::Ready(Some(())) = self.requests.poll_recv(cx) {
+            asked = true;
+        }
+        if asked {
+            self.watcher.request_progress();
+        }
+        Pin::new(&mut self.watcher).poll_next(cx)
     }
 }
