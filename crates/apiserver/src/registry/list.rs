@@ -153,7 +153,10 @@ impl Registry {
             return Ok(cached_list(resource, &filter, objects, revision));
         }
         if whole && rv.is_none() {
-            if let Some(list) = self.consistent_from_cache(resource, &cache, &filter).await? {
+            if let Some(list) = self
+                .consistent_from_cache(resource, &cache, &filter)
+                .await?
+            {
                 return Ok(list);
             }
         }

@@ -21,6 +21,7 @@
 //!   the in-process store and over a real etcd (`fixture.rs`);
 //!   `selector_tests.rs`: label and field selectors on lists and watches;
 //!   `admission_tests.rs`: defaults and validation as clients see them;
+//!   `list_tests.rs`: consistent lists from the watch cache and the fall back;
 //!   `restart_tests.rs`: a watch resumed across an API server restart.
 //!
 //! # Where to start
@@ -41,6 +42,8 @@ pub mod write;
 mod admission_tests;
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod restart_tests;
 #[cfg(test)]

@@ -252,6 +252,23 @@ mod tests {
     use crate::registry::{Registry, RegistryConfig, WatchOptions, WriteOptions};
     use crate::watch_cache::EventType;
 
+    #[test]
+    fn progress_is_asked_only_of_etcds_that_order_it() {
+        for (version, ordered) in [
+            ("3.4.23", false),
+            ("3.4.31", true),
+            ("3.5.0", false),
+            ("3.5.12", false),
+            ("3.5.13", true),
+            ("3.6.0", true),
+            ("3.6.0-rc.1", true),
+            ("4.0.0", true),
+            ("", false),
+        ] {
+            assert_eq!(orders_progress(version), ordered, "etcd {version:?}");
+        }
+    }
+
     #[tokio::test]
     async fn the_registry_works_over_etcds_grpc_api() {
         let dir = tempfile::tempdir().unwrap();

@@ -112,3 +112,64 @@ impl Stream for LocalWatch {
         Pin::new(&mut self.watcher).poll_next(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use skiff_proto::etcdserverpb::{request_op, PutRequest, RequestOp, TxnRequest};
+
+    use super::*;
+    use crate::registry::tests::open_store;
+
+    async fn put(storage: &LocalStorage, key: &str) -> i64 {
+        let resp = storage
+            .txn(TxnRequest {
+                success: vec![RequestOp {
+                    request: Some(request_op::Request::RequestPut(PutRequest {
+                        key: key.as_bytes().to_vec(),
+                        value: b"{}".to_vec(),
+                        ..Default::default()
+                    })),
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        resp.header.unwrap().revision
+    }
+
+    #[tokio::test]
+    async fn progress_reports_revisions_of_keys_outside_the_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(open_store(dir.path()).await);
+        let first = put(&storage, "/a/1").await;
+        let mut watch = storage.watch(b"/a/".to_vec(), first + 1).await.unwrap();
+        let elsewhere = put(&storage, "/b/1").await;
+        let requester = watch
+            .progress_requester()
+            .expect("the local store answers progress");
+        requester.request();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                match watch.next().await {
+                    Some(WatchBatch::Progress(revision)) if revision >= elsewhere => {
+                        return revision
+                    }
+                    Some(WatchBatch::Progress(_)) => requester.request(),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("progress is answered");
+        assert!(answer >= elsewhere);
+        // Events still come after progress, and in order.
+        let next = put(&storage, "/a/2").await;
+        match watch.next().await {
+            Some(WatchBatch::Events(events)) => {
+                assert_eq!(events[0].kv.as_ref().unwrap().mod_revision, next)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
