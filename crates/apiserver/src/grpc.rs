@@ -327,18 +327,18 @@ impl Api for ApiService {
             s if s > 0 => Duration::from_secs(s as u64),
             _ => DEFAULT_WATCH_TIMEOUT,
         };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let events = futures::stream::unfold(stream, move |mut stream| async move {
-            let event = tokio::time::timeout_at(deadline, stream.next())
-                .await
-                .ok()??;
+        // One timer for the whole watch, not one per event.
+        let deadline = tokio::time::sleep(timeout);
+        let events = futures::stream::unfold(stream, |mut stream| async move {
+            let event = stream.next().await?;
             let message = WatchEvent {
                 r#type: event.kind.as_str().to_string(),
                 // The cache's encoding, shared with every other watcher.
                 object: event.object.json().clone(),
             };
             Some((Ok(message), stream))
-        });
+        })
+        .take_until(deadline);
         Ok(Response::new(events.boxed()))
     }
 
