@@ -32,7 +32,7 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// How many bytes may wait for the writer before writes wait for it (the
 /// connection's backpressure).
-const MAX_BUFFERED: usize = 4 * 1024 * 1024;
+const MAX_BUFFERED: usize = 256 * 1024;
 
 /// A TCP connection whose writes a writer task batches. Create it inside a
 /// Tokio runtime: the writer task is spawned on it.
