@@ -140,7 +140,11 @@ async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
 }
 
 impl BatchedConn {
-    fn poll_buffer(&self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_buffer(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let mut state = self.shared.lock();
         if let Some(kind) = state.failed {
             return Poll::Ready(Err(io::Error::new(kind, "the connection's writer failed")));
