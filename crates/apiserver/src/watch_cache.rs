@@ -49,9 +49,12 @@
 //!
 //! # Caveats
 //! Bookmarks carry the cache's own revision (the last change to the resource),
-//! not the store's progress. Kubernetes' own watch cache answers a watch from before its
-//! start with 410; skiff serves it from the store instead (see above). If the store watch breaks, the cache lists again and
-//! every watcher older than that list ends with 410.
+//! not the store's progress. Kubernetes' own watch cache answers a watch from
+//! before its start with 410; skiff serves it from the store instead (see
+//! above). If the store watch breaks, the cache lists again and every watcher
+//! older than that list ends with 410. The ring has a fixed size, where
+//! Kubernetes grows it while its oldest event is younger than 75 s: a watcher
+//! that falls a whole ring behind (100 events by default) ends with 410.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
