@@ -222,11 +222,11 @@ impl Api for ApiService {
         };
         let list = self
             .registry
-            .list(resource, &r.namespace, &options)
+            .list_json(resource, &r.namespace, &options)
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(ListResponse {
-            list: serde_json::to_vec(&list).expect("a Value always encodes"),
+            list,
             warnings: Vec::new(),
         }))
     }
@@ -327,17 +327,18 @@ impl Api for ApiService {
             s if s > 0 => Duration::from_secs(s as u64),
             _ => DEFAULT_WATCH_TIMEOUT,
         };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let events = futures::stream::unfold(stream, move |mut stream| async move {
-            let event = tokio::time::timeout_at(deadline, stream.next())
-                .await
-                .ok()??;
+        // One timer for the whole watch, not one per event.
+        let deadline = tokio::time::sleep(timeout);
+        let events = futures::stream::unfold(stream, |mut stream| async move {
+            let event = stream.next().await?;
             let message = WatchEvent {
                 r#type: event.kind.as_str().to_string(),
-                object: serde_json::to_vec(&event.object).expect("a Value always encodes"),
+                // The cache's encoding, shared with every other watcher.
+                object: event.object.json().clone(),
             };
             Some((Ok(message), stream))
-        });
+        })
+        .take_until(deadline);
         Ok(Response::new(events.boxed()))
     }
 

@@ -16,6 +16,9 @@
 //!   or over an in-memory pipe (`grpc::in_process_channel`).
 //! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP; `serve`
 //!   for a registry the caller built (`skiff up`).
+//! - `batched_conn`: the server's TCP connections, whose HTTP/2 frames are
+//!   written to the socket in batches (a change fanned out to many watchers
+//!   costs a few system calls, not one per watcher).
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
 //!   metadata helpers; `clock`: injected time and randomness.
 //!
@@ -33,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batched_conn;
 pub mod clock;
 pub mod grpc;
 mod object;
@@ -41,7 +45,7 @@ pub mod server;
 pub mod storage;
 pub mod watch_cache;
 
-pub use object::{FieldValidation, MAX_OBJECT_BYTES};
+pub use object::{EncodedObject, FieldValidation, MAX_OBJECT_BYTES};
 pub use registry::write::PatchType;
 pub use registry::{
     DeleteOptions, ListOptions, Registry, RegistryConfig, Reply, WatchOptions, WriteOptions,

@@ -7,11 +7,19 @@
 //! know is missing from the result. That is what the Kubernetes API server's
 //! decoder does with its Go structs.
 //!
+//! An object read from the store is kept as an [`EncodedObject`]: parsed once
+//! (selectors look at fields) and encoded to JSON once (every watcher and list
+//! sends those same bytes).
+//!
 //! # Caveats
 //! Duplicate fields in the JSON are not reported (serde_json keeps the last).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use skiff_api::resources::Resource;
 use skiff_api::status::ApiError;
@@ -228,6 +236,75 @@ pub(crate) fn spec_part(object: &Value) -> Value {
     spec
 }
 
+/// An object together with its JSON encoding, made once and shared: cloning
+/// one clones a pointer. The watch cache holds every object this way, so a
+/// change watched by a thousand clients is encoded once, not a thousand times.
+///
+/// It reads as the [`Value`] it holds (`Deref`) and compares by that value.
+#[derive(Clone)]
+pub struct EncodedObject(Arc<Encoded>);
+
+struct Encoded {
+    value: Value,
+    json: Bytes,
+}
+
+impl EncodedObject {
+    /// Encodes `value` (once, now).
+    pub fn new(value: Value) -> EncodedObject {
+        let json = serde_json::to_vec(&value).expect("a serde_json::Value always encodes");
+        EncodedObject(Arc::new(Encoded {
+            value,
+            json: Bytes::from(json),
+        }))
+    }
+
+    /// The object.
+    pub fn value(&self) -> &Value {
+        &self.0.value
+    }
+
+    /// The object as JSON. Every clone of this object returns the same
+    /// allocation; cloning the `Bytes` copies no data.
+    pub fn json(&self) -> &Bytes {
+        &self.0.json
+    }
+
+    /// The object, cloned only if it is shared.
+    pub fn into_value(self) -> Value {
+        match Arc::try_unwrap(self.0) {
+            Ok(encoded) => encoded.value,
+            Err(shared) => shared.value.clone(),
+        }
+    }
+}
+
+impl Deref for EncodedObject {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0.value
+    }
+}
+
+impl PartialEq for EncodedObject {
+    fn eq(&self, other: &EncodedObject) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.value == other.0.value
+    }
+}
+
+impl PartialEq<Value> for EncodedObject {
+    fn eq(&self, other: &Value) -> bool {
+        self.0.value == *other
+    }
+}
+
+impl fmt::Debug for EncodedObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.value.fmt(f)
+    }
+}
+
 /// Parses the JSON stored under a key, setting `metadata.resourceVersion` to
 /// the key's `mod_revision`, as every read of the Kubernetes API server does.
 pub(crate) fn from_stored(value: &[u8], mod_revision: i64) -> Result<Value, ApiError> {
@@ -235,6 +312,14 @@ pub(crate) fn from_stored(value: &[u8], mod_revision: i64) -> Result<Value, ApiE
         .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
     set_resource_version(&mut object, mod_revision);
     Ok(object)
+}
+
+/// [`from_stored`], encoded for sending.
+pub(crate) fn encoded_from_stored(
+    value: &[u8],
+    mod_revision: i64,
+) -> Result<EncodedObject, ApiError> {
+    from_stored(value, mod_revision).map(EncodedObject::new)
 }
 
 /// Sets `metadata.resourceVersion` (a decimal string, as Kubernetes').

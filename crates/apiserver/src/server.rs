@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::batched_conn::BatchedConn;
 use crate::registry::{Registry, RegistryConfig};
 use crate::storage::{EtcdStorage, StorageError};
 
@@ -87,7 +88,7 @@ pub async fn serve(
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         let conn = conn?;
         conn.set_nodelay(true)?;
-        Ok::<_, std::io::Error>(conn)
+        Ok::<_, std::io::Error>(BatchedConn::new(conn))
     });
     let server = tonic::transport::Server::builder()
         .add_routes(crate::grpc::routes(registry))

@@ -26,6 +26,22 @@
 //! that fell behind a running cache's ring, or a revision the store has
 //! compacted away, gets 410.
 //!
+//! # Encoded once
+//! Each object is held as an [`EncodedObject`]: parsed, with its
+//! resourceVersion set, and encoded to JSON once when the change arrives. The
+//! state map, the event ring and every watcher share it, so a change seen by a
+//! thousand watchers costs one encoding; the gRPC layer sends those bytes.
+//!
+//! # Consistent lists
+//! A list without a resourceVersion must show every write made before it
+//! (Kubernetes' "consistent read"). As the Kubernetes API server does since
+//! 1.31 (consistent list from cache), the registry reads the store's current
+//! revision, then asks the cache to [wait](WatchCache::wait_for_revision)
+//! until it is current to at least that revision, and answers from the cache.
+//! Only changes under the resource's prefix reach the cache, so it learns that
+//! it is current to a store revision from the store watch's *progress*
+//! answers ([`WatchBatch::Progress`]), asked for on demand.
+//!
 //! # Selectors
 //! A watch with label or field selectors sees an object that stops matching as
 //! DELETED and one that starts matching as ADDED, so a client's view of "the
@@ -33,15 +49,17 @@
 //!
 //! # Caveats
 //! Bookmarks carry the cache's own revision (the last change to the resource),
-//! not the store's. Kubernetes' own watch cache answers a watch from before its
-//! start with 410; skiff serves it from the store instead (see above). If the store watch breaks, the cache lists again and
-//! every watcher older than that list ends with 410.
+//! not the store's progress. Kubernetes' own watch cache answers a watch from
+//! before its start with 410; skiff serves it from the store instead (see
+//! above). If the store watch breaks, the cache lists again and every watcher
+//! older than that list ends with 410. The ring has a fixed size, where
+//! Kubernetes grows it while its oldest event is younger than 75 s: a watcher
+//! that falls a whole ring behind (100 events by default) ends with 410.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use futures::stream::BoxStream;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use skiff_api::fields::FieldSelector;
@@ -53,8 +71,14 @@ use skiff_proto::mvccpb::event::EventType as StoreEventType;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::object::{self, from_stored};
-use crate::storage::{prefix_end, Storage, StorageError, WatchBatch};
+use crate::object::{self, encoded_from_stored, EncodedObject};
+use crate::storage::{
+    prefix_end, ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch,
+};
+
+/// How often a consistent list waiting for the cache asks the store for
+/// progress again (an answer can predate the revision waited for).
+const PROGRESS_REASK: Duration = Duration::from_millis(50);
 
 /// The kind of a watch event, as Kubernetes names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,8 +113,9 @@ impl EventType {
 pub struct WatchEvent {
     /// What happened.
     pub kind: EventType,
-    /// The object (with its resourceVersion), or a Status for ERROR.
-    pub object: Value,
+    /// The object (with its resourceVersion), or a Status for ERROR; the
+    /// encoding is shared with every other watcher of the same change.
+    pub object: EncodedObject,
 }
 
 /// One change the cache saw.
@@ -101,13 +126,13 @@ struct CachedEvent {
     kind: EventType,
     /// The object after the change; for a delete, its last state with the
     /// delete's revision as resourceVersion.
-    object: Arc<Value>,
+    object: EncodedObject,
     /// The object before the change, for modifications and deletes.
-    prev: Option<Arc<Value>>,
+    prev: Option<EncodedObject>,
 }
 
 struct CacheState {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, EncodedObject>,
     events: VecDeque<CachedEvent>,
     /// Every event after this revision is in `events`.
     oldest: i64,
@@ -116,6 +141,9 @@ struct CacheState {
     started_at: i64,
     /// The newest revision the cache has applied.
     revision: i64,
+    /// The store revision the cache is known to be current to: every change
+    /// of the resource up to it has been applied (`>= revision`).
+    progress: i64,
 }
 
 /// The per-resource cache. Created by the registry on first use.
@@ -124,6 +152,11 @@ pub(crate) struct WatchCache {
     capacity: usize,
     state: RwLock<CacheState>,
     revision_tx: watch::Sender<i64>,
+    /// `progress`, for consistent lists waiting on it.
+    progress_tx: watch::Sender<i64>,
+    /// Asks the current store watch for progress; `None` while no watch runs
+    /// or when the store cannot answer in order.
+    requester: Mutex<Option<ProgressRequester>>,
 }
 
 impl WatchCache {
@@ -137,6 +170,7 @@ impl WatchCache {
     ) -> Result<Arc<WatchCache>, StorageError> {
         let (objects, revision) = list_all(resource, storage.as_ref()).await?;
         let (revision_tx, _) = watch::channel(revision);
+        let (progress_tx, _) = watch::channel(revision);
         let cache = Arc::new(WatchCache {
             resource,
             capacity: capacity.max(1),
@@ -146,8 +180,11 @@ impl WatchCache {
                 oldest: revision,
                 started_at: revision,
                 revision,
+                progress: revision,
             }),
             revision_tx,
+            progress_tx,
+            requester: Mutex::new(None),
         });
         let follower = follow(Arc::downgrade(&cache), storage, revision);
         tokio::spawn(async move {
@@ -179,15 +216,72 @@ impl WatchCache {
     }
 
     /// The objects under `prefix` now, and the revision they are current to.
-    pub(crate) fn snapshot(&self, prefix: &str) -> (Vec<Arc<Value>>, i64) {
+    pub(crate) fn snapshot(&self, prefix: &str) -> (Vec<EncodedObject>, i64) {
         let state = self.read();
-        let objects = state
+        (Self::objects_under(&state, prefix), state.revision)
+    }
+
+    /// The objects under `prefix` now, and the store revision the cache is
+    /// known to be current to: the resourceVersion of a list served from the
+    /// cache. A watch from it sees every later change.
+    pub(crate) fn current(&self, prefix: &str) -> (Vec<EncodedObject>, i64) {
+        let state = self.read();
+        (Self::objects_under(&state, prefix), state.progress)
+    }
+
+    fn objects_under(state: &CacheState, prefix: &str) -> Vec<EncodedObject> {
+        state
             .objects
             .range(prefix.to_string()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(_, v)| v.clone())
-            .collect();
-        (objects, state.revision)
+            .collect()
+    }
+
+    /// Waits until the cache is current to at least store revision
+    /// `revision`, asking the store watch for progress, for at most `bound`.
+    /// False when it is not by then, or when the store cannot be asked: the
+    /// caller reads the store instead.
+    pub(crate) async fn wait_for_revision(&self, revision: i64, bound: Duration) -> bool {
+        let mut progress = self.progress_tx.subscribe();
+        if *progress.borrow_and_update() >= revision {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let requester = self
+                .requester
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let Some(requester) = requester else {
+                return false;
+            };
+            requester.request();
+            let reask = (tokio::time::Instant::now() + PROGRESS_REASK).min(deadline);
+            match tokio::time::timeout_at(reask, progress.changed()).await {
+                Ok(Ok(())) if *progress.borrow_and_update() >= revision => return true,
+                Ok(Ok(())) => {} // Progress, but not yet far enough: ask again.
+                Ok(Err(_)) => return false, // The cache is gone.
+                Err(_) if reask >= deadline => return false,
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn set_requester(&self, requester: Option<ProgressRequester>) {
+        *self.requester.lock().unwrap_or_else(|p| p.into_inner()) = requester;
+    }
+
+    /// Records a progress answer: the cache has every change up to `revision`.
+    fn progress(&self, revision: i64) {
+        let mut state = self.write();
+        if revision <= state.progress {
+            return;
+        }
+        state.progress = revision;
+        drop(state);
+        self.progress_tx.send_replace(revision);
     }
 
     /// Applies one batch of store events, in revision order.
@@ -205,22 +299,21 @@ impl WatchCache {
             let prev = state.objects.get(&key).cloned();
             let cached = if event.r#type == StoreEventType::Delete as i32 {
                 let Some(last) = prev.clone() else { continue };
-                let mut last = (*last).clone();
+                let mut last = last.value().clone();
                 object::set_resource_version(&mut last, kv.mod_revision);
                 state.objects.remove(&key);
                 CachedEvent {
                     revision: kv.mod_revision,
                     key,
                     kind: EventType::Deleted,
-                    object: Arc::new(last),
+                    object: EncodedObject::new(last),
                     prev,
                 }
             } else {
-                let Ok(value) = from_stored(&kv.value, kv.mod_revision) else {
+                let Ok(value) = encoded_from_stored(&kv.value, kv.mod_revision) else {
                     tracing::warn!(key, "skipping a stored value that is not JSON");
                     continue;
                 };
-                let value = Arc::new(value);
                 state.objects.insert(key.clone(), value.clone());
                 CachedEvent {
                     revision: kv.mod_revision,
@@ -243,27 +336,34 @@ impl WatchCache {
             }
         }
         let revision = state.revision;
+        let moved = revision > state.progress;
+        state.progress = state.progress.max(revision);
         drop(state);
         self.revision_tx.send_replace(revision);
+        if moved {
+            self.progress_tx.send_replace(revision);
+        }
     }
 
     /// Replaces the state after the store watch broke.
-    fn reset(&self, objects: BTreeMap<String, Arc<Value>>, revision: i64) {
+    fn reset(&self, objects: BTreeMap<String, EncodedObject>, revision: i64) {
         let mut state = self.write();
         state.objects = objects;
         state.events.clear();
         state.oldest = revision;
         state.started_at = revision;
         state.revision = revision;
+        state.progress = revision;
         drop(state);
         self.revision_tx.send_replace(revision);
+        self.progress_tx.send_replace(revision);
     }
 }
 
 async fn list_all(
     resource: &Resource,
     storage: &dyn Storage,
-) -> Result<(BTreeMap<String, Arc<Value>>, i64), StorageError> {
+) -> Result<(BTreeMap<String, EncodedObject>, i64), StorageError> {
     let prefix = resource.prefix().into_bytes();
     let resp = storage
         .range(RangeRequest {
@@ -275,11 +375,8 @@ async fn list_all(
     let revision = resp.header.map(|h| h.revision).unwrap_or_default();
     let mut objects = BTreeMap::new();
     for kv in resp.kvs {
-        if let Ok(value) = from_stored(&kv.value, kv.mod_revision) {
-            objects.insert(
-                String::from_utf8_lossy(&kv.key).into_owned(),
-                Arc::new(value),
-            );
+        if let Ok(value) = encoded_from_stored(&kv.value, kv.mod_revision) {
+            objects.insert(String::from_utf8_lossy(&kv.key).into_owned(), value);
         }
     }
     Ok((objects, revision))
@@ -295,6 +392,9 @@ async fn follow(cache: std::sync::Weak<WatchCache>, storage: Arc<dyn Storage>, m
     loop {
         let stream = storage.watch(prefix.clone(), from + 1).await;
         if let Ok(mut stream) = stream {
+            if let Some(cache) = cache.upgrade() {
+                cache.set_requester(stream.progress_requester());
+            }
             while let Some(batch) = stream.next().await {
                 let Some(cache) = cache.upgrade() else { return };
                 match batch {
@@ -302,13 +402,16 @@ async fn follow(cache: std::sync::Weak<WatchCache>, storage: Arc<dyn Storage>, m
                         cache.apply(events);
                         from = cache.revision();
                     }
+                    WatchBatch::Progress(revision) => cache.progress(revision),
                     WatchBatch::Compacted { .. } | WatchBatch::Failed(_) => break,
                 }
             }
         }
-        if cache.strong_count() == 0 {
+        let Some(strong) = cache.upgrade() else {
             return;
-        }
+        };
+        strong.set_requester(None);
+        drop(strong);
         tracing::warn!(
             resource = resource.resource,
             "store watch ended; listing again"
@@ -356,7 +459,7 @@ pub struct WatchStream {
     cache: Arc<WatchCache>,
     filter: Filter,
     /// A watch of the store itself, for a start the cache never held.
-    direct: Option<BoxStream<'static, WatchBatch>>,
+    direct: Option<StorageWatch>,
     cursor: i64,
     pending: VecDeque<WatchEvent>,
     revisions: watch::Receiver<i64>,
@@ -381,12 +484,12 @@ impl WatchStream {
                 Some(rv) => rv,
                 None => {
                     let (objects, revision) = cache.snapshot(&filter.prefix);
-                    pending.extend(objects.iter().filter(|o| filter.matches(o)).map(|o| {
-                        WatchEvent {
+                    pending.extend(objects.into_iter().filter(|o| filter.matches(o)).map(
+                        |object| WatchEvent {
                             kind: EventType::Added,
-                            object: (**o).clone(),
-                        }
-                    }));
+                            object,
+                        },
+                    ));
                     revision
                 }
             };
@@ -478,21 +581,20 @@ impl WatchStream {
                     let key = String::from_utf8_lossy(&kv.key).into_owned();
                     let prev = event
                         .prev_kv
-                        .and_then(|p| from_stored(&p.value, p.mod_revision).ok())
-                        .map(Arc::new);
+                        .and_then(|p| encoded_from_stored(&p.value, p.mod_revision).ok());
                     let cached = if event.r#type == StoreEventType::Delete as i32 {
                         let Some(last) = prev.clone() else { continue };
-                        let mut last = (*last).clone();
+                        let mut last = last.value().clone();
                         object::set_resource_version(&mut last, revision);
                         CachedEvent {
                             revision,
                             key,
                             kind: EventType::Deleted,
-                            object: Arc::new(last),
+                            object: EncodedObject::new(last),
                             prev,
                         }
                     } else {
-                        let Ok(value) = from_stored(&kv.value, revision) else {
+                        let Ok(value) = encoded_from_stored(&kv.value, revision) else {
                             continue;
                         };
                         let created = kv.create_revision == revision;
@@ -504,7 +606,7 @@ impl WatchStream {
                             } else {
                                 EventType::Modified
                             },
-                            object: Arc::new(value),
+                            object: value,
                             prev: if created { None } else { prev },
                         }
                     };
@@ -514,17 +616,23 @@ impl WatchStream {
                     self.cursor = self.cursor.max(revision);
                 }
             }
+            // Never asked for on a client's own store watch.
+            Some(WatchBatch::Progress(_)) => {}
             Some(WatchBatch::Compacted { compact_revision }) => {
                 self.pending.push_back(WatchEvent {
                     kind: EventType::Error,
-                    object: ApiError::expired(self.cursor, compact_revision).to_json(),
+                    object: EncodedObject::new(
+                        ApiError::expired(self.cursor, compact_revision).to_json(),
+                    ),
                 });
                 self.ended = true;
             }
             Some(WatchBatch::Failed(why)) => {
                 self.pending.push_back(WatchEvent {
                     kind: EventType::Error,
-                    object: ApiError::internal(format!("the store watch ended: {why}")).to_json(),
+                    object: EncodedObject::new(
+                        ApiError::internal(format!("the store watch ended: {why}")).to_json(),
+                    ),
                 });
                 self.ended = true;
             }
@@ -535,11 +643,11 @@ impl WatchStream {
     fn bookmark(&self) -> WatchEvent {
         WatchEvent {
             kind: EventType::Bookmark,
-            object: json!({
+            object: EncodedObject::new(json!({
                 "kind": self.cache.resource.kind,
                 "apiVersion": self.cache.resource.api_version(),
                 "metadata": {"resourceVersion": self.cursor.to_string()},
-            }),
+            })),
         }
     }
 
@@ -550,7 +658,7 @@ impl WatchStream {
             let oldest = state.events.front().map_or(state.revision, |e| e.revision);
             self.pending.push_back(WatchEvent {
                 kind: EventType::Error,
-                object: ApiError::expired(self.cursor, oldest).to_json(),
+                object: EncodedObject::new(ApiError::expired(self.cursor, oldest).to_json()),
             });
             self.ended = true;
             return;
@@ -581,7 +689,7 @@ impl WatchStream {
         };
         Some(WatchEvent {
             kind,
-            object: (*event.object).clone(),
+            object: event.object.clone(),
         })
     }
 }

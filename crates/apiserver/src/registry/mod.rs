@@ -7,7 +7,9 @@
 //! optimistic concurrency is a txn comparing it.
 //!
 //! # Layout
-//! - `mod.rs`: the [`Registry`] handle, reads (get, list with paging) and watch.
+//! - `mod.rs`: the [`Registry`] handle, get and watch.
+//! - `list.rs`: list — consistent lists from the watch cache, paging and
+//!   exact revisions from the store.
 //! - `write.rs`: create (with generateName), update (status subresource,
 //!   generation), patch, pods/binding.
 //! - `delete.rs`: delete with preconditions, finalizers, graceful pod deletion,
@@ -19,6 +21,7 @@
 //!   the in-process store and over a real etcd (`fixture.rs`);
 //!   `selector_tests.rs`: label and field selectors on lists and watches;
 //!   `admission_tests.rs`: defaults and validation as clients see them;
+//!   `list_tests.rs`: consistent lists from the watch cache and the fall back;
 //!   `restart_tests.rs`: a watch resumed across an API server restart.
 //!
 //! # Where to start
@@ -31,6 +34,7 @@
 
 mod allocator;
 mod delete;
+mod list;
 mod namespace;
 pub mod write;
 
@@ -38,6 +42,8 @@ pub mod write;
 mod admission_tests;
 #[cfg(test)]
 pub(crate) mod fixture;
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod restart_tests;
 #[cfg(test)]
@@ -51,14 +57,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
 use skiff_api::fields::FieldSelector;
 use skiff_api::labels::LabelSelector;
 use skiff_api::resources::{self, Resource};
 use skiff_api::status::ApiError;
 use skiff_proto::etcdserverpb::RangeRequest;
-use skiff_proto::mvccpb::KeyValue;
 use tokio::sync::OnceCell;
 
 pub use allocator::ServiceRanges;
@@ -66,7 +70,7 @@ pub use delete::DeleteOptions;
 
 use crate::clock::{Clock, Random, SystemClock};
 use crate::object::{from_stored, parse_resource_version, FieldValidation};
-use crate::storage::{prefix_end, Storage, StorageError};
+use crate::storage::{Storage, StorageError};
 use crate::watch_cache::{Filter, WatchCache, WatchStream};
 
 /// The namespaces every cluster has, created by [`Registry::bootstrap`].
@@ -83,6 +87,10 @@ pub struct RegistryConfig {
     pub watch_cache_size: usize,
     /// How often a watch that allows bookmarks gets one, when it has progressed.
     pub bookmark_interval: Duration,
+    /// How long a list without a resourceVersion waits for the watch cache
+    /// to catch up with the store before reading the store instead
+    /// (the Kubernetes API server waits up to 3 s).
+    pub consistent_list_wait: Duration,
     /// Seed of UIDs, generated names and allocations; `None` = from the OS.
     pub seed: Option<u64>,
     /// How often the namespace controller looks again at a Terminating
@@ -96,6 +104,7 @@ impl Default for RegistryConfig {
             service_ranges: ServiceRanges::default(),
             watch_cache_size: 100,
             bookmark_interval: Duration::from_secs(60),
+            consistent_list_wait: Duration::from_secs(3),
             seed: None,
             namespace_resync: Duration::from_secs(2),
         }
@@ -122,7 +131,9 @@ pub struct ListOptions {
     pub limit: i64,
     /// The continue token of the previous page.
     pub continue_token: String,
-    /// "" = the latest state (linearizable); "0" = any state (the watch cache);
+    /// "" = the latest state (linearizable: from the watch cache once it has
+    /// caught up with the store's revision, else from the store); "0" = any
+    /// state (the watch cache);
     /// otherwise the state at that exact revision (Kubernetes' `Exact` match).
     pub resource_version: String,
 }
@@ -320,112 +331,6 @@ impl Registry {
         Ok(self.read_existing(resource, namespace, name).await?.object)
     }
 
-    /// Lists objects: one page of at most `limit` matching items, all at one
-    /// revision; `metadata.continue` fetches the next page at that same revision.
-    pub async fn list(
-        &self,
-        resource: &'static Resource,
-        namespace: &str,
-        options: &ListOptions,
-    ) -> Result<Value, ApiError> {
-        let labels =
-            LabelSelector::parse(&options.label_selector).map_err(ApiError::bad_request)?;
-        let fields = FieldSelector::parse(resource.kind, &options.field_selector)
-            .map_err(ApiError::bad_request)?;
-        let filter = Filter::new(resource.namespace_prefix(namespace), labels, fields);
-        // The cache starts before the store is read, so a watch from this
-        // list's revision never lands before the cache's first revision.
-        let cache = self.cache(resource).await?;
-        let rv = parse_resource_version(&options.resource_version)?;
-        if rv == Some(0) && options.continue_token.is_empty() && options.limit <= 0 {
-            let (objects, revision) = cache.snapshot(&filter.prefix);
-            let items = objects
-                .iter()
-                .filter(|o| filter.matches(o))
-                .map(|o| (**o).clone())
-                .collect();
-            return Ok(list_object(resource, items, revision, None));
-        }
-        let continued = !options.continue_token.is_empty();
-        let (start, revision) = if continued {
-            decode_continue(&options.continue_token, &filter.prefix)?
-        } else {
-            (filter.prefix.clone(), rv.filter(|&r| r > 0).unwrap_or(0))
-        };
-        self.list_pages(resource, &filter, start, revision, options.limit)
-            .await
-            .map_err(|err| match err {
-                ListError::Compacted(_) if continued => ApiError::new(
-                    skiff_api::status::Reason::Expired,
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-                ),
-                ListError::Compacted(compacted) => ApiError::expired(revision, compacted),
-                ListError::Api(err) => err,
-            })
-    }
-
-    async fn list_pages(
-        &self,
-        resource: &'static Resource,
-        filter: &Filter,
-        mut start: String,
-        mut revision: i64,
-        limit: i64,
-    ) -> Result<Value, ListError> {
-        let end = prefix_end(filter.prefix.as_bytes());
-        let mut items = Vec::new();
-        let mut last_key: Option<String> = None;
-        loop {
-            let resp = self
-                .storage
-                .range(RangeRequest {
-                    key: start.as_bytes().to_vec(),
-                    range_end: end.clone(),
-                    revision,
-                    limit: if limit > 0 {
-                        limit - items.len() as i64
-                    } else {
-                        0
-                    },
-                    ..Default::default()
-                })
-                .await
-                .map_err(|err| match err {
-                    StorageError::Compacted { compact_revision } => {
-                        ListError::Compacted(compact_revision)
-                    }
-                    StorageError::FutureRevision => ListError::Api(ApiError::new(
-                        skiff_api::status::Reason::Timeout,
-                        format!(
-                            "Too large resource version: {revision}, current: {}",
-                            self.cache_revision_hint(resource)
-                        ),
-                    )),
-                    other => ListError::Api(storage_error(other)),
-                })?;
-            if revision == 0 {
-                revision = resp.header.as_ref().map_or(0, |h| h.revision);
-            }
-            let more = resp.more;
-            for kv in &resp.kvs {
-                let object = from_kv(kv).map_err(ListError::Api)?;
-                last_key = Some(String::from_utf8_lossy(&kv.key).into_owned());
-                if filter.matches(&object) {
-                    items.push(object);
-                }
-            }
-            let full = limit > 0 && items.len() as i64 >= limit;
-            match (&last_key, more) {
-                (Some(last), true) if full => {
-                    let token = encode_continue(revision, last, &filter.prefix);
-                    return Ok(list_object(resource, items, revision, Some(token)));
-                }
-                (Some(last), true) => start = format!("{last}\0"),
-                _ => return Ok(list_object(resource, items, revision, None)),
-            }
-        }
-    }
-
     /// Watches a resource through its watch cache.
     pub async fn watch(
         &self,
@@ -456,7 +361,7 @@ impl Registry {
     }
 
     /// The newest revision a resource's watch cache has seen, if it runs (for messages).
-    fn cache_revision_hint(&self, resource: &Resource) -> i64 {
+    pub(crate) fn cache_revision_hint(&self, resource: &Resource) -> i64 {
         self.caches
             .get(resource.resource)
             .and_then(|cell| cell.get())
@@ -471,61 +376,4 @@ impl Registry {
         let at = self.clock.now() + Duration::from_secs(seconds.max(0) as u64);
         crate::clock::rfc3339(at)
     }
-}
-
-/// Why a page could not be read.
-enum ListError {
-    /// The revision asked for is compacted (to this revision, when known).
-    Compacted(i64),
-    Api(ApiError),
-}
-
-fn from_kv(kv: &KeyValue) -> Result<Value, ApiError> {
-    from_stored(&kv.value, kv.mod_revision)
-}
-
-fn list_object(
-    resource: &Resource,
-    items: Vec<Value>,
-    revision: i64,
-    continue_token: Option<String>,
-) -> Value {
-    let mut metadata = json!({"resourceVersion": revision.to_string()});
-    if let Some(token) = continue_token {
-        metadata["continue"] = Value::String(token);
-    }
-    json!({
-        "kind": resource.list_kind(),
-        "apiVersion": resource.api_version(),
-        "metadata": metadata,
-        "items": items,
-    })
-}
-
-/// A continue token as Kubernetes makes it: base64 of
-/// `{"v":"meta.k8s.io/v1","rv":<revision>,"start":"<key after the prefix>\u0000"}`.
-fn encode_continue(revision: i64, last_key: &str, prefix: &str) -> String {
-    let start = format!("{}\0", last_key.strip_prefix(prefix).unwrap_or(last_key));
-    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": start});
-    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
-}
-
-fn decode_continue(token: &str, prefix: &str) -> Result<(String, i64), ApiError> {
-    let invalid = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    let bytes = base64::engine::general_purpose::URL_SAFE
-        .decode(token)
-        .map_err(|_| invalid())?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if value["v"] != "meta.k8s.io/v1" {
-        return Err(invalid());
-    }
-    let revision = value["rv"]
-        .as_i64()
-        .filter(|&r| r > 0)
-        .ok_or_else(invalid)?;
-    let start = value["start"].as_str().ok_or_else(invalid)?;
-    if start.contains("..") || start.starts_with('/') {
-        return Err(invalid());
-    }
-    Ok((format!("{prefix}{start}"), revision))
 }

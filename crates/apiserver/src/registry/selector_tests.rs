@@ -276,7 +276,7 @@ async fn next(stream: &mut WatchStream) -> (EventType, Value) {
         .await
         .expect("an event arrives")
         .expect("the watch is open");
-    (event.kind, event.object)
+    (event.kind, event.object.into_value())
 }
 
 /// An unconditional update of `object` (no resourceVersion precondition).

@@ -1,24 +1,31 @@
 //! [`EtcdStorage`]: etcd's v3 gRPC API at a list of endpoints (`skiff store`
 //! members or a real etcd), through the generated tonic clients.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
-use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use skiff_proto::etcdserverpb::kv_client::KvClient;
+use skiff_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use skiff_proto::etcdserverpb::watch_client::WatchClient;
 use skiff_proto::etcdserverpb::{
-    watch_request, RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchCreateRequest,
-    WatchRequest,
+    watch_request, RangeRequest, RangeResponse, StatusRequest, TxnRequest, TxnResponse,
+    WatchCreateRequest, WatchProgressRequest, WatchRequest,
 };
+use tokio::sync::{mpsc, OnceCell};
 use tonic::transport::{Channel, Endpoint};
 
-use super::{prefix_end, Storage, StorageError, WatchBatch};
+use super::{prefix_end, ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch};
 
 /// The registry's storage on a remote etcd v3 API.
 #[derive(Clone)]
 pub struct EtcdStorage {
     kv: KvClient<Channel>,
     watch: WatchClient<Channel>,
+    maintenance: MaintenanceClient<Channel>,
+    /// Whether the etcd answers progress requests in order with the events
+    /// (learnt once, from its version).
+    ordered_progress: Arc<OnceCell<bool>>,
 }
 
 impl EtcdStorage {
@@ -41,8 +48,48 @@ impl EtcdStorage {
         let max = 256 * 1024 * 1024;
         Ok(EtcdStorage {
             kv: KvClient::new(channel.clone()).max_decoding_message_size(max),
-            watch: WatchClient::new(channel).max_decoding_message_size(max),
+            watch: WatchClient::new(channel.clone()).max_decoding_message_size(max),
+            maintenance: MaintenanceClient::new(channel),
+            ordered_progress: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// Whether this etcd's progress responses come after the events they
+    /// cover. etcd before 3.4.31 and 3.5.13 sent them on a separate path,
+    /// so one could overtake events still queued for the watcher (the bug
+    /// behind Kubernetes' etcd version check for consistent reads from cache).
+    async fn has_ordered_progress(&self) -> bool {
+        let mut maintenance = self.maintenance.clone();
+        *self
+            .ordered_progress
+            .get_or_init(|| async move {
+                match maintenance.status(StatusRequest {}).await {
+                    Ok(status) => orders_progress(&status.into_inner().version),
+                    Err(status) => {
+                        tracing::warn!(%status, "cannot learn the etcd version; not asking for watch progress");
+                        false
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// Whether etcd `version` ("3.5.13") orders progress responses after events.
+fn orders_progress(version: &str) -> bool {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    match (major, minor) {
+        (3, 4) => patch >= 31,
+        (3, 5) => patch >= 13,
+        (3, m) => m >= 6,
+        (m, _) => m > 3,
     }
 }
 
@@ -112,7 +159,7 @@ impl Storage for EtcdStorage {
         &self,
         prefix: Vec<u8>,
         start_revision: i64,
-    ) -> BoxFuture<'_, Result<BoxStream<'static, WatchBatch>, StorageError>> {
+    ) -> BoxFuture<'_, Result<StorageWatch, StorageError>> {
         let mut client = self.watch.clone();
         async move {
             let create = WatchRequest {
@@ -126,8 +173,11 @@ impl Storage for EtcdStorage {
                     },
                 )),
             };
-            // The request stream stays open for as long as the watch lives.
-            let requests = futures::stream::iter([create]).chain(futures::stream::pending());
+            // The request stream stays open for as long as the watch lives;
+            // progress requests are sent on it.
+            let (requests_tx, requests) = mpsc::unbounded_channel();
+            let _ = requests_tx.send(create);
+            let requests = tokio_stream::wrappers::UnboundedReceiverStream::new(requests);
             let responses = client.watch(requests).await.map_err(convert)?.into_inner();
             let batches = futures::stream::unfold(Some(responses), |state| async move {
                 let mut responses = state?;
@@ -146,7 +196,14 @@ impl Storage for EtcdStorage {
                             };
                             return Some((batch, None));
                         }
-                        Some(Ok(resp)) if resp.events.is_empty() => continue,
+                        // The `created` answer's revision says nothing of
+                        // what has been sent: a watch from the past has not
+                        // caught up yet.
+                        Some(Ok(resp)) if resp.created => continue,
+                        Some(Ok(resp)) if resp.events.is_empty() => {
+                            let revision = resp.header.map_or(0, |h| h.revision);
+                            return Some((WatchBatch::Progress(revision), Some(responses)));
+                        }
                         Some(Ok(resp)) => {
                             return Some((WatchBatch::Events(resp.events), Some(responses)))
                         }
@@ -161,8 +218,24 @@ impl Storage for EtcdStorage {
                         }
                     }
                 }
+            })
+            .boxed();
+            if !self.has_ordered_progress().await {
+                // The request stream must stay open all the same.
+                let batches = batches.map(move |batch| {
+                    let _open = &requests_tx;
+                    batch
+                });
+                return Ok(StorageWatch::new(batches.boxed()));
+            }
+            let progress = ProgressRequester::new(move || {
+                let _ = requests_tx.send(WatchRequest {
+                    request_union: Some(watch_request::RequestUnion::ProgressRequest(
+                        WatchProgressRequest {},
+                    )),
+                });
             });
-            Ok(batches.boxed())
+            Ok(StorageWatch::with_progress(batches, progress))
         }
         .boxed()
     }
@@ -178,6 +251,23 @@ mod tests {
     use crate::registry::tests::{open_store, pod, r};
     use crate::registry::{Registry, RegistryConfig, WatchOptions, WriteOptions};
     use crate::watch_cache::EventType;
+
+    #[test]
+    fn progress_is_asked_only_of_etcds_that_order_it() {
+        for (version, ordered) in [
+            ("3.4.23", false),
+            ("3.4.31", true),
+            ("3.5.0", false),
+            ("3.5.12", false),
+            ("3.5.13", true),
+            ("3.6.0", true),
+            ("3.6.0-rc.1", true),
+            ("4.0.0", true),
+            ("", false),
+        ] {
+            assert_eq!(orders_progress(version), ordered, "etcd {version:?}");
+        }
+    }
 
     #[tokio::test]
     async fn the_registry_works_over_etcds_grpc_api() {

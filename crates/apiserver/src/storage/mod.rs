@@ -11,14 +11,29 @@
 //! Requests and responses are etcd's own protobuf messages, so both sides speak
 //! the same semantics: revisions, `mod_revision` compares, compaction.
 //!
+//! A watch can also be asked for *progress*: etcd's `progress_request`,
+//! answered with a response that has no events and whose header revision means
+//! "every event up to here has been sent". The watch cache uses it to learn
+//! that it is current to a store revision although none of its keys changed,
+//! which lets it answer consistent lists (see [`StorageWatch`]).
+//!
 //! # Caveats
-//! No TLS to etcd, no leases, no auth.
+//! No TLS to etcd, no leases, no auth. Progress is only asked of an etcd that
+//! orders its progress responses after the events they cover (etcd 3.4.31,
+//! 3.5.13 and later); with an older one (or a `skiff store` member reached over
+//! the network, which reports etcd API version 3.5.0) consistent lists are
+//! read from the store.
 
 mod etcd;
 mod local;
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::Stream;
 use skiff_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 use skiff_proto::mvccpb::Event;
 
@@ -60,6 +75,69 @@ pub enum WatchBatch {
     },
     /// The watch broke for another reason; nothing follows.
     Failed(String),
+    /// The answer to a progress request: every event up to this store
+    /// revision has been delivered.
+    Progress(i64),
+}
+
+/// Asks a running storage watch for a [`WatchBatch::Progress`]. Cheap to
+/// clone; asking a watch that has ended does nothing.
+#[derive(Clone)]
+pub struct ProgressRequester(Arc<dyn Fn() + Send + Sync>);
+
+impl ProgressRequester {
+    /// A requester that calls `request` for each request.
+    pub fn new(request: impl Fn() + Send + Sync + 'static) -> ProgressRequester {
+        ProgressRequester(Arc::new(request))
+    }
+
+    /// Asks for progress: a [`WatchBatch::Progress`] follows once the watch
+    /// has delivered every event up to the store's current revision.
+    pub fn request(&self) {
+        (self.0)()
+    }
+}
+
+/// A storage watch: a stream of [`WatchBatch`]es, and a [`ProgressRequester`]
+/// when the store promises that a progress answer comes after every event it
+/// covers.
+pub struct StorageWatch {
+    batches: BoxStream<'static, WatchBatch>,
+    progress: Option<ProgressRequester>,
+}
+
+impl StorageWatch {
+    /// A watch whose store cannot be asked for progress.
+    pub fn new(batches: BoxStream<'static, WatchBatch>) -> StorageWatch {
+        StorageWatch {
+            batches,
+            progress: None,
+        }
+    }
+
+    /// A watch that answers progress requests made through `progress`.
+    pub fn with_progress(
+        batches: BoxStream<'static, WatchBatch>,
+        progress: ProgressRequester,
+    ) -> StorageWatch {
+        StorageWatch {
+            batches,
+            progress: Some(progress),
+        }
+    }
+
+    /// The handle that asks this watch for progress, if the store offers it.
+    pub fn progress_requester(&self) -> Option<ProgressRequester> {
+        self.progress.clone()
+    }
+}
+
+impl Stream for StorageWatch {
+    type Item = WatchBatch;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchBatch>> {
+        self.batches.as_mut().poll_next(cx)
+    }
 }
 
 /// The store operations the registry needs.
@@ -75,7 +153,7 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         prefix: Vec<u8>,
         start_revision: i64,
-    ) -> BoxFuture<'_, Result<BoxStream<'static, WatchBatch>, StorageError>>;
+    ) -> BoxFuture<'_, Result<StorageWatch, StorageError>>;
 }
 
 /// The end of the range that holds every key starting with `prefix` (etcd's
