@@ -6,7 +6,10 @@
 //! - the current state (every object, by key), for the synthetic ADDED events
 //!   a watch without a resourceVersion starts with, and
 //! - a ring of the most recent events, so a watch from a recent
-//!   resourceVersion replays exactly what happened after it.
+//!   resourceVersion replays exactly what happened after it. As Kubernetes'
+//!   ring, it keeps at least `watch_cache_size` events (100 by default) and
+//!   every event younger than 75 s, up to [`WATCH_CACHE_MAX_EVENTS`]: a
+//!   watcher that falls behind during a burst catches up from the ring.
 //!
 //! Client watches do not get their own store watch nor their own buffer: each
 //! keeps a cursor (the last revision it has delivered) and reads the ring past
@@ -52,13 +55,13 @@
 //! not the store's progress. Kubernetes' own watch cache answers a watch from
 //! before its start with 410; skiff serves it from the store instead (see
 //! above). If the store watch breaks, the cache lists again and every watcher
-//! older than that list ends with 410. The ring has a fixed size, where
-//! Kubernetes grows it while its oldest event is younger than 75 s: a watcher
-//! that falls a whole ring behind (100 events by default) ends with 410.
+//! older than that list ends with 410. A watcher that falls behind by more
+//! than the ring holds (100 events and whatever is younger than 75 s) ends
+//! with 410.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -118,9 +121,31 @@ pub struct WatchEvent {
     pub object: EncodedObject,
 }
 
+/// The most events a watch cache keeps, however fresh (Kubernetes' upper
+/// bound of its watch cache's capacity).
+pub const WATCH_CACHE_MAX_EVENTS: usize = 100 * 1024;
+
+/// How many events a watch cache keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retention {
+    /// At least this many of the most recent events.
+    pub(crate) events: usize,
+    /// And every event younger than this, up to [`WATCH_CACHE_MAX_EVENTS`].
+    pub(crate) fresh: Duration,
+}
+
+impl Retention {
+    /// Whether the oldest of `len` kept events, seen at `oldest_seen`, goes.
+    fn drops_oldest(&self, len: usize, oldest_seen: Instant) -> bool {
+        len > self.events && (len > WATCH_CACHE_MAX_EVENTS || oldest_seen.elapsed() >= self.fresh)
+    }
+}
+
 /// One change the cache saw.
 #[derive(Debug)]
 struct CachedEvent {
+    /// When the cache saw it, for [`Retention::fresh`].
+    seen: Instant,
     revision: i64,
     key: String,
     kind: EventType,
@@ -149,7 +174,7 @@ struct CacheState {
 /// The per-resource cache. Created by the registry on first use.
 pub(crate) struct WatchCache {
     resource: &'static Resource,
-    capacity: usize,
+    retention: Retention,
     state: RwLock<CacheState>,
     revision_tx: watch::Sender<i64>,
     /// `progress`, for consistent lists waiting on it.
@@ -165,7 +190,7 @@ impl WatchCache {
     pub(crate) async fn start(
         resource: &'static Resource,
         storage: Arc<dyn Storage>,
-        capacity: usize,
+        retention: Retention,
         stop: CancellationToken,
     ) -> Result<Arc<WatchCache>, StorageError> {
         let (objects, revision) = list_all(resource, storage.as_ref()).await?;
@@ -173,7 +198,10 @@ impl WatchCache {
         let (progress_tx, _) = watch::channel(revision);
         let cache = Arc::new(WatchCache {
             resource,
-            capacity: capacity.max(1),
+            retention: Retention {
+                events: retention.events.max(1),
+                ..retention
+            },
             state: RwLock::new(CacheState {
                 objects,
                 events: VecDeque::new(),
@@ -303,6 +331,7 @@ impl WatchCache {
                 object::set_resource_version(&mut last, kv.mod_revision);
                 state.objects.remove(&key);
                 CachedEvent {
+                    seen: Instant::now(),
                     revision: kv.mod_revision,
                     key,
                     kind: EventType::Deleted,
@@ -316,6 +345,7 @@ impl WatchCache {
                 };
                 state.objects.insert(key.clone(), value.clone());
                 CachedEvent {
+                    seen: Instant::now(),
                     revision: kv.mod_revision,
                     key,
                     kind: if prev.is_some() {
@@ -329,10 +359,12 @@ impl WatchCache {
             };
             state.revision = cached.revision;
             state.events.push_back(cached);
-            while state.events.len() > self.capacity {
-                if let Some(dropped) = state.events.pop_front() {
-                    state.oldest = dropped.revision;
+            while let Some(front) = state.events.front() {
+                if !self.retention.drops_oldest(state.events.len(), front.seen) {
+                    break;
                 }
+                state.oldest = front.revision;
+                state.events.pop_front();
             }
         }
         let revision = state.revision;
@@ -587,6 +619,7 @@ impl WatchStream {
                         let mut last = last.value().clone();
                         object::set_resource_version(&mut last, revision);
                         CachedEvent {
+                            seen: Instant::now(),
                             revision,
                             key,
                             kind: EventType::Deleted,
@@ -599,6 +632,7 @@ impl WatchStream {
                         };
                         let created = kv.create_revision == revision;
                         CachedEvent {
+                            seen: Instant::now(),
                             revision,
                             key,
                             kind: if created {
@@ -691,5 +725,42 @@ impl WatchStream {
             kind,
             object: event.object.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_keeps_its_minimum_and_fresh_events_up_to_the_bound() {
+        let keep = Retention {
+            events: 100,
+            fresh: Duration::from_secs(75),
+        };
+        let now = Instant::now();
+        assert!(!keep.drops_oldest(100, now), "the minimum always stays");
+        assert!(!keep.drops_oldest(5_000, now), "fresh events stay past it");
+        assert!(
+            keep.drops_oldest(WATCH_CACHE_MAX_EVENTS + 1, now),
+            "but not past the bound"
+        );
+        let stale = now - Duration::from_secs(76);
+        assert!(
+            keep.drops_oldest(101, stale),
+            "stale events past the minimum go"
+        );
+        assert!(
+            !keep.drops_oldest(100, stale),
+            "the minimum stays even when stale"
+        );
+        let exact = Retention {
+            events: 3,
+            fresh: Duration::ZERO,
+        };
+        assert!(
+            exact.drops_oldest(4, now),
+            "no freshness: exactly the minimum"
+        );
     }
 }

@@ -71,7 +71,7 @@ pub use delete::DeleteOptions;
 use crate::clock::{Clock, Random, SystemClock};
 use crate::object::{from_stored, parse_resource_version, FieldValidation};
 use crate::storage::{Storage, StorageError};
-use crate::watch_cache::{Filter, WatchCache, WatchStream};
+use crate::watch_cache::{Filter, Retention, WatchCache, WatchStream};
 
 /// The namespaces every cluster has, created by [`Registry::bootstrap`].
 pub const SYSTEM_NAMESPACES: &[&str] =
@@ -82,9 +82,15 @@ pub const SYSTEM_NAMESPACES: &[&str] =
 pub struct RegistryConfig {
     /// Service ClusterIP and NodePort ranges.
     pub service_ranges: ServiceRanges,
-    /// How many recent events each resource's watch cache keeps
+    /// How many recent events each resource's watch cache keeps at least
     /// (the Kubernetes API server's default is 100).
     pub watch_cache_size: usize,
+    /// Events younger than this stay in the watch cache even past
+    /// `watch_cache_size` (up to [`crate::watch_cache::WATCH_CACHE_MAX_EVENTS`]), so a watcher
+    /// that falls behind during a burst catches up instead of getting 410
+    /// Expired: the Kubernetes API server keeps 75 s of events this way.
+    /// Zero keeps exactly `watch_cache_size`.
+    pub watch_cache_fresh: Duration,
     /// How often a watch that allows bookmarks gets one, when it has progressed.
     pub bookmark_interval: Duration,
     /// How long a list without a resourceVersion waits for the watch cache
@@ -103,6 +109,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             service_ranges: ServiceRanges::default(),
             watch_cache_size: 100,
+            watch_cache_fresh: Duration::from_secs(75),
             bookmark_interval: Duration::from_secs(60),
             consistent_list_wait: Duration::from_secs(3),
             seed: None,
@@ -242,7 +249,10 @@ impl Registry {
                 WatchCache::start(
                     resource,
                     self.storage.clone(),
-                    self.config.watch_cache_size,
+                    Retention {
+                        events: self.config.watch_cache_size,
+                        fresh: self.config.watch_cache_fresh,
+                    },
                     self.stop.clone(),
                 )
             })

@@ -11,6 +11,7 @@ scenarios!(
     watch_without_version_starts_with_the_current_state,
     watch_from_a_version_replays_exactly_what_followed,
     watch_older_than_the_cache_gets_410_expired,
+    a_watch_behind_the_minimum_but_within_the_fresh_events_catches_up,
     a_thousand_watchers_each_see_every_event,
     watch_bookmarks_carry_progress,
     several_objects_written_in_one_txn_all_reach_watchers,
@@ -77,6 +78,7 @@ async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
         backend,
         RegistryConfig {
             watch_cache_size: 3,
+            watch_cache_fresh: std::time::Duration::ZERO,
             ..Default::default()
         },
     )
@@ -116,6 +118,51 @@ async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
         .unwrap()
         .starts_with(&format!("too old resource version: {}", rv(&first))));
     assert!(w.next().await.is_none(), "nothing follows an ERROR");
+}
+
+async fn a_watch_behind_the_minimum_but_within_the_fresh_events_catches_up(backend: Backend) {
+    // As the test above, but with Kubernetes' default freshness: the cache
+    // keeps more than its 3 events while they are young.
+    let f = Fixture::with_config(
+        backend,
+        RegistryConfig {
+            watch_cache_size: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = f.create("cm", "default", config_map("c0", 0)).await;
+    for i in 1..6 {
+        f.create("cm", "default", config_map(&format!("c{i}"), 0))
+            .await;
+    }
+    let mut live = f
+        .registry
+        .watch(r("cm"), "default", &WatchOptions::default())
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        next(&mut live).await;
+    }
+    let options = WatchOptions {
+        resource_version: rv(&first).to_string(),
+        ..Default::default()
+    };
+    let mut w = f
+        .registry
+        .watch(r("cm"), "default", &options)
+        .await
+        .unwrap();
+    for i in 1..6 {
+        let event = next(&mut w).await;
+        assert_eq!(
+            event.kind,
+            EventType::Added,
+            "event {i}: {:?}",
+            event.object
+        );
+        assert_eq!(event.object["metadata"]["name"], format!("c{i}"));
+    }
 }
 
 async fn a_thousand_watchers_each_see_every_event(backend: Backend) {

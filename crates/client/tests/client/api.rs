@@ -264,6 +264,7 @@ async fn a_watch_carries_every_change_after_its_resource_version() {
 async fn a_watch_from_before_the_window_is_expired() {
     let cluster = Cluster::with_config(RegistryConfig {
         watch_cache_size: 3,
+        watch_cache_fresh: std::time::Duration::ZERO,
         ..Default::default()
     })
     .await;

@@ -223,6 +223,7 @@ async fn an_informer_follows_watches_the_server_closes() {
 async fn an_informer_lists_again_after_410_expired_and_reports_what_it_missed() {
     let cluster = Cluster::with_config(RegistryConfig {
         watch_cache_size: 3,
+        watch_cache_fresh: std::time::Duration::ZERO,
         ..Default::default()
     })
     .await;
