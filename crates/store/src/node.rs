@@ -158,6 +158,12 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         .cache_capacity(config.cache_bytes)
         // The log provides durability; sled is tuned for write throughput.
         .mode(sled::Mode::HighThroughput)
+        // Nor does sled need its own periodic fsyncs: a sled that lost its
+        // latest writes in a crash is caught up from the log, and the log is
+        // compacted only behind a snapshot file, which is fsync'd and restored
+        // when sled is behind the log's start. sled still writes its buffers
+        // out as they fill.
+        .flush_every_ms(None)
         .open()?;
     let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
     let snapshots = Arc::new(Snapshots::open(&config.data_dir.join(SNAP_DIR))?);
