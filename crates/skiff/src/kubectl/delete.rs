@@ -8,13 +8,13 @@
 
 use skiff_proto::api::{ApiResource, DeleteRequest};
 
-use super::{apply, kind_and_names, manifest, print, reference, resolve, Error, Session};
+use super::{apply, manifest, print, reference, resolve, targets, Error, Session};
 use crate::cli::DeleteArgs;
 
 /// Runs `skiff delete`.
 pub(crate) async fn run(args: DeleteArgs) -> Result<(), Error> {
     let named = match &args.kind {
-        Some(kind) => Some(kind_and_names(kind, &args.names)?),
+        Some(kind) => Some(targets(kind, &args.names)?),
         None => None,
     };
     match (&named, args.files.is_empty()) {
@@ -28,7 +28,7 @@ pub(crate) async fn run(args: DeleteArgs) -> Result<(), Error> {
                 "you must provide one or more resources by argument or filename".into(),
             ))
         }
-        (Some((_, names)), true) if names.is_empty() => {
+        (Some(targets), true) if targets.iter().any(|t| t.names.is_empty()) => {
             return Err(Error::Usage(
                 "resource(s) were provided, but no name was specified".into(),
             ))
@@ -37,19 +37,24 @@ pub(crate) async fn run(args: DeleteArgs) -> Result<(), Error> {
     }
     let mut session = Session::connect(args.server.server.as_deref()).await?;
     let mut failed = false;
-    if let Some((kind, names)) = named {
-        let resource = session.resource(&kind)?;
+    if let Some(targets) = named {
         let namespace = super::namespace_or_default(&args.namespace);
-        for name in names {
-            let deleted = delete_one(
-                &mut session,
-                &resource,
-                &namespace,
-                &name,
-                args.ignore_not_found,
-            )
-            .await;
-            failed |= !report(deleted);
+        let mut resources = Vec::new();
+        for target in &targets {
+            resources.push(session.resource(&target.typed)?);
+        }
+        for (target, resource) in targets.iter().zip(&resources) {
+            for name in &target.names {
+                let deleted = delete_one(
+                    &mut session,
+                    resource,
+                    &namespace,
+                    name,
+                    args.ignore_not_found,
+                )
+                .await;
+                failed |= !report(deleted);
+            }
         }
     } else {
         for document in manifest::read_all(&args.files) {
