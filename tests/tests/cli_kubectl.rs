@@ -631,3 +631,46 @@ fn get_several_types_prints_a_table_each_and_lists_them_together() {
 fn stdout_of(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+#[test]
+fn get_sorts_by_a_field_and_delete_takes_a_selector_or_all() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, tier) in [("web-10", "front"), ("web-2", "front"), ("db", "back")] {
+        let manifest = POD
+            .replace("name: web\n", &format!("name: {name}\n"))
+            .replace("{app: web}", &format!("{{tier: {tier}}}"));
+        let file = write(dir.path(), &format!("{name}.yaml"), &manifest);
+        let out = up.skiff(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Names in natural order; kubectl's default order is the server's.
+    let out = up.skiff(&["get", "pods", "--sort-by", ".metadata.name", "-o", "name"]);
+    assert_eq!(stdout(&out), "pod/db\npod/web-2\npod/web-10\n", "{out:?}");
+    let out = up.skiff(&[
+        "get",
+        "pods",
+        "--sort-by={.metadata.labels.tier}",
+        "--no-headers",
+        "-o",
+        "custom-columns=N:.metadata.name",
+    ]);
+    assert_eq!(stdout(&out), "db\nweb-10\nweb-2\n", "{out:?}");
+
+    let out = up.skiff(&["delete", "pods", "-l", "tier=front"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["pod \"web-10\" deleted", "pod \"web-2\" deleted"]);
+    let out = up.skiff(&["delete", "pods", "-l", "tier=front"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "No resources found\n");
+    let out = up.skiff(&["delete", "pods", "--all"]);
+    assert_eq!(stdout(&out), "pod \"db\" deleted\n", "{out:?}");
+    let out = up.skiff(&["delete", "pods", "db", "--all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: name cannot be provided when a selector is specified\n"
+    );
+}

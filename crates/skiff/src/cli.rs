@@ -359,6 +359,9 @@ pub struct GetArgs {
     /// Exit successfully when a named object does not exist.
     #[arg(long)]
     pub ignore_not_found: bool,
+    /// Sort each type's objects by this field, such as .metadata.name.
+    #[arg(long)]
+    pub sort_by: Option<String>,
     /// After listing, print changes as they happen.
     #[arg(short, long)]
     pub watch: bool,
@@ -395,6 +398,12 @@ pub struct DeleteArgs {
     /// Treat objects that do not exist as deleted.
     #[arg(long)]
     pub ignore_not_found: bool,
+    /// Delete the objects of the type that match this label selector.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Delete every object of the type in the namespace.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

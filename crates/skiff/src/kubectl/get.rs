@@ -12,7 +12,8 @@
 //! list-then-watch). The watch ends when the server closes the stream.
 //!
 //! # Caveats
-//! No `--sort-by`, `--output-watch-events`, Go templates or
+//! `--sort-by` sorts the objects of each type on their own (kubectl sorts
+//! across types). No `--output-watch-events`, Go templates or
 //! `custom-columns-file`; `-w` watches a single type.
 
 use std::str::FromStr;
@@ -20,7 +21,7 @@ use std::str::FromStr;
 use serde_json::{json, Value};
 use skiff_proto::api::{ApiResource, GetRequest, ListRequest, WatchRequest};
 
-use super::jsonpath::{CustomColumns, Template};
+use super::jsonpath::{CustomColumns, SortBy, Template};
 use super::table::{render_row, Table};
 use super::{age, decode, print, printers, reference, resolve, targets, Error, Session};
 use crate::cli::{GetArgs, GetOutput};
@@ -106,6 +107,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         Some(GetOutput::CustomColumns(spec)) => drop(CustomColumns::parse(spec)?),
         _ => {}
     }
+    let sort_by = args.sort_by.as_deref().map(SortBy::parse).transpose()?;
     let mut session = Session::connect(args.server.server.as_deref()).await?;
     let mut resources = Vec::new();
     for target in &targets {
@@ -175,6 +177,9 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         }
         for object in &mut objects {
             fill_type_meta(object, resource);
+        }
+        if let Some(sort_by) = &sort_by {
+            sort_by.sort(&mut objects);
         }
         match groups.last_mut() {
             Some(last) if last.resource == *resource => last.objects.extend(objects),

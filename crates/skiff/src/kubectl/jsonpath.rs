@@ -325,14 +325,8 @@ impl CustomColumns {
                     "unexpected custom-columns spec: {column}, expected <header>:<json-path-expr>"
                 )));
             };
-            let path = path.trim_start_matches('{').trim_end_matches('}');
-            let path = if path.starts_with(['.', '[']) {
-                path.to_string()
-            } else {
-                format!(".{path}")
-            };
             headers.push(header.to_string());
-            paths.push(parse_path(&path, column)?);
+            paths.push(field_path(path, column)?);
         }
         Ok(CustomColumns { headers, paths })
     }
@@ -351,6 +345,107 @@ impl CustomColumns {
             })
             .collect()
     }
+}
+
+/// A field path as `--sort-by` and custom columns take it: with or without
+/// braces and the leading dot (`metadata.name`, `{.metadata.name}`).
+fn field_path(text: &str, context: &str) -> Result<Vec<Step>, Error> {
+    let path = text.trim_start_matches('{').trim_end_matches('}');
+    if path.starts_with(['.', '[']) {
+        parse_path(path, context)
+    } else {
+        parse_path(&format!(".{path}"), context)
+    }
+}
+
+/// `--sort-by=PATH`: orders objects by the first value the path reaches.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SortBy {
+    path: Vec<Step>,
+}
+
+impl SortBy {
+    /// Parses the path.
+    pub(crate) fn parse(text: &str) -> Result<SortBy, Error> {
+        Ok(SortBy {
+            path: field_path(text, text)?,
+        })
+    }
+
+    /// Sorts `objects` (stably) as kubectl's sorter does: numbers by value,
+    /// strings in natural order (`web-2` before `web-10`); objects without
+    /// the field first.
+    pub(crate) fn sort(&self, objects: &mut [Value]) {
+        objects.sort_by(|a, b| {
+            let (a, b) = (select(a, &self.path), select(b, &self.path));
+            match (a.first(), b.first()) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => std::cmp::Ordering::Less,
+                (Some(_), None) => std::cmp::Ordering::Greater,
+                (Some(a), Some(b)) => compare(a, b),
+            }
+        });
+    }
+}
+
+fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            x.total_cmp(&y)
+        }
+        (a, b) => natural_order(&show(a), &show(b)),
+    }
+}
+
+/// kubectl's natural string order: runs of digits compare by value and
+/// sort before other characters, which compare byte by byte.
+pub(crate) fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (digit_a, digit_b) = (a[i].is_ascii_digit(), b[j].is_ascii_digit());
+        if digit_a != digit_b {
+            return if digit_a {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        if !digit_a {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // Compare the numbers: skip leading zeros, then the longer is
+        // larger, then digit by digit, then fewer zeros first.
+        let (zeros_a, zeros_b) = (i, j);
+        while i < a.len() && a[i] == b'0' {
+            i += 1;
+        }
+        while j < b.len() && b[j] == b'0' {
+            j += 1;
+        }
+        let (start_a, start_b) = (i, j);
+        while i < a.len() && a[i].is_ascii_digit() {
+            i += 1;
+        }
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        let order = (i - start_a)
+            .cmp(&(j - start_b))
+            .then_with(|| a[start_a..i].cmp(&b[start_b..j]))
+            .then_with(|| (start_a - zeros_a).cmp(&(start_b - zeros_b)));
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
 }
 
 #[cfg(test)]
@@ -424,6 +519,27 @@ mod tests {
         ] {
             assert!(Template::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sort_by_orders_numbers_by_value_and_names_naturally() {
+        let mut objects: Vec<Value> = ["web-10", "web-2", "api", "web-02"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({"metadata": {"name": n}, "n": 10 - i as i64}))
+            .chain([json!({"metadata": {}})])
+            .collect();
+        SortBy::parse("{.metadata.name}")
+            .unwrap()
+            .sort(&mut objects);
+        let names: Vec<String> = objects
+            .iter()
+            .map(|o| show(&o["metadata"]["name"]))
+            .collect();
+        assert_eq!(names, ["null", "api", "web-2", "web-02", "web-10"]);
+        SortBy::parse("n").unwrap().sort(&mut objects);
+        let numbers: Vec<String> = objects.iter().map(|o| show(&o["n"])).collect();
+        assert_eq!(numbers, ["null", "7", "8", "9", "10"]);
     }
 
     #[test]
