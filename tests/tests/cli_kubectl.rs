@@ -592,9 +592,11 @@ fn get_several_types_prints_a_table_each_and_lists_them_together() {
         stderr(&out),
         "Error from server (NotFound): pods \"nope\" not found\n"
     );
-    let out = up.skiff(&["get", "pods", "nope", "--ignore-not-found"]);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", ""));
+    for format in ["wide", "yaml", "name"] {
+        let out = up.skiff(&["get", "pods", "nope", "--ignore-not-found", "-o", format]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", ""));
+    }
 
     // Errors worded as kubectl's.
     let out = up.skiff(&["get", "po/web", "svc"]);

@@ -190,9 +190,15 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         }
     }
 
-    // A single named object that is missing shows nothing but the error.
+    // A single named object that is missing shows nothing but the error;
+    // with --ignore-not-found, an empty result shows nothing at all (not
+    // even an empty List).
     if view.single && failed {
         return Err(Error::Reported);
+    }
+    let nothing = groups.iter().all(|g| g.objects.is_empty());
+    if nothing && args.ignore_not_found && !args.watch {
+        return if failed { Err(Error::Reported) } else { Ok(()) };
     }
     let shown = render(&groups, &view, age::now())?;
     let mut header = None;

@@ -11,20 +11,27 @@
 //!
 //! # Layout
 //! - [`server`]: which server to talk to, and the connection.
-//! - [`resolve`]: typed names and manifest kinds → served resources.
+//! - [`resolve`]: typed names and manifest kinds → served resources;
+//!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
 //!   [`age`]: "3m20s"-style ages.
+//! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
+//!   writes them; [`jsonpath`]: `-o jsonpath=…`, `-o custom-columns=…` and
+//!   `--sort-by`.
 //! - [`manifest`]: reading YAML/JSON files, directories and standard input.
 //!
 //! # Where to start
 //! [`run`] connects and dispatches; [`get::run`] shows the whole round trip.
+//! The golden files in `testdata/` are kubectl 1.32's own output for the
+//! objects beside them.
 //!
 //! # Caveats
 //! `apply` is client-side apply: it keeps kubectl's last-applied annotation
 //! and merges the manifest into the live object (lists of named items, such
 //! as containers, merge by name), not server-side apply. No `edit`, `logs`,
-//! `exec`, contexts or custom columns.
+//! `exec`, contexts or Go templates; `describe` has kubectl's sections for
+//! pods, nodes, services and deployments only.
 
 pub(crate) mod age;
 pub(crate) mod apply;
