@@ -126,6 +126,14 @@ mod tests {
                 include_str!("testdata/tricky.json"),
                 include_str!("testdata/tricky.kubectl.json"),
             ),
+            (
+                include_str!("testdata/fuzz.json"),
+                include_str!("testdata/fuzz.kubectl.json"),
+            ),
+            (
+                include_str!("testdata/keys.json"),
+                include_str!("testdata/keys.kubectl.json"),
+            ),
         ] {
             let value: Value = serde_json::from_str(input).unwrap();
             assert_eq!(to_json(&value), expected);

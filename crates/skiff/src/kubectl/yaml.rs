@@ -793,7 +793,12 @@ mod tests {
     use super::*;
 
     /// Golden files: each `.json` object next to what kubectl 1.32 prints
-    /// for it (`kubectl label --local -f X.json ... -o yaml`).
+    /// for it (`kubectl label --local -f X.json never-set- -o yaml`).
+    /// `pod.json` is a typical pod; `tricky.json` collects hard cases by
+    /// hand; `fuzz.json` (values) and `keys.json` (keys) are strings drawn
+    /// at random from the characters YAML treats specially. Keys whose
+    /// natural order is cyclic (`1a`, `9`, `10`) are left out: kubectl's
+    /// order for them changes from run to run.
     #[test]
     fn objects_print_byte_for_byte_as_kubectl_prints_them() {
         for (input, expected) in [
@@ -804,6 +809,14 @@ mod tests {
             (
                 include_str!("testdata/tricky.json"),
                 include_str!("testdata/tricky.kubectl.yaml"),
+            ),
+            (
+                include_str!("testdata/fuzz.json"),
+                include_str!("testdata/fuzz.kubectl.yaml"),
+            ),
+            (
+                include_str!("testdata/keys.json"),
+                include_str!("testdata/keys.kubectl.yaml"),
             ),
         ] {
             let value: Value = serde_json::from_str(input).unwrap();
