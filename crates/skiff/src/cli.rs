@@ -353,6 +353,9 @@ pub struct GetArgs {
     /// Add a LABELS column with each object's labels.
     #[arg(long)]
     pub show_labels: bool,
+    /// Name each object with its type (pod/web) even when all are of one type.
+    #[arg(long)]
+    pub show_kind: bool,
     /// Add a column per label key (comma-separated, or the flag repeated).
     #[arg(short = 'L', long = "label-columns", value_delimiter = ',')]
     pub label_columns: Vec<String>,

@@ -80,6 +80,8 @@ pub(crate) struct View {
     pub no_headers: bool,
     /// `--show-labels`.
     pub show_labels: bool,
+    /// `--show-kind`: NAME says the type even for one type.
+    pub show_kind: bool,
     /// `-L`: label keys shown as columns.
     pub label_columns: Vec<String>,
 }
@@ -100,6 +102,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         single: matches!(&targets[..], [t] if t.names.len() == 1),
         no_headers: args.no_headers,
         show_labels: args.show_labels,
+        show_kind: args.show_kind,
         label_columns: args.label_columns.clone(),
     };
     match &view.output {
@@ -319,7 +322,7 @@ fn table_groups(groups: &[Group], view: &View, now: i64) -> Result<Vec<Table>, E
                 let name_column = table.headers.iter().position(|h| h == "NAME");
                 for object in &group.objects {
                     let mut row = table_row(&group.resource, object, now, view);
-                    if let (true, Some(i)) = (kinds > 1, name_column) {
+                    if let (true, Some(i)) = (kinds > 1 || view.show_kind, name_column) {
                         row[i] = resolve::object_name(&group.resource, &row[i]);
                     }
                     table.rows.push(row);
@@ -632,6 +635,14 @@ mod tests {
             ..View::default()
         };
         assert_eq!(text(&groups, &names), "pod/a\nservice/b\n");
+        // --show-kind names the type with one type too.
+        let show_kind = View {
+            show_kind: true,
+            no_headers: true,
+            ..View::default()
+        };
+        let printed = tables(&[group(&pods, &["a"])], &show_kind);
+        assert!(printed.starts_with("pod/a   0/1 "), "{printed}");
     }
 
     fn cells(text: &str) -> Vec<Vec<&str>> {
