@@ -321,7 +321,7 @@ fn describe_and_delete_speak_as_kubectl() {
     }
     let out = up.skiff(&["describe", "cm", "cfg"]);
     assert!(
-        stdout(&out).contains("Data:\n  a: '1'\n  b: '2'\n"),
+        stdout(&out).contains("Data:\n  a: \"1\"\n  b: \"2\"\n"),
         "{out:?}"
     );
 
@@ -445,4 +445,234 @@ fn get_watch_prints_a_row_per_change() {
     assert!(deleted, "no row for the deletion after {seen:?}");
     let _ = watch.kill();
     let _ = watch.wait();
+}
+
+/// The path of kubectl, when it is installed, to compare output with.
+fn kubectl() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file())
+}
+
+/// What kubectl prints for `object` (JSON) with `-o FORMAT`, without a
+/// server: `label --local` with a no-op label removal.
+fn kubectl_prints(kubectl: &Path, object: &[u8], format: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(kubectl)
+        .args(["label", "--local", "-f", "-", "never-set-", "-o", format])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(object).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "kubectl failed: {out:?}");
+    stdout(&out)
+}
+
+#[test]
+fn get_several_types_prints_a_table_each_and_lists_them_together() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("pod.yaml", POD), ("svc.json", SERVICE)] {
+        let file = write(dir.path(), name, text);
+        assert!(up
+            .skiff(&["apply", "-f", file.to_str().unwrap()])
+            .status
+            .success());
+    }
+
+    // One table per type, a blank line between, names with their type.
+    let out = up.skiff(&["get", "po,svc"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "NAME      READY   STATUS    RESTARTS   AGE",
+        "{text}"
+    );
+    assert_eq!(cells(lines[1])[0][..4], ["pod/web", "0/1", "Pending", "0"]);
+    assert_eq!(lines[2], "", "{text}");
+    assert_eq!(
+        cells(lines[3])[0],
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    assert!(
+        lines[4..].iter().any(|l| l.starts_with("service/api ")),
+        "{text}"
+    );
+    // TYPE/NAME arguments, and no headers: no blank line either.
+    let out = up.skiff(&["get", "po/web", "svc/api", "--no-headers"]);
+    let table = cells(&stdout(&out));
+    assert_eq!(table.len(), 2, "{out:?}");
+    assert_eq!(
+        (table[0][0].as_str(), table[1][0].as_str()),
+        ("pod/web", "service/api")
+    );
+    let out = up.skiff(&["get", "po/web", "svc/api", "-o", "name"]);
+    assert_eq!(stdout(&out), "pod/web\nservice/api\n");
+
+    // Several objects in YAML are a List; one named object is itself.
+    let out = up.skiff(&["get", "po/web", "svc/api", "-o", "yaml"]);
+    let yaml = stdout(&out);
+    assert!(
+        yaml.starts_with("apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.ends_with("kind: List\nmetadata:\n  resourceVersion: \"\"\n"),
+        "{yaml}"
+    );
+    let list: Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(list["items"][1]["kind"], "Service");
+    let yaml = stdout(&up.skiff(&["get", "pod", "web", "-o", "yaml"]));
+    assert!(
+        yaml.starts_with("apiVersion: v1\nkind: Pod\nmetadata:\n"),
+        "{yaml}"
+    );
+    // Timestamps are quoted; lists sit under their key.
+    assert!(yaml.contains("\n  creationTimestamp: \"20"), "{yaml}");
+    assert!(
+        yaml.contains("\n  - image: nginx\n") && yaml.contains("\n    - containerPort: 80\n"),
+        "{yaml}"
+    );
+
+    // Byte for byte what kubectl prints for the same object, when kubectl
+    // is installed here. (`kubectl label --local` prints a List's items one
+    // by one, so the comparison is of one labelled object.)
+    match kubectl() {
+        Some(kubectl) => {
+            let json = up.skiff(&["get", "po/web", "-o", "json"]).stdout;
+            let out = up.skiff(&["get", "po/web", "-o", "yaml"]);
+            for (format, ours) in [("yaml", stdout(&out)), ("json", stdout_of(&json))] {
+                let theirs = kubectl_prints(&kubectl, &json, format);
+                assert_eq!(ours, theirs, "-o {format}");
+            }
+        }
+        None => eprintln!("kubectl is not installed: skipping the comparison with it"),
+    }
+
+    // JSONPath, custom columns, label columns.
+    let out = up.skiff(&["get", "pods", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert_eq!(stdout(&out), "web");
+    let out = up.skiff(&[
+        "get",
+        "pods",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name}{"\t"}{.spec.containers[0].image}{"\n"}{end}"#,
+    ]);
+    assert_eq!(stdout(&out), "web\tnginx\n");
+    let out = up.skiff(&[
+        "get",
+        "pods",
+        "-o",
+        "custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[*].image,NODE:.spec.nodeName",
+    ]);
+    assert_eq!(stdout(&out), "NAME   IMAGE   NODE\nweb    nginx   <none>\n");
+    let out = up.skiff(&["get", "pods", "-L", "app,tier", "--show-labels"]);
+    let table = cells(&stdout(&out));
+    assert_eq!(table[0][5..], ["APP", "TIER", "LABELS"], "{out:?}");
+    assert_eq!(table[1][5..], ["web", "app=web"], "{out:?}");
+
+    // A missing object among several: the rest print, the command fails,
+    // unless missing objects are to be ignored.
+    let out = up.skiff(&["get", "pods", "web", "nope", "-o", "name"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "pod/web\n");
+    assert_eq!(
+        stderr(&out),
+        "Error from server (NotFound): pods \"nope\" not found\n"
+    );
+    for format in ["wide", "yaml", "name"] {
+        let out = up.skiff(&["get", "pods", "nope", "--ignore-not-found", "-o", format]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", ""));
+    }
+
+    // Errors worded as kubectl's.
+    let out = up.skiff(&["get", "po/web", "svc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: there is no need to specify a resource type as a separate argument when passing \
+         arguments in resource/name form (e.g. 'skiff get resource/<resource_name>' instead of \
+         'skiff get resource resource/<resource_name>'\n"
+    );
+    let out = up.skiff(&["get", "po,svc", "-w"]);
+    assert_eq!(
+        stderr(&out),
+        "error: watch is only supported on individual resources and resource collections, but 2 \
+         resources were found\n"
+    );
+
+    // describe and delete take several types too.
+    let out = up.skiff(&["describe", "po/web", "svc/api"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.starts_with("Name:             web\n"), "{text}");
+    assert!(text.contains("\n\nName:"), "{text}");
+    let out = up.skiff(&["delete", "po/web", "svc/api"]);
+    assert_eq!(
+        stdout(&out),
+        "pod \"web\" deleted\nservice \"api\" deleted\n",
+        "{out:?}"
+    );
+    let out = up.skiff(&["get", "po,svc"]);
+    assert_eq!(stderr(&out), "No resources found in default namespace.\n");
+}
+
+fn stdout_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn get_sorts_by_a_field_and_delete_takes_a_selector_or_all() {
+    let up = Up::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, tier) in [("web-10", "front"), ("web-2", "front"), ("db", "back")] {
+        let manifest = POD
+            .replace("name: web\n", &format!("name: {name}\n"))
+            .replace("{app: web}", &format!("{{tier: {tier}}}"));
+        let file = write(dir.path(), &format!("{name}.yaml"), &manifest);
+        let out = up.skiff(&["apply", "-f", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Names in natural order; kubectl's default order is the server's.
+    let out = up.skiff(&["get", "pods", "--sort-by", ".metadata.name", "-o", "name"]);
+    assert_eq!(stdout(&out), "pod/db\npod/web-2\npod/web-10\n", "{out:?}");
+    let out = up.skiff(&[
+        "get",
+        "pods",
+        "--sort-by={.metadata.labels.tier}",
+        "--no-headers",
+        "-o",
+        "custom-columns=N:.metadata.name",
+    ]);
+    assert_eq!(stdout(&out), "db\nweb-10\nweb-2\n", "{out:?}");
+
+    let out = up.skiff(&["delete", "pods", "-l", "tier=front"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["pod \"web-10\" deleted", "pod \"web-2\" deleted"]);
+    let out = up.skiff(&["delete", "pods", "-l", "tier=front"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "No resources found\n");
+    let out = up.skiff(&["delete", "pods", "--all"]);
+    assert_eq!(stdout(&out), "pod \"db\" deleted\n", "{out:?}");
+    let out = up.skiff(&["delete", "pods", "db", "--all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: name cannot be provided when a selector is specified\n"
+    );
 }

@@ -305,8 +305,9 @@ pub struct ServerArgs {
     pub server: Option<String>,
 }
 
-/// How `skiff get` prints objects (kubectl's `-o`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How `skiff get` prints objects (kubectl's `-o`); parsed from text by
+/// `FromStr` in the kubectl module.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GetOutput {
     /// The table with extra columns.
     Wide,
@@ -316,14 +317,19 @@ pub enum GetOutput {
     Json,
     /// `kind/name` per object.
     Name,
+    /// `jsonpath=TEMPLATE`: the template's text over the object or List.
+    JsonPath(String),
+    /// `custom-columns=HEADER:PATH,…`: a table of the given columns.
+    CustomColumns(String),
 }
 
 /// `skiff get`: flags named as kubectl's.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The kind of object (pods, po, deployments.apps, …), or KIND/NAME.
+    /// The kinds of object, comma-separated (pods, po,svc, deployments.apps, …),
+    /// or KIND/NAME.
     pub kind: String,
-    /// Names of the objects to show [default: all].
+    /// Names of the objects to show [default: all], or more KIND/NAME.
     pub names: Vec<String>,
     /// The namespace [default: default].
     #[arg(short, long)]
@@ -337,9 +343,28 @@ pub struct GetArgs {
     /// Field selector, such as status.phase=Running.
     #[arg(long)]
     pub field_selector: Option<String>,
-    /// Output format.
-    #[arg(short, long, value_enum)]
+    /// Output format: wide, yaml, json, name, jsonpath=TEMPLATE or
+    /// custom-columns=HEADER:PATH,….
+    #[arg(short, long)]
     pub output: Option<GetOutput>,
+    /// Print tables without their header row.
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Add a LABELS column with each object's labels.
+    #[arg(long)]
+    pub show_labels: bool,
+    /// Name each object with its type (pod/web) even when all are of one type.
+    #[arg(long)]
+    pub show_kind: bool,
+    /// Add a column per label key (comma-separated, or the flag repeated).
+    #[arg(short = 'L', long = "label-columns", value_delimiter = ',')]
+    pub label_columns: Vec<String>,
+    /// Exit successfully when a named object does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+    /// Sort each type's objects by this field, such as .metadata.name.
+    #[arg(long)]
+    pub sort_by: Option<String>,
     /// After listing, print changes as they happen.
     #[arg(short, long)]
     pub watch: bool,
@@ -376,6 +401,12 @@ pub struct DeleteArgs {
     /// Treat objects that do not exist as deleted.
     #[arg(long)]
     pub ignore_not_found: bool,
+    /// Delete the objects of the type that match this label selector.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Delete every object of the type in the namespace.
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -4,52 +4,55 @@
 //! # Caveats
 //! The command returns once the server accepted the deletion; it does not
 //! wait for finalizers or graceful pod termination (kubectl's `--wait`). No
-//! `--all`, `-l`, `--cascade` or `--grace-period`.
+//! `--cascade`, `--grace-period` or `--field-selector`.
 
-use skiff_proto::api::{ApiResource, DeleteRequest};
+use skiff_proto::api::{ApiResource, DeleteRequest, ListRequest};
 
-use super::{apply, kind_and_names, manifest, print, reference, resolve, Error, Session};
+use super::{
+    apply, decode, manifest, print, printers, reference, resolve, targets, Error, Session, Target,
+};
 use crate::cli::DeleteArgs;
 
 /// Runs `skiff delete`.
 pub(crate) async fn run(args: DeleteArgs) -> Result<(), Error> {
     let named = match &args.kind {
-        Some(kind) => Some(kind_and_names(kind, &args.names)?),
+        Some(kind) => Some(targets(kind, &args.names)?),
         None => None,
     };
-    match (&named, args.files.is_empty()) {
-        (Some(_), false) => {
-            return Err(Error::Usage(
-                "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form or with -f".into(),
-            ))
-        }
-        (None, true) => {
-            return Err(Error::Usage(
-                "you must provide one or more resources by argument or filename".into(),
-            ))
-        }
-        (Some((_, names)), true) if names.is_empty() => {
-            return Err(Error::Usage(
-                "resource(s) were provided, but no name was specified".into(),
-            ))
-        }
-        _ => {}
-    }
+    check_arguments(&args, named.as_deref())?;
     let mut session = Session::connect(args.server.server.as_deref()).await?;
     let mut failed = false;
-    if let Some((kind, names)) = named {
-        let resource = session.resource(&kind)?;
+    if let Some(targets) = named {
         let namespace = super::namespace_or_default(&args.namespace);
-        for name in names {
-            let deleted = delete_one(
-                &mut session,
-                &resource,
-                &namespace,
-                &name,
-                args.ignore_not_found,
-            )
-            .await;
-            failed |= !report(deleted);
+        let mut resources = Vec::new();
+        for target in &targets {
+            resources.push(session.resource(&target.typed)?);
+        }
+        let by_selector = args.all || args.selector.is_some();
+        let mut found = 0;
+        for (target, resource) in targets.iter().zip(&resources) {
+            let names = if by_selector {
+                let selector = args.selector.clone().unwrap_or_default();
+                list_names(&mut session, resource, &namespace, selector).await?
+            } else {
+                target.names.clone()
+            };
+            found += names.len();
+            for name in &names {
+                let deleted = delete_one(
+                    &mut session,
+                    resource,
+                    &namespace,
+                    name,
+                    args.ignore_not_found,
+                )
+                .await;
+                failed |= !report(deleted);
+            }
+        }
+        if by_selector && found == 0 {
+            // kubectl says so on standard output, and succeeds.
+            print("No resources found\n");
         }
     } else {
         for document in manifest::read_all(&args.files) {
@@ -75,6 +78,56 @@ pub(crate) async fn run(args: DeleteArgs) -> Result<(), Error> {
     } else {
         Ok(())
     }
+}
+
+/// Refuses argument combinations kubectl refuses, in kubectl's words.
+fn check_arguments(args: &DeleteArgs, named: Option<&[Target]>) -> Result<(), Error> {
+    let usage = |text: &str| Err(Error::Usage(text.into()));
+    let by_selector = args.all || args.selector.is_some();
+    if args.all && args.selector.is_some() {
+        return usage("cannot set --all and --selector at the same time");
+    }
+    match (named, args.files.is_empty()) {
+        (Some(_), false) => usage(
+            "there is no need to specify a resource type as a separate argument when passing \
+             arguments in resource/name form or with -f",
+        ),
+        (None, true) => usage("you must provide one or more resources by argument or filename"),
+        (Some(targets), true) if by_selector && targets.iter().any(|t| !t.names.is_empty()) => {
+            usage("name cannot be provided when a selector is specified")
+        }
+        (Some(targets), true) if !by_selector && targets.iter().any(|t| t.names.is_empty()) => {
+            usage("resource(s) were provided, but no name was specified")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The names of `resource`'s objects in `namespace` matching `selector`.
+async fn list_names(
+    session: &mut Session,
+    resource: &ApiResource,
+    namespace: &str,
+    selector: String,
+) -> Result<Vec<String>, Error> {
+    let list = session
+        .client
+        .list(ListRequest {
+            r#ref: Some(reference(resource, namespace, "")),
+            label_selector: selector,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| session.rpc_error(e))?
+        .into_inner();
+    let list = decode(&list.list)?;
+    Ok(list
+        .get("items")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|item| printers::text(item, &["metadata", "name"]))
+        .collect())
 }
 
 /// Prints the line or the error; whether it went well.
@@ -123,6 +176,52 @@ pub(crate) fn deleted_line(resource: &ApiResource, name: &str) -> String {
 mod tests {
     use super::*;
     use crate::kubectl::resolve::tests::served;
+
+    fn args(line: &[&str]) -> DeleteArgs {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([&["skiff", "delete"], line].concat()).unwrap();
+        match cli.command {
+            crate::cli::Command::Delete(args) => args,
+            _ => panic!("not delete"),
+        }
+    }
+
+    fn check(line: &[&str]) -> Result<(), String> {
+        let args = args(line);
+        let named = match &args.kind {
+            Some(kind) => Some(targets(kind, &args.names).unwrap()),
+            None => None,
+        };
+        check_arguments(&args, named.as_deref()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_selectors_and_files_combine_only_as_kubectl_allows() {
+        assert_eq!(check(&["po", "web"]), Ok(()));
+        assert_eq!(check(&["po", "-l", "app=web"]), Ok(()));
+        assert_eq!(check(&["po,svc", "--all"]), Ok(()));
+        assert_eq!(check(&["-f", "x.yaml"]), Ok(()));
+        for (line, message) in [
+            (
+                &["po"][..],
+                "error: resource(s) were provided, but no name was specified",
+            ),
+            (
+                &["po", "web", "-l", "a=b"],
+                "error: name cannot be provided when a selector is specified",
+            ),
+            (
+                &["po", "--all", "-l", "a=b"],
+                "error: cannot set --all and --selector at the same time",
+            ),
+            (
+                &[],
+                "error: you must provide one or more resources by argument or filename",
+            ),
+        ] {
+            assert_eq!(check(line), Err(message.to_string()), "{line:?}");
+        }
+    }
 
     #[test]
     fn deleted_lines_name_the_kind_as_kubectl_does() {

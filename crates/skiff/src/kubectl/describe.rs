@@ -17,15 +17,52 @@ use super::age::{age, now};
 use super::apply::LAST_APPLIED;
 use super::printers::{at, int, label_list, node_roles, or_none, pod_status, text};
 use super::table::Table;
-use super::{decode, kind_and_names, print, reference, Error, Session};
+use super::{decode, print, reference, targets, Error, Session};
 use crate::cli::DescribeArgs;
 
 /// Runs `skiff describe`.
 pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {
-    let (kind, names) = kind_and_names(&args.kind, &args.names)?;
+    let targets = targets(&args.kind, &args.names)?;
     let mut session = Session::connect(args.server.server.as_deref()).await?;
-    let resource = session.resource(&kind)?;
+    let mut resources = Vec::new();
+    for target in &targets {
+        resources.push(session.resource(&target.typed)?);
+    }
     let namespace = super::namespace_or_default(&args.namespace);
+    let mut failed = false;
+    let mut printed = false;
+    for (target, resource) in targets.iter().zip(&resources) {
+        let (objects, missing) = read(&mut session, resource, &namespace, &target.names).await?;
+        failed |= missing;
+        for object in &objects {
+            let events = events_of(&mut session, resource, object).await?;
+            let mut text = if printed {
+                "\n\n".to_string()
+            } else {
+                String::new()
+            };
+            text.push_str(&describe(&resource.kind, object, now()));
+            text.push_str(&describe_events(&events, now()));
+            print(&text);
+            printed = true;
+        }
+    }
+    if failed {
+        Err(Error::Reported)
+    } else {
+        Ok(())
+    }
+}
+
+/// The objects `names` name (all in the namespace when none), and whether
+/// any was missing; errors are printed as they come.
+async fn read(
+    session: &mut Session,
+    resource: &ApiResource,
+    namespace: &str,
+    names: &[String],
+) -> Result<(Vec<Value>, bool), Error> {
+    let (resource, namespace) = (resource.clone(), namespace.to_string());
     let mut objects = Vec::new();
     let mut failed = false;
     if names.is_empty() {
@@ -45,10 +82,11 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {
             .cloned()
             .unwrap_or_default();
         if objects.is_empty() {
-            eprintln!("{}", super::get::no_resources(&resource, &namespace));
+            let namespaced = resource.namespaced;
+            eprintln!("{}", super::get::no_resources(namespaced, &namespace));
         }
     }
-    for name in &names {
+    for name in names {
         let got = session
             .client
             .get(GetRequest {
@@ -64,20 +102,7 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {
             }
         }
     }
-    for (i, object) in objects.iter().enumerate() {
-        let events = events_of(&mut session, &resource, object).await?;
-        let mut text = describe(&resource.kind, object, now());
-        text.push_str(&describe_events(&events, now()));
-        if i + 1 < objects.len() {
-            text.push_str("\n\n");
-        }
-        print(&text);
-    }
-    if failed {
-        Err(Error::Reported)
-    } else {
-        Ok(())
-    }
+    Ok((objects, failed))
 }
 
 /// The events about `object`: those whose involvedObject names it.
@@ -198,7 +223,7 @@ impl Writer {
             return self.field(level, key, shown);
         }
         self.line(level, &format!("{key}:"));
-        let yaml = serde_yaml::to_string(value).unwrap_or_default();
+        let yaml = super::yaml::to_yaml(value);
         for line in yaml.lines() {
             self.line(level + 1, line);
         }

@@ -11,31 +11,41 @@
 //!
 //! # Layout
 //! - [`server`]: which server to talk to, and the connection.
-//! - [`resolve`]: typed names and manifest kinds → served resources.
+//! - [`resolve`]: typed names and manifest kinds → served resources;
+//!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
 //!   [`age`]: "3m20s"-style ages.
+//! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
+//!   writes them; [`jsonpath`]: `-o jsonpath=…`, `-o custom-columns=…` and
+//!   `--sort-by`.
 //! - [`manifest`]: reading YAML/JSON files, directories and standard input.
 //!
 //! # Where to start
 //! [`run`] connects and dispatches; [`get::run`] shows the whole round trip.
+//! The golden files in `testdata/` are kubectl 1.32's own output for the
+//! objects beside them.
 //!
 //! # Caveats
 //! `apply` is client-side apply: it keeps kubectl's last-applied annotation
 //! and merges the manifest into the live object (lists of named items, such
 //! as containers, merge by name), not server-side apply. No `edit`, `logs`,
-//! `exec`, contexts or custom columns.
+//! `exec`, contexts or Go templates; `describe` has kubectl's sections for
+//! pods, nodes, services and deployments only.
 
 pub(crate) mod age;
 pub(crate) mod apply;
 pub(crate) mod delete;
 pub(crate) mod describe;
 pub(crate) mod get;
+pub(crate) mod json;
+pub(crate) mod jsonpath;
 pub(crate) mod manifest;
 pub(crate) mod printers;
 pub(crate) mod resolve;
 pub(crate) mod server;
 pub(crate) mod table;
+pub(crate) mod yaml;
 
 use std::io::Write;
 
@@ -199,31 +209,70 @@ pub(crate) fn print(text: &str) {
     let _ = out.flush();
 }
 
-/// The kind and names of `KIND NAME…` or `KIND/NAME…` arguments.
-pub(crate) fn kind_and_names(kind: &str, names: &[String]) -> Result<(String, Vec<String>), Error> {
-    let Some((first_kind, first_name)) = kind.split_once('/') else {
-        if let Some(bad) = names.iter().find(|n| n.contains('/')) {
-            return Err(Error::Usage(format!(
-                "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (got {bad:?})"
-            )));
-        }
-        return Ok((kind.to_string(), names.to_vec()));
-    };
-    let mut all = vec![first_name.to_string()];
-    for arg in names {
-        match arg.split_once('/') {
-            Some((k, name)) if k == first_kind => all.push(name.to_string()),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "arguments in resource/name form must all be of the kind {first_kind:?}: got {arg:?}"
-                )))
+/// One resource type typed on the command line, with the names asked for
+/// (none: every object of the type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The type as typed: `po`, `deployments.apps`.
+    pub typed: String,
+    /// The object names; empty for all.
+    pub names: Vec<String>,
+}
+
+/// The targets of `TYPE[,TYPE…] [NAME…]` or `TYPE/NAME…` arguments, in the
+/// order typed, as kubectl's resource builder reads them: every name of
+/// every type in the first form, and consecutive `TYPE/NAME`s of one type
+/// together in the second.
+pub(crate) fn targets(first: &str, rest: &[String]) -> Result<Vec<Target>, Error> {
+    let args: Vec<&str> = std::iter::once(first)
+        .chain(rest.iter().map(String::as_str))
+        .collect();
+    let slashed = args.iter().filter(|a| a.contains('/')).count();
+    if slashed == 0 {
+        let mut types: Vec<&str> = Vec::new();
+        for typed in first.split(',') {
+            if !types.contains(&typed) {
+                types.push(typed);
             }
         }
+        return Ok(types
+            .into_iter()
+            .map(|typed| Target {
+                typed: typed.to_string(),
+                names: rest.to_vec(),
+            })
+            .collect());
     }
-    if all.iter().any(String::is_empty) {
-        return Err(Error::Usage(format!("{kind:?} names no object")));
+    if slashed != args.len() {
+        return Err(Error::Usage(
+            "there is no need to specify a resource type as a separate argument when passing \
+             arguments in resource/name form (e.g. 'skiff get resource/<resource_name>' instead \
+             of 'skiff get resource resource/<resource_name>'"
+                .into(),
+        ));
     }
-    Ok((first_kind.to_string(), all))
+    let mut targets: Vec<Target> = Vec::new();
+    for arg in args {
+        let parts: Vec<&str> = arg.split('/').collect();
+        let [typed, name] = parts[..] else {
+            return Err(Error::Usage(
+                "arguments in resource/name form may not have more than one slash".into(),
+            ));
+        };
+        if typed.is_empty() || name.is_empty() || typed.contains(',') {
+            return Err(Error::Usage(
+                "arguments in resource/name form must have a single resource and name".into(),
+            ));
+        }
+        match targets.last_mut() {
+            Some(last) if last.typed == typed => last.names.push(name.to_string()),
+            _ => targets.push(Target {
+                typed: typed.to_string(),
+                names: vec![name.to_string()],
+            }),
+        }
+    }
+    Ok(targets)
 }
 
 #[cfg(test)]
@@ -234,19 +283,52 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    fn target(typed: &str, names: &[&str]) -> Target {
+        Target {
+            typed: typed.into(),
+            names: strings(names),
+        }
+    }
+
     #[test]
-    fn kinds_and_names_come_separately_or_as_kind_slash_name() {
+    fn types_and_names_come_separately_or_as_type_slash_name() {
         assert_eq!(
-            kind_and_names("pods", &strings(&["a", "b"])).unwrap(),
-            ("pods".to_string(), strings(&["a", "b"]))
+            targets("pods", &strings(&["a", "b"])).unwrap(),
+            [target("pods", &["a", "b"])]
         );
         assert_eq!(
-            kind_and_names("po/a", &strings(&["po/b"])).unwrap(),
-            ("po".to_string(), strings(&["a", "b"]))
+            targets("po,svc,po", &strings(&["web"])).unwrap(),
+            [target("po", &["web"]), target("svc", &["web"])]
         );
-        assert!(kind_and_names("po/a", &strings(&["svc/b"])).is_err());
-        assert!(kind_and_names("pods", &strings(&["po/b"])).is_err());
-        assert!(kind_and_names("po/", &[]).is_err());
+        assert_eq!(
+            targets("po/a", &strings(&["po/b", "svc/k", "po/c"])).unwrap(),
+            [
+                target("po", &["a", "b"]),
+                target("svc", &["k"]),
+                target("po", &["c"])
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_type_slash_name_arguments_fail_with_kubectls_words() {
+        let message =
+            |first: &str, rest: &[&str]| targets(first, &strings(rest)).unwrap_err().to_string();
+        assert!(message("pods", &["po/b"]).starts_with(
+            "error: there is no need to specify a resource type as a separate argument"
+        ));
+        assert_eq!(
+            message("po/", &[]),
+            "error: arguments in resource/name form must have a single resource and name"
+        );
+        assert_eq!(
+            message("po,svc/a", &[]),
+            "error: arguments in resource/name form must have a single resource and name"
+        );
+        assert_eq!(
+            message("po/a/b", &[]),
+            "error: arguments in resource/name form may not have more than one slash"
+        );
     }
 
     #[test]
@@ -270,6 +352,29 @@ mod tests {
         assert_eq!(args.output, Some(GetOutput::Yaml));
         assert!(args.watch && !args.all_namespaces);
         assert_eq!(args.selector.as_deref(), Some("app=web"));
+        let cli = Cli::try_parse_from([
+            "skiff",
+            "get",
+            "po,svc",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+            "--no-headers",
+            "-L",
+            "app,tier",
+            "-L",
+            "env",
+            "--show-labels",
+        ])
+        .unwrap();
+        let Command::Get(args) = cli.command else {
+            panic!("not get")
+        };
+        assert_eq!(
+            args.output,
+            Some(GetOutput::JsonPath("{.items[*].metadata.name}".into()))
+        );
+        assert_eq!(args.label_columns, ["app", "tier", "env"]);
+        assert!(args.no_headers && args.show_labels);
 
         let cli = Cli::try_parse_from(["skiff", "apply", "-f", "a.yaml", "-f", "dir"]).unwrap();
         let Command::Apply(args) = cli.command else {
@@ -279,7 +384,12 @@ mod tests {
         let err = Cli::try_parse_from(["skiff", "apply"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
         let err = Cli::try_parse_from(["skiff", "get", "po", "-o", "table"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            err.to_string()
+                .contains("unable to match a printer suitable for the output format \"table\""),
+            "{err}"
+        );
     }
 
     #[test]
