@@ -459,6 +459,14 @@ fn raft_config(config: &StoreConfig, id: u64, applied: u64) -> raft::Config {
     raft::Config {
         id,
         election_tick,
+        // raft waits a random time in [min, max) ticks without hearing from a
+        // leader before it campaigns, so that members rarely campaign at
+        // once. raft's default range, [1x, 2x) the election timeout, can take
+        // a failover past twice the timeout once the vote rounds are counted;
+        // [1x, 1.5x) still spreads three or five members' timers by hundreds
+        // of milliseconds and brings a new leader within 2x.
+        min_election_tick: election_tick,
+        max_election_tick: election_tick + (election_tick / 2).max(1),
         heartbeat_tick: 1,
         applied,
         max_size_per_msg: 1024 * 1024,
@@ -1351,6 +1359,28 @@ mod tests {
             ..GroupCommit::default()
         };
         assert_eq!(first.wait_until(Instant::now()), None);
+    }
+
+    #[test]
+    fn members_campaign_within_one_and_a_half_election_timeouts() {
+        let config = StoreConfig {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            ..StoreConfig::default()
+        };
+        let raft = raft_config(&config, 1, 0);
+        raft.validate().expect("a valid raft configuration");
+        assert_eq!(raft.election_tick, 10);
+        assert_eq!((raft.min_election_tick, raft.max_election_tick), (10, 15));
+        let fast = StoreConfig {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(100),
+            ..StoreConfig::default()
+        };
+        let raft = raft_config(&fast, 1, 0);
+        raft.validate()
+            .expect("the shortest timeout still gives a range");
+        assert_eq!((raft.min_election_tick, raft.max_election_tick), (2, 3));
     }
 
     #[test]
