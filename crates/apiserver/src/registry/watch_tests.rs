@@ -73,12 +73,18 @@ async fn watch_from_a_version_replays_exactly_what_followed(backend: Backend) {
     );
 }
 
-async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
+/// A registry whose watch caches keep 3 events at least, and those younger
+/// than `fresh`; six ConfigMaps written and seen by the cache. Returns a
+/// watch from the first one's resourceVersion, and that ConfigMap.
+async fn watch_from_the_first_of_six(
+    backend: Backend,
+    fresh: std::time::Duration,
+) -> (Fixture, WatchStream, Value) {
     let f = Fixture::with_config(
         backend,
         RegistryConfig {
             watch_cache_size: 3,
-            watch_cache_fresh: std::time::Duration::ZERO,
+            watch_cache_fresh: fresh,
             ..Default::default()
         },
     )
@@ -98,17 +104,19 @@ async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
         next(&mut live).await;
     }
     let options = WatchOptions {
-        resource_version: first["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap()
-            .into(),
+        resource_version: rv(&first).to_string(),
         ..Default::default()
     };
-    let mut w = f
+    let w = f
         .registry
         .watch(r("cm"), "default", &options)
         .await
         .unwrap();
+    (f, w, first)
+}
+
+async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
+    let (_f, mut w, first) = watch_from_the_first_of_six(backend, Duration::ZERO).await;
     let event = next(&mut w).await;
     assert_eq!(event.kind, EventType::Error);
     assert_eq!(event.object["code"], 410);
@@ -123,36 +131,8 @@ async fn watch_older_than_the_cache_gets_410_expired(backend: Backend) {
 async fn a_watch_behind_the_minimum_but_within_the_fresh_events_catches_up(backend: Backend) {
     // As the test above, but with Kubernetes' default freshness: the cache
     // keeps more than its 3 events while they are young.
-    let f = Fixture::with_config(
-        backend,
-        RegistryConfig {
-            watch_cache_size: 3,
-            ..Default::default()
-        },
-    )
-    .await;
-    let first = f.create("cm", "default", config_map("c0", 0)).await;
-    for i in 1..6 {
-        f.create("cm", "default", config_map(&format!("c{i}"), 0))
-            .await;
-    }
-    let mut live = f
-        .registry
-        .watch(r("cm"), "default", &WatchOptions::default())
-        .await
-        .unwrap();
-    for _ in 0..6 {
-        next(&mut live).await;
-    }
-    let options = WatchOptions {
-        resource_version: rv(&first).to_string(),
-        ..Default::default()
-    };
-    let mut w = f
-        .registry
-        .watch(r("cm"), "default", &options)
-        .await
-        .unwrap();
+    let fresh = RegistryConfig::default().watch_cache_fresh;
+    let (_f, mut w, _) = watch_from_the_first_of_six(backend, fresh).await;
     for i in 1..6 {
         let event = next(&mut w).await;
         assert_eq!(
