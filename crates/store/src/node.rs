@@ -347,49 +347,6 @@ struct Node {
     durable_last: u64,
     /// The leader as of the last turn, to notice changes.
     known_leader: u64,
-    /// Batching of proposals into fsyncs.
-    group: GroupCommit,
-}
-
-/// What [`Node::gather`] needs to know of the last batches.
-#[derive(Default)]
-struct GroupCommit {
-    /// Proposals taken this turn.
-    taken: usize,
-    /// Proposals in the last turn that had any.
-    last_batch: usize,
-    /// When that turn ended (its clients were answered) and how long its
-    /// write (append, fsync, apply) took.
-    last_done: Option<(Instant, Duration)>,
-    /// When the current turn started writing.
-    turn_started: Option<Instant>,
-}
-
-impl GroupCommit {
-    /// The longest a turn waits for more proposals.
-    const MAX_WAIT: Duration = Duration::from_millis(1);
-
-    /// Until when a turn that has some proposals, but fewer than the last
-    /// batch, waits for more; `None` when it should not wait.
-    fn wait_until(&self, now: Instant) -> Option<Instant> {
-        if self.taken == 0 || self.taken >= self.last_batch {
-            return None;
-        }
-        let (done, took) = self.last_done?;
-        let until = done + (took / 2).min(Self::MAX_WAIT);
-        (until > now).then_some(until)
-    }
-
-    /// Records a finished turn that handled `taken` proposals.
-    fn batch_done(&mut self, taken: usize) {
-        if taken == 0 {
-            return;
-        }
-        let now = Instant::now();
-        let took = self.turn_started.map_or(Duration::ZERO, |s| now - s);
-        self.last_batch = taken;
-        self.last_done = Some((now, took));
-    }
 }
 
 /// Starts the raft thread.
@@ -436,7 +393,6 @@ pub(crate) fn spawn(
         peers: HashMap::new(),
         durable_last,
         known_leader: raft::INVALID_ID,
-        group: GroupCommit::default(),
         inner,
     };
     node.sync_peers();
@@ -492,7 +448,6 @@ impl Node {
                     for input in inputs.try_iter().take(max) {
                         self.take(input);
                     }
-                    self.gather(&inputs, max);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -508,14 +463,11 @@ impl Node {
             }
             self.send_reads();
             self.notice_leader_change();
-            let batch = std::mem::take(&mut self.group.taken);
-            self.group.turn_started = Some(Instant::now());
             if let Err(err) = self.handle_ready() {
                 tracing::error!(%err, "the raft log cannot be written; this member stops");
                 self.inner.stop.cancel();
                 break;
             }
-            self.group.batch_done(batch);
             self.publish_status();
             self.publish_attributes(now);
             if let Err(err) = self.maybe_snapshot() {
@@ -528,10 +480,7 @@ impl Node {
 
     fn take(&mut self, input: Input) {
         match input {
-            Input::Propose(p) => {
-                self.group.taken += 1;
-                self.propose(p)
-            }
+            Input::Propose(p) => self.propose(p),
             Input::Read(respond) => self.read_batch.push(Waiting {
                 respond,
                 deadline: Instant::now() + self.request_timeout,
@@ -544,45 +493,6 @@ impl Node {
             }
             Input::Peer(Incoming::Removed(peer)) => self.removed_by_peer(peer),
             Input::Wake => {}
-        }
-    }
-
-    /// Group commit: waits a little for the clients answered by the last
-    /// batch before starting the next one.
-    ///
-    /// With N clients each keeping one write in flight, the proposals that
-    /// arrive while a fsync runs form the next batch, and the clients that
-    /// fsync answered come back a moment later, too late for it: they wait for
-    /// one whole fsync, then for their own. The clients split into two groups
-    /// taking turns, each write costs about two fsyncs, and throughput is about
-    /// N / 2 fsyncs. Waiting for them (up to the size of the last batch, and
-    /// never longer than [`GroupCommit::MAX_WAIT`] or half of the last fsync)
-    /// keeps them in one batch: about N per fsync. A lone client is never kept
-    /// waiting: its batch of one is full as soon as it arrives.
-    ///
-    /// Only a lone voter gathers: in a cluster a turn also carries messages
-    /// other members wait for, and holding those back costs more than it saves.
-    fn gather(&mut self, inputs: &Receiver<Input>, max: usize) {
-        let raft = &self.raw.raft;
-        if raft.state != StateRole::Leader || raft.prs().conf().voters().ids().len() != 1 {
-            return;
-        }
-        let Some(until) = self.group.wait_until(Instant::now()) else {
-            return;
-        };
-        let mut taken = 0;
-        while self.group.taken < self.group.last_batch && taken < max {
-            let wait = until.saturating_duration_since(Instant::now());
-            if wait.is_zero() {
-                return;
-            }
-            match inputs.recv_timeout(wait) {
-                Ok(input) => {
-                    self.take(input);
-                    taken += 1;
-                }
-                Err(_) => return,
-            }
         }
     }
 
@@ -1320,47 +1230,6 @@ pub(crate) type SharedStatus = Mutex<RaftStatus>;
 mod tests {
     use super::*;
 
-    fn after(taken: usize, last_batch: usize, took: Duration) -> (GroupCommit, Instant) {
-        let done = Instant::now();
-        let group = GroupCommit {
-            taken,
-            last_batch,
-            last_done: Some((done, took)),
-            turn_started: None,
-        };
-        (group, done)
-    }
-
-    #[test]
-    fn a_turn_short_of_the_last_batch_waits_half_a_write_at_most() {
-        let (group, done) = after(3, 16, Duration::from_micros(800));
-        assert_eq!(
-            group.wait_until(done),
-            Some(done + Duration::from_micros(400))
-        );
-        // A slow disk does not make it wait longer than the bound.
-        let (group, done) = after(3, 16, Duration::from_millis(40));
-        assert_eq!(group.wait_until(done), Some(done + GroupCommit::MAX_WAIT));
-        // Once the time is up it goes ahead with what it has.
-        assert_eq!(group.wait_until(done + GroupCommit::MAX_WAIT), None);
-    }
-
-    #[test]
-    fn a_full_batch_a_lone_client_or_an_empty_turn_never_waits() {
-        let took = Duration::from_millis(2);
-        let (full, done) = after(16, 16, took);
-        assert_eq!(full.wait_until(done), None);
-        let (lone, done) = after(1, 1, took);
-        assert_eq!(lone.wait_until(done), None);
-        let (empty, done) = after(0, 16, took);
-        assert_eq!(empty.wait_until(done), None);
-        let first = GroupCommit {
-            taken: 1,
-            ..GroupCommit::default()
-        };
-        assert_eq!(first.wait_until(Instant::now()), None);
-    }
-
     #[test]
     fn members_campaign_within_one_and_a_half_election_timeouts() {
         let config = StoreConfig {
@@ -1381,23 +1250,5 @@ mod tests {
         raft.validate()
             .expect("the shortest timeout still gives a range");
         assert_eq!((raft.min_election_tick, raft.max_election_tick), (2, 3));
-    }
-
-    #[test]
-    fn a_turn_records_its_batch_and_how_long_its_write_took() {
-        let mut group = GroupCommit {
-            turn_started: Some(Instant::now()),
-            ..GroupCommit::default()
-        };
-        group.batch_done(0);
-        assert_eq!(
-            group.last_batch, 0,
-            "a turn without proposals is not a batch"
-        );
-        assert!(group.last_done.is_none());
-        group.batch_done(7);
-        assert_eq!(group.last_batch, 7);
-        let (done, took) = group.last_done.unwrap();
-        assert!(done >= group.turn_started.unwrap() + took);
     }
 }
