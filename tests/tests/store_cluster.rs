@@ -158,13 +158,7 @@ async fn members_are_added_promoted_and_removed_under_load() {
 
     // Add a learner, start it, promote it once it has caught up.
     let joining = cluster.prepare_joining_member();
-    // Membership changes wait for a commit under load: the admin client is patient.
-    let mut admin = etcd_client::Client::connect(
-        cluster.endpoints(),
-        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
-    )
-    .await
-    .expect("connects");
+    let mut admin = patient_client(cluster.endpoints()).await;
     let added = admin
         .member_add(
             [cluster.members[joining].peer_url()],
@@ -224,12 +218,7 @@ async fn members_are_added_promoted_and_removed_under_load() {
         .find(|m| m.name() == cluster.members[leaving].name)
         .expect("the leaving member is listed")
         .id();
-    let mut to_leader = etcd_client::Client::connect(
-        [cluster.members[leader].endpoint()],
-        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
-    )
-    .await
-    .expect("connects");
+    let mut to_leader = patient_client([cluster.members[leader].endpoint()]).await;
     let removed = to_leader
         .member_remove(leaving_id)
         .await
@@ -247,6 +236,28 @@ async fn members_are_added_promoted_and_removed_under_load() {
 }
 
 /// Waits for member `i` to exit by itself and checks that it says why.
+/// A client of `endpoints` whose requests wait up to [`PATIENCE`]: membership
+/// changes wait for a commit under load.
+async fn patient_client<E: AsRef<str>, S: AsRef<[E]>>(endpoints: S) -> etcd_client::Client {
+    etcd_client::Client::connect(
+        endpoints,
+        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
+    )
+    .await
+    .expect("connects")
+}
+
+/// The member ID of the member `client` talks to.
+async fn own_member_id(client: &mut etcd_client::Client) -> u64 {
+    client
+        .status()
+        .await
+        .expect("status")
+        .header()
+        .expect("a header")
+        .member_id()
+}
+
 async fn assert_exits_as_removed(cluster: &mut StoreCluster, i: usize) {
     let status = cluster.wait_for_exit(i).await;
     let log = cluster.log(i);
@@ -272,19 +283,8 @@ async fn a_member_removed_through_itself_answers_and_exits_and_stays_out() {
 
     // MemberRemove sent to the member being removed: it answers once the
     // removal is committed, whether it applies it or hears of it from a peer.
-    let mut via_itself = etcd_client::Client::connect(
-        [cluster.members[leaving].endpoint()],
-        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
-    )
-    .await
-    .expect("connects");
-    let leaving_id = via_itself
-        .status()
-        .await
-        .expect("status")
-        .header()
-        .expect("a header")
-        .member_id();
+    let mut via_itself = patient_client([cluster.members[leaving].endpoint()]).await;
+    let leaving_id = own_member_id(&mut via_itself).await;
     let removed = via_itself
         .member_remove(leaving_id)
         .await
@@ -338,23 +338,12 @@ async fn a_member_removed_while_cut_off_learns_it_from_its_peers_and_exits() {
     let leader = wait_for_leader(&cluster).await;
     let leaving = (leader + 1) % 3;
     let mut to_leaving = connect(&[cluster.members[leaving].endpoint()]).await;
-    let leaving_id = to_leaving
-        .status()
-        .await
-        .expect("status")
-        .header()
-        .expect("a header")
-        .member_id();
+    let leaving_id = own_member_id(&mut to_leaving).await;
 
     // Cut off, it cannot receive the entry that removes it; once the others
     // have applied it, nobody sends it anything any more.
     cluster.isolate(leaving);
-    let mut to_leader = etcd_client::Client::connect(
-        [cluster.members[leader].endpoint()],
-        Some(etcd_client::ConnectOptions::new().with_timeout(PATIENCE)),
-    )
-    .await
-    .expect("connects");
+    let mut to_leader = patient_client([cluster.members[leader].endpoint()]).await;
     let removed = to_leader
         .member_remove(leaving_id)
         .await

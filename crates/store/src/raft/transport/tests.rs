@@ -102,6 +102,26 @@ impl Member {
         }
     }
 
+    /// Sends a snapshot to member 2 and waits for its failure report.
+    async fn snapshot_to_2_fails(&mut self, data: Bytes) {
+        self.transport.send(vec![snapshot(self.id, 2, data)]);
+        self.wait_for("SnapshotStatus(2, Failure)", |i| {
+            matches!(i, Incoming::SnapshotStatus(2, SnapshotStatus::Failure))
+        })
+        .await;
+    }
+
+    /// Asserts that this member has handed nothing to raft yet: the first
+    /// message it delivers is one that a member of its cluster sends now.
+    async fn delivered_nothing_so_far(&mut self) {
+        let friend = Member::start(3, CLUSTER).await;
+        friend.transport.set_peer(self.id, &self.url);
+        friend.transport.send(vec![message(3, self.id, 42)]);
+        let first = self.next_message().await;
+        assert_eq!((first.from, first.commit), (3, 42));
+        friend.stop().await;
+    }
+
     async fn stop(self) {
         self.transport.shutdown();
         self.server.cancel();
@@ -272,12 +292,7 @@ async fn a_snapshot_to_a_down_peer_fails() {
     let mut a = Member::start(1, CLUSTER).await;
     let address = vacant_address().await;
     a.transport.set_peer(2, &format!("http://{address}"));
-    a.transport
-        .send(vec![snapshot(1, 2, Bytes::from(vec![7u8; 3 << 20]))]);
-    a.wait_for("SnapshotStatus(2, Failure)", |i| {
-        matches!(i, Incoming::SnapshotStatus(2, SnapshotStatus::Failure))
-    })
-    .await;
+    a.snapshot_to_2_fails(Bytes::from(vec![7u8; 3 << 20])).await;
     a.stop().await;
 }
 
@@ -291,22 +306,11 @@ async fn a_transport_of_another_cluster_is_refused() {
         .wait_for("Unreachable(2)", |i| matches!(i, Incoming::Unreachable(2)))
         .await;
     stranger
-        .transport
-        .send(vec![snapshot(1, 2, Bytes::from_static(b"state"))]);
-    stranger
-        .wait_for("SnapshotStatus(2, Failure)", |i| {
-            matches!(i, Incoming::SnapshotStatus(2, SnapshotStatus::Failure))
-        })
+        .snapshot_to_2_fails(Bytes::from_static(b"state"))
         .await;
-    // Member 2 must have delivered nothing: a message from its own cluster
-    // is the first thing it hands to raft.
-    let friend = Member::start(3, CLUSTER).await;
-    friend.transport.set_peer(2, &b.url);
-    friend.transport.send(vec![message(3, 2, 42)]);
-    let first = b.next_message().await;
-    assert_eq!((first.from, first.commit), (3, 42));
+    // Member 2 must have delivered nothing of the stranger's.
+    b.delivered_nothing_so_far().await;
     stranger.stop().await;
-    friend.stop().await;
     b.stop().await;
 }
 
@@ -478,23 +482,11 @@ async fn a_removed_member_is_refused_and_learns_that_it_was_removed() {
         .await;
     // A snapshot is refused too.
     removed
-        .transport
-        .send(vec![snapshot(1, 2, Bytes::from_static(b"state"))]);
-    removed
-        .wait_for("SnapshotStatus(2, Failure)", |i| {
-            matches!(i, Incoming::SnapshotStatus(2, SnapshotStatus::Failure))
-        })
+        .snapshot_to_2_fails(Bytes::from_static(b"state"))
         .await;
-
-    // Member 2 delivered nothing of it: a member still in the cluster is the
-    // first one whose message it hands to raft.
-    let friend = Member::start(3, CLUSTER).await;
-    friend.transport.set_peer(2, &b.url);
-    friend.transport.send(vec![message(3, 2, 42)]);
-    let first = b.next_message().await;
-    assert_eq!((first.from, first.commit), (3, 42));
+    // Member 2 delivered nothing of the removed member's.
+    b.delivered_nothing_so_far().await;
     removed.stop().await;
-    friend.stop().await;
     b.stop().await;
 }
 
