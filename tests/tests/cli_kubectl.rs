@@ -75,6 +75,16 @@ impl Up {
             .output()
             .unwrap()
     }
+
+    /// `skiff apply -f` of each manifest, written as `name` in `dir`; each
+    /// must succeed.
+    fn apply(&self, dir: &Path, manifests: &[(&str, &str)]) {
+        for (name, text) in manifests {
+            let file = write(dir, name, text);
+            let out = self.skiff(&["apply", "-f", file.to_str().unwrap()]);
+            assert!(out.status.success(), "applying {name}: {out:?}");
+        }
+    }
 }
 
 impl Drop for Up {
@@ -201,14 +211,7 @@ fn apply_creates_then_leaves_unchanged_then_configures() {
 fn get_prints_kubectls_tables_and_objects() {
     let up = Up::start();
     let dir = tempfile::tempdir().unwrap();
-    let pod = write(dir.path(), "pod.yaml", POD);
-    let service = write(dir.path(), "svc.json", SERVICE);
-    for file in [&pod, &service] {
-        assert!(up
-            .skiff(&["apply", "-f", file.to_str().unwrap()])
-            .status
-            .success());
-    }
+    up.apply(dir.path(), &[("pod.yaml", POD), ("svc.json", SERVICE)]);
 
     let out = up.skiff(&["get", "po"]);
     assert!(out.status.success(), "{out:?}");
@@ -476,13 +479,7 @@ fn kubectl_prints(kubectl: &Path, object: &[u8], format: &str) -> String {
 fn get_several_types_prints_a_table_each_and_lists_them_together() {
     let up = Up::start();
     let dir = tempfile::tempdir().unwrap();
-    for (name, text) in [("pod.yaml", POD), ("svc.json", SERVICE)] {
-        let file = write(dir.path(), name, text);
-        assert!(up
-            .skiff(&["apply", "-f", file.to_str().unwrap()])
-            .status
-            .success());
-    }
+    up.apply(dir.path(), &[("pod.yaml", POD), ("svc.json", SERVICE)]);
 
     // One table per type, a blank line between, names with their type.
     let out = up.skiff(&["get", "po,svc"]);
@@ -642,9 +639,7 @@ fn get_sorts_by_a_field_and_delete_takes_a_selector_or_all() {
         let manifest = POD
             .replace("name: web\n", &format!("name: {name}\n"))
             .replace("{app: web}", &format!("{{tier: {tier}}}"));
-        let file = write(dir.path(), &format!("{name}.yaml"), &manifest);
-        let out = up.skiff(&["apply", "-f", file.to_str().unwrap()]);
-        assert!(out.status.success(), "{out:?}");
+        up.apply(dir.path(), &[(&format!("{name}.yaml"), &manifest)]);
     }
     // Names in natural order; kubectl's default order is the server's.
     let out = up.skiff(&["get", "pods", "--sort-by", ".metadata.name", "-o", "name"]);
