@@ -28,6 +28,7 @@ use tonic::{Request, Response, Status};
 
 use crate::registry::write::PatchType;
 use crate::registry::{DeleteOptions, ListOptions, Registry, Reply, WatchOptions, WriteOptions};
+use crate::watch_rpc::ApiWithWatch;
 use crate::FieldValidation;
 
 /// How long a watch stays open when the client names no timeout (Kubernetes'
@@ -57,12 +58,47 @@ pub fn routes(registry: Arc<Registry>) -> tonic::service::Routes {
         .register_encoded_file_descriptor_set(skiff_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the compiled-in descriptor set is valid");
-    tonic::service::Routes::new(
-        ApiServer::new(ApiService::new(registry))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(reflection)
+    let api = ApiServer::new(ApiService::new(registry.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(usize::MAX);
+    tonic::service::Routes::new(ApiWithWatch::new(api, registry, MAX_MESSAGE_BYTES))
+        .add_service(reflection)
+}
+
+/// Opens the watch `req` asks for: its events, as messages, until the
+/// request's timeout (or [`DEFAULT_WATCH_TIMEOUT`]).
+pub(crate) async fn open_watch(
+    registry: &Registry,
+    req: WatchRequest,
+) -> Result<BoxStream<'static, WatchEvent>, Status> {
+    let (resource, r) = resolve(&req.r#ref)?;
+    let options = WatchOptions {
+        resource_version: req.resource_version,
+        label_selector: req.label_selector,
+        field_selector: req.field_selector,
+        allow_watch_bookmarks: req.allow_watch_bookmarks,
+    };
+    let stream = registry
+        .watch(resource, &r.namespace, &options)
+        .await
+        .map_err(|e| to_status(&e))?;
+    let timeout = match req.timeout_seconds {
+        s if s > 0 => Duration::from_secs(s as u64),
+        _ => DEFAULT_WATCH_TIMEOUT,
+    };
+    // One timer for the whole watch, not one per event.
+    let deadline = tokio::time::sleep(timeout);
+    let events = futures::stream::unfold(stream, |mut stream| async move {
+        let event = stream.next().await?;
+        let message = WatchEvent {
+            r#type: event.kind.as_str().to_string(),
+            // The cache's encoding, shared with every other watcher.
+            object: event.object.json().clone(),
+        };
+        Some((message, stream))
+    })
+    .take_until(deadline);
+    Ok(events.boxed())
 }
 
 /// A gRPC channel to an API service running in this process over an
@@ -306,40 +342,14 @@ impl Api for ApiService {
 
     type WatchStream = BoxStream<'static, Result<WatchEvent, Status>>;
 
+    /// Served by [`crate::watch_rpc`] on a server made by [`routes`]; this
+    /// generated path answers the same through any other tonic server.
     async fn watch(
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let req = request.into_inner();
-        let (resource, r) = resolve(&req.r#ref)?;
-        let options = WatchOptions {
-            resource_version: req.resource_version,
-            label_selector: req.label_selector,
-            field_selector: req.field_selector,
-            allow_watch_bookmarks: req.allow_watch_bookmarks,
-        };
-        let stream = self
-            .registry
-            .watch(resource, &r.namespace, &options)
-            .await
-            .map_err(|e| to_status(&e))?;
-        let timeout = match req.timeout_seconds {
-            s if s > 0 => Duration::from_secs(s as u64),
-            _ => DEFAULT_WATCH_TIMEOUT,
-        };
-        // One timer for the whole watch, not one per event.
-        let deadline = tokio::time::sleep(timeout);
-        let events = futures::stream::unfold(stream, |mut stream| async move {
-            let event = stream.next().await?;
-            let message = WatchEvent {
-                r#type: event.kind.as_str().to_string(),
-                // The cache's encoding, shared with every other watcher.
-                object: event.object.json().clone(),
-            };
-            Some((Ok(message), stream))
-        })
-        .take_until(deadline);
-        Ok(Response::new(events.boxed()))
+        let events = open_watch(&self.registry, request.into_inner()).await?;
+        Ok(Response::new(events.map(Ok).boxed()))
     }
 
     async fn discovery(
@@ -638,6 +648,49 @@ mod tests {
         }
         assert_eq!(seen, written, "every change once, in order");
         server.shutdown_background();
+    }
+
+    #[tokio::test]
+    async fn a_refused_watch_is_a_kubernetes_status_and_a_timeout_ends_the_call_well() {
+        let (fixture, mut client, _guard) = serve_fixture().await;
+        let refused = client
+            .watch(WatchRequest {
+                r#ref: pods_ref(""),
+                label_selector: "a in (".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert_eq!(from_status(&refused).reason, Reason::BadRequest);
+
+        let mut unknown = pods_ref("").unwrap();
+        unknown.resource = "pets".into();
+        let unknown = client
+            .watch(WatchRequest {
+                r#ref: Some(unknown),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+
+        fixture
+            .create("pods", "default", crate::registry::tests::pod("t"))
+            .await;
+        let mut events = client
+            .watch(WatchRequest {
+                r#ref: pods_ref(""),
+                timeout_seconds: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = events.message().await.unwrap().unwrap();
+        assert_eq!(first.r#type, "ADDED");
+        // The timeout ends the stream with an OK status, not an error.
+        assert_eq!(events.message().await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -44,6 +44,7 @@ pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod watch_cache;
+mod watch_rpc;
 
 pub use object::{EncodedObject, FieldValidation, MAX_OBJECT_BYTES};
 pub use registry::write::PatchType;
