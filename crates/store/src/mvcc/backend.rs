@@ -805,4 +805,73 @@ mod tests {
             vec![(7, 30)]
         );
     }
+
+    /// Whether sled itself (not `unflushed`) holds a record at `rev`.
+    fn in_sled(b: &Backend, rev: i64) -> bool {
+        b.tree
+            .get(rev_key(Revision::new(rev, 0)))
+            .unwrap()
+            .is_some()
+    }
+
+    #[test]
+    fn a_frozen_tree_holds_later_writes_back_until_it_is_dropped() {
+        let mut b = backend();
+        b.put(Revision::new(1, 0), record("a", 1));
+        b.put(Revision::new(2, 0), record("b", 2));
+        let mut frozen = b.freeze().unwrap();
+        // More turns than the writer's queue holds: the writer keeps receiving.
+        for rev in 3..=(WRITER_QUEUE as i64 + 10) {
+            b.put(Revision::new(rev, 0), record("c", rev));
+            b.commit().unwrap();
+        }
+        frozen.wait().unwrap();
+        // A writer that ignored the freeze would have written them by now.
+        std::thread::sleep(WRITER_GATHER * 5);
+
+        assert!(
+            in_sled(&b, 2),
+            "what was staged before the freeze is in sled"
+        );
+        assert!(!in_sled(&b, 3), "what came after is held back");
+        assert_eq!(b.get(Revision::new(3, 0)).unwrap(), Some(record("c", 3)));
+        let frozen_revs: Vec<Vec<u8>> = frozen
+            .entries()
+            .map(|e| e.unwrap().0.to_vec())
+            .filter(|k| k[0] == REV)
+            .collect();
+        assert_eq!(
+            frozen_revs,
+            vec![rev_key(Revision::new(1, 0)), rev_key(Revision::new(2, 0))]
+        );
+        assert!(b.freeze().is_err(), "one dump at a time");
+
+        drop(frozen);
+        b.wait_flushed();
+        assert!(in_sled(&b, 3) && in_sled(&b, WRITER_QUEUE as i64 + 10));
+        assert!(b.freeze().is_ok(), "the next dump may start");
+    }
+
+    #[test]
+    fn replacing_the_tree_abandons_a_frozen_one_without_waiting_for_it() {
+        let mut b = backend();
+        b.put(Revision::new(1, 0), record("a", 1));
+        let mut frozen = b.freeze().unwrap();
+        frozen.wait().unwrap();
+        b.put(Revision::new(2, 0), record("b", 2));
+        b.commit().unwrap();
+        assert!(!frozen.is_abandoned());
+
+        b.replace_all(vec![(
+            rev_key(Revision::new(9, 0)).to_vec(),
+            record("z", 9).encode(),
+        )])
+        .unwrap();
+        assert!(frozen.is_abandoned(), "the dump must not be used");
+        drop(frozen);
+        b.put(Revision::new(10, 0), record("y", 10));
+        b.commit().unwrap();
+        b.wait_flushed();
+        assert!(in_sled(&b, 9) && in_sled(&b, 10) && !in_sled(&b, 1) && !in_sled(&b, 2));
+    }
 }

@@ -154,7 +154,7 @@ impl SnapshotDump {
         out.put(&VERSION.to_be_bytes())?;
         let mut count: u64 = 0;
         for entry in self.frozen.entries() {
-            if count % ABANDON_CHECK_EVERY == 0 {
+            if count.is_multiple_of(ABANDON_CHECK_EVERY) {
                 self.check_not_abandoned()?;
             }
             let (key, value) = entry?;
