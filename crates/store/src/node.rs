@@ -1232,7 +1232,11 @@ impl Node {
             ..Default::default()
         };
         meta.set_conf_state(self.log.conf_state());
-        self.start_snapshot(meta)
+        let started = self.start_snapshot(meta);
+        if started.is_err() {
+            self.snapshot_after = Instant::now() + SNAPSHOT_RETRY;
+        }
+        started
     }
 
     /// Step 1 and 2 of a snapshot: freezes sled at `meta.index` and starts
