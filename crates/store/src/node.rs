@@ -16,8 +16,8 @@
 //!    events to the watch hub in revision order, and answers the waiting
 //!    clients;
 //! 4. answers linearizable reads whose ReadIndex the state machine reached;
-//! 5. writes a snapshot when enough entries were applied (or a lagging member
-//!    needs one) and compacts the log behind it.
+//! 5. starts a snapshot when enough entries were applied (or a lagging member
+//!    needs one), and compacts the log behind one that is on disk.
 //!
 //! A client hears "done" only after its entry is committed (on a majority's
 //! disks) and applied here. On restart [`open`] recovers the log, restores the
@@ -39,9 +39,27 @@
 //! [`Incoming::Removed`]). Either way a MemberRemove of itself that it
 //! proposed is answered as done: the removal is committed.
 //!
+//! # Snapshots
+//! A snapshot is written without stopping applies ([`Node::maybe_snapshot`]):
+//!
+//! 1. freeze: this thread records the applied index, its term and the
+//!    ConfState, and freezes sled at that index (`Mvcc::begin_snapshot`:
+//!    sled's writer stops once it has written everything applied so far, and
+//!    holds later applies in memory, where reads still see them);
+//! 2. dump: a thread of its own copies the frozen tree into a snapshot file
+//!    (`raft::snapshot`: checksummed, fsync'd, renamed into place), lets sled
+//!    catch up as soon as the tree is read, and wakes this thread
+//!    ([`Input::SnapshotWritten`]);
+//! 3. compact: only then, with the file durable, this thread compacts the raft
+//!    log behind it, deletes older snapshots and counts the next
+//!    `--snapshot-count` entries from it.
+//!
+//! One dump runs at a time; a snapshot due meanwhile waits for it. Installing
+//! the leader's snapshot, and stopping, abandon a running dump: it fails and
+//! its half-written file (a `.tmp` name) is deleted. A failed dump is logged
+//! and tried again after [`SNAPSHOT_RETRY`].
+//!
 //! # Caveats
-//! - Writing a snapshot scans the whole key space on this thread: writes
-//!   pause for its duration (about a second per few hundred MB).
 //! - Proposals that raft drops silently (a leader lost mid-flight) are
 //!   answered only by their deadline, with "request timed out", as etcd.
 //! - A MemberRemove sent to the member it removes is answered once that
@@ -85,6 +103,8 @@ const BOOTSTRAP_TERM: u64 = 1;
 const SNAPSHOTS_KEPT: usize = 2;
 /// How often a member re-announces its name and client URLs until the log has them.
 const PUBLISH_RETRY: Duration = Duration::from_secs(5);
+/// How long after a failed snapshot the next one is tried.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(10);
 
 /// A request waiting for its log entry to be applied.
 pub(crate) struct Proposal {
@@ -103,6 +123,9 @@ pub(crate) enum Input {
     ConfChange(MemberChange, oneshot::Sender<Result<Vec<Member>>>),
     /// Something from the peer transport.
     Peer(Incoming),
+    /// The background snapshot ended, written or not: wakes the loop to finish
+    /// it ([`Node::maybe_snapshot`]).
+    SnapshotWritten,
     /// Nothing: wakes the loop (to notice a stop).
     Wake,
 }
@@ -340,6 +363,10 @@ struct Node {
     /// Reads whose index is known, waiting for the state machine to reach it.
     reads_ready: VecDeque<(u64, Vec<Waiting<()>>)>,
     last_snapshot_index: u64,
+    /// The snapshot being written in the background, if one is.
+    dump: Option<RunningDump>,
+    /// No new snapshot is started before this (set after a failed one).
+    snapshot_after: Instant,
     publish_after: Instant,
     /// The peers the transport was given: member ID → peer URL.
     peers: HashMap<u64, String>,
@@ -389,6 +416,8 @@ pub(crate) fn spawn(
         next_read_ctx: 0,
         reads_ready: VecDeque::new(),
         last_snapshot_index,
+        dump: None,
+        snapshot_after: Instant::now(),
         publish_after: Instant::now(),
         peers: HashMap::new(),
         durable_last,
@@ -474,6 +503,7 @@ impl Node {
                 tracing::error!(%err, "writing a snapshot failed");
             }
         }
+        self.abandon_snapshot();
         self.fail_everything(StoreError::Stopped);
         self.transport.shutdown();
     }
@@ -492,7 +522,8 @@ impl Node {
                 self.raw.report_snapshot(id, status)
             }
             Input::Peer(Incoming::Removed(peer)) => self.removed_by_peer(peer),
-            Input::Wake => {}
+            // The turn's maybe_snapshot finishes it.
+            Input::SnapshotWritten | Input::Wake => {}
         }
     }
 
@@ -786,6 +817,9 @@ impl Node {
             bytes = snapshot.data.len(),
             "installing a snapshot from the leader"
         );
+        // Our own snapshot in the making is older than the leader's, and it
+        // reads the tree about to be replaced.
+        self.abandon_snapshot();
         self.snapshots.save_bytes(meta, &snapshot.data)?;
         let revision = {
             let mut mvcc = crate::store::write(&self.inner.mvcc)?;
@@ -1170,13 +1204,23 @@ impl Node {
         });
     }
 
-    /// Writes a snapshot after `snapshot_count` entries (or when raft wants one
-    /// for a lagging member) and compacts the log behind it.
+    /// Finishes the background snapshot once it has ended, and starts one
+    /// after `snapshot_count` entries (or when raft wants one for a lagging
+    /// member) if none is running. See "Snapshots" in the module doc.
     fn maybe_snapshot(&mut self) -> Result<()> {
+        if let Some(dump) = &self.dump {
+            if !dump.thread.is_finished() {
+                return Ok(());
+            }
+            self.finish_snapshot()?;
+        }
         let applied = self.raw.raft.raft_log.applied;
         let wanted = self.snapshot_wanted.load(Ordering::Acquire);
         let due = applied >= self.last_snapshot_index + self.inner.config.snapshot_count;
-        if applied <= self.last_snapshot_index || !(wanted || due) {
+        if applied <= self.last_snapshot_index
+            || !(wanted || due)
+            || Instant::now() < self.snapshot_after
+        {
             return Ok(());
         }
         let Ok(term) = self.raw.raft.raft_log.term(applied) else {
@@ -1188,22 +1232,101 @@ impl Node {
             ..Default::default()
         };
         meta.set_conf_state(self.log.conf_state());
-        {
-            let mut mvcc = crate::store::write(&self.inner.mvcc)?;
-            self.snapshots.save(&meta, |out| mvcc.write_snapshot(out))?;
+        let started = self.start_snapshot(meta);
+        if started.is_err() {
+            self.snapshot_after = Instant::now() + SNAPSHOT_RETRY;
         }
-        self.last_snapshot_index = applied;
+        started
+    }
+
+    /// Step 1 and 2 of a snapshot: freezes sled at `meta.index` and starts
+    /// the thread that writes the file.
+    fn start_snapshot(&mut self, meta: SnapshotMetadata) -> Result<()> {
+        let dump = crate::store::write(&self.inner.mvcc)?.begin_snapshot()?;
+        if dump.applied_index() != meta.index {
+            // Dropping the dump lets sled catch up again.
+            return Err(StoreError::Storage(format!(
+                "a snapshot at raft's applied index {} found the state machine at {}",
+                meta.index,
+                dump.applied_index()
+            )));
+        }
+        let snapshots = Arc::clone(&self.snapshots);
+        let wake = self.inner.inputs.lock().ok().map(|tx| tx.clone());
+        let file_meta = meta.clone();
+        let thread = std::thread::Builder::new()
+            .name("skiff-snapshot".into())
+            .spawn(move || {
+                let saved = snapshots.save(&file_meta, |out| dump.write(out));
+                if let Some(wake) = wake {
+                    // The loop may have stopped; then nobody needs waking.
+                    let _ = wake.send(Input::SnapshotWritten);
+                }
+                saved.map(|_| ())
+            })
+            .map_err(|e| StoreError::Storage(format!("starting the snapshot thread: {e}")))?;
+        tracing::info!(index = meta.index, "writing a snapshot in the background");
+        self.dump = Some(RunningDump { meta, thread });
+        Ok(())
+    }
+
+    /// Step 3 of a snapshot, once its thread has ended: with the file on disk,
+    /// compacts the log behind it and deletes older snapshots. A failed
+    /// snapshot is retried after [`SNAPSHOT_RETRY`].
+    fn finish_snapshot(&mut self) -> Result<()> {
+        let Some(RunningDump { meta, thread }) = self.dump.take() else {
+            return Ok(());
+        };
+        let saved = thread
+            .join()
+            .map_err(|_| StoreError::Storage("the snapshot thread panicked".into()))
+            .and_then(|saved| saved.map_err(StoreError::from));
+        if let Err(err) = saved {
+            self.snapshot_after = Instant::now() + SNAPSHOT_RETRY;
+            return Err(err);
+        }
+        // The file is fsync'd and in place: the log before it may go.
+        let index = meta.index;
+        self.last_snapshot_index = index;
         self.snapshot_wanted.store(false, Ordering::Release);
-        let keep_from = applied.saturating_sub(self.inner.config.snapshot_catch_up_entries);
+        let keep_from = index.saturating_sub(self.inner.config.snapshot_catch_up_entries);
         if keep_from > self.log.first_index() {
             self.log
                 .compact(keep_from)
                 .map_err(storage_err("compacting the raft log"))?;
         }
         self.snapshots.purge(SNAPSHOTS_KEPT)?;
-        tracing::info!(index = applied, "wrote a snapshot");
+        tracing::info!(index, "wrote a snapshot");
         Ok(())
     }
+
+    /// Makes a running background snapshot give up, and waits for its thread
+    /// (which deletes its half-written file). The log is left as it is: a
+    /// file that was completed anyway is simply an extra snapshot.
+    fn abandon_snapshot(&mut self) {
+        let Some(RunningDump { meta, thread }) = self.dump.take() else {
+            return;
+        };
+        if let Ok(mvcc) = crate::store::read(&self.inner.mvcc) {
+            mvcc.abandon_snapshot();
+        }
+        match thread.join() {
+            Ok(Ok(())) => tracing::info!(
+                index = meta.index,
+                "a snapshot being abandoned was already complete"
+            ),
+            Ok(Err(err)) => tracing::info!(index = meta.index, %err, "abandoned a snapshot"),
+            Err(_) => tracing::error!(index = meta.index, "the snapshot thread panicked"),
+        }
+    }
+}
+
+/// A snapshot being written by its own thread.
+struct RunningDump {
+    /// The index, term and ConfState it is taken at.
+    meta: SnapshotMetadata,
+    /// Ends once the file is fsync'd in place, or failed and removed.
+    thread: std::thread::JoinHandle<std::result::Result<(), crate::raft::snapshot::SnapshotError>>,
 }
 
 fn conf_change(change_type: ConfChangeType, node_id: u64) -> ConfChangeV2 {

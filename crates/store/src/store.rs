@@ -201,7 +201,7 @@ pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) hub: WatchHub,
     lessor: Mutex<Lessor>,
-    inputs: Mutex<std::sync::mpsc::Sender<Input>>,
+    pub(crate) inputs: Mutex<std::sync::mpsc::Sender<Input>>,
     next_id: std::sync::atomic::AtomicU64,
     pub(crate) stop: tokio_util::sync::CancellationToken,
     apply_thread: Mutex<Option<std::thread::JoinHandle<()>>>,

@@ -20,13 +20,34 @@
 //! first. The write-ahead log already made the change durable; sled only needs to
 //! catch up before the log is trimmed.
 //!
+//! # Freezing for a snapshot
+//! A snapshot is the tree as it stands at one applied index, and sled's
+//! iterators are not point-in-time views. So [`Backend::freeze`] sends the
+//! writer a freeze request behind the last batch: the writer writes everything
+//! before it, says so, and from then on keeps receiving batches but holds them
+//! in memory (they stay readable through `unflushed`) until the [`FrozenTree`]
+//! is dropped. Meanwhile the tree holds exactly the state at the freeze point,
+//! and a snapshot can be copied from it on another thread without stopping the
+//! apply loop:
+//!
+//! ```text
+//!   apply loop   commit(b1) commit(b2) freeze  commit(b3) commit(b4) ...
+//!   writer       write b1   write b2   frozen  hold b3    hold b4     thaw: write b3, b4
+//!   dump thread                        wait -> scan the tree -------> drop FrozenTree
+//! ```
+//!
+//! Whatever replaces or drains the tree (`replace_all`, `drain`, dropping the
+//! backend) first abandons a running dump: the dump notices and fails, so its
+//! copy, possibly of a tree that changed under it, is never used.
+//!
 //! # Caveats
 //! sled's own flush is not relied on for durability: the write-ahead log is. After
 //! a crash sled may be behind the log, and recovery replays the difference.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::thread::JoinHandle;
 
 use prost::Message;
@@ -113,11 +134,28 @@ const WRITER_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 type Unflushed = BTreeMap<Revision, (u64, Option<Record>)>;
 
 /// One turn's writes, in order, for the writer thread.
+#[derive(Default)]
 struct Flush {
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Revisions to forget from `unflushed` once written, with their sequence numbers.
     revisions: Vec<(Revision, u64)>,
 }
+
+/// What the writer thread is sent, in order.
+enum ToWriter {
+    /// One or more turns' writes, to apply to sled.
+    Flush(Flush),
+    /// Write everything sent before, answer on the channel (an error if some
+    /// earlier write never reached sled), then hold every later flush back.
+    Freeze(SyncSender<Result<()>>),
+    /// Write the flushes held back since the freeze and carry on.
+    Thaw,
+    /// Write everything received, held back or not, and end the thread.
+    Stop,
+}
+
+/// The writer thread's end of the channel and its handle.
+type Writer = (SyncSender<ToWriter>, JoinHandle<()>);
 
 /// sled, plus the changes the writer thread has not put into sled yet.
 pub(crate) struct Backend {
@@ -126,22 +164,28 @@ pub(crate) struct Backend {
     /// The open batch: raw sled writes since the last commit.
     batch: Flush,
     next_seq: u64,
-    writer: Option<(SyncSender<Flush>, JoinHandle<()>)>,
+    writer: Option<Writer>,
+    /// Set by the writer when a sled write failed, so sled misses changes
+    /// that only `unflushed` holds; cleared when the tree is replaced.
+    write_failed: Arc<AtomicBool>,
+    /// The abandon flag of the running dump, if one is running (the
+    /// [`FrozenTree`] holds the only strong reference).
+    dump: Weak<AtomicBool>,
 }
 
 impl Backend {
     pub(crate) fn new(tree: sled::Tree) -> Result<Self> {
         let unflushed = Arc::new(RwLock::new(Unflushed::new()));
-        let writer = start_writer(&tree, &unflushed)?;
+        let write_failed = Arc::new(AtomicBool::new(false));
+        let writer = start_writer(&tree, &unflushed, &write_failed)?;
         Ok(Backend {
             tree,
             unflushed,
-            batch: Flush {
-                writes: Vec::new(),
-                revisions: Vec::new(),
-            },
+            batch: Flush::default(),
             next_seq: 0,
             writer: Some(writer),
+            write_failed,
+            dump: Weak::new(),
         })
     }
 
@@ -241,17 +285,15 @@ impl Backend {
         if self.batch.writes.is_empty() {
             return Ok(());
         }
-        let flush = std::mem::replace(
-            &mut self.batch,
-            Flush {
-                writes: Vec::new(),
-                revisions: Vec::new(),
-            },
-        );
+        let flush = std::mem::take(&mut self.batch);
+        self.send(ToWriter::Flush(flush))
+    }
+
+    fn send(&self, message: ToWriter) -> Result<()> {
         let Some((tx, _)) = &self.writer else {
             return Err(StoreError::Storage("the sled writer is gone".into()));
         };
-        tx.send(flush)
+        tx.send(message)
             .map_err(|_| StoreError::Storage("the sled writer stopped".into()))
     }
 
@@ -333,27 +375,88 @@ impl Backend {
 impl Drop for Backend {
     /// Lets the writer finish what it was given, so sled is complete on a clean stop.
     fn drop(&mut self) {
-        if let Some((tx, handle)) = self.writer.take() {
-            drop(tx);
-            let _ = handle.join();
-        }
+        let _ = self.stop_writer();
     }
 }
 
-/// Applies flushes to sled in order, several per sled batch when they queue up.
-fn write_loop(tree: sled::Tree, unflushed: Arc<RwLock<Unflushed>>, rx: Receiver<Flush>) {
-    while let Ok(first) = rx.recv() {
-        let mut flushes = vec![first];
-        let deadline = std::time::Instant::now() + WRITER_GATHER;
-        while flushes.len() < WRITER_QUEUE {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(flush) => flushes.push(flush),
-                Err(_) => break,
+/// The writer thread's state.
+struct WriteLoop {
+    tree: sled::Tree,
+    unflushed: Arc<RwLock<Unflushed>>,
+    write_failed: Arc<AtomicBool>,
+    /// While frozen: the flushes received since the freeze, in order.
+    held: Option<Vec<Flush>>,
+}
+
+/// Applies flushes to sled in order, several per sled batch when they queue
+/// up, and holds them back while frozen.
+fn write_loop(mut writer: WriteLoop, rx: Receiver<ToWriter>) {
+    // A message that arrived while flushes were being gathered, handled next.
+    let mut next = None;
+    loop {
+        let Some(message) = next.take().or_else(|| rx.recv().ok()) else {
+            break;
+        };
+        match message {
+            ToWriter::Flush(flush) => match &mut writer.held {
+                Some(held) => held.push(flush),
+                None => {
+                    let mut flushes = vec![flush];
+                    next = gather(&rx, &mut flushes);
+                    writer.write(&flushes);
+                }
+            },
+            ToWriter::Freeze(reply) => {
+                let state = if writer.write_failed.load(Ordering::Acquire) {
+                    Err(StoreError::Storage(
+                        "a sled write failed earlier, so sled misses applied changes (see the log)"
+                            .into(),
+                    ))
+                } else {
+                    Ok(())
+                };
+                writer.held = Some(Vec::new());
+                // The dump may have been abandoned already; nobody listens then.
+                let _ = reply.send(state);
             }
+            ToWriter::Thaw => writer.thaw(),
+            ToWriter::Stop => break,
         }
+    }
+    writer.thaw();
+}
+
+/// Receives more flushes for up to [`WRITER_GATHER`], to write them as one
+/// sled batch. Returns a message other than a flush if one arrived.
+fn gather(rx: &Receiver<ToWriter>, flushes: &mut Vec<Flush>) -> Option<ToWriter> {
+    let deadline = std::time::Instant::now() + WRITER_GATHER;
+    while flushes.len() < WRITER_QUEUE {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(ToWriter::Flush(flush)) => flushes.push(flush),
+            Ok(other) => return Some(other),
+            Err(_) => break,
+        }
+    }
+    None
+}
+
+impl WriteLoop {
+    /// Writes the flushes held back since the freeze, if frozen, and unfreezes.
+    fn thaw(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        for chunk in held.chunks(WRITER_QUEUE) {
+            self.write(chunk);
+        }
+    }
+
+    /// Applies `flushes` to sled as one atomic batch and forgets what they
+    /// wrote from `unflushed`.
+    fn write(&self, flushes: &[Flush]) {
         let mut batch = sled::Batch::default();
-        for flush in &flushes {
+        for flush in flushes {
             for (key, value) in &flush.writes {
                 match value {
                     Some(value) => batch.insert(key.as_slice(), value.as_slice()),
@@ -361,12 +464,13 @@ fn write_loop(tree: sled::Tree, unflushed: Arc<RwLock<Unflushed>>, rx: Receiver<
                 }
             }
         }
-        if let Err(err) = tree.apply_batch(batch) {
+        if let Err(err) = self.tree.apply_batch(batch) {
             // The changes stay readable from `unflushed`, and the log has them.
             tracing::error!(%err, "writing applied state to sled failed");
-            continue;
+            self.write_failed.store(true, Ordering::Release);
+            return;
         }
-        let mut map = unflushed.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.unflushed.write().unwrap_or_else(|e| e.into_inner());
         for (rev, seq) in flushes.iter().flat_map(|f| &f.revisions) {
             if map.get(rev).is_some_and(|(newest, _)| newest == seq) {
                 map.remove(rev);
@@ -414,12 +518,18 @@ impl<S: Iterator<Item = Result<(Revision, Record)>>> Iterator for Merge<S> {
 fn start_writer(
     tree: &sled::Tree,
     unflushed: &Arc<RwLock<Unflushed>>,
-) -> Result<(SyncSender<Flush>, JoinHandle<()>)> {
+    write_failed: &Arc<AtomicBool>,
+) -> Result<Writer> {
     let (tx, rx) = sync_channel(WRITER_QUEUE);
-    let (writer_tree, writer_unflushed) = (tree.clone(), unflushed.clone());
+    let writer = WriteLoop {
+        tree: tree.clone(),
+        unflushed: Arc::clone(unflushed),
+        write_failed: Arc::clone(write_failed),
+        held: None,
+    };
     let handle = std::thread::Builder::new()
         .name("skiff-sled-writer".into())
-        .spawn(move || write_loop(writer_tree, writer_unflushed, rx))
+        .spawn(move || write_loop(writer, rx))
         .map_err(|e| StoreError::Storage(format!("starting the sled writer: {e}")))?;
     Ok((tx, handle))
 }
@@ -429,14 +539,16 @@ impl Backend {
     /// Commits the open batch and waits until the writer has put everything
     /// committed into sled: the writer is stopped (it finishes its queue first)
     /// and started again. Afterwards sled alone holds the applied state.
+    /// A running dump is abandoned first.
     ///
     /// Fails if a sled write failed earlier, so that changes are held only in
-    /// `unflushed` and sled is missing them.
+    /// `unflushed` and sled is missing them. (Tests use it to look at sled.)
+    #[cfg(test)]
     pub(crate) fn drain(&mut self) -> Result<()> {
         self.commit()?;
         self.restart_writer()?;
         let missing = self.unflushed().len();
-        if missing > 0 {
+        if missing > 0 || self.write_failed.load(Ordering::Acquire) {
             return Err(StoreError::Storage(format!(
                 "{missing} applied changes never reached sled (a sled write failed; see the log)"
             )));
@@ -446,21 +558,54 @@ impl Backend {
 
     /// Every key and value in the tree, in key order: records, leases, meta and
     /// any kind added later. Complete only after [`Backend::drain`].
+    #[cfg(test)]
     pub(crate) fn raw_entries(
         &self,
     ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
         self.tree.iter().map(|item| item.map_err(StoreError::from))
     }
 
+    /// Commits the open batch and asks the writer to freeze once it has
+    /// written it: see the module doc. Returns at once; the tree holds the
+    /// state of this moment once [`FrozenTree::wait`] returns, until the
+    /// [`FrozenTree`] is dropped. One dump at a time: fails while another
+    /// [`FrozenTree`] is alive.
+    pub(crate) fn freeze(&mut self) -> Result<FrozenTree> {
+        if self.dump.upgrade().is_some() {
+            return Err(StoreError::Storage(
+                "a snapshot is already being written from the tree".into(),
+            ));
+        }
+        self.commit()?;
+        let (reply, frozen) = sync_channel(1);
+        self.send(ToWriter::Freeze(reply))?;
+        let Some((tx, _)) = &self.writer else {
+            return Err(StoreError::Storage("the sled writer is gone".into()));
+        };
+        let abandoned = Arc::new(AtomicBool::new(false));
+        self.dump = Arc::downgrade(&abandoned);
+        Ok(FrozenTree {
+            tree: self.tree.clone(),
+            frozen: Some(frozen),
+            abandoned,
+            writer: tx.clone(),
+        })
+    }
+
+    /// Tells a running dump to give up: its [`FrozenTree`] reports itself
+    /// abandoned from now on. Does not wait for it.
+    pub(crate) fn abandon_dump(&self) {
+        if let Some(abandoned) = self.dump.upgrade() {
+            abandoned.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Replaces the whole tree with `entries` in one atomic sled batch: after a
     /// crash sled holds either the old state or the new one, never a mixture.
     /// Writes staged but not committed, and changes the writer never managed to
-    /// write, are dropped with the old state.
+    /// write, are dropped with the old state. A running dump is abandoned first.
     pub(crate) fn replace_all(&mut self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
-        self.batch = Flush {
-            writes: Vec::new(),
-            revisions: Vec::new(),
-        };
+        self.batch = Flush::default();
         // Nothing queued may reach sled after the new state does.
         self.restart_writer()?;
         let mut batch = sled::Batch::default();
@@ -476,19 +621,92 @@ impl Backend {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.write_failed.store(false, Ordering::Release);
         Ok(())
     }
 
     /// Stops the writer once it has written everything queued, and starts a new one.
     fn restart_writer(&mut self) -> Result<()> {
-        if let Some((tx, handle)) = self.writer.take() {
-            drop(tx);
-            handle
-                .join()
-                .map_err(|_| StoreError::Storage("the sled writer panicked".into()))?;
-        }
-        self.writer = Some(start_writer(&self.tree, &self.unflushed)?);
+        self.stop_writer()?;
+        self.writer = Some(start_writer(
+            &self.tree,
+            &self.unflushed,
+            &self.write_failed,
+        )?);
         Ok(())
+    }
+
+    /// Abandons a running dump, then stops the writer once it has written
+    /// everything it received (held back or not). Does not wait for the dump:
+    /// it fails on its own, and the tree may change under it from now on.
+    fn stop_writer(&mut self) -> Result<()> {
+        self.abandon_dump();
+        let Some((tx, handle)) = self.writer.take() else {
+            return Ok(());
+        };
+        // A dump's FrozenTree holds a sender too, so the writer is told to stop
+        // rather than left to notice the channel close.
+        let _ = tx.send(ToWriter::Stop);
+        drop(tx);
+        handle
+            .join()
+            .map_err(|_| StoreError::Storage("the sled writer panicked".into()))
+    }
+}
+
+/// The tree, held still for a snapshot: the writer has written (or, until
+/// [`FrozenTree::wait`] returns, is writing) everything committed before
+/// [`Backend::freeze`], and holds every later batch back until this is
+/// dropped. `Send`, so the copy can be made on its own thread.
+pub(crate) struct FrozenTree {
+    tree: sled::Tree,
+    /// The writer's answer when it reaches the freeze point; `None` once heard.
+    frozen: Option<Receiver<Result<()>>>,
+    /// Set when the tree is replaced or drained under the dump.
+    abandoned: Arc<AtomicBool>,
+    /// To thaw the writer when dropped.
+    writer: SyncSender<ToWriter>,
+}
+
+impl FrozenTree {
+    /// Waits until the writer has written everything committed before the
+    /// freeze. Fails if the writer stopped, or an earlier sled write failed
+    /// (then the tree is not the applied state).
+    pub(crate) fn wait(&mut self) -> Result<()> {
+        let Some(frozen) = self.frozen.take() else {
+            return Ok(());
+        };
+        frozen
+            .recv()
+            .map_err(|_| StoreError::Storage("the sled writer stopped before freezing".into()))?
+    }
+
+    /// Whether the tree was replaced or drained since the freeze: nothing read
+    /// from it may then be used.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// A meta record as the frozen tree holds it. Call [`FrozenTree::wait`] first.
+    pub(crate) fn meta(&self, name: &str) -> Result<Option<i64>> {
+        self.tree
+            .get(meta_key(name))?
+            .map(|v| read_i64(&v))
+            .transpose()
+    }
+
+    /// Every key and value in the tree, in key order. Call
+    /// [`FrozenTree::wait`] first.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
+        self.tree.iter().map(|item| item.map_err(StoreError::from))
+    }
+}
+
+impl Drop for FrozenTree {
+    /// Lets the writer write what it held back. A writer that was stopped in
+    /// the meantime wrote them already; nobody hears the thaw then.
+    fn drop(&mut self) {
+        let _ = self.writer.send(ToWriter::Thaw);
     }
 }
 
@@ -524,10 +742,7 @@ mod tests {
 
     /// Stops the writer after it wrote everything committed.
     fn drop_writer(b: &mut Backend) {
-        if let Some((tx, handle)) = b.writer.take() {
-            drop(tx);
-            handle.join().unwrap();
-        }
+        b.stop_writer().unwrap();
     }
 
     #[test]
@@ -589,5 +804,74 @@ mod tests {
             b.leases().map(|l| l.unwrap()).collect::<Vec<_>>(),
             vec![(7, 30)]
         );
+    }
+
+    /// Whether sled itself (not `unflushed`) holds a record at `rev`.
+    fn in_sled(b: &Backend, rev: i64) -> bool {
+        b.tree
+            .get(rev_key(Revision::new(rev, 0)))
+            .unwrap()
+            .is_some()
+    }
+
+    #[test]
+    fn a_frozen_tree_holds_later_writes_back_until_it_is_dropped() {
+        let mut b = backend();
+        b.put(Revision::new(1, 0), record("a", 1));
+        b.put(Revision::new(2, 0), record("b", 2));
+        let mut frozen = b.freeze().unwrap();
+        // More turns than the writer's queue holds: the writer keeps receiving.
+        for rev in 3..=(WRITER_QUEUE as i64 + 10) {
+            b.put(Revision::new(rev, 0), record("c", rev));
+            b.commit().unwrap();
+        }
+        frozen.wait().unwrap();
+        // A writer that ignored the freeze would have written them by now.
+        std::thread::sleep(WRITER_GATHER * 5);
+
+        assert!(
+            in_sled(&b, 2),
+            "what was staged before the freeze is in sled"
+        );
+        assert!(!in_sled(&b, 3), "what came after is held back");
+        assert_eq!(b.get(Revision::new(3, 0)).unwrap(), Some(record("c", 3)));
+        let frozen_revs: Vec<Vec<u8>> = frozen
+            .entries()
+            .map(|e| e.unwrap().0.to_vec())
+            .filter(|k| k[0] == REV)
+            .collect();
+        assert_eq!(
+            frozen_revs,
+            vec![rev_key(Revision::new(1, 0)), rev_key(Revision::new(2, 0))]
+        );
+        assert!(b.freeze().is_err(), "one dump at a time");
+
+        drop(frozen);
+        b.wait_flushed();
+        assert!(in_sled(&b, 3) && in_sled(&b, WRITER_QUEUE as i64 + 10));
+        assert!(b.freeze().is_ok(), "the next dump may start");
+    }
+
+    #[test]
+    fn replacing_the_tree_abandons_a_frozen_one_without_waiting_for_it() {
+        let mut b = backend();
+        b.put(Revision::new(1, 0), record("a", 1));
+        let mut frozen = b.freeze().unwrap();
+        frozen.wait().unwrap();
+        b.put(Revision::new(2, 0), record("b", 2));
+        b.commit().unwrap();
+        assert!(!frozen.is_abandoned());
+
+        b.replace_all(vec![(
+            rev_key(Revision::new(9, 0)).to_vec(),
+            record("z", 9).encode(),
+        )])
+        .unwrap();
+        assert!(frozen.is_abandoned(), "the dump must not be used");
+        drop(frozen);
+        b.put(Revision::new(10, 0), record("y", 10));
+        b.commit().unwrap();
+        b.wait_flushed();
+        assert!(in_sled(&b, 9) && in_sled(&b, 10) && !in_sled(&b, 1) && !in_sled(&b, 2));
     }
 }

@@ -23,28 +23,36 @@
 //! the in-memory key index, leases and meta the way `Mvcc::open` does: a stream
 //! that is truncated or damaged is refused and the store stays as it was.
 //!
+//! Writing a snapshot is split in two so that applies need not wait for it
+//! (etcd, too, writes its snapshot from a read transaction in the background):
+//! [`Mvcc::begin_snapshot`], on the apply thread, freezes sled at the current
+//! applied index (see `backend`, "Freezing for a snapshot") and returns at
+//! once; [`SnapshotDump::write`], on any thread, copies the frozen tree while
+//! later applies wait in memory, readable as usual.
+//!
 //! # Where to start
-//! [`Mvcc::write_snapshot`] on the leader (or any member saving its own
-//! snapshot), [`Mvcc::restore_snapshot`] on a member installing one. The files
-//! that hold snapshots are `raft::snapshot`'s business.
+//! [`Mvcc::begin_snapshot`] and [`SnapshotDump::write`] on a member saving its
+//! own snapshot ([`Mvcc::write_snapshot`] does both in one call),
+//! [`Mvcc::restore_snapshot`] on a member installing one. The files that hold
+//! snapshots are `raft::snapshot`'s business.
 //!
 //! # Caveats
-//! - Both calls run on the apply thread and block it for the whole scan: a
-//!   snapshot of a large store (all history since the last compaction) stops
-//!   applies for as long as it takes to read the tree and write the stream.
-//!   Compacting keeps snapshots small. No copy-on-write view is taken.
-//! - Restoring holds the whole snapshot in memory before swapping it in.
+//! - Applies go on while a dump runs, but sled does not: the writes of that
+//!   time are held in memory, so a long dump under a heavy load costs memory.
+//!   No copy-on-write view of sled is taken.
+//! - A snapshot holds all history since the last compaction; compacting keeps
+//!   snapshots small.
+//! - Restoring holds the whole snapshot in memory before swapping it in, and
+//!   blocks the apply thread meanwhile.
 //! - After a restore, sled's copy is written but not fsync'd (sled's flush is
 //!   not relied on, as elsewhere): a member that crashes right after must find
 //!   sled's applied index behind its newest snapshot file and restore again.
 //! - Watchers are not told: the caller must cancel or resync them, as etcd does
 //!   when it installs a snapshot.
 
-// Called by the raft Ready loop (and tests); the store does not run raft yet.
-#![allow(dead_code)]
-
 use std::io::{self, Read, Write};
 
+use super::backend::{FrozenTree, APPLIED_INDEX};
 use super::Mvcc;
 use crate::error::{Result, StoreError};
 
@@ -54,56 +62,49 @@ const VERSION: u32 = 1;
 const END: u32 = u32::MAX;
 /// No key or value the store writes comes near this; a larger length is damage.
 const MAX_FIELD_LEN: u32 = 256 << 20;
+/// How many entries a dump copies between looks at whether it was abandoned.
+const ABANDON_CHECK_EVERY: u64 = 4096;
+
+/// The applied state at one index, frozen in sled, waiting to be written out.
+/// Dropping it (written or not) lets sled catch up with the applies made since.
+pub(crate) struct SnapshotDump {
+    frozen: FrozenTree,
+    applied_index: u64,
+}
 
 impl Mvcc {
-    /// Writes the whole applied state to `out` as one checksummed stream and
-    /// returns the number of bytes written.
+    /// Freezes the applied state as it is now, for [`SnapshotDump::write`].
     ///
-    /// Commits whatever was applied since the last commit and waits for the
-    /// sled writer to catch up, then copies every entry of the tree. Blocks the
-    /// caller (the apply thread) for the whole copy: the time to read every
-    /// stored revision, lease and meta record and write them to `out`.
+    /// Commits whatever was applied since the last commit and asks the sled
+    /// writer to stop once it has written it; returns without waiting. Applies
+    /// may go on at once: they reach sled when the dump is dropped. Fails if a
+    /// dump is still alive.
+    pub(crate) fn begin_snapshot(&mut self) -> Result<SnapshotDump> {
+        let frozen = self.backend.freeze()?;
+        Ok(SnapshotDump {
+            frozen,
+            applied_index: self.applied_index,
+        })
+    }
+
+    /// Makes a running [`SnapshotDump`] fail rather than finish (it is about
+    /// to be outdated: a newer snapshot is being installed, or the store
+    /// stops). Does not wait for it.
+    pub(crate) fn abandon_snapshot(&self) {
+        self.backend.abandon_dump();
+    }
+
+    /// Writes the whole applied state to `out` as one checksummed stream and
+    /// returns the number of bytes written: [`Mvcc::begin_snapshot`] and
+    /// [`SnapshotDump::write`] in one call, blocking the caller for the copy.
     pub(crate) fn write_snapshot(&mut self, out: &mut dyn Write) -> Result<u64> {
-        self.backend.drain()?;
-        let mut out = CrcWriter::new(out);
-        out.put(MAGIC)?;
-        out.put(&VERSION.to_be_bytes())?;
-        let mut count: u64 = 0;
-        for entry in self.backend.raw_entries() {
-            let (key, value) = entry?;
-            for field in [&key, &value] {
-                let len = u32::try_from(field.len())
-                    .ok()
-                    .filter(|len| *len <= MAX_FIELD_LEN)
-                    .ok_or_else(|| {
-                        StoreError::Storage(format!(
-                            "state-machine snapshot: a stored entry of {} bytes is too large to write",
-                            field.len()
-                        ))
-                    })?;
-                out.put(&len.to_be_bytes())?;
-                out.put(field)?;
-            }
-            count += 1;
-        }
-        out.put(&END.to_be_bytes())?;
-        out.put(&count.to_be_bytes())?;
-        let crc = out.hasher.clone().finalize();
-        out.put(&crc.to_be_bytes())?;
-        out.inner.flush().map_err(write_error)?;
-        tracing::info!(
-            entries = count,
-            bytes = out.written,
-            applied_index = self.applied_index,
-            "wrote state-machine snapshot"
-        );
-        Ok(out.written)
+        self.begin_snapshot()?.write(out)
     }
 
     /// Replaces the whole state with the snapshot in `input`: the tree's
     /// contents are swapped for the snapshot's in one sled batch, and the
     /// key index, leases and meta (applied index, revision, compaction) are
-    /// rebuilt from them as `Mvcc::open` does.
+    /// rebuilt from them as `Mvcc::open` does. A running dump is abandoned.
     ///
     /// The stream is read and checked to the end before anything changes, so a
     /// truncated or damaged stream is an error naming what is wrong and leaves
@@ -120,6 +121,82 @@ impl Mvcc {
             revision = self.current,
             "restored state-machine snapshot"
         );
+        Ok(())
+    }
+}
+
+impl SnapshotDump {
+    /// The applied index whose state this dump holds.
+    pub(crate) fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// Waits for sled to reach the freeze point, then copies every entry of
+    /// the tree to `out` as one checksummed stream; returns the number of
+    /// bytes written. Consumes the dump, so sled catches up as soon as the
+    /// tree is read, before the caller fsyncs `out`.
+    ///
+    /// Fails, naming why, when the dump was abandoned (then what was written
+    /// must be thrown away), when an earlier sled write failed, or when the
+    /// frozen tree is not at the expected applied index.
+    pub(crate) fn write(mut self, out: &mut dyn Write) -> Result<u64> {
+        self.frozen.wait()?;
+        let stored = self.frozen.meta(APPLIED_INDEX)?.unwrap_or(0);
+        if stored != self.applied_index as i64 {
+            return Err(StoreError::Storage(format!(
+                "state-machine snapshot: sled holds applied index {stored} at the freeze point, \
+                 expected {}",
+                self.applied_index
+            )));
+        }
+        let mut out = CrcWriter::new(out);
+        out.put(MAGIC)?;
+        out.put(&VERSION.to_be_bytes())?;
+        let mut count: u64 = 0;
+        for entry in self.frozen.entries() {
+            if count.is_multiple_of(ABANDON_CHECK_EVERY) {
+                self.check_not_abandoned()?;
+            }
+            let (key, value) = entry?;
+            for field in [&key, &value] {
+                let len = u32::try_from(field.len())
+                    .ok()
+                    .filter(|len| *len <= MAX_FIELD_LEN)
+                    .ok_or_else(|| {
+                        StoreError::Storage(format!(
+                            "state-machine snapshot: a stored entry of {} bytes is too large to write",
+                            field.len()
+                        ))
+                    })?;
+                out.put(&len.to_be_bytes())?;
+                out.put(field)?;
+            }
+            count += 1;
+        }
+        // The tree may have been replaced under the last stretch of the copy.
+        self.check_not_abandoned()?;
+        out.put(&END.to_be_bytes())?;
+        out.put(&count.to_be_bytes())?;
+        let crc = out.hasher.clone().finalize();
+        out.put(&crc.to_be_bytes())?;
+        out.inner.flush().map_err(write_error)?;
+        tracing::info!(
+            entries = count,
+            bytes = out.written,
+            applied_index = self.applied_index,
+            "wrote state-machine snapshot"
+        );
+        Ok(out.written)
+    }
+
+    fn check_not_abandoned(&self) -> Result<()> {
+        if self.frozen.is_abandoned() {
+            return Err(StoreError::Storage(format!(
+                "state-machine snapshot at applied index {} abandoned: the state was replaced \
+                 or the store is stopping",
+                self.applied_index
+            )));
+        }
         Ok(())
     }
 }

@@ -17,13 +17,19 @@
 //! ```text
 //!   "SKIFFSNP"                 magic, 8 bytes
 //!   <len:u32> <metadata>       eraftpb.SnapshotMetadata (index, term, ConfState)
-//!   <body>                     the state machine (`Mvcc::write_snapshot`'s stream)
+//!   <body>                     the state machine (`SnapshotDump::write`'s stream)
 //!   <body length:u64>
 //!   <crc32:u32>                CRC-32 of every byte above
 //! ```
 //! (integers big-endian). A file is written under a `.tmp` name, fsync'd,
 //! renamed into place and the directory fsync'd, so a crash leaves either the
 //! complete file or a temp file that [`Snapshots::open`] deletes.
+//!
+//! A member's own snapshots are saved by a thread of their own while applies
+//! go on (see `node`, "Snapshots"); only a file that is complete and fsync'd
+//! ever carries a `.snap` name, so the raft thread, listing the directory at
+//! the same time, never sees one in the making. A body writer that fails, as a
+//! dump abandoned halfway does, leaves no file at all.
 //!
 //! # Where to start
 //! [`Snapshots::save`] on a member that snapshots its own state machine,

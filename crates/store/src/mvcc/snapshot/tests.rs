@@ -336,3 +336,139 @@ fn errors_name_what_is_wrong() {
     huge_key[12] = 0x7f;
     assert!(rejected(&mut target, &huge_key).contains("claims a key of"));
 }
+
+/// A `Write` that stops at its first write until the test lets it go, so the
+/// test can act while a dump is in the middle of its stream.
+struct Gate {
+    started: std::sync::mpsc::Sender<()>,
+    go: std::sync::mpsc::Receiver<()>,
+    open: bool,
+    out: Vec<u8>,
+}
+
+impl std::io::Write for Gate {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.open {
+            self.open = true;
+            let _ = self.started.send(());
+            let _ = self.go.recv();
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A dump being written on its own thread, held at its first write.
+struct HeldDump {
+    go: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<(crate::error::Result<u64>, Vec<u8>)>,
+}
+
+impl HeldDump {
+    /// Begins a snapshot of `m` and writes it on a thread, returning once the
+    /// thread has waited for the freeze point and started its stream.
+    fn start(m: &mut Member) -> HeldDump {
+        let dump = m.mvcc.begin_snapshot().unwrap();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut gate = Gate {
+                started: started_tx,
+                go: go_rx,
+                open: false,
+                out: Vec::new(),
+            };
+            let written = dump.write(&mut gate);
+            (written, gate.out)
+        });
+        started.recv().expect("the dump reached its stream");
+        HeldDump { go, thread }
+    }
+
+    /// Lets the dump go on and returns what it wrote.
+    fn finish(self) -> (crate::error::Result<u64>, Vec<u8>) {
+        self.go.send(()).unwrap();
+        self.thread.join().unwrap()
+    }
+}
+
+#[test]
+fn applies_go_on_during_a_dump_which_holds_the_state_at_its_freeze_point() {
+    let mut source = populated();
+    let freeze_index = source.index;
+    let dump = HeldDump::start(&mut source);
+
+    // More turns than the sled writer's queue holds, each committed.
+    for i in 0..300 {
+        source.put(&format!("later/{i:03}"), "v", 0);
+    }
+    let later = RangeRequest {
+        key: b"later/".to_vec(),
+        range_end: b"later0".to_vec(),
+        ..Default::default()
+    };
+    assert_eq!(
+        source.mvcc.range(&later).unwrap().count,
+        300,
+        "the later writes are readable while the dump runs"
+    );
+    // A sled writer that ignored the freeze (it gathers for 10 ms) would have
+    // written them into the tree being copied by now.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (written, stream) = dump.finish();
+    assert_eq!(written.unwrap(), stream.len() as u64);
+
+    let mut target = Member::new();
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+    let at_freeze = populated();
+    assert_same_state(&at_freeze.mvcc, &target.mvcc);
+    assert_eq!(target.mvcc.applied_index(), freeze_index);
+    assert_eq!(target.mvcc.range(&later).unwrap().count, 0);
+
+    // Once the dump is done, the later writes reach sled itself.
+    source.mvcc.backend.wait_flushed();
+    let Member { mvcc, db, index } = source;
+    drop(mvcc);
+    let reopened = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
+    assert_eq!(reopened.applied_index(), index);
+    assert_eq!(reopened.range(&later).unwrap().count, 300);
+}
+
+#[test]
+fn only_one_dump_runs_at_a_time() {
+    let mut source = populated();
+    let first = source.mvcc.begin_snapshot().unwrap();
+    assert!(source.mvcc.begin_snapshot().is_err());
+    drop(first);
+    let mut out = Vec::new();
+    source
+        .mvcc
+        .begin_snapshot()
+        .unwrap()
+        .write(&mut out)
+        .unwrap();
+    assert!(!out.is_empty());
+}
+
+#[test]
+fn restoring_abandons_a_running_dump() {
+    let mut target = populated();
+    let dump = HeldDump::start(&mut target);
+    let stream = Member::new().snapshot();
+    // Does not wait for the dump, which is stopped at its first write.
+    target
+        .mvcc
+        .restore_snapshot(&mut stream.as_slice())
+        .unwrap();
+    let (written, _) = dump.finish();
+    let err = written.expect_err("a dump of a replaced tree must fail");
+    assert!(err.to_string().contains("abandoned"), "{err}");
+    assert_eq!(target.mvcc.applied_index(), 0);
+}

@@ -240,3 +240,32 @@ fn purge_keeps_the_newest() {
     snaps.purge(0).unwrap();
     assert!(names(dir.path()).is_empty());
 }
+
+#[test]
+fn an_abandoned_dump_leaves_no_file() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let mut source = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
+    let entry = LogEntry {
+        id: 0,
+        proposer: 0,
+        request: Some(Request::Put(PutRequest {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            ..Default::default()
+        })),
+    };
+    source.apply(1, &entry).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+
+    let dump = source.begin_snapshot().unwrap();
+    source.abandon_snapshot();
+    let err = snaps
+        .save(&meta(1, 1), |out| dump.write(out))
+        .expect_err("an abandoned dump is not saved");
+    assert!(matches!(err, SnapshotError::Body { .. }), "{err}");
+    assert!(err.to_string().contains("abandoned"), "{err}");
+    let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "no file is left behind: {left:?}");
+    assert!(snaps.latest().unwrap().is_none());
+}
