@@ -121,11 +121,19 @@ pub struct StoreProcess {
     port: u16,
     starts: u32,
     dir: tempfile::TempDir,
+    /// Flags added to every start, after the data directory and client URL.
+    args: Vec<String>,
 }
 
 impl StoreProcess {
     /// Starts a store on a fresh data directory and waits until it serves.
     pub fn start() -> StoreProcess {
+        StoreProcess::start_with_args(&[])
+    }
+
+    /// As [`StoreProcess::start`], with `args` added to the command line of
+    /// this start and every restart.
+    pub fn start_with_args(args: &[&str]) -> StoreProcess {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let mut store = StoreProcess {
@@ -133,6 +141,7 @@ impl StoreProcess {
             port,
             starts: 0,
             dir,
+            args: args.iter().map(|arg| arg.to_string()).collect(),
         };
         store.spawn();
         store
@@ -174,6 +183,13 @@ impl StoreProcess {
         std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
     }
 
+    /// Everything every start of this store logged, oldest first.
+    pub fn all_logs(&self) -> String {
+        (1..=self.starts)
+            .filter_map(|start| std::fs::read_to_string(self.log_path(start)).ok())
+            .collect()
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -192,6 +208,7 @@ impl StoreProcess {
             .arg(self.data_dir())
             .arg("--listen-client-urls")
             .arg(self.endpoint())
+            .args(&self.args)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())

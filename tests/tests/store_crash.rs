@@ -158,10 +158,41 @@ async fn check_after_restart(client: &mut Client, acked: &[Ack]) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_puts_survive_sigkill_and_revisions_have_no_holes() {
-    let mut store = StoreProcess::start();
+    kill_and_check(&mut StoreProcess::start()).await;
+}
+
+/// The same with a snapshot every [`SMALL_SNAPSHOT_COUNT`] entries, so that
+/// kills land while snapshots are written in the background, between them,
+/// and after the log was compacted behind them; recovery then starts from a
+/// snapshot and replays the log past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_puts_survive_sigkill_during_background_snapshots() {
+    let count = SMALL_SNAPSHOT_COUNT.to_string();
+    let mut store = StoreProcess::start_with_args(&[
+        "--snapshot-count",
+        &count,
+        "--snapshot-catchup-entries",
+        "100",
+    ]);
+    kill_and_check(&mut store).await;
+    let logs = store.all_logs();
+    let written = logs.matches("wrote a snapshot").count();
+    println!("{written} snapshots written over all runs");
+    assert!(
+        written > 1,
+        "the load wrote no snapshot beyond the first; the test covers nothing more:\n{logs}"
+    );
+}
+
+/// The snapshot count of the snapshot crash test: well below the puts a
+/// cycle acknowledges.
+const SMALL_SNAPSHOT_COUNT: u64 = 500;
+
+/// Runs [`CYCLES`] load/kill/restart cycles on `store` and checks each restart.
+async fn kill_and_check(store: &mut StoreProcess) {
     let mut acked: Vec<Ack> = Vec::new();
     for cycle in 1..=CYCLES {
-        let acks = load_then_kill(&mut store, cycle).await;
+        let acks = load_then_kill(store, cycle).await;
         println!(
             "cycle {cycle}: {} puts acknowledged before SIGKILL",
             acks.len()
