@@ -65,12 +65,19 @@ pub fn routes(registry: Arc<Registry>) -> tonic::service::Routes {
         .add_service(reflection)
 }
 
-/// Opens the watch `req` asks for: its events, as messages, until the
-/// request's timeout (or [`DEFAULT_WATCH_TIMEOUT`]).
+/// An open watch: its events as messages, and how long it may stay open.
+pub(crate) struct OpenWatch {
+    /// Every event; never ends by itself unless the watch does (410 Expired).
+    pub(crate) events: BoxStream<'static, WatchEvent>,
+    /// The request's timeout, or [`DEFAULT_WATCH_TIMEOUT`].
+    pub(crate) timeout: Duration,
+}
+
+/// Opens the watch `req` asks for.
 pub(crate) async fn open_watch(
     registry: &Registry,
     req: WatchRequest,
-) -> Result<BoxStream<'static, WatchEvent>, Status> {
+) -> Result<OpenWatch, Status> {
     let (resource, r) = resolve(&req.r#ref)?;
     let options = WatchOptions {
         resource_version: req.resource_version,
@@ -86,8 +93,6 @@ pub(crate) async fn open_watch(
         s if s > 0 => Duration::from_secs(s as u64),
         _ => DEFAULT_WATCH_TIMEOUT,
     };
-    // One timer for the whole watch, not one per event.
-    let deadline = tokio::time::sleep(timeout);
     let events = futures::stream::unfold(stream, |mut stream| async move {
         let event = stream.next().await?;
         let message = WatchEvent {
@@ -96,9 +101,11 @@ pub(crate) async fn open_watch(
             object: event.object.json().clone(),
         };
         Some((message, stream))
+    });
+    Ok(OpenWatch {
+        events: events.boxed(),
+        timeout,
     })
-    .take_until(deadline);
-    Ok(events.boxed())
 }
 
 /// A gRPC channel to an API service running in this process over an
@@ -348,8 +355,12 @@ impl Api for ApiService {
         &self,
         request: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let events = open_watch(&self.registry, request.into_inner()).await?;
-        Ok(Response::new(events.map(Ok).boxed()))
+        let watch = open_watch(&self.registry, request.into_inner()).await?;
+        // One timer for the whole watch, not one per event.
+        let deadline = tokio::time::sleep(watch.timeout);
+        Ok(Response::new(
+            watch.events.map(Ok).take_until(deadline).boxed(),
+        ))
     }
 
     async fn discovery(

@@ -28,6 +28,7 @@
 //! enables no compression) refuses them.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -119,9 +120,12 @@ async fn serve_watch(registry: &Registry, body: Body, max: usize) -> Result<Watc
     let message = read_message(body, max).await?;
     let request = WatchRequest::decode(message)
         .map_err(|err| Status::internal(format!("failed to decode Protobuf message: {err}")))?;
-    let events = crate::grpc::open_watch(registry, request).await?;
+    let watch = crate::grpc::open_watch(registry, request).await?;
+    let deadline = tokio::time::Instant::now() + watch.timeout;
     Ok(WatchBody {
-        events,
+        events: watch.events,
+        deadline: Box::pin(tokio::time::sleep_until(deadline)),
+        ends_at: deadline,
         ended: false,
     })
 }
@@ -166,9 +170,25 @@ fn too_large(len: usize, max: usize) -> Status {
 
 /// The response body of one watch: a gRPC message per event, then the
 /// trailers of a call that ended well (the watch's timeout or its last event).
+///
+/// The timer is polled only when no event is ready, so that it registers
+/// with the task; while events keep coming, the clock is read instead, which
+/// costs less than polling the timer for every event.
 pub(crate) struct WatchBody {
     events: BoxStream<'static, WatchEvent>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    ends_at: tokio::time::Instant,
     ended: bool,
+}
+
+impl WatchBody {
+    /// The trailers of a call that ended well; nothing follows them.
+    fn end(&mut self) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        self.ended = true;
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+    }
 }
 
 impl HttpBody for WatchBody {
@@ -183,14 +203,13 @@ impl HttpBody for WatchBody {
             return Poll::Ready(None);
         }
         match self.events.poll_next_unpin(cx) {
+            Poll::Ready(Some(_)) if tokio::time::Instant::now() >= self.ends_at => self.end(),
             Poll::Ready(Some(event)) => Poll::Ready(Some(Ok(Frame::data(event_message(&event))))),
-            Poll::Ready(None) => {
-                self.ended = true;
-                let mut trailers = HeaderMap::new();
-                trailers.insert("grpc-status", HeaderValue::from_static("0"));
-                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
-            }
-            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => self.end(),
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => self.end(),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
