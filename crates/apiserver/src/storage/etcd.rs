@@ -287,8 +287,12 @@ mod tests {
             shutdown.clone(),
         ));
 
-        let storage = EtcdStorage::connect(std::slice::from_ref(&endpoint)).unwrap();
-        let registry = Registry::new(Arc::new(storage), RegistryConfig::default());
+        let storage = Arc::new(EtcdStorage::connect(std::slice::from_ref(&endpoint)).unwrap());
+        assert!(
+            storage.has_ordered_progress().await,
+            "skiff store orders its progress responses, and says so with its version"
+        );
+        let registry = Registry::new(storage, RegistryConfig::default());
         registry.start_watch_caches().await.unwrap();
         let write = WriteOptions::default();
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}});

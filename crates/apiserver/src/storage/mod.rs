@@ -20,9 +20,8 @@
 //! # Caveats
 //! No TLS to etcd, no leases, no auth. Progress is only asked of an etcd that
 //! orders its progress responses after the events they cover (etcd 3.4.31,
-//! 3.5.13 and later); with an older one (or a `skiff store` member reached over
-//! the network, which reports etcd API version 3.5.0) consistent lists are
-//! read from the store.
+//! 3.5.13 and later, and `skiff store`, which answers as 3.5.13); with an
+//! older one consistent lists are read from the store.
 
 mod etcd;
 mod local;

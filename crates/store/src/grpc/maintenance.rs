@@ -14,8 +14,11 @@ use tonic::{Request, Response, Status};
 use super::status;
 use crate::store::Store;
 
-/// The etcd API version skiff-store answers as.
-pub(crate) const ETCD_API_VERSION: &str = "3.5.0";
+/// The etcd version skiff-store answers as: the 3.5 API, with a watch
+/// stream's progress responses ordered after the events they cover, as etcd
+/// orders them from 3.5.13 on (clients such as Kubernetes' API server read the
+/// version to decide whether they may rely on that).
+pub(crate) const ETCD_API_VERSION: &str = "3.5.13";
 
 pub(crate) struct MaintenanceService {
     store: Store,
