@@ -207,7 +207,7 @@ async fn kill_and_check(store: &mut StoreProcess) {
         );
 
         store.restart();
-        let mut client = connect(&store).await;
+        let mut client = connect(store).await;
         let revision = check_after_restart(&mut client, &acked).await;
         println!("cycle {cycle}: restarted at revision {revision}");
 
