@@ -181,6 +181,24 @@ impl StoreCluster {
         i
     }
 
+    /// Prepares member `i`, which no longer runs (removed from the cluster),
+    /// to be replaced by a new member on the same addresses, as one replaces
+    /// a failed host: its data directory is emptied and it will start with
+    /// `--initial-cluster-state existing`. Add its peer URL with MemberAdd,
+    /// then [`StoreCluster::spawn_and_wait`].
+    pub fn prepare_replacement(&mut self, i: usize) {
+        assert!(
+            !self.members[i].is_running(),
+            "member {} still runs",
+            self.members[i].name
+        );
+        let data_dir = self.data_dir(i);
+        if data_dir.exists() {
+            std::fs::remove_dir_all(&data_dir).expect("the old data directory is removed");
+        }
+        self.members[i].state = "existing";
+    }
+
     /// Starts member `i` and waits until it serves.
     pub fn spawn_and_wait(&mut self, i: usize) {
         self.spawn(i);

@@ -308,16 +308,142 @@ async fn a_member_removed_through_itself_answers_and_exits_and_stays_out() {
     let mut client = connect(&staying).await;
     let list = client.member_list().await.expect("member list");
     assert_eq!(list.members().len(), 2, "{:?}", list.members());
-    // Its ID never comes back: adding its peer URLs again is refused.
+    // Its ID never comes back: a change naming it finds no such member.
     let refused = client
-        .member_add([cluster.members[leaving].peer_url()], None)
+        .member_remove(leaving_id)
         .await
-        .expect_err("a removed member cannot be added again")
+        .expect_err("a removed member cannot be removed again")
         .to_string();
+    assert!(refused.contains("member not found"), "{refused}");
+}
+
+/// The members as `client` lists them, once the member with `id` has
+/// announced its name and client URLs (etcd's "started").
+async fn wait_until_started(
+    client: &mut etcd_client::Client,
+    id: u64,
+    cluster: &StoreCluster,
+) -> Vec<etcd_client::Member> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let list = client.member_list().await.expect("member list");
+        let started = list
+            .members()
+            .iter()
+            .any(|m| m.id() == id && !m.name().is_empty() && !m.client_urls().is_empty());
+        if started {
+            return list.members().to_vec();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {id:x} never announced itself: {:?}\n{}",
+            list.members(),
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_is_replaced_by_a_new_one_on_the_same_peer_url() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = StoreCluster::start(3, ClusterOptions::default());
+    let leader = wait_for_leader(&cluster).await;
+    let replaced = (leader + 1) % 3;
+    let founder = (leader + 2) % 3;
+    let staying: Vec<String> = (0..3)
+        .filter(|&i| i != replaced)
+        .map(|i| cluster.members[i].endpoint())
+        .collect();
+    let mut client = patient_client(&staying).await;
+    client.put("/before", "1", None).await.expect("a write");
+
+    // The failed host is removed.
+    let mut to_replaced = connect(&[cluster.members[replaced].endpoint()]).await;
+    let old_id = own_member_id(&mut to_replaced).await;
+    let mut to_leader = patient_client([cluster.members[leader].endpoint()]).await;
+    to_leader
+        .member_remove(old_id)
+        .await
+        .expect("member remove");
+    assert_exits_as_removed(&mut cluster, replaced).await;
+    client.put("/between", "2", None).await.expect("a write");
+
+    // The same peer URL is added again: a new member, with a fresh ID.
+    cluster.prepare_replacement(replaced);
+    let added = client
+        .member_add([cluster.members[replaced].peer_url()], None)
+        .await
+        .expect("the peer URL of a removed member can be added again");
+    let new_id = added.member().expect("the added member").id();
+    assert_ne!(new_id, old_id);
+
+    // Started on an empty data directory, it learns that ID from its peers,
+    // joins, announces itself and serves.
+    cluster.spawn_and_wait(replaced);
     assert!(
-        refused.contains("was removed from the cluster and cannot be added again"),
-        "{refused}"
+        cluster
+            .log(replaced)
+            .contains("learned this member's ID from the cluster's member list"),
+        "{}",
+        cluster.log(replaced)
     );
+    let members = wait_until_started(&mut client, new_id, &cluster).await;
+    assert_eq!(members.len(), 3, "{members:?}");
+    let listed = members.iter().find(|m| m.id() == new_id).unwrap();
+    assert_eq!(listed.name(), cluster.members[replaced].name);
+    assert_eq!(listed.peer_urls(), [cluster.members[replaced].peer_url()]);
+    assert!(members.iter().all(|m| m.id() != old_id), "{members:?}");
+
+    let mut via_new = patient_client([cluster.members[replaced].endpoint()]).await;
+    assert_eq!(own_member_id(&mut via_new).await, new_id);
+    via_new
+        .put("/after", "3", None)
+        .await
+        .expect("a write through the new member");
+    for (key, value) in [("/before", "1"), ("/between", "2"), ("/after", "3")] {
+        let got = via_new.get(key, None).await.expect("a linearizable read");
+        assert_eq!(got.kvs().len(), 1, "{key} through the new member");
+        assert_eq!(got.kvs()[0].value(), value.as_bytes(), "{key}");
+    }
+
+    // Restarted on their data, the new member and a founder keep their IDs.
+    let founder_id =
+        own_member_id(&mut connect(&[cluster.members[founder].endpoint()]).await).await;
+    for (i, id) in [(replaced, new_id), (founder, founder_id)] {
+        cluster.restart(i);
+        let mut again = patient_client([cluster.members[i].endpoint()]).await;
+        assert_eq!(
+            own_member_id(&mut again).await,
+            id,
+            "{} after a restart",
+            cluster.members[i].name
+        );
+        // Until it hears from the leader, it answers "no leader".
+        let deadline = Instant::now() + PATIENCE;
+        while let Err(err) = again.put(format!("/restarted/{i}"), "v", None).await {
+            assert!(
+                Instant::now() < deadline,
+                "no write through {} after its restart: {err}\n{}",
+                cluster.members[i].name,
+                cluster.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(
+        !cluster.log(replaced).contains("learned this member's ID"),
+        "a restart takes the ID from the data directory:\n{}",
+        cluster.log(replaced)
+    );
+    let list = client.member_list().await.expect("member list");
+    let ids: BTreeSet<u64> = list.members().iter().map(|m| m.id()).collect();
+    assert_eq!(ids.len(), 3, "{ids:x?}");
+    assert!(
+        ids.contains(&new_id) && ids.contains(&founder_id),
+        "{ids:x?}"
+    );
+    wait_converged(&cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,11 @@
 //! A new cluster starts from a bootstrap snapshot at index 1 holding the
 //! `--initial-cluster` members, so a member added later (started with
 //! `--initial-cluster-state existing` and an empty data directory) learns the
-//! whole configuration from the leader's snapshot. Configuration changes are
+//! whole configuration from the leader's snapshot. Such a member's ID was
+//! chosen by MemberAdd (salted with the time), so `Store::open` learns it from
+//! its peers before the node starts; [`start_as`] records the ID in the data
+//! directory ([`MEMBER_ID_FILE`]), and every later start takes it from there.
+//! Configuration changes are
 //! `ConfChangeV2` entries whose context ([`ConfChangeContext`]) names the
 //! member; applying one updates raft, the member list in the state machine,
 //! and the transport's peers.
@@ -68,6 +72,7 @@
 //!   unknown) like any proposal, then stops once it hears.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -165,17 +170,21 @@ pub(crate) struct Opened {
     pub(crate) mvcc: Mvcc,
     pub(crate) log: RaftLog,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// The member ID the data directory records ([`MEMBER_ID_FILE`]), if any.
+    pub(crate) member_id: Option<u64>,
 }
 
 fn storage_err(what: &str) -> impl Fn(crate::wal::WalError) -> StoreError + '_ {
     move |e| StoreError::Storage(format!("{what}: {e}"))
 }
 
-/// Opens sled, the snapshots and the raft log; bootstraps a new cluster; and
-/// restores the newest snapshot when sled is behind the log's start.
+/// Opens sled, the snapshots and the raft log, reads the member ID the data
+/// directory records, and restores the newest snapshot when sled is behind
+/// the log's start. [`start_as`] then settles the member's ID.
 pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StoreError::Storage(format!("creating {}: {e}", config.data_dir.display())))?;
+    let member_id = read_member_id(&config.data_dir)?;
     let db = sled::Config::new()
         .path(config.data_dir.join(DB_DIR))
         .cache_capacity(config.cache_bytes)
@@ -190,19 +199,10 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         .open()?;
     let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
     let snapshots = Arc::new(Snapshots::open(&config.data_dir.join(SNAP_DIR))?);
-    let mut log = RaftLog::open(&config.data_dir.join(WAL_DIR), WalOptions::default())
+    let log = RaftLog::open(&config.data_dir.join(WAL_DIR), WalOptions::default())
         .map_err(storage_err("opening the raft log"))?;
-    let member_id = config.member_id();
-    if log.is_new() && mvcc.applied_index() == 0 {
-        if config.initial_cluster_state == ClusterState::New {
-            bootstrap(config, member_id, &mut mvcc, &mut log, &snapshots)?;
-        } else {
-            tracing::info!(
-                member = %format!("{member_id:x}"),
-                "joining an existing cluster; waiting for the leader's snapshot"
-            );
-        }
-    } else if mvcc.applied_index() + 1 < log.first_index() {
+    let fresh = log.is_new() && mvcc.applied_index() == 0;
+    if !fresh && mvcc.applied_index() + 1 < log.first_index() {
         // sled lost applied state that the log no longer holds.
         let (meta, path) = snapshots.latest()?.ok_or_else(|| {
             StoreError::Storage(format!(
@@ -225,6 +225,49 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
             "restored the state machine from a snapshot"
         );
     }
+    Ok(Opened {
+        db,
+        mvcc,
+        log,
+        snapshots,
+        member_id,
+    })
+}
+
+/// Makes `member_id` this data directory's member: records it in
+/// [`MEMBER_ID_FILE`] (if not yet), bootstraps a new cluster on an empty
+/// directory, and brings the raft state up to what was applied.
+pub(crate) fn start_as(config: &StoreConfig, member_id: u64, opened: &mut Opened) -> Result<()> {
+    match opened.member_id {
+        Some(recorded) if recorded != member_id => {
+            return Err(StoreError::Storage(format!(
+                "{} belongs to member {recorded:x}, but the cluster lists this member's \
+                 peer URLs as member {member_id:x}; start the new member on an empty data directory",
+                config.data_dir.display()
+            )))
+        }
+        Some(_) => {}
+        None => {
+            write_member_id(&config.data_dir, member_id)?;
+            opened.member_id = Some(member_id);
+        }
+    }
+    let Opened {
+        mvcc,
+        log,
+        snapshots,
+        ..
+    } = opened;
+    if log.is_new() && mvcc.applied_index() == 0 {
+        if config.initial_cluster_state == ClusterState::New {
+            bootstrap(config, member_id, mvcc, log, snapshots)?;
+        } else {
+            tracing::info!(
+                member = %format!("{member_id:x}"),
+                "joining an existing cluster; waiting for the leader's snapshot"
+            );
+        }
+    }
     // The HardState's commit is written lazily; what was applied was committed.
     let mut hard_state = log.hard_state();
     if hard_state.commit < mvcc.applied_index() {
@@ -234,17 +277,61 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     }
     tracing::info!(
         data_dir = %config.data_dir.display(),
+        member = %format!("{member_id:x}"),
         applied_index = mvcc.applied_index(),
         revision = mvcc.current_revision(),
         last_index = log.last_index(),
         "store opened"
     );
-    Ok(Opened {
-        db,
-        mvcc,
-        log,
-        snapshots,
-    })
+    Ok(())
+}
+
+/// The file in the data directory that records the member's ID (in hex), so
+/// that a member added by MemberAdd, whose ID cannot be computed from its
+/// configuration, keeps it across restarts.
+pub(crate) const MEMBER_ID_FILE: &str = "member_id";
+
+/// The member ID recorded in `data_dir`, if there is one.
+fn read_member_id(data_dir: &Path) -> Result<Option<u64>> {
+    let path = data_dir.join(MEMBER_ID_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(StoreError::Storage(format!(
+                "reading {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    u64::from_str_radix(text.trim(), 16)
+        .ok()
+        .filter(|id| *id != 0)
+        .map(Some)
+        .ok_or_else(|| {
+            StoreError::Storage(format!(
+                "{} holds {:?}, not a member ID in hex",
+                path.display(),
+                text.trim()
+            ))
+        })
+}
+
+/// Records `id` in `data_dir`: written aside, fsync'd, renamed into place.
+fn write_member_id(data_dir: &Path, id: u64) -> Result<()> {
+    let path = data_dir.join(MEMBER_ID_FILE);
+    let temporary = data_dir.join(format!("{MEMBER_ID_FILE}.tmp"));
+    let failed =
+        |e: std::io::Error| StoreError::Storage(format!("writing {}: {e}", path.display()));
+    {
+        let mut file = std::fs::File::create(&temporary).map_err(failed)?;
+        std::io::Write::write_all(&mut file, format!("{id:x}\n").as_bytes()).map_err(failed)?;
+        file.sync_all().map_err(failed)?;
+    }
+    std::fs::rename(&temporary, &path).map_err(failed)?;
+    std::fs::File::open(data_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(failed)
 }
 
 /// Whether a member starts a new cluster or joins a running one (etcd's
@@ -391,7 +478,7 @@ pub(crate) fn spawn(
         wanted: Arc::clone(&snapshot_wanted),
     }));
     let config = &inner.config;
-    let id = config.member_id();
+    let id = inner.identity.member_id;
     let raft_config = raft_config(config, id, applied);
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let raw = RawNode::new(&raft_config, reader, &logger)
@@ -1117,9 +1204,10 @@ impl Node {
         };
         self.transport.set_removed(mvcc.removed_members());
         // A member joining an existing cluster knows nobody until the leader's
-        // snapshot arrives; until then its peers are those --initial-cluster names.
+        // snapshot arrives; until then its peers are those of the member list
+        // it learned its ID from.
         let members: Vec<Member> = if mvcc.members().is_empty() {
-            self.inner.config.initial_members()
+            self.inner.initial_peers.clone()
         } else {
             mvcc.members().values().cloned().collect()
         };

@@ -95,8 +95,10 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// This member's ID: derived from its peer URLs and the cluster token, so
-    /// every member computes the same IDs from `--initial-cluster`.
+    /// The ID `--initial-cluster` gives this member: derived from its peer URLs
+    /// and the cluster token, so every founding member computes the same IDs.
+    /// A member added later by MemberAdd has an ID salted with the time of the
+    /// addition instead; [`Store::identity`] has the ID a store runs with.
     pub fn member_id(&self) -> u64 {
         member_id(
             &self.initial_advertise_peer_urls,
@@ -144,15 +146,35 @@ impl StoreConfig {
     }
 }
 
-/// A member's ID from its peer URLs and the cluster token.
+/// A founding member's ID from its peer URLs and the cluster token (no time,
+/// so every member of `--initial-cluster` computes the same IDs).
 pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
+    fnv1a(&member_id_input(peer_urls, token)) | 1
+}
+
+/// The ID of a member added at `unix_nanos` (nanoseconds since the Unix
+/// epoch): its peer URLs and the cluster token salted with the time, as
+/// etcd's MemberAdd does, so that a member added again with the peer URLs of
+/// a removed one gets a fresh ID.
+pub(crate) fn added_member_id(peer_urls: &[String], token: &str, unix_nanos: u64) -> u64 {
+    let mut bytes = member_id_input(peer_urls, token);
+    bytes.push(0);
+    bytes.extend_from_slice(&unix_nanos.to_be_bytes());
+    fnv1a(&bytes) | 1
+}
+
+fn member_id_input(peer_urls: &[String], token: &str) -> Vec<u8> {
     let mut urls = peer_urls.to_vec();
     urls.sort();
     let mut bytes = urls.join(",").into_bytes();
     bytes.push(0);
     bytes.extend_from_slice(token.as_bytes());
-    fnv1a(&bytes) | 1
+    bytes
 }
+
+/// How long a member joining a running cluster keeps asking the peers of
+/// `--initial-cluster` for its ID: they may be starting too.
+const JOIN_PATIENCE: Duration = Duration::from_secs(5);
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -207,6 +229,10 @@ pub(crate) struct Inner {
     apply_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub(crate) raft_status: node::SharedStatus,
     transport: Transport,
+    /// The members a member joining a running cluster talks to until the
+    /// leader's snapshot brings the member list: the list it learned its ID
+    /// from, else those `--initial-cluster` names.
+    pub(crate) initial_peers: Vec<Member>,
 }
 
 /// The state machine seen as watch history.
@@ -242,12 +268,50 @@ impl Store {
     /// Opens (or creates) the store in `config.data_dir`, replays the log past
     /// what sled holds, and starts the apply loop and the lease checker.
     /// Must be called inside a tokio runtime.
+    ///
+    /// The member's ID is the one its data directory records. On an empty
+    /// one it is the ID `--initial-cluster` gives it ([`StoreConfig::member_id`]),
+    /// except for a member joining a running cluster
+    /// (`--initial-cluster-state existing`): MemberAdd chose its ID, so it
+    /// asks the peers of `--initial-cluster` for the member list and takes
+    /// the ID of the member with its peer URLs.
     pub async fn open(config: StoreConfig) -> Result<Store> {
         let data_dir = config.data_dir.clone();
         let cfg = config.clone();
-        let opened = tokio::task::spawn_blocking(move || node::open(&cfg))
+        let blocking_failed = move |e: tokio::task::JoinError| {
+            StoreError::Storage(format!("opening {}: {e}", data_dir.display()))
+        };
+        let mut opened = tokio::task::spawn_blocking(move || node::open(&cfg))
             .await
-            .map_err(|e| StoreError::Storage(format!("opening {}: {e}", data_dir.display())))??;
+            .map_err(&blocking_failed)??;
+        let (member_id, initial_peers) = if config.initial_cluster_state == ClusterState::Existing
+            && opened.mvcc.members().is_empty()
+        {
+            // Joining, and the leader's snapshot has not arrived yet.
+            let peer_urls: Vec<String> = config
+                .initial_cluster
+                .iter()
+                .map(|(_, url)| url.clone())
+                .collect();
+            crate::raft::transport::learn_member_id(
+                &peer_urls,
+                &config.initial_advertise_peer_urls,
+                config.cluster_id(),
+                JOIN_PATIENCE,
+            )
+            .await?
+        } else {
+            (
+                opened.member_id.unwrap_or_else(|| config.member_id()),
+                config.initial_members(),
+            )
+        };
+        let cfg = config.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            node::start_as(&cfg, member_id, &mut opened).map(|()| opened)
+        })
+        .await
+        .map_err(&blocking_failed)??;
         let mvcc = Arc::new(RwLock::new(opened.mvcc));
         let current = read(&mvcc)?.current_revision();
         let hub = WatchHub::new(
@@ -258,7 +322,7 @@ impl Store {
         let (tx, rx) = std::sync::mpsc::channel();
         let identity = MemberIdentity {
             cluster_id: config.cluster_id(),
-            member_id: config.member_id(),
+            member_id,
         };
         let peer_tx = Mutex::new(tx.clone());
         let transport = Transport::new(
@@ -287,7 +351,18 @@ impl Store {
                 ..Default::default()
             }),
             transport: transport.clone(),
+            initial_peers,
         });
+        let members = Arc::downgrade(&inner.mvcc);
+        transport.set_member_source(Arc::new(move || {
+            members
+                .upgrade()
+                .and_then(|mvcc| {
+                    let mvcc = mvcc.read().ok()?;
+                    Some(mvcc.members().values().cloned().collect())
+                })
+                .unwrap_or_default()
+        }));
         let handle = node::spawn(inner.clone(), opened.log, opened.snapshots, transport, rx)?;
         *lock(&inner.apply_thread)? = Some(handle);
         tokio::spawn(expire_leases(Arc::downgrade(&inner)));
@@ -551,7 +626,9 @@ impl Store {
     }
 
     /// Adds a member (a voter, or a learner) reached at `peer_urls`; returns it
-    /// and the new member list once the change is applied here.
+    /// and the new member list once the change is applied here. Its ID is
+    /// salted with the time ([`added_member_id`]), so peer URLs of a removed
+    /// member can be added again, as a new member.
     pub async fn member_add(
         &self,
         peer_urls: Vec<String>,
@@ -563,7 +640,11 @@ impl Store {
             ));
         }
         let member = Member {
-            id: member_id(&peer_urls, &self.inner.config.initial_cluster_token),
+            id: added_member_id(
+                &peer_urls,
+                &self.inner.config.initial_cluster_token,
+                unix_nanos(),
+            ),
             name: String::new(),
             peer_urls,
             client_urls: Vec::new(),
@@ -742,6 +823,14 @@ fn unexpected(response: Response) -> StoreError {
     ))
 }
 
+/// Nanoseconds since the Unix epoch; 0 on a clock set before it.
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
@@ -758,4 +847,116 @@ fn dir_size(dir: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn single_member(data_dir: PathBuf) -> StoreConfig {
+        StoreConfig {
+            name: "solo".into(),
+            data_dir,
+            initial_advertise_peer_urls: vec!["http://127.0.0.1:2380".into()],
+            heartbeat_interval: Duration::from_millis(10),
+            election_timeout: Duration::from_millis(100),
+            ..StoreConfig::default()
+        }
+    }
+
+    #[test]
+    fn founding_member_ids_depend_only_on_peer_urls_and_token() {
+        // Pinned: founding members' IDs are what they always were, so data
+        // directories and clusters made before keep their IDs.
+        let urls = vec!["http://127.0.0.1:2380".to_string()];
+        assert_eq!(member_id(&urls, "etcd-cluster"), 0x2b3e_a24f_3b86_f823);
+        let two = vec!["http://b:2380".to_string(), "http://a:2380".to_string()];
+        let sorted = vec!["http://a:2380".to_string(), "http://b:2380".to_string()];
+        assert_eq!(member_id(&two, "t"), member_id(&sorted, "t"));
+        assert_ne!(member_id(&urls, "t"), member_id(&urls, "u"));
+        // Every founder computes the same IDs from --initial-cluster.
+        let config = StoreConfig {
+            initial_cluster: vec![
+                ("m1".into(), "http://127.0.0.1:2380".into()),
+                ("m2".into(), "http://127.0.0.2:2380".into()),
+            ],
+            initial_advertise_peer_urls: urls.clone(),
+            ..StoreConfig::default()
+        };
+        let ids: Vec<u64> = config.initial_members().iter().map(|m| m.id).collect();
+        assert_eq!(ids[0], member_id(&urls, "etcd-cluster"));
+        assert_eq!(ids[0], config.member_id());
+    }
+
+    #[test]
+    fn added_member_ids_are_salted_with_the_time() {
+        let urls = vec!["http://127.0.0.4:2380".to_string()];
+        let at = 1_700_000_000_000_000_000;
+        assert_eq!(
+            added_member_id(&urls, "t", at),
+            added_member_id(&urls, "t", at)
+        );
+        assert_ne!(
+            added_member_id(&urls, "t", at),
+            added_member_id(&urls, "t", at + 1)
+        );
+        assert_ne!(added_member_id(&urls, "t", at), member_id(&urls, "t"));
+    }
+
+    #[tokio::test]
+    async fn a_member_added_again_after_its_removal_gets_a_fresh_id() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Store::open(single_member(dir.path().join("data")))
+            .await
+            .expect("the store opens");
+        let urls = vec!["http://127.0.0.9:2380".to_string()];
+        // Learners, so that the lone voter keeps its quorum.
+        let (first, _) = store
+            .member_add(urls.clone(), true)
+            .await
+            .expect("the first add");
+        store.member_remove(first.id).await.expect("the removal");
+        let (second, members) = store
+            .member_add(urls.clone(), true)
+            .await
+            .expect("the same peer URLs are added again");
+        assert_ne!(first.id, second.id);
+        let ids: BTreeSet<u64> = members.iter().map(|m| m.id).collect();
+        assert!(ids.contains(&second.id), "{ids:x?}");
+        assert!(!ids.contains(&first.id), "{ids:x?}");
+        assert_eq!(second.peer_urls, urls);
+        // The first ID stays removed.
+        assert_eq!(
+            store.member_remove(first.id).await,
+            Err(StoreError::MemberNotFound)
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_restarted_member_keeps_the_id_its_data_directory_records() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = single_member(dir.path().join("data"));
+        let store = Store::open(config.clone()).await.expect("the store opens");
+        let id = store.identity().member_id;
+        assert_eq!(id, config.member_id());
+        store.close().await;
+        drop(store);
+        let recorded =
+            std::fs::read_to_string(config.data_dir.join(node::MEMBER_ID_FILE)).expect("recorded");
+        assert_eq!(recorded.trim(), format!("{id:x}"));
+
+        // Other peer URLs give another configured ID; the data directory's wins.
+        let moved = StoreConfig {
+            initial_advertise_peer_urls: vec!["http://127.0.0.8:2380".into()],
+            ..config.clone()
+        };
+        assert_ne!(moved.member_id(), id);
+        let store = Store::open(moved).await.expect("the store opens again");
+        assert_eq!(store.identity().member_id, id);
+        assert_eq!(store.header(0).member_id, id);
+        store.close().await;
+    }
 }

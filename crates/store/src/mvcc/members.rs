@@ -13,10 +13,16 @@
 //! ([`Mvcc::check_not_removed`], at proposal and again when the change is
 //! applied, since a member proposing from a stale member list cannot know).
 //!
+//! A removed member's host is not lost for good: MemberAdd salts the new
+//! member's ID with the time, as etcd's does, so the same peer URLs added
+//! again make a new member with a fresh ID (started on an empty data
+//! directory, it learns that ID from its peers).
+//!
 //! # Caveats
-//! A member's ID is derived from its peer URLs and the cluster token, not
-//! salted with the time as etcd's MemberAdd does: a removed member cannot
-//! join again with the same peer URLs; it must be added with other ones.
+//! - The founding members' IDs are derived from their peer URLs and the
+//!   cluster token alone, so that all of them compute the same IDs from
+//!   `--initial-cluster`; only MemberAdd salts with the time.
+//! - The removed set only grows: it is never compacted, as etcd's is not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,8 +65,8 @@ impl Mvcc {
         match change {
             MemberChange::Add(member) if self.is_removed(member.id) => {
                 Err(StoreError::InvalidRequest(format!(
-                    "member {:x} was removed from the cluster and cannot be added again; \
-                     its ID comes from its peer URLs {:?}, so add it with other peer URLs",
+                    "member {:x} was removed from the cluster and cannot be added again \
+                     (peer URLs {:?}); a new MemberAdd gives them a fresh ID",
                     member.id, member.peer_urls
                 )))
             }

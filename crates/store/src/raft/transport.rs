@@ -33,6 +33,15 @@
 //! envelopes from another cluster ("cluster ID mismatch", as etcd's peer
 //! handler says) or addressed to another member.
 //!
+//! # Joining members
+//! MemberAdd gives a new member an ID salted with the time, so a member
+//! started with `--initial-cluster-state existing` on an empty data directory
+//! cannot compute it: before its raft node starts, it asks the peers in its
+//! `--initial-cluster` for the member list (`Members`, answered from the
+//! state machine through [`Transport::set_member_source`]) and finds itself
+//! in it by its peer URLs ([`learn_member_id`], as etcd asks its peers' HTTP
+//! endpoint for the cluster).
+//!
 //! # Removed members
 //! A member removed from the cluster often never applies its own removal:
 //! the leader that applied it stops replicating to it. As etcd's rafthttp
@@ -59,6 +68,7 @@
 //! - `snapshot`: sending a snapshot in chunks.
 //! - `service`: the receiving side, [`RaftService`], served on the peer
 //!   listener.
+//! - `members`: asking peers for the member list ([`learn_member_id`]).
 //!
 //! # Where to start
 //! [`Transport::send`] routes a message to its peer's queue; `peer::PeerTask::run`
@@ -75,6 +85,7 @@
 //! - One snapshot per `MsgSnapshot`, without a limit on concurrent transfers:
 //!   raft-rs sends a peer no new snapshot until the last one was reported.
 
+mod members;
 mod peer;
 mod service;
 mod snapshot;
@@ -82,7 +93,7 @@ mod snapshot;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use protobuf::Message as _;
@@ -97,6 +108,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
+pub(crate) use members::learn_member_id;
 pub(crate) use service::RaftService;
 
 /// What the transport hands to the raft node.
@@ -114,6 +126,10 @@ pub(crate) enum Incoming {
 
 /// The callback that takes everything the transport has for the raft node.
 pub(crate) type Deliver = Arc<dyn Fn(Incoming) + Send + Sync>;
+
+/// The callback that reads the member list from the state machine, to answer
+/// `Members`; it must not block for long.
+pub(crate) type MemberSource = Arc<dyn Fn() -> Vec<skiff_proto::store::Member> + Send + Sync>;
 
 /// Messages waiting for one peer; more are dropped and reported unreachable.
 const QUEUE_CAPACITY: usize = 4096;
@@ -167,6 +183,8 @@ struct Shared {
     runtime: Handle,
     /// Cancelled by [`Transport::shutdown`]; every task watches it.
     shutdown: CancellationToken,
+    /// Where `Members` answers come from; unset, `Members` answers UNAVAILABLE.
+    members: OnceLock<MemberSource>,
 }
 
 /// One entry of the peer table.
@@ -193,6 +211,7 @@ impl Transport {
             removed: watch::Sender::new(BTreeSet::new()),
             runtime: Handle::current(),
             shutdown: CancellationToken::new(),
+            members: OnceLock::new(),
         });
         Transport {
             inner: Arc::new(Inner {
@@ -229,6 +248,12 @@ impl Transport {
                 stop,
             },
         );
+    }
+
+    /// Sets where `Members` answers come from (the state machine's member
+    /// list). Only the first call counts.
+    pub(crate) fn set_member_source(&self, source: MemberSource) {
+        let _ = self.inner.shared.members.set(source);
     }
 
     /// Sets the members removed from the cluster (the whole set, as the state

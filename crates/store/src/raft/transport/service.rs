@@ -1,5 +1,8 @@
 //! The receiving side: the `skiff.raft.v1.Raft` service on the peer listener.
 //!
+//! `Members` answers a joining member with the state machine's member list,
+//! once the cluster ID matches and this member knows the list.
+//!
 //! Every envelope is checked before anything in it reaches raft: the cluster
 //! ID must be ours (etcd answers a stranger "cluster ID mismatch"), the
 //! sender must not be a removed member (refused as the module above
@@ -17,7 +20,9 @@ use bytes::BytesMut;
 use futures::stream::{self, Stream};
 use raft::eraftpb::{Message, MessageType};
 use skiff_proto::raftpb::raft_server::Raft;
-use skiff_proto::raftpb::{BatchAck, Header, MessageBatch, SnapshotAck, SnapshotChunk};
+use skiff_proto::raftpb::{
+    BatchAck, Header, MembersRequest, MembersResponse, MessageBatch, SnapshotAck, SnapshotChunk,
+};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -128,6 +133,33 @@ impl Raft for RaftService {
         };
         self.shared.deliver(Incoming::Message(message));
         Ok(Response::new(SnapshotAck {}))
+    }
+
+    async fn members(
+        &self,
+        request: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        self.shared.check_running()?;
+        let cluster_id = request.into_inner().cluster_id;
+        if cluster_id != self.shared.cluster_id {
+            return Err(Status::failed_precondition(format!(
+                "cluster ID mismatch: member {:x} is in cluster {:x}, the member list was asked for cluster {:x}",
+                self.shared.member_id, self.shared.cluster_id, cluster_id
+            )));
+        }
+        let members = self
+            .shared
+            .members
+            .get()
+            .map(|source| source())
+            .unwrap_or_default();
+        if members.is_empty() {
+            return Err(Status::unavailable(format!(
+                "member {:x} does not know the member list yet",
+                self.shared.member_id
+            )));
+        }
+        Ok(Response::new(MembersResponse { members }))
     }
 }
 
