@@ -50,7 +50,7 @@
 //!    ConfState, and freezes sled at that index (`Mvcc::begin_snapshot`:
 //!    sled's writer stops once it has written everything applied so far, and
 //!    holds later applies in memory, where reads still see them);
-//! 2. dump: a thread of its own copies the frozen tree into a snapshot file
+//! 2. dump: the snapshot thread copies the frozen tree into a snapshot file
 //!    (`raft::snapshot`: checksummed, fsync'd, renamed into place), lets sled
 //!    catch up as soon as the tree is read, and wakes this thread
 //!    ([`Input::SnapshotWritten`]);
@@ -74,7 +74,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -452,6 +452,8 @@ struct Node {
     last_snapshot_index: u64,
     /// The snapshot being written in the background, if one is.
     dump: Option<RunningDump>,
+    /// The snapshot thread's queue, once it runs ([`Node::snapshot_worker`]).
+    snapshot_jobs: Option<std::sync::mpsc::Sender<SnapshotJob>>,
     /// No new snapshot is started before this (set after a failed one).
     snapshot_after: Instant,
     publish_after: Instant,
@@ -504,6 +506,7 @@ pub(crate) fn spawn(
         reads_ready: VecDeque::new(),
         last_snapshot_index,
         dump: None,
+        snapshot_jobs: None,
         snapshot_after: Instant::now(),
         publish_after: Instant::now(),
         peers: HashMap::new(),
@@ -1296,11 +1299,14 @@ impl Node {
     /// after `snapshot_count` entries (or when raft wants one for a lagging
     /// member) if none is running. See "Snapshots" in the module doc.
     fn maybe_snapshot(&mut self) -> Result<()> {
-        if let Some(dump) = &self.dump {
-            if !dump.thread.is_finished() {
-                return Ok(());
+        if let Some(dump) = &mut self.dump {
+            match dump.done.try_recv() {
+                Ok(saved) => self.finish_snapshot(Ok(saved))?,
+                Err(TryRecvError::Empty) => return Ok(()),
+                Err(TryRecvError::Disconnected) => self.finish_snapshot(Err(
+                    StoreError::Storage("the snapshot thread stopped without an answer".into()),
+                ))?,
             }
-            self.finish_snapshot()?;
         }
         let applied = self.raw.raft.raft_log.applied;
         let wanted = self.snapshot_wanted.load(Ordering::Acquire);
@@ -1342,33 +1348,48 @@ impl Node {
         let snapshots = Arc::clone(&self.snapshots);
         let wake = self.inner.inputs.lock().ok().map(|tx| tx.clone());
         let file_meta = meta.clone();
-        let thread = std::thread::Builder::new()
-            .name("skiff-snapshot".into())
-            .spawn(move || {
-                let saved = snapshots.save(&file_meta, |out| dump.write(out));
-                if let Some(wake) = wake {
-                    // The loop may have stopped; then nobody needs waking.
-                    let _ = wake.send(Input::SnapshotWritten);
-                }
-                saved.map(|_| ())
-            })
-            .map_err(|e| StoreError::Storage(format!("starting the snapshot thread: {e}")))?;
+        let (answer, done) = std::sync::mpsc::channel();
+        let job: SnapshotJob = Box::new(move || {
+            let saved = snapshots.save(&file_meta, |out| dump.write(out));
+            // The answer goes first, so the woken loop finds it.
+            let _ = answer.send(saved.map(|_| ()));
+            if let Some(wake) = wake {
+                // The loop may have stopped; then nobody needs waking.
+                let _ = wake.send(Input::SnapshotWritten);
+            }
+        });
+        self.snapshot_worker()?
+            .send(job)
+            .map_err(|_| StoreError::Storage("the snapshot thread stopped".into()))?;
         tracing::info!(index = meta.index, "writing a snapshot in the background");
-        self.dump = Some(RunningDump { meta, thread });
+        self.dump = Some(RunningDump { meta, done });
         Ok(())
+    }
+
+    /// The thread that writes this member's snapshots, started with the
+    /// first one. One long-lived thread rather than one per snapshot: the
+    /// allocator keeps a heap per thread, and heaps of ended threads kept
+    /// their memory resident.
+    fn snapshot_worker(&mut self) -> Result<&std::sync::mpsc::Sender<SnapshotJob>> {
+        if self.snapshot_jobs.is_none() {
+            let (jobs, queue) = std::sync::mpsc::channel::<SnapshotJob>();
+            std::thread::Builder::new()
+                .name("skiff-snapshot".into())
+                .spawn(move || queue.into_iter().for_each(|job| job()))
+                .map_err(|e| StoreError::Storage(format!("starting the snapshot thread: {e}")))?;
+            self.snapshot_jobs = Some(jobs);
+        }
+        Ok(self.snapshot_jobs.as_ref().expect("set just above"))
     }
 
     /// Step 3 of a snapshot, once its thread has ended: with the file on disk,
     /// compacts the log behind it and deletes older snapshots. A failed
     /// snapshot is retried after [`SNAPSHOT_RETRY`].
-    fn finish_snapshot(&mut self) -> Result<()> {
-        let Some(RunningDump { meta, thread }) = self.dump.take() else {
+    fn finish_snapshot(&mut self, answer: Result<DumpResult>) -> Result<()> {
+        let Some(RunningDump { meta, .. }) = self.dump.take() else {
             return Ok(());
         };
-        let saved = thread
-            .join()
-            .map_err(|_| StoreError::Storage("the snapshot thread panicked".into()))
-            .and_then(|saved| saved.map_err(StoreError::from));
+        let saved = answer.and_then(|saved| saved.map_err(StoreError::from));
         if let Err(err) = saved {
             self.snapshot_after = Instant::now() + SNAPSHOT_RETRY;
             return Err(err);
@@ -1392,29 +1413,35 @@ impl Node {
     /// (which deletes its half-written file). The log is left as it is: a
     /// file that was completed anyway is simply an extra snapshot.
     fn abandon_snapshot(&mut self) {
-        let Some(RunningDump { meta, thread }) = self.dump.take() else {
+        let Some(RunningDump { meta, done }) = self.dump.take() else {
             return;
         };
         if let Ok(mvcc) = crate::store::read(&self.inner.mvcc) {
             mvcc.abandon_snapshot();
         }
-        match thread.join() {
+        match done.recv() {
             Ok(Ok(())) => tracing::info!(
                 index = meta.index,
                 "a snapshot being abandoned was already complete"
             ),
             Ok(Err(err)) => tracing::info!(index = meta.index, %err, "abandoned a snapshot"),
-            Err(_) => tracing::error!(index = meta.index, "the snapshot thread panicked"),
+            Err(_) => tracing::error!(index = meta.index, "the snapshot thread stopped"),
         }
     }
 }
 
-/// A snapshot being written by its own thread.
+/// How a snapshot's file ended: fsync'd in place, or failed and removed.
+type DumpResult = std::result::Result<(), crate::raft::snapshot::SnapshotError>;
+
+/// Work for the snapshot thread.
+type SnapshotJob = Box<dyn FnOnce() + Send>;
+
+/// A snapshot being written by the snapshot thread.
 struct RunningDump {
     /// The index, term and ConfState it is taken at.
     meta: SnapshotMetadata,
-    /// Ends once the file is fsync'd in place, or failed and removed.
-    thread: std::thread::JoinHandle<std::result::Result<(), crate::raft::snapshot::SnapshotError>>,
+    /// Answered once the file is fsync'd in place, or failed and removed.
+    done: std::sync::mpsc::Receiver<DumpResult>,
 }
 
 fn conf_change(change_type: ConfChangeType, node_id: u64) -> ConfChangeV2 {
