@@ -170,6 +170,20 @@ mod tests {
         (url, stop)
     }
 
+    /// Why member 10.0.0.4 of cluster `cluster` cannot learn its ID from
+    /// `peers` within a short patience.
+    async fn refusal(peers: &[String], cluster: u64) -> String {
+        learn_member_id(
+            peers,
+            &urls(&["http://10.0.0.4:2380"]),
+            cluster,
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("no ID can be learned")
+        .to_string()
+    }
+
     /// A URL nothing listens on.
     async fn closed_url() -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -207,15 +221,7 @@ mod tests {
     #[tokio::test]
     async fn a_member_missing_from_the_list_is_told_to_add_it_first() {
         let (url, stop) = peer(vec![member(0x11, &["http://10.0.0.1:2380"])]).await;
-        let err = learn_member_id(
-            &[url],
-            &urls(&["http://10.0.0.4:2380"]),
-            CLUSTER,
-            Duration::from_millis(300),
-        )
-        .await
-        .expect_err("not a member")
-        .to_string();
+        let err = refusal(&[url], CLUSTER).await;
         assert!(
             err.contains(
                 r#"this member's peer URLs ["http://10.0.0.4:2380"] are not in the cluster's member list"#
@@ -230,15 +236,7 @@ mod tests {
     async fn no_reachable_peer_of_the_same_cluster_is_an_error_naming_each() {
         let (other_cluster, stop) = peer(vec![member(0xa4, &["http://10.0.0.4:2380"])]).await;
         let down = closed_url().await;
-        let err = learn_member_id(
-            &[down.clone(), other_cluster.clone()],
-            &urls(&["http://10.0.0.4:2380"]),
-            CLUSTER + 1,
-            Duration::from_millis(300),
-        )
-        .await
-        .expect_err("nobody answers")
-        .to_string();
+        let err = refusal(&[down.clone(), other_cluster.clone()], CLUSTER + 1).await;
         assert!(
             err.contains(
                 "could not reach any member of --initial-cluster to learn this member's ID"
@@ -267,15 +265,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_that_does_not_know_the_members_yet_is_not_an_answer() {
         let (url, stop) = peer(Vec::new()).await;
-        let err = learn_member_id(
-            &[url],
-            &urls(&["http://10.0.0.4:2380"]),
-            CLUSTER,
-            Duration::from_millis(300),
-        )
-        .await
-        .expect_err("no list")
-        .to_string();
+        let err = refusal(&[url], CLUSTER).await;
         assert!(
             err.contains("could not reach any member")
                 && err.contains("does not know the member list yet"),
