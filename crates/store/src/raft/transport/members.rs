@@ -130,7 +130,6 @@ mod tests {
     use std::sync::Arc;
 
     use tokio::net::TcpListener;
-    use tokio_stream::wrappers::TcpListenerStream;
     use tokio_util::sync::CancellationToken;
 
     use super::*;
@@ -154,19 +153,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let transport = Transport::new(1, CLUSTER, Arc::new(|_| {}));
         transport.set_member_source(Arc::new(move || members.clone()));
-        let stop = CancellationToken::new();
-        let router = tonic::transport::Server::builder().add_service(transport.service());
-        let shutdown = stop.clone();
-        tokio::spawn(async move {
-            let _keep = transport;
-            router
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    shutdown.cancelled_owned(),
-                )
-                .await
-                .unwrap();
-        });
+        let (stop, _) = super::super::tests::serve(transport, listener);
         (url, stop)
     }
 

@@ -32,6 +32,28 @@ struct Member {
     server_task: JoinHandle<()>,
 }
 
+/// Serves `transport`'s peer service on `listener` until the returned token is
+/// cancelled; the task keeps the transport alive meanwhile.
+pub(super) fn serve(
+    transport: Transport,
+    listener: TcpListener,
+) -> (CancellationToken, JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let router = tonic::transport::Server::builder().add_service(transport.service());
+    let shutdown = stop.clone();
+    let task = tokio::spawn(async move {
+        let _keep = transport;
+        router
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                shutdown.cancelled_owned(),
+            )
+            .await
+            .unwrap();
+    });
+    (stop, task)
+}
+
 impl Member {
     async fn start(id: u64, cluster: u64) -> Member {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,18 +70,7 @@ impl Member {
                 let _ = deliver.send(item);
             }),
         );
-        let server = CancellationToken::new();
-        let router = tonic::transport::Server::builder().add_service(transport.service());
-        let shutdown = server.clone();
-        let server_task = tokio::spawn(async move {
-            router
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
-                    shutdown.cancelled_owned(),
-                )
-                .await
-                .unwrap();
-        });
+        let (server, server_task) = serve(transport.clone(), listener);
         Member {
             id,
             transport,
