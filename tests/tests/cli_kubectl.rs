@@ -76,6 +76,13 @@ impl Up {
             .unwrap()
     }
 
+    /// Runs `skiff ARGS --server URL`, which must succeed; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.skiff(args);
+        assert!(out.status.success(), "skiff {args:?}: {out:?}");
+        stdout(&out)
+    }
+
     /// `skiff apply -f` of each manifest, written as `name` in `dir`; each
     /// must succeed.
     fn apply(&self, dir: &Path, manifests: &[(&str, &str)]) {
@@ -167,9 +174,10 @@ fn apply_creates_then_leaves_unchanged_then_configures() {
 
     // The same manifests again change nothing.
     let pod_file = dir.path().join("a-pod.yaml");
-    let out = up.skiff(&["apply", "-f", pod_file.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(stdout(&out), "pod/web unchanged\n");
+    assert_eq!(
+        up.ok(&["apply", "-f", pod_file.to_str().unwrap()]),
+        "pod/web unchanged\n"
+    );
     let service_file = dir.path().join("c-service.json");
     let out = up.skiff(&["apply", "-f", service_file.to_str().unwrap()]);
     assert_eq!(stdout(&out), "service/api unchanged\n");
@@ -213,9 +221,7 @@ fn get_prints_kubectls_tables_and_objects() {
     let dir = tempfile::tempdir().unwrap();
     up.apply(dir.path(), &[("pod.yaml", POD), ("svc.json", SERVICE)]);
 
-    let out = up.skiff(&["get", "po"]);
-    assert!(out.status.success(), "{out:?}");
-    let text = stdout(&out);
+    let text = up.ok(&["get", "po"]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0], "NAME   READY   STATUS    RESTARTS   AGE",
@@ -307,9 +313,7 @@ fn describe_and_delete_speak_as_kubectl() {
         .success());
     up.skiff(&["apply", "-f", config.to_str().unwrap()]);
 
-    let out = up.skiff(&["describe", "pod", "web"]);
-    assert!(out.status.success(), "{out:?}");
-    let text = stdout(&out);
+    let text = up.ok(&["describe", "pod", "web"]);
     for line in [
         "Name:             web\n",
         "Namespace:        default\n",
@@ -328,9 +332,7 @@ fn describe_and_delete_speak_as_kubectl() {
         "{out:?}"
     );
 
-    let out = up.skiff(&["delete", "pod", "web"]);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(stdout(&out), "pod \"web\" deleted\n");
+    assert_eq!(up.ok(&["delete", "pod", "web"]), "pod \"web\" deleted\n");
     for args in [
         &["get", "pod", "web"][..],
         &["delete", "po", "web"][..],
@@ -482,9 +484,7 @@ fn get_several_types_prints_a_table_each_and_lists_them_together() {
     up.apply(dir.path(), &[("pod.yaml", POD), ("svc.json", SERVICE)]);
 
     // One table per type, a blank line between, names with their type.
-    let out = up.skiff(&["get", "po,svc"]);
-    assert!(out.status.success(), "{out:?}");
-    let text = stdout(&out);
+    let text = up.ok(&["get", "po,svc"]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0], "NAME      READY   STATUS    RESTARTS   AGE",
@@ -612,9 +612,7 @@ fn get_several_types_prints_a_table_each_and_lists_them_together() {
     );
 
     // describe and delete take several types too.
-    let out = up.skiff(&["describe", "po/web", "svc/api"]);
-    assert!(out.status.success(), "{out:?}");
-    let text = stdout(&out);
+    let text = up.ok(&["describe", "po/web", "svc/api"]);
     assert!(text.starts_with("Name:             web\n"), "{text}");
     assert!(text.contains("\n\nName:"), "{text}");
     let out = up.skiff(&["delete", "po/web", "svc/api"]);
@@ -659,9 +657,10 @@ fn get_sorts_by_a_field_and_delete_takes_a_selector_or_all() {
     let mut lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     lines.sort();
     assert_eq!(lines, ["pod \"web-10\" deleted", "pod \"web-2\" deleted"]);
-    let out = up.skiff(&["delete", "pods", "-l", "tier=front"]);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(stdout(&out), "No resources found\n");
+    assert_eq!(
+        up.ok(&["delete", "pods", "-l", "tier=front"]),
+        "No resources found\n"
+    );
     let out = up.skiff(&["delete", "pods", "--all"]);
     assert_eq!(stdout(&out), "pod \"db\" deleted\n", "{out:?}");
     let out = up.skiff(&["delete", "pods", "db", "--all"]);
