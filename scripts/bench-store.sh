@@ -41,13 +41,20 @@ die() {
     exit 1
 }
 
+# Stops a store this script started once its rows are measured, so that its background work
+# (a snapshot, a backend commit after the load) does not run beside the other store's rows.
+stop() {
+    local pid=$1
+    if kill "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+    fi
+}
+
 # Stop only the processes this script started, then remove its temporary directory.
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do
-        if kill "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null || true
-        fi
+        stop "$pid"
     done
     rm -rf "$TMP"
 }
@@ -164,11 +171,13 @@ for target in $BENCH_TARGETS; do
         start_etcd
         run_workloads etcd "$ETCD_URL"
         load_and_weigh etcd "$ETCD_URL" "$ETCD_PID" "$TMP/etcd-data"
+        stop "$ETCD_PID"
         ;;
     skiff)
         start_skiff
         run_workloads skiff "$SKIFF_URL"
         load_and_weigh skiff "$SKIFF_URL" "$SKIFF_PID" "$TMP/skiff-data"
+        stop "$SKIFF_PID"
         ;;
     *) die "unknown target $target (use etcd and/or skiff)" ;;
     esac
