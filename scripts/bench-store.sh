@@ -6,8 +6,15 @@
 # each and reads each process's resident memory. Prints a markdown table on stdout; progress
 # and the raw reports go to stderr. See docs/benchmarks.md for what each row means.
 #
+# The timed workloads run in rounds, and within a round each workload runs against one store
+# and then at once against the other (the first store alternates between rounds), so that
+# both columns of a row see the machine in the same state; the table gives each row's median
+# round. On a shared machine speed drifts by tens of percent over minutes.
+#
 # Environment:
 #   BENCH_DURATION     seconds per timed workload              (default 10)
+#   BENCH_ROUNDS       rounds of the timed workloads           (default 3)
+#   BENCH_SETTLE       seconds of rest before each workload    (default 2)
 #   BENCH_LOAD_KEYS    keys of the memory load                 (default 1000000)
 #   BENCH_VALUE_SIZE   bytes per value                         (default 256)
 #   BENCH_WATCH_RATE   puts per second in the watch workload   (default 1000)
@@ -18,6 +25,8 @@
 set -euo pipefail
 
 BENCH_DURATION=${BENCH_DURATION:-10}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SETTLE=${BENCH_SETTLE:-2}
 BENCH_LOAD_KEYS=${BENCH_LOAD_KEYS:-1000000}
 BENCH_VALUE_SIZE=${BENCH_VALUE_SIZE:-256}
 BENCH_WATCH_RATE=${BENCH_WATCH_RATE:-1000}
@@ -41,8 +50,8 @@ die() {
     exit 1
 }
 
-# Stops a store this script started once its rows are measured, so that its background work
-# (a snapshot, a backend commit after the load) does not run beside the other store's rows.
+# Stops a process this script started: a store once it is weighed (so that its work after the
+# load does not run beside the other store's load), and everything left at exit.
 stop() {
     local pid=$1
     if kill "$pid" 2>/dev/null; then
@@ -115,7 +124,7 @@ start_skiff() {
 }
 
 # ---- 3. the workloads ----------------------------------------------------------------------
-declare -A RESULT # "target/row" -> "throughput|p50|p99|errors"
+declare -A RESULT # "target/row/round" -> "throughput|p50|p99|errors"; "target/load" etc.
 ROWS=(
     "put, 16 clients"
     "put, 64 clients"
@@ -124,39 +133,41 @@ ROWS=(
     "txn, 16 clients"
     "watch, 16 watchers, $BENCH_WATCH_RATE puts/s"
 )
+# The `skiff bench kv` arguments of each row, in the order of ROWS.
+ROW_ARGS=(
+    "--op put --clients 16"
+    "--op put --clients 64"
+    "--op get --clients 64"
+    "--op get-serializable --clients 64"
+    "--op txn --clients 16"
+    "--op watch --clients 16 --put-rate $BENCH_WATCH_RATE"
+)
+declare -A URL
 
 # Runs one workload, keeps its report on stderr and its numbers in RESULT.
 measure() {
-    local target=$1 url=$2 row=$3
-    shift 3
-    log "$target: $row"
+    local target=$1 row=$2 round=$3
+    # Let the previous workload's deferred work (a backend commit, a snapshot) finish first.
+    sleep "$BENCH_SETTLE"
+    log "round $round, $target: ${ROWS[$row]}"
     local report
-    report=$(bench --endpoints "$url" --duration "$BENCH_DURATION" "$@")
+    # shellcheck disable=SC2086 # ROW_ARGS holds several arguments
+    report=$(bench --endpoints "${URL[$target]}" --duration "$BENCH_DURATION" ${ROW_ARGS[$row]})
     echo "$report" >&2
     local throughput p50 p99 errors
     throughput=$(sed -n 's/.*throughput=\([0-9.]*\).*/\1/p' <<<"$report")
     errors=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$report")
     p50=$(sed -n 's/^latency p50=\([^ ]*\).*/\1/p' <<<"$report")
     p99=$(sed -n 's/^latency.* p99=\([^ ]*\).*/\1/p' <<<"$report")
-    RESULT["$target/$row"]="$throughput|$p50|$p99|$errors"
-}
-
-run_workloads() {
-    local target=$1 url=$2
-    measure "$target" "$url" "${ROWS[0]}" --op put --clients 16
-    measure "$target" "$url" "${ROWS[1]}" --op put --clients 64
-    measure "$target" "$url" "${ROWS[2]}" --op get --clients 64
-    measure "$target" "$url" "${ROWS[3]}" --op get-serializable --clients 64
-    measure "$target" "$url" "${ROWS[4]}" --op txn --clients 16
-    measure "$target" "$url" "${ROWS[5]}" --op watch --clients 16 --put-rate "$BENCH_WATCH_RATE"
+    RESULT["$target/$row/$round"]="$throughput|$p50|$p99|$errors"
 }
 
 # Loads BENCH_LOAD_KEYS keys, each written once, then reads the process's resident memory.
 load_and_weigh() {
-    local target=$1 url=$2 pid=$3 data_dir=$4
+    local target=$1 pid=$2 data_dir=$3
     log "$target: loading $BENCH_LOAD_KEYS keys of $BENCH_VALUE_SIZE bytes"
     local report
-    report=$(bench --endpoints "$url" --op put --clients 64 --total "$BENCH_LOAD_KEYS" \
+    report=$(bench --endpoints "${URL[$target]}" --op put --clients 64 --total "$BENCH_LOAD_KEYS" \
         --sequential-keys --key-space "$BENCH_LOAD_KEYS" --key-prefix /load/)
     echo "$report" >&2
     RESULT["$target/load"]=$(sed -n 's/.*ops=\([0-9]*\) errors=\([0-9]*\) throughput=\([0-9.]*\).*/\1 keys, \2 errors, \3 puts\/s/p' <<<"$report")
@@ -164,45 +175,101 @@ load_and_weigh() {
     RESULT["$target/disk"]=$(du -sm "$data_dir" | awk '{ print $1 " MiB" }')
 }
 
+declare -A PID DATA_DIR
+TARGETS=()
 for target in $BENCH_TARGETS; do
     case $target in
     etcd)
         command -v "$ETCD" >/dev/null || die "no etcd binary (apt-get install etcd-server, or set ETCD)"
         start_etcd
-        run_workloads etcd "$ETCD_URL"
-        load_and_weigh etcd "$ETCD_URL" "$ETCD_PID" "$TMP/etcd-data"
-        stop "$ETCD_PID"
+        PID[etcd]=$ETCD_PID DATA_DIR[etcd]=$TMP/etcd-data URL[etcd]=$ETCD_URL
         ;;
     skiff)
         start_skiff
-        run_workloads skiff "$SKIFF_URL"
-        load_and_weigh skiff "$SKIFF_URL" "$SKIFF_PID" "$TMP/skiff-data"
-        stop "$SKIFF_PID"
+        PID[skiff]=$SKIFF_PID DATA_DIR[skiff]=$TMP/skiff-data URL[skiff]=$SKIFF_URL
         ;;
     *) die "unknown target $target (use etcd and/or skiff)" ;;
     esac
+    TARGETS+=("$target")
+done
+
+for round in $(seq 1 "$BENCH_ROUNDS"); do
+    order=("${TARGETS[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do order+=("${TARGETS[$i]}"); done
+    fi
+    for row in "${!ROWS[@]}"; do
+        for target in "${order[@]}"; do
+            measure "$target" "$row" "$round"
+        done
+    done
+done
+
+# The memory rows: one store at a time, each stopped once weighed.
+for target in "${TARGETS[@]}"; do
+    load_and_weigh "$target" "${PID[$target]}" "${DATA_DIR[$target]}"
+    stop "${PID[$target]}"
 done
 
 # ---- 4. the table --------------------------------------------------------------------------
-cell() { # throughput with any errors, p50, p99 of one target and row
-    local value=${RESULT["$1/$2"]:-}
-    if [[ -z $value ]]; then
+# The round of a target's row with the median throughput (the lower middle one for an even
+# count), or nothing when the row has no result.
+median_round() {
+    local target=$1 row=$2 round value
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        value=${RESULT["$target/$row/$round"]:-}
+        [[ -n $value ]] && echo "${value%%|*} $round"
+    done | sort -g | awk '{ rounds[NR] = $2 } END { if (NR) print rounds[int((NR + 1) / 2)] }'
+}
+
+cell() { # throughput with any errors, p50, p99 of a target's median round of a row
+    local round
+    round=$(median_round "$1" "$2")
+    if [[ -z $round ]]; then
         printf ' – | – | –'
         return
     fi
     local throughput p50 p99 errors
-    IFS='|' read -r throughput p50 p99 errors <<<"$value"
+    IFS='|' read -r throughput p50 p99 errors <<<"${RESULT["$1/$2/$round"]}"
     [[ $errors == 0 ]] || throughput="$throughput ($errors errors)"
     printf ' %s | %s | %s' "$throughput" "$p50" "$p99"
 }
 
+ratio() { # skiff's median throughput over etcd's
+    local e s
+    e=$(median_round etcd "$1") s=$(median_round skiff "$1")
+    if [[ -z $e || -z $s ]]; then
+        printf '–'
+        return
+    fi
+    awk -v e="${RESULT["etcd/$1/$e"]%%|*}" -v s="${RESULT["skiff/$1/$s"]%%|*}" \
+        'BEGIN { if (e > 0) printf "%.2fx", s / e; else printf "–" }'
+}
+
+rounds() { # every round's throughput of a target's row
+    local round out=()
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        local value=${RESULT["$1/$2/$round"]:-}
+        out+=("${value%%|*}")
+    done
+    (IFS=/ && echo "${out[*]}")
+}
+
 echo "Machine: $(nproc) CPUs, $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);" \
-    "$BENCH_DURATION s per workload, $BENCH_VALUE_SIZE-byte values; $(date -u +%Y-%m-%d)."
+    "$BENCH_DURATION s per workload, $BENCH_VALUE_SIZE-byte values, median of $BENCH_ROUNDS rounds;" \
+    "$(date -u +%Y-%m-%d)."
 echo
-echo "| workload | etcd ops/s | etcd p50 | etcd p99 | skiff ops/s | skiff p50 | skiff p99 |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-for row in "${ROWS[@]}"; do
-    echo "| $row |$(cell etcd "$row") |$(cell skiff "$row") |"
+echo "| workload | etcd ops/s | etcd p50 | etcd p99 | skiff ops/s | skiff p50 | skiff p99 | skiff / etcd |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for row in "${!ROWS[@]}"; do
+    echo "| ${ROWS[$row]} |$(cell etcd "$row") |$(cell skiff "$row") | $(ratio "$row") |"
+done
+echo
+echo "Every round's ops/s (etcd; skiff):"
+echo
+for row in "${!ROWS[@]}"; do
+    echo "- ${ROWS[$row]}: $(rounds etcd "$row"); $(rounds skiff "$row")"
 done
 echo
 echo "| after loading $BENCH_LOAD_KEYS keys | etcd | skiff |"
