@@ -4,7 +4,9 @@
 #
 # Starts three etcd members and three `skiff store` members (each on 127.0.0.1 with its own
 # ports and data directory), drives both clusters with the same `skiff bench kv` put workload
-# over all three endpoints, then measures leader failover: while three clients (one per
+# over all three endpoints, in rounds (within a round one cluster runs right after the other,
+# the first alternating between rounds; the table gives each side's median round), then
+# measures leader failover: while three clients (one per
 # member) write in a loop, the leader is killed with SIGKILL and the longest gap between
 # successful writes of any client is taken as the failover time (kill to first successful
 # write, plus at most one write's latency).
@@ -12,6 +14,8 @@
 #
 # Environment:
 #   BENCH_DURATION     seconds per throughput run                  (default 10)
+#   BENCH_ROUNDS       rounds of the throughput runs               (default 3)
+#   BENCH_SETTLE       seconds of rest before each throughput run  (default 2)
 #   BENCH_CLIENTS      clients of the throughput runs              (default 64)
 #   BENCH_VALUE_SIZE   bytes per value                             (default 256)
 #   BENCH_TARGETS      "etcd skiff", "etcd" or "skiff"             (default both)
@@ -22,6 +26,8 @@
 set -euo pipefail
 
 BENCH_DURATION=${BENCH_DURATION:-10}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_SETTLE=${BENCH_SETTLE:-2}
 BENCH_CLIENTS=${BENCH_CLIENTS:-64}
 BENCH_VALUE_SIZE=${BENCH_VALUE_SIZE:-256}
 BENCH_TARGETS=${BENCH_TARGETS:-etcd skiff}
@@ -128,17 +134,32 @@ EOF
 
 field() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
 
-declare -A RESULT
+declare -A RESULT # "target/put/round" -> "throughput|p50_us|p99_us|errors"; "target/failover"
+TARGETS=()
 for target in $BENCH_TARGETS; do
     log "starting a three-member $target cluster"
     for i in 0 1 2; do start_member "$target" "$i"; done
     wait_ready "$target"
-    log "$target: put, $BENCH_CLIENTS clients, ${BENCH_DURATION}s over all three endpoints"
-    json=$(bench --endpoints "$(endpoints "$target")" --op put --clients "$BENCH_CLIENTS" \
-        --duration "${BENCH_DURATION}s" --output json)
-    echo "$json" >&2
-    RESULT[$target/put]=$(echo "$json" | field '"%.0f|%s|%s|%d" % (r["throughput"], r["latency"]["p50_us"], r["latency"]["p99_us"], r["errors"])')
+    TARGETS+=("$target")
+done
 
+for round in $(seq 1 "$BENCH_ROUNDS"); do
+    order=("${TARGETS[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do order+=("${TARGETS[$i]}"); done
+    fi
+    for target in "${order[@]}"; do
+        sleep "$BENCH_SETTLE"
+        log "round $round, $target: put, $BENCH_CLIENTS clients, ${BENCH_DURATION}s over all three endpoints"
+        json=$(bench --endpoints "$(endpoints "$target")" --op put --clients "$BENCH_CLIENTS" \
+            --duration "${BENCH_DURATION}s" --output json)
+        echo "$json" >&2
+        RESULT[$target/put/$round]=$(echo "$json" | field '"%.0f|%s|%s|%d" % (r["throughput"], r["latency"]["p50_us"], r["latency"]["p99_us"], r["errors"])')
+    done
+done
+
+for target in "${TARGETS[@]}"; do
     log "$target: failover: three writers, one per member, the leader killed after 3 s"
     leader=$(leader_index "$target") || die "no leader found in the $target cluster"
     bench --endpoints "$(endpoints "$target")" --op put --clients 3 --conns 3 --duration 10s \
@@ -160,13 +181,40 @@ for target in $BENCH_TARGETS; do
     done
 done
 
+# The round of a target's put runs with the median throughput (the lower middle one for an
+# even count).
+median_round() {
+    local target=$1 round value
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        value=${RESULT["$target/put/$round"]:-}
+        [[ -n $value ]] && echo "${value%%|*} $round"
+    done | sort -g | awk '{ rounds[NR] = $2 } END { if (NR) print rounds[int((NR + 1) / 2)] }'
+}
+median() { # target -> the median round's "throughput|p50|p99|errors"
+    local round
+    round=$(median_round "$1")
+    echo "${RESULT["$1/put/${round:-none}"]:-0|0|0|0}"
+}
+rounds() { # target -> every round's throughput
+    local round out=()
+    for round in $(seq 1 "$BENCH_ROUNDS"); do
+        local value=${RESULT["$1/put/$round"]:-}
+        out+=("${value%%|*}")
+    done
+    (IFS=/ && echo "${out[*]}")
+}
+
 us_to_ms() { awk -v us="$1" 'BEGIN { printf "%.2f ms", us / 1000 }'; }
+echo "Machine: $(nproc) CPUs; $BENCH_DURATION s per run, $BENCH_VALUE_SIZE-byte values, median of" \
+    "$BENCH_ROUNDS rounds; $(date -u +%Y-%m-%d)."
+echo
 echo "| workload | etcd | skiff | skiff / etcd |"
 echo "|---|---|---|---|"
-IFS='|' read -r et ep50 ep99 eerr <<<"${RESULT[etcd/put]:-0|0|0|0}"
-IFS='|' read -r st sp50 sp99 serr <<<"${RESULT[skiff/put]:-0|0|0|0}"
+IFS='|' read -r et ep50 ep99 eerr <<<"$(median etcd)"
+IFS='|' read -r st sp50 sp99 serr <<<"$(median skiff)"
 ratio=$(awk -v a="$st" -v b="$et" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }')
 echo "| put, $BENCH_CLIENTS clients, 3 members (ops/s) | $et | $st | $ratio |"
 echo "| put p50 / p99 | $(us_to_ms "$ep50") / $(us_to_ms "$ep99") | $(us_to_ms "$sp50") / $(us_to_ms "$sp99") | |"
 echo "| put errors | $eerr | $serr | |"
+echo "| put, every round (ops/s) | $(rounds etcd) | $(rounds skiff) | |"
 echo "| failover: leader killed → next successful write | ${RESULT[etcd/failover]:-n/a} ms | ${RESULT[skiff/failover]:-n/a} ms | election timeout ${ELECTION_MS} ms |"
