@@ -266,7 +266,8 @@ impl Wal {
     /// Opens (or creates) the log in `dir`, recovering everything in it.
     ///
     /// A torn write at the tail of the last segment is cut off (and logged);
-    /// any other damage is an error.
+    /// any other damage is an error. Zeros after the last record are the
+    /// segment's preallocated space and stay.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovered), WalError> {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
@@ -278,9 +279,10 @@ impl Wal {
             mut layout,
             recovered,
             tail_len,
+            tail_torn,
         } = recover::recover(dir)?;
         let active = match layout.segments.last() {
-            Some(last) => Active::open(last.seq, last.path.clone(), tail_len)?,
+            Some(last) => Active::open(last.seq, last.path.clone(), tail_len, tail_torn)?,
             None => {
                 let active = Active::create(dir, 0, 1)?;
                 layout.segments.push(Segment {
@@ -449,11 +451,11 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes `buf` to the active segment, cutting the file back to its last
-    /// whole record if the write fails.
+    /// Writes `buf` to the active segment, undoing what reached the file if
+    /// the write fails.
     fn write_buf(&mut self) -> Result<(), WalError> {
         if let Err(err) = self.active.write(&self.buf) {
-            if let Err(rewind) = self.active.rewind() {
+            if let Err(rewind) = self.active.rewind(self.buf.len()) {
                 // The segment may now end in a partial record; only recovery,
                 // which treats it as a torn tail, can make sense of it.
                 tracing::error!(path = %self.active.path.display(), %rewind, "wal: cannot cut back a failed write");
@@ -482,10 +484,15 @@ impl Wal {
         Ok(())
     }
 
-    /// Seals the active segment (fsync) and starts the next one, named after
-    /// the first entry among `pending[next..]`, or the index after the last.
+    /// Seals the active segment — cuts off its preallocated zeros and fsyncs
+    /// it — and starts the next one, named after the first entry among
+    /// `pending[next..]`, or the index after the last.
     fn roll(&mut self, next: usize) -> Result<(), WalError> {
-        if self.dirty {
+        let trimmed = self
+            .active
+            .trim()
+            .map_err(WalError::io("truncate", &self.active.path))?;
+        if self.dirty || trimmed {
             self.sync_active()?;
         }
         let first_index = self.pending[next..]

@@ -63,6 +63,13 @@ fn append_to_file(path: &Path, bytes: &[u8]) {
     file.write_all(bytes).expect("write");
 }
 
+/// Overwrites `path` with `bytes` at `offset`, in place.
+fn overwrite(path: &Path, offset: usize, bytes: &[u8]) {
+    let mut contents = fs::read(path).expect("read");
+    contents[offset..offset + bytes.len()].copy_from_slice(bytes);
+    fs::write(path, contents).expect("write");
+}
+
 fn flip_byte(path: &Path, offset: usize) {
     let mut bytes = fs::read(path).expect("read");
     bytes[offset] ^= 0x40;
@@ -121,14 +128,16 @@ fn many_appends_share_one_sync() {
 
 #[test]
 fn torn_tail_is_truncated_on_recovery() {
-    // Each way a crash can leave the end of the last segment, and the entries
-    // that must come back.
+    // Each way a crash can leave the end of the last segment, the entries that
+    // must come back and whether the tail is cut off. Zeros after the last
+    // whole record read as preallocated space and stay.
     let damages: [Damage; 6] = [
-        ("last record cut short", |p| chop(p, 3), 9),
+        ("last record cut short", |p| chop(p, 3), 9, true),
         (
             "cut inside the last header",
             |p| chop(p, ONE_DIGIT_RECORD as u64 - 4),
             9,
+            true,
         ),
         (
             "whole frame of garbage appended",
@@ -139,27 +148,34 @@ fn torn_tail_is_truncated_on_recovery() {
                 )
             },
             10,
+            true,
         ),
         (
             "random garbage appended",
             |p| append_to_file(p, b"\xde\xad\xbe\xef torn"),
             10,
+            true,
         ),
-        ("zeros appended", |p| append_to_file(p, &[0; 4096]), 10),
+        (
+            "zeros appended",
+            |p| append_to_file(p, &[0; 4096]),
+            10,
+            false,
+        ),
         (
             "last record zeroed in place",
             |p| {
                 let len = file_len(p) as usize;
-                let mut bytes = fs::read(p).expect("read");
-                bytes[len - ONE_DIGIT_RECORD..].fill(0);
-                fs::write(p, bytes).expect("write");
+                overwrite(p, len - ONE_DIGIT_RECORD, &[0; ONE_DIGIT_RECORD]);
             },
             9,
+            true,
         ),
     ];
-    for (damage, apply, last) in damages {
+    for (damage, apply, last, cut) in damages {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut wal, _) = open(dir.path());
+        let open = || Wal::open(dir.path(), WalOptions::default()).expect("open");
+        let (mut wal, _) = open();
         wal.append(&entries(1..=9, 1)).expect("append");
         wal.sync().expect("sync");
         wal.append(&[entry(10, 1)]).expect("append");
@@ -167,20 +183,22 @@ fn torn_tail_is_truncated_on_recovery() {
         drop(wal);
         let path = &segments(dir.path())[0];
         apply(path);
+        let damaged_len = file_len(path);
 
-        let (mut wal, recovered) = open(dir.path());
+        let (mut wal, recovered) = open();
         assert_eq!(recovered.entries, entries(1..=last, 1), "{damage}");
+        let whole_records = last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10);
         assert_eq!(
             file_len(path),
-            last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10),
-            "{damage}: tail not cut"
+            if cut { whole_records } else { damaged_len },
+            "{damage}: cut {cut}"
         );
 
         // The log goes on from the cut, and the cut holds across a reopen.
         wal.append(&[entry(last + 1, 2)]).expect("append");
         wal.sync().expect("sync");
         drop(wal);
-        let (_, recovered) = open(dir.path());
+        let (_, recovered) = open();
         assert_eq!(recovered.entries.len() as u64, last + 1, "{damage}");
         assert_eq!(
             recovered.entries.last(),
@@ -190,8 +208,9 @@ fn torn_tail_is_truncated_on_recovery() {
     }
 }
 
-/// How a crash damaged a file, and the last entry that must come back.
-type Damage = (&'static str, fn(&Path), u64);
+/// How a crash damaged a file, the last entry that must come back, and
+/// whether recovery cuts the tail off.
+type Damage = (&'static str, fn(&Path), u64, bool);
 
 fn chop(path: &Path, bytes: u64) {
     let file = OpenOptions::new().write(true).open(path).expect("open");
@@ -631,4 +650,49 @@ fn purge_after_a_deep_truncate_recovers_the_same_log() {
     expected.extend(entries(first.max(13)..=30, 2));
     assert_eq!(recovered.entries, expected);
     assert_eq!((wal.first_index(), wal.last_index()), (first, 30));
+}
+
+/// The records at the start of the file at `path`, up to the first bytes that
+/// do not decode, and the offset where they end.
+fn records_in(path: &Path) -> (Vec<super::record::Record>, usize) {
+    let bytes = fs::read(path).expect("read");
+    let mut records = Vec::new();
+    let mut offset = 0;
+    while let Ok((record, len)) = super::record::decode(&bytes[offset..]) {
+        records.push(record);
+        offset += len;
+    }
+    (records, offset)
+}
+
+#[test]
+fn rolling_cuts_the_finished_segment_to_its_records() {
+    // The last segment ends in zeros, kept at open; once it is full and the
+    // next segment begins, it must hold its records and nothing more.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    append_to_file(&segments(dir.path())[0], &[0; 4096]);
+
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(4..=20, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let paths = segments(dir.path());
+    assert!(paths.len() >= 3, "{paths:?}");
+    for sealed in &paths[..paths.len() - 1] {
+        let (records, end) = records_in(sealed);
+        assert!(!records.is_empty());
+        assert_eq!(
+            file_len(sealed),
+            end as u64,
+            "{} has bytes after its records",
+            sealed.display()
+        );
+    }
+
+    let (_, recovered) = open_small(dir.path());
+    assert_eq!(recovered.entries, entries(1..=20, 1));
 }
