@@ -81,6 +81,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod layout;
+mod prealloc;
 mod record;
 mod recover;
 mod segment;
@@ -88,6 +89,7 @@ mod segment;
 mod tests;
 
 use layout::{Layout, Segment, Span};
+use prealloc::Preallocator;
 use record::{Record, MAX_PAYLOAD_LEN};
 use segment::Active;
 
@@ -97,12 +99,18 @@ pub struct WalOptions {
     /// A new segment is started once the current one reaches this many bytes.
     /// A segment may exceed it by up to one record. Default 64 MiB, as etcd.
     pub segment_size: u64,
+    /// Whether each segment is created at `segment_size` in zeros, prepared
+    /// by a background thread, so that writes overwrite the zeros instead of
+    /// growing the file (see the [module docs](self)). Default true. Without
+    /// it a segment starts empty, which costs nothing to create.
+    pub preallocate: bool,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
         WalOptions {
             segment_size: 64 * 1024 * 1024,
+            preallocate: true,
         }
     }
 }
@@ -236,6 +244,9 @@ pub struct Wal {
     layout: Layout,
     /// The last segment, open for writing.
     active: Active,
+    /// Prepares the next segment in the background; `None` without
+    /// [`WalOptions::preallocate`].
+    spares: Option<Preallocator>,
     /// The entries of the log as the caller sees it, including `pending`.
     logical: Span,
     /// The latest state, including `pending`.
@@ -267,7 +278,9 @@ impl Wal {
     ///
     /// A torn write at the tail of the last segment is cut off (and logged);
     /// any other damage is an error. Zeros after the last record are the
-    /// segment's preallocated space and stay.
+    /// segment's preallocated space and stay. With
+    /// [`WalOptions::preallocate`], a new log waits here until its first
+    /// segment is zero-filled.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovered), WalError> {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
@@ -281,10 +294,16 @@ impl Wal {
             tail_len,
             tail_torn,
         } = recover::recover(dir)?;
+        prealloc::remove_leftover_spare(dir)?;
+        let mut spares = if opts.preallocate {
+            Some(Preallocator::start(dir, opts.segment_size)?)
+        } else {
+            None
+        };
         let active = match layout.segments.last() {
             Some(last) => Active::open(last.seq, last.path.clone(), tail_len, tail_torn)?,
             None => {
-                let active = Active::create(dir, 0, 1)?;
+                let active = start_segment(dir, spares.as_mut(), 0, 1)?;
                 layout.segments.push(Segment {
                     seq: active.seq,
                     path: active.path.clone(),
@@ -300,6 +319,7 @@ impl Wal {
             state: recovered.state.clone(),
             layout,
             active,
+            spares,
             pending: Vec::new(),
             buf: Vec::new(),
             dirty: false,
@@ -502,7 +522,12 @@ impl Wal {
                 _ => None,
             })
             .unwrap_or(self.layout.span().last + 1);
-        let active = Active::create(&self.dir, self.active.seq + 1, first_index)?;
+        let active = start_segment(
+            &self.dir,
+            self.spares.as_mut(),
+            self.active.seq + 1,
+            first_index,
+        )?;
         tracing::debug!(path = %active.path.display(), "wal: started segment");
         self.layout.segments.push(Segment {
             seq: active.seq,
@@ -511,6 +536,20 @@ impl Wal {
         });
         self.active = active;
         Ok(())
+    }
+}
+
+/// Creates segment `seq` in `dir`: from a preallocated spare when there are
+/// `spares`, else empty.
+fn start_segment(
+    dir: &Path,
+    spares: Option<&mut Preallocator>,
+    seq: u64,
+    first_index: u64,
+) -> Result<Active, WalError> {
+    match spares {
+        Some(spares) => Active::create_preallocated(dir, seq, first_index, spares),
+        None => Active::create(dir, seq, first_index),
     }
 }
 

@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::prealloc::Preallocator;
 use super::record::{self, DecodeError, Record, HEADER_LEN};
 use super::WalError;
 
@@ -225,6 +226,22 @@ impl Active {
             .map_err(WalError::io("create", &path))?;
         sync_dir(dir)?;
         Ok(Active::new(seq, path, file, 0, 0))
+    }
+
+    /// Creates segment `seq` in `dir` from the spare `spares` keeps ready: the
+    /// whole segment size in zeros, fsync'd, then renamed to the segment's
+    /// name, which is made durable.
+    pub(crate) fn create_preallocated(
+        dir: &Path,
+        seq: u64,
+        first_index: u64,
+        spares: &mut Preallocator,
+    ) -> Result<Active, WalError> {
+        let path = dir.join(file_name(seq, first_index));
+        let mut file = spares.install(&path)?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(WalError::io("seek", &path))?;
+        Ok(Active::new(seq, path, file, 0, spares.size()))
     }
 
     /// Opens an existing segment to append after its first `len` bytes, the

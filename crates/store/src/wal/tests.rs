@@ -11,6 +11,9 @@ use super::*;
 /// A segment size that makes a handful of entries fill a segment.
 const SMALL: u64 = 200;
 
+/// A segment size no test fills, yet quick to preallocate.
+const ROOMY: u64 = 1 << 20;
+
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
@@ -23,18 +26,29 @@ fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     indexes.map(|i| entry(i, term)).collect()
 }
 
+/// Preallocated segments of `segment_size`, as the store runs the log.
+fn preallocated(segment_size: u64) -> WalOptions {
+    WalOptions {
+        segment_size,
+        preallocate: true,
+    }
+}
+
+/// Segments that start empty and grow with each write, as older versions
+/// wrote them.
+fn unallocated(segment_size: u64) -> WalOptions {
+    WalOptions {
+        segment_size,
+        preallocate: false,
+    }
+}
+
 fn open(dir: &Path) -> (Wal, Recovered) {
-    Wal::open(dir, WalOptions::default()).expect("open")
+    Wal::open(dir, preallocated(ROOMY)).expect("open")
 }
 
 fn open_small(dir: &Path) -> (Wal, Recovered) {
-    Wal::open(
-        dir,
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect("open")
+    Wal::open(dir, preallocated(SMALL)).expect("open")
 }
 
 /// Segment files, oldest first.
@@ -61,6 +75,10 @@ fn file_len(path: &Path) -> u64 {
 fn append_to_file(path: &Path, bytes: &[u8]) {
     let mut file = OpenOptions::new().append(true).open(path).expect("open");
     file.write_all(bytes).expect("write");
+}
+
+fn is_zeros(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
 }
 
 /// Overwrites `path` with `bytes` at `offset`, in place.
@@ -103,7 +121,7 @@ fn nothing_is_written_before_sync() {
     let (mut wal, _) = open(dir.path());
     wal.append(&entries(1..=3, 1)).expect("append");
     wal.set_state(b"vote").expect("set_state");
-    assert_eq!(file_len(&segments(dir.path())[0]), 0);
+    assert!(is_zeros(&fs::read(&segments(dir.path())[0]).expect("read")));
     drop(wal);
 
     let (_, recovered) = open(dir.path());
@@ -129,8 +147,9 @@ fn many_appends_share_one_sync() {
 #[test]
 fn torn_tail_is_truncated_on_recovery() {
     // Each way a crash can leave the end of the last segment, the entries that
-    // must come back and whether the tail is cut off. Zeros after the last
-    // whole record read as preallocated space and stay.
+    // must come back and whether the tail is cut off. The segment was written
+    // without preallocation, so it ends with its last record; zeros after the
+    // last whole record read as preallocated space and stay.
     let damages: [Damage; 6] = [
         ("last record cut short", |p| chop(p, 3), 9, true),
         (
@@ -174,7 +193,7 @@ fn torn_tail_is_truncated_on_recovery() {
     ];
     for (damage, apply, last, cut) in damages {
         let dir = tempfile::tempdir().expect("tempdir");
-        let open = || Wal::open(dir.path(), WalOptions::default()).expect("open");
+        let open = || Wal::open(dir.path(), unallocated(ROOMY)).expect("open");
         let (mut wal, _) = open();
         wal.append(&entries(1..=9, 1)).expect("append");
         wal.sync().expect("sync");
@@ -225,9 +244,10 @@ fn damaged_record_followed_by_intact_ones_is_an_error() {
     wal.sync().expect("sync");
     drop(wal);
     let path = &segments(dir.path())[0];
+    assert_eq!(file_len(path), ROOMY, "the intact records end in zeros");
     flip_byte(path, ONE_DIGIT_RECORD + 20);
 
-    match Wal::open(dir.path(), WalOptions::default()) {
+    match Wal::open(dir.path(), preallocated(ROOMY)) {
         Err(WalError::Corrupt {
             path: p, offset, ..
         }) => {
@@ -251,13 +271,7 @@ fn corrupt_record_in_sealed_segment_is_an_error() {
     );
     flip_byte(sealed, ONE_DIGIT_RECORD + 20);
 
-    let err = Wal::open(
-        dir.path(),
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect_err("opened");
+    let err = Wal::open(dir.path(), preallocated(SMALL)).expect_err("opened");
     assert!(matches!(err, WalError::Corrupt { offset, .. } if offset == ONE_DIGIT_RECORD as u64));
     let message = err.to_string();
     assert!(message.contains(&sealed.display().to_string()), "{message}");
@@ -276,13 +290,7 @@ fn cut_short_sealed_segment_is_an_error() {
     drop(wal);
     chop(&segments(dir.path())[0], 3);
 
-    let err = Wal::open(
-        dir.path(),
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect_err("opened");
+    let err = Wal::open(dir.path(), preallocated(SMALL)).expect_err("opened");
     assert!(matches!(err, WalError::Corrupt { .. }), "{err}");
 }
 
@@ -295,13 +303,7 @@ fn missing_segment_is_an_error() {
     drop(wal);
     fs::remove_file(&segments(dir.path())[1]).expect("remove");
 
-    let err = Wal::open(
-        dir.path(),
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect_err("opened");
+    let err = Wal::open(dir.path(), preallocated(SMALL)).expect_err("opened");
     assert!(
         matches!(err, WalError::MissingSegment { seq: 1, .. }),
         "{err}"
@@ -531,42 +533,43 @@ fn append_requires_consecutive_indexes() {
 
 #[test]
 fn failed_write_leaves_no_garbage_and_the_log_stays_usable() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (mut wal, _) = open(dir.path());
-    wal.append(&entries(1..=5, 1)).expect("append");
-    wal.sync().expect("sync");
-    let path = segments(dir.path())[0].clone();
-    let good_len = file_len(&path);
+    for options in [preallocated(ROOMY), unallocated(ROOMY)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+        wal.append(&entries(1..=5, 1)).expect("append");
+        wal.sync().expect("sync");
+        let path = segments(dir.path())[0].clone();
+        let good = fs::read(&path).expect("read");
 
-    wal.append(&entries(6..=8, 1)).expect("append");
-    wal.active.fail_next_write_after = Some(10);
-    let err = wal.sync().expect_err("the disk is full");
-    assert!(
-        matches!(
-            err,
-            WalError::Io {
-                action: "write",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
-    assert_eq!(
-        file_len(&path),
-        good_len,
-        "the partial record was not cut back"
-    );
+        wal.append(&entries(6..=8, 1)).expect("append");
+        wal.active.fail_next_write_after = Some(10);
+        let err = wal.sync().expect_err("the disk is full");
+        assert!(
+            matches!(
+                err,
+                WalError::Io {
+                    action: "write",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(
+            fs::read(&path).expect("read") == good,
+            "{options:?}: the partial record was not undone"
+        );
 
-    // Space is back: the buffered entries are written on the next sync.
-    wal.append(&[entry(9, 1)]).expect("append");
-    wal.sync().expect("sync");
-    drop(wal);
-    let (_, recovered) = open(dir.path());
-    assert_eq!(recovered.entries, entries(1..=9, 1));
+        // Space is back: the buffered entries are written on the next sync.
+        wal.append(&[entry(9, 1)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let (_, recovered) = Wal::open(dir.path(), options).expect("open");
+        assert_eq!(recovered.entries, entries(1..=9, 1));
+    }
 }
 
 #[test]
@@ -666,15 +669,90 @@ fn records_in(path: &Path) -> (Vec<super::record::Record>, usize) {
 }
 
 #[test]
-fn rolling_cuts_the_finished_segment_to_its_records() {
-    // The last segment ends in zeros, kept at open; once it is full and the
-    // next segment begins, it must hold its records and nothing more.
+fn a_new_segment_is_the_segment_size_in_zeros_after_its_records() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut wal, _) = open_small(dir.path());
+    let (mut wal, _) = Wal::open(dir.path(), preallocated(4096)).expect("open");
+    let first = segments(dir.path())[0].clone();
+    assert_eq!(file_len(&first), 4096, "a new log's first segment");
+    assert!(is_zeros(&fs::read(&first).expect("read")));
+
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+    let bytes = fs::read(&first).expect("read");
+    assert_eq!(bytes.len(), 4096, "a write grew the preallocated file");
+    let (records, end) = records_in(&first);
+    assert_eq!((records.len(), end), (5, 5 * ONE_DIGIT_RECORD));
+    assert!(is_zeros(&bytes[end..]));
+
+    // The segments after it are taken from the background thread.
+    wal.append(&entries(6..=200, 1)).expect("append");
+    wal.sync().expect("sync");
+    let paths = segments(dir.path());
+    assert!(paths.len() >= 3, "{paths:?}");
+    let last = paths.last().expect("a segment");
+    let bytes = fs::read(last).expect("read");
+    let (records, end) = records_in(last);
+    assert!(!records.is_empty());
+    assert_eq!(bytes.len(), 4096, "{}", last.display());
+    assert!(is_zeros(&bytes[end..]));
+    drop(wal);
+
+    let (_, recovered) = Wal::open(dir.path(), preallocated(4096)).expect("open");
+    assert_eq!(recovered.entries, entries(1..=200, 1));
+}
+
+#[test]
+fn a_preallocated_zero_tail_is_kept_at_reopen_and_written_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || Wal::open(dir.path(), preallocated(4096)).expect("open");
+    let (mut wal, _) = open();
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.set_state(b"term=1").expect("set_state");
+    wal.sync().expect("sync");
+    drop(wal);
+    let path = segments(dir.path())[0].clone();
+    let synced = fs::read(&path).expect("read");
+
+    let (mut wal, recovered) = open();
+    assert_eq!(recovered.entries, entries(1..=5, 1));
+    assert_eq!(recovered.state.as_deref(), Some(&b"term=1"[..]));
+    assert!(
+        fs::read(&path).expect("read") == synced,
+        "opening the log changed its last segment"
+    );
+    wal.append(&entries(6..=8, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (mut wal, recovered) = open();
+    assert_eq!(recovered.entries, entries(1..=8, 1));
+    assert_eq!(recovered.state.as_deref(), Some(&b"term=1"[..]));
+    let bytes = fs::read(&path).expect("read");
+    assert_eq!(bytes.len(), 4096);
+    let (records, end) = records_in(&path);
+    assert_eq!(records.len(), 9, "eight entries and a state");
+    assert!(is_zeros(&bytes[end..]));
+    wal.append(&[entry(9, 2)]).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (_, recovered) = open();
+    let mut expected = entries(1..=8, 1);
+    expected.push(entry(9, 2));
+    assert_eq!(recovered.entries, expected);
+}
+
+#[test]
+fn rolling_cuts_the_finished_segment_to_its_records() {
+    // A segment preallocated at 4096 bytes, opened again with smaller
+    // segments: it is full after a few more records, and must not keep its
+    // zeros once the next segment begins.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = Wal::open(dir.path(), preallocated(4096)).expect("open");
     wal.append(&entries(1..=3, 1)).expect("append");
     wal.sync().expect("sync");
     drop(wal);
-    append_to_file(&segments(dir.path())[0], &[0; 4096]);
+    assert_eq!(file_len(&segments(dir.path())[0]), 4096);
 
     let (mut wal, _) = open_small(dir.path());
     wal.append(&entries(4..=20, 1)).expect("append");
@@ -695,4 +773,114 @@ fn rolling_cuts_the_finished_segment_to_its_records() {
 
     let (_, recovered) = open_small(dir.path());
     assert_eq!(recovered.entries, entries(1..=20, 1));
+}
+
+#[test]
+fn a_leftover_spare_is_removed_at_open_and_never_read() {
+    // A crash left a spare holding whole records that were never in the log.
+    let mut stale = Vec::new();
+    for entry in entries(4..=6, 9) {
+        super::record::Record::Entry(entry).encode(&mut stale);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spare = dir.path().join(prealloc::SPARE_FILE_NAME);
+    let (mut wal, _) = Wal::open(dir.path(), unallocated(ROOMY)).expect("open");
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    fs::write(&spare, &stale).expect("write spare");
+
+    let (wal, recovered) = Wal::open(dir.path(), unallocated(ROOMY)).expect("open");
+    assert_eq!(recovered.entries, entries(1..=3, 1));
+    assert!(!spare.exists(), "the leftover spare is still there");
+    drop(wal);
+
+    // With preallocation the log rolls onto spares made afresh.
+    fs::write(&spare, &stale).expect("write spare");
+    let (mut wal, recovered) = open_small(dir.path());
+    assert_eq!(recovered.entries, entries(1..=3, 1));
+    wal.append(&entries(4..=20, 2)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let (_, recovered) = open_small(dir.path());
+    let mut expected = entries(1..=3, 1);
+    expected.extend(entries(4..=20, 2));
+    assert_eq!(recovered.entries, expected);
+}
+
+#[test]
+fn records_of_a_failed_write_are_not_read_back_after_a_shorter_one() {
+    for options in [preallocated(ROOMY), unallocated(ROOMY)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+        wal.append(&entries(1..=5, 1)).expect("append");
+        wal.sync().expect("sync");
+
+        // Two whole records of the batch reach the file before the disk fills.
+        wal.append(&entries(6..=8, 1)).expect("append");
+        wal.active.fail_next_write_after = Some(2 * ONE_DIGIT_RECORD);
+        wal.sync().expect_err("the disk is full");
+        // The store gives the batch up and later writes a shorter one.
+        wal.truncate_after(5).expect("roll back");
+        wal.append(&[entry(6, 2)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+
+        let (_, recovered) = Wal::open(dir.path(), options.clone()).expect("open");
+        let mut expected = entries(1..=5, 1);
+        expected.push(entry(6, 2));
+        assert_eq!(recovered.entries, expected, "{options:?}");
+    }
+}
+
+/// How a crash damaged a preallocated file, given where its records end, and
+/// the last entry that must come back.
+type PreallocatedDamage = (&'static str, fn(&Path, usize), u64);
+
+#[test]
+fn torn_record_before_the_preallocated_zeros_is_cut() {
+    // Each way a crash can leave the end of the records in a preallocated
+    // segment, given where they end, and the last entry that must come back.
+    let damages: [PreallocatedDamage; 3] = [
+        (
+            "the end of the last record never written",
+            |p, end| overwrite(p, end - 5, &[0; 5]),
+            9,
+        ),
+        (
+            "garbage after the last record",
+            |p, end| overwrite(p, end, b"\xde\xad\xbe\xef torn"),
+            10,
+        ),
+        (
+            "a header without its payload",
+            |p, end| overwrite(p, end, &[30, 0, 0, 0, 9, 9, 9, 9, 1]),
+            10,
+        ),
+    ];
+    for (damage, apply, last) in damages {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = open(dir.path());
+        wal.append(&entries(1..=9, 1)).expect("append");
+        wal.append(&[entry(10, 1)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let path = &segments(dir.path())[0];
+        let (_, end) = records_in(path);
+        apply(path, end);
+        assert_eq!(file_len(path), ROOMY, "{damage}: zeros follow the damage");
+
+        let (mut wal, recovered) = open(dir.path());
+        assert_eq!(recovered.entries, entries(1..=last, 1), "{damage}");
+        let whole_records = last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10);
+        assert_eq!(file_len(path), whole_records, "{damage}: tail not cut");
+
+        wal.append(&[entry(last + 1, 2)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let (_, recovered) = open(dir.path());
+        let mut expected = entries(1..=last, 1);
+        expected.push(entry(last + 1, 2));
+        assert_eq!(recovered.entries, expected, "{damage}");
+    }
 }
