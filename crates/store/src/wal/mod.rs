@@ -14,6 +14,8 @@
 //!   three record types: entry, state, truncate.
 //! - `segment`: segment file names, listing a directory, reading a segment back
 //!   and telling a torn tail from corruption; the file being written.
+//! - `prealloc`: the background thread that keeps the next segment ready,
+//!   zero-filled.
 //! - `layout`: which segment holds which live entries, for `purge_before`.
 //! - `recover`: replaying all segments at open.
 //!
@@ -28,6 +30,28 @@
 //! take the log back below the first index of the segment being written, so the
 //! next segment may well start at a lower index than its predecessor's name.
 //!
+//! **Preallocation.** A segment is created at its full size: `segment_size`
+//! zeros, really written and fsync'd, which the records then overwrite in
+//! place. The reason is the commit latency. On ext4 without a journal (where
+//! we measured), a write that grows a file makes the fdatasync that follows
+//! write the inode too, a second IO in series with the data on every commit;
+//! a write within the file's length leaves only the data. Measured with 4 KiB
+//! writes: fdatasync after an append p50 0.21–0.29 ms, into a zero-filled file
+//! p50 0.13 ms with a much lower p99, and the raft thread spent some 20% less
+//! CPU per write. `fallocate` would not do: it leaves the extents marked
+//! unwritten, and converting them at the first write is metadata again.
+//! Zero-filling 64 MiB is slow, so, like etcd's file pipeline, a background
+//! thread (`skiff-wal-prealloc`) prepares the next segment as a spare,
+//! `spare.wal.tmp`, as soon as the last one was taken; rolling to a new segment
+//! renames the spare into place and fsyncs the directory. The writer waits
+//! only when the spare is not ready yet, and makes one itself if the thread
+//! failed. A spare is fsync'd before it is renamed, so a file with a segment
+//! name is always whole; a spare found at open (left by a crash, perhaps half
+//! written) is deleted. So the last segment ends in zeros after its records;
+//! when a segment is complete it is cut to its records and fsync'd before the
+//! next one is used, so every earlier segment holds exactly its records.
+//! [`WalOptions::preallocate`] turns all this off: segments then start empty.
+//!
 //! **CRC.** Each record carries a CRC32 of its length, type and payload. A crash
 //! in the middle of a write, or a disk returning rotten bytes, is caught when
 //! the log is read back instead of being applied as data.
@@ -35,24 +59,30 @@
 //! **fdatasync.** [`Wal::append`] and [`Wal::set_state`] only buffer; [`Wal::sync`]
 //! writes the buffer and calls `fdatasync` once (`File::sync_data`: data and
 //! length, not timestamps). Many appends share one fsync — group commit, the
-//! single biggest lever on write throughput. A segment is fsync'd before the
-//! next one is created, and creating or deleting a segment fsyncs the directory,
-//! so a file's existence is as durable as its contents.
+//! single biggest lever on write throughput. A segment is cut to its records
+//! and fsync'd before the next one is used, and creating (renaming into place)
+//! or deleting a segment fsyncs the directory, so a file's existence is as
+//! durable as its contents.
 //!
 //! **Torn writes.** A crash mid-write can leave a partial record, or zeros
-//! where the filesystem grew the file but the data never landed. Because a
-//! segment is fsync'd before the next begins, this can only happen at the tail
-//! of the *last* segment: recovery cuts such a tail off with a warning. A bad
-//! record anywhere else — or one in the last segment followed by intact records —
-//! is corruption of acknowledged data, and [`Wal::open`] refuses with
-//! [`WalError::Corrupt`], naming the file and offset, rather than guess.
+//! where the file grew but the data never landed. Because a segment is sealed
+//! before the next begins, this can only happen at the tail of the *last*
+//! segment. There, zeros from the last whole record to the end of the file are
+//! what preallocation leaves anyway: recovery keeps them, silently, and the
+//! writer goes on over them. Anything else after the last whole record — a
+//! partial record, followed by zeros or not — is a torn write: recovery cuts it
+//! off, with the zeros after it, and logs a warning.
+//! A bad record anywhere else — or one in the last segment followed by intact
+//! records — is corruption of acknowledged data, and [`Wal::open`] refuses
+//! with [`WalError::Corrupt`], naming the file and offset, rather than guess.
 //!
 //! **Truncation.** [`Wal::truncate_after`] appends a *truncate* record; replay
 //! drops the entries above it. Nothing already written is modified, so a crash
 //! at any point leaves either the old log or the new one.
 //!
-//! **Failures.** A failed write (say `ENOSPC`) cuts the segment back to its last
-//! whole record and keeps the buffer, so a later [`Wal::sync`] can retry. A
+//! **Failures.** A failed write (say `ENOSPC`) is undone — what it wrote over
+//! the preallocated space is zeroed again, what it added past the end of the
+//! file is cut off — and the buffer is kept, so a later [`Wal::sync`] can retry. A
 //! failed fsync is different: the kernel may already have dropped the dirty
 //! pages, so a retry could "succeed" without the data
 //! (<https://wiki.postgresql.org/wiki/Fsync_Errors>). The log then refuses all
@@ -60,13 +90,21 @@
 //! really on disk.
 //!
 //! # Caveats
-//! - Recovery reads each segment whole into memory and returns every entry;
-//!   fine for the tens of megabytes a snapshot-compacted log holds.
+//! - Recovery reads each segment whole into memory, the last one's zeros
+//!   included, and returns every entry; fine for the tens of megabytes a
+//!   snapshot-compacted log holds.
+//! - Preallocation spends disk and IO ahead of need: a log takes up to two
+//!   segment sizes beyond its records (the last segment's zeros and the spare),
+//!   every open writes a fresh spare, and opening a new log waits until its
+//!   first segment is zero-filled. On copy-on-write filesystems (btrfs, ZFS) an
+//!   overwrite allocates anew, so preallocation gains little there.
 //! - Telling a torn tail from corruption is a judgement: a bad record in the
 //!   last segment is cut off if nothing intact follows it, or if a zeroed
 //!   sector lies between it and the next intact one. Damage that also destroys
 //!   every later record of the last segment looks like a torn write and is cut.
-//! - No preallocation of segment files, no compression, no encryption.
+//!   A torn write of which nothing but zeros reached the disk reads as
+//!   preallocated space: nothing is lost by that, but nothing is logged either.
+//! - No compression, no encryption.
 //! - The index in a segment's name is informational; for a new log it is 1
 //!   even if the first entry appended has a higher index.
 //! - The last state record is copied forward only when `purge_before` would
