@@ -43,7 +43,11 @@
 //! Zero-filling 64 MiB is slow, so, like etcd's file pipeline, a background
 //! thread (`skiff-wal-prealloc`) prepares the next segment as a spare,
 //! `spare.wal.tmp`, as soon as the last one was taken; rolling to a new segment
-//! renames the spare into place and fsyncs the directory. The writer waits
+//! renames the spare into place and fsyncs the directory. A new log starts with
+//! a plain segment that grows with each write, so opening one (as every test
+//! and every embedded store does) writes no zeros; once a segment holds an
+//! eighth of the segment size, the first spare is prepared, and the log rolls to
+//! it as soon as it is ready. The writer waits
 //! only when the spare is not ready yet, and makes one itself if the thread
 //! failed. A spare is fsync'd before it is renamed, so a file with a segment
 //! name is always whole; a spare found at open (left by a crash, perhaps half
@@ -95,8 +99,10 @@
 //!   snapshot-compacted log holds.
 //! - Preallocation spends disk and IO ahead of need: a log takes up to two
 //!   segment sizes beyond its records (the last segment's zeros and the spare),
-//!   every open writes a fresh spare, and opening a new log waits until its
-//!   first segment is zero-filled. On copy-on-write filesystems (btrfs, ZFS) an
+//!   and every open of a log that is written on prepares a fresh spare. A log's
+//!   first eighth of a segment goes to a segment that grows with each write, as
+//!   does every write after a torn tail was cut at open, until the next roll.
+//!   On copy-on-write filesystems (btrfs, ZFS) an
 //!   overwrite allocates anew, so preallocation gains little there.
 //! - Telling a torn tail from corruption is a judgement: a bad record in the
 //!   last segment is cut off if nothing intact follows it, or if a zeroed
@@ -142,6 +148,10 @@ pub struct WalOptions {
     /// growing the file (see the [module docs](self)). Default true. Without
     /// it a segment starts empty, which costs nothing to create.
     pub preallocate: bool,
+    /// With `preallocate`, whether a new log's first segment is preallocated
+    /// too, `open` waiting for its zeros. Default false: a new log starts with
+    /// a segment that grows with each write, so opening one stays cheap.
+    pub preallocate_first: bool,
 }
 
 impl Default for WalOptions {
@@ -149,6 +159,7 @@ impl Default for WalOptions {
         WalOptions {
             segment_size: 64 * 1024 * 1024,
             preallocate: true,
+            preallocate_first: false,
         }
     }
 }
@@ -316,9 +327,8 @@ impl Wal {
     ///
     /// A torn write at the tail of the last segment is cut off (and logged);
     /// any other damage is an error. Zeros after the last record are the
-    /// segment's preallocated space and stay. With
-    /// [`WalOptions::preallocate`], a new log waits here until its first
-    /// segment is zero-filled.
+    /// segment's preallocated space and stay. A new log starts with a plain
+    /// segment unless [`WalOptions::preallocate_first`] says otherwise.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovered), WalError> {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
@@ -341,7 +351,10 @@ impl Wal {
         let active = match layout.segments.last() {
             Some(last) => Active::open(last.seq, last.path.clone(), tail_len, tail_torn)?,
             None => {
-                let active = start_segment(dir, spares.as_mut(), 0, 1)?;
+                // Plain unless asked otherwise, so that opening a new log costs
+                // no zero-filling; see `spare_waits` for when a spare is prepared.
+                let first = spares.as_mut().filter(|_| opts.preallocate_first);
+                let active = start_segment(dir, first, 0, 1)?;
                 layout.segments.push(Segment {
                     seq: active.seq,
                     path: active.path.clone(),
@@ -486,7 +499,7 @@ impl Wal {
     fn write_records(&mut self, written: &mut usize) -> Result<(), WalError> {
         let segment_size = self.opts.segment_size;
         while *written < self.pending.len() {
-            if self.active.len > 0 && self.active.len >= segment_size {
+            if self.active.len > 0 && (self.active.len >= segment_size || self.spare_waits()) {
                 self.roll(*written)?;
             }
             // One write per batch: as many records as fill the segment.
@@ -507,6 +520,23 @@ impl Wal {
             *written = end;
         }
         Ok(())
+    }
+
+    /// Whether to leave a segment that grows with each write for a
+    /// preallocated one now: once one segment holds an eighth of the segment
+    /// size ([`PREALLOCATE_AFTER`]), the log asks for a spare, and rolls to it
+    /// as soon as it is ready (a new log starts with
+    /// a plain segment, so that opening one costs no zero-filling, and a log
+    /// that stays small never pays for a spare).
+    fn spare_waits(&self) -> bool {
+        let Some(spares) = &self.spares else {
+            return false;
+        };
+        if self.active.len < self.opts.segment_size / PREALLOCATE_AFTER {
+            return false;
+        }
+        spares.request();
+        !self.active.is_preallocated() && spares.is_ready()
     }
 
     /// Writes `buf` to the active segment, undoing what reached the file if
@@ -590,6 +620,10 @@ fn start_segment(
         None => Active::create(dir, seq, first_index),
     }
 }
+
+/// A log asks for a spare once one segment holds the segment size divided
+/// by this.
+const PREALLOCATE_AFTER: u64 = 8;
 
 fn check_size(len: usize) -> Result<(), WalError> {
     if len > MAX_PAYLOAD_LEN {

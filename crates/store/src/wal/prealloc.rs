@@ -81,8 +81,9 @@ enum Spare {
     /// The thread could not prepare it, and logged why; the writer will try
     /// itself.
     Failed,
-    /// The writer is moving it into place; the spare path is the writer's
-    /// until it asks for the next one.
+    /// Nobody is preparing one: none was asked for yet (a log that has
+    /// written little never pays for a spare), or the writer is moving the
+    /// last one into place; the spare path is the writer's until it asks.
     Taken,
 }
 
@@ -118,12 +119,13 @@ pub(crate) struct Preallocator {
 }
 
 impl Preallocator {
-    /// Starts the thread, which at once prepares the first spare. A spare
-    /// left over in `dir` must already have been removed.
+    /// Starts the thread, which prepares a spare once [`Preallocator::request`]
+    /// asks for the first one. A spare left over in `dir` must already have
+    /// been removed.
     pub(crate) fn start(dir: &Path, size: u64) -> Result<Preallocator, WalError> {
         let path = dir.join(SPARE_FILE_NAME);
         let shared = Arc::new(Shared {
-            spare: Mutex::new(Spare::Wanted),
+            spare: Mutex::new(Spare::Taken),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
         });
@@ -147,6 +149,22 @@ impl Preallocator {
     /// The length of every spare.
     pub(crate) fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Asks the thread for a spare, unless one is ready, being prepared, or
+    /// failed (then [`Preallocator::install`] makes one itself).
+    pub(crate) fn request(&self) {
+        let mut spare = self.shared.lock();
+        if matches!(*spare, Spare::Taken) {
+            *spare = Spare::Wanted;
+            drop(spare);
+            self.shared.changed.notify_all();
+        }
+    }
+
+    /// Whether a spare is ready to install without waiting.
+    pub(crate) fn is_ready(&self) -> bool {
+        matches!(*self.shared.lock(), Spare::Ready(_))
     }
 
     /// Moves the spare to `target` and makes the new name durable, waiting
@@ -179,8 +197,7 @@ impl Preallocator {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 Spare::Failed => break,
-                // Not asked for since it was last taken (`install` always
-                // asks): nobody is preparing one.
+                // Never asked for: nobody is preparing one.
                 Spare::Taken => break,
             }
         }

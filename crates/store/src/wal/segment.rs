@@ -214,6 +214,11 @@ impl Active {
         }
     }
 
+    /// Whether the file ends in preallocated zeros past the records.
+    pub(crate) fn is_preallocated(&self) -> bool {
+        self.file_len > self.len
+    }
+
     /// Creates segment `seq` in `dir` as an empty file and makes its name
     /// durable. Each write then grows it.
     pub(crate) fn create(dir: &Path, seq: u64, first_index: u64) -> Result<Active, WalError> {

@@ -26,11 +26,15 @@ fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     indexes.map(|i| entry(i, term)).collect()
 }
 
-/// Preallocated segments of `segment_size`, as the store runs the log.
+/// Preallocated segments of `segment_size`, as the store runs the log, the
+/// first one included (the store's first segment grows with each write until
+/// an eighth of it is written: see
+/// `a_new_log_starts_plain_and_rolls_onto_a_spare_once_it_is_written_on`).
 fn preallocated(segment_size: u64) -> WalOptions {
     WalOptions {
         segment_size,
         preallocate: true,
+        preallocate_first: true,
     }
 }
 
@@ -40,6 +44,7 @@ fn unallocated(segment_size: u64) -> WalOptions {
     WalOptions {
         segment_size,
         preallocate: false,
+        preallocate_first: false,
     }
 }
 
@@ -883,4 +888,44 @@ fn torn_record_before_the_preallocated_zeros_is_cut() {
         expected.push(entry(last + 1, 2));
         assert_eq!(recovered.entries, expected, "{damage}");
     }
+}
+
+#[test]
+fn a_new_log_starts_plain_and_rolls_onto_a_spare_once_it_is_written_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions {
+        segment_size: 4096,
+        ..WalOptions::default()
+    };
+    let (mut wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+    let spare = dir.path().join(prealloc::SPARE_FILE_NAME);
+    let first = segments(dir.path())[0].clone();
+    assert_eq!(file_len(&first), 0, "opening a new log wrote zeros");
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+    assert_eq!(file_len(&first), 5 * ONE_DIGIT_RECORD as u64);
+    assert!(
+        !spare.exists(),
+        "a spare before an eighth of a segment was written"
+    );
+
+    // Past an eighth of the segment size the log asks for a spare and moves
+    // onto it at a later write once it is ready, long before the first
+    // segment is full.
+    let mut index = 5;
+    while !wal.active.is_preallocated() {
+        assert!(index < 60, "still on a plain segment after {index} entries");
+        index += 1;
+        wal.append(&[entry(index, 1)]).expect("append");
+        wal.sync().expect("sync");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let paths = segments(dir.path());
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(file_len(&paths[0]) < 4096, "the first segment was filled");
+    assert_eq!(file_len(&paths[1]), 4096);
+    drop(wal);
+
+    let (_, recovered) = Wal::open(dir.path(), options).expect("open");
+    assert_eq!(recovered.entries, entries(1..=index, 1));
 }
