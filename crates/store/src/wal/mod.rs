@@ -14,6 +14,8 @@
 //!   three record types: entry, state, truncate.
 //! - `segment`: segment file names, listing a directory, reading a segment back
 //!   and telling a torn tail from corruption; the file being written.
+//! - `prealloc`: the background thread that keeps the next segment ready,
+//!   zero-filled.
 //! - `layout`: which segment holds which live entries, for `purge_before`.
 //! - `recover`: replaying all segments at open.
 //!
@@ -28,6 +30,32 @@
 //! take the log back below the first index of the segment being written, so the
 //! next segment may well start at a lower index than its predecessor's name.
 //!
+//! **Preallocation.** A segment is created at its full size: `segment_size`
+//! zeros, really written and fsync'd, which the records then overwrite in
+//! place. The reason is the commit latency. On ext4 without a journal (where
+//! we measured), a write that grows a file makes the fdatasync that follows
+//! write the inode too, a second IO in series with the data on every commit;
+//! a write within the file's length leaves only the data. Measured with 4 KiB
+//! writes: fdatasync after an append p50 0.21–0.29 ms, into a zero-filled file
+//! p50 0.13 ms with a much lower p99, and the raft thread spent some 20% less
+//! CPU per write. `fallocate` would not do: it leaves the extents marked
+//! unwritten, and converting them at the first write is metadata again.
+//! Zero-filling 64 MiB is slow, so, like etcd's file pipeline, a background
+//! thread (`skiff-wal-prealloc`) prepares the next segment as a spare,
+//! `spare.wal.tmp`, as soon as the last one was taken; rolling to a new segment
+//! renames the spare into place and fsyncs the directory. A new log starts with
+//! a plain segment that grows with each write, so opening one (as every test
+//! and every embedded store does) writes no zeros; once a segment holds an
+//! eighth of the segment size, the first spare is prepared, and the log rolls to
+//! it as soon as it is ready. The writer waits
+//! only when the spare is not ready yet, and makes one itself if the thread
+//! failed. A spare is fsync'd before it is renamed, so a file with a segment
+//! name is always whole; a spare found at open (left by a crash, perhaps half
+//! written) is deleted. So the last segment ends in zeros after its records;
+//! when a segment is complete it is cut to its records and fsync'd before the
+//! next one is used, so every earlier segment holds exactly its records.
+//! [`WalOptions::preallocate`] turns all this off: segments then start empty.
+//!
 //! **CRC.** Each record carries a CRC32 of its length, type and payload. A crash
 //! in the middle of a write, or a disk returning rotten bytes, is caught when
 //! the log is read back instead of being applied as data.
@@ -35,24 +63,30 @@
 //! **fdatasync.** [`Wal::append`] and [`Wal::set_state`] only buffer; [`Wal::sync`]
 //! writes the buffer and calls `fdatasync` once (`File::sync_data`: data and
 //! length, not timestamps). Many appends share one fsync — group commit, the
-//! single biggest lever on write throughput. A segment is fsync'd before the
-//! next one is created, and creating or deleting a segment fsyncs the directory,
-//! so a file's existence is as durable as its contents.
+//! single biggest lever on write throughput. A segment is cut to its records
+//! and fsync'd before the next one is used, and creating (renaming into place)
+//! or deleting a segment fsyncs the directory, so a file's existence is as
+//! durable as its contents.
 //!
 //! **Torn writes.** A crash mid-write can leave a partial record, or zeros
-//! where the filesystem grew the file but the data never landed. Because a
-//! segment is fsync'd before the next begins, this can only happen at the tail
-//! of the *last* segment: recovery cuts such a tail off with a warning. A bad
-//! record anywhere else — or one in the last segment followed by intact records —
-//! is corruption of acknowledged data, and [`Wal::open`] refuses with
-//! [`WalError::Corrupt`], naming the file and offset, rather than guess.
+//! where the file grew but the data never landed. Because a segment is sealed
+//! before the next begins, this can only happen at the tail of the *last*
+//! segment. There, zeros from the last whole record to the end of the file are
+//! what preallocation leaves anyway: recovery keeps them, silently, and the
+//! writer goes on over them. Anything else after the last whole record — a
+//! partial record, followed by zeros or not — is a torn write: recovery cuts it
+//! off, with the zeros after it, and logs a warning.
+//! A bad record anywhere else — or one in the last segment followed by intact
+//! records — is corruption of acknowledged data, and [`Wal::open`] refuses
+//! with [`WalError::Corrupt`], naming the file and offset, rather than guess.
 //!
 //! **Truncation.** [`Wal::truncate_after`] appends a *truncate* record; replay
 //! drops the entries above it. Nothing already written is modified, so a crash
 //! at any point leaves either the old log or the new one.
 //!
-//! **Failures.** A failed write (say `ENOSPC`) cuts the segment back to its last
-//! whole record and keeps the buffer, so a later [`Wal::sync`] can retry. A
+//! **Failures.** A failed write (say `ENOSPC`) is undone — what it wrote over
+//! the preallocated space is zeroed again, what it added past the end of the
+//! file is cut off — and the buffer is kept, so a later [`Wal::sync`] can retry. A
 //! failed fsync is different: the kernel may already have dropped the dirty
 //! pages, so a retry could "succeed" without the data
 //! (<https://wiki.postgresql.org/wiki/Fsync_Errors>). The log then refuses all
@@ -60,13 +94,23 @@
 //! really on disk.
 //!
 //! # Caveats
-//! - Recovery reads each segment whole into memory and returns every entry;
-//!   fine for the tens of megabytes a snapshot-compacted log holds.
+//! - Recovery reads each segment whole into memory, the last one's zeros
+//!   included, and returns every entry; fine for the tens of megabytes a
+//!   snapshot-compacted log holds.
+//! - Preallocation spends disk and IO ahead of need: a log takes up to two
+//!   segment sizes beyond its records (the last segment's zeros and the spare),
+//!   and every open of a log that is written on prepares a fresh spare. A log's
+//!   first eighth of a segment goes to a segment that grows with each write, as
+//!   does every write after a torn tail was cut at open, until the next roll.
+//!   On copy-on-write filesystems (btrfs, ZFS) an
+//!   overwrite allocates anew, so preallocation gains little there.
 //! - Telling a torn tail from corruption is a judgement: a bad record in the
 //!   last segment is cut off if nothing intact follows it, or if a zeroed
 //!   sector lies between it and the next intact one. Damage that also destroys
 //!   every later record of the last segment looks like a torn write and is cut.
-//! - No preallocation of segment files, no compression, no encryption.
+//!   A torn write of which nothing but zeros reached the disk reads as
+//!   preallocated space: nothing is lost by that, but nothing is logged either.
+//! - No compression, no encryption.
 //! - The index in a segment's name is informational; for a new log it is 1
 //!   even if the first entry appended has a higher index.
 //! - The last state record is copied forward only when `purge_before` would
@@ -81,6 +125,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 mod layout;
+mod prealloc;
 mod record;
 mod recover;
 mod segment;
@@ -88,6 +133,7 @@ mod segment;
 mod tests;
 
 use layout::{Layout, Segment, Span};
+use prealloc::Preallocator;
 use record::{Record, MAX_PAYLOAD_LEN};
 use segment::Active;
 
@@ -97,12 +143,23 @@ pub struct WalOptions {
     /// A new segment is started once the current one reaches this many bytes.
     /// A segment may exceed it by up to one record. Default 64 MiB, as etcd.
     pub segment_size: u64,
+    /// Whether each segment is created at `segment_size` in zeros, prepared
+    /// by a background thread, so that writes overwrite the zeros instead of
+    /// growing the file (see the [module docs](self)). Default true. Without
+    /// it a segment starts empty, which costs nothing to create.
+    pub preallocate: bool,
+    /// With `preallocate`, whether a new log's first segment is preallocated
+    /// too, `open` waiting for its zeros. Default false: a new log starts with
+    /// a segment that grows with each write, so opening one stays cheap.
+    pub preallocate_first: bool,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
         WalOptions {
             segment_size: 64 * 1024 * 1024,
+            preallocate: true,
+            preallocate_first: false,
         }
     }
 }
@@ -236,6 +293,9 @@ pub struct Wal {
     layout: Layout,
     /// The last segment, open for writing.
     active: Active,
+    /// Prepares the next segment in the background; `None` without
+    /// [`WalOptions::preallocate`].
+    spares: Option<Preallocator>,
     /// The entries of the log as the caller sees it, including `pending`.
     logical: Span,
     /// The latest state, including `pending`.
@@ -266,7 +326,9 @@ impl Wal {
     /// Opens (or creates) the log in `dir`, recovering everything in it.
     ///
     /// A torn write at the tail of the last segment is cut off (and logged);
-    /// any other damage is an error.
+    /// any other damage is an error. Zeros after the last record are the
+    /// segment's preallocated space and stay. A new log starts with a plain
+    /// segment unless [`WalOptions::preallocate_first`] says otherwise.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Recovered), WalError> {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
@@ -278,11 +340,21 @@ impl Wal {
             mut layout,
             recovered,
             tail_len,
+            tail_torn,
         } = recover::recover(dir)?;
+        prealloc::remove_leftover_spare(dir)?;
+        let mut spares = if opts.preallocate {
+            Some(Preallocator::start(dir, opts.segment_size)?)
+        } else {
+            None
+        };
         let active = match layout.segments.last() {
-            Some(last) => Active::open(last.seq, last.path.clone(), tail_len)?,
+            Some(last) => Active::open(last.seq, last.path.clone(), tail_len, tail_torn)?,
             None => {
-                let active = Active::create(dir, 0, 1)?;
+                // Plain unless asked otherwise, so that opening a new log costs
+                // no zero-filling; see `spare_waits` for when a spare is prepared.
+                let first = spares.as_mut().filter(|_| opts.preallocate_first);
+                let active = start_segment(dir, first, 0, 1)?;
                 layout.segments.push(Segment {
                     seq: active.seq,
                     path: active.path.clone(),
@@ -298,6 +370,7 @@ impl Wal {
             state: recovered.state.clone(),
             layout,
             active,
+            spares,
             pending: Vec::new(),
             buf: Vec::new(),
             dirty: false,
@@ -426,7 +499,7 @@ impl Wal {
     fn write_records(&mut self, written: &mut usize) -> Result<(), WalError> {
         let segment_size = self.opts.segment_size;
         while *written < self.pending.len() {
-            if self.active.len > 0 && self.active.len >= segment_size {
+            if self.active.len > 0 && (self.active.len >= segment_size || self.spare_waits()) {
                 self.roll(*written)?;
             }
             // One write per batch: as many records as fill the segment.
@@ -449,11 +522,28 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes `buf` to the active segment, cutting the file back to its last
-    /// whole record if the write fails.
+    /// Whether to leave a segment that grows with each write for a
+    /// preallocated one now: once one segment holds an eighth of the segment
+    /// size ([`PREALLOCATE_AFTER`]), the log asks for a spare, and rolls to it
+    /// as soon as it is ready (a new log starts with
+    /// a plain segment, so that opening one costs no zero-filling, and a log
+    /// that stays small never pays for a spare).
+    fn spare_waits(&self) -> bool {
+        let Some(spares) = &self.spares else {
+            return false;
+        };
+        if self.active.len < self.opts.segment_size / PREALLOCATE_AFTER {
+            return false;
+        }
+        spares.request();
+        !self.active.is_preallocated() && spares.is_ready()
+    }
+
+    /// Writes `buf` to the active segment, undoing what reached the file if
+    /// the write fails.
     fn write_buf(&mut self) -> Result<(), WalError> {
         if let Err(err) = self.active.write(&self.buf) {
-            if let Err(rewind) = self.active.rewind() {
+            if let Err(rewind) = self.active.rewind(self.buf.len()) {
                 // The segment may now end in a partial record; only recovery,
                 // which treats it as a torn tail, can make sense of it.
                 tracing::error!(path = %self.active.path.display(), %rewind, "wal: cannot cut back a failed write");
@@ -482,10 +572,15 @@ impl Wal {
         Ok(())
     }
 
-    /// Seals the active segment (fsync) and starts the next one, named after
-    /// the first entry among `pending[next..]`, or the index after the last.
+    /// Seals the active segment — cuts off its preallocated zeros and fsyncs
+    /// it — and starts the next one, named after the first entry among
+    /// `pending[next..]`, or the index after the last.
     fn roll(&mut self, next: usize) -> Result<(), WalError> {
-        if self.dirty {
+        let trimmed = self
+            .active
+            .trim()
+            .map_err(WalError::io("truncate", &self.active.path))?;
+        if self.dirty || trimmed {
             self.sync_active()?;
         }
         let first_index = self.pending[next..]
@@ -495,7 +590,12 @@ impl Wal {
                 _ => None,
             })
             .unwrap_or(self.layout.span().last + 1);
-        let active = Active::create(&self.dir, self.active.seq + 1, first_index)?;
+        let active = start_segment(
+            &self.dir,
+            self.spares.as_mut(),
+            self.active.seq + 1,
+            first_index,
+        )?;
         tracing::debug!(path = %active.path.display(), "wal: started segment");
         self.layout.segments.push(Segment {
             seq: active.seq,
@@ -506,6 +606,24 @@ impl Wal {
         Ok(())
     }
 }
+
+/// Creates segment `seq` in `dir`: from a preallocated spare when there are
+/// `spares`, else empty.
+fn start_segment(
+    dir: &Path,
+    spares: Option<&mut Preallocator>,
+    seq: u64,
+    first_index: u64,
+) -> Result<Active, WalError> {
+    match spares {
+        Some(spares) => Active::create_preallocated(dir, seq, first_index, spares),
+        None => Active::create(dir, seq, first_index),
+    }
+}
+
+/// A log asks for a spare once one segment holds the segment size divided
+/// by this.
+const PREALLOCATE_AFTER: u64 = 8;
 
 fn check_size(len: usize) -> Result<(), WalError> {
     if len > MAX_PAYLOAD_LEN {

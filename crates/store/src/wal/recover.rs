@@ -13,9 +13,12 @@ use super::{Entry, Recovered, WalError};
 pub(crate) struct RecoveredLog {
     pub(crate) layout: Layout,
     pub(crate) recovered: Recovered,
-    /// Length of the whole records in the last segment; anything after it was
-    /// a torn write. 0 when there are no segments.
+    /// Length of the whole records in the last segment; anything after it is
+    /// preallocated zeros or, if `tail_torn`, a torn write. 0 when there are
+    /// no segments.
     pub(crate) tail_len: u64,
+    /// The last segment ends in a torn write, to be cut off.
+    pub(crate) tail_torn: bool,
 }
 
 /// Reads the log in `dir`. Does not modify any file; the caller cuts the torn
@@ -29,6 +32,7 @@ pub(crate) fn recover(dir: &Path) -> Result<RecoveredLog, WalError> {
             state: None,
         },
         tail_len: 0,
+        tail_torn: false,
     };
     for (i, file) in files.iter().enumerate() {
         let is_last = i + 1 == files.len();
@@ -38,7 +42,7 @@ pub(crate) fn recover(dir: &Path) -> Result<RecoveredLog, WalError> {
             valid_len,
             torn,
         } = segment::scan(&file.path, &bytes, is_last)?;
-        if let Some(reason) = torn {
+        if let Some(reason) = &torn {
             tracing::warn!(
                 path = %file.path.display(),
                 offset = valid_len,
@@ -60,6 +64,7 @@ pub(crate) fn recover(dir: &Path) -> Result<RecoveredLog, WalError> {
             })?;
         }
         log.tail_len = valid_len;
+        log.tail_torn = torn.is_some();
     }
     Ok(log)
 }

@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::prealloc::Preallocator;
 use super::record::{self, DecodeError, Record, HEADER_LEN};
 use super::WalError;
 
@@ -80,7 +81,8 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentFile>, WalError> {
 pub(crate) struct Scanned {
     /// Each whole record with the offset it starts at.
     pub(crate) records: Vec<(u64, Record)>,
-    /// Bytes up to the end of the last whole record.
+    /// Bytes up to the end of the last whole record. In the last segment, the
+    /// rest is zeros (preallocated space) unless `torn` is set.
     pub(crate) valid_len: u64,
     /// Set when the tail after `valid_len` is a torn write: why.
     pub(crate) torn: Option<DecodeError>,
@@ -88,10 +90,16 @@ pub(crate) struct Scanned {
 
 /// Splits `bytes` (the contents of the segment at `path`) into records.
 ///
+/// The last segment may end in zeros after its last whole record: the space
+/// preallocated for records not yet written. That is no damage, and nothing
+/// needs cutting.
+///
 /// A bad record in the last segment is a torn tail if a crash mid-write can
 /// explain it: nothing intact follows it, or the bytes up to the next intact
 /// record contain a whole zeroed sector (a page that never reached the disk,
-/// as etcd's `isTornEntry` reasons). Anything else is corruption.
+/// as etcd's `isTornEntry` reasons). Anything else is corruption — including
+/// zeros after the records of an earlier segment, which the writer cut to its
+/// records and fsync'd before it started the next one.
 pub(crate) fn scan(path: &Path, bytes: &[u8], is_last: bool) -> Result<Scanned, WalError> {
     let mut scanned = Scanned::default();
     let mut offset = 0;
@@ -101,6 +109,9 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], is_last: bool) -> Result<Scanned, 
                 scanned.records.push((offset as u64, record));
                 offset += len;
             }
+            // Zeros never decode as a record (a zero checksum does not match),
+            // so this is only tried where a record does not decode.
+            Err(_) if is_last && is_zeros(&bytes[offset..]) => break,
             Err(err) if is_last && err.may_be_torn() && is_torn(bytes, offset) => {
                 scanned.torn = Some(err);
                 break;
@@ -116,6 +127,11 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], is_last: bool) -> Result<Scanned, 
     }
     scanned.valid_len = offset as u64;
     Ok(scanned)
+}
+
+/// Whether `bytes` are all zeros.
+fn is_zeros(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
 }
 
 /// Whether the bad record at `offset` can be the tail of an interrupted write.
@@ -134,7 +150,7 @@ fn has_zeroed_sector(bytes: &[u8], from: usize, to: usize) -> bool {
         .step_by(SECTOR)
         .filter(|start| start + SECTOR <= to)
         .filter_map(|start| bytes.get(start..start + SECTOR))
-        .any(|sector| sector.iter().all(|&b| b == 0))
+        .any(is_zeros)
 }
 
 /// The offset of the first position at or after `from` that decodes as a whole
@@ -158,13 +174,22 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
 }
 
 /// The segment being written: the last one.
+///
+/// Records go at `len`, the end of the last whole record. The file may be
+/// longer: a preallocated segment starts as the whole segment size in zeros,
+/// which the writer overwrites in place, so that a write does not grow the
+/// file and its fdatasync has only the data to write. Everything after `len`
+/// is zeros, but for a failed write that could not be undone (which poisons
+/// the log).
 #[derive(Debug)]
 pub(crate) struct Active {
     pub(crate) seq: u64,
     pub(crate) path: PathBuf,
     file: File,
-    /// Bytes of whole records; the file is never longer once a write returns.
+    /// Bytes of whole records; the file position is here.
     pub(crate) len: u64,
+    /// The length of the file: `len`, or more when it ends in zeros.
+    file_len: u64,
     /// Test hook: the next write stops after this many bytes and fails, as
     /// when the disk fills up.
     #[cfg(test)]
@@ -175,7 +200,27 @@ pub(crate) struct Active {
 }
 
 impl Active {
-    /// Creates segment `seq` in `dir` and makes its name durable.
+    fn new(seq: u64, path: PathBuf, file: File, len: u64, file_len: u64) -> Active {
+        Active {
+            seq,
+            path,
+            file,
+            len,
+            file_len,
+            #[cfg(test)]
+            fail_next_write_after: None,
+            #[cfg(test)]
+            fail_next_sync: false,
+        }
+    }
+
+    /// Whether the file ends in preallocated zeros past the records.
+    pub(crate) fn is_preallocated(&self) -> bool {
+        self.file_len > self.len
+    }
+
+    /// Creates segment `seq` in `dir` as an empty file and makes its name
+    /// durable. Each write then grows it.
     pub(crate) fn create(dir: &Path, seq: u64, first_index: u64) -> Result<Active, WalError> {
         let path = dir.join(file_name(seq, first_index));
         let file = OpenOptions::new()
@@ -185,56 +230,45 @@ impl Active {
             .open(&path)
             .map_err(WalError::io("create", &path))?;
         sync_dir(dir)?;
-        Ok(Active {
-            seq,
-            path,
-            file,
-            len: 0,
-            #[cfg(test)]
-            fail_next_write_after: None,
-            #[cfg(test)]
-            fail_next_sync: false,
-        })
+        Ok(Active::new(seq, path, file, 0, 0))
     }
 
-    /// Opens an existing segment to append after its first `len` bytes,
-    /// cutting off (and making durable the cut of) anything beyond them.
-    pub(crate) fn open(seq: u64, path: PathBuf, len: u64) -> Result<Active, WalError> {
-        let file = OpenOptions::new()
+    /// Creates segment `seq` in `dir` from the spare `spares` keeps ready: the
+    /// whole segment size in zeros, fsync'd, then renamed to the segment's
+    /// name, which is made durable.
+    pub(crate) fn create_preallocated(
+        dir: &Path,
+        seq: u64,
+        first_index: u64,
+        spares: &mut Preallocator,
+    ) -> Result<Active, WalError> {
+        let path = dir.join(file_name(seq, first_index));
+        let mut file = spares.install(&path)?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(WalError::io("seek", &path))?;
+        Ok(Active::new(seq, path, file, 0, spares.size()))
+    }
+
+    /// Opens an existing segment to append after its first `len` bytes, the
+    /// whole records recovery found. If recovery found a torn write after
+    /// them, it is cut off and the cut made durable. Otherwise anything after
+    /// them is preallocated zeros, which are kept for the writes to come.
+    pub(crate) fn open(seq: u64, path: PathBuf, len: u64, torn: bool) -> Result<Active, WalError> {
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(WalError::io("open", &path))?;
-        let mut active = Active {
-            seq,
-            path,
-            file,
-            len,
-            #[cfg(test)]
-            fail_next_write_after: None,
-            #[cfg(test)]
-            fail_next_sync: false,
-        };
-        let on_disk = active
-            .file
-            .metadata()
-            .map_err(WalError::io("stat", &active.path))?
-            .len();
-        if on_disk != len {
-            active
-                .rewind()
-                .map_err(WalError::io("truncate", &active.path))?;
-            active
-                .file
-                .sync_all()
-                .map_err(WalError::io("fsync", &active.path))?;
+        let file_len = if torn {
+            file.set_len(len).map_err(WalError::io("truncate", &path))?;
+            file.sync_all().map_err(WalError::io("fsync", &path))?;
+            len
         } else {
-            active
-                .file
-                .seek(SeekFrom::Start(len))
-                .map_err(WalError::io("seek", &active.path))?;
-        }
-        Ok(active)
+            file.metadata().map_err(WalError::io("stat", &path))?.len()
+        };
+        file.seek(SeekFrom::Start(len))
+            .map_err(WalError::io("seek", &path))?;
+        Ok(Active::new(seq, path, file, len, file_len))
     }
 
     /// Writes `buf` after the last whole record.
@@ -249,15 +283,39 @@ impl Active {
         }
         self.file.write_all(buf)?;
         self.len += buf.len() as u64;
+        self.file_len = self.file_len.max(self.len);
         Ok(())
     }
 
-    /// Cuts the file back to its last whole record after a failed write, so the
-    /// next write does not leave a partial record in the middle of the segment.
-    pub(crate) fn rewind(&mut self) -> io::Result<()> {
-        self.file.set_len(self.len)?;
+    /// Undoes a failed write of `attempted` bytes, so that the next write does
+    /// not leave part of it behind: what it added past the end of the file is
+    /// cut off, and what it wrote over preallocated zeros is zeroed again.
+    /// (Whole records of the failed write left after a shorter later write
+    /// would be read back as if they had been written after it.)
+    pub(crate) fn rewind(&mut self, attempted: usize) -> io::Result<()> {
+        let attempted_end = self.len + attempted as u64;
+        if attempted_end > self.file_len {
+            self.file.set_len(self.file_len)?;
+        }
+        let overwritten = attempted_end.min(self.file_len) - self.len;
+        if overwritten > 0 {
+            self.file.seek(SeekFrom::Start(self.len))?;
+            self.file.write_all(&vec![0; overwritten as usize])?;
+        }
         self.file.seek(SeekFrom::Start(self.len))?;
         Ok(())
+    }
+
+    /// Cuts the zeros after the last record off a segment that is complete,
+    /// so that only the last segment ever ends in zeros. Returns whether the
+    /// file changed, which then needs an fsync.
+    pub(crate) fn trim(&mut self) -> io::Result<bool> {
+        if self.file_len == self.len {
+            return Ok(false);
+        }
+        self.file.set_len(self.len)?;
+        self.file_len = self.len;
+        Ok(true)
     }
 
     /// fdatasync: the data and the file length, not other metadata.

@@ -11,6 +11,9 @@ use super::*;
 /// A segment size that makes a handful of entries fill a segment.
 const SMALL: u64 = 200;
 
+/// A segment size no test fills, yet quick to preallocate.
+const ROOMY: u64 = 1 << 20;
+
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
@@ -23,18 +26,34 @@ fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     indexes.map(|i| entry(i, term)).collect()
 }
 
+/// Preallocated segments of `segment_size`, as the store runs the log, the
+/// first one included (the store's first segment grows with each write until
+/// an eighth of it is written: see
+/// `a_new_log_starts_plain_and_rolls_onto_a_spare_once_it_is_written_on`).
+fn preallocated(segment_size: u64) -> WalOptions {
+    WalOptions {
+        segment_size,
+        preallocate: true,
+        preallocate_first: true,
+    }
+}
+
+/// Segments that start empty and grow with each write, as older versions
+/// wrote them.
+fn unallocated(segment_size: u64) -> WalOptions {
+    WalOptions {
+        segment_size,
+        preallocate: false,
+        preallocate_first: false,
+    }
+}
+
 fn open(dir: &Path) -> (Wal, Recovered) {
-    Wal::open(dir, WalOptions::default()).expect("open")
+    Wal::open(dir, preallocated(ROOMY)).expect("open")
 }
 
 fn open_small(dir: &Path) -> (Wal, Recovered) {
-    Wal::open(
-        dir,
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect("open")
+    Wal::open(dir, preallocated(SMALL)).expect("open")
 }
 
 /// Segment files, oldest first.
@@ -61,6 +80,17 @@ fn file_len(path: &Path) -> u64 {
 fn append_to_file(path: &Path, bytes: &[u8]) {
     let mut file = OpenOptions::new().append(true).open(path).expect("open");
     file.write_all(bytes).expect("write");
+}
+
+fn is_zeros(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+/// Overwrites `path` with `bytes` at `offset`, in place.
+fn overwrite(path: &Path, offset: usize, bytes: &[u8]) {
+    let mut contents = fs::read(path).expect("read");
+    contents[offset..offset + bytes.len()].copy_from_slice(bytes);
+    fs::write(path, contents).expect("write");
 }
 
 fn flip_byte(path: &Path, offset: usize) {
@@ -96,7 +126,7 @@ fn nothing_is_written_before_sync() {
     let (mut wal, _) = open(dir.path());
     wal.append(&entries(1..=3, 1)).expect("append");
     wal.set_state(b"vote").expect("set_state");
-    assert_eq!(file_len(&segments(dir.path())[0]), 0);
+    assert!(is_zeros(&fs::read(&segments(dir.path())[0]).expect("read")));
     drop(wal);
 
     let (_, recovered) = open(dir.path());
@@ -121,14 +151,17 @@ fn many_appends_share_one_sync() {
 
 #[test]
 fn torn_tail_is_truncated_on_recovery() {
-    // Each way a crash can leave the end of the last segment, and the entries
-    // that must come back.
+    // Each way a crash can leave the end of the last segment, the entries that
+    // must come back and whether the tail is cut off. The segment was written
+    // without preallocation, so it ends with its last record; zeros after the
+    // last whole record read as preallocated space and stay.
     let damages: [Damage; 6] = [
-        ("last record cut short", |p| chop(p, 3), 9),
+        ("last record cut short", |p| chop(p, 3), 9, true),
         (
             "cut inside the last header",
             |p| chop(p, ONE_DIGIT_RECORD as u64 - 4),
             9,
+            true,
         ),
         (
             "whole frame of garbage appended",
@@ -139,27 +172,34 @@ fn torn_tail_is_truncated_on_recovery() {
                 )
             },
             10,
+            true,
         ),
         (
             "random garbage appended",
             |p| append_to_file(p, b"\xde\xad\xbe\xef torn"),
             10,
+            true,
         ),
-        ("zeros appended", |p| append_to_file(p, &[0; 4096]), 10),
+        (
+            "zeros appended",
+            |p| append_to_file(p, &[0; 4096]),
+            10,
+            false,
+        ),
         (
             "last record zeroed in place",
             |p| {
                 let len = file_len(p) as usize;
-                let mut bytes = fs::read(p).expect("read");
-                bytes[len - ONE_DIGIT_RECORD..].fill(0);
-                fs::write(p, bytes).expect("write");
+                overwrite(p, len - ONE_DIGIT_RECORD, &[0; ONE_DIGIT_RECORD]);
             },
             9,
+            true,
         ),
     ];
-    for (damage, apply, last) in damages {
+    for (damage, apply, last, cut) in damages {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (mut wal, _) = open(dir.path());
+        let open = || Wal::open(dir.path(), unallocated(ROOMY)).expect("open");
+        let (mut wal, _) = open();
         wal.append(&entries(1..=9, 1)).expect("append");
         wal.sync().expect("sync");
         wal.append(&[entry(10, 1)]).expect("append");
@@ -167,20 +207,22 @@ fn torn_tail_is_truncated_on_recovery() {
         drop(wal);
         let path = &segments(dir.path())[0];
         apply(path);
+        let damaged_len = file_len(path);
 
-        let (mut wal, recovered) = open(dir.path());
+        let (mut wal, recovered) = open();
         assert_eq!(recovered.entries, entries(1..=last, 1), "{damage}");
+        let whole_records = last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10);
         assert_eq!(
             file_len(path),
-            last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10),
-            "{damage}: tail not cut"
+            if cut { whole_records } else { damaged_len },
+            "{damage}: cut {cut}"
         );
 
         // The log goes on from the cut, and the cut holds across a reopen.
         wal.append(&[entry(last + 1, 2)]).expect("append");
         wal.sync().expect("sync");
         drop(wal);
-        let (_, recovered) = open(dir.path());
+        let (_, recovered) = open();
         assert_eq!(recovered.entries.len() as u64, last + 1, "{damage}");
         assert_eq!(
             recovered.entries.last(),
@@ -190,8 +232,9 @@ fn torn_tail_is_truncated_on_recovery() {
     }
 }
 
-/// How a crash damaged a file, and the last entry that must come back.
-type Damage = (&'static str, fn(&Path), u64);
+/// How a crash damaged a file, the last entry that must come back, and
+/// whether recovery cuts the tail off.
+type Damage = (&'static str, fn(&Path), u64, bool);
 
 fn chop(path: &Path, bytes: u64) {
     let file = OpenOptions::new().write(true).open(path).expect("open");
@@ -206,9 +249,10 @@ fn damaged_record_followed_by_intact_ones_is_an_error() {
     wal.sync().expect("sync");
     drop(wal);
     let path = &segments(dir.path())[0];
+    assert_eq!(file_len(path), ROOMY, "the intact records end in zeros");
     flip_byte(path, ONE_DIGIT_RECORD + 20);
 
-    match Wal::open(dir.path(), WalOptions::default()) {
+    match Wal::open(dir.path(), preallocated(ROOMY)) {
         Err(WalError::Corrupt {
             path: p, offset, ..
         }) => {
@@ -232,13 +276,7 @@ fn corrupt_record_in_sealed_segment_is_an_error() {
     );
     flip_byte(sealed, ONE_DIGIT_RECORD + 20);
 
-    let err = Wal::open(
-        dir.path(),
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect_err("opened");
+    let err = Wal::open(dir.path(), preallocated(SMALL)).expect_err("opened");
     assert!(matches!(err, WalError::Corrupt { offset, .. } if offset == ONE_DIGIT_RECORD as u64));
     let message = err.to_string();
     assert!(message.contains(&sealed.display().to_string()), "{message}");
@@ -257,13 +295,7 @@ fn cut_short_sealed_segment_is_an_error() {
     drop(wal);
     chop(&segments(dir.path())[0], 3);
 
-    let err = Wal::open(
-        dir.path(),
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect_err("opened");
+    let err = Wal::open(dir.path(), preallocated(SMALL)).expect_err("opened");
     assert!(matches!(err, WalError::Corrupt { .. }), "{err}");
 }
 
@@ -276,13 +308,7 @@ fn missing_segment_is_an_error() {
     drop(wal);
     fs::remove_file(&segments(dir.path())[1]).expect("remove");
 
-    let err = Wal::open(
-        dir.path(),
-        WalOptions {
-            segment_size: SMALL,
-        },
-    )
-    .expect_err("opened");
+    let err = Wal::open(dir.path(), preallocated(SMALL)).expect_err("opened");
     assert!(
         matches!(err, WalError::MissingSegment { seq: 1, .. }),
         "{err}"
@@ -512,42 +538,43 @@ fn append_requires_consecutive_indexes() {
 
 #[test]
 fn failed_write_leaves_no_garbage_and_the_log_stays_usable() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (mut wal, _) = open(dir.path());
-    wal.append(&entries(1..=5, 1)).expect("append");
-    wal.sync().expect("sync");
-    let path = segments(dir.path())[0].clone();
-    let good_len = file_len(&path);
+    for options in [preallocated(ROOMY), unallocated(ROOMY)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+        wal.append(&entries(1..=5, 1)).expect("append");
+        wal.sync().expect("sync");
+        let path = segments(dir.path())[0].clone();
+        let good = fs::read(&path).expect("read");
 
-    wal.append(&entries(6..=8, 1)).expect("append");
-    wal.active.fail_next_write_after = Some(10);
-    let err = wal.sync().expect_err("the disk is full");
-    assert!(
-        matches!(
-            err,
-            WalError::Io {
-                action: "write",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
-    assert_eq!(
-        file_len(&path),
-        good_len,
-        "the partial record was not cut back"
-    );
+        wal.append(&entries(6..=8, 1)).expect("append");
+        wal.active.fail_next_write_after = Some(10);
+        let err = wal.sync().expect_err("the disk is full");
+        assert!(
+            matches!(
+                err,
+                WalError::Io {
+                    action: "write",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(
+            fs::read(&path).expect("read") == good,
+            "{options:?}: the partial record was not undone"
+        );
 
-    // Space is back: the buffered entries are written on the next sync.
-    wal.append(&[entry(9, 1)]).expect("append");
-    wal.sync().expect("sync");
-    drop(wal);
-    let (_, recovered) = open(dir.path());
-    assert_eq!(recovered.entries, entries(1..=9, 1));
+        // Space is back: the buffered entries are written on the next sync.
+        wal.append(&[entry(9, 1)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let (_, recovered) = Wal::open(dir.path(), options).expect("open");
+        assert_eq!(recovered.entries, entries(1..=9, 1));
+    }
 }
 
 #[test]
@@ -631,4 +658,274 @@ fn purge_after_a_deep_truncate_recovers_the_same_log() {
     expected.extend(entries(first.max(13)..=30, 2));
     assert_eq!(recovered.entries, expected);
     assert_eq!((wal.first_index(), wal.last_index()), (first, 30));
+}
+
+/// The records at the start of the file at `path`, up to the first bytes that
+/// do not decode, and the offset where they end.
+fn records_in(path: &Path) -> (Vec<super::record::Record>, usize) {
+    let bytes = fs::read(path).expect("read");
+    let mut records = Vec::new();
+    let mut offset = 0;
+    while let Ok((record, len)) = super::record::decode(&bytes[offset..]) {
+        records.push(record);
+        offset += len;
+    }
+    (records, offset)
+}
+
+#[test]
+fn a_new_segment_is_the_segment_size_in_zeros_after_its_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = Wal::open(dir.path(), preallocated(4096)).expect("open");
+    let first = segments(dir.path())[0].clone();
+    assert_eq!(file_len(&first), 4096, "a new log's first segment");
+    assert!(is_zeros(&fs::read(&first).expect("read")));
+
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+    let bytes = fs::read(&first).expect("read");
+    assert_eq!(bytes.len(), 4096, "a write grew the preallocated file");
+    let (records, end) = records_in(&first);
+    assert_eq!((records.len(), end), (5, 5 * ONE_DIGIT_RECORD));
+    assert!(is_zeros(&bytes[end..]));
+
+    // The segments after it are taken from the background thread.
+    wal.append(&entries(6..=200, 1)).expect("append");
+    wal.sync().expect("sync");
+    let paths = segments(dir.path());
+    assert!(paths.len() >= 3, "{paths:?}");
+    let last = paths.last().expect("a segment");
+    let bytes = fs::read(last).expect("read");
+    let (records, end) = records_in(last);
+    assert!(!records.is_empty());
+    assert_eq!(bytes.len(), 4096, "{}", last.display());
+    assert!(is_zeros(&bytes[end..]));
+    drop(wal);
+
+    let (_, recovered) = Wal::open(dir.path(), preallocated(4096)).expect("open");
+    assert_eq!(recovered.entries, entries(1..=200, 1));
+}
+
+#[test]
+fn a_preallocated_zero_tail_is_kept_at_reopen_and_written_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = || Wal::open(dir.path(), preallocated(4096)).expect("open");
+    let (mut wal, _) = open();
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.set_state(b"term=1").expect("set_state");
+    wal.sync().expect("sync");
+    drop(wal);
+    let path = segments(dir.path())[0].clone();
+    let synced = fs::read(&path).expect("read");
+
+    let (mut wal, recovered) = open();
+    assert_eq!(recovered.entries, entries(1..=5, 1));
+    assert_eq!(recovered.state.as_deref(), Some(&b"term=1"[..]));
+    assert!(
+        fs::read(&path).expect("read") == synced,
+        "opening the log changed its last segment"
+    );
+    wal.append(&entries(6..=8, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (mut wal, recovered) = open();
+    assert_eq!(recovered.entries, entries(1..=8, 1));
+    assert_eq!(recovered.state.as_deref(), Some(&b"term=1"[..]));
+    let bytes = fs::read(&path).expect("read");
+    assert_eq!(bytes.len(), 4096);
+    let (records, end) = records_in(&path);
+    assert_eq!(records.len(), 9, "eight entries and a state");
+    assert!(is_zeros(&bytes[end..]));
+    wal.append(&[entry(9, 2)]).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+
+    let (_, recovered) = open();
+    let mut expected = entries(1..=8, 1);
+    expected.push(entry(9, 2));
+    assert_eq!(recovered.entries, expected);
+}
+
+#[test]
+fn rolling_cuts_the_finished_segment_to_its_records() {
+    // A segment preallocated at 4096 bytes, opened again with smaller
+    // segments: it is full after a few more records, and must not keep its
+    // zeros once the next segment begins.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = Wal::open(dir.path(), preallocated(4096)).expect("open");
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    assert_eq!(file_len(&segments(dir.path())[0]), 4096);
+
+    let (mut wal, _) = open_small(dir.path());
+    wal.append(&entries(4..=20, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let paths = segments(dir.path());
+    assert!(paths.len() >= 3, "{paths:?}");
+    for sealed in &paths[..paths.len() - 1] {
+        let (records, end) = records_in(sealed);
+        assert!(!records.is_empty());
+        assert_eq!(
+            file_len(sealed),
+            end as u64,
+            "{} has bytes after its records",
+            sealed.display()
+        );
+    }
+
+    let (_, recovered) = open_small(dir.path());
+    assert_eq!(recovered.entries, entries(1..=20, 1));
+}
+
+#[test]
+fn a_leftover_spare_is_removed_at_open_and_never_read() {
+    // A crash left a spare holding whole records that were never in the log.
+    let mut stale = Vec::new();
+    for entry in entries(4..=6, 9) {
+        super::record::Record::Entry(entry).encode(&mut stale);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spare = dir.path().join(prealloc::SPARE_FILE_NAME);
+    let (mut wal, _) = Wal::open(dir.path(), unallocated(ROOMY)).expect("open");
+    wal.append(&entries(1..=3, 1)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    fs::write(&spare, &stale).expect("write spare");
+
+    let (wal, recovered) = Wal::open(dir.path(), unallocated(ROOMY)).expect("open");
+    assert_eq!(recovered.entries, entries(1..=3, 1));
+    assert!(!spare.exists(), "the leftover spare is still there");
+    drop(wal);
+
+    // With preallocation the log rolls onto spares made afresh.
+    fs::write(&spare, &stale).expect("write spare");
+    let (mut wal, recovered) = open_small(dir.path());
+    assert_eq!(recovered.entries, entries(1..=3, 1));
+    wal.append(&entries(4..=20, 2)).expect("append");
+    wal.sync().expect("sync");
+    drop(wal);
+    let (_, recovered) = open_small(dir.path());
+    let mut expected = entries(1..=3, 1);
+    expected.extend(entries(4..=20, 2));
+    assert_eq!(recovered.entries, expected);
+}
+
+#[test]
+fn records_of_a_failed_write_are_not_read_back_after_a_shorter_one() {
+    for options in [preallocated(ROOMY), unallocated(ROOMY)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+        wal.append(&entries(1..=5, 1)).expect("append");
+        wal.sync().expect("sync");
+
+        // Two whole records of the batch reach the file before the disk fills.
+        wal.append(&entries(6..=8, 1)).expect("append");
+        wal.active.fail_next_write_after = Some(2 * ONE_DIGIT_RECORD);
+        wal.sync().expect_err("the disk is full");
+        // The store gives the batch up and later writes a shorter one.
+        wal.truncate_after(5).expect("roll back");
+        wal.append(&[entry(6, 2)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+
+        let (_, recovered) = Wal::open(dir.path(), options.clone()).expect("open");
+        let mut expected = entries(1..=5, 1);
+        expected.push(entry(6, 2));
+        assert_eq!(recovered.entries, expected, "{options:?}");
+    }
+}
+
+/// How a crash damaged a preallocated file, given where its records end, and
+/// the last entry that must come back.
+type PreallocatedDamage = (&'static str, fn(&Path, usize), u64);
+
+#[test]
+fn torn_record_before_the_preallocated_zeros_is_cut() {
+    // Each way a crash can leave the end of the records in a preallocated
+    // segment, given where they end, and the last entry that must come back.
+    let damages: [PreallocatedDamage; 3] = [
+        (
+            "the end of the last record never written",
+            |p, end| overwrite(p, end - 5, &[0; 5]),
+            9,
+        ),
+        (
+            "garbage after the last record",
+            |p, end| overwrite(p, end, b"\xde\xad\xbe\xef torn"),
+            10,
+        ),
+        (
+            "a header without its payload",
+            |p, end| overwrite(p, end, &[30, 0, 0, 0, 9, 9, 9, 9, 1]),
+            10,
+        ),
+    ];
+    for (damage, apply, last) in damages {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut wal, _) = open(dir.path());
+        wal.append(&entries(1..=9, 1)).expect("append");
+        wal.append(&[entry(10, 1)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let path = &segments(dir.path())[0];
+        let (_, end) = records_in(path);
+        apply(path, end);
+        assert_eq!(file_len(path), ROOMY, "{damage}: zeros follow the damage");
+
+        let (mut wal, recovered) = open(dir.path());
+        assert_eq!(recovered.entries, entries(1..=last, 1), "{damage}");
+        let whole_records = last * ONE_DIGIT_RECORD as u64 + u64::from(last == 10);
+        assert_eq!(file_len(path), whole_records, "{damage}: tail not cut");
+
+        wal.append(&[entry(last + 1, 2)]).expect("append");
+        wal.sync().expect("sync");
+        drop(wal);
+        let (_, recovered) = open(dir.path());
+        let mut expected = entries(1..=last, 1);
+        expected.push(entry(last + 1, 2));
+        assert_eq!(recovered.entries, expected, "{damage}");
+    }
+}
+
+#[test]
+fn a_new_log_starts_plain_and_rolls_onto_a_spare_once_it_is_written_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = WalOptions {
+        segment_size: 4096,
+        ..WalOptions::default()
+    };
+    let (mut wal, _) = Wal::open(dir.path(), options.clone()).expect("open");
+    let spare = dir.path().join(prealloc::SPARE_FILE_NAME);
+    let first = segments(dir.path())[0].clone();
+    assert_eq!(file_len(&first), 0, "opening a new log wrote zeros");
+    wal.append(&entries(1..=5, 1)).expect("append");
+    wal.sync().expect("sync");
+    assert_eq!(file_len(&first), 5 * ONE_DIGIT_RECORD as u64);
+    assert!(
+        !spare.exists(),
+        "a spare before an eighth of a segment was written"
+    );
+
+    // Past an eighth of the segment size the log asks for a spare and moves
+    // onto it at a later write once it is ready, long before the first
+    // segment is full.
+    let mut index = 5;
+    while !wal.active.is_preallocated() {
+        assert!(index < 60, "still on a plain segment after {index} entries");
+        index += 1;
+        wal.append(&[entry(index, 1)]).expect("append");
+        wal.sync().expect("sync");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let paths = segments(dir.path());
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(file_len(&paths[0]) < 4096, "the first segment was filled");
+    assert_eq!(file_len(&paths[1]), 4096);
+    drop(wal);
+
+    let (_, recovered) = Wal::open(dir.path(), options).expect("open");
+    assert_eq!(recovered.entries, entries(1..=index, 1));
 }

@@ -19,7 +19,14 @@ fn open(dir: &Path) -> RaftLog {
 
 /// Segments of a few records each, so compaction can delete some.
 fn open_small(dir: &Path) -> RaftLog {
-    RaftLog::open(dir, WalOptions { segment_size: 128 }).expect("open raft log")
+    RaftLog::open(
+        dir,
+        WalOptions {
+            segment_size: 128,
+            ..WalOptions::default()
+        },
+    )
+    .expect("open raft log")
 }
 
 fn all_entries(log: &RaftLogReader) -> Vec<Entry> {
