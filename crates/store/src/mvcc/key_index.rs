@@ -48,9 +48,10 @@ struct Generation {
 /// [`KeyIndex::One`], with no allocation, which roughly halves the index's
 /// memory for a million such keys. Every other shape lives in a boxed
 /// [`History`]; compaction turns a history back into `One` when it can.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) enum KeyIndex {
     /// No revision yet: the state of a key about to be written for the first time.
+    #[default]
     Empty,
     /// One live generation holding one revision.
     One {
@@ -75,12 +76,6 @@ pub(crate) struct History {
     /// The lease of the key's newest version (0 for none or when deleted), so a
     /// write can move the key between leases without reading its old value.
     lease: i64,
-}
-
-impl Default for KeyIndex {
-    fn default() -> Self {
-        KeyIndex::Empty
-    }
 }
 
 impl History {
