@@ -37,6 +37,7 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
             election_timeout: Duration::from_millis(args.election_timeout.max(1)),
             snapshot_count: args.snapshot_count.max(1),
             snapshot_catch_up_entries: args.snapshot_catchup_entries,
+            preallocate_wal_from_start: true,
             ..StoreConfig::default()
         },
         listen_client_urls: args.listen_client_urls,

@@ -69,6 +69,7 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     }
     let store = Store::open(StoreConfig {
         data_dir: args.data_dir.clone(),
+        preallocate_wal_from_start: true,
         ..StoreConfig::default()
     })
     .await

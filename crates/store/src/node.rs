@@ -199,7 +199,11 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         .open()?;
     let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
     let snapshots = Arc::new(Snapshots::open(&config.data_dir.join(SNAP_DIR))?);
-    let log = RaftLog::open(&config.data_dir.join(WAL_DIR), WalOptions::default())
+    let wal_options = WalOptions {
+        preallocate_first: config.preallocate_wal_from_start,
+        ..WalOptions::default()
+    };
+    let log = RaftLog::open(&config.data_dir.join(WAL_DIR), wal_options)
         .map_err(storage_err("opening the raft log"))?;
     let fresh = log.is_new() && mvcc.applied_index() == 0;
     if !fresh && mvcc.applied_index() + 1 < log.first_index() {
