@@ -47,7 +47,9 @@
 //! a plain segment that grows with each write, so opening one (as every test
 //! and every embedded store does) writes no zeros; once a segment holds an
 //! eighth of the segment size, the first spare is prepared, and the log rolls to
-//! it as soon as it is ready. The writer waits
+//! it as soon as it is ready. A server, which opens its log once and then
+//! lives on it, sets [`WalOptions::preallocate_first`] instead: its first
+//! segment is preallocated at open. The writer waits
 //! only when the spare is not ready yet, and makes one itself if the thread
 //! failed. A spare is fsync'd before it is renamed, so a file with a segment
 //! name is always whole; a spare found at open (left by a crash, perhaps half
