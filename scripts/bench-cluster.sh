@@ -134,6 +134,8 @@ EOF
 
 field() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
 
+# shellcheck source=scripts/bench-rounds.sh
+source "$ROOT/scripts/bench-rounds.sh"
 declare -A RESULT # "target/put/round" -> "throughput|p50_us|p99_us|errors"; "target/failover"
 TARGETS=()
 for target in $BENCH_TARGETS; do
@@ -144,11 +146,7 @@ for target in $BENCH_TARGETS; do
 done
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do
-    order=("${TARGETS[@]}")
-    if ((round % 2 == 0)); then
-        order=()
-        for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do order+=("${TARGETS[$i]}"); done
-    fi
+    mapfile -t order < <(round_order "$round" "${TARGETS[@]}")
     for target in "${order[@]}"; do
         sleep "$BENCH_SETTLE"
         log "round $round, $target: put, $BENCH_CLIENTS clients, ${BENCH_DURATION}s over all three endpoints"
@@ -181,29 +179,11 @@ for target in "${TARGETS[@]}"; do
     done
 done
 
-# The round of a target's put runs with the median throughput (the lower middle one for an
-# even count).
-median_round() {
-    local target=$1 round value
-    for round in $(seq 1 "$BENCH_ROUNDS"); do
-        value=${RESULT["$target/put/$round"]:-}
-        [[ -n $value ]] && echo "${value%%|*} $round"
-    done | sort -g | awk '{ rounds[NR] = $2 } END { if (NR) print rounds[int((NR + 1) / 2)] }'
-}
 median() { # target -> the median round's "throughput|p50|p99|errors"
     local round
-    round=$(median_round "$1")
+    round=$(median_round "$1/put")
     echo "${RESULT["$1/put/${round:-none}"]:-0|0|0|0}"
 }
-rounds() { # target -> every round's throughput
-    local round out=()
-    for round in $(seq 1 "$BENCH_ROUNDS"); do
-        local value=${RESULT["$1/put/$round"]:-}
-        out+=("${value%%|*}")
-    done
-    (IFS=/ && echo "${out[*]}")
-}
-
 us_to_ms() { awk -v us="$1" 'BEGIN { printf "%.2f ms", us / 1000 }'; }
 echo "Machine: $(nproc) CPUs; $BENCH_DURATION s per run, $BENCH_VALUE_SIZE-byte values, median of" \
     "$BENCH_ROUNDS rounds; $(date -u +%Y-%m-%d)."
@@ -216,5 +196,5 @@ ratio=$(awk -v a="$st" -v b="$et" 'BEGIN { if (b > 0) printf "%.2f×", a / b; el
 echo "| put, $BENCH_CLIENTS clients, 3 members (ops/s) | $et | $st | $ratio |"
 echo "| put p50 / p99 | $(us_to_ms "$ep50") / $(us_to_ms "$ep99") | $(us_to_ms "$sp50") / $(us_to_ms "$sp99") | |"
 echo "| put errors | $eerr | $serr | |"
-echo "| put, every round (ops/s) | $(rounds etcd) | $(rounds skiff) | |"
+echo "| put, every round (ops/s) | $(rounds etcd/put) | $(rounds skiff/put) | |"
 echo "| failover: leader killed → next successful write | ${RESULT[etcd/failover]:-n/a} ms | ${RESULT[skiff/failover]:-n/a} ms | election timeout ${ELECTION_MS} ms |"

@@ -124,6 +124,8 @@ start_skiff() {
 }
 
 # ---- 3. the workloads ----------------------------------------------------------------------
+# shellcheck source=scripts/bench-rounds.sh
+source "$ROOT/scripts/bench-rounds.sh"
 declare -A RESULT # "target/row/round" -> "throughput|p50|p99|errors"; "target/load" etc.
 ROWS=(
     "put, 16 clients"
@@ -194,11 +196,7 @@ for target in $BENCH_TARGETS; do
 done
 
 for round in $(seq 1 "$BENCH_ROUNDS"); do
-    order=("${TARGETS[@]}")
-    if ((round % 2 == 0)); then
-        order=()
-        for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do order+=("${TARGETS[$i]}"); done
-    fi
+    mapfile -t order < <(round_order "$round" "${TARGETS[@]}")
     for row in "${!ROWS[@]}"; do
         for target in "${order[@]}"; do
             measure "$target" "$row" "$round"
@@ -213,19 +211,9 @@ for target in "${TARGETS[@]}"; do
 done
 
 # ---- 4. the table --------------------------------------------------------------------------
-# The round of a target's row with the median throughput (the lower middle one for an even
-# count), or nothing when the row has no result.
-median_round() {
-    local target=$1 row=$2 round value
-    for round in $(seq 1 "$BENCH_ROUNDS"); do
-        value=${RESULT["$target/$row/$round"]:-}
-        [[ -n $value ]] && echo "${value%%|*} $round"
-    done | sort -g | awk '{ rounds[NR] = $2 } END { if (NR) print rounds[int((NR + 1) / 2)] }'
-}
-
 cell() { # throughput with any errors, p50, p99 of a target's median round of a row
     local round
-    round=$(median_round "$1" "$2")
+    round=$(median_round "$1/$2")
     if [[ -z $round ]]; then
         printf ' – | – | –'
         return
@@ -238,22 +226,13 @@ cell() { # throughput with any errors, p50, p99 of a target's median round of a 
 
 ratio() { # skiff's median throughput over etcd's
     local e s
-    e=$(median_round etcd "$1") s=$(median_round skiff "$1")
+    e=$(median_round "etcd/$1") s=$(median_round "skiff/$1")
     if [[ -z $e || -z $s ]]; then
         printf '–'
         return
     fi
     awk -v e="${RESULT["etcd/$1/$e"]%%|*}" -v s="${RESULT["skiff/$1/$s"]%%|*}" \
         'BEGIN { if (e > 0) printf "%.2fx", s / e; else printf "–" }'
-}
-
-rounds() { # every round's throughput of a target's row
-    local round out=()
-    for round in $(seq 1 "$BENCH_ROUNDS"); do
-        local value=${RESULT["$1/$2/$round"]:-}
-        out+=("${value%%|*}")
-    done
-    (IFS=/ && echo "${out[*]}")
 }
 
 echo "Machine: $(nproc) CPUs, $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);" \
@@ -269,7 +248,7 @@ echo
 echo "Every round's ops/s (etcd; skiff):"
 echo
 for row in "${!ROWS[@]}"; do
-    echo "- ${ROWS[$row]}: $(rounds etcd "$row"); $(rounds skiff "$row")"
+    echo "- ${ROWS[$row]}: $(rounds "etcd/$row"); $(rounds "skiff/$row")"
 done
 echo
 echo "| after loading $BENCH_LOAD_KEYS keys | etcd | skiff |"
