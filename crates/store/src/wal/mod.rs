@@ -354,7 +354,7 @@ impl Wal {
             Some(last) => Active::open(last.seq, last.path.clone(), tail_len, tail_torn)?,
             None => {
                 // Plain unless asked otherwise, so that opening a new log costs
-                // no zero-filling; see `spare_waits` for when a spare is prepared.
+                // no zero-filling; see `request_spare_and_roll_early` for when a spare is prepared.
                 let first = spares.as_mut().filter(|_| opts.preallocate_first);
                 let active = start_segment(dir, first, 0, 1)?;
                 layout.segments.push(Segment {
@@ -501,7 +501,9 @@ impl Wal {
     fn write_records(&mut self, written: &mut usize) -> Result<(), WalError> {
         let segment_size = self.opts.segment_size;
         while *written < self.pending.len() {
-            if self.active.len > 0 && (self.active.len >= segment_size || self.spare_waits()) {
+            if self.active.len > 0
+                && (self.active.len >= segment_size || self.request_spare_and_roll_early())
+            {
                 self.roll(*written)?;
             }
             // One write per batch: as many records as fill the segment.
@@ -524,13 +526,13 @@ impl Wal {
         Ok(())
     }
 
-    /// Whether to leave a segment that grows with each write for a
-    /// preallocated one now: once one segment holds an eighth of the segment
-    /// size ([`PREALLOCATE_AFTER`]), the log asks for a spare, and rolls to it
-    /// as soon as it is ready (a new log starts with
-    /// a plain segment, so that opening one costs no zero-filling, and a log
-    /// that stays small never pays for a spare).
-    fn spare_waits(&self) -> bool {
+    /// Asks for a spare once the active segment holds an eighth of the
+    /// segment size ([`PREALLOCATE_AFTER`]), and says whether to roll to it
+    /// now: when it is ready and the active segment is one that grows with
+    /// each write. (A new log starts with such a segment, so that opening one
+    /// costs no zero-filling, and a log that stays small never pays for a
+    /// spare.)
+    fn request_spare_and_roll_early(&self) -> bool {
         let Some(spares) = &self.spares else {
             return false;
         };

@@ -258,10 +258,11 @@ fn prepare_spares(shared: &Shared, path: &Path, size: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wal::segment::is_zeros;
 
     fn zeros_of_len(path: &Path, len: usize) -> bool {
         let bytes = fs::read(path).expect("read");
-        bytes.len() == len && bytes.iter().all(|&b| b == 0)
+        bytes.len() == len && is_zeros(&bytes)
     }
 
     #[test]
@@ -276,7 +277,7 @@ mod tests {
         drop(spares);
         let spare = dir.path().join(SPARE_FILE_NAME);
         assert!(
-            !spare.exists() || fs::read(&spare).expect("read").iter().all(|&b| b == 0),
+            !spare.exists() || is_zeros(&fs::read(&spare).expect("read")),
             "a spare holds something other than zeros"
         );
     }

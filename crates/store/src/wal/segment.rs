@@ -130,7 +130,7 @@ pub(crate) fn scan(path: &Path, bytes: &[u8], is_last: bool) -> Result<Scanned, 
 }
 
 /// Whether `bytes` are all zeros.
-fn is_zeros(bytes: &[u8]) -> bool {
+pub(crate) fn is_zeros(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 

@@ -5,7 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::segment::parse_file_name;
+use super::segment::{is_zeros, parse_file_name};
 use super::*;
 
 /// A segment size that makes a handful of entries fill a segment.
@@ -24,6 +24,17 @@ fn entry(index: u64, term: u64) -> Entry {
 
 fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64) -> Vec<Entry> {
     indexes.map(|i| entry(i, term)).collect()
+}
+
+/// Entries `first` at term 1 followed by entries `then` at term 2: a log
+/// written, then written on by a later leader.
+fn two_terms(
+    first: std::ops::RangeInclusive<u64>,
+    then: std::ops::RangeInclusive<u64>,
+) -> Vec<Entry> {
+    let mut all = entries(first, 1);
+    all.extend(entries(then, 2));
+    all
 }
 
 /// Preallocated segments of `segment_size`, as the store runs the log, the
@@ -80,10 +91,6 @@ fn file_len(path: &Path) -> u64 {
 fn append_to_file(path: &Path, bytes: &[u8]) {
     let mut file = OpenOptions::new().append(true).open(path).expect("open");
     file.write_all(bytes).expect("write");
-}
-
-fn is_zeros(bytes: &[u8]) -> bool {
-    bytes.iter().all(|&b| b == 0)
 }
 
 /// Overwrites `path` with `bytes` at `offset`, in place.
@@ -372,9 +379,7 @@ fn truncate_after_survives_reopen() {
     drop(wal);
 
     let (wal, recovered) = open(dir.path());
-    let mut expected = entries(1..=6, 1);
-    expected.extend(entries(7..=8, 2));
-    assert_eq!(recovered.entries, expected);
+    assert_eq!(recovered.entries, two_terms(1..=6, 7..=8));
     assert_eq!((wal.first_index(), wal.last_index()), (1, 8));
 }
 
@@ -405,9 +410,7 @@ fn truncate_after_into_an_older_segment_survives_reopen() {
     drop(wal);
 
     let (wal, recovered) = open_small(dir.path());
-    let mut expected = entries(1..=3, 1);
-    expected.extend(entries(4..=60, 2));
-    assert_eq!(recovered.entries, expected);
+    assert_eq!(recovered.entries, two_terms(1..=3, 4..=60));
     assert_eq!((wal.first_index(), wal.last_index()), (1, 60));
 }
 
@@ -600,9 +603,7 @@ fn entries_refused_by_a_failed_write_can_be_rolled_back() {
     wal.sync().expect("sync");
     drop(wal);
     let (_, recovered) = open(dir.path());
-    let mut expected = entries(1..=5, 1);
-    expected.extend(entries(6..=7, 2));
-    assert_eq!(recovered.entries, expected);
+    assert_eq!(recovered.entries, two_terms(1..=5, 6..=7));
 }
 
 #[test]
@@ -654,9 +655,10 @@ fn purge_after_a_deep_truncate_recovers_the_same_log() {
     drop(wal);
 
     let (wal, recovered) = open_small(dir.path());
-    let mut expected = entries(first.min(13)..=12, 1);
-    expected.extend(entries(first.max(13)..=30, 2));
-    assert_eq!(recovered.entries, expected);
+    assert_eq!(
+        recovered.entries,
+        two_terms(first.min(13)..=12, first.max(13)..=30)
+    );
     assert_eq!((wal.first_index(), wal.last_index()), (first, 30));
 }
 
@@ -742,9 +744,7 @@ fn a_preallocated_zero_tail_is_kept_at_reopen_and_written_over() {
     drop(wal);
 
     let (_, recovered) = open();
-    let mut expected = entries(1..=8, 1);
-    expected.push(entry(9, 2));
-    assert_eq!(recovered.entries, expected);
+    assert_eq!(recovered.entries, two_terms(1..=8, 9..=9));
 }
 
 #[test]
@@ -808,9 +808,7 @@ fn a_leftover_spare_is_removed_at_open_and_never_read() {
     wal.sync().expect("sync");
     drop(wal);
     let (_, recovered) = open_small(dir.path());
-    let mut expected = entries(1..=3, 1);
-    expected.extend(entries(4..=20, 2));
-    assert_eq!(recovered.entries, expected);
+    assert_eq!(recovered.entries, two_terms(1..=3, 4..=20));
 }
 
 #[test]
@@ -832,9 +830,7 @@ fn records_of_a_failed_write_are_not_read_back_after_a_shorter_one() {
         drop(wal);
 
         let (_, recovered) = Wal::open(dir.path(), options.clone()).expect("open");
-        let mut expected = entries(1..=5, 1);
-        expected.push(entry(6, 2));
-        assert_eq!(recovered.entries, expected, "{options:?}");
+        assert_eq!(recovered.entries, two_terms(1..=5, 6..=6), "{options:?}");
     }
 }
 
@@ -884,9 +880,11 @@ fn torn_record_before_the_preallocated_zeros_is_cut() {
         wal.sync().expect("sync");
         drop(wal);
         let (_, recovered) = open(dir.path());
-        let mut expected = entries(1..=last, 1);
-        expected.push(entry(last + 1, 2));
-        assert_eq!(recovered.entries, expected, "{damage}");
+        assert_eq!(
+            recovered.entries,
+            two_terms(1..=last, last + 1..=last + 1),
+            "{damage}"
+        );
     }
 }
 
