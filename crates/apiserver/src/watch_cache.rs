@@ -214,7 +214,13 @@ impl WatchCache {
             progress_tx,
             requester: Mutex::new(None),
         });
-        let follower = follow(Arc::downgrade(&cache), storage, revision);
+        // The store watch is open, and its progress requester in place,
+        // before the cache is handed out: a consistent list made right away
+        // can already ask the store for progress.
+        let prefix = resource.prefix().into_bytes();
+        let stream = storage.watch(prefix, revision + 1).await?;
+        cache.set_requester(stream.progress_requester());
+        let follower = follow(Arc::downgrade(&cache), storage, stream);
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => {}
@@ -414,26 +420,38 @@ async fn list_all(
     Ok((objects, revision))
 }
 
-/// Follows the store watch until the cache is dropped; lists again when the
-/// watch breaks.
-async fn follow(cache: std::sync::Weak<WatchCache>, storage: Arc<dyn Storage>, mut from: i64) {
+/// Follows the store watch `stream` until the cache is dropped; when the watch
+/// breaks, lists again and opens a new watch from that list.
+async fn follow(
+    cache: std::sync::Weak<WatchCache>,
+    storage: Arc<dyn Storage>,
+    stream: StorageWatch,
+) {
     let Some(resource) = cache.upgrade().map(|c| c.resource) else {
         return;
     };
     let prefix = resource.prefix().into_bytes();
+    let mut stream = Some(stream);
     loop {
-        let stream = storage.watch(prefix.clone(), from + 1).await;
-        if let Ok(mut stream) = stream {
+        let opened = match stream.take() {
+            Some(stream) => Ok(stream),
+            None => {
+                // From what the cache holds: the list just made, or, when
+                // that list failed, the last event applied.
+                let Some(from) = cache.upgrade().map(|c| c.revision()) else {
+                    return;
+                };
+                storage.watch(prefix.clone(), from + 1).await
+            }
+        };
+        if let Ok(mut stream) = opened {
             if let Some(cache) = cache.upgrade() {
                 cache.set_requester(stream.progress_requester());
             }
             while let Some(batch) = stream.next().await {
                 let Some(cache) = cache.upgrade() else { return };
                 match batch {
-                    WatchBatch::Events(events) => {
-                        cache.apply(events);
-                        from = cache.revision();
-                    }
+                    WatchBatch::Events(events) => cache.apply(events),
                     WatchBatch::Progress(revision) => cache.progress(revision),
                     WatchBatch::Compacted { .. } | WatchBatch::Failed(_) => break,
                 }
@@ -453,7 +471,6 @@ async fn follow(cache: std::sync::Weak<WatchCache>, storage: Arc<dyn Storage>, m
             Ok((objects, revision)) => {
                 let Some(cache) = cache.upgrade() else { return };
                 cache.reset(objects, revision);
-                from = revision;
             }
             Err(err) => tracing::warn!(%err, "listing for the watch cache failed"),
         }

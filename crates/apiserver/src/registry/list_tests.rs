@@ -31,7 +31,8 @@ enum Progress {
 }
 
 /// A storage that counts the reads of a whole resource prefix (what a list
-/// from the store does), and may withhold watch progress.
+/// from the store does), opens its watches late, and may withhold watch
+/// progress.
 struct Counting {
     inner: Arc<dyn Storage>,
     progress: Progress,
@@ -58,6 +59,9 @@ impl Storage for Counting {
         let progress = self.progress;
         let watch = self.inner.watch(prefix, start_revision);
         async move {
+            // Watches open late, as over a slow network: nothing may rely on
+            // a watch being open before its opening was awaited.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             let watch = watch.await?;
             Ok(match progress {
                 Progress::Answered => watch,
