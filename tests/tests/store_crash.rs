@@ -182,6 +182,10 @@ async fn acknowledged_puts_survive_sigkill_during_background_snapshots() {
         written > 1,
         "the load wrote no snapshot beyond the first; the test covers nothing more:\n{logs}"
     );
+    assert!(
+        logs.contains("delta=true"),
+        "no snapshot was a delta on top of the one before it:\n{logs}"
+    );
 }
 
 /// The snapshot count of the snapshot crash test: well below the puts a

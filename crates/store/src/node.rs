@@ -58,6 +58,14 @@
 //!    log behind it, deletes older snapshots and counts the next
 //!    `--snapshot-count` entries from it.
 //!
+//! A snapshot copies only what changed since the one before it (a delta, see
+//! `mvcc::snapshot`) while the chain of deltas is short: fewer than
+//! [`MAX_DELTAS`], adding up to less than [`DELTA_BYTES_PER_WHOLE`] times the
+//! whole snapshot they start from. Then, and after a compaction, a start, or
+//! an installed snapshot, the next one is whole again. So the bytes copied
+//! grow with the bytes written, not with the history kept, while loading a
+//! chain reads at most a few times the state.
+//!
 //! One dump runs at a time; a snapshot due meanwhile waits for it. Installing
 //! the leader's snapshot, and stopping, abandon a running dump: it fails and
 //! its half-written file (a `.tmp` name) is deleted. A failed dump is logged
@@ -88,6 +96,7 @@ use skiff_proto::store::{log_entry, ConfChangeContext, LogEntry, Member};
 use tokio::sync::oneshot;
 
 use crate::error::{Result, StoreError};
+use crate::mvcc::snapshot::SnapshotPoint;
 use crate::mvcc::{Applied, MemberChange, Mvcc};
 use crate::raft::snapshot::Snapshots;
 use crate::raft::storage::{RaftLog, RaftLogReader, SnapshotSource};
@@ -104,8 +113,13 @@ pub(crate) const SNAP_DIR: &str = "snap";
 /// The index and term of the bootstrap snapshot a new cluster starts from.
 const BOOTSTRAP_INDEX: u64 = 1;
 const BOOTSTRAP_TERM: u64 = 1;
-/// Snapshot files kept; older ones are deleted.
+/// Snapshot files kept, with the ones they follow; older ones are deleted.
 const SNAPSHOTS_KEPT: usize = 2;
+/// A snapshot is a delta on top of the last one while the deltas since the
+/// last whole snapshot add up to less than this many times its size...
+const DELTA_BYTES_PER_WHOLE: u64 = 2;
+/// ... and there are fewer than this many of them.
+const MAX_DELTAS: u32 = 16;
 /// How often a member re-announces its name and client URLs until the log has them.
 const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 /// How long after a failed snapshot the next one is tried.
@@ -454,6 +468,8 @@ struct Node {
     /// Reads whose index is known, waiting for the state machine to reach it.
     reads_ready: VecDeque<(u64, Vec<Waiting<()>>)>,
     last_snapshot_index: u64,
+    /// The last snapshot this member saved, for the next to follow.
+    chain: Option<ChainTip>,
     /// The snapshot being written in the background, if one is.
     dump: Option<RunningDump>,
     /// The snapshot thread's queue, once it runs ([`Node::snapshot_worker`]).
@@ -509,6 +525,7 @@ pub(crate) fn spawn(
         next_read_ctx: 0,
         reads_ready: VecDeque::new(),
         last_snapshot_index,
+        chain: None,
         dump: None,
         snapshot_jobs: None,
         snapshot_after: Instant::now(),
@@ -915,6 +932,8 @@ impl Node {
         // reads the tree about to be replaced.
         self.abandon_snapshot();
         self.snapshots.save_bytes(meta, &snapshot.data)?;
+        // The state is replaced: the next snapshot of ours starts a new chain.
+        self.chain = None;
         let revision = {
             let mut mvcc = crate::store::write(&self.inner.mvcc)?;
             mvcc.restore_snapshot(&mut &snapshot.data[..])?;
@@ -1340,7 +1359,14 @@ impl Node {
     /// Step 1 and 2 of a snapshot: freezes sled at `meta.index` and starts
     /// the thread that writes the file.
     fn start_snapshot(&mut self, meta: SnapshotMetadata) -> Result<()> {
-        let dump = crate::store::write(&self.inner.mvcc)?.begin_snapshot()?;
+        let earlier = self
+            .chain
+            .as_ref()
+            .filter(|tip| {
+                tip.delta_bytes < DELTA_BYTES_PER_WHOLE * tip.whole_bytes && tip.deltas < MAX_DELTAS
+            })
+            .map(|tip| tip.point);
+        let dump = crate::store::write(&self.inner.mvcc)?.begin_snapshot_after(earlier)?;
         if dump.applied_index() != meta.index {
             // Dropping the dump lets sled catch up again.
             return Err(StoreError::Storage(format!(
@@ -1349,14 +1375,27 @@ impl Node {
                 dump.applied_index()
             )));
         }
+        let parent = dump
+            .delta_after()
+            .and(self.chain.as_ref())
+            .map(|tip| (tip.term, tip.index));
+        let point = dump.point();
         let snapshots = Arc::clone(&self.snapshots);
         let wake = self.inner.inputs.lock().ok().map(|tx| tx.clone());
         let file_meta = meta.clone();
         let (answer, done) = std::sync::mpsc::channel();
         let job: SnapshotJob = Box::new(move || {
-            let saved = snapshots.save(&file_meta, |out| dump.write(out));
+            let mut body_bytes = 0;
+            let write = |out: &mut dyn std::io::Write| {
+                body_bytes = dump.write(out)?;
+                Ok(body_bytes)
+            };
+            let saved = match parent {
+                Some(parent) => snapshots.save_delta(&file_meta, parent, write),
+                None => snapshots.save(&file_meta, write),
+            };
             // The answer goes first, so the woken loop finds it.
-            let _ = answer.send(saved.map(|_| ()));
+            let _ = answer.send(saved.map(|_| body_bytes));
             if let Some(wake) = wake {
                 // The loop may have stopped; then nobody needs waking.
                 let _ = wake.send(Input::SnapshotWritten);
@@ -1365,8 +1404,17 @@ impl Node {
         self.snapshot_worker()?
             .send(job)
             .map_err(|_| StoreError::Storage("the snapshot thread stopped".into()))?;
-        tracing::info!(index = meta.index, "writing a snapshot in the background");
-        self.dump = Some(RunningDump { meta, done });
+        tracing::info!(
+            index = meta.index,
+            delta = parent.is_some(),
+            "writing a snapshot in the background"
+        );
+        self.dump = Some(RunningDump {
+            meta,
+            done,
+            point,
+            delta: parent.is_some(),
+        });
         Ok(())
     }
 
@@ -1390,14 +1438,31 @@ impl Node {
     /// compacts the log behind it and deletes older snapshots. A failed
     /// snapshot is retried after [`SNAPSHOT_RETRY`].
     fn finish_snapshot(&mut self, answer: Result<DumpResult>) -> Result<()> {
-        let Some(RunningDump { meta, .. }) = self.dump.take() else {
+        let Some(RunningDump {
+            meta, point, delta, ..
+        }) = self.dump.take()
+        else {
             return Ok(());
         };
-        let saved = answer.and_then(|saved| saved.map_err(StoreError::from));
-        if let Err(err) = saved {
-            self.snapshot_after = Instant::now() + SNAPSHOT_RETRY;
-            return Err(err);
-        }
+        let bytes = match answer.and_then(|saved| saved.map_err(StoreError::from)) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                self.snapshot_after = Instant::now() + SNAPSHOT_RETRY;
+                return Err(err);
+            }
+        };
+        let (whole_bytes, delta_bytes, deltas) = match (&self.chain, delta) {
+            (Some(tip), true) => (tip.whole_bytes, tip.delta_bytes + bytes, tip.deltas + 1),
+            _ => (bytes, 0, 0),
+        };
+        self.chain = Some(ChainTip {
+            term: meta.term,
+            index: meta.index,
+            point,
+            whole_bytes,
+            delta_bytes,
+            deltas,
+        });
         // The file is fsync'd and in place: the log before it may go.
         let index = meta.index;
         self.last_snapshot_index = index;
@@ -1417,14 +1482,14 @@ impl Node {
     /// (which deletes its half-written file). The log is left as it is: a
     /// file that was completed anyway is simply an extra snapshot.
     fn abandon_snapshot(&mut self) {
-        let Some(RunningDump { meta, done }) = self.dump.take() else {
+        let Some(RunningDump { meta, done, .. }) = self.dump.take() else {
             return;
         };
         if let Ok(mvcc) = crate::store::read(&self.inner.mvcc) {
             mvcc.abandon_snapshot();
         }
         match done.recv() {
-            Ok(Ok(())) => tracing::info!(
+            Ok(Ok(_)) => tracing::info!(
                 index = meta.index,
                 "a snapshot being abandoned was already complete"
             ),
@@ -1434,8 +1499,9 @@ impl Node {
     }
 }
 
-/// How a snapshot's file ended: fsync'd in place, or failed and removed.
-type DumpResult = std::result::Result<(), crate::raft::snapshot::SnapshotError>;
+/// How a snapshot's file ended: fsync'd in place (with its body's size), or
+/// failed and removed.
+type DumpResult = std::result::Result<u64, crate::raft::snapshot::SnapshotError>;
 
 /// Work for the snapshot thread.
 type SnapshotJob = Box<dyn FnOnce() + Send>;
@@ -1446,6 +1512,22 @@ struct RunningDump {
     meta: SnapshotMetadata,
     /// Answered once the file is fsync'd in place, or failed and removed.
     done: std::sync::mpsc::Receiver<DumpResult>,
+    /// Where the state stands in it.
+    point: SnapshotPoint,
+    /// Whether it is a delta on top of [`Node::chain`]'s tip.
+    delta: bool,
+}
+
+/// The last snapshot a member saved, and the chain it ends.
+struct ChainTip {
+    term: u64,
+    index: u64,
+    point: SnapshotPoint,
+    /// The size of the whole snapshot that starts the chain.
+    whole_bytes: u64,
+    /// The sizes of the deltas since, added up.
+    delta_bytes: u64,
+    deltas: u32,
 }
 
 fn conf_change(change_type: ConfChangeType, node_id: u64) -> ConfChangeV2 {

@@ -970,4 +970,84 @@ mod tests {
         assert_eq!(store.header(0).member_id, id);
         store.close().await;
     }
+
+    /// The snapshot files in `dir`: (index, whether it is a delta).
+    fn snapshot_files(dir: &std::path::Path) -> Vec<(u64, bool)> {
+        let mut files: Vec<(u64, bool)> = std::fs::read_dir(dir)
+            .expect("the snapshot directory")
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let name = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".snap")?
+                    .to_owned();
+                let index = name.split_once('-')?.1.parse().ok()?;
+                let magic = std::fs::read(&path).ok()?.get(..8)?.to_vec();
+                Some((index, magic == b"SKIFFSND"))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// A member that lost its applied state (sled) restores it from its newest
+    /// snapshot, a delta, through the chain it ends, then replays the log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_member_without_its_applied_state_restores_it_through_a_chain_of_deltas() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = StoreConfig {
+            snapshot_count: 40,
+            snapshot_catch_up_entries: 5,
+            ..single_member(dir.path().join("data"))
+        };
+        let snap_dir = config.data_dir.join(node::SNAP_DIR);
+        let store = Store::open(config.clone()).await.expect("the store opens");
+        let put = |i: usize| PutRequest {
+            key: format!("k{}", i % 50).into_bytes(),
+            value: format!("v{i}").into_bytes(),
+            ..Default::default()
+        };
+        let mut i = 0;
+        // Bounded: the snapshots come with the writes.
+        while i < 5_000 {
+            store.put(put(i)).await.expect("a put");
+            i += 1;
+            let files = snapshot_files(&snap_dir);
+            if i % 10 == 0 && files.last().is_some_and(|(_, delta)| *delta) && files.len() >= 3 {
+                break;
+            }
+        }
+        let files = snapshot_files(&snap_dir);
+        assert!(
+            files.last().is_some_and(|(_, delta)| *delta),
+            "{i} puts wrote no delta: {files:?}"
+        );
+        // A few more after the newest snapshot, for the log to replay.
+        for _ in 0..7 {
+            store.put(put(i)).await.expect("a put");
+            i += 1;
+        }
+        let all = RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            ..Default::default()
+        };
+        let before = store.range(&all).await.expect("a range");
+        let revision = store.current_revision().expect("a revision");
+        store.close().await;
+        drop(store);
+
+        std::fs::remove_dir_all(config.data_dir.join(node::DB_DIR)).expect("sled removed");
+        let store = Store::open(config.clone())
+            .await
+            .expect("the store opens from its snapshots and log");
+        // A linearizable read waits for the log's entries to be applied.
+        let after = store.range(&all).await.expect("a range");
+        assert_eq!(after.header.expect("a header").revision, revision);
+        assert_eq!(after.kvs, before.kvs, "every key as it was");
+        assert_eq!(after.kvs.len(), 50);
+        store.put(put(i)).await.expect("writes go on");
+        store.close().await;
+    }
 }

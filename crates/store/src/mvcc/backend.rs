@@ -102,6 +102,19 @@ fn rev_key(rev: Revision) -> [u8; 17] {
     key
 }
 
+/// The main revision of a change's key, or `None` for any other record.
+pub(crate) fn change_revision(key: &[u8]) -> Option<i64> {
+    match key.split_first() {
+        Some((&REV, rest)) => Revision::from_bytes(rest).map(|rev| rev.main),
+        _ => None,
+    }
+}
+
+/// Whether `key` sorts before every change's key.
+pub(crate) fn sorts_before_changes(key: &[u8]) -> bool {
+    key < [REV].as_slice()
+}
+
 fn lease_key(id: i64) -> [u8; 9] {
     let mut key = [0u8; 9];
     key[0] = LEASE;
@@ -699,6 +712,24 @@ impl FrozenTree {
     /// [`FrozenTree::wait`] first.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
         self.tree.iter().map(|item| item.map_err(StoreError::from))
+    }
+
+    /// Every entry except the changes at or below `revision`, in key order:
+    /// what changed since a snapshot at `revision`, given that changes are
+    /// only ever added above the current revision (or dropped by compaction),
+    /// with all other records whole. Call [`FrozenTree::wait`] first.
+    pub(crate) fn entries_after(
+        &self,
+        revision: i64,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + '_ {
+        let newer = rev_key(Revision {
+            main: revision.saturating_add(1),
+            sub: 0,
+        });
+        self.tree
+            .range(..[REV].as_slice())
+            .chain(self.tree.range(newer.as_slice()..))
+            .map(|item| item.map_err(StoreError::from))
     }
 }
 

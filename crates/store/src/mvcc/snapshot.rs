@@ -9,13 +9,26 @@
 //!
 //! ```text
 //!   "SKIFFKV\n"                       magic, 8 bytes
-//!   <version:u32>                     1
+//!   <version:u32>                     1: the whole state; 2: a delta
+//!   [<after:i64>]                     a delta only: the revision it follows
 //!   { <len:u32> <key> <len:u32> <value> }*   every entry of the tree, in key order
 //!   <0xFFFF_FFFF:u32>                 end of entries
 //!   <count:u64>                       how many entries came before
 //!   <crc32:u32>                       CRC-32 of every byte above
 //! ```
 //! (all integers big-endian).
+//!
+//! # Deltas
+//! History makes up most of the tree, and a change, once written, is never
+//! rewritten: it is only dropped by a compaction. So a snapshot taken after
+//! an earlier one (with no compaction in between) need not copy the history
+//! again: a *delta* holds the changes above the earlier snapshot's revision
+//! and every other record (meta, leases, members: small, and mutable) whole.
+//! [`merge_chain`] turns a whole snapshot and the deltas that follow it back
+//! into one whole snapshot: for each delta in turn, the records other than
+//! changes are replaced by the delta's, and its changes are added. Without
+//! deltas every snapshot would copy all history since the last compaction,
+//! a cost that grows with every snapshot taken.
 //!
 //! The tree is copied without looking inside, so whatever is stored under a
 //! prefix added later travels with it. Restoring reads and checks the whole
@@ -31,17 +44,20 @@
 //! later applies wait in memory, readable as usual.
 //!
 //! # Where to start
-//! [`Mvcc::begin_snapshot`] and [`SnapshotDump::write`] on a member saving its
-//! own snapshot ([`Mvcc::write_snapshot`] does both in one call),
-//! [`Mvcc::restore_snapshot`] on a member installing one. The files that hold
-//! snapshots are `raft::snapshot`'s business.
+//! [`Mvcc::begin_snapshot_after`] and [`SnapshotDump::write`] on a member
+//! saving its own snapshot ([`Mvcc::write_snapshot`] writes a whole one in one
+//! call), [`Mvcc::restore_snapshot`] on a member installing one, [`merge_chain`]
+//! for a delta. The files that hold snapshots, and which delta follows which,
+//! are `raft::snapshot`'s business.
 //!
 //! # Caveats
 //! - Applies go on while a dump runs, but sled does not: the writes of that
 //!   time are held in memory, so a long dump under a heavy load costs memory.
 //!   No copy-on-write view of sled is taken.
-//! - A snapshot holds all history since the last compaction; compacting keeps
-//!   snapshots small.
+//! - A whole snapshot holds all history since the last compaction; compacting
+//!   keeps snapshots small. A compaction also makes the next snapshot whole,
+//!   since it dropped changes an earlier snapshot holds.
+//! - Merging a chain holds the merged state in memory, as restoring does.
 //! - Restoring holds the whole snapshot in memory before swapping it in, and
 //!   blocks the apply thread meanwhile.
 //! - After a restore, sled's copy is written but not fsync'd (sled's flush is
@@ -52,12 +68,15 @@
 
 use std::io::{self, Read, Write};
 
-use super::backend::{FrozenTree, APPLIED_INDEX};
+use super::backend::{change_revision, sorts_before_changes, FrozenTree, APPLIED_INDEX};
 use super::Mvcc;
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"SKIFFKV\n";
+/// A stream of the whole state.
 const VERSION: u32 = 1;
+/// A stream of what changed after a revision.
+const DELTA_VERSION: u32 = 2;
 /// Written where the next entry's key length would be: no key is this long.
 const END: u32 = u32::MAX;
 /// No key or value the store writes comes near this; a larger length is damage.
@@ -65,25 +84,58 @@ const MAX_FIELD_LEN: u32 = 256 << 20;
 /// How many entries a dump copies between looks at whether it was abandoned.
 const ABANDON_CHECK_EVERY: u64 = 4096;
 
+/// Where the state stood when a snapshot was taken: what a later snapshot
+/// needs to know to be a delta on top of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotPoint {
+    /// The store's revision.
+    pub(crate) revision: i64,
+    /// The compacted revision.
+    pub(crate) compacted: i64,
+}
+
 /// The applied state at one index, frozen in sled, waiting to be written out.
 /// Dropping it (written or not) lets sled catch up with the applies made since.
 pub(crate) struct SnapshotDump {
     frozen: FrozenTree,
     applied_index: u64,
+    point: SnapshotPoint,
+    /// For a delta, the revision it follows.
+    after: Option<i64>,
 }
 
 impl Mvcc {
-    /// Freezes the applied state as it is now, for [`SnapshotDump::write`].
+    /// Freezes the applied state as it is now, for [`SnapshotDump::write`] to
+    /// write whole.
     ///
     /// Commits whatever was applied since the last commit and asks the sled
     /// writer to stop once it has written it; returns without waiting. Applies
     /// may go on at once: they reach sled when the dump is dropped. Fails if a
     /// dump is still alive.
     pub(crate) fn begin_snapshot(&mut self) -> Result<SnapshotDump> {
+        self.begin_snapshot_after(None)
+    }
+
+    /// As [`Mvcc::begin_snapshot`], but the dump is a delta on top of the
+    /// snapshot taken at `earlier` when it can be (nothing was compacted
+    /// since); see "Deltas" above. [`SnapshotDump::delta_after`] says which.
+    pub(crate) fn begin_snapshot_after(
+        &mut self,
+        earlier: Option<SnapshotPoint>,
+    ) -> Result<SnapshotDump> {
         let frozen = self.backend.freeze()?;
+        let point = SnapshotPoint {
+            revision: self.current,
+            compacted: self.compacted,
+        };
+        let after = earlier
+            .filter(|e| e.compacted == point.compacted && e.revision <= point.revision)
+            .map(|e| e.revision);
         Ok(SnapshotDump {
             frozen,
             applied_index: self.applied_index,
+            point,
+            after,
         })
     }
 
@@ -111,7 +163,14 @@ impl Mvcc {
     /// the store as it was. An error after the swap (a record this version
     /// cannot decode) leaves the in-memory state incomplete: reopen the store.
     pub(crate) fn restore_snapshot(&mut self, input: &mut dyn Read) -> Result<()> {
-        let entries = read_stream(input)?;
+        let stream = read_stream(input)?;
+        if let Some(after) = stream.after {
+            return Err(corrupt(format!(
+                "a delta after revision {after} cannot be restored alone: merge it onto the \
+                 snapshots it follows"
+            )));
+        }
+        let entries = stream.entries;
         let count = entries.len();
         self.backend.replace_all(entries)?;
         self.restore()?;
@@ -129,6 +188,17 @@ impl SnapshotDump {
     /// The applied index whose state this dump holds.
     pub(crate) fn applied_index(&self) -> u64 {
         self.applied_index
+    }
+
+    /// Where the state stands in this dump: for the next snapshot to follow.
+    pub(crate) fn point(&self) -> SnapshotPoint {
+        self.point
+    }
+
+    /// For a delta, the revision of the snapshot it follows; `None` when the
+    /// dump is the whole state.
+    pub(crate) fn delta_after(&self) -> Option<i64> {
+        self.after
     }
 
     /// Waits for sled to reach the freeze point, then copies every entry of
@@ -149,44 +219,29 @@ impl SnapshotDump {
                 self.applied_index
             )));
         }
-        let mut out = CrcWriter::new(out);
-        out.put(MAGIC)?;
-        out.put(&VERSION.to_be_bytes())?;
-        let mut count: u64 = 0;
-        for entry in self.frozen.entries() {
-            if count.is_multiple_of(ABANDON_CHECK_EVERY) {
+        let mut stream = StreamWriter::begin(out, self.after)?;
+        let entries: Box<dyn Iterator<Item = _>> = match self.after {
+            Some(revision) => Box::new(self.frozen.entries_after(revision)),
+            None => Box::new(self.frozen.entries()),
+        };
+        for entry in entries {
+            if stream.count.is_multiple_of(ABANDON_CHECK_EVERY) {
                 self.check_not_abandoned()?;
             }
             let (key, value) = entry?;
-            for field in [&key, &value] {
-                let len = u32::try_from(field.len())
-                    .ok()
-                    .filter(|len| *len <= MAX_FIELD_LEN)
-                    .ok_or_else(|| {
-                        StoreError::Storage(format!(
-                            "state-machine snapshot: a stored entry of {} bytes is too large to write",
-                            field.len()
-                        ))
-                    })?;
-                out.put(&len.to_be_bytes())?;
-                out.put(field)?;
-            }
-            count += 1;
+            stream.entry(&key, &value)?;
         }
         // The tree may have been replaced under the last stretch of the copy.
         self.check_not_abandoned()?;
-        out.put(&END.to_be_bytes())?;
-        out.put(&count.to_be_bytes())?;
-        let crc = out.hasher.clone().finalize();
-        out.put(&crc.to_be_bytes())?;
-        out.inner.flush().map_err(write_error)?;
+        let (count, written) = (stream.count, stream.finish()?);
         tracing::info!(
             entries = count,
-            bytes = out.written,
+            bytes = written,
             applied_index = self.applied_index,
+            delta_after = self.after,
             "wrote state-machine snapshot"
         );
-        Ok(out.written)
+        Ok(written)
     }
 
     fn check_not_abandoned(&self) -> Result<()> {
@@ -201,8 +256,136 @@ impl SnapshotDump {
     }
 }
 
+/// Merges a whole snapshot stream and the deltas that follow it, oldest
+/// first, into one whole stream: the state the last delta describes. Every
+/// stream is checked as [`Mvcc::restore_snapshot`] checks one, and each delta
+/// must follow what comes before it (start at or above its newest change).
+///
+/// One pass, no sorting: the changes of each stream in turn are already in
+/// key (revision) order and above the ones before, and the other records are
+/// the last delta's, on either side of the changes.
+pub(crate) fn merge_chain<'a>(
+    whole: &[u8],
+    deltas: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>> {
+    let mut streams = vec![read_stream(&mut &*whole)?];
+    if let Some(after) = streams[0].after {
+        return Err(corrupt(format!(
+            "a chain must start with a whole snapshot, not a delta after revision {after}"
+        )));
+    }
+    for delta in deltas {
+        streams.push(read_stream(&mut &*delta)?);
+    }
+    let mut out = Vec::new();
+    let mut merged = StreamWriter::begin(&mut out, None)?;
+    let last = streams.last().expect("the chain has its whole snapshot");
+    let others = |entry: &&(Vec<u8>, Vec<u8>)| change_revision(&entry.0).is_none();
+    for (key, value) in last.entries.iter().filter(others) {
+        if sorts_before_changes(key) {
+            merged.entry(key, value)?;
+        }
+    }
+    let mut newest = 0;
+    for (n, stream) in streams.iter().enumerate() {
+        let floor = match (n, stream.after) {
+            (0, _) => i64::MIN,
+            (_, None) => {
+                return Err(corrupt(format!("delta {n} of a chain is a whole snapshot")));
+            }
+            (_, Some(after)) if after < newest => {
+                return Err(corrupt(format!(
+                    "delta {n} follows revision {after}, but what it follows holds revision \
+                     {newest}"
+                )));
+            }
+            (_, Some(after)) => after,
+        };
+        for (key, value) in &stream.entries {
+            let Some(revision) = change_revision(key) else {
+                continue;
+            };
+            if revision <= floor || revision < newest {
+                return Err(corrupt(format!(
+                    "the changes of {} are not above what comes before them (revision \
+                     {revision})",
+                    if n == 0 {
+                        "the whole snapshot".to_string()
+                    } else {
+                        format!("delta {n}")
+                    }
+                )));
+            }
+            newest = revision;
+            merged.entry(key, value)?;
+        }
+    }
+    for (key, value) in last.entries.iter().filter(others) {
+        if !sorts_before_changes(key) {
+            merged.entry(key, value)?;
+        }
+    }
+    merged.finish()?;
+    Ok(out)
+}
+
+/// A stream being written: header, entries, trailer.
+struct StreamWriter<'a> {
+    out: CrcWriter<'a>,
+    count: u64,
+}
+
+impl<'a> StreamWriter<'a> {
+    fn begin(out: &'a mut dyn Write, after: Option<i64>) -> Result<Self> {
+        let mut out = CrcWriter::new(out);
+        out.put(MAGIC)?;
+        match after {
+            None => out.put(&VERSION.to_be_bytes())?,
+            Some(revision) => {
+                out.put(&DELTA_VERSION.to_be_bytes())?;
+                out.put(&revision.to_be_bytes())?;
+            }
+        }
+        Ok(StreamWriter { out, count: 0 })
+    }
+
+    fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        for field in [key, value] {
+            let len = u32::try_from(field.len())
+                .ok()
+                .filter(|len| *len <= MAX_FIELD_LEN)
+                .ok_or_else(|| {
+                    StoreError::Storage(format!(
+                        "state-machine snapshot: a stored entry of {} bytes is too large to write",
+                        field.len()
+                    ))
+                })?;
+            self.out.put(&len.to_be_bytes())?;
+            self.out.put(field)?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes the trailer and flushes; returns the stream's length.
+    fn finish(mut self) -> Result<u64> {
+        self.out.put(&END.to_be_bytes())?;
+        self.out.put(&self.count.to_be_bytes())?;
+        let crc = self.out.hasher.clone().finalize();
+        self.out.put(&crc.to_be_bytes())?;
+        self.out.inner.flush().map_err(write_error)?;
+        Ok(self.out.written)
+    }
+}
+
+/// A stream as read: whole, or a delta after a revision.
+struct Stream {
+    after: Option<i64>,
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// Reads and verifies a whole stream, returning its entries.
-fn read_stream(input: &mut dyn Read) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+fn read_stream(input: &mut dyn Read) -> Result<Stream> {
     let mut input = CrcReader::new(input);
     let magic = input.array::<8>("the magic number")?;
     if &magic != MAGIC {
@@ -212,11 +395,16 @@ fn read_stream(input: &mut dyn Read) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         )));
     }
     let version = u32::from_be_bytes(input.array("the version")?);
-    if version != VERSION {
-        return Err(corrupt(format!(
-            "version {version} is not supported (this build reads version {VERSION})"
-        )));
-    }
+    let after = match version {
+        VERSION => None,
+        DELTA_VERSION => Some(i64::from_be_bytes(input.array("the delta's revision")?)),
+        _ => {
+            return Err(corrupt(format!(
+                "version {version} is not supported (this build reads versions {VERSION} and \
+                 {DELTA_VERSION})"
+            )))
+        }
+    };
     let mut entries = Vec::new();
     loop {
         let n = entries.len();
@@ -250,7 +438,7 @@ fn read_stream(input: &mut dyn Read) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
             input.read
         )));
     }
-    Ok(entries)
+    Ok(Stream { after, entries })
 }
 
 fn corrupt(reason: String) -> StoreError {

@@ -15,13 +15,21 @@
 //! the names sorts the snapshots by (term, index). Each file is:
 //!
 //! ```text
-//!   "SKIFFSNP"                 magic, 8 bytes
+//!   "SKIFFSNP" | "SKIFFSND"    magic, 8 bytes: a whole snapshot, or a delta
 //!   <len:u32> <metadata>       eraftpb.SnapshotMetadata (index, term, ConfState)
+//!   [<term:u64> <index:u64>]   a delta only: the snapshot it follows (its parent)
 //!   <body>                     the state machine (`SnapshotDump::write`'s stream)
 //!   <body length:u64>
 //!   <crc32:u32>                CRC-32 of every byte above
 //! ```
-//! (integers big-endian). A file is written under a `.tmp` name, fsync'd,
+//! (integers big-endian).
+//!
+//! A delta's body holds only what changed since its parent (see
+//! `mvcc::snapshot`, "Deltas"), so it is read together with its parent, the
+//! parent's parent, and so on back to a whole snapshot: [`Snapshots::load`]
+//! follows the chain and returns the merged, whole state. A chain with a
+//! missing or damaged link does not load, and [`Snapshots::purge`] keeps every
+//! snapshot a kept one follows. A file is written under a `.tmp` name, fsync'd,
 //! renamed into place and the directory fsync'd, so a crash leaves either the
 //! complete file or a temp file that [`Snapshots::open`] deletes.
 //!
@@ -32,13 +40,16 @@
 //! dump abandoned halfway does, leaves no file at all.
 //!
 //! # Where to start
-//! [`Snapshots::save`] on a member that snapshots its own state machine,
+//! [`Snapshots::save`] (or [`Snapshots::save_delta`]) on a member that
+//! snapshots its own state machine,
 //! [`Snapshots::save_bytes`] on a follower that received one from the leader,
 //! [`Snapshots::latest`] and [`Snapshots::load`] at start.
 //!
 //! # Caveats
-//! - [`Snapshots::latest`] reads and checksums whole files, newest first: a
-//!   start-up cost proportional to the snapshot's size.
+//! - [`Snapshots::latest`] reads and checksums whole files, newest first, each
+//!   with its chain: a start-up cost proportional to the chain's size.
+//! - A chain is as long as the member that saved it let it grow (see `node`,
+//!   "Snapshots"); loading one holds the merged state in memory.
 //! - Falling back past a damaged snapshot only helps if the raft log still
 //!   reaches back to the older one's index; [`Snapshots::purge`] should not
 //!   run ahead of log compaction.
@@ -55,6 +66,10 @@ use super::storage::ConfStateRecord;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"SKIFFSNP";
+/// A delta's magic number; its header also names its parent.
+const DELTA_MAGIC: &[u8; 8] = b"SKIFFSND";
+/// A delta's parent: term and index.
+const PARENT_LEN: usize = 8 + 8;
 const SUFFIX: &str = ".snap";
 /// A file being written; renamed to its `.snap` name once complete.
 const TEMP_SUFFIX: &str = ".snap.tmp";
@@ -141,7 +156,33 @@ impl Snapshots {
         meta: &SnapshotMetadata,
         write: impl FnOnce(&mut dyn Write) -> crate::error::Result<u64>,
     ) -> Result<PathBuf, SnapshotError> {
-        self.save_with(meta, |body, path| {
+        self.save_with(meta, None, |body, path| {
+            write(body).map_err(|source| SnapshotError::Body {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
+    }
+
+    /// As [`Snapshots::save`], for a body that is a delta on top of the
+    /// snapshot at `parent` (term, index), which must be saved already.
+    pub(crate) fn save_delta(
+        &self,
+        meta: &SnapshotMetadata,
+        parent: TermIndex,
+        write: impl FnOnce(&mut dyn Write) -> crate::error::Result<u64>,
+    ) -> Result<PathBuf, SnapshotError> {
+        let parent_path = self.dir.join(snapshot_name(parent.0, parent.1));
+        if parent >= (meta.term, meta.index) || !parent_path.exists() {
+            return Err(SnapshotError::Corrupt {
+                path: parent_path,
+                reason: format!(
+                    "a delta at term {} index {} cannot follow it: it is missing or not older",
+                    meta.term, meta.index
+                ),
+            });
+        }
+        self.save_with(meta, Some(parent), |body, path| {
             write(body).map_err(|source| SnapshotError::Body {
                 path: path.to_path_buf(),
                 source,
@@ -156,7 +197,7 @@ impl Snapshots {
         meta: &SnapshotMetadata,
         body: &[u8],
     ) -> Result<PathBuf, SnapshotError> {
-        self.save_with(meta, |out, path| {
+        self.save_with(meta, None, |out, path| {
             out.write_all(body).map_err(io_error("write", path))?;
             Ok(body.len() as u64)
         })
@@ -165,12 +206,13 @@ impl Snapshots {
     fn save_with(
         &self,
         meta: &SnapshotMetadata,
+        parent: Option<TermIndex>,
         body: impl FnOnce(&mut dyn Write, &Path) -> Result<u64, SnapshotError>,
     ) -> Result<PathBuf, SnapshotError> {
         let name = snapshot_name(meta.term, meta.index);
         let path = self.dir.join(&name);
         let temp = self.dir.join(format!("{name}.tmp"));
-        let written = write_temp(&temp, meta, body);
+        let written = write_temp(&temp, meta, parent, body);
         if let Err(err) = written {
             // Best effort: `open` removes it anyway.
             let _ = fs::remove_file(&temp);
@@ -203,37 +245,69 @@ impl Snapshots {
         Ok(None)
     }
 
-    /// A snapshot's metadata and body, after checking its checksum and that
-    /// its name matches its metadata. The body is what
+    /// A snapshot's metadata and whole body, after checking its checksum and
+    /// that its name matches its metadata; for a delta, merged onto the
+    /// snapshots it follows, each checked the same way. The body is what
     /// `Mvcc::restore_snapshot` reads.
     pub(crate) fn load(&self, path: &Path) -> Result<(SnapshotMetadata, Vec<u8>), SnapshotError> {
-        let bytes = fs::read(path).map_err(io_error("read", path))?;
-        let (meta, body) = decode(&bytes).map_err(|reason| SnapshotError::Corrupt {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-        if let Some(named) = file_name(path).and_then(parse_name) {
-            if named != (meta.term, meta.index) {
+        let (meta, mut parent, body) = read_file(path)?;
+        if parent.is_none() {
+            return Ok((meta, body));
+        }
+        // Newest first, back to the whole snapshot that starts the chain.
+        let mut deltas = vec![body];
+        let mut child = (meta.term, meta.index);
+        let mut link = path.to_path_buf();
+        let whole = loop {
+            let (term, index) = parent.expect("the loop ends at a whole snapshot");
+            let parent_path = self.dir.join(snapshot_name(term, index));
+            if (term, index) >= child || !parent_path.exists() {
                 return Err(SnapshotError::Corrupt {
-                    path: path.to_path_buf(),
+                    path: link,
                     reason: format!(
-                        "its name says term {} index {} but it holds term {} index {}",
-                        named.0, named.1, meta.term, meta.index
+                        "it follows the snapshot at term {term} index {index}, which is missing \
+                         or not older"
                     ),
                 });
             }
-        }
-        Ok((meta, body.to_vec()))
+            let (parent_meta, grandparent, body) = read_file(&parent_path)?;
+            match grandparent {
+                None => break body,
+                Some(_) => deltas.push(body),
+            }
+            child = (parent_meta.term, parent_meta.index);
+            parent = grandparent;
+            link = parent_path;
+        };
+        let merged =
+            crate::mvcc::snapshot::merge_chain(&whole, deltas.iter().rev().map(Vec::as_slice))
+                .map_err(|err| SnapshotError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("its chain does not merge: {err}"),
+                })?;
+        Ok((meta, merged))
     }
 
-    /// Deletes all but the newest `keep` snapshots.
+    /// Deletes all but the newest `keep` snapshots and the snapshots they
+    /// follow. A file whose header cannot be read ends its chain there.
     pub(crate) fn purge(&self, keep: usize) -> Result<(), SnapshotError> {
         let snapshots = self.list()?;
-        let doomed = snapshots.len().saturating_sub(keep);
-        for (_, path) in &snapshots[..doomed] {
-            fs::remove_file(path).map_err(io_error("remove", path))?;
+        let mut kept = std::collections::HashSet::new();
+        for (key, path) in snapshots.iter().rev().take(keep) {
+            kept.insert(*key);
+            let mut next = read_parent(path);
+            while let Some(parent) = next.filter(|p| kept.insert(*p)) {
+                next = read_parent(&self.dir.join(snapshot_name(parent.0, parent.1)));
+            }
         }
-        if doomed > 0 {
+        let mut removed = false;
+        for (key, path) in &snapshots {
+            if !kept.contains(key) {
+                fs::remove_file(path).map_err(io_error("remove", path))?;
+                removed = true;
+            }
+        }
+        if removed {
             sync_dir(&self.dir)?;
         }
         Ok(())
@@ -253,8 +327,11 @@ impl Snapshots {
     }
 }
 
+/// A snapshot's term and index, which name it.
+type TermIndex = (u64, u64);
+
 /// A snapshot file's (term, index), from its name, and its path.
-type Listed = ((u64, u64), PathBuf);
+type Listed = (TermIndex, PathBuf);
 
 /// `<term>-<index>.snap`, each zero-padded to 20 digits.
 fn snapshot_name(term: u64, index: u64) -> String {
@@ -262,7 +339,7 @@ fn snapshot_name(term: u64, index: u64) -> String {
 }
 
 /// The (term, index) of a snapshot file's name, if it is one.
-fn parse_name(name: &str) -> Option<(u64, u64)> {
+fn parse_name(name: &str) -> Option<TermIndex> {
     let (term, index) = name.strip_suffix(SUFFIX)?.split_once('-')?;
     let digits = |s: &str| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(term) || !digits(index) {
@@ -275,10 +352,54 @@ fn file_name(path: &Path) -> Option<&str> {
     path.file_name()?.to_str()
 }
 
+/// One file, checked: its metadata, its parent for a delta, and its body.
+fn read_file(path: &Path) -> Result<(SnapshotMetadata, Option<TermIndex>, Vec<u8>), SnapshotError> {
+    let bytes = fs::read(path).map_err(io_error("read", path))?;
+    let (meta, parent, body) = decode(&bytes).map_err(|reason| SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    if let Some(named) = file_name(path).and_then(parse_name) {
+        if named != (meta.term, meta.index) {
+            return Err(SnapshotError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "its name says term {} index {} but it holds term {} index {}",
+                    named.0, named.1, meta.term, meta.index
+                ),
+            });
+        }
+    }
+    Ok((meta, parent, body.to_vec()))
+}
+
+/// The parent a delta's header names, read without reading the whole file;
+/// `None` for a whole snapshot or a file that cannot be read.
+fn read_parent(path: &Path) -> Option<TermIndex> {
+    use std::io::Read;
+    let mut file = File::open(path).ok()?;
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact(&mut head).ok()?;
+    if &head[..8] != DELTA_MAGIC {
+        return None;
+    }
+    let meta_len = u32::from_be_bytes(head[8..12].try_into().expect("4 bytes"));
+    let mut rest = vec![0u8; meta_len as usize + PARENT_LEN];
+    file.read_exact(&mut rest).ok()?;
+    decode_parent(&rest[meta_len as usize..])
+}
+
+fn decode_parent(bytes: &[u8]) -> Option<TermIndex> {
+    let term = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let index = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+    Some((term, index))
+}
+
 /// Writes the whole file at `temp` and fsyncs it.
 fn write_temp(
     temp: &Path,
     meta: &SnapshotMetadata,
+    parent: Option<TermIndex>,
     body: impl FnOnce(&mut dyn Write, &Path) -> Result<u64, SnapshotError>,
 ) -> Result<(), SnapshotError> {
     let file = File::create(temp).map_err(io_error("create", temp))?;
@@ -289,9 +410,15 @@ fn write_temp(
     };
     let header = encode_meta(meta);
     let header_len = u32::try_from(header.len()).expect("snapshot metadata is small");
-    out.write_all(MAGIC)
+    out.write_all(if parent.is_some() { DELTA_MAGIC } else { MAGIC })
         .and_then(|()| out.write_all(&header_len.to_be_bytes()))
         .and_then(|()| out.write_all(&header))
+        .and_then(|()| match parent {
+            Some((term, index)) => out
+                .write_all(&term.to_be_bytes())
+                .and_then(|()| out.write_all(&index.to_be_bytes())),
+            None => Ok(()),
+        })
         .map_err(io_error("write", temp))?;
     let before_body = out.written;
     let reported = body(&mut out, temp)?;
@@ -314,14 +441,17 @@ fn write_temp(
     file.sync_all().map_err(io_error("fsync", temp))
 }
 
-/// Splits a whole file into its metadata and body, checking everything.
-fn decode(bytes: &[u8]) -> Result<(SnapshotMetadata, &[u8]), String> {
+/// Splits a whole file into its metadata, parent (for a delta) and body,
+/// checking everything.
+fn decode(bytes: &[u8]) -> Result<(SnapshotMetadata, Option<TermIndex>, &[u8]), String> {
     if bytes.len() < HEADER_LEN + TRAILER_LEN {
         return Err(format!("truncated: only {} bytes", bytes.len()));
     }
-    if &bytes[..8] != MAGIC {
-        return Err("not a skiff snapshot file (bad magic number)".into());
-    }
+    let delta = match &bytes[..8] {
+        magic if magic == MAGIC => false,
+        magic if magic == DELTA_MAGIC => true,
+        _ => return Err("not a skiff snapshot file (bad magic number)".into()),
+    };
     let (covered, crc) = bytes.split_at(bytes.len() - 4);
     let stored = u32::from_be_bytes(crc.try_into().expect("4 bytes"));
     let computed = crc32fast::hash(covered);
@@ -332,7 +462,8 @@ fn decode(bytes: &[u8]) -> Result<(SnapshotMetadata, &[u8]), String> {
         ));
     }
     let header_len = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
-    let body_start = HEADER_LEN + header_len;
+    let meta_end = HEADER_LEN + header_len;
+    let body_start = meta_end + if delta { PARENT_LEN } else { 0 };
     let body_end = bytes.len() - TRAILER_LEN;
     if body_start > body_end {
         return Err(format!(
@@ -346,9 +477,14 @@ fn decode(bytes: &[u8]) -> Result<(SnapshotMetadata, &[u8]), String> {
             body_end - body_start
         ));
     }
-    let meta = decode_meta(&bytes[HEADER_LEN..body_start])
-        .map_err(|err| format!("bad metadata: {err}"))?;
-    Ok((meta, &bytes[body_start..body_end]))
+    let meta =
+        decode_meta(&bytes[HEADER_LEN..meta_end]).map_err(|err| format!("bad metadata: {err}"))?;
+    let parent = if delta {
+        decode_parent(&bytes[meta_end..body_start])
+    } else {
+        None
+    };
+    Ok((meta, parent, &bytes[body_start..body_end]))
 }
 
 /// `eraftpb.SnapshotMetadata`, wire-compatible.

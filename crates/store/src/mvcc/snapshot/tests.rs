@@ -8,6 +8,7 @@ use skiff_proto::etcdserverpb::{
 };
 use skiff_proto::store::{log_entry::Request, LogEntry};
 
+use super::{merge_chain, SnapshotPoint};
 use crate::error::StoreError;
 use crate::mvcc::Mvcc;
 
@@ -323,8 +324,8 @@ fn errors_name_what_is_wrong() {
     bad_magic[0] = b'X';
     assert!(rejected(&mut target, &bad_magic).contains("not a skiff state-machine snapshot"));
     let mut bad_version = stream.clone();
-    bad_version[11] = 2;
-    assert!(rejected(&mut target, &bad_version).contains("version 2 is not supported"));
+    bad_version[11] = 3;
+    assert!(rejected(&mut target, &bad_version).contains("version 3 is not supported"));
     // The last byte of the first entry's value (every entry is 4 + key + 4 + value).
     let key_len = u32::from_be_bytes(stream[12..16].try_into().unwrap()) as usize;
     let value_at = 16 + key_len;
@@ -471,4 +472,126 @@ fn restoring_abandons_a_running_dump() {
     let err = written.expect_err("a dump of a replaced tree must fail");
     assert!(err.to_string().contains("abandoned"), "{err}");
     assert_eq!(target.mvcc.applied_index(), 0);
+}
+
+/// Writes a snapshot of `m` on top of one taken at `earlier`; returns the
+/// stream, whether it is a delta, and where it leaves the state.
+fn snapshot_after(
+    m: &mut Member,
+    earlier: Option<SnapshotPoint>,
+) -> (Vec<u8>, bool, SnapshotPoint) {
+    let dump = m.mvcc.begin_snapshot_after(earlier).unwrap();
+    let (delta, point) = (dump.delta_after().is_some(), dump.point());
+    let mut out = Vec::new();
+    let written = dump.write(&mut out).unwrap();
+    assert_eq!(written, out.len() as u64, "a dump counts its bytes");
+    (out, delta, point)
+}
+
+/// Changes every kind of record after a snapshot: new history, a deleted
+/// key, a lease granted and one revoked (with its key), a txn.
+fn change_everything(m: &mut Member, round: usize) {
+    m.put("a", &format!("after-{round}"), 0);
+    m.put(&format!("new-{round}"), "1", 0);
+    m.apply(Request::LeaseGrant(LeaseGrantRequest {
+        ttl: 40,
+        id: 100 + round as i64,
+    }));
+    m.put(&format!("leased/{round}"), "l", 100 + round as i64);
+    // Leases 7 and 9 are alive after `populated`.
+    m.apply(Request::LeaseRevoke(LeaseRevokeRequest {
+        id: [7, 9][round],
+    }));
+    m.apply(Request::DeleteRange(DeleteRangeRequest {
+        key: "c".into(),
+        ..Default::default()
+    }));
+    m.apply(Request::Txn(TxnRequest {
+        success: vec![op_put("t", &round.to_string()), op_delete("a")],
+        ..Default::default()
+    }));
+}
+
+#[test]
+fn deltas_merged_onto_their_whole_snapshot_are_the_whole_state() {
+    let mut source = populated();
+    let (whole, delta, mut point) = snapshot_after(&mut source, None);
+    assert!(!delta, "with nothing earlier a snapshot is whole");
+    let mut deltas = Vec::new();
+    for round in 0..2 {
+        change_everything(&mut source, round);
+        let (stream, delta, next) = snapshot_after(&mut source, Some(point));
+        assert!(
+            delta,
+            "round {round}: with no compaction since, a snapshot is a delta"
+        );
+        assert!(next.revision > point.revision);
+        deltas.push(stream);
+        point = next;
+    }
+    let merged = merge_chain(&whole, deltas.iter().map(Vec::as_slice)).unwrap();
+    // The same bytes as a whole snapshot taken now: the same entries, in order.
+    let now = source.snapshot();
+    assert_eq!(merged, now, "the merged chain is the whole state");
+    assert!(
+        deltas.iter().all(|d| d.len() < now.len() / 2),
+        "a delta copies less than the whole ({:?} vs {})",
+        deltas.iter().map(Vec::len).collect::<Vec<_>>(),
+        now.len()
+    );
+    let mut target = Member::new();
+    target
+        .mvcc
+        .restore_snapshot(&mut merged.as_slice())
+        .unwrap();
+    assert_same_state(&source.mvcc, &target.mvcc);
+}
+
+#[test]
+fn a_compaction_makes_the_next_snapshot_whole() {
+    let mut source = populated();
+    let (_, _, point) = snapshot_after(&mut source, None);
+    source.put("a", "5", 0);
+    let revision = source.mvcc.current_revision();
+    source.apply(Request::Compaction(CompactionRequest {
+        revision,
+        physical: false,
+    }));
+    let (stream, delta, _) = snapshot_after(&mut source, Some(point));
+    assert!(!delta, "history that an earlier snapshot holds was dropped");
+    assert_eq!(stream, source.snapshot());
+}
+
+#[test]
+fn a_delta_is_restored_only_merged_onto_what_it_follows() {
+    let mut source = populated();
+    let (whole, _, point) = snapshot_after(&mut source, None);
+    change_everything(&mut source, 0);
+    let (delta, _, _) = snapshot_after(&mut source, Some(point));
+
+    let mut target = Member::new();
+    assert!(rejected(&mut target, &delta).contains("cannot be restored alone"));
+
+    // Onto a snapshot taken after it, the delta would drop history.
+    let later = source.snapshot();
+    let err = merge_chain(&later, [delta.as_slice()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("delta 1 follows revision"), "{err}");
+    let err = merge_chain(&delta, []).unwrap_err().to_string();
+    assert!(err.contains("must start with a whole snapshot"), "{err}");
+    let err = merge_chain(&whole, [whole.as_slice()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("delta 1 of a chain is a whole snapshot"),
+        "{err}"
+    );
+    let mut damaged = delta.clone();
+    let last = damaged.len() - 5;
+    damaged[last] ^= 1;
+    let err = merge_chain(&whole, [damaged.as_slice()])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("checksum mismatch"), "{err}");
 }

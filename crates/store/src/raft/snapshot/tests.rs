@@ -269,3 +269,150 @@ fn an_abandoned_dump_leaves_no_file() {
     assert!(left.is_empty(), "no file is left behind: {left:?}");
     assert!(snaps.latest().unwrap().is_none());
 }
+
+/// A state machine that takes a snapshot after some puts, each on top of the
+/// one before it when it can be.
+struct Chained {
+    mvcc: Mvcc,
+    point: Option<crate::mvcc::snapshot::SnapshotPoint>,
+    _db: sled::Db,
+}
+
+impl Chained {
+    fn new() -> Self {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        Chained {
+            mvcc: Mvcc::open(db.open_tree("kv").unwrap()).unwrap(),
+            point: None,
+            _db: db,
+        }
+    }
+
+    fn put(&mut self, key: &str) {
+        let index = self.mvcc.applied_index() + 1;
+        let entry = LogEntry {
+            id: 0,
+            proposer: 0,
+            request: Some(Request::Put(PutRequest {
+                key: key.into(),
+                value: format!("v{index}").into(),
+                ..Default::default()
+            })),
+        };
+        self.mvcc.apply(index, &entry).unwrap();
+    }
+
+    /// Saves a snapshot at the applied index: a delta on `parent` when given.
+    fn save(&mut self, snaps: &Snapshots, parent: Option<(u64, u64)>) -> std::path::PathBuf {
+        let earlier = parent.and(self.point);
+        let dump = self.mvcc.begin_snapshot_after(earlier).unwrap();
+        assert_eq!(dump.delta_after().is_some(), parent.is_some());
+        self.point = Some(dump.point());
+        let meta = meta(1, self.mvcc.applied_index());
+        match parent {
+            Some(parent) => snaps.save_delta(&meta, parent, |out| dump.write(out)),
+            None => snaps.save(&meta, |out| dump.write(out)),
+        }
+        .unwrap()
+    }
+
+    fn whole(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.mvcc.write_snapshot(&mut out).unwrap();
+        out
+    }
+}
+
+#[test]
+fn a_delta_loads_as_the_whole_state_through_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    let mut sm = Chained::new();
+    sm.put("a");
+    sm.put("b");
+    sm.save(&snaps, None);
+    sm.put("a");
+    sm.put("c");
+    sm.save(&snaps, Some((1, 2)));
+    sm.put("d");
+    let newest = sm.save(&snaps, Some((1, 4)));
+    let head = fs::read(&newest).unwrap();
+    assert_eq!(&head[..8], b"SKIFFSND", "a delta file says so");
+
+    let (found, path) = snaps.latest().unwrap().unwrap();
+    assert_eq!((found.index, &path), (5, &newest));
+    let (loaded, body) = snaps.load(&path).unwrap();
+    assert_eq!(loaded, meta(1, 5));
+    assert_eq!(body, sm.whole(), "the chain merges into the whole state");
+
+    // Purging keeps what the kept snapshots follow.
+    snaps.purge(1).unwrap();
+    assert_eq!(names(dir.path()).len(), 3);
+    sm.put("e");
+    sm.save(&snaps, None);
+    snaps.purge(2).unwrap();
+    assert_eq!(
+        names(dir.path()).len(),
+        4,
+        "the second newest still needs its chain"
+    );
+    snaps.purge(1).unwrap();
+    assert_eq!(names(dir.path()), vec![snapshot_name(1, 6)]);
+}
+
+#[test]
+fn a_chain_with_a_missing_or_damaged_link_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = Snapshots::open(dir.path()).unwrap();
+    let mut sm = Chained::new();
+    sm.put("a");
+    sm.save(&snaps, None);
+    sm.put("b");
+    sm.save(&snaps, Some((1, 1)));
+    sm.put("c");
+    let newest = sm.save(&snaps, Some((1, 2)));
+
+    // A damaged middle link: the newest cannot load, nor can the middle one;
+    // the whole snapshot can.
+    let middle = dir.path().join(snapshot_name(1, 2));
+    let good = fs::read(&middle).unwrap();
+    let mut bad = good.clone();
+    let at = bad.len() - 20;
+    bad[at] ^= 0x40;
+    fs::write(&middle, &bad).unwrap();
+    match snaps.load(&newest) {
+        Err(SnapshotError::Corrupt { path, reason }) => {
+            assert_eq!(path, middle);
+            assert!(reason.contains("checksum mismatch"), "{reason}");
+        }
+        other => panic!("a damaged link loaded: {other:?}"),
+    }
+    let (found, _) = snaps.latest().unwrap().unwrap();
+    assert_eq!(
+        found.index, 1,
+        "falls back to the snapshot that still loads"
+    );
+
+    // A missing parent.
+    fs::write(&middle, &good).unwrap();
+    fs::remove_file(dir.path().join(snapshot_name(1, 1))).unwrap();
+    match snaps.load(&newest) {
+        Err(SnapshotError::Corrupt { path, reason }) => {
+            assert_eq!(path, middle);
+            assert!(
+                reason.contains("term 1 index 1, which is missing"),
+                "{reason}"
+            );
+        }
+        other => panic!("a broken chain loaded: {other:?}"),
+    }
+    assert!(snaps.latest().unwrap().is_none());
+
+    // A delta is not saved on top of a snapshot that is not there.
+    sm.put("d");
+    let err = snaps
+        .save_delta(&meta(1, 4), (1, 1), |_| Ok(0))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot follow it"), "{err}");
+    assert!(!dir.path().join(snapshot_name(1, 4)).exists());
+}
