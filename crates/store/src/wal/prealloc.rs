@@ -94,6 +94,10 @@ struct Shared {
     changed: Condvar,
     /// The log is being dropped: the thread exits, abandoning a spare half made.
     stop: AtomicBool,
+    /// Cleared (and `changed` signalled) when the thread ends, however it
+    /// ends: a writer waiting for a spare then makes one itself rather than
+    /// wait for a thread that is gone.
+    running: AtomicBool,
 }
 
 impl Shared {
@@ -128,6 +132,7 @@ impl Preallocator {
             spare: Mutex::new(Spare::Taken),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            running: AtomicBool::new(true),
         });
         let thread = thread::Builder::new()
             .name("skiff-wal-prealloc".into())
@@ -188,6 +193,9 @@ impl Preallocator {
         loop {
             match std::mem::replace(&mut *spare, Spare::Taken) {
                 Spare::Ready(file) => return Ok(file),
+                // The thread is gone (it would only be if it panicked): nobody
+                // is preparing one.
+                Spare::Wanted if !self.shared.running.load(Ordering::Relaxed) => break,
                 Spare::Wanted => {
                     *spare = Spare::Wanted;
                     spare = self
@@ -225,6 +233,16 @@ impl Drop for Preallocator {
 
 /// The thread: whenever a spare is wanted, prepares it, until told to stop.
 fn prepare_spares(shared: &Shared, path: &Path, size: u64) {
+    /// Says the thread ended, on any way out, unwinding included.
+    struct Ended<'a>(&'a Shared);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            let _spare = self.0.lock();
+            self.0.running.store(false, Ordering::Relaxed);
+            self.0.changed.notify_all();
+        }
+    }
+    let _ended = Ended(shared);
     loop {
         {
             let mut spare = shared.lock();
@@ -280,6 +298,39 @@ mod tests {
             !spare.exists() || is_zeros(&fs::read(&spare).expect("read")),
             "a spare holds something other than zeros"
         );
+    }
+
+    #[test]
+    fn a_writer_waiting_for_a_spare_makes_one_itself_once_the_thread_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spares = Preallocator::start(dir.path(), 3000).expect("start");
+        // End the thread as a panic would: without the writer's knowing.
+        {
+            let _spare = spares.shared.lock();
+            spares.shared.stop.store(true, Ordering::Relaxed);
+        }
+        spares.shared.changed.notify_all();
+        spares
+            .thread
+            .take()
+            .expect("the thread")
+            .join()
+            .expect("it ends");
+        spares.shared.stop.store(false, Ordering::Relaxed);
+        spares.request();
+        let target = dir.path().join("a.wal");
+        let (done, installed) = std::sync::mpsc::channel();
+        let installing = thread::spawn(move || {
+            let result = spares.install(&target).map(|_| ());
+            let _ = done.send(result);
+            spares
+        });
+        installed
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("install does not wait for a thread that is gone")
+            .expect("the writer made the spare itself");
+        drop(installing.join());
+        assert!(zeros_of_len(&dir.path().join("a.wal"), 3000));
     }
 
     #[test]
