@@ -135,6 +135,9 @@ pub struct KvArgs {
     /// gRPC connections shared by the clients [default: min(clients, 8)].
     #[arg(long)]
     pub conns: Option<usize>,
+    /// Threads the load generator runs on [default: half the cores, at least 1].
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// How long to run: seconds, or with a unit (500ms, 10s, 1m). Ignored with --total.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -180,6 +183,7 @@ impl KvArgs {
             conns: self
                 .conns
                 .unwrap_or_else(|| kv::Config::default_conns(self.clients)),
+            threads: self.threads.unwrap_or_else(kv::Config::default_threads),
             duration: self.duration,
             value_size: self.value_size,
             key_space: self.key_space,
@@ -477,6 +481,7 @@ mod tests {
         assert_eq!(config.op, Op::Put);
         assert_eq!(config.clients, 16);
         assert_eq!(config.conns, 8);
+        assert_eq!(config.threads, kv::Config::default_threads());
         assert_eq!(config.duration, Duration::from_secs(10));
         assert_eq!(config.value_size, 256);
         assert_eq!(config.key_space, 10_000);
@@ -496,6 +501,8 @@ mod tests {
             "64",
             "--conns",
             "2",
+            "--threads",
+            "3",
             "--duration",
             "500ms",
             "--value-size",
@@ -521,7 +528,7 @@ mod tests {
             vec!["http://10.0.0.1:2379", "http://10.0.0.2:2379"]
         );
         assert_eq!(config.op, Op::GetSerializable);
-        assert_eq!((config.clients, config.conns), (64, 2));
+        assert_eq!((config.clients, config.conns, config.threads), (64, 2, 3));
         assert_eq!(config.duration, Duration::from_millis(500));
         assert_eq!(config.value_size, 1024);
         assert_eq!(config.key_space, 1_000_000);

@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Delete(args) => kubectl::run(kubectl::Verb::Delete(args)),
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
         Command::Bench(command) => {
-            let runtime = tokio::runtime::Runtime::new()?;
+            let runtime = bench::runtime(&command)?;
             let result = runtime.block_on(bench::run(command));
             drop(runtime);
             if let Err(err) = result {

@@ -94,6 +94,8 @@ pub struct Config {
     pub clients: usize,
     /// gRPC connections; clients use them round-robin.
     pub conns: usize,
+    /// Threads the load generator runs on (see [`super::runtime`]).
+    pub threads: usize,
     /// How long to run when `total` is not set.
     pub duration: Duration,
     /// Bytes per value.
@@ -119,6 +121,7 @@ impl Default for Config {
             op: Op::Put,
             clients: 16,
             conns: 8,
+            threads: Config::default_threads(),
             duration: Duration::from_secs(10),
             value_size: 256,
             key_space: 10_000,
@@ -137,6 +140,13 @@ impl Config {
         clients.clamp(1, 8)
     }
 
+    /// The default number of threads: half the machine's cores, rounded up. A
+    /// side-by-side benchmark runs its servers on the same machine, and what the load
+    /// generator spends is taken from them.
+    pub fn default_threads() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
+    }
+
     /// Refuses configurations that cannot run or would measure nothing.
     pub fn validate(&self) -> Result<(), BenchError> {
         let invalid = |reason: String| Err(BenchError::InvalidConfig(reason));
@@ -148,6 +158,9 @@ impl Config {
         }
         if self.clients == 0 {
             return invalid("--clients must be at least 1".into());
+        }
+        if self.threads == 0 {
+            return invalid("--threads must be at least 1".into());
         }
         if self.conns == 0 {
             return invalid("--conns must be at least 1".into());
@@ -578,6 +591,11 @@ mod tests {
             ..base.clone()
         })
         .contains("--conns"));
+        assert!(refused(Config {
+            threads: 0,
+            ..base.clone()
+        })
+        .contains("--threads"));
         assert!(refused(Config {
             key_space: 0,
             ..base.clone()

@@ -119,6 +119,27 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The runtime a `skiff bench …` command runs on. `kv` runs on `--threads` threads: with
+/// one, a single event loop, where a response wakes its client with no hand-off between
+/// threads (the cheapest per request); with more, a multi-threaded runtime of that many
+/// workers. `api` uses a multi-threaded runtime of one worker per core.
+pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = match command {
+        BenchCommand::Kv(args) => args.threads.unwrap_or_else(kv::Config::default_threads),
+        BenchCommand::Api(_) => return tokio::runtime::Runtime::new(),
+    };
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+}
+
 /// Runs one `skiff bench …` command and prints its report on stdout.
 pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
     match command {
@@ -476,6 +497,8 @@ pub struct Report {
     pub clients: usize,
     /// gRPC connections the clients shared.
     pub conns: usize,
+    /// Threads the load generator ran on.
+    pub threads: usize,
     /// Bytes per value written.
     pub value_size: usize,
     /// Wall-clock seconds the measured part took.
@@ -511,6 +534,7 @@ impl Report {
             op: config.op,
             clients: config.clients,
             conns: config.conns,
+            threads: config.threads,
             value_size: config.value_size,
             duration_s: seconds,
             ops: tally.ops,
@@ -537,7 +561,7 @@ impl Report {
     /// The text form:
     ///
     /// ```text
-    /// op=put clients=16 conns=8 value-size=256 duration=10.0s
+    /// op=put clients=16 conns=8 threads=1 value-size=256 duration=10.0s
     /// ops=123456 errors=0 throughput=12345.6 ops/s
     /// latency p50=1.23ms p90=2.10ms p99=4.56ms p99.9=9.80ms max=12.3ms
     /// ```
@@ -551,13 +575,14 @@ impl Report {
         };
         let l = &self.latency;
         let mut text = format!(
-            "op={} clients={} conns={} value-size={} duration={:.1}s\n\
+            "op={} clients={} conns={} threads={} value-size={} duration={:.1}s\n\
              {count_name}={} errors={} throughput={:.1} {unit}\n\
              latency p50={} p90={} p99={} p99.9={} max={}\n\
              longest gap between successes={:.1}ms\n",
             self.op,
             self.clients,
             self.conns,
+            self.threads,
             self.value_size,
             self.duration_s,
             self.ops,
@@ -741,6 +766,7 @@ mod tests {
             op,
             clients: 16,
             conns: 8,
+            threads: 1,
             value_size: 256,
             duration_s: 10.0,
             ops: 123_456,
@@ -764,7 +790,7 @@ mod tests {
     fn the_text_report_is_four_stable_lines() {
         assert_eq!(
             sample_report(Op::Put).to_text(),
-            "op=put clients=16 conns=8 value-size=256 duration=10.0s\n\
+            "op=put clients=16 conns=8 threads=1 value-size=256 duration=10.0s\n\
              ops=123456 errors=0 throughput=12345.6 ops/s\n\
              latency p50=1.23ms p90=2.10ms p99=4.56ms p99.9=9.80ms max=12.3ms\n\
              longest gap between successes=12.5ms\n"
