@@ -35,6 +35,19 @@ fn names(dir: &Path) -> Vec<String> {
     names
 }
 
+/// A log entry putting `value` at `key`.
+fn put_entry(key: &str, value: String) -> LogEntry {
+    LogEntry {
+        id: 0,
+        proposer: 0,
+        request: Some(Request::Put(PutRequest {
+            key: key.into(),
+            value: value.into(),
+            ..Default::default()
+        })),
+    }
+}
+
 fn body(n: u8) -> Vec<u8> {
     (0..200u8).map(|i| i.wrapping_mul(n)).collect()
 }
@@ -70,15 +83,7 @@ fn the_state_machine_travels_through_a_file() {
     let db = sled::Config::new().temporary(true).open().unwrap();
     let mut source = Mvcc::open(db.open_tree("a").unwrap()).unwrap();
     for (index, key) in ["x", "y", "x"].into_iter().enumerate() {
-        let entry = LogEntry {
-            id: 0,
-            proposer: 0,
-            request: Some(Request::Put(PutRequest {
-                key: key.into(),
-                value: format!("v{index}").into(),
-                ..Default::default()
-            })),
-        };
+        let entry = put_entry(key, format!("v{index}"));
         source.apply(index as u64 + 1, &entry).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
@@ -245,16 +250,7 @@ fn purge_keeps_the_newest() {
 fn an_abandoned_dump_leaves_no_file() {
     let db = sled::Config::new().temporary(true).open().unwrap();
     let mut source = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
-    let entry = LogEntry {
-        id: 0,
-        proposer: 0,
-        request: Some(Request::Put(PutRequest {
-            key: b"k".to_vec(),
-            value: b"v".to_vec(),
-            ..Default::default()
-        })),
-    };
-    source.apply(1, &entry).unwrap();
+    source.apply(1, &put_entry("k", "v".into())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let snaps = Snapshots::open(dir.path()).unwrap();
 
@@ -290,15 +286,7 @@ impl Chained {
 
     fn put(&mut self, key: &str) {
         let index = self.mvcc.applied_index() + 1;
-        let entry = LogEntry {
-            id: 0,
-            proposer: 0,
-            request: Some(Request::Put(PutRequest {
-                key: key.into(),
-                value: format!("v{index}").into(),
-                ..Default::default()
-            })),
-        };
+        let entry = put_entry(key, format!("v{index}"));
         self.mvcc.apply(index, &entry).unwrap();
     }
 
