@@ -326,9 +326,17 @@ fn describe_and_delete_speak_as_kubectl() {
     ] {
         assert!(text.contains(line), "no {line:?} in:\n{text}");
     }
+    // kubectl's layout of a config map's data (in kubectl, the keys come in
+    // any order).
     let out = up.skiff(&["describe", "cm", "cfg"]);
     assert!(
-        stdout(&out).contains("Data:\n  a: \"1\"\n  b: \"2\"\n"),
+        stdout(&out).starts_with("Name:         cfg\nNamespace:    default\n"),
+        "{out:?}"
+    );
+    assert!(
+        stdout(&out).ends_with(
+            "\nData\n====\na:\n----\n1\n\nb:\n----\n2\n\n\nBinaryData\n====\n\nEvents:  <none>\n"
+        ),
         "{out:?}"
     );
 

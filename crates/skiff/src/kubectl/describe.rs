@@ -1,8 +1,9 @@
 //! `skiff describe`: a readable account of objects and their recent events.
 //!
 //! Pods, nodes, services and deployments get kubectl's sections (containers,
-//! conditions, ports, replicas, …); other kinds show their metadata and the
-//! rest of the object as indented YAML. Every description ends with the
+//! conditions, ports, replicas, …), config maps their `Data` and `BinaryData`
+//! as kubectl lays them out; other kinds show their metadata and the rest of
+//! the object as indented YAML. Every description ends with the
 //! events whose `involvedObject` is the object, oldest first.
 //!
 //! # Caveats
@@ -42,7 +43,7 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {
                 String::new()
             };
             text.push_str(&describe(&resource.kind, object, now()));
-            text.push_str(&describe_events(&events, now()));
+            text.push_str(&describe_events(&resource.kind, &events, now()));
             print(&text);
             printed = true;
         }
@@ -156,19 +157,39 @@ fn last_seen(event: &Value) -> Option<&Value> {
 }
 
 /// Lines of `Key:  value`, values aligned in a column as kubectl aligns them.
-#[derive(Default)]
 struct Writer {
     out: String,
+    /// Where values start, counted from the key's indentation.
+    column: usize,
 }
 
-/// Where values start, counted from the key's indentation.
+/// Where values start in most descriptions, counted from the key's indentation.
 const VALUE_COLUMN: usize = 18;
 
+/// Where kubectl starts the values of a description of `kind`, and the value
+/// of its `Events:` line when there are none. kubectl aligns each run of
+/// `Key:<tab>value` lines on its own; a config map's keys end with
+/// `Annotations:`, and its events line follows a blank line, so it stands alone.
+fn value_columns(kind: &str) -> (usize, usize) {
+    match kind {
+        "ConfigMap" => ("Annotations:".len() + 2, 0),
+        _ => (VALUE_COLUMN, VALUE_COLUMN),
+    }
+}
+
 impl Writer {
+    fn new(column: usize) -> Writer {
+        Writer {
+            out: String::new(),
+            column,
+        }
+    }
+
     fn field(&mut self, level: usize, key: &str, value: impl std::fmt::Display) {
         let indent = "  ".repeat(level);
         let label = format!("{key}:");
-        let width = VALUE_COLUMN
+        let width = self
+            .column
             .saturating_sub(indent.len())
             .max(label.len() + 2);
         let _ = writeln!(self.out, "{indent}{label:<width$}{value}");
@@ -197,7 +218,8 @@ impl Writer {
         }
         let indent = "  ".repeat(level);
         let label = format!("{key}:");
-        let width = VALUE_COLUMN
+        let width = self
+            .column
             .saturating_sub(indent.len())
             .max(label.len() + 2);
         for (i, pair) in pairs.iter().enumerate() {
@@ -232,7 +254,7 @@ impl Writer {
 
 /// The description of one object of `kind`, without its events.
 pub(crate) fn describe(kind: &str, object: &Value, now: i64) -> String {
-    let mut w = Writer::default();
+    let mut w = Writer::new(value_columns(kind).0);
     w.field(0, "Name", text(object, &["metadata", "name"]));
     if let Some(namespace) = at(object, &["metadata", "namespace"]).and_then(Value::as_str) {
         w.field(0, "Namespace", namespace);
@@ -242,6 +264,7 @@ pub(crate) fn describe(kind: &str, object: &Value, now: i64) -> String {
         "Node" => describe_node(&mut w, object, now),
         "Service" => describe_service(&mut w, object),
         "Deployment" => describe_deployment(&mut w, object),
+        "ConfigMap" => describe_config_map(&mut w, object),
         _ => describe_generic(&mut w, object, now),
     }
     w.out
@@ -278,6 +301,34 @@ fn describe_generic(w: &mut Writer, object: &Value, now: i64) {
     for key in keys {
         w.yaml(0, &capitalize(key), &map[key]);
     }
+}
+
+/// As kubectl: each data key, a rule, and its value as it is; binary data as
+/// a size.
+fn describe_config_map(w: &mut Writer, cm: &Value) {
+    metadata(w, cm);
+    w.line(0, "\nData\n====");
+    if let Some(Value::Object(data)) = at(cm, &["data"]) {
+        for (key, value) in data {
+            let value = value.as_str().unwrap_or_default();
+            w.line(0, &format!("{key}:\n----\n{value}\n"));
+        }
+    }
+    w.line(0, "\nBinaryData\n====");
+    if let Some(Value::Object(data)) = at(cm, &["binaryData"]) {
+        for (key, value) in data {
+            let bytes = base64_len(value.as_str().unwrap_or_default());
+            w.line(0, &format!("{key}: {bytes} bytes"));
+        }
+    }
+    w.line(0, "");
+}
+
+/// The number of bytes a base64 text (as JSON carries binary data) decodes to.
+fn base64_len(text: &str) -> usize {
+    let text = text.trim_end();
+    let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+    (text.len() * 3 / 4).saturating_sub(padding)
 }
 
 fn capitalize(key: &str) -> String {
@@ -647,8 +698,9 @@ fn describe_deployment(w: &mut Writer, deploy: &Value) {
 }
 
 /// The Events section: a table of type, reason, age, source and message, or `<none>`.
-pub(crate) fn describe_events(events: &[Value], now: i64) -> String {
-    let mut w = Writer::default();
+/// The events of an object of `kind`, oldest first.
+pub(crate) fn describe_events(kind: &str, events: &[Value], now: i64) -> String {
+    let mut w = Writer::new(value_columns(kind).1);
     if events.is_empty() {
         w.field(0, "Events", "<none>");
         return w.out;
@@ -737,20 +789,68 @@ mod tests {
 
     #[test]
     fn other_kinds_show_the_rest_as_yaml() {
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "cfg", "namespace": "default"}, "data": {"key": "value"}});
-        let text = describe("ConfigMap", &cm, CREATED);
-        assert!(text.contains("Data:\n  key: value\n"), "{text}");
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "builder", "namespace": "default"},
+            "secrets": [{"name": "builder-token"}]});
+        let text = describe("ServiceAccount", &sa, CREATED);
+        assert!(
+            text.contains("Secrets:\n  - name: builder-token\n"),
+            "{text}"
+        );
         assert!(!text.contains("apiVersion"), "{text}");
     }
 
     #[test]
+    fn a_config_map_lists_its_data_as_kubectl_does() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cfg", "namespace": "default", "labels": {"app": "web"}},
+            "data": {"b.conf": "x=1\ny=2", "a": "value"},
+            "binaryData": {"logo": "AAECAwQ="}});
+        let text = describe("ConfigMap", &cm, CREATED);
+        assert_eq!(
+            text,
+            "Name:         cfg\n\
+             Namespace:    default\n\
+             Labels:       app=web\n\
+             Annotations:  <none>\n\
+             \n\
+             Data\n\
+             ====\n\
+             a:\n\
+             ----\n\
+             value\n\
+             \n\
+             b.conf:\n\
+             ----\n\
+             x=1\n\
+             y=2\n\
+             \n\
+             \n\
+             BinaryData\n\
+             ====\n\
+             logo: 5 bytes\n\
+             \n"
+        );
+        assert_eq!(base64_len(""), 0);
+        assert_eq!(base64_len("AA=="), 1);
+        assert_eq!(base64_len("AAA="), 2);
+        assert_eq!(base64_len("AAAA"), 3);
+    }
+
+    #[test]
     fn events_are_listed_or_none() {
-        assert_eq!(describe_events(&[], CREATED), "Events:           <none>\n");
+        assert_eq!(
+            describe_events("Pod", &[], CREATED),
+            "Events:           <none>\n"
+        );
+        assert_eq!(
+            describe_events("ConfigMap", &[], CREATED),
+            "Events:  <none>\n"
+        );
         let event = json!({"type": "Normal", "reason": "Scheduled", "message": "assigned",
             "count": 3, "firstTimestamp": "2024-05-01T09:55:00Z",
             "lastTimestamp": "2024-05-01T10:00:00Z", "source": {"component": "default-scheduler"}});
-        let text = describe_events(&[event], CREATED + 10);
+        let text = describe_events("Pod", &[event], CREATED + 10);
         assert!(
             text.starts_with("Events:\n  Type     Reason      Age"),
             "{text}"
