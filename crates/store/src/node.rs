@@ -222,7 +222,7 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     let fresh = log.is_new() && mvcc.applied_index() == 0;
     if !fresh && mvcc.applied_index() + 1 < log.first_index() {
         // sled lost applied state that the log no longer holds.
-        let (meta, path) = snapshots.latest()?.ok_or_else(|| {
+        let (meta, _, body) = snapshots.latest_loaded()?.ok_or_else(|| {
             StoreError::Storage(format!(
                 "the log starts at entry {} but the applied state ends at {} and there is no snapshot",
                 log.first_index(),
@@ -236,7 +236,6 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
                 log.first_index()
             )));
         }
-        let (_, body) = snapshots.load(&path)?;
         mvcc.restore_snapshot(&mut body.as_slice())?;
         tracing::info!(
             index = meta.index,
@@ -407,16 +406,14 @@ struct SnapshotFiles {
 impl SnapshotSource for SnapshotFiles {
     fn snapshot(&self, request_index: u64) -> raft::Result<Snapshot> {
         let unavailable = || raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);
-        let latest = self.snapshots.latest().map_err(|err| {
+        let latest = self.snapshots.latest_loaded().map_err(|err| {
             tracing::warn!(%err, "cannot read the snapshots");
             unavailable()
         })?;
         match latest {
-            Some((meta, path)) if meta.index >= request_index && meta.index > BOOTSTRAP_INDEX => {
-                let (meta, body) = self.snapshots.load(&path).map_err(|err| {
-                    tracing::warn!(%err, path = %path.display(), "cannot read a snapshot");
-                    unavailable()
-                })?;
+            Some((meta, _, body))
+                if meta.index >= request_index && meta.index > BOOTSTRAP_INDEX =>
+            {
                 let mut snapshot = Snapshot::default();
                 snapshot.set_metadata(meta);
                 snapshot.data = body.into();

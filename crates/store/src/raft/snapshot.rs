@@ -233,9 +233,15 @@ impl Snapshots {
     /// files are skipped with a warning; a file that cannot be read at all is
     /// an error.
     pub(crate) fn latest(&self) -> Result<Option<(SnapshotMetadata, PathBuf)>, SnapshotError> {
+        Ok(self.latest_loaded()?.map(|(meta, path, _)| (meta, path)))
+    }
+
+    /// [`Snapshots::latest`] with its whole body, as [`Snapshots::load`]
+    /// gives it: one read of the chain for a caller that needs the body.
+    pub(crate) fn latest_loaded(&self) -> Result<Option<LoadedSnapshot>, SnapshotError> {
         for (_, path) in self.list()?.into_iter().rev() {
             match self.load(&path) {
-                Ok((meta, _)) => return Ok(Some((meta, path))),
+                Ok((meta, body)) => return Ok(Some((meta, path, body))),
                 Err(err @ SnapshotError::Corrupt { .. }) => {
                     tracing::warn!(%err, "skipping a damaged snapshot");
                 }
@@ -329,6 +335,9 @@ impl Snapshots {
 
 /// A snapshot's term and index, which name it.
 type TermIndex = (u64, u64);
+
+/// A snapshot's metadata, file and whole body.
+pub(crate) type LoadedSnapshot = (SnapshotMetadata, PathBuf, Vec<u8>);
 
 /// A snapshot file's (term, index), from its name, and its path.
 type Listed = (TermIndex, PathBuf);
