@@ -168,6 +168,11 @@ pub struct KvArgs {
 }
 
 impl KvArgs {
+    /// `--threads`, or its default.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(kv::Config::default_threads)
+    }
+
     /// The benchmark configuration these flags describe, with endpoints normalized;
     /// [`kv::Config::validate`] checks the rest.
     pub fn config(&self) -> Result<kv::Config, BenchError> {
@@ -183,7 +188,7 @@ impl KvArgs {
             conns: self
                 .conns
                 .unwrap_or_else(|| kv::Config::default_conns(self.clients)),
-            threads: self.threads.unwrap_or_else(kv::Config::default_threads),
+            threads: self.threads(),
             duration: self.duration,
             value_size: self.value_size,
             key_space: self.key_space,

@@ -125,7 +125,7 @@ pub enum OutputFormat {
 /// workers. `api` uses a multi-threaded runtime of one worker per core.
 pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match command {
-        BenchCommand::Kv(args) => args.threads.unwrap_or_else(kv::Config::default_threads),
+        BenchCommand::Kv(args) => args.threads(),
         BenchCommand::Api(_) => return tokio::runtime::Runtime::new(),
     };
     if threads <= 1 {

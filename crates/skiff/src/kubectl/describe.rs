@@ -185,13 +185,20 @@ impl Writer {
         }
     }
 
-    fn field(&mut self, level: usize, key: &str, value: impl std::fmt::Display) {
+    /// The indentation of `level`, the label of `key`, and the width the
+    /// label is padded to so that values start at the column.
+    fn label(&self, level: usize, key: &str) -> (String, String, usize) {
         let indent = "  ".repeat(level);
         let label = format!("{key}:");
         let width = self
             .column
             .saturating_sub(indent.len())
             .max(label.len() + 2);
+        (indent, label, width)
+    }
+
+    fn field(&mut self, level: usize, key: &str, value: impl std::fmt::Display) {
+        let (indent, label, width) = self.label(level, key);
         let _ = writeln!(self.out, "{indent}{label:<width$}{value}");
     }
 
@@ -216,12 +223,7 @@ impl Writer {
         if pairs.is_empty() {
             return self.field(level, key, "<none>");
         }
-        let indent = "  ".repeat(level);
-        let label = format!("{key}:");
-        let width = self
-            .column
-            .saturating_sub(indent.len())
-            .max(label.len() + 2);
+        let (indent, label, width) = self.label(level, key);
         for (i, pair) in pairs.iter().enumerate() {
             let label = if i == 0 { label.as_str() } else { "" };
             let _ = writeln!(self.out, "{indent}{label:<width$}{pair}");
@@ -697,8 +699,8 @@ fn describe_deployment(w: &mut Writer, deploy: &Value) {
     conditions(w, deploy, true);
 }
 
-/// The Events section: a table of type, reason, age, source and message, or `<none>`.
-/// The events of an object of `kind`, oldest first.
+/// The Events section of an object of `kind`: a table of type, reason, age,
+/// source and message, oldest first, or `<none>`.
 pub(crate) fn describe_events(kind: &str, events: &[Value], now: i64) -> String {
     let mut w = Writer::new(value_columns(kind).1);
     if events.is_empty() {
