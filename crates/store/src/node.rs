@@ -192,6 +192,26 @@ fn storage_err(what: &str) -> impl Fn(crate::wal::WalError) -> StoreError + '_ {
     move |e| StoreError::Storage(format!("{what}: {e}"))
 }
 
+/// Opens sled as `config` says. sled's background threads let go of the
+/// directory's lock a moment after its last handle is dropped, so a member
+/// reopened in the same process (a restart in a test, an embedding) waits up
+/// to two seconds for the lock before it fails.
+pub(crate) fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::Other
+                    && e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens sled, the snapshots and the raft log, reads the member ID the data
 /// directory records, and restores the newest snapshot when sled is behind
 /// the log's start. [`start_as`] then settles the member's ID.
@@ -199,7 +219,7 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StoreError::Storage(format!("creating {}: {e}", config.data_dir.display())))?;
     let member_id = read_member_id(&config.data_dir)?;
-    let db = sled::Config::new()
+    let sled_config = sled::Config::new()
         .path(config.data_dir.join(DB_DIR))
         .cache_capacity(config.cache_bytes)
         // The log provides durability; sled is tuned for write throughput.
@@ -209,8 +229,8 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         // compacted only behind a snapshot file, which is fsync'd and restored
         // when sled is behind the log's start. sled still writes its buffers
         // out as they fill.
-        .flush_every_ms(None)
-        .open()?;
+        .flush_every_ms(None);
+    let db = open_sled(&sled_config)?;
     let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
     let snapshots = Arc::new(Snapshots::open(&config.data_dir.join(SNAP_DIR))?);
     let wal_options = WalOptions {
