@@ -185,6 +185,42 @@ fn member_id_input(peer_urls: &[String], token: &str) -> Vec<u8> {
 /// How long a member joining a running cluster keeps asking the peers of
 /// `--initial-cluster` for its ID: they may be starting too.
 const JOIN_PATIENCE: Duration = Duration::from_secs(5);
+/// How long [`Store::close`] waits for sled's last flush.
+const SLED_CLOSE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Flushes sled on a thread of its own, waiting at most
+/// [`SLED_CLOSE_PATIENCE`].
+///
+/// sled flushes its page cache when the last handle on a tree is dropped, and
+/// under load that flush has been seen to wait forever on a wake-up that never
+/// comes (sled issue 1412). Nothing durable depends on it: every applied write
+/// is in the raft log, and sled is caught up from the log at the next start.
+/// So the flush happens here, where it can be given up on: if it never ends,
+/// its thread keeps its handle, the store's own handles are then never the
+/// last, and dropping the store cannot hang. The data directory then stays
+/// locked in this process, and reopening it here fails with sled's lock error.
+async fn flush_sled_at_close(tree: sled::Tree) {
+    let (done, flushed) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("skiff-sled-close".into())
+        .spawn(move || {
+            let _ = done.send(tree.flush().map(|_| ()));
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "no thread for sled's flush at close; dropping the store flushes it");
+        return;
+    }
+    match tokio::time::timeout(SLED_CLOSE_PATIENCE, flushed).await {
+        Ok(Ok(Ok(()))) | Ok(Err(_)) => {}
+        Ok(Ok(Err(err))) => {
+            tracing::warn!(%err, "sled's flush at close failed; the raft log holds every write")
+        }
+        Err(_) => tracing::error!(
+            "sled's flush at close has not finished after {SLED_CLOSE_PATIENCE:?}; it is left \
+             running, and this process keeps the data directory locked"
+        ),
+    }
+}
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -702,6 +738,10 @@ impl Store {
             .and_then(|mut h| h.take());
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        let tree = read(&self.inner.mvcc).map(|mvcc| mvcc.sled_tree());
+        if let Ok(tree) = tree {
+            flush_sled_at_close(tree).await;
         }
     }
 

@@ -187,6 +187,11 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
+    /// A handle on the sled tree itself (for flushing it at close).
+    pub(crate) fn sled_tree(&self) -> sled::Tree {
+        self.tree.clone()
+    }
+
     pub(crate) fn new(tree: sled::Tree) -> Result<Self> {
         let unflushed = Arc::new(RwLock::new(Unflushed::new()));
         let write_failed = Arc::new(AtomicBool::new(false));
