@@ -6,6 +6,7 @@
 //! `:authority` some etcdctl commands send.
 
 mod authority;
+mod coalesce;
 
 use std::net::SocketAddr;
 
@@ -210,7 +211,9 @@ pub async fn serve(
         let incoming = TcpListenerStream::new(listener).map(|conn| {
             let conn = conn?;
             conn.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(authority::AuthorityStream::new(conn))
+            Ok::<_, std::io::Error>(coalesce::Coalesce::new(authority::AuthorityStream::new(
+                conn,
+            )))
         });
         servers.push(tokio::spawn(async move {
             tonic::transport::Server::builder()
