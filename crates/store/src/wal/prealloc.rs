@@ -24,8 +24,16 @@ use super::WalError;
 /// The name of the spare file in the log directory.
 pub(crate) const SPARE_FILE_NAME: &str = "spare.wal.tmp";
 
-/// How many zero bytes one write call puts down.
-const ZEROS_PER_WRITE: u64 = 1 << 20;
+/// How many zero bytes one write call puts down: one page. The kernel keeps
+/// a file's cached data in folios as large as the writes that brought them
+/// in (ext4 on Linux 6.x), and an fsync writes whole dirty folios back. Zeros
+/// put down a mebibyte at a time made every commit's fdatasync write a whole
+/// mebibyte for the few kilobytes appended; page-sized writes keep it to the
+/// pages appended to. Measured on this project's machines (write 4,200 bytes
+/// and fdatasync, 2,000 times, into a 64 MiB zero-filled file): zeros written
+/// 1 MiB at a time, 1,028 KiB written back per fdatasync, 146 µs and 58 µs of
+/// CPU each; 4 KiB at a time, 8 KiB, 111 µs and 46 µs of CPU.
+const ZEROS_PER_WRITE: u64 = 4096;
 
 /// Deletes a spare left in `dir` by an earlier run, if there is one.
 pub(crate) fn remove_leftover_spare(dir: &Path) -> Result<(), WalError> {
