@@ -6,7 +6,7 @@
 //! `:authority` some etcdctl commands send.
 
 mod authority;
-mod coalesce;
+pub mod coalesce;
 
 use std::net::SocketAddr;
 

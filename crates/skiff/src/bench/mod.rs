@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use skiff_store::server::coalesce::Coalesce;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::cli::BenchCommand;
@@ -204,16 +205,32 @@ pub(crate) async fn connect(
             endpoint: endpoint.clone(),
             reason,
         };
-        let channel = Endpoint::from_shared(endpoint.clone())
-            .map_err(|err| cannot_connect(error_chain(&err)))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .connect()
+        let target = Endpoint::from_shared(endpoint.clone())
+            .map_err(|err| cannot_connect(error_chain(&err)))?;
+        let connecting = target.connect_with_connector(tower::service_fn(open_connection));
+        let channel = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
+            .map_err(|_| cannot_connect(format!("no connection within {CONNECT_TIMEOUT:?}")))?
             .map_err(|err| cannot_connect(error_chain(&err)))?;
         channels.push(channel);
     }
     Ok(channels)
+}
+
+/// A TCP connection to `uri`'s host and port, without Nagle's delay, whose
+/// writes are gathered until the clients that are ready have all written
+/// (`skiff_store::server::coalesce`): the requests of many clients leave in
+/// one segment instead of one each, which leaves more of the machine's CPU to
+/// the store being measured.
+async fn open_connection(
+    uri: tonic::transport::Uri,
+) -> std::io::Result<hyper_util::rt::TokioIo<Coalesce<tokio::net::TcpStream>>> {
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host, port)).await?;
+    stream.set_nodelay(true)?;
+    Ok(hyper_util::rt::TokioIo::new(Coalesce::new(stream)))
 }
 
 /// An error and its causes on one line: tonic's transport errors say only "transport
