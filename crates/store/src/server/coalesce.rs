@@ -67,7 +67,8 @@ impl<T: AsyncWrite + Unpin> Coalesce<T> {
         Poll::Ready(Ok(()))
     }
 
-    /// Makes room for more: a full buffer is written out first.
+    /// Makes room for more: a full buffer is written out first. Once this is
+    /// ready, `buf` holds less than [`MAX_BUFFERED`].
     fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.buf.len() >= MAX_BUFFERED {
             ready!(self.poll_drain(cx))?;
@@ -84,9 +85,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         ready!(this.poll_room(cx))?;
-        let n = buf
-            .len()
-            .min(MAX_BUFFERED.saturating_sub(this.buf.len()).max(1));
+        let n = buf.len().min(MAX_BUFFERED - this.buf.len());
         this.buf.extend_from_slice(&buf[..n]);
         Poll::Ready(Ok(n))
     }
@@ -100,11 +99,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
         ready!(this.poll_room(cx))?;
         let mut taken = 0;
         for slice in bufs {
-            let room = MAX_BUFFERED.saturating_sub(this.buf.len());
-            if room == 0 && taken > 0 {
-                break;
-            }
-            let n = slice.len().min(room.max(1));
+            let n = slice.len().min(MAX_BUFFERED - this.buf.len());
             this.buf.extend_from_slice(&slice[..n]);
             taken += n;
             if n < slice.len() {
