@@ -230,23 +230,16 @@ pub(crate) enum TestStore {
     Etcd(EtcdProcess),
 }
 
-/// Opens the store in `dir`; a store just closed may still hold its files for
-/// a moment while its last handles go, so opening is retried a bounded number of times.
+/// Opens the store in `dir` (a store just closed there may still hold sled's
+/// lock for a moment; `Store::open` waits for it).
 pub(crate) async fn open_store(dir: &Path) -> Store {
     let config = StoreConfig {
         data_dir: dir.join("data"),
         ..Default::default()
     };
-    for _ in 0..100 {
-        match Store::open(config.clone()).await {
-            Ok(store) => return store,
-            Err(err) if err.to_string().contains("could not acquire lock") => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(err) => panic!("the store does not open: {err}"),
-        }
-    }
-    panic!("the store's files stayed locked")
+    Store::open(config)
+        .await
+        .unwrap_or_else(|err| panic!("the store does not open: {err}"))
 }
 
 impl TestStore {

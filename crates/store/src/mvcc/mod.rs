@@ -105,12 +105,12 @@ fn header(revision: i64) -> Option<ResponseHeader> {
 }
 
 impl Mvcc {
-    /// Opens the state held in `tree`, rebuilding the in-memory index from it.
     /// A handle on the sled tree under this state machine.
     pub(crate) fn sled_tree(&self) -> sled::Tree {
         self.backend.sled_tree()
     }
 
+    /// Opens the state held in `tree`, rebuilding the in-memory index from it.
     pub(crate) fn open(tree: sled::Tree) -> Result<Self> {
         let mut mvcc = Mvcc {
             backend: Backend::new(tree)?,
