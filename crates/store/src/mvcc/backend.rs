@@ -1,16 +1,19 @@
 //! The on-disk layout of the applied state, in one sled tree.
 //!
 //! ```text
-//!   r <main:8><sub:8>   → <kind:1><mvccpb.KeyValue>    one change; kind 0 = put, 1 = tombstone
+//!   r <main:8><sub:8>   → a run of changes, see `run`  each <kind:1><mvccpb.KeyValue>;
+//!                                                      kind 0 = put, 1 = tombstone
 //!   l <lease id:8>      → <granted TTL:8>              a live lease
-//!   m <name>            → <i64:8>                      applied_index, revision, compact_revision
+//!   m <name>            → <i64:8>                      applied_index, revision,
+//!                                                      compact_revision, layout
 //!   c <member id:8>     → <skiff.store.v1.Member>      a member of the cluster
 //!   x <member id:8>     → (empty)                      a member removed, never to return
 //! ```
 //!
-//! Records are keyed by revision, not by key, so history reads (watch catch-up)
+//! Changes are keyed by revision, not by key, so history reads (watch catch-up)
 //! are one forward scan; the key → revisions map is rebuilt in memory at start
-//! (see `key_index`).
+//! (see `key_index`). They are stored several to a sled key, in runs (see
+//! `run`): sled's cost is per key written.
 //!
 //! Writing to sled is off the write path: the changes of each turn of the apply
 //! loop go, as one batch together with the applied index, to a writer thread that
@@ -53,6 +56,7 @@ use std::thread::JoinHandle;
 use prost::Message;
 use skiff_proto::mvccpb::KeyValue;
 
+use super::run;
 use crate::error::{Result, StoreError};
 use crate::revision::Revision;
 
@@ -66,6 +70,10 @@ const REMOVED_MEMBER: u8 = b'x';
 pub(crate) const APPLIED_INDEX: &str = "applied_index";
 pub(crate) const CURRENT_REVISION: &str = "revision";
 pub(crate) const COMPACT_REVISION: &str = "compact_revision";
+/// How the tree is laid out: [`LAYOUT_RUNS`], the only layout this build reads.
+const LAYOUT: &str = "layout";
+/// Changes in runs (see `run`). Trees without a layout record held one change per key.
+const LAYOUT_RUNS: i64 = 2;
 
 /// One stored change.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,7 +110,14 @@ fn rev_key(rev: Revision) -> [u8; 17] {
     key
 }
 
-/// The main revision of a change's key, or `None` for any other record.
+/// The revision of a run's key (its upper bound).
+fn run_bound(key: &[u8]) -> Result<Revision> {
+    Revision::from_bytes(&key[1..])
+        .ok_or_else(|| StoreError::Storage(format!("bad run key of {} bytes", key.len())))
+}
+
+/// The main revision of a run's key (its upper bound), or `None` for any
+/// other record.
 pub(crate) fn change_revision(key: &[u8]) -> Option<i64> {
     match key.split_first() {
         Some((&REV, rest)) => Revision::from_bytes(rest).map(|rev| rev.main),
@@ -136,7 +151,10 @@ fn read_i64(bytes: &[u8]) -> Result<i64> {
 }
 
 /// How many turns of the apply loop may wait for the writer before the loop waits.
-const WRITER_QUEUE: usize = 256;
+const WRITER_QUEUE: usize = 1024;
+
+/// At most this many turns go to sled as one batch.
+const WRITER_BATCH: usize = 256;
 
 /// How long the writer gathers turns before writing them to sled as one batch:
 /// sled's cost is largely per batch (a log write and its I/O), not per key.
@@ -149,9 +167,17 @@ type Unflushed = BTreeMap<Revision, (u64, Option<Record>)>;
 /// One turn's writes, in order, for the writer thread.
 #[derive(Default)]
 struct Flush {
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// Revisions to forget from `unflushed` once written, with their sequence numbers.
-    revisions: Vec<(Revision, u64)>,
+    /// Changes: the encoded record, or `None` when compaction dropped it, with
+    /// the sequence number under which `unflushed` holds that state.
+    changes: Vec<(Revision, u64, Option<Vec<u8>>)>,
+    /// Every other record: its key, and its value or `None` to remove it.
+    others: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Flush {
+    fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.others.is_empty()
+    }
 }
 
 /// What the writer thread is sent, in order.
@@ -193,6 +219,7 @@ impl Backend {
     }
 
     pub(crate) fn new(tree: sled::Tree) -> Result<Self> {
+        check_layout(&tree)?;
         let unflushed = Arc::new(RwLock::new(Unflushed::new()));
         let write_failed = Arc::new(AtomicBool::new(false));
         let writer = start_writer(&tree, &unflushed, &write_failed)?;
@@ -217,18 +244,26 @@ impl Backend {
         if let Some((_, state)) = self.unflushed().get(&rev) {
             return Ok(state.clone());
         }
-        match self.tree.get(rev_key(rev))? {
-            Some(bytes) => Ok(Some(Record::decode(&bytes)?)),
-            None => Ok(None),
+        let Some((_, stored)) = run_holding(&self.tree, rev)? else {
+            return Ok(None);
+        };
+        for change in run::changes(&stored) {
+            let (at, record) = change?;
+            if at == rev {
+                return Ok(Some(Record::decode(record)?));
+            }
+            if at > rev {
+                break;
+            }
         }
+        Ok(None)
     }
 
     fn stage(&mut self, rev: Revision, record: Option<Record>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let value = record.as_ref().map(Record::encode);
-        self.batch.writes.push((rev_key(rev).to_vec(), value));
-        self.batch.revisions.push((rev, seq));
+        self.batch.changes.push((rev, seq, value));
         self.unflushed
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -245,17 +280,17 @@ impl Backend {
 
     pub(crate) fn put_lease(&mut self, id: i64, ttl: i64) {
         self.batch
-            .writes
+            .others
             .push((lease_key(id).to_vec(), Some(ttl.to_be_bytes().to_vec())));
     }
 
     pub(crate) fn remove_lease(&mut self, id: i64) {
-        self.batch.writes.push((lease_key(id).to_vec(), None));
+        self.batch.others.push((lease_key(id).to_vec(), None));
     }
 
     pub(crate) fn set_meta(&mut self, name: &str, value: i64) {
         self.batch
-            .writes
+            .others
             .push((meta_key(name), Some(value.to_be_bytes().to_vec())));
     }
 
@@ -263,14 +298,14 @@ impl Backend {
     pub(crate) fn set_member(&mut self, id: u64, member: Option<Vec<u8>>) {
         let mut key = vec![MEMBER];
         key.extend_from_slice(&id.to_be_bytes());
-        self.batch.writes.push((key, member));
+        self.batch.others.push((key, member));
     }
 
     /// Records that a member was removed from the cluster, for good.
     pub(crate) fn add_removed_member(&mut self, id: u64) {
         let mut key = vec![REMOVED_MEMBER];
         key.extend_from_slice(&id.to_be_bytes());
-        self.batch.writes.push((key, Some(Vec::new())));
+        self.batch.others.push((key, Some(Vec::new())));
     }
 
     /// The IDs of every removed member as sled holds them (read at start).
@@ -300,7 +335,7 @@ impl Backend {
     /// Hands the open batch to the writer; it reaches sled atomically and in order.
     /// Waits only when the writer is [`WRITER_QUEUE`] turns behind.
     pub(crate) fn commit(&mut self) -> Result<()> {
-        if self.batch.writes.is_empty() {
+        if self.batch.is_empty() {
             return Ok(());
         }
         let flush = std::mem::take(&mut self.batch);
@@ -328,11 +363,26 @@ impl Backend {
             .range(start..end)
             .map(|(rev, (_, state))| (*rev, state.clone()))
             .collect();
-        let stored = self.tree.range(rev_key(start)..rev_key(end)).map(|item| {
-            let (key, value) = item?;
-            let rev = Revision::from_bytes(&key[1..])
-                .ok_or_else(|| StoreError::Storage("bad revision key".into()))?;
-            Ok((rev, Record::decode(&value)?))
+        let mut runs = stored_runs(&self.tree, start, end);
+        let mut current = Vec::new().into_iter();
+        let stored = std::iter::from_fn(move || loop {
+            if let Some(change) = current.next() {
+                return Some(Ok(change));
+            }
+            let decoded = runs.next()?.and_then(|run| {
+                let mut changes = Vec::new();
+                for change in run::changes(&run) {
+                    let (rev, record) = change?;
+                    if start <= rev && rev < end {
+                        changes.push((rev, Record::decode(record)?));
+                    }
+                }
+                Ok(changes)
+            });
+            match decoded {
+                Ok(changes) => current = changes.into_iter(),
+                Err(err) => return Some(Err(err)),
+            }
         });
         Merge {
             stored: stored.peekable(),
@@ -348,14 +398,14 @@ impl Backend {
             .map(|(rev, (_, state))| (*rev, state.is_some()))
             .collect();
         let mut revs = Vec::new();
-        for item in self
-            .tree
-            .range(rev_key(Revision::new(0, 0))..rev_key(Revision::new(below, 0)))
-        {
-            let (key, _) = item?;
-            let rev = Revision::from_bytes(&key[1..])
-                .ok_or_else(|| StoreError::Storage("bad revision key".into()))?;
-            revs.push(rev);
+        let end = Revision::new(below, 0);
+        for run in stored_runs(&self.tree, Revision::new(0, 0), end) {
+            for change in run::changes(&run?) {
+                let (rev, _) = change?;
+                if rev < end {
+                    revs.push(rev);
+                }
+            }
         }
         revs.retain(|r| overlay.binary_search_by_key(r, |(o, _)| *o).is_err());
         revs.extend(
@@ -411,6 +461,9 @@ struct WriteLoop {
 fn write_loop(mut writer: WriteLoop, rx: Receiver<ToWriter>) {
     // A message that arrived while flushes were being gathered, handled next.
     let mut next = None;
+    // Whether the last gather stopped at a full batch: the queue holds more
+    // already, so the next one takes them without sleeping first.
+    let mut behind = false;
     loop {
         let Some(message) = next.take().or_else(|| rx.recv().ok()) else {
             break;
@@ -419,8 +472,12 @@ fn write_loop(mut writer: WriteLoop, rx: Receiver<ToWriter>) {
             ToWriter::Flush(flush) => match &mut writer.held {
                 Some(held) => held.push(flush),
                 None => {
+                    if !behind {
+                        std::thread::sleep(WRITER_GATHER);
+                    }
                     let mut flushes = vec![flush];
                     next = gather(&rx, &mut flushes);
+                    behind = flushes.len() == WRITER_BATCH;
                     writer.write(&flushes);
                 }
             },
@@ -444,13 +501,17 @@ fn write_loop(mut writer: WriteLoop, rx: Receiver<ToWriter>) {
     writer.thaw();
 }
 
-/// Receives more flushes for up to [`WRITER_GATHER`], to write them as one
-/// sled batch. Returns a message other than a flush if one arrived.
+/// Takes the flushes queued behind the first, up to [`WRITER_BATCH`], to write
+/// them as one sled batch. Returns a message other than a flush if one came
+/// next.
+///
+/// The writer sleeps out [`WRITER_GATHER`] before it gathers, rather than
+/// waiting on the channel with a timeout: a send wakes only a receiver that is
+/// blocked in the channel, so while the writer sleeps, the apply loop hands
+/// over its turns without waking it for each one.
 fn gather(rx: &Receiver<ToWriter>, flushes: &mut Vec<Flush>) -> Option<ToWriter> {
-    let deadline = std::time::Instant::now() + WRITER_GATHER;
-    while flushes.len() < WRITER_QUEUE {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
+    while flushes.len() < WRITER_BATCH {
+        match rx.try_recv() {
             Ok(ToWriter::Flush(flush)) => flushes.push(flush),
             Ok(other) => return Some(other),
             Err(_) => break,
@@ -465,7 +526,7 @@ impl WriteLoop {
         let Some(held) = self.held.take() else {
             return;
         };
-        for chunk in held.chunks(WRITER_QUEUE) {
+        for chunk in held.chunks(WRITER_BATCH) {
             self.write(chunk);
         }
     }
@@ -473,27 +534,160 @@ impl WriteLoop {
     /// Applies `flushes` to sled as one atomic batch and forgets what they
     /// wrote from `unflushed`.
     fn write(&self, flushes: &[Flush]) {
-        let mut batch = sled::Batch::default();
-        for flush in flushes {
-            for (key, value) in &flush.writes {
-                match value {
-                    Some(value) => batch.insert(key.as_slice(), value.as_slice()),
-                    None => batch.remove(key.as_slice()),
-                }
-            }
-        }
-        if let Err(err) = self.tree.apply_batch(batch) {
+        let written = self
+            .batch_of(flushes)
+            .and_then(|batch| Ok(self.tree.apply_batch(batch)?));
+        if let Err(err) = written {
             // The changes stay readable from `unflushed`, and the log has them.
             tracing::error!(%err, "writing applied state to sled failed");
             self.write_failed.store(true, Ordering::Release);
             return;
         }
         let mut map = self.unflushed.write().unwrap_or_else(|e| e.into_inner());
-        for (rev, seq) in flushes.iter().flat_map(|f| &f.revisions) {
+        for (rev, seq, _) in flushes.iter().flat_map(|f| &f.changes) {
             if map.get(rev).is_some_and(|(newest, _)| newest == seq) {
                 map.remove(rev);
             }
         }
+    }
+
+    /// The sled batch that writes `flushes`: their new changes as runs of up
+    /// to [`run::RUN_BYTES`], the runs that dropped changes rewritten, and every
+    /// other record as it is.
+    fn batch_of(&self, flushes: &[Flush]) -> Result<sled::Batch> {
+        let mut batch = sled::Batch::default();
+        let mut fresh: BTreeMap<Revision, &[u8]> = BTreeMap::new();
+        // Stored runs that lose changes, by key, with the changes they keep.
+        let mut rewritten: BTreeMap<sled::IVec, Vec<(Revision, Vec<u8>)>> = BTreeMap::new();
+        for flush in flushes {
+            for (key, value) in &flush.others {
+                match value {
+                    Some(value) => batch.insert(key.as_slice(), value.as_slice()),
+                    None => batch.remove(key.as_slice()),
+                }
+            }
+            for (rev, _, state) in &flush.changes {
+                match state {
+                    Some(record) => {
+                        fresh.insert(*rev, record);
+                    }
+                    None => {
+                        if fresh.remove(rev).is_none() {
+                            self.drop_stored(*rev, &mut rewritten)?;
+                        }
+                    }
+                }
+            }
+        }
+        for (key, kept) in rewritten {
+            if kept.is_empty() {
+                batch.remove(key);
+            } else {
+                let mut run = Vec::new();
+                for (rev, record) in &kept {
+                    run::push(&mut run, *rev, record);
+                }
+                batch.insert(key, run);
+            }
+        }
+        let mut run = Vec::new();
+        let mut fresh = fresh.into_iter().peekable();
+        while let Some((rev, record)) = fresh.next() {
+            run::push(&mut run, rev, record);
+            let full = fresh.peek().is_none_or(|(_, next)| !run::fits(&run, next));
+            if full {
+                batch.insert(&rev_key(rev)[..], std::mem::take(&mut run));
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Takes the change of `rev` out of the stored run that holds it, into
+    /// `rewritten` (which may have that run already).
+    fn drop_stored(
+        &self,
+        rev: Revision,
+        rewritten: &mut BTreeMap<sled::IVec, Vec<(Revision, Vec<u8>)>>,
+    ) -> Result<()> {
+        let Some((key, stored)) = run_holding(&self.tree, rev)? else {
+            return Ok(());
+        };
+        let kept = match rewritten.entry(key) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let changes = run::changes(&stored)
+                    .map(|change| change.map(|(rev, record)| (rev, record.to_vec())))
+                    .collect::<Result<Vec<_>>>()?;
+                entry.insert(changes)
+            }
+        };
+        kept.retain(|(at, _)| *at != rev);
+        Ok(())
+    }
+}
+
+/// The stored run that would hold the change of `rev`: the first at or above it.
+fn run_holding(tree: &sled::Tree, rev: Revision) -> Result<Option<(sled::IVec, sled::IVec)>> {
+    match tree.range(rev_key(rev)..).next().transpose()? {
+        Some((key, run)) if key.first() == Some(&REV) => Ok(Some((key, run))),
+        _ => Ok(None),
+    }
+}
+
+/// The stored runs that may hold changes in `start..end`, in order: from the
+/// one that would hold `start` to the first whose bound reaches `end`.
+fn stored_runs(
+    tree: &sled::Tree,
+    start: Revision,
+    end: Revision,
+) -> impl Iterator<Item = Result<sled::IVec>> {
+    let mut runs = tree.range(rev_key(start)..);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let (key, run) = match runs.next()? {
+            Ok(item) => item,
+            Err(err) => {
+                done = true;
+                return Some(Err(err.into()));
+            }
+        };
+        if key.first() != Some(&REV) {
+            return None;
+        }
+        match run_bound(&key) {
+            Ok(bound) => {
+                done = bound >= end;
+                Some(Ok(run))
+            }
+            Err(err) => {
+                done = true;
+                Some(Err(err))
+            }
+        }
+    })
+}
+
+/// Checks that the tree is laid out as this build reads it, marking an empty
+/// tree as such.
+fn check_layout(tree: &sled::Tree) -> Result<()> {
+    match tree.get(meta_key(LAYOUT))? {
+        Some(value) if read_i64(&value)? == LAYOUT_RUNS => Ok(()),
+        Some(value) => Err(StoreError::Storage(format!(
+            "the state in sled has layout {}; this build reads layout {LAYOUT_RUNS} only",
+            read_i64(&value)?
+        ))),
+        None if tree.scan_prefix([REV]).next().is_none() => {
+            tree.insert(meta_key(LAYOUT), &LAYOUT_RUNS.to_be_bytes())?;
+            Ok(())
+        }
+        None => Err(StoreError::Storage(
+            "the state in sled stores one change per key, as older builds did; this build \
+             stores changes in runs and cannot read it (start on an empty data directory)"
+                .into(),
+        )),
     }
 }
 
@@ -634,6 +828,8 @@ impl Backend {
         for (key, value) in entries {
             batch.insert(key, value);
         }
+        // A snapshot's stream version says how its changes are laid out.
+        batch.insert(meta_key(LAYOUT), &LAYOUT_RUNS.to_be_bytes());
         self.tree.apply_batch(batch)?;
         self.unflushed
             .write()
@@ -719,10 +915,12 @@ impl FrozenTree {
         self.tree.iter().map(|item| item.map_err(StoreError::from))
     }
 
-    /// Every entry except the changes at or below `revision`, in key order:
-    /// what changed since a snapshot at `revision`, given that changes are
-    /// only ever added above the current revision (or dropped by compaction),
-    /// with all other records whole. Call [`FrozenTree::wait`] first.
+    /// Every entry except the runs of changes at or below `revision`, in key
+    /// order: what changed since a snapshot at `revision`, given that changes
+    /// are only ever added above the current revision (or dropped by
+    /// compaction), and that no run holds changes from both sides of a freeze
+    /// point (the writer writes up to the freeze, then holds later turns), with
+    /// all other records whole. Call [`FrozenTree::wait`] first.
     pub(crate) fn entries_after(
         &self,
         revision: i64,
@@ -842,12 +1040,160 @@ mod tests {
         );
     }
 
+    /// A record of about 300 bytes, as a put of a 256-byte value makes.
+    fn big_record(rev: i64) -> Record {
+        let mut r = record("some/key", rev);
+        r.kv.value = vec![b'v'; 256];
+        r
+    }
+
+    /// The keys of the runs sled holds.
+    fn run_keys(b: &Backend) -> Vec<Revision> {
+        b.tree
+            .scan_prefix([REV])
+            .map(|item| run_bound(&item.unwrap().0).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn changes_fill_runs_and_are_found_in_any_of_them() {
+        let mut b = backend();
+        for rev in 1..=200 {
+            b.put(Revision::new(rev, 0), big_record(rev));
+        }
+        b.commit().unwrap();
+        b.drain().unwrap();
+        let keys = run_keys(&b);
+        assert!(
+            keys.len() > 2,
+            "200 changes of 300 bytes fill several runs: {keys:?}"
+        );
+        assert_eq!(keys.last(), Some(&Revision::new(200, 0)));
+        for (key, run) in b.tree.scan_prefix([REV]).map(Result::unwrap) {
+            let revs: Vec<Revision> = run::changes(&run).map(|c| c.unwrap().0).collect();
+            assert_eq!(
+                revs.last(),
+                Some(&run_bound(&key).unwrap()),
+                "a run's key is its last change"
+            );
+            assert!(run.len() <= run::RUN_BYTES, "a run of {} bytes", run.len());
+        }
+        for rev in 1..=200 {
+            assert_eq!(b.get(Revision::new(rev, 0)).unwrap(), Some(big_record(rev)));
+        }
+        assert_eq!(b.get(Revision::new(201, 0)).unwrap(), None);
+        assert_eq!(b.get(Revision::new(7, 1)).unwrap(), None);
+        let revs: Vec<i64> = b.scan(50, 150).map(|r| r.unwrap().0.main).collect();
+        assert_eq!(revs, (50..=150).collect::<Vec<_>>());
+        let below: Vec<i64> = b
+            .revisions_below(100)
+            .unwrap()
+            .iter()
+            .map(|r| r.main)
+            .collect();
+        assert_eq!(below, (1..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn compaction_rewrites_runs_under_their_keys_and_removes_empty_ones() {
+        let mut b = backend();
+        for rev in 1..=200 {
+            b.put(Revision::new(rev, 0), big_record(rev));
+        }
+        b.commit().unwrap();
+        b.drain().unwrap();
+        let keys = run_keys(&b);
+        let first_run_end = keys[0].main;
+        // Drop the whole first run, and every odd change of the rest below 150.
+        let dropped = |rev: i64| rev <= first_run_end || (rev < 150 && rev % 2 == 1);
+        for rev in (1..=200).filter(|r| dropped(*r)) {
+            b.remove(Revision::new(rev, 0));
+        }
+        b.commit().unwrap();
+        b.drain().unwrap();
+        let kept: Vec<i64> = (1..=200).filter(|r| !dropped(*r)).collect();
+        assert_eq!(run_keys(&b), keys[1..], "the other runs keep their keys");
+        for rev in 1..=200 {
+            assert_eq!(
+                b.get(Revision::new(rev, 0)).unwrap().is_some(),
+                !dropped(rev),
+                "{rev}"
+            );
+        }
+        let revs: Vec<i64> = b.scan(0, 1000).map(|r| r.unwrap().0.main).collect();
+        assert_eq!(revs, kept);
+        let below: Vec<i64> = b
+            .revisions_below(150)
+            .unwrap()
+            .iter()
+            .map(|r| r.main)
+            .collect();
+        assert_eq!(
+            below,
+            kept.iter()
+                .copied()
+                .filter(|r| *r < 150)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_change_dropped_before_it_was_written_never_reaches_sled() {
+        let mut b = backend();
+        for rev in 1..=5 {
+            b.put(Revision::new(rev, 0), record("k", rev));
+        }
+        b.remove(Revision::new(3, 0));
+        b.commit().unwrap();
+        b.drain().unwrap();
+        let stored: Vec<i64> = (1..=5).filter(|rev| in_sled(&b, *rev)).collect();
+        assert_eq!(stored, vec![1, 2, 4, 5]);
+    }
+
+    #[test]
+    fn a_tree_of_another_layout_is_refused_by_name() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let older = db.open_tree("older").unwrap();
+        older
+            .insert(rev_key(Revision::new(1, 0)), record("a", 1).encode())
+            .unwrap();
+        let err = Backend::new(older).err().expect("an older tree is refused");
+        assert!(err.to_string().contains("one change per key"), "{err}");
+
+        let newer = db.open_tree("newer").unwrap();
+        newer.insert(meta_key(LAYOUT), &7i64.to_be_bytes()).unwrap();
+        let err = Backend::new(newer)
+            .err()
+            .expect("an unknown layout is refused");
+        assert!(err.to_string().contains("layout 7"), "{err}");
+
+        let fresh = db.open_tree("fresh").unwrap();
+        drop(Backend::new(fresh.clone()).unwrap());
+        assert!(
+            Backend::new(fresh).is_ok(),
+            "a tree this build marked opens again"
+        );
+    }
+
     /// Whether sled itself (not `unflushed`) holds a record at `rev`.
     fn in_sled(b: &Backend, rev: i64) -> bool {
-        b.tree
-            .get(rev_key(Revision::new(rev, 0)))
+        let rev = Revision::new(rev, 0);
+        run_holding(&b.tree, rev)
             .unwrap()
-            .is_some()
+            .is_some_and(|(_, stored)| run::changes(&stored).any(|change| change.unwrap().0 == rev))
+    }
+
+    /// The revisions of the changes among `entries`, in order.
+    fn stored_revisions(
+        entries: impl Iterator<Item = Result<(sled::IVec, sled::IVec)>>,
+    ) -> Vec<Revision> {
+        let mut revs = Vec::new();
+        for (key, value) in entries.map(Result::unwrap) {
+            if key[0] == REV {
+                revs.extend(run::changes(&value).map(|change| change.unwrap().0));
+            }
+        }
+        revs
     }
 
     #[test]
@@ -871,14 +1217,9 @@ mod tests {
         );
         assert!(!in_sled(&b, 3), "what came after is held back");
         assert_eq!(b.get(Revision::new(3, 0)).unwrap(), Some(record("c", 3)));
-        let frozen_revs: Vec<Vec<u8>> = frozen
-            .entries()
-            .map(|e| e.unwrap().0.to_vec())
-            .filter(|k| k[0] == REV)
-            .collect();
         assert_eq!(
-            frozen_revs,
-            vec![rev_key(Revision::new(1, 0)), rev_key(Revision::new(2, 0))]
+            stored_revisions(frozen.entries()),
+            vec![Revision::new(1, 0), Revision::new(2, 0)]
         );
         assert!(b.freeze().is_err(), "one dump at a time");
 
@@ -898,11 +1239,10 @@ mod tests {
         b.commit().unwrap();
         assert!(!frozen.is_abandoned());
 
-        b.replace_all(vec![(
-            rev_key(Revision::new(9, 0)).to_vec(),
-            record("z", 9).encode(),
-        )])
-        .unwrap();
+        let mut run = Vec::new();
+        run::push(&mut run, Revision::new(9, 0), &record("z", 9).encode());
+        b.replace_all(vec![(rev_key(Revision::new(9, 0)).to_vec(), run)])
+            .unwrap();
         assert!(frozen.is_abandoned(), "the dump must not be used");
         drop(frozen);
         b.put(Revision::new(10, 0), record("y", 10));

@@ -27,6 +27,7 @@ mod key_index;
 mod lease;
 mod members;
 mod range;
+mod run;
 pub(crate) mod snapshot;
 mod txn;
 

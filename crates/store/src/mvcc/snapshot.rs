@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!   "SKIFFKV\n"                       magic, 8 bytes
-//!   <version:u32>                     1: the whole state; 2: a delta
+//!   <version:u32>                     3: the whole state; 4: a delta
 //!   [<after:i64>]                     a delta only: the revision it follows
 //!   { <len:u32> <key> <len:u32> <value> }*   every entry of the tree, in key order
 //!   <0xFFFF_FFFF:u32>                 end of entries
@@ -19,10 +19,11 @@
 //! (all integers big-endian).
 //!
 //! # Deltas
-//! History makes up most of the tree, and a change, once written, is never
-//! rewritten: it is only dropped by a compaction. So a snapshot taken after
+//! History makes up most of the tree, and a run of changes (see `run`), once
+//! written, is never rewritten but by a compaction, and no run holds changes
+//! from both sides of a snapshot's freeze point. So a snapshot taken after
 //! an earlier one (with no compaction in between) need not copy the history
-//! again: a *delta* holds the changes above the earlier snapshot's revision
+//! again: a *delta* holds the runs above the earlier snapshot's revision
 //! and every other record (meta, leases, members: small, and mutable) whole.
 //! [`merge_chain`] turns a whole snapshot and the deltas that follow it back
 //! into one whole snapshot: for each delta in turn, the records other than
@@ -74,9 +75,11 @@ use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"SKIFFKV\n";
 /// A stream of the whole state.
-const VERSION: u32 = 1;
+const VERSION: u32 = 3;
 /// A stream of what changed after a revision.
-const DELTA_VERSION: u32 = 2;
+const DELTA_VERSION: u32 = 4;
+/// Versions 1 and 2 were the same streams of a tree that held one change per key.
+const ONE_CHANGE_PER_KEY: [u32; 2] = [1, 2];
 /// Written where the next entry's key length would be: no key is this long.
 const END: u32 = u32::MAX;
 /// No key or value the store writes comes near this; a larger length is damage.
@@ -398,6 +401,13 @@ fn read_stream(input: &mut dyn Read) -> Result<Stream> {
     let after = match version {
         VERSION => None,
         DELTA_VERSION => Some(i64::from_be_bytes(input.array("the delta's revision")?)),
+        _ if ONE_CHANGE_PER_KEY.contains(&version) => {
+            return Err(corrupt(format!(
+                "version {version} comes from an older build that stored one change per key; \
+                 this build stores changes in runs and reads versions {VERSION} and \
+                 {DELTA_VERSION}"
+            )))
+        }
         _ => {
             return Err(corrupt(format!(
                 "version {version} is not supported (this build reads versions {VERSION} and \

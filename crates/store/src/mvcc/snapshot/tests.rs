@@ -272,7 +272,13 @@ fn an_empty_store_round_trips() {
     assert_same_state(&source.mvcc, &target.mvcc);
     assert_eq!(target.mvcc.current_revision(), 1);
     assert_eq!(target.mvcc.applied_index(), 0);
-    assert!(target.raw().is_empty());
+    let empty = source.raw();
+    assert_eq!(
+        empty.len(),
+        1,
+        "an empty store holds its layout record only"
+    );
+    assert_eq!(target.raw(), empty);
 }
 
 /// Restores `stream` into `target`, expecting an error; returns its text.
@@ -324,8 +330,11 @@ fn errors_name_what_is_wrong() {
     bad_magic[0] = b'X';
     assert!(rejected(&mut target, &bad_magic).contains("not a skiff state-machine snapshot"));
     let mut bad_version = stream.clone();
-    bad_version[11] = 3;
-    assert!(rejected(&mut target, &bad_version).contains("version 3 is not supported"));
+    bad_version[11] = 5;
+    assert!(rejected(&mut target, &bad_version).contains("version 5 is not supported"));
+    let mut older = stream.clone();
+    older[11] = 1;
+    assert!(rejected(&mut target, &older).contains("stored one change per key"));
     // The last byte of the first entry's value (every entry is 4 + key + 4 + value).
     let key_len = u32::from_be_bytes(stream[12..16].try_into().unwrap()) as usize;
     let value_at = 16 + key_len;
