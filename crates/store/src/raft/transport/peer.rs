@@ -6,8 +6,9 @@
 //!    batch (refused at once if the peer has this member removed), then move
 //!    queued messages into batches for as long as the stream lasts. The stream holds one batch
 //!    waiting to be written; while it waits, later messages stay in the queue
-//!    and make up the next batch. The peer acknowledges every batch, and the
-//!    first acknowledgement proves the link works, which resets the backoff.
+//!    and make up the next batch. The peer acknowledges the greeting, which
+//!    proves the link works and resets the backoff; later batches go
+//!    unacknowledged (a refusal still ends the stream with an error).
 //! 2. **down**: after any failure — no connection, a refused envelope, a
 //!    broken stream — wait out the backoff, dropping whatever is queued and
 //!    reporting the peer unreachable, since raft-rs retransmits anyway and

@@ -88,34 +88,41 @@ impl Raft for RaftService {
             removed: self.shared.removed.subscribe(),
             refused: false,
         };
+        // Only the greeting is acknowledged: that proves the link works. An
+        // acknowledgement of every later batch would cost a write here and a
+        // read and a wake-up at the sender for each batch, and tell it nothing.
         let acks = stream::unfold(inbound, |mut inbound| async move {
             if inbound.refused {
                 return None;
             }
             let shutdown = inbound.shared.shutdown.clone();
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                _ = Inbound::sender_removed(inbound.from, &mut inbound.removed) => {
-                    let from = inbound.from.unwrap_or_default();
-                    tracing::debug!(peer = from, "ended the stream of a member just removed");
-                    inbound.refused = true;
-                    return Some((Err(removed_status(inbound.shared.member_id, from)), inbound));
-                }
-                next = inbound.batches.message() => next,
-            };
-            match next {
-                Ok(Some(batch)) => match inbound.shared.receive_batch(batch) {
-                    Ok((from, ack)) => {
-                        inbound.from = Some(from);
-                        Some((Ok(ack), inbound))
-                    }
-                    Err(status) => {
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = Inbound::sender_removed(inbound.from, &mut inbound.removed) => {
+                        let from = inbound.from.unwrap_or_default();
+                        tracing::debug!(peer = from, "ended the stream of a member just removed");
                         inbound.refused = true;
-                        Some((Err(status), inbound))
+                        return Some((Err(removed_status(inbound.shared.member_id, from)), inbound));
                     }
-                },
-                // The sender hung up, cleanly or not: nothing left to answer.
-                Ok(None) | Err(_) => None,
+                    next = inbound.batches.message() => next,
+                };
+                match next {
+                    Ok(Some(batch)) => match inbound.shared.receive_batch(batch) {
+                        Ok((from, ack)) => {
+                            let greeting = inbound.from.replace(from).is_none();
+                            if greeting {
+                                return Some((Ok(ack), inbound));
+                            }
+                        }
+                        Err(status) => {
+                            inbound.refused = true;
+                            return Some((Err(status), inbound));
+                        }
+                    },
+                    // The sender hung up, cleanly or not: nothing left to answer.
+                    Ok(None) | Err(_) => return None,
+                }
             }
         });
         Ok(Response::new(Box::pin(acks)))

@@ -529,6 +529,50 @@ async fn a_sender_the_receiver_does_not_know_yet_is_not_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_greeting_is_acknowledged() {
+    let mut b = Member::start(2, CLUSTER).await;
+    let mut client = RaftClient::connect(b.url.clone()).await.unwrap();
+    let batch = |messages: Vec<Message>| MessageBatch {
+        header: Some(Header {
+            cluster_id: CLUSTER,
+            from: 1,
+            to: 2,
+        }),
+        messages: messages.iter().map(|m| encode(m).unwrap()).collect(),
+    };
+    let batches = vec![
+        batch(Vec::new()),
+        batch(vec![message(1, 2, 7)]),
+        batch(vec![message(1, 2, 8), message(1, 2, 9)]),
+    ];
+    // The stream of batches ends after the third, and with it the answers.
+    let mut acks = client
+        .send(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answers = Vec::new();
+    while let Some(ack) = acks.message().await.unwrap() {
+        answers.push(ack.messages);
+    }
+    assert_eq!(answers, vec![0], "one answer, to the empty greeting");
+    let commits: Vec<u64> = [
+        b.next_message().await,
+        b.next_message().await,
+        b.next_message().await,
+    ]
+    .iter()
+    .map(|m| m.commit)
+    .collect();
+    assert_eq!(
+        commits,
+        vec![7, 8, 9],
+        "every batch was delivered, in order"
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_refusal_of_a_removed_member_says_so_and_names_it() {
     let b = Member::start(2, CLUSTER).await;
     b.transport.set_removed(&[1].into());
