@@ -1055,14 +1055,20 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn changes_fill_runs_and_are_found_in_any_of_them() {
+    /// A backend whose sled holds the changes of revisions 1 to 200, in runs.
+    fn two_hundred_written() -> Backend {
         let mut b = backend();
         for rev in 1..=200 {
             b.put(Revision::new(rev, 0), big_record(rev));
         }
         b.commit().unwrap();
         b.drain().unwrap();
+        b
+    }
+
+    #[test]
+    fn changes_fill_runs_and_are_found_in_any_of_them() {
+        let b = two_hundred_written();
         let keys = run_keys(&b);
         assert!(
             keys.len() > 2,
@@ -1096,12 +1102,7 @@ mod tests {
 
     #[test]
     fn compaction_rewrites_runs_under_their_keys_and_removes_empty_ones() {
-        let mut b = backend();
-        for rev in 1..=200 {
-            b.put(Revision::new(rev, 0), big_record(rev));
-        }
-        b.commit().unwrap();
-        b.drain().unwrap();
+        let mut b = two_hundred_written();
         let keys = run_keys(&b);
         let first_run_end = keys[0].main;
         // Drop the whole first run, and every odd change of the rest below 150.
