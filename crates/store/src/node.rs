@@ -231,7 +231,13 @@ pub(crate) fn open(config: &StoreConfig) -> Result<Opened> {
         // out as they fill.
         .flush_every_ms(None);
     let db = open_sled(&sled_config)?;
-    let mut mvcc = Mvcc::open(db.open_tree("kv")?)?;
+    let mut mvcc = Mvcc::open(db.open_tree("kv")?).map_err(|err| match err {
+        StoreError::Storage(text) => StoreError::Storage(format!(
+            "{}: {text}",
+            config.data_dir.join(DB_DIR).display()
+        )),
+        other => other,
+    })?;
     let snapshots = Arc::new(Snapshots::open(&config.data_dir.join(SNAP_DIR))?);
     let wal_options = WalOptions {
         preallocate_first: config.preallocate_wal_from_start,

@@ -941,6 +941,27 @@ mod tests {
         assert_eq!(ids[0], config.member_id());
     }
 
+    #[tokio::test]
+    async fn a_data_directory_of_an_older_layout_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_dir = dir.path().join("db");
+        {
+            // What an older build left: one sled key per change, no layout record.
+            let db = sled::Config::new().path(&db_dir).open().unwrap();
+            let mut key = vec![b'r'];
+            key.extend_from_slice(&crate::revision::Revision::new(2, 0).to_bytes());
+            db.open_tree("kv").unwrap().insert(key, b"\0").unwrap();
+            db.flush().unwrap();
+        }
+        let err = Store::open(single_member(dir.path().to_path_buf()))
+            .await
+            .err()
+            .expect("the older layout is refused");
+        let text = err.to_string();
+        assert!(text.contains("one change per key"), "{text}");
+        assert!(text.contains(&db_dir.display().to_string()), "{text}");
+    }
+
     #[test]
     fn added_member_ids_are_salted_with_the_time() {
         let urls = vec!["http://127.0.0.4:2380".to_string()];
