@@ -655,6 +655,7 @@ fn stored_runs(
             }
         };
         if key.first() != Some(&REV) {
+            done = true;
             return None;
         }
         match run_bound(&key) {
@@ -1055,6 +1056,12 @@ mod tests {
             .collect()
     }
 
+    /// The main revisions `revisions_below(below)` gives.
+    fn main_revisions_below(b: &Backend, below: i64) -> Vec<i64> {
+        let revs = b.revisions_below(below).unwrap();
+        revs.iter().map(|r| r.main).collect()
+    }
+
     /// A backend whose sled holds the changes of revisions 1 to 200, in runs.
     fn two_hundred_written() -> Backend {
         let mut b = backend();
@@ -1091,12 +1098,7 @@ mod tests {
         assert_eq!(b.get(Revision::new(7, 1)).unwrap(), None);
         let revs: Vec<i64> = b.scan(50, 150).map(|r| r.unwrap().0.main).collect();
         assert_eq!(revs, (50..=150).collect::<Vec<_>>());
-        let below: Vec<i64> = b
-            .revisions_below(100)
-            .unwrap()
-            .iter()
-            .map(|r| r.main)
-            .collect();
+        let below = main_revisions_below(&b, 100);
         assert_eq!(below, (1..100).collect::<Vec<_>>());
     }
 
@@ -1123,12 +1125,7 @@ mod tests {
         }
         let revs: Vec<i64> = b.scan(0, 1000).map(|r| r.unwrap().0.main).collect();
         assert_eq!(revs, kept);
-        let below: Vec<i64> = b
-            .revisions_below(150)
-            .unwrap()
-            .iter()
-            .map(|r| r.main)
-            .collect();
+        let below = main_revisions_below(&b, 150);
         assert_eq!(
             below,
             kept.iter()

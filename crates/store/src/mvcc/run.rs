@@ -65,8 +65,7 @@ impl<'a> Iterator for Changes<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let parsed = split_change(self.rest);
-        match parsed {
+        match split_change(self.rest) {
             Some((rev, record, rest)) => {
                 self.rest = rest;
                 Some(Ok((rev, record)))
