@@ -3,10 +3,13 @@
 //! processes, or a hollow simulation for scale tests).
 //!
 //! # Layout
-//! Empty so far: the kubelet's issue fills this room.
+//! - [`runtime`]: the [`runtime::Runtime`] trait every container runtime implements
+//!   (CRI's calls: sandboxes, containers, exec), and its error and status types.
 //!
 //! # Where to start
 //! docs/architecture.md.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod runtime;
