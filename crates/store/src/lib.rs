@@ -34,20 +34,24 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod config;
 mod error;
 pub mod grpc;
-mod lessor;
+mod lease;
 mod mvcc;
 mod node;
 pub(crate) mod raft;
 mod revision;
 pub mod server;
+mod shared;
 mod store;
+mod url;
 pub mod wal;
 pub mod watch;
 
+pub use config::{member_id, ClusterState, MemberIdentity, StoreConfig};
 pub use error::StoreError;
-pub use node::{ClusterState, RaftStatus};
 pub use revision::Revision;
+pub use shared::RaftStatus;
 pub use skiff_proto::store::Member;
-pub use store::{member_id, MemberIdentity, Store, StoreConfig};
+pub use store::Store;
