@@ -148,7 +148,7 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
 }
 
 /// Serves the raft peer service on `listeners` until `shutdown` is cancelled.
-pub fn serve_peers(
+pub(crate) fn serve_peers(
     listeners: Vec<TcpListener>,
     store: Store,
     shutdown: CancellationToken,

@@ -24,7 +24,7 @@ impl Store {
 
     /// Adds a member (a voter, or a learner) reached at `peer_urls`; returns it
     /// and the new member list once the change is applied here. Its ID is
-    /// salted with the time ([`added_member_id`]), so peer URLs of a removed
+    /// salted with the time (`config::added_member_id`), so peer URLs of a removed
     /// member can be added again, as a new member.
     pub async fn member_add(
         &self,

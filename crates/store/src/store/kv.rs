@@ -38,7 +38,7 @@ impl Store {
     }
 
     /// Reads keys from this member's state machine as it is (a serializable read).
-    pub fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse> {
+    fn range_local(&self, req: &RangeRequest) -> Result<RangeResponse> {
         let mvcc = read(&self.inner.shared.mvcc)?;
         let mut resp = mvcc.range(req)?;
         self.fill_header(&mut resp.header, mvcc.current_revision());
