@@ -165,3 +165,47 @@ fn unused_lease_id(mvcc: &Mvcc) -> i64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use skiff_proto::etcdserverpb::LeaseKeepAliveRequest;
+
+    use super::*;
+
+    fn keep_alive(id: i64) -> LogEntry {
+        LogEntry {
+            id: 1,
+            proposer: 1,
+            request: Some(log_entry::Request::LeaseKeepAlive(LeaseKeepAliveRequest {
+                id,
+            })),
+        }
+    }
+
+    fn applied(response: Response) -> Result<Applied> {
+        Ok(Applied {
+            revision: 1,
+            response,
+            events: Vec::new(),
+        })
+    }
+
+    fn remaining(leases: &Leases, id: i64) -> Option<i64> {
+        let lessor = leases.lessor.lock().expect("the lessor lock");
+        lessor.remaining(id, Instant::now())
+    }
+
+    #[test]
+    fn a_keep_alive_applied_from_the_log_renews_its_lease_on_every_member() {
+        let leases = Leases::default();
+        leases.applied(&keep_alive(7), &applied(Response::LeaseKeepAlive(30)));
+        assert_eq!(remaining(&leases, 7), Some(30));
+    }
+
+    #[test]
+    fn a_keep_alive_of_an_unknown_lease_renews_nothing() {
+        let leases = Leases::default();
+        leases.applied(&keep_alive(7), &Err(StoreError::LeaseNotFound));
+        assert_eq!(remaining(&leases, 7), None);
+    }
+}

@@ -43,6 +43,12 @@
 //! backend) first abandons a running dump: the dump notices and fails, so its
 //! copy, possibly of a tree that changed under it, is never used.
 //!
+//! # Layout
+//! - `mod.rs` (here): the key layout, [`Backend`]'s staging of writes and its
+//!   reads, which merge `unflushed` over sled.
+//! - `writer`: the writer thread that applies committed batches to sled.
+//! - `freeze`: whole-tree access for snapshots ([`FrozenTree`], `replace_all`).
+//!
 //! # Caveats
 //! sled's own flush is not relied on for durability: the write-ahead log is. After
 //! a crash sled may be behind the log, and recovery replays the difference.
