@@ -1,15 +1,6 @@
-//! Lease deadlines: when each lease expires, kept in memory by the member that
-//! decides expiry.
-//!
-//! A lease's existence, TTL and keys are replicated state (`mvcc::lease`); its
-//! deadline is not. The lessor moves a deadline forward on every keep-alive, and
-//! a periodic check proposes a revoke for every lease past its deadline — so the
-//! keys are deleted through the log, at one revision, on every member.
-//!
-//! # Caveats
-//! etcd checkpoints remaining TTLs so a new leader can continue them; skiff, like
-//! etcd without `--experimental-enable-lease-checkpoint`, gives every lease its
-//! full TTL again after a restart.
+//! [`Lessor`]: the deadlines of the live leases, a plain value driven by the
+//! caller's clock (an `Instant` passed in), so its rules are tested without
+//! waiting.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -14,8 +14,8 @@ use skiff_proto::etcdserverpb::{
 use skiff_proto::mvccpb::KeyValue;
 use skiff_proto::store::{log_entry::Request, LogEntry};
 
-use super::Mvcc;
 use crate::error::StoreError;
+use crate::mvcc::Mvcc;
 
 const KEYS: [&[u8]; 6] = [b"a", b"b", b"b/1", b"b/2", b"c", b"d"];
 
@@ -77,7 +77,7 @@ impl Model {
 }
 
 fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
-    super::in_range(key, start, end)
+    crate::mvcc::in_range(key, start, end)
 }
 
 fn random_range(rng: &mut StdRng) -> (Vec<u8>, Vec<u8>) {

@@ -15,9 +15,10 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::StoreConfig;
 use crate::error::StoreError;
 use crate::grpc::{self, Advertised};
-use crate::store::{Store, StoreConfig};
+use crate::store::Store;
 
 /// How long open streams may run on after a shutdown starts.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -75,25 +76,8 @@ pub enum ServerError {
 
 /// Parses `http://host:port` (as etcd's URL flags) into a socket address.
 pub fn parse_url(url: &str) -> Result<SocketAddr, ServerError> {
-    let invalid = |reason: &str| ServerError::InvalidUrl {
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    let rest = match url.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some(("https", _)) => return Err(invalid("TLS is not supported; use http://")),
-        Some((scheme, _)) => {
-            return Err(invalid(&format!(
-                "unsupported scheme {scheme:?}; use http://"
-            )))
-        }
-        None => return Err(invalid("expected http://host:port")),
-    };
-    let host_port = rest.trim_end_matches('/');
-    let host_port = host_port.replace("localhost:", "127.0.0.1:");
-    host_port
-        .parse()
-        .map_err(|_| invalid("expected an IP address and a port, as http://127.0.0.1:2379"))
+    crate::url::parse(url)
+        .map_err(|crate::url::InvalidUrl { url, reason }| ServerError::InvalidUrl { url, reason })
 }
 
 /// Opens the store and serves etcd's API on every listen URL until `shutdown`.
@@ -164,7 +148,7 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
 }
 
 /// Serves the raft peer service on `listeners` until `shutdown` is cancelled.
-pub fn serve_peers(
+pub(crate) fn serve_peers(
     listeners: Vec<TcpListener>,
     store: Store,
     shutdown: CancellationToken,

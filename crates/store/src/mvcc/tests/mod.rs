@@ -13,6 +13,8 @@ use super::txn::{validate_txn, MAX_TXN_OPS};
 use super::{Applied, Mvcc, Response};
 use crate::error::StoreError;
 
+mod model;
+
 struct Harness {
     mvcc: Mvcc,
     index: u64,
@@ -754,7 +756,7 @@ fn reopening_rebuilds_index_revision_and_leases() {
         drop(mvcc); // waits for the writer
         db.flush().unwrap();
     }
-    let db = crate::node::open_sled(&sled::Config::new().path(dir.path())).unwrap();
+    let db = crate::mvcc::open_sled(&sled::Config::new().path(dir.path())).unwrap();
     let mvcc = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
     assert_eq!(mvcc.applied_index(), 4);
     assert_eq!(mvcc.current_revision(), 4);

@@ -554,5 +554,11 @@ fn sync_dir(dir: &Path) -> Result<(), SnapshotError> {
         .map_err(io_error("fsync", dir))
 }
 
+impl From<SnapshotError> for StoreError {
+    fn from(err: SnapshotError) -> Self {
+        StoreError::Storage(err.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests;
