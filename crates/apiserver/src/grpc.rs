@@ -33,20 +33,20 @@ use crate::FieldValidation;
 
 /// How long a watch stays open when the client names no timeout (Kubernetes'
 /// `--min-request-timeout`).
-pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+pub(crate) const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// The largest gRPC message accepted: an object of the largest size plus framing.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The gRPC service; wrap it with [`routes`] to serve it.
 #[derive(Clone)]
-pub struct ApiService {
+pub(crate) struct ApiService {
     registry: Arc<Registry>,
 }
 
 impl ApiService {
     /// A service answering from `registry`.
-    pub fn new(registry: Arc<Registry>) -> ApiService {
+    pub(crate) fn new(registry: Arc<Registry>) -> ApiService {
         ApiService { registry }
     }
 }

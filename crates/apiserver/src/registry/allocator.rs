@@ -23,9 +23,9 @@ use skiff_proto::etcdserverpb::{
 use crate::clock::Random;
 
 /// The prefix of allocated ClusterIPs.
-pub const SERVICE_IPS_PREFIX: &str = "/registry/ranges/serviceips/";
+pub(crate) const SERVICE_IPS_PREFIX: &str = "/registry/ranges/serviceips/";
 /// The prefix of allocated NodePorts.
-pub const NODE_PORTS_PREFIX: &str = "/registry/ranges/servicenodeports/";
+pub(crate) const NODE_PORTS_PREFIX: &str = "/registry/ranges/servicenodeports/";
 
 /// The ranges Services take addresses from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -74,7 +74,7 @@ use crate::storage::{Storage, StorageError};
 use crate::watch_cache::{Filter, Retention, WatchCache, WatchStream};
 
 /// The namespaces every cluster has, created by [`Registry::bootstrap`].
-pub const SYSTEM_NAMESPACES: &[&str] =
+pub(crate) const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// How the registry is set up. `Default` gives Kubernetes' defaults.
@@ -264,7 +264,7 @@ impl Registry {
     /// Starts every resource's watch cache now, as the Kubernetes API server
     /// does at startup, so that a watch from any resourceVersion seen after
     /// this point can be served (a cache started later begins at its own list).
-    pub async fn start_watch_caches(&self) -> Result<(), ApiError> {
+    pub(crate) async fn start_watch_caches(&self) -> Result<(), ApiError> {
         for resource in resources::RESOURCES {
             self.cache(resource).await?;
         }
