@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::fixture::{config_map, r, rv, scenarios, Backend, Fixture};
-use super::*;
+use crate::registry::*;
 use crate::watch_cache::{EventType, WatchStream};
 
 scenarios!(a_watch_resumes_across_an_api_server_restart_without_gaps_or_repeats);

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::fixture::{config_map, pod, r, rv, scenarios, Backend, Fixture};
-use super::*;
+use crate::registry::*;
 use crate::watch_cache::{EventType, WatchEvent, WatchStream};
 
 scenarios!(

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use skiff_api::status::Reason;
 
 use super::fixture::{pod, r, scenarios, Backend, Fixture};
-use super::*;
+use crate::registry::*;
 use crate::watch_cache::{EventType, WatchStream};
 
 scenarios!(

@@ -10,7 +10,7 @@ use serde_json::Value;
 use skiff_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
 
 use super::fixture::{config_map, pod, r, rv, scenarios, Backend, Fixture};
-use super::*;
+use crate::registry::*;
 use crate::storage::{ProgressRequester, StorageWatch};
 use crate::watch_cache::{EventType, WatchEvent, WatchStream};
 

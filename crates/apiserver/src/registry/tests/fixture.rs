@@ -22,7 +22,7 @@ use skiff_proto::etcdserverpb::kv_client::KvClient;
 use skiff_proto::etcdserverpb::{CompactionRequest, RangeRequest, TxnRequest, TxnResponse};
 use skiff_store::{Store, StoreConfig};
 
-use super::{Registry, RegistryConfig, Reply, WriteOptions};
+use crate::registry::{Registry, RegistryConfig, Reply, WriteOptions};
 use crate::storage::{EtcdStorage, LocalStorage, Storage};
 
 /// Which store a scenario runs over.
@@ -42,7 +42,7 @@ macro_rules! scenarios {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::registry::fixture::Backend::Local).await
+                    super::$name($crate::registry::tests::fixture::Backend::Local).await
                 }
             )*
         }
@@ -51,8 +51,8 @@ macro_rules! scenarios {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if $crate::registry::fixture::etcd_binary().is_some() {
-                        super::$name($crate::registry::fixture::Backend::Etcd).await
+                    if $crate::registry::tests::fixture::etcd_binary().is_some() {
+                        super::$name($crate::registry::tests::fixture::Backend::Etcd).await
                     }
                 }
             )*

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use skiff_api::status::Reason;
 
 use super::fixture::{pod, r, scenarios, Backend, Fixture};
-use super::write::PatchType;
-use super::*;
+use crate::registry::write::PatchType;
+use crate::registry::*;
 
 scenarios!(
     invalid_objects_are_refused_with_causes_and_field_paths,

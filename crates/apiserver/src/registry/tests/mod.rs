@@ -1,13 +1,31 @@
 //! The registry's behaviour, each scenario over the in-process store and over
 //! a real etcd (see `fixture`).
+//!
+//! # Layout
+//! - `mod.rs`: create, update, patch, delete, dry run and paging as clients
+//!   see them.
+//! - `fixture.rs`: a registry over either backend, and `scenarios!`, which
+//!   runs each scenario over both.
+//! - `admission.rs`: defaults and validation as clients see them.
+//! - `list.rs`: consistent lists from the watch cache and the fall back.
+//! - `restart.rs`: a watch resumed across an API server restart.
+//! - `selector.rs`: label and field selectors on lists and watches.
+//! - `watch.rs`: watches, bookmarks and expiry.
 
 use serde_json::{json, Value};
 use skiff_api::status::Reason;
 
-pub(crate) use super::fixture::{config_map, open_store, pod, r, rv, Fixture};
-use super::fixture::{scenarios, Backend};
+mod admission;
+pub(crate) mod fixture;
+mod list;
+mod restart;
+mod selector;
+mod watch;
+
 use super::write::PatchType;
 use super::*;
+pub(crate) use fixture::{config_map, open_store, pod, r, rv, Fixture};
+use fixture::{scenarios, Backend};
 
 scenarios!(
     create_sets_server_fields_and_refuses_a_second_one,

@@ -82,7 +82,11 @@ impl Requirement {
     /// Builds a requirement, checking it as apimachinery's `NewRequirement`
     /// does: a valid key, the right number of values for the operator, and
     /// valid label values. Values are sorted and deduplicated.
-    pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Requirement, String> {
+    pub(crate) fn new(
+        key: &str,
+        operator: Operator,
+        values: Vec<String>,
+    ) -> Result<Requirement, String> {
         let mut values = values;
         values.sort();
         values.dedup();

@@ -45,7 +45,7 @@
 //!   the API server applies them without [`validate`]'s update rules, or with
 //!   [`validate_status_update`].
 
-pub mod names;
+pub(crate) mod names;
 
 mod cluster;
 mod cron;
@@ -95,7 +95,7 @@ impl FieldErrorKind {
     }
 
     /// The `causes[].reason` Kubernetes puts in a Status (`FieldValueRequired`, …).
-    pub fn cause_reason(self) -> &'static str {
+    pub(crate) fn cause_reason(self) -> &'static str {
         match self {
             FieldErrorKind::Required => "FieldValueRequired",
             FieldErrorKind::Invalid => "FieldValueInvalid",
@@ -122,7 +122,7 @@ pub struct FieldError {
 
 impl FieldError {
     /// `field: Required value[: detail]`.
-    pub fn required(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+    pub(crate) fn required(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
         FieldError {
             field: field.into(),
             kind: FieldErrorKind::Required,
@@ -132,7 +132,7 @@ impl FieldError {
 
     /// `field: Invalid value: <value>: reason`, the value printed as Kubernetes
     /// prints it (strings quoted, numbers and booleans bare).
-    pub fn invalid(
+    pub(crate) fn invalid(
         field: impl Into<String>,
         value: &Value,
         reason: impl Into<String>,
@@ -145,7 +145,7 @@ impl FieldError {
     }
 
     /// `field: Unsupported value: <value>: supported values: "A", "B"`.
-    pub fn not_supported(
+    pub(crate) fn not_supported(
         field: impl Into<String>,
         value: &Value,
         supported: &[&str],
@@ -163,7 +163,7 @@ impl FieldError {
     }
 
     /// `field: Forbidden: detail`.
-    pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+    pub(crate) fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
         FieldError {
             field: field.into(),
             kind: FieldErrorKind::Forbidden,
@@ -172,7 +172,7 @@ impl FieldError {
     }
 
     /// `field: Duplicate value: <value>`.
-    pub fn duplicate(field: impl Into<String>, value: &Value) -> FieldError {
+    pub(crate) fn duplicate(field: impl Into<String>, value: &Value) -> FieldError {
         FieldError {
             field: field.into(),
             kind: FieldErrorKind::Duplicate,
@@ -181,7 +181,7 @@ impl FieldError {
     }
 
     /// `field: Too long: may not be more than N bytes`.
-    pub fn too_long(field: impl Into<String>, max_bytes: usize) -> FieldError {
+    pub(crate) fn too_long(field: impl Into<String>, max_bytes: usize) -> FieldError {
         FieldError {
             field: field.into(),
             kind: FieldErrorKind::TooLong,
@@ -190,7 +190,7 @@ impl FieldError {
     }
 
     /// `field: Not found: <value>`.
-    pub fn not_found(field: impl Into<String>, value: &Value) -> FieldError {
+    pub(crate) fn not_found(field: impl Into<String>, value: &Value) -> FieldError {
         FieldError {
             field: field.into(),
             kind: FieldErrorKind::NotFound,
@@ -225,7 +225,7 @@ impl fmt::Display for FieldError {
 
 /// Whether objects of `kind` live in a namespace (false for Namespace, Node
 /// and PriorityClass among the kinds defaulted and validated here).
-pub fn is_namespaced(kind: &str) -> bool {
+pub(crate) fn is_namespaced(kind: &str) -> bool {
     !matches!(kind, "Namespace" | "Node" | "PriorityClass")
 }
 
