@@ -20,7 +20,7 @@ use skiff_kubelet::cni::NetworkConfig;
 use skiff_kubelet::image::{build_oci_tarball, busybox_rootfs, ImageBuild};
 use skiff_kubelet::runtime::containerd::{ContainerdConfig, ContainerdRuntime};
 use skiff_kubelet::runtime::{
-    labels, ContainerConfig, ContainerState, Resources, Runtime, RuntimeError, SandboxConfig,
+    labels, ContainerConfig, ContainerState, Mount, Resources, Runtime, RuntimeError, SandboxConfig,
 };
 
 /// Distinguishes the bridges and subnets of tests running at once.
@@ -607,4 +607,116 @@ async fn a_restarted_runtime_finds_its_sandboxes_and_containers_by_listing() {
     );
     restarted.remove_pod_sandbox(&sandbox).await.unwrap();
     assert!(restarted.list_containers().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn limits_become_the_containers_cgroup_settings() {
+    let node = Node::start().await;
+    let runtime = node.runtime_with_busybox().await;
+    let mut config = container_config(&node, "limited", &["sleep", "1000"]);
+    config.resources = Resources {
+        cpu_limit_millis: Some(250),
+        memory_limit_bytes: Some(64 << 20),
+    };
+    let (_, container) = run(&runtime, "limited", &config).await;
+    let read = |path: String| std::fs::read_to_string(path).map(|s| s.trim().to_string());
+    let v1 = (
+        read(format!(
+            "/sys/fs/cgroup/cpu/skiff/{container}/cpu.cfs_quota_us"
+        )),
+        read(format!(
+            "/sys/fs/cgroup/memory/skiff/{container}/memory.limit_in_bytes"
+        )),
+    );
+    let (cpu, memory) = match v1 {
+        (Ok(quota), Ok(limit)) => (quota, limit),
+        _ => (
+            read(format!("/sys/fs/cgroup/skiff/{container}/cpu.max")).expect("cpu.max"),
+            read(format!("/sys/fs/cgroup/skiff/{container}/memory.max")).expect("memory.max"),
+        ),
+    };
+    assert!(cpu == "25000" || cpu == "25000 100000", "cpu quota {cpu}");
+    assert_eq!(memory, (64u64 << 20).to_string());
+}
+
+#[tokio::test]
+async fn a_volume_is_bind_mounted_read_write_or_read_only() {
+    let node = Node::start().await;
+    let runtime = node.runtime_with_busybox().await;
+    let data = node.dir.path().join("volumes/data");
+    let config_dir = node.dir.path().join("volumes/config");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(config_dir.join("setting"), "blue").unwrap();
+    let mut config = container_config(
+        &node,
+        "writer",
+        &[
+            "sh",
+            "-c",
+            "cat /config/setting > /data/copy; echo x > /config/other || echo read-only",
+        ],
+    );
+    config.mounts = vec![
+        Mount {
+            host_path: data.clone(),
+            container_path: PathBuf::from("/data"),
+            read_only: false,
+        },
+        Mount {
+            host_path: config_dir.clone(),
+            container_path: PathBuf::from("/config"),
+            read_only: true,
+        },
+    ];
+    let (_, container) = run(&runtime, "volumes", &config).await;
+    assert_eq!(wait_exited(&runtime, &container).await.0, 0);
+    assert_eq!(std::fs::read_to_string(data.join("copy")).unwrap(), "blue");
+    assert!(!config_dir.join("other").exists());
+    log_containing(&config.log_path, "stdout F read-only").await;
+}
+
+#[tokio::test]
+async fn a_host_network_pod_has_no_ip_of_its_own_and_sees_the_nodes_interfaces() {
+    let node = Node::start().await;
+    let runtime = node.runtime_with_busybox().await;
+    let mut sandbox_config = sandbox_config("host");
+    sandbox_config.host_network = true;
+    let sandbox = runtime.run_pod_sandbox(&sandbox_config).await.unwrap();
+    let config = container_config(&node, "host", &["sleep", "1000"]);
+    let container = runtime.create_container(&sandbox, &config).await.unwrap();
+    runtime.start_container(&container).await.unwrap();
+
+    let listed = runtime.list_pod_sandboxes().await.unwrap();
+    assert_eq!(listed[0].ip, None);
+    let node_interfaces = std::fs::read_to_string("/proc/net/dev").unwrap();
+    let output = runtime
+        .exec_sync(
+            &container,
+            &["cat".to_string(), "/proc/net/dev".to_string()],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let seen = String::from_utf8_lossy(&output.stdout);
+    let interfaces = |table: &str| -> Vec<String> {
+        let mut names: Vec<String> = table
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|n| n.trim().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    // Other tests add veths and bridges meanwhile; the node's own links stay.
+    let lasting: Vec<String> = interfaces(&node_interfaces)
+        .into_iter()
+        .filter(|name| name != "lo" && !name.starts_with("veth") && !name.starts_with("sktest"))
+        .collect();
+    assert!(!lasting.is_empty(), "the node has no network interface");
+    let seen = interfaces(&seen);
+    for name in &lasting {
+        assert!(seen.contains(name), "{name} not seen in the pod: {seen:?}");
+    }
 }

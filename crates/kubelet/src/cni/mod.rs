@@ -168,3 +168,6 @@ impl Cni {
         Ok(output.stdout)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -110,6 +110,19 @@ impl ImageError {
 }
 
 impl ImageStore {
+    /// Connects to containerd's socket for the images of `namespace` (for
+    /// `skiff image import`, outside a kubelet).
+    pub async fn connect(socket: &Path, namespace: &str) -> Result<ImageStore, RuntimeError> {
+        let connection = crate::runtime::containerd::Connection::connect(socket, namespace).await?;
+        Ok(ImageStore::new(connection))
+    }
+
+    /// Imports one OCI image layout tarball file; returns the image's name.
+    pub async fn import_file(&self, file: &Path) -> Result<String, ImageError> {
+        let tarball = tokio::fs::read(file).await?;
+        self.import(&tarball).await
+    }
+
     /// Imports every `*.tar` file in `directory` (the kubelet's image
     /// directory), in name order; returns the names of the images imported.
     pub async fn import_directory(&self, directory: &Path) -> Result<Vec<String>, ImageError> {
@@ -123,8 +136,7 @@ impl ImageStore {
         files.sort();
         let mut names = Vec::with_capacity(files.len());
         for file in files {
-            let tarball = tokio::fs::read(&file).await?;
-            names.push(self.import(&tarball).await?);
+            names.push(self.import_file(&file).await?);
         }
         Ok(names)
     }
