@@ -720,3 +720,48 @@ async fn a_host_network_pod_has_no_ip_of_its_own_and_sees_the_nodes_interfaces()
         assert!(seen.contains(name), "{name} not seen in the pod: {seen:?}");
     }
 }
+
+#[tokio::test]
+async fn after_a_restart_resume_logs_copies_what_running_containers_write_next() {
+    let node = Node::start().await;
+    let signal = node.dir.path().join("signal");
+    std::fs::create_dir_all(&signal).unwrap();
+    let mut config = container_config(
+        &node,
+        "chatty",
+        &[
+            "sh",
+            "-c",
+            "echo before; while [ ! -e /signal/go ]; do sleep 0.1; done; echo after; sleep 1000",
+        ],
+    );
+    config.mounts = vec![Mount {
+        host_path: signal.clone(),
+        container_path: PathBuf::from("/signal"),
+        read_only: true,
+    }];
+    // The first kubelet runs on a tokio runtime of its own; shutting that
+    // runtime down ends its log copiers, as a kubelet process exiting would.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let first = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                first.block_on(async {
+                    let runtime = node.runtime_with_busybox().await;
+                    run(&runtime, "chatty", &config).await;
+                    log_containing(&config.log_path, "stdout F before").await;
+                });
+            })
+            .join()
+            .expect("the first kubelet ran the container");
+    });
+
+    let restarted = node.runtime().await;
+    restarted.resume_logs().await.unwrap();
+    std::fs::write(signal.join("go"), "").unwrap();
+    let log = log_containing(&config.log_path, "stdout F after").await;
+    assert_eq!(log.matches(" stdout F before").count(), 1, "{log}");
+}

@@ -58,6 +58,7 @@ impl ImageStore {
 
     /// Imports an OCI image layout tarball: writes its blobs, unpacks its
     /// layers and creates (or updates) the image record. Returns the image's name.
+    #[tracing::instrument(skip_all)]
     pub async fn import(&self, tarball: &[u8]) -> Result<String, ImageError> {
         let layout = ImageLayout::read(tarball, &Platform::current())?;
         let lease = self.create_lease(&layout.name).await?;

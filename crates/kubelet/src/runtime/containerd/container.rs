@@ -32,6 +32,7 @@ const SIGTERM: u32 = 15;
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 impl ContainerdRuntime {
+    #[tracing::instrument(skip(self, config), fields(container = %config.name, attempt = config.attempt))]
     pub(super) async fn create(
         &self,
         sandbox_id: &str,
@@ -137,6 +138,7 @@ impl ContainerdRuntime {
         }
     }
 
+    #[tracing::instrument(skip(self))]
     pub(super) async fn start(&self, id: &str) -> Result<()> {
         let container = self.record(record::KIND_CONTAINER, id).await?;
         let log_path = PathBuf::from(
@@ -198,6 +200,7 @@ impl ContainerdRuntime {
         .await
     }
 
+    #[tracing::instrument(skip(self))]
     pub(super) async fn stop(&self, id: &str, grace: Duration) -> Result<()> {
         self.record(record::KIND_CONTAINER, id).await?;
         let terminated = !grace.is_zero() && self.kill(id, SIGTERM, false).await?;
@@ -272,6 +275,7 @@ impl ContainerdRuntime {
         }
     }
 
+    #[tracing::instrument(skip(self))]
     pub(super) async fn remove(&self, id: &str) -> Result<()> {
         match self.stop(id, Duration::ZERO).await {
             Ok(()) => {}

@@ -16,6 +16,7 @@ use super::{containerd_error, ContainerdRuntime};
 use crate::runtime::{ExecOutput, Result, RuntimeError};
 
 impl ContainerdRuntime {
+    #[tracing::instrument(skip(self))]
     pub(super) async fn exec(
         &self,
         id: &str,

@@ -12,6 +12,7 @@ use super::{netns, spec, ContainerdRuntime};
 use crate::runtime::{Result, RuntimeError, SandboxConfig, SandboxId, SandboxStatus};
 
 impl ContainerdRuntime {
+    #[tracing::instrument(skip_all, fields(pod = %format!("{}/{}", config.namespace, config.name)))]
     pub(super) async fn run_sandbox(&self, config: &SandboxConfig) -> Result<SandboxId> {
         let id = new_id(&format!(
             "{}/{}/{}",
@@ -85,6 +86,7 @@ impl ContainerdRuntime {
         netns::delete(netns).await
     }
 
+    #[tracing::instrument(skip(self))]
     pub(super) async fn stop_sandbox(&self, id: &str) -> Result<()> {
         let sandbox = self.record(record::KIND_SANDBOX, id).await?;
         for container in self.containers_of(id).await? {
@@ -98,6 +100,7 @@ impl ContainerdRuntime {
         Ok(())
     }
 
+    #[tracing::instrument(skip(self))]
     pub(super) async fn remove_sandbox(&self, id: &str) -> Result<()> {
         match self.stop_sandbox(id).await {
             Ok(()) => {}
