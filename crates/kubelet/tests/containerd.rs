@@ -531,6 +531,13 @@ async fn exec_sync_runs_a_command_inside_a_running_container() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("timed out"), "{error}");
+
+    let mut left: Vec<String> = std::fs::read_dir(node.config.state_dir.join(&container))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["stderr", "stdout"], "every exec's FIFOs are removed");
 }
 
 #[tokio::test]

@@ -52,14 +52,13 @@ impl ContainerdRuntime {
             .delete_process(self.connection.request(delete))
             .await
             .ok();
-        let exit_code = ran?;
-        let output = ExecOutput {
-            exit_code,
+        // The FIFOs' names can go now: the readers hold them open.
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(ExecOutput {
+            exit_code: ran?,
             stdout: stdout.await.ok().and_then(|r| r.ok()).unwrap_or_default(),
             stderr: stderr.await.ok().and_then(|r| r.ok()).unwrap_or_default(),
-        };
-        std::fs::remove_dir_all(&dir).ok();
-        Ok(output)
+        })
     }
 
     /// Creates, starts and waits for the exec'd process; kills it when
