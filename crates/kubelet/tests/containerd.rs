@@ -102,16 +102,11 @@ impl Node {
     /// A runtime with the busybox image imported.
     async fn runtime_with_busybox(&self) -> ContainerdRuntime {
         let runtime = self.runtime().await;
-        let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
-        let tarball = build_oci_tarball(&ImageBuild {
-            name: "busybox".into(),
-            rootfs: busybox_rootfs(busybox),
-            cmd: vec!["sh".into()],
-            env: vec!["PATH=/bin".into()],
-            ..ImageBuild::default()
-        })
-        .expect("build the image");
-        let name = runtime.images().import(&tarball).await.expect("import");
+        let name = runtime
+            .images()
+            .import(&busybox_tarball())
+            .await
+            .expect("import");
         assert_eq!(name, "docker.io/library/busybox:latest");
         runtime
     }
@@ -160,6 +155,19 @@ impl Drop for Node {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// An OCI image layout tarball of the node's static busybox.
+fn busybox_tarball() -> Vec<u8> {
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
+    build_oci_tarball(&ImageBuild {
+        name: "busybox".into(),
+        rootfs: busybox_rootfs(busybox),
+        cmd: vec!["sh".into()],
+        env: vec!["PATH=/bin".into()],
+        ..ImageBuild::default()
+    })
+    .expect("build the image")
 }
 
 fn containerd_config(dir: &Path, socket: &Path) -> String {
@@ -771,4 +779,29 @@ async fn after_a_restart_resume_logs_copies_what_running_containers_write_next()
     std::fs::write(signal.join("go"), "").unwrap();
     let log = log_containing(&config.log_path, "stdout F after").await;
     assert_eq!(log.matches(" stdout F before").count(), 1, "{log}");
+}
+
+#[tokio::test]
+async fn an_image_imported_by_ctr_without_unpacking_is_unpacked_on_first_use() {
+    let node = Node::start().await;
+    let tarball = node.dir.path().join("busybox.tar");
+    std::fs::write(&tarball, busybox_tarball()).unwrap();
+    let imported = Command::new("ctr")
+        .arg("--address")
+        .arg(&node.config.socket)
+        .args(["--namespace", "skiff", "images", "import", "--no-unpack"])
+        .arg(&tarball)
+        .output()
+        .expect("ctr is installed with containerd");
+    assert!(imported.status.success(), "{imported:?}");
+
+    let runtime = node.runtime().await;
+    runtime
+        .ensure_image("busybox")
+        .await
+        .expect("unpacked on demand");
+    let config = container_config(&node, "late", &["echo", "unpacked"]);
+    let (_, container) = run(&runtime, "late", &config).await;
+    assert_eq!(wait_exited(&runtime, &container).await.0, 0);
+    log_containing(&config.log_path, "stdout F unpacked").await;
 }

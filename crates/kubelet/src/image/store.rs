@@ -12,8 +12,9 @@ use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
 };
 use containerd_client::services::v1::{
-    ApplyRequest, CreateImageRequest, CreateRequest, DeleteRequest, GetImageRequest, Image,
-    InfoRequest, ReadContentRequest, UpdateImageRequest, WriteAction, WriteContentRequest,
+    ApplyRequest, CreateImageRequest, CreateRequest, DeleteRequest, GetImageRequest, Image, Info,
+    InfoRequest, ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction,
+    WriteContentRequest,
 };
 use containerd_client::types::Descriptor as ContainerdDescriptor;
 use tonic::Code;
@@ -88,8 +89,17 @@ impl ImageStore {
         let chain_id = chain_ids(&config.rootfs.diff_ids)
             .pop()
             .ok_or_else(|| ImageError::Invalid(format!("image {name} has no layers")))?;
-        if manifest.layers.is_empty() || !self.snapshot_exists(&chain_id).await? {
-            return Err(ImageError::Invalid(format!("image {name} is not unpacked")));
+        if manifest.layers.len() != config.rootfs.diff_ids.len() {
+            return Err(ImageError::Invalid(format!(
+                "image {name} has {} layers and {} diff IDs",
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        if !self.snapshot_exists(&chain_id).await? {
+            // Imported by another client without unpacking (`ctr images
+            // import --no-unpack`): unpack it from the content store now.
+            self.unpack_stored(&name, &manifest, &config).await?;
         }
         Ok(ResolvedImage {
             name,
@@ -105,13 +115,67 @@ impl ImageStore {
             let blob = layout.blob(&descriptor.digest)?;
             self.write_blob(descriptor, blob, labels, lease).await?;
         }
+        self.unpack(&layout.manifest.layers, &chain, lease).await?;
+        self.put_image(&layout.name, &layout.manifest_descriptor)
+            .await
+    }
+
+    /// Applies each layer onto the snapshot of those below it, lowest first.
+    async fn unpack(
+        &self,
+        layers: &[Descriptor],
+        chain: &[String],
+        lease: &str,
+    ) -> Result<(), ImageError> {
         let mut parent = String::new();
-        for (layer, chain_id) in layout.manifest.layers.iter().zip(&chain) {
+        for (layer, chain_id) in layers.iter().zip(chain) {
             self.unpack_layer(layer, &parent, chain_id, lease).await?;
             parent = chain_id.clone();
         }
-        self.put_image(&layout.name, &layout.manifest_descriptor)
+        Ok(())
+    }
+
+    /// Unpacks an image whose blobs are already in the content store, and
+    /// labels its config so the garbage collector keeps the snapshots.
+    async fn unpack_stored(
+        &self,
+        name: &str,
+        manifest: &Manifest,
+        config: &ImageConfiguration,
+    ) -> Result<(), ImageError> {
+        let chain = chain_ids(&config.rootfs.diff_ids);
+        let lease = self.create_lease(name).await?;
+        let unpacked = async {
+            self.unpack(&manifest.layers, &chain, &lease).await?;
+            let top = chain.last().cloned().unwrap_or_default();
+            self.label_blob(&manifest.config.digest, &gc_snapshot_label(), top)
+                .await
+        }
+        .await;
+        let released = self.delete_lease(&lease).await;
+        unpacked.and(released)?;
+        tracing::info!(image = %name, "unpacked image");
+        Ok(())
+    }
+
+    /// Sets one label on a blob in the content store.
+    async fn label_blob(&self, digest: &str, key: &str, value: String) -> Result<(), ImageError> {
+        let update = UpdateRequest {
+            info: Some(Info {
+                digest: digest.to_string(),
+                labels: HashMap::from([(key.to_string(), value)]),
+                ..Info::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec![format!("labels.{key}")],
+            }),
+        };
+        self.connection
+            .content()
+            .update(self.connection.request(update))
             .await
+            .map(|_| ())
+            .map_err(|status| ImageError::containerd("label content", status))
     }
 
     /// Writes one blob through the Content service's Write stream, unless
@@ -400,13 +464,15 @@ fn gc_labels(
         }
     } else if descriptor.digest == layout.manifest.config.digest {
         if let Some(top) = chain.last() {
-            labels.insert(
-                format!("containerd.io/gc.ref.snapshot.{SNAPSHOTTER}"),
-                top.clone(),
-            );
+            labels.insert(gc_snapshot_label(), top.clone());
         }
     }
     labels
+}
+
+/// The label on an image config that keeps its unpacked snapshot.
+fn gc_snapshot_label() -> String {
+    format!("containerd.io/gc.ref.snapshot.{SNAPSHOTTER}")
 }
 
 /// The Write stream for one blob: WRITE requests of one chunk each, the last
