@@ -12,9 +12,8 @@ use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
 };
 use containerd_client::services::v1::{
-    ApplyRequest, CreateImageRequest, CreateRequest, DeleteRequest, GetImageRequest, Image, Info,
-    InfoRequest, ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction,
-    WriteContentRequest,
+    ApplyRequest, CreateImageRequest, GetImageRequest, Image, Info, InfoRequest,
+    ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction, WriteContentRequest,
 };
 use containerd_client::types::Descriptor as ContainerdDescriptor;
 use tonic::Code;
@@ -405,40 +404,16 @@ impl ImageStore {
     }
 
     async fn create_lease(&self, image: &str) -> Result<String, ImageError> {
-        let id = format!(
-            "skiff-import-{}",
-            crate::image::digest::sha256_digest(
-                format!("{image} {:?}", std::time::SystemTime::now()).as_bytes()
-            )
-            .trim_start_matches("sha256:")
-            .get(..16)
-            .unwrap_or_default()
-        );
-        // An expiry, so a lease a crashed import leaves behind does not pin
-        // its blobs for ever.
-        let labels = HashMap::from([("containerd.io/gc.expire".to_string(), expiry_in_an_hour())]);
-        let create = CreateRequest {
-            id: id.clone(),
-            labels,
-        };
         self.connection
-            .leases()
-            .create(self.connection.request(create))
+            .create_lease(&format!("import {image}"))
             .await
-            .map_err(|status| ImageError::containerd("create lease", status))?;
-        Ok(id)
+            .map_err(|status| ImageError::containerd("create lease", status))
     }
 
     async fn delete_lease(&self, id: &str) -> Result<(), ImageError> {
-        let delete = DeleteRequest {
-            id: id.to_string(),
-            sync: false,
-        };
         self.connection
-            .leases()
-            .delete(self.connection.request(delete))
+            .delete_lease(id)
             .await
-            .map(|_| ())
             .map_err(|status| ImageError::containerd("delete lease", status))
     }
 }
@@ -533,14 +508,6 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, 
         what: what.to_string(),
         source,
     })
-}
-
-/// An RFC 3339 time an hour from now, for a lease's `containerd.io/gc.expire`.
-fn expiry_in_an_hour() -> String {
-    let now = jiff::Timestamp::now();
-    now.checked_add(jiff::SignedDuration::from_hours(1))
-        .unwrap_or(now)
-        .to_string()
 }
 
 #[cfg(test)]

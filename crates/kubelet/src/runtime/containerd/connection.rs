@@ -3,12 +3,15 @@
 //! requests made during an import carry a lease (`containerd-lease`) so that
 //! containerd's garbage collector keeps what is half-written.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::time::SystemTime;
 
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::{
     containers_client::ContainersClient, content_client::ContentClient, diff_client::DiffClient,
     images_client::ImagesClient, leases_client::LeasesClient, tasks_client::TasksClient,
+    CreateRequest, DeleteRequest,
 };
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
@@ -58,6 +61,38 @@ impl Connection {
             request.metadata_mut().insert(LEASE_HEADER, lease);
         }
         request
+    }
+
+    /// Creates a lease that expires in an hour (so one a crash leaves
+    /// behind does not pin what it holds for ever); returns its ID.
+    /// Resources created under it survive garbage collection until it is
+    /// deleted, by which time something else must refer to them.
+    pub(crate) async fn create_lease(
+        &self,
+        purpose: &str,
+    ) -> std::result::Result<String, tonic::Status> {
+        let seed = format!("{purpose} {:?}", SystemTime::now());
+        let digest = crate::image::digest::sha256_digest(seed.as_bytes());
+        let id = format!("skiff-{}", &digest["sha256:".len().."sha256:".len() + 16]);
+        let now = jiff::Timestamp::now();
+        let expiry = now
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(now);
+        let create = CreateRequest {
+            id: id.clone(),
+            labels: HashMap::from([("containerd.io/gc.expire".to_string(), expiry.to_string())]),
+        };
+        self.leases().create(self.request(create)).await?;
+        Ok(id)
+    }
+
+    /// Deletes a lease; what it held is now kept only by references.
+    pub(crate) async fn delete_lease(&self, id: &str) -> std::result::Result<(), tonic::Status> {
+        let delete = DeleteRequest {
+            id: id.to_string(),
+            sync: false,
+        };
+        self.leases().delete(self.request(delete)).await.map(|_| ())
     }
 
     pub(crate) fn containers(&self) -> ContainersClient<Channel> {

@@ -68,7 +68,6 @@ impl ContainerdRuntime {
             resources: config.resources,
             mounts: config.mounts.clone(),
         });
-        self.prepare_root(&id, &image.chain_id).await?;
         let container = Container {
             id: id.clone(),
             image: image.name,
@@ -85,23 +84,38 @@ impl ContainerdRuntime {
             snapshot_key: id.clone(),
             ..Container::default()
         };
+        // Under a lease until the container record refers to the snapshot:
+        // containerd's garbage collector removes snapshots nothing refers to.
+        let lease = self
+            .connection
+            .create_lease(&id)
+            .await
+            .map_err(|status| containerd_error("create lease", status))?;
+        let created = self.create_leased(container, &image.chain_id, &lease).await;
+        if let Err(status) = self.connection.delete_lease(&lease).await {
+            tracing::warn!(%lease, error = %status.message(), "lease not deleted; it expires");
+        }
+        created.map(|()| id)
+    }
+
+    /// Prepares the container's root from the image's snapshot, then
+    /// records the container; the root goes again if the record fails.
+    async fn create_leased(&self, container: Container, parent: &str, lease: &str) -> Result<()> {
+        let id = container.id.clone();
+        self.prepare_root(&id, parent, lease).await?;
         let create = CreateContainerRequest {
             container: Some(container),
         };
-        if let Err(status) = self
-            .connection
-            .containers()
-            .create(self.connection.request(create))
-            .await
-        {
+        let request = self.connection.leased(create, lease);
+        if let Err(status) = self.connection.containers().create(request).await {
             self.remove_root(&id).await.ok();
             return Err(RuntimeError::CreateContainer(status.message().to_string()));
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The container's writable root: a snapshot on top of the image's.
-    async fn prepare_root(&self, id: &str, image_chain_id: &str) -> Result<()> {
+    async fn prepare_root(&self, id: &str, image_chain_id: &str, lease: &str) -> Result<()> {
         let prepare = PrepareSnapshotRequest {
             snapshotter: SNAPSHOTTER.to_string(),
             key: id.to_string(),
@@ -110,7 +124,7 @@ impl ContainerdRuntime {
         };
         self.connection
             .snapshots()
-            .prepare(self.connection.request(prepare))
+            .prepare(self.connection.leased(prepare, lease))
             .await
             .map(|_| ())
             .map_err(|status| {
