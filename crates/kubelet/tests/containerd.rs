@@ -805,3 +805,24 @@ async fn an_image_imported_by_ctr_without_unpacking_is_unpacked_on_first_use() {
     assert_eq!(wait_exited(&runtime, &container).await.0, 0);
     log_containing(&config.log_path, "stdout F unpacked").await;
 }
+
+#[tokio::test]
+async fn importing_an_image_again_or_twice_at_once_is_harmless() {
+    let node = Node::start().await;
+    let runtime = node.runtime().await;
+    let tarball = busybox_tarball();
+    let (first, second) = tokio::join!(
+        runtime.images().import(&tarball),
+        runtime.images().import(&tarball)
+    );
+    assert_eq!(first.unwrap(), "docker.io/library/busybox:latest");
+    assert_eq!(second.unwrap(), "docker.io/library/busybox:latest");
+    runtime
+        .images()
+        .import(&tarball)
+        .await
+        .expect("a third import");
+    let config = container_config(&node, "again", &["echo", "fine"]);
+    let (_, container) = run(&runtime, "again", &config).await;
+    assert_eq!(wait_exited(&runtime, &container).await.0, 0);
+}

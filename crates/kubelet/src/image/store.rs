@@ -7,6 +7,7 @@
 //! labels on the manifest and config) hold on to them.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
@@ -32,6 +33,8 @@ use crate::runtime::containerd::Connection;
 pub const SNAPSHOTTER: &str = "overlayfs";
 /// Size of each chunk written to the content store.
 const WRITE_CHUNK: usize = 1 << 20;
+/// How many times a blob locked by another writer is waited for.
+const WRITE_ATTEMPTS: u32 = 60;
 
 /// An image ready to run: its name, run config and unpacked root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,7 +181,9 @@ impl ImageStore {
     }
 
     /// Writes one blob through the Content service's Write stream, unless
-    /// the store has it already.
+    /// the store has it already. Another import writing the same blob holds
+    /// its ref locked (`Unavailable`); this one waits for it, as
+    /// containerd's own client does, and finds the blob there.
     async fn write_blob(
         &self,
         descriptor: &Descriptor,
@@ -186,8 +191,31 @@ impl ImageStore {
         labels: HashMap<String, String>,
         lease: &str,
     ) -> Result<(), ImageError> {
+        let mut delay = Duration::from_millis(10);
+        for _ in 0..WRITE_ATTEMPTS {
+            if self.has_blob(&descriptor.digest).await? {
+                return Ok(());
+            }
+            let requests = write_requests(descriptor, blob, labels.clone());
+            match self.try_write(requests, lease).await {
+                Ok(()) => return Ok(()),
+                Err(status) if status.code() == Code::AlreadyExists => return Ok(()),
+                Err(status) if status.code() == Code::Unavailable => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(status) => return Err(ImageError::containerd("content write", status)),
+            }
+        }
+        Err(ImageError::Containerd {
+            what: "content write",
+            message: format!("{} stays locked by another writer", descriptor.digest),
+        })
+    }
+
+    async fn has_blob(&self, digest: &str) -> Result<bool, ImageError> {
         let info = InfoRequest {
-            digest: descriptor.digest.clone(),
+            digest: digest.to_string(),
         };
         match self
             .connection
@@ -195,25 +223,21 @@ impl ImageStore {
             .info(self.connection.request(info))
             .await
         {
-            Ok(_) => return Ok(()),
-            Err(status) if status.code() == Code::NotFound => {}
-            Err(status) => return Err(ImageError::containerd("content info", status)),
+            Ok(_) => Ok(true),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
+            Err(status) => Err(ImageError::containerd("content info", status)),
         }
-        let requests = write_requests(descriptor, blob, labels);
+    }
+
+    async fn try_write(
+        &self,
+        requests: Vec<WriteContentRequest>,
+        lease: &str,
+    ) -> Result<(), tonic::Status> {
         let request = self.connection.leased(tokio_stream::iter(requests), lease);
-        let mut responses = match self.connection.content().write(request).await {
-            Ok(responses) => responses.into_inner(),
-            Err(status) if status.code() == Code::AlreadyExists => return Ok(()),
-            Err(status) => return Err(ImageError::containerd("content write", status)),
-        };
-        loop {
-            match responses.message().await {
-                Ok(Some(_)) => {}
-                Ok(None) => return Ok(()),
-                Err(status) if status.code() == Code::AlreadyExists => return Ok(()),
-                Err(status) => return Err(ImageError::containerd("content write", status)),
-            }
-        }
+        let mut responses = self.connection.content().write(request).await?.into_inner();
+        while responses.message().await?.is_some() {}
+        Ok(())
     }
 
     /// Applies one layer onto a snapshot prepared from its parent and commits
@@ -246,7 +270,9 @@ impl ImageStore {
         let applied = self
             .apply_and_commit(layer, mounts, &key, chain_id, lease)
             .await;
-        if applied.is_err() {
+        // Committed, the extraction key is gone; otherwise it is removed
+        // (also when another unpack committed the same layer first).
+        if !matches!(applied, Ok(true)) {
             let remove = RemoveSnapshotRequest {
                 snapshotter: SNAPSHOTTER.to_string(),
                 key,
@@ -257,9 +283,11 @@ impl ImageStore {
                 .remove(self.connection.request(remove))
                 .await;
         }
-        applied
+        applied.map(|_| ())
     }
 
+    /// Applies the layer and commits the snapshot under its chain ID;
+    /// false when a snapshot of that name appeared meanwhile.
     async fn apply_and_commit(
         &self,
         layer: &Descriptor,
@@ -267,7 +295,7 @@ impl ImageStore {
         key: &str,
         chain_id: &str,
         lease: &str,
-    ) -> Result<(), ImageError> {
+    ) -> Result<bool, ImageError> {
         let apply = ApplyRequest {
             diff: Some(to_containerd(layer)),
             mounts,
@@ -290,11 +318,8 @@ impl ImageStore {
             .commit(self.connection.leased(commit, lease))
             .await
         {
-            Ok(_) => Ok(()),
-            Err(status) if status.code() == Code::AlreadyExists => Err(ImageError::containerd(
-                "commit snapshot (raced with another unpack)",
-                status,
-            )),
+            Ok(_) => Ok(true),
+            Err(status) if status.code() == Code::AlreadyExists => Ok(false),
             Err(status) => Err(ImageError::containerd("commit snapshot", status)),
         }
     }
