@@ -72,7 +72,8 @@ impl ImageStore {
         Ok(layout.name)
     }
 
-    /// The image named `reference` (normalised), with its snapshot unpacked;
+    /// The image named `reference` (normalised), with its snapshot unpacked
+    /// (now, if another client imported it without unpacking);
     /// [`ImageError::NotPresent`] when containerd has no such image.
     pub async fn resolve(&self, reference: &str) -> Result<ResolvedImage, ImageError> {
         let name = normalize(reference);
