@@ -152,3 +152,48 @@ pub(super) fn netns_path(sandbox: &Container) -> Option<String> {
         .get(record::NETNS)
         .map(|name| netns::path_of(name).display().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(labels: &[(&str, &str)]) -> Container {
+        Container {
+            id: "s1".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Container::default()
+        }
+    }
+
+    #[test]
+    fn a_ready_sandbox_reports_its_ip_and_only_the_kubelets_labels() {
+        let sandbox = record(&[
+            (record::KIND, record::KIND_SANDBOX),
+            (record::STATE, record::STATE_READY),
+            (record::IP, "10.244.0.7"),
+            (record::NETNS, "skiff-s1"),
+            ("io.kubernetes.pod.name", "web"),
+        ]);
+        assert_eq!(
+            netns_path(&sandbox).as_deref(),
+            Some("/var/run/netns/skiff-s1")
+        );
+        let status = sandbox_status(sandbox);
+        assert!(status.ready);
+        assert_eq!(status.ip, Some("10.244.0.7".parse().unwrap()));
+        assert_eq!(status.labels.len(), 1);
+        assert_eq!(status.labels["io.kubernetes.pod.name"], "web");
+    }
+
+    #[test]
+    fn a_stopped_host_network_sandbox_is_not_ready_and_has_no_ip_or_netns() {
+        let sandbox = record(&[(record::STATE, record::STATE_NOT_READY)]);
+        assert_eq!(netns_path(&sandbox), None);
+        let status = sandbox_status(sandbox);
+        assert!(!status.ready);
+        assert_eq!(status.ip, None);
+    }
+}
