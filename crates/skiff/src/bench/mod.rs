@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use skiff_store::server::coalesce::Coalesce;
+use skiff_proto::conn::Coalesce;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::cli::BenchCommand;
@@ -219,7 +219,7 @@ pub(crate) async fn connect(
 
 /// A TCP connection to `uri`'s host and port, without Nagle's delay, whose
 /// writes are gathered until the clients that are ready have all written
-/// (`skiff_store::server::coalesce`): the requests of many clients leave in
+/// (`skiff_proto::conn`): the requests of many clients leave in
 /// one segment instead of one each, which leaves more of the machine's CPU to
 /// the store being measured.
 async fn open_connection(
