@@ -27,12 +27,12 @@
 //! Clients gain the same way: `skiff bench kv` wraps its connections in it, so
 //! the requests its clients send together leave together.
 //!
-//! What it bought (docs/benchmarks.md has the runs): `skiff store` under
-//! `skiff bench kv --op put --clients 64` went from about one `writev` per put
-//! to one socket write per 17 puts; the API server under 1,000 watchers and
-//! 100 writes/s from about 87,000 system calls/s to 5,000 (measured with an
-//! earlier version that handed the buffer to a writer task per connection,
-//! which yielded the same way).
+//! What it bought (runs of 2026-12-03, in the history of docs/benchmarks.md):
+//! `skiff store` under `skiff bench kv --op put --clients 64` went from about
+//! one `writev` per put to one socket write per 17 puts; the API server under
+//! 1,000 watchers and 100 writes/s from about 87,000 system calls/s to 5,000
+//! (measured with an earlier version that handed the buffer to a writer task
+//! per connection, which yielded the same way).
 //!
 //! The work is done inline, in the connection's own task, rather than by a
 //! writer task: there is no task, lock or wake-up per connection on top of
