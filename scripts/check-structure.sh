@@ -3,7 +3,8 @@
 #   (a) no file outside tests (`tests.rs`, `tests/`) and generated code is over 1,000 lines;
 #   (b) no two modules of one crate import each other: neither two top-level modules, nor
 #       two sibling submodules one level down (a parent and its child may: `use super::…`);
-#   (c) a module with children lives in `foo/mod.rs`, never `foo.rs` next to `foo/`.
+#   (c) a module with children lives in `foo/mod.rs`, never `foo.rs` next to `foo/`
+#       (here also in the crates' `tests/` and in the end-to-end crate under `tests/`).
 # Prints each offender and exits 1 if there is any; exits 0 and prints nothing otherwise.
 #   bash scripts/check-structure.sh
 set -euo pipefail
@@ -66,7 +67,7 @@ check_module_files() {
     if [ -f "$d.rs" ]; then
       offend "$d.rs sits next to $d/: a module with children lives in $d/mod.rs"
     fi
-  done < <(find crates/*/src -mindepth 1 -type d | sort)
+  done < <({ find crates -mindepth 2 -type d; find tests -mindepth 1 -type d; } | grep -v '/target/' | sort)
 }
 
 # Prints the module edges of one file as `top <from> <to>` (between top-level modules)
