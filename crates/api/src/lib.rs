@@ -13,6 +13,9 @@
 //!   [`status::grpc`], its gRPC form, shared by the API server, the client and the CLI.
 //! - [`admission`]: defaulting and validation, with field paths in messages.
 //! - [`labels`] and [`fields`]: label and field selectors.
+//! - `names`: the name and key formats (RFC 1123 labels and subdomains,
+//!   qualified names, label values, port names) that admission and label
+//!   selectors both check.
 //! - [`patch`]: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
 //!
 //! # Where to start
@@ -26,6 +29,7 @@
 pub mod admission;
 pub mod fields;
 pub mod labels;
+pub(crate) mod names;
 pub mod patch;
 pub mod resources;
 pub mod status;

@@ -17,5 +17,6 @@
 #![deny(missing_docs)]
 
 pub mod cni;
+pub mod containerd;
 pub mod image;
 pub mod runtime;
