@@ -4,12 +4,69 @@
 //!
 //! # Layout
 //! - [`runtime`]: the [`runtime::Runtime`] trait every container runtime implements
-//!   (CRI's calls: sandboxes, containers, exec), and its error and status types.
+//!   (CRI's calls: sandboxes, containers, exec), and its error and status types;
+//!   [`runtime::process`] and [`runtime::hollow`] implement it.
+//! - [`clock`]: injected wall-clock time.
+//! - [`logs`]: container logs in CRI's format, written and read.
+//! - [`volume`]: volumes (emptyDir, hostPath, configMap, secret) and env
+//!   resolution (ConfigMap, Secret, downward API).
+//! - [`probe`]: liveness, readiness and startup probes.
+//! - [`node`]: Node registration, node status and the node Lease.
+//! - `kubelet`: [`run`] — the main loop, the pod informer, one worker per pod
+//!   (`pod_worker`), the relist (PLEG) and housekeeping.
+//! - [`pod`]: the pure pod sync — from spec and observed containers to actions
+//!   and a PodStatus; CrashLoopBackOff.
 //!
 //! # Where to start
-//! docs/architecture.md.
+//! [`run`], then `pod_worker.rs` (one pod's loop), then [`pod::sync`] (the
+//! decisions, as a pure function with its table of tests).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod clock;
+pub mod logs;
+pub mod node;
+pub mod pod;
+pub mod probe;
 pub mod runtime;
+pub mod volume;
+
+mod config;
+mod error;
+mod events;
+mod kubelet;
+mod pod_worker;
+
+use std::sync::Arc;
+
+pub use config::{Config, RuntimeChoice};
+pub use error::Error;
+pub use kubelet::run_with_runtime;
+
+use clock::SystemClock;
+use runtime::hollow::HollowRuntime;
+use runtime::process::{ProcessConfig, ProcessRuntime};
+use runtime::Runtime;
+
+/// Runs the kubelet with the runtime `config.runtime` names, until
+/// `shutdown`. See the crate doc.
+pub async fn run(
+    config: Config,
+    client: skiff_client::Client,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), Error> {
+    let runtime: Arc<dyn Runtime> = match &config.runtime {
+        RuntimeChoice::Process => {
+            let process = ProcessConfig {
+                root_dir: config.root_dir.join("process"),
+                pod_ip: config.node_ip,
+            };
+            Arc::new(ProcessRuntime::open(process).await?)
+        }
+        RuntimeChoice::Hollow(hollow) => {
+            Arc::new(HollowRuntime::new(hollow.clone(), Arc::new(SystemClock)))
+        }
+    };
+    run_with_runtime(config, client, runtime, Arc::new(SystemClock), shutdown).await
+}

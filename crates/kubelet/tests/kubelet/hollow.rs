@@ -1,0 +1,65 @@
+//! The hollow runtime under the whole kubelet.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+use skiff_client::{Api, PostParams};
+use skiff_kubelet::runtime::hollow::HollowConfig;
+use skiff_kubelet::{Config, RuntimeChoice};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{eventually, Cluster};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hollow_pods_run_succeed_and_fail_as_their_annotations_say() {
+    let cluster = Cluster::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let config = Config {
+        node_name: "hollow-1".into(),
+        runtime: RuntimeChoice::Hollow(HollowConfig::default()),
+        root_dir: dir.path().to_path_buf(),
+        relist_period: std::time::Duration::from_millis(100),
+        ..Config::default()
+    };
+    let kubelet = tokio::spawn(skiff_kubelet::run(
+        config,
+        cluster.client.clone(),
+        shutdown.clone(),
+    ));
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let cases = [
+        ("server", json!({}), "Always", "Running"),
+        (
+            "job",
+            json!({"hollow.skiff.dev/run-seconds": "0"}),
+            "Never",
+            "Succeeded",
+        ),
+        (
+            "crash",
+            json!({"hollow.skiff.dev/run-seconds": "0", "hollow.skiff.dev/exit-code": "2"}),
+            "Never",
+            "Failed",
+        ),
+    ];
+    for (name, annotations, policy, _) in &cases {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+            "spec": {"nodeName": "hollow-1", "restartPolicy": policy,
+                     "containers": [{"name": "app", "image": "busybox"}]},
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    for (name, _, _, expected) in cases {
+        eventually(&format!("{name} reaches {expected}"), || async {
+            let pod = pods.get(name).await.ok()?;
+            (pod.status?.phase.as_deref() == Some(expected)).then_some(())
+        })
+        .await;
+    }
+    let server = pods.get("server").await.unwrap().status.unwrap();
+    assert!(server.pod_ip.unwrap().starts_with("10.244."));
+    shutdown.cancel();
+    kubelet.await.unwrap().unwrap();
+}
