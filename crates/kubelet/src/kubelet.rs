@@ -30,6 +30,7 @@ use crate::node::{self, Capacity};
 use crate::pod_worker::{self, WorkerHandle};
 use crate::probe::ProbeManager;
 use crate::runtime::{labels, ContainerState, Runtime};
+use crate::server;
 use crate::{Config, Error};
 
 /// What every worker shares.
@@ -98,7 +99,19 @@ pub async fn run_with_runtime(
         .await
         .map_err(|e| Error::io(format!("cannot create {}", config.root_dir.display()), e))?;
     let capacity = config.capacity.unwrap_or_else(|| Capacity::of_host(110));
-    let node = node::node_object(&config, capacity, runtime.name(), clock.now());
+    let listener = match config.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Listen { addr, source })?,
+        ),
+        None => None,
+    };
+    let port = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port());
+    let node = node::node_object(&config, capacity, runtime.name(), port, clock.now());
     let node = node::register(&client, &node).await?;
     tracing::info!(node = %config.node_name, runtime = runtime.name(), "node registered");
     tokio::spawn(node::heartbeat(
@@ -107,6 +120,7 @@ pub async fn run_with_runtime(
         config.clone(),
         capacity,
         runtime.name(),
+        port,
         shutdown.child_token(),
     ));
 
@@ -133,6 +147,10 @@ pub async fn run_with_runtime(
         runtime,
         clock,
     });
+    if let Some(listener) = listener {
+        let router = server::router(kubelet.clone(), cache.clone());
+        tokio::spawn(server::serve(listener, router, shutdown.child_token()));
+    }
     let mut dispatcher = Dispatcher {
         kubelet: kubelet.clone(),
         workers: HashMap::new(),

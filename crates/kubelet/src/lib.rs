@@ -14,6 +14,7 @@
 //! - [`node`]: Node registration, node status and the node Lease.
 //! - `kubelet`: [`run`] — the main loop, the pod informer, one worker per pod
 //!   (`pod_worker`), the relist (PLEG) and housekeeping.
+//! - `server`: the kubelet's HTTP server (port 10250): container logs and exec.
 //! - [`pod`]: the pure pod sync — from spec and observed containers to actions
 //!   and a PodStatus; CrashLoopBackOff.
 //!
@@ -37,6 +38,7 @@ mod error;
 mod events;
 mod kubelet;
 mod pod_worker;
+mod server;
 
 use std::sync::Arc;
 

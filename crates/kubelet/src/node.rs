@@ -16,7 +16,10 @@
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
+use k8s_openapi::api::core::v1::{
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus,
+    NodeSystemInfo,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use serde_json::json;
@@ -77,7 +80,13 @@ fn host_memory() -> Option<u64> {
 }
 
 /// The Node this kubelet registers, with its labels and first status.
-pub fn node_object(config: &Config, capacity: Capacity, runtime: &str, now: SystemTime) -> Node {
+pub fn node_object(
+    config: &Config,
+    capacity: Capacity,
+    runtime: &str,
+    port: Option<u16>,
+    now: SystemTime,
+) -> Node {
     let mut labels = std::collections::BTreeMap::new();
     labels.insert(
         "kubernetes.io/hostname".to_string(),
@@ -104,7 +113,7 @@ pub fn node_object(config: &Config, capacity: Capacity, runtime: &str, now: Syst
             ..ObjectMeta::default()
         },
         spec: None,
-        status: Some(node_status(config, capacity, runtime, now)),
+        status: Some(node_status(config, capacity, runtime, port, now)),
     }
 }
 
@@ -121,6 +130,7 @@ pub fn node_status(
     config: &Config,
     capacity: Capacity,
     runtime: &str,
+    port: Option<u16>,
     now: SystemTime,
 ) -> NodeStatus {
     let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
@@ -183,7 +193,11 @@ pub fn node_status(
             system_uuid: String::new(),
             swap: None,
         }),
-        daemon_endpoints: None,
+        daemon_endpoints: port.map(|port| NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(port),
+            }),
+        }),
         ..NodeStatus::default()
     }
 }
@@ -225,6 +239,7 @@ pub async fn heartbeat(
     config: Config,
     capacity: Capacity,
     runtime: &'static str,
+    port: Option<u16>,
     shutdown: CancellationToken,
 ) {
     let name = node.metadata.name.clone().unwrap_or_default();
@@ -236,7 +251,7 @@ pub async fn heartbeat(
         }
         if last_status.elapsed() >= config.node_status_update_frequency {
             last_status = tokio::time::Instant::now();
-            let status = node_object(&config, capacity, runtime, SystemTime::now());
+            let status = node_object(&config, capacity, runtime, port, SystemTime::now());
             match Api::<Node>::all(client.clone()) {
                 Ok(nodes) => {
                     if let Err(error) = post_status(&nodes, &name, &status).await {

@@ -41,12 +41,19 @@ async fn hollow_pods_run_succeed_and_fail_as_their_annotations_say() {
             "Never",
             "Failed",
         ),
+        (
+            "unready",
+            json!({"hollow.skiff.dev/ready": "false"}),
+            "Always",
+            "Running",
+        ),
     ];
     for (name, annotations, policy, _) in &cases {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "default", "annotations": annotations},
             "spec": {"nodeName": "hollow-1", "restartPolicy": policy,
-                     "containers": [{"name": "app", "image": "busybox"}]},
+                     "containers": [{"name": "app", "image": "busybox",
+                        "readinessProbe": {"exec": {"command": ["check"]}, "periodSeconds": 1}}]},
         }))
         .unwrap();
         pods.create(&PostParams::default(), &pod).await.unwrap();
@@ -58,6 +65,22 @@ async fn hollow_pods_run_succeed_and_fail_as_their_annotations_say() {
         })
         .await;
     }
+    let ready = |pod: Pod| {
+        let conditions = pod.status?.conditions?;
+        let ready = conditions.into_iter().find(|c| c.type_ == "Ready")?;
+        Some(ready.status)
+    };
+    eventually("the server is ready once its probe passes", || async {
+        let pod = pods.get("server").await.ok()?;
+        (ready(pod)? == "True").then_some(())
+    })
+    .await;
+    let unready = pods.get("unready").await.unwrap();
+    assert_eq!(
+        ready(unready).as_deref(),
+        Some("False"),
+        "its readiness probe fails"
+    );
     let server = pods.get("server").await.unwrap().status.unwrap();
     assert!(server.pod_ip.unwrap().starts_with("10.244."));
     shutdown.cancel();

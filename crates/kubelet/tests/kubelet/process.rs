@@ -11,7 +11,7 @@ use skiff_kubelet::logs::{self, LogOptions};
 use skiff_kubelet::{Config, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{eventually, Cluster};
+use crate::common::{eventually, http, Cluster};
 
 fn config(root: &Path, node: &str) -> Config {
     Config {
@@ -33,8 +33,12 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
     let cluster = Cluster::new().await;
     let dir = tempfile::tempdir().unwrap();
     let shutdown = CancellationToken::new();
+    let config = Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..config(&dir.path().join("kubelet"), "node-a")
+    };
     let kubelet = tokio::spawn(skiff_kubelet::run(
-        config(&dir.path().join("kubelet"), "node-a"),
+        config,
         cluster.client.clone(),
         shutdown.clone(),
     ));
@@ -113,6 +117,28 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
     })
     .await;
     assert_eq!(text, "hello from web\n");
+
+    let endpoints = node
+        .status
+        .and_then(|s| s.daemon_endpoints)
+        .and_then(|d| d.kubelet_endpoint);
+    let port = u16::try_from(endpoints.expect("the node names its kubelet port").port).unwrap();
+    let (code, body) = http(port, "GET", "/containerLogs/default/web/app?tailLines=1").await;
+    assert_eq!((code, body.as_str()), (200, "hello from web\n"));
+    let (code, body) = http(
+        port,
+        "POST",
+        "/exec/default/web/app?command=sh&command=-c&command=echo+in+$POD_NAME",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let output: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        output,
+        json!({"exitCode": 0, "stdout": "in web\n", "stderr": ""})
+    );
+    let (code, _) = http(port, "GET", "/containerLogs/default/web/app?previous=true").await;
+    assert_eq!(code, 400, "there is no previous attempt yet");
 
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -254,5 +280,47 @@ async fn a_restarted_kubelet_adopts_its_containers_and_cleans_up_pods_deleted_me
     )
     .await;
     second.cancel();
+    kubelet.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    let cluster = Cluster::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let kubelet = tokio::spawn(skiff_kubelet::run(
+        config(&dir.path().join("kubelet"), "node-d"),
+        cluster.client.clone(),
+        shutdown.clone(),
+    ));
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "flaky", "namespace": "default"},
+        "spec": {"nodeName": "node-d", "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "app",
+            "image": "none",
+            "command": ["sh", "-c", "touch healthy; sleep 1; rm healthy; exec sleep 1000"],
+            "livenessProbe": {"exec": {"command": ["test", "-e", "healthy"]}, "periodSeconds": 1, "failureThreshold": 1},
+        }]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let status = eventually("the container is restarted", || async {
+        let pod = pods.get("flaky").await.ok()?;
+        let status = pod.status?.container_statuses?.into_iter().next()?;
+        (status.restart_count >= 1).then_some(status)
+    })
+    .await;
+    let last = status
+        .last_state
+        .and_then(|s| s.terminated)
+        .expect("the killed attempt is the last state");
+    assert_eq!(last.exit_code, 143, "killed with SIGTERM");
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    pods.delete("flaky", &now).await.unwrap();
+    shutdown.cancel();
     kubelet.await.unwrap().unwrap();
 }
