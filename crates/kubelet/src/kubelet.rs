@@ -140,7 +140,7 @@ pub async fn run_with_runtime(
     }
 
     let kubelet = Arc::new(Kubelet {
-        probes: ProbeManager::new(runtime.clone()),
+        probes: ProbeManager::new(runtime.clone(), shutdown.child_token()),
         events: EventRecorder::new(client.clone(), config.node_name.clone()),
         config,
         client,

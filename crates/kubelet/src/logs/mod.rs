@@ -225,6 +225,23 @@ mod tests {
         assert_eq!(render(&log, tail), "bc\nd\n");
     }
 
+    #[tokio::test]
+    async fn a_follower_returns_only_what_was_appended_after_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let before = format_records(SystemTime::UNIX_EPOCH, Stream::Stdout, b"old\n");
+        std::fs::write(&path, &before).unwrap();
+        let mut follower = Follower::new(path.clone(), before.len() as u64, LogOptions::default());
+        let mut all = before;
+        all.extend(format_records(
+            SystemTime::UNIX_EPOCH,
+            Stream::Stdout,
+            b"new\nnewer\n",
+        ));
+        std::fs::write(&path, &all).unwrap();
+        assert_eq!(follower.next().await.unwrap(), "new\nnewer\n");
+    }
+
     #[test]
     fn lines_not_in_cri_format_are_skipped() {
         assert_eq!(parse_record("garbage"), None);

@@ -105,6 +105,8 @@ fn seconds(value: Option<i32>, default: u64) -> Duration {
 /// The probers of every pod, and their results.
 pub(crate) struct ProbeManager {
     runtime: Arc<dyn Runtime>,
+    /// The kubelet's shutdown: every prober stops with it.
+    shutdown: CancellationToken,
     pods: Arc<Mutex<HashMap<String, PodProbes>>>,
 }
 
@@ -126,9 +128,10 @@ pub(crate) struct Target {
 }
 
 impl ProbeManager {
-    pub fn new(runtime: Arc<dyn Runtime>) -> ProbeManager {
+    pub fn new(runtime: Arc<dyn Runtime>, shutdown: CancellationToken) -> ProbeManager {
         ProbeManager {
             runtime,
+            shutdown,
             pods: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -195,7 +198,7 @@ impl ProbeManager {
                 failed: None,
             };
             pod.results.insert(spec.name.clone(), initial);
-            let stop = CancellationToken::new();
+            let stop = self.shutdown.child_token();
             for (kind, probe) in [
                 (Kind::Startup, &spec.startup_probe),
                 (Kind::Liveness, &spec.liveness_probe),

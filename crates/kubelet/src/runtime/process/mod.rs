@@ -39,6 +39,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, Result, Runtime,
@@ -60,6 +61,15 @@ pub struct ProcessRuntime {
     config: ProcessConfig,
     state: Arc<Mutex<State>>,
     next_id: AtomicU64,
+    /// Stops this runtime's log copiers and waiters when it is dropped; the
+    /// processes run on, for the next runtime over the same root to adopt.
+    stop: CancellationToken,
+}
+
+impl Drop for ProcessRuntime {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 #[derive(Default)]
@@ -129,6 +139,7 @@ impl ProcessRuntime {
         let runtime = ProcessRuntime {
             state: Arc::new(Mutex::new(State::default())),
             next_id: AtomicU64::new(0),
+            stop: CancellationToken::new(),
             config,
         };
         runtime.adopt()?;
@@ -223,13 +234,14 @@ impl ProcessRuntime {
                 }
                 (None, None) => Box::new(|| true),
             };
-            tokio::spawn(child::copy_log(
-                raw,
-                offset,
-                log_path.clone(),
-                stream,
-                ended,
-            ));
+            let copy = child::copy_log(raw, offset, log_path.clone(), stream, ended);
+            let stop = self.stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = copy => {}
+                }
+            });
         }
     }
 
@@ -480,8 +492,12 @@ impl Runtime for ProcessRuntime {
         self.copy_logs(&record, Some(exited), false);
         let state = self.state.clone();
         let id = id.to_string();
+        let stop = self.stop.clone();
         tokio::spawn(async move {
-            let _ = process.wait().await;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = process.wait() => {}
+            }
             let mut state = lock(&state);
             if let Some(container) = state.containers.get_mut(&id) {
                 container.record.exit = Some(Exit {
