@@ -89,7 +89,7 @@ impl Kubelet {
 /// Runs the kubelet over `runtime` until `shutdown`. Containers keep running
 /// after shutdown; the next kubelet adopts them.
 pub async fn run_with_runtime(
-    config: Config,
+    mut config: Config,
     client: Client,
     runtime: Arc<dyn Runtime>,
     clock: Arc<dyn Clock>,
@@ -98,6 +98,8 @@ pub async fn run_with_runtime(
     tokio::fs::create_dir_all(&config.root_dir)
         .await
         .map_err(|e| Error::io(format!("cannot create {}", config.root_dir.display()), e))?;
+    // The conditions' lastTransitionTime: when this kubelet started.
+    config.started_at.get_or_insert(clock.now());
     let capacity = config.capacity.unwrap_or_else(|| Capacity::of_host(110));
     let listener = match config.listen {
         Some(addr) => Some(

@@ -5,3 +5,4 @@
 mod common;
 mod hollow;
 mod process;
+mod scale;
