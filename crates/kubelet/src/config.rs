@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::node::{Capacity, DEFAULT_NODE_STATUS_UPDATE_FREQUENCY};
+use crate::runtime::containerd::ContainerdConfig;
 use crate::runtime::hollow::HollowConfig;
 
 /// Which runtime runs the containers.
@@ -16,6 +17,8 @@ pub enum RuntimeChoice {
     Process,
     /// Simulated containers.
     Hollow(HollowConfig),
+    /// Real containers through containerd.
+    Containerd(ContainerdConfig),
 }
 
 /// Everything the kubelet is told. `Default` suits a test on 127.0.0.1.
@@ -25,8 +28,8 @@ pub struct Config {
     pub node_name: String,
     /// The node's IP: status.addresses, the pods' hostIP.
     pub node_ip: IpAddr,
-    /// The runtime (`--runtime`); containerd is plugged in with
-    /// [`crate::run_with_runtime`].
+    /// The runtime (`--runtime`); any other [`crate::runtime::Runtime`] is
+    /// plugged in with [`crate::run_with_runtime`].
     pub runtime: RuntimeChoice,
     /// Where pod directories, volumes, logs and the process runtime live.
     pub root_dir: PathBuf,

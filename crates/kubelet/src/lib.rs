@@ -5,7 +5,11 @@
 //! # Layout
 //! - [`runtime`]: the [`runtime::Runtime`] trait every container runtime implements
 //!   (CRI's calls: sandboxes, containers, exec), and its error and status types;
-//!   [`runtime::process`] and [`runtime::hollow`] implement it.
+//!   [`runtime::process`], [`runtime::hollow`] and [`runtime::containerd`]
+//!   implement it.
+//! - [`image`]: OCI image layout tarballs, imported into containerd, and a
+//!   builder for tiny ones.
+//! - [`cni`]: pod networking through the standard CNI plugins.
 //! - [`clock`]: injected wall-clock time.
 //! - [`logs`]: container logs in CRI's format, written and read.
 //! - [`volume`]: volumes (emptyDir, hostPath, configMap, secret) and env
@@ -26,6 +30,8 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod cni;
+pub mod image;
 pub mod logs;
 pub mod node;
 pub mod pod;
@@ -47,6 +53,7 @@ pub use error::Error;
 pub use kubelet::run_with_runtime;
 
 use clock::SystemClock;
+use runtime::containerd::ContainerdRuntime;
 use runtime::hollow::HollowRuntime;
 use runtime::process::{ProcessConfig, ProcessRuntime};
 use runtime::Runtime;
@@ -65,6 +72,9 @@ pub async fn run(
                 pod_ip: config.node_ip,
             };
             Arc::new(ProcessRuntime::open(process).await?)
+        }
+        RuntimeChoice::Containerd(containerd) => {
+            Arc::new(ContainerdRuntime::connect(containerd.clone()).await?)
         }
         RuntimeChoice::Hollow(hollow) => {
             Arc::new(HollowRuntime::new(hollow.clone(), Arc::new(SystemClock)))

@@ -28,6 +28,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+pub mod containerd;
 pub mod hollow;
 pub mod process;
 

@@ -1,8 +1,8 @@
 //! The hollow runtime under the whole kubelet.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use serde_json::json;
-use skiff_client::{Api, PostParams};
+use skiff_client::{Api, ListParams, PostParams};
 use skiff_kubelet::runtime::hollow::HollowConfig;
 use skiff_kubelet::{Config, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
@@ -81,6 +81,15 @@ async fn hollow_pods_run_succeed_and_fail_as_their_annotations_say() {
         Some("False"),
         "its readiness probe fails"
     );
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    eventually("an Unhealthy event names the unready pod", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("Unhealthy")
+                && e.involved_object.name.as_deref() == Some("unready")
+        })
+    })
+    .await;
     let server = pods.get("server").await.unwrap().status.unwrap();
     assert!(server.pod_ip.unwrap().starts_with("10.244."));
     shutdown.cancel();
