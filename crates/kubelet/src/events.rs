@@ -72,13 +72,8 @@ impl EventRecorder {
         };
         let client = self.client.clone();
         tokio::spawn(async move {
-            let written = match Api::<Event>::namespaced(client, &namespace) {
-                Ok(events) => events
-                    .create(&PostParams::default(), &event)
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            };
+            let events = Api::<Event>::namespaced(client, &namespace);
+            let written = events.create(&PostParams::default(), &event).await;
             if let Err(error) = written {
                 tracing::debug!(%error, "cannot record an event");
             }

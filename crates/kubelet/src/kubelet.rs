@@ -126,7 +126,7 @@ pub async fn run_with_runtime(
         shutdown.child_token(),
     ));
 
-    let pods: Api<Pod> = Api::all(client.clone())?;
+    let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", config.node_name);
     let informer_config = InformerConfig {
         list: ListParams::default().fields(&selector),

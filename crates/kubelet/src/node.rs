@@ -23,7 +23,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use serde_json::json;
-use skiff_client::{Api, Client, Patch, PostParams};
+use skiff_client::{Api, Client, Patch, PatchParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
 use crate::pod::status_time;
@@ -205,7 +205,7 @@ pub fn node_status(
 /// Creates the Node, or adopts an existing one of that name (its labels
 /// merged with ours, its status replaced).
 pub async fn register(client: &Client, node: &Node) -> Result<Node, Error> {
-    let nodes: Api<Node> = Api::all(client.clone())?;
+    let nodes: Api<Node> = Api::all(client.clone());
     let name = node.metadata.name.clone().unwrap_or_default();
     match nodes.create(&PostParams::default(), node).await {
         Ok(created) => {
@@ -216,7 +216,7 @@ pub async fn register(client: &Client, node: &Node) -> Result<Node, Error> {
         Err(e) if e.is_already_exists() => {
             let labels = json!({"metadata": {"labels": node.metadata.labels}});
             nodes
-                .patch(&name, &PostParams::default(), &Patch::Merge(labels))
+                .patch(&name, &PatchParams::default(), &Patch::Merge(labels))
                 .await?;
             post_status(&nodes, &name, node).await
         }
@@ -227,7 +227,7 @@ pub async fn register(client: &Client, node: &Node) -> Result<Node, Error> {
 async fn post_status(nodes: &Api<Node>, name: &str, node: &Node) -> Result<Node, Error> {
     let patch = Patch::Merge(json!({ "status": node.status }));
     Ok(nodes
-        .patch_status(name, &PostParams::default(), &patch)
+        .patch_status(name, &PatchParams::default(), &patch)
         .await?)
 }
 
@@ -252,13 +252,9 @@ pub async fn heartbeat(
         if last_status.elapsed() >= config.node_status_update_frequency {
             last_status = tokio::time::Instant::now();
             let status = node_object(&config, capacity, runtime, port, SystemTime::now());
-            match Api::<Node>::all(client.clone()) {
-                Ok(nodes) => {
-                    if let Err(error) = post_status(&nodes, &name, &status).await {
-                        tracing::warn!(node = %name, %error, "cannot post the node status");
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "nodes are not served"),
+            let nodes = Api::<Node>::all(client.clone());
+            if let Err(error) = post_status(&nodes, &name, &status).await {
+                tracing::warn!(node = %name, %error, "cannot post the node status");
             }
         }
         tokio::select! {
@@ -281,14 +277,14 @@ pub async fn renew_lease(
     node_uid: &str,
     duration_seconds: i32,
 ) -> Result<(), Error> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE)?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     match leases.get_opt(node).await? {
         Some(mut lease) => {
             let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
             spec.renew_time = Some(micro_now());
             spec.holder_identity = Some(node.to_string());
             spec.lease_duration_seconds = Some(duration_seconds);
-            leases.replace(&PostParams::default(), &lease).await?;
+            leases.replace(node, &PostParams::default(), &lease).await?;
         }
         None => {
             let owner = (!node_uid.is_empty()).then(|| {

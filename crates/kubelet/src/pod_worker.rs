@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret};
 use serde_json::json;
-use skiff_client::{Api, DeleteParams, Patch, PostParams};
+use skiff_client::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -370,8 +370,7 @@ impl Worker {
             ..env::Sources::default()
         };
         if !maps.is_empty() {
-            let api: Api<ConfigMap> =
-                Api::namespaced(client.clone(), &namespace).map_err(|e| e.to_string())?;
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
             for name in maps {
                 if let Some(map) = api.get_opt(&name).await.map_err(|e| e.to_string())? {
                     sources.config_maps.insert(name, map);
@@ -379,8 +378,7 @@ impl Worker {
             }
         }
         if !secrets.is_empty() {
-            let api: Api<Secret> =
-                Api::namespaced(client, &namespace).map_err(|e| e.to_string())?;
+            let api: Api<Secret> = Api::namespaced(client, &namespace);
             for name in secrets {
                 if let Some(secret) = api.get_opt(&name).await.map_err(|e| e.to_string())? {
                     sources.secrets.insert(name, secret);
@@ -396,11 +394,11 @@ impl Worker {
         if pod.status.as_ref() == Some(status) || self.last_written.as_ref() == Some(status) {
             return;
         }
-        let Ok(api) = self.pods(pod) else { return };
+        let api = self.pods(pod);
         let name = pod.metadata.name.clone().unwrap_or_default();
         let patch = Patch::Merge(json!({ "status": status }));
         match api
-            .patch_status(&name, &PostParams::default(), &patch)
+            .patch_status(&name, &PatchParams::default(), &patch)
             .await
         {
             Ok(_) => self.last_written = Some(status.clone()),
@@ -410,11 +408,14 @@ impl Worker {
 
     /// Deletes the terminated pod's object for good (grace 0, this uid only).
     async fn delete(&self, pod: &Pod) {
-        let Ok(api) = self.pods(pod) else { return };
+        let api = self.pods(pod);
         let name = pod.metadata.name.clone().unwrap_or_default();
         let params = DeleteParams {
             grace_period_seconds: Some(0),
-            precondition_uid: Some(self.uid.clone()),
+            preconditions: Some(Preconditions {
+                uid: Some(self.uid.clone()),
+                resource_version: None,
+            }),
             ..DeleteParams::default()
         };
         match api.delete(&name, &params).await {
@@ -424,7 +425,7 @@ impl Worker {
         }
     }
 
-    fn pods(&self, pod: &Pod) -> Result<Api<Pod>, skiff_client::Error> {
+    fn pods(&self, pod: &Pod) -> Api<Pod> {
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         Api::namespaced(self.kubelet.client.clone(), &namespace)
     }

@@ -26,7 +26,7 @@ async fn hollow_pods_run_succeed_and_fail_as_their_annotations_say() {
         cluster.client.clone(),
         shutdown.clone(),
     ));
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let cases = [
         ("server", json!({}), "Always", "Running"),
         (
@@ -81,7 +81,7 @@ async fn hollow_pods_run_succeed_and_fail_as_their_annotations_say() {
         Some("False"),
         "its readiness probe fails"
     );
-    let events: Api<Event> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), "default");
     eventually("an Unhealthy event names the unready pod", || async {
         let list = events.list(&ListParams::default()).await.ok()?;
         list.items.into_iter().find(|e| {

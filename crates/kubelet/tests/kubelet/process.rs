@@ -43,7 +43,7 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
         shutdown.clone(),
     ));
 
-    let nodes: Api<Node> = Api::all(cluster.client.clone()).unwrap();
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
     let node = eventually("the node registers", || async {
         nodes.get_opt("node-a").await.ok().flatten()
     })
@@ -55,7 +55,7 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
             .map(String::as_str),
         Some("zone-a")
     );
-    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), "kube-node-lease").unwrap();
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), "kube-node-lease");
     eventually("the node lease exists", || async {
         leases.get_opt("node-a").await.ok().flatten()
     })
@@ -72,7 +72,7 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
         }]},
     }))
     .unwrap();
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let created = pods.create(&PostParams::default(), &pod).await.unwrap();
     let uid = created.metadata.uid.clone().unwrap();
 
@@ -170,7 +170,7 @@ async fn a_missing_command_is_reported_and_other_pods_still_run() {
         cluster.client.clone(),
         shutdown.clone(),
     ));
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     for (name, command) in [("broken", "no-such-command-here"), ("fine", "sleep")] {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "default"},
@@ -210,7 +210,7 @@ async fn a_restarted_kubelet_adopts_its_containers_and_cleans_up_pods_deleted_me
     let cluster = Cluster::new().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("kubelet");
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let first = CancellationToken::new();
     let kubelet = tokio::spawn(skiff_kubelet::run(
         config(&root, "node-c"),
@@ -293,7 +293,7 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         cluster.client.clone(),
         shutdown.clone(),
     ));
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "flaky", "namespace": "default"},
         "spec": {"nodeName": "node-d", "terminationGracePeriodSeconds": 1, "containers": [{

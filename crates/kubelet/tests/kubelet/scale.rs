@@ -50,7 +50,7 @@ async fn memory_per_hollow_node() {
             shutdown.clone(),
         ));
     }
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     for n in 0..NODES {
         for p in 0..PODS_PER_NODE {
             let pod: Pod = serde_json::from_value(json!({
