@@ -288,23 +288,38 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let cluster = Cluster::new().await;
     let dir = tempfile::tempdir().unwrap();
     let shutdown = CancellationToken::new();
+    let config = Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..config(&dir.path().join("kubelet"), "node-d")
+    };
     let kubelet = tokio::spawn(skiff_kubelet::run(
-        config(&dir.path().join("kubelet"), "node-d"),
+        config,
         cluster.client.clone(),
         shutdown.clone(),
     ));
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let unhealthy = dir.path().join("unhealthy");
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "flaky", "namespace": "default"},
         "spec": {"nodeName": "node-d", "terminationGracePeriodSeconds": 1, "containers": [{
             "name": "app",
             "image": "none",
-            "command": ["sh", "-c", "touch healthy; sleep 1; rm healthy; exec sleep 1000"],
-            "livenessProbe": {"exec": {"command": ["test", "-e", "healthy"]}, "periodSeconds": 1, "failureThreshold": 1},
+            "command": ["sh", "-c", "echo attempt; exec sleep 1000"],
+            "livenessProbe": {
+                "exec": {"command": ["test", "!", "-e", unhealthy.display().to_string()]},
+                "periodSeconds": 1,
+                "failureThreshold": 1,
+            },
         }]},
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
+    eventually("the pod runs", || async {
+        let pod = pods.get("flaky").await.ok()?;
+        (phase(&pod) == Some("Running")).then_some(())
+    })
+    .await;
+    std::fs::write(&unhealthy, b"").unwrap();
     let status = eventually("the container is restarted", || async {
         let pod = pods.get("flaky").await.ok()?;
         let status = pod.status?.container_statuses?.into_iter().next()?;
@@ -316,6 +331,26 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         .and_then(|s| s.terminated)
         .expect("the killed attempt is the last state");
     assert_eq!(last.exit_code, 143, "killed with SIGTERM");
+    std::fs::remove_file(&unhealthy).unwrap();
+
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let node = nodes.get("node-d").await.unwrap();
+    let endpoints = node
+        .status
+        .and_then(|s| s.daemon_endpoints)
+        .and_then(|d| d.kubelet_endpoint);
+    let port = u16::try_from(endpoints.unwrap().port).unwrap();
+    let (code, body) = http(
+        port,
+        "GET",
+        "/containerLogs/default/flaky/app?previous=true",
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.starts_with("attempt\n"),
+        "the killed attempt's log: {body:?}"
+    );
     let now = DeleteParams {
         grace_period_seconds: Some(0),
         ..DeleteParams::default()
