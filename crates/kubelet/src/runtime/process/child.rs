@@ -63,9 +63,9 @@ fn is_executable(path: &Path) -> bool {
 /// process's exit code is known after a kubelet restart. The wrapper catches
 /// SIGTERM (so it outlives its child to write the code); a caught signal is
 /// reset to its default in the child, which therefore sees SIGTERM as usual.
-/// The wrapper's own stdout and stderr go to /dev/null (the child gets the
-/// container's), so its notices — dash writes "Terminated" to stdout when
-/// its child dies of SIGTERM — stay out of the log.
+/// The wrapper's own stdout and stderr go to /dev/null and the command gets
+/// the container's inside a subshell, so the wrapper's notices (dash writes
+/// "Terminated" to the stderr it waits with) stay out of the log.
 pub(super) fn spawn(launch: &Launch<'_>) -> io::Result<tokio::process::Child> {
     let exit_file = exit_code_file(launch.dir);
     let stdout = std::fs::File::create(launch.dir.join("stdout"))?;
@@ -73,7 +73,7 @@ pub(super) fn spawn(launch: &Launch<'_>) -> io::Result<tokio::process::Child> {
     let mut command = tokio::process::Command::new("/bin/sh");
     command
         .arg("-c")
-        .arg(r#"trap : TERM INT; exec 3>&1 4>&2 >/dev/null 2>&1; "$@" >&3 2>&4 3>&- 4>&-; echo $? > "$0""#)
+        .arg(r#"trap : TERM INT; exec 3>&1 4>&2 >/dev/null 2>&1; ( exec "$@" >&3 2>&4 3>&- 4>&- ); echo $? > "$0""#)
         .arg(&exit_file)
         .args(launch.argv)
         .current_dir(launch.cwd)
