@@ -17,7 +17,6 @@
 //! no static pods.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -25,6 +24,7 @@ use skiff_client::{Api, Change, Client, Informer, InformerConfig, ListParams, St
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::context::Kubelet;
 use crate::events::EventRecorder;
 use crate::node::{self, Capacity};
 use crate::pod_worker::{self, WorkerHandle};
@@ -32,59 +32,6 @@ use crate::probe::ProbeManager;
 use crate::runtime::{labels, ContainerState, Runtime};
 use crate::server;
 use crate::{Config, Error};
-
-/// What every worker shares.
-pub(crate) struct Kubelet {
-    pub config: Config,
-    pub client: Client,
-    pub runtime: Arc<dyn Runtime>,
-    pub clock: Arc<dyn Clock>,
-    pub probes: ProbeManager,
-    pub events: EventRecorder,
-}
-
-impl Kubelet {
-    /// The pod's directory (volumes).
-    pub fn pod_dir(&self, uid: &str) -> PathBuf {
-        pod_worker::pod_dir(&self.config.root_dir, uid)
-    }
-
-    /// The pod's log directory, named as the real kubelet's
-    /// `/var/log/pods/<namespace>_<name>_<uid>`.
-    pub fn pod_log_dir(&self, pod: &Pod) -> PathBuf {
-        let meta = &pod.metadata;
-        self.config.root_dir.join("logs").join(format!(
-            "{}_{}_{}",
-            meta.namespace.as_deref().unwrap_or_default(),
-            meta.name.as_deref().unwrap_or_default(),
-            meta.uid.as_deref().unwrap_or_default()
-        ))
-    }
-
-    /// Stops and removes every sandbox of the pod `uid`, and its directory.
-    pub async fn tear_down(&self, uid: &str) {
-        self.probes.forget(uid);
-        let sandboxes = match self.runtime.list_pod_sandboxes().await {
-            Ok(sandboxes) => sandboxes,
-            Err(error) => {
-                tracing::warn!(%uid, %error, "cannot list sandboxes to tear down");
-                return;
-            }
-        };
-        for sandbox in sandboxes
-            .iter()
-            .filter(|s| s.labels.get(labels::POD_UID).map(String::as_str) == Some(uid))
-        {
-            if let Err(error) = self.runtime.stop_pod_sandbox(&sandbox.id).await {
-                tracing::warn!(%uid, %error, "cannot stop sandbox");
-            }
-            if let Err(error) = self.runtime.remove_pod_sandbox(&sandbox.id).await {
-                tracing::warn!(%uid, %error, "cannot remove sandbox");
-            }
-        }
-        let _ = tokio::fs::remove_dir_all(self.pod_dir(uid)).await;
-    }
-}
 
 /// Runs the kubelet over `runtime` until `shutdown`. Containers keep running
 /// after shutdown; the next kubelet adopts them.

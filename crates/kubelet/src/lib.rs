@@ -16,6 +16,7 @@
 //!   resolution (ConfigMap, Secret, downward API).
 //! - [`probe`]: liveness, readiness and startup probes.
 //! - [`node`]: Node registration, node status and the node Lease.
+//! - `context`: what the kubelet's parts share.
 //! - `kubelet`: [`run`] — the main loop, the pod informer, one worker per pod
 //!   (`pod_worker`), the relist (PLEG) and housekeeping.
 //! - `server`: the kubelet's HTTP server (port 10250): container logs and exec.
@@ -40,6 +41,7 @@ pub mod runtime;
 pub mod volume;
 
 mod config;
+mod context;
 mod error;
 mod events;
 mod kubelet;

@@ -15,7 +15,6 @@
 //! the next hint with no backoff of its own.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use skiff_client::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::kubelet::Kubelet;
+use crate::context::Kubelet;
 use crate::pod::backoff::BackOff;
 use crate::pod::{self, Action, Input, KillReason, Plan, StartFailure};
 use crate::probe::Target;
@@ -457,9 +456,4 @@ pub(crate) fn key(pod: &Pod) -> String {
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default()
     )
-}
-
-/// Where a pod's files live, by uid.
-pub(crate) fn pod_dir(root: &std::path::Path, uid: &str) -> PathBuf {
-    root.join("pods").join(uid)
 }

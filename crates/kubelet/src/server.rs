@@ -32,7 +32,7 @@ use serde_json::json;
 use skiff_client::Store;
 use tokio_util::sync::CancellationToken;
 
-use crate::kubelet::Kubelet;
+use crate::context::Kubelet;
 use crate::logs::{self, LogOptions};
 use crate::runtime::{labels, ContainerState, ContainerStatus};
 
