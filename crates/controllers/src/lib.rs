@@ -1,12 +1,25 @@
-//! skiff's controllers: node lifecycle, Job, Endpoints, ReplicaSet, Deployment,
-//! garbage collection, namespaces and CronJob, each a level-triggered reconcile
-//! loop over informers, run together by a controller manager.
+//! skiff's controllers: ReplicaSet, Deployment, Job, Endpoints, node
+//! lifecycle, garbage collection, namespaces, CronJob and ServiceAccount, each
+//! a level-triggered reconcile loop over informers, run together by a
+//! controller manager under leader election.
 //!
 //! # Layout
-//! Empty so far: the controllers' issue fills this room.
+//! - [`meta`]: owner references, adoption and release, label selectors.
+//! - [`pods`]: pod predicates (active, ready, available), the deletion order,
+//!   the pod a template makes.
+//! - [`replicaset`]: keeps `replicas` pods of a template running.
 //!
 //! # Where to start
-//! docs/architecture.md.
+//! Each controller is a pure `reconcile(observed, now) -> Plan` in its
+//! module's `mod.rs`, table-tested beside it.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod expectations;
+pub mod meta;
+pub mod pods;
+pub mod replicaset;
+
+#[cfg(test)]
+mod fixtures;
