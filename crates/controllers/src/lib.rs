@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod deployment;
 pub mod expectations;
 pub mod meta;
 pub mod pods;
