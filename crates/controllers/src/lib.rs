@@ -18,6 +18,7 @@
 
 pub mod deployment;
 pub mod expectations;
+pub mod job;
 pub mod meta;
 pub mod pods;
 pub mod replicaset;
