@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod deployment;
+pub mod endpoints;
 pub mod expectations;
 pub mod job;
 pub mod meta;
