@@ -1,28 +1,52 @@
-//! skiff's controllers: ReplicaSet, Deployment, Job, Endpoints, node
-//! lifecycle, garbage collection, namespaces, CronJob and ServiceAccount, each
-//! a level-triggered reconcile loop over informers, run together by a
-//! controller manager under leader election.
+//! skiff's controllers: ReplicaSet, Deployment, Job, Endpoints (with
+//! EndpointSlices) and ServiceAccount, each a level-triggered reconcile loop
+//! over shared informers, run together by a controller manager under
+//! Lease-based leader election.
+//!
+//! Data comes in through skiff-client's informers (list, then watch, into
+//! caches) and goes out through its typed `Api<K>` writes; nothing else.
 //!
 //! # Layout
-//! - [`meta`]: owner references, adoption and release, label selectors.
-//! - [`pods`]: pod predicates (active, ready, available), the deletion order,
-//!   the pod a template makes.
+//! - [`manager`]: [`run`], the controller manager: [`Config`], leader
+//!   election, shared informers and the worker loop.
 //! - [`replicaset`]: keeps `replicas` pods of a template running.
+//! - [`deployment`]: rolls templates out through ReplicaSets (ECS's services).
+//! - [`job`]: runs pods to completion, counted exactly once.
+//! - [`endpoints`]: the addresses behind each Service, as Endpoints and EndpointSlices.
+//! - [`serviceaccount`]: a `default` ServiceAccount in each namespace.
+//! - [`meta`], [`pods`], [`expectations`]: what the controllers share —
+//!   owner references and adoption, pod predicates and ordering, and the
+//!   record of writes not yet seen in the cache.
+//! - `events`, `writes`, `error`: Warning Events, shared writes, [`Error`].
 //!
 //! # Where to start
 //! Each controller is a pure `reconcile(observed, now) -> Plan` in its
-//! module's `mod.rs`, table-tested beside it.
+//! module's `mod.rs`, table-tested beside it, and a thin `controller.rs`
+//! that feeds it from informers and applies its plan. Read
+//! `replicaset/mod.rs`, then `replicaset/controller.rs`.
+//!
+//! # Caveats
+//! The node lifecycle, garbage collector, namespace and CronJob controllers
+//! are not built yet. Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod deployment;
 pub mod endpoints;
+mod error;
+mod events;
 pub mod expectations;
 pub mod job;
+pub mod manager;
 pub mod meta;
 pub mod pods;
 pub mod replicaset;
+pub mod serviceaccount;
+mod writes;
+
+pub use error::Error;
+pub use manager::{run, Config};
 
 #[cfg(test)]
 mod fixtures;

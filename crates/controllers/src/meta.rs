@@ -126,6 +126,29 @@ pub fn key_of(meta: &ObjectMeta) -> String {
     }
 }
 
+/// Whether two values say the same once nulls, empty lists and empty objects
+/// are dropped: how a status read back from the server compares with the
+/// one a reconcile computed, so equal states are not written again.
+pub fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    fn prune(value: serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match value {
+            Value::Null => None,
+            Value::Array(items) if items.is_empty() => None,
+            Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(prune).collect())),
+            Value::Object(map) => {
+                let map: serde_json::Map<String, Value> =
+                    map.into_iter().filter_map(|(k, v)| Some((k, prune(v)?))).collect();
+                (!map.is_empty()).then_some(Value::Object(map))
+            }
+            other => Some(other),
+        }
+    }
+    let a = serde_json::to_value(a).ok().and_then(prune);
+    let b = serde_json::to_value(b).ok().and_then(prune);
+    a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

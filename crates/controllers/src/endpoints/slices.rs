@@ -106,8 +106,8 @@ fn slice(
 
 /// Whether two slices say the same (labels, endpoints, ports).
 pub fn same_slice(a: &EndpointSlice, b: &EndpointSlice) -> bool {
-    a.endpoints == b.endpoints
-        && a.ports.clone().unwrap_or_default() == b.ports.clone().unwrap_or_default()
-        && a.metadata.labels == b.metadata.labels
+    crate::meta::same(&a.endpoints, &b.endpoints)
+        && crate::meta::same(&a.ports, &b.ports)
+        && crate::meta::same(&a.metadata.labels, &b.metadata.labels)
         && a.address_type == b.address_type
 }

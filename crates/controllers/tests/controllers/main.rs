@@ -1,0 +1,4 @@
+//! The controllers against a real in-process API server, through the client.
+
+mod common;
+mod workloads;
