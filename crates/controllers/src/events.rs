@@ -40,21 +40,23 @@ impl Recorder {
     {
         let meta = object.metadata();
         let uid = meta.uid.clone().unwrap_or_default();
-        let fresh = self
-            .sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((uid.clone(), reason.to_string(), message.to_string()));
+        let fresh = self.sent.lock().unwrap_or_else(|e| e.into_inner()).insert((
+            uid.clone(),
+            reason.to_string(),
+            message.to_string(),
+        ));
         if !fresh {
             return;
         }
         tracing::warn!(object = %crate::meta::key_of(meta), kind = K::KIND, reason, message, "warning event");
         let namespace = meta.namespace.clone().unwrap_or_else(|| "default".into());
         let name = meta.name.clone().unwrap_or_default();
-        let at = Some(Time(now()));
+        let now = now();
+        let at = Some(Time(now));
         let event = Event {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{name}.")),
+                // As client-go names events: the object's name and the time in hex.
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
                 namespace: Some(namespace.clone()),
                 ..Default::default()
             },

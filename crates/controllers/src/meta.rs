@@ -135,10 +135,14 @@ pub fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
         match value {
             Value::Null => None,
             Value::Array(items) if items.is_empty() => None,
-            Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(prune).collect())),
+            Value::Array(items) => {
+                Some(Value::Array(items.into_iter().filter_map(prune).collect()))
+            }
             Value::Object(map) => {
-                let map: serde_json::Map<String, Value> =
-                    map.into_iter().filter_map(|(k, v)| Some((k, prune(v)?))).collect();
+                let map: serde_json::Map<String, Value> = map
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, prune(v)?)))
+                    .collect();
                 (!map.is_empty()).then_some(Value::Object(map))
             }
             other => Some(other),

@@ -35,29 +35,48 @@ where
 
 /// Sets `owner` as the controller of the object named `name`, guarded by the
 /// resourceVersion the cache showed.
-pub(crate) async fn adopt<K: Object>(api: &Api<K>, object: &K, owner: OwnerReference) -> Result<(), skiff_client::Error> {
+pub(crate) async fn adopt<K: Object>(
+    api: &Api<K>,
+    object: &K,
+    owner: OwnerReference,
+) -> Result<(), skiff_client::Error> {
     let patch = crate::meta::adopt_patch(object.metadata(), owner);
     let name = object.metadata().name.clone().unwrap_or_default();
-    api.patch(&name, &PostParams::default(), &Patch::Merge(patch)).await.map(|_| ())
+    api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+        .await
+        .map(|_| ())
 }
 
 /// Removes the reference to `owner_uid` from `object`.
-pub(crate) async fn release<K: Object>(api: &Api<K>, object: &K, owner_uid: &str) -> Result<(), skiff_client::Error> {
+pub(crate) async fn release<K: Object>(
+    api: &Api<K>,
+    object: &K,
+    owner_uid: &str,
+) -> Result<(), skiff_client::Error> {
     let patch = crate::meta::release_patch(object.metadata(), owner_uid);
     let name = object.metadata().name.clone().unwrap_or_default();
-    ignore_not_found(api.patch(&name, &PostParams::default(), &Patch::Merge(patch)).await.map(|_| ()))
+    ignore_not_found(
+        api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ()),
+    )
 }
 
 /// Deletes `name`; an object already gone is not an error.
-pub(crate) async fn delete<K: Object>(api: &Api<K>, name: &str, params: &DeleteParams) -> Result<(), skiff_client::Error> {
+pub(crate) async fn delete<K: Object>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<(), skiff_client::Error> {
     ignore_not_found(api.delete(name, params).await.map(|_| ()))
 }
 
 /// `Ok` for NotFound: what was to be removed is gone.
-pub(crate) fn ignore_not_found(result: Result<(), skiff_client::Error>) -> Result<(), skiff_client::Error> {
+pub(crate) fn ignore_not_found(
+    result: Result<(), skiff_client::Error>,
+) -> Result<(), skiff_client::Error> {
     match result {
         Err(e) if e.is_not_found() => Ok(()),
         other => other,
     }
 }
-

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::json;
-use skiff_client::{Api, DeleteParams, ObjectKey, Patch, PostParams, PropagationPolicy, QueueConfig, Store, WorkQueue};
+use skiff_client::{
+    Api, DeleteParams, ObjectKey, Patch, PostParams, PropagationPolicy, QueueConfig, Store,
+    WorkQueue,
+};
 
 use crate::error::Error;
 use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
@@ -28,7 +31,10 @@ fn queue_for(deployments: &Store<Deployment>, queue: &WorkQueue<ObjectKey>, rs: 
     let namespace = rs.metadata.namespace.clone().unwrap_or_default();
     let labels = meta::labels(&rs.metadata);
     for d in deployments.by_index(BY_NAMESPACE, &namespace) {
-        let selector = d.spec.as_ref().and_then(|s| meta::selector(Some(&s.selector)).ok());
+        let selector = d
+            .spec
+            .as_ref()
+            .and_then(|s| meta::selector(Some(&s.selector)).ok());
         if selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
             queue.add(ObjectKey::of(d.as_ref()));
         }
@@ -60,10 +66,16 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     });
     let workers = ctx.config.workers;
     Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run("deployment", queue, workers, shutdown, move |key| {
-            let controller = controller.clone();
-            async move { controller.sync(&key).await }
-        }))
+        Box::pin(worker::run(
+            "deployment",
+            queue,
+            workers,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
     }))
 }
 
@@ -77,12 +89,19 @@ impl Controller {
         let plan = match super::reconcile(&deployment, &refs, now()) {
             Ok(plan) => plan,
             Err(reason) => {
-                self.ctx.events.warning(deployment.as_ref(), "InvalidDeployment", &reason).await;
+                self.ctx
+                    .events
+                    .warning(deployment.as_ref(), "InvalidDeployment", &reason)
+                    .await;
                 return Ok(None);
             }
         };
         let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-        let by_name = |name: &String| sets.iter().find(|rs| rs.metadata.name.as_ref() == Some(name)).cloned();
+        let by_name = |name: &String| {
+            sets.iter()
+                .find(|rs| rs.metadata.name.as_ref() == Some(name))
+                .cloned()
+        };
         let owner = meta::controller_ref(deployment.as_ref());
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
         let adopt = plan.adopt.iter().filter_map(by_name).map(|rs| {
@@ -104,14 +123,21 @@ impl Controller {
             }
         }
         let scales = plan.scale.iter().map(|scale| {
-            let annotations: serde_json::Map<String, serde_json::Value> =
-                scale.annotations.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let annotations: serde_json::Map<String, serde_json::Value> = scale
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
             let patch = json!({
                 "metadata": { "annotations": annotations },
                 "spec": { "replicas": scale.replicas },
             });
             let api = api.clone();
-            async move { api.patch(&scale.name, &PostParams::default(), &Patch::Merge(patch)).await.map(|_| ()) }
+            async move {
+                api.patch(&scale.name, &PostParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map(|_| ())
+            }
         });
         writes::all("ReplicaSet scalings", scales.collect()).await?;
         let background = DeleteParams {

@@ -26,7 +26,11 @@ fn queue_services(services: &Store<Service>, queue: &WorkQueue<ObjectKey>, pod: 
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let labels = crate::meta::labels(&pod.metadata);
     for service in services.by_index(BY_NAMESPACE, &namespace) {
-        let selector = service.spec.as_ref().and_then(|s| s.selector.as_ref()).filter(|s| !s.is_empty());
+        let selector = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .filter(|s| !s.is_empty());
         if selector.is_some_and(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v))) {
             queue.add(ObjectKey::of(service.as_ref()));
         }
@@ -56,9 +60,16 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let slices = slot.store();
     let q = queue.clone();
     slot.on_delete(move |slice| {
-        let service = slice.metadata.labels.as_ref().and_then(|l| l.get(super::SERVICE_NAME));
+        let service = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(super::SERVICE_NAME));
         if let Some(service) = service {
-            q.add(ObjectKey::new(slice.metadata.namespace.as_deref().unwrap_or(""), service));
+            q.add(ObjectKey::new(
+                slice.metadata.namespace.as_deref().unwrap_or(""),
+                service,
+            ));
         }
     });
     let controller = Arc::new(Controller {
@@ -70,17 +81,25 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     });
     let workers = ctx.config.workers;
     Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run("endpoints", queue, workers, shutdown, move |key| {
-            let controller = controller.clone();
-            async move { controller.sync(&key).await }
-        }))
+        Box::pin(worker::run(
+            "endpoints",
+            queue,
+            workers,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
     }))
 }
 
 impl Controller {
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
-        let endpoints_api: Api<Endpoints> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-        let slice_api: Api<EndpointSlice> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+        let endpoints_api: Api<Endpoints> =
+            Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+        let slice_api: Api<EndpointSlice> =
+            Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
         let existing = self.endpoints.get_key(key);
         let slices = self.slices.by_index(BY_NAMESPACE, &key.namespace);
         let Some(service) = self.services.get_key(key) else {
@@ -91,10 +110,16 @@ impl Controller {
             let managed = slices.iter().filter(|s| {
                 let labels = s.metadata.labels.clone().unwrap_or_default();
                 labels.get(super::SERVICE_NAME) == Some(&key.name)
-                    && labels.get(super::slices::MANAGED_BY_LABEL).map(String::as_str) == Some(super::MANAGED_BY)
+                    && labels
+                        .get(super::slices::MANAGED_BY_LABEL)
+                        .map(String::as_str)
+                        == Some(super::MANAGED_BY)
             });
             let deletes = managed.map(|s| {
-                let (api, name) = (slice_api.clone(), s.metadata.name.clone().unwrap_or_default());
+                let (api, name) = (
+                    slice_api.clone(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                );
                 async move { writes::delete(&api, &name, &DeleteParams::default()).await }
             });
             writes::all("EndpointSlice deletions", deletes.collect()).await?;
@@ -108,7 +133,10 @@ impl Controller {
         };
         match existing {
             None => {
-                match endpoints_api.create(&PostParams::default(), &plan.endpoints).await {
+                match endpoints_api
+                    .create(&PostParams::default(), &plan.endpoints)
+                    .await
+                {
                     Err(e) if e.is_already_exists() => return Ok(Some(Duration::from_millis(100))),
                     other => other?,
                 };
@@ -121,12 +149,15 @@ impl Controller {
             Some(_) => {}
         }
         let writes = plan.slices.iter().filter_map(|wanted| {
-            let current = slices.iter().find(|s| s.metadata.name == wanted.metadata.name);
+            let current = slices
+                .iter()
+                .find(|s| s.metadata.name == wanted.metadata.name);
             if current.is_some_and(|c| super::slices::same_slice(c, wanted)) {
                 return None;
             }
             let mut next = wanted.clone();
-            next.metadata.resource_version = current.and_then(|c| c.metadata.resource_version.clone());
+            next.metadata.resource_version =
+                current.and_then(|c| c.metadata.resource_version.clone());
             let (api, create) = (slice_api.clone(), current.is_none());
             Some(async move {
                 let result = if create {

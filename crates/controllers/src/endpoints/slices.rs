@@ -33,10 +33,12 @@ fn fnv(text: &str) -> u32 {
     })
 }
 
+/// The ports and endpoints of one slice group.
+type Group = (Vec<SlicePort>, Vec<Endpoint>);
+
 /// The slices `service` should have for `endpoints` (sorted by IP).
 pub(crate) fn desired(service: &Service, endpoints: &[PodEndpoint]) -> Vec<EndpointSlice> {
-    let mut groups: BTreeMap<(String, &'static str), (Vec<SlicePort>, Vec<Endpoint>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(String, &'static str), Group> = BTreeMap::new();
     for e in endpoints {
         let family = if e.ip.contains(':') { "IPv6" } else { "IPv4" };
         let ports: Vec<SlicePort> = e

@@ -9,7 +9,10 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
-use skiff_client::{Api, DeleteParams, ObjectKey, Patch, PostParams, PropagationPolicy, QueueConfig, Store, WorkQueue};
+use skiff_client::{
+    Api, DeleteParams, ObjectKey, Patch, PostParams, PropagationPolicy, QueueConfig, Store,
+    WorkQueue,
+};
 
 use super::TRACKING_FINALIZER;
 use crate::error::Error;
@@ -49,7 +52,9 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let (q, e) = (queue.clone(), expectations.clone());
     slot.on_update(move |old, new| {
         if let Some(key) = controller_key(&new.metadata, "Job") {
-            if old.metadata.deletion_timestamp.is_none() && new.metadata.deletion_timestamp.is_some() {
+            if old.metadata.deletion_timestamp.is_none()
+                && new.metadata.deletion_timestamp.is_some()
+            {
                 lock(&e).deletion_observed(&key);
             }
             q.add(key);
@@ -93,11 +98,19 @@ impl Controller {
         let plan = match super::reconcile(&job, &refs, may_manage, now) {
             Ok(plan) => plan,
             Err(reason) => {
-                self.ctx.events.warning(job.as_ref(), "InvalidJob", &reason).await;
+                self.ctx
+                    .events
+                    .warning(job.as_ref(), "InvalidJob", &reason)
+                    .await;
                 return Ok(None);
             }
         };
-        let by_name = |name: &String| namespace_pods.iter().find(|p| p.metadata.name.as_ref() == Some(name)).cloned();
+        let by_name = |name: &String| {
+            namespace_pods
+                .iter()
+                .find(|p| p.metadata.name.as_ref() == Some(name))
+                .cloned()
+        };
         let owner = meta::controller_ref(job.as_ref());
         let adopt = plan.adopt.iter().filter_map(by_name).map(|p| {
             let (api, owner) = (pod_api.clone(), owner.clone());
@@ -137,18 +150,36 @@ impl Controller {
 
     /// A Job that is gone leaves its pods' finalizers behind: remove them, so
     /// the pods can go too.
-    async fn release_orphans(&self, key: &ObjectKey, api: &Api<Pod>, pods: &[Arc<Pod>]) -> Result<Option<Duration>, Error> {
+    async fn release_orphans(
+        &self,
+        key: &ObjectKey,
+        api: &Api<Pod>,
+        pods: &[Arc<Pod>],
+    ) -> Result<Option<Duration>, Error> {
         let orphans: Vec<Arc<Pod>> = pods
             .iter()
             .filter(|p| controller_key(&p.metadata, "Job").as_ref() == Some(key))
-            .filter(|p| p.metadata.finalizers.iter().flatten().any(|f| f == TRACKING_FINALIZER))
+            .filter(|p| {
+                p.metadata
+                    .finalizers
+                    .iter()
+                    .flatten()
+                    .any(|f| f == TRACKING_FINALIZER)
+            })
             .cloned()
             .collect();
         remove_finalizers(api, &orphans).await?;
         Ok(None)
     }
 
-    async fn create(&self, key: &ObjectKey, job: &Job, api: &Api<Pod>, indexes: &[Option<i32>], now: Timestamp) -> Result<(), Error> {
+    async fn create(
+        &self,
+        key: &ObjectKey,
+        job: &Job,
+        api: &Api<Pod>,
+        indexes: &[Option<i32>],
+        now: Timestamp,
+    ) -> Result<(), Error> {
         if indexes.is_empty() {
             return Ok(());
         }
@@ -176,7 +207,13 @@ impl Controller {
         Ok(())
     }
 
-    async fn delete(&self, key: &ObjectKey, api: &Api<Pod>, names: &[String], now: Timestamp) -> Result<(), Error> {
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        api: &Api<Pod>,
+        names: &[String],
+        now: Timestamp,
+    ) -> Result<(), Error> {
         if names.is_empty() {
             return Ok(());
         }
@@ -198,14 +235,26 @@ impl Controller {
 /// Removes the tracking finalizer from `pods`, each guarded by its resourceVersion.
 async fn remove_finalizers(api: &Api<Pod>, pods: &[Arc<Pod>]) -> Result<(), Error> {
     let patches = pods.iter().map(|pod| {
-        let remaining: Vec<&String> = pod.metadata.finalizers.iter().flatten().filter(|f| *f != TRACKING_FINALIZER).collect();
+        let remaining: Vec<&String> = pod
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| *f != TRACKING_FINALIZER)
+            .collect();
         let patch = json!({ "metadata": {
             "finalizers": remaining,
             "resourceVersion": pod.metadata.resource_version,
         }});
         let name = pod.metadata.name.clone().unwrap_or_default();
         let api = api.clone();
-        async move { writes::ignore_not_found(api.patch(&name, &PostParams::default(), &Patch::Merge(patch)).await.map(|_| ())) }
+        async move {
+            writes::ignore_not_found(
+                api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map(|_| ()),
+            )
+        }
     });
     writes::all("finalizer removals", patches.collect()).await
 }

@@ -104,7 +104,8 @@ impl Informers {
         if !self.slots.iter().any(|(t, _)| *t == id) {
             let slot: Slot<K> = Slot::new(&self.client)?;
             let store = slot.store();
-            self.syncs.push(Box::pin(async move { store.wait_for_sync().await }));
+            self.syncs
+                .push(Box::pin(async move { store.wait_for_sync().await }));
             self.slots.push((id, Box::new(slot)));
         }
         let (_, slot) = self
@@ -131,7 +132,11 @@ impl Informers {
 }
 
 /// The key of the controller (of `kind`) that controls `meta`, if any.
-pub(crate) fn controller_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, kind: &str) -> Option<ObjectKey> {
+pub(crate) fn controller_key(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+) -> Option<ObjectKey> {
     let reference = crate::meta::controller_of(meta)?;
-    (reference.kind == kind).then(|| ObjectKey::new(meta.namespace.as_deref().unwrap_or(""), &reference.name))
+    (reference.kind == kind)
+        .then(|| ObjectKey::new(meta.namespace.as_deref().unwrap_or(""), &reference.name))
 }

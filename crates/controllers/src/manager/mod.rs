@@ -108,7 +108,8 @@ pub(crate) fn now() -> Timestamp {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    Timestamp::new(since.as_secs() as i64, since.subsec_nanos() as i32).unwrap_or(Timestamp::UNIX_EPOCH)
+    Timestamp::new(since.as_secs() as i64, since.subsec_nanos() as i32)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Runs the controller manager until `shutdown` is cancelled.
@@ -141,7 +142,11 @@ pub async fn run(config: Config, client: Client, shutdown: CancellationToken) ->
 }
 
 /// Starts the enabled controllers over shared informers and runs them until `shutdown`.
-async fn run_controllers(config: &Config, client: &Client, shutdown: CancellationToken) -> Result<(), Error> {
+async fn run_controllers(
+    config: &Config,
+    client: &Client,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     let context = Context {
         client: client.clone(),
         events: Recorder::new(client.clone(), "controller-manager"),
@@ -155,7 +160,10 @@ async fn run_controllers(config: &Config, client: &Client, shutdown: Cancellatio
         ("deployment", crate::deployment::controller::register),
         ("job", crate::job::controller::register),
         ("endpoints", crate::endpoints::controller::register),
-        ("serviceaccount", crate::serviceaccount::controller::register),
+        (
+            "serviceaccount",
+            crate::serviceaccount::controller::register,
+        ),
     ];
     for (name, register) in all {
         if config.enabled(name) {

@@ -27,7 +27,10 @@ fn queue_matching(sets: &Store<ReplicaSet>, queue: &WorkQueue<ObjectKey>, pod: &
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let labels = meta::labels(&pod.metadata);
     for rs in sets.by_index(BY_NAMESPACE, &namespace) {
-        let selector = rs.spec.as_ref().and_then(|s| meta::selector(Some(&s.selector)).ok());
+        let selector = rs
+            .spec
+            .as_ref()
+            .and_then(|s| meta::selector(Some(&s.selector)).ok());
         if selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
             queue.add(ObjectKey::of(rs.as_ref()));
         }
@@ -45,18 +48,22 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let pod_slot = informers.get::<Pod>()?;
     let pods_store = pod_slot.store();
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
-    pod_slot.on_add(move |pod| match controller_key(&pod.metadata, "ReplicaSet") {
-        Some(key) => {
-            lock(&e).creation_observed(&key);
-            q.add(key);
-        }
-        None => queue_matching(&s, &q, pod),
-    });
+    pod_slot.on_add(
+        move |pod| match controller_key(&pod.metadata, "ReplicaSet") {
+            Some(key) => {
+                lock(&e).creation_observed(&key);
+                q.add(key);
+            }
+            None => queue_matching(&s, &q, pod),
+        },
+    );
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
     pod_slot.on_update(move |old, new| {
         let owner = controller_key(&new.metadata, "ReplicaSet");
         if let Some(key) = &owner {
-            if old.metadata.deletion_timestamp.is_none() && new.metadata.deletion_timestamp.is_some() {
+            if old.metadata.deletion_timestamp.is_none()
+                && new.metadata.deletion_timestamp.is_some()
+            {
                 lock(&e).deletion_observed(key);
             }
             q.add(key.clone());
@@ -85,10 +92,16 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     });
     let workers = ctx.config.workers;
     Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run("replicaset", queue, workers, shutdown, move |key| {
-            let controller = controller.clone();
-            async move { controller.sync(&key).await }
-        }))
+        Box::pin(worker::run(
+            "replicaset",
+            queue,
+            workers,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
     }))
 }
 
@@ -109,12 +122,20 @@ impl Controller {
         let plan = match super::reconcile(&rs, &refs, may_manage, now) {
             Ok(plan) => plan,
             Err(reason) => {
-                self.ctx.events.warning(rs.as_ref(), "InvalidReplicaSet", &reason).await;
+                self.ctx
+                    .events
+                    .warning(rs.as_ref(), "InvalidReplicaSet", &reason)
+                    .await;
                 return Ok(None);
             }
         };
         let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-        let by_name = |name: &String| namespace_pods.iter().find(|p| p.metadata.name.as_ref() == Some(name)).cloned();
+        let by_name = |name: &String| {
+            namespace_pods
+                .iter()
+                .find(|p| p.metadata.name.as_ref() == Some(name))
+                .cloned()
+        };
         let owner = meta::controller_ref(rs.as_ref());
         let uid = rs.metadata.uid.clone().unwrap_or_default();
         let claims = plan.adopt.iter().filter_map(by_name).map(|p| {
@@ -140,13 +161,29 @@ impl Controller {
 
     /// Creates `count` pods in slow-start batches; a failing batch stops the
     /// rest, and the pods never created are no longer expected.
-    async fn create(&self, key: &ObjectKey, rs: &ReplicaSet, api: &Api<Pod>, count: usize, now: k8s_openapi::jiff::Timestamp) -> Result<(), Error> {
+    async fn create(
+        &self,
+        key: &ObjectKey,
+        rs: &ReplicaSet,
+        api: &Api<Pod>,
+        count: usize,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Result<(), Error> {
         if count == 0 {
             return Ok(());
         }
         lock(&self.expectations).expect(key, count, 0, now);
-        let template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
-        let pod = pods::from_template(&template, &key.namespace, &format!("{}-", key.name), meta::controller_ref(rs));
+        let template = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        let pod = pods::from_template(
+            &template,
+            &key.namespace,
+            &format!("{}-", key.name),
+            meta::controller_ref(rs),
+        );
         let mut remaining = count;
         for batch in super::slow_start_batches(count) {
             let creates = (0..batch).map(|_| {
@@ -170,7 +207,13 @@ impl Controller {
         Ok(())
     }
 
-    async fn delete(&self, key: &ObjectKey, api: &Api<Pod>, names: &[String], now: k8s_openapi::jiff::Timestamp) -> Result<(), Error> {
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        api: &Api<Pod>,
+        names: &[String],
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Result<(), Error> {
         if names.is_empty() {
             return Ok(());
         }

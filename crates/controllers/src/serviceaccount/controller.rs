@@ -29,17 +29,28 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let slot = informers.get::<ServiceAccount>()?;
     let accounts = slot.store();
     let q = queue.clone();
-    slot.on_delete(move |sa| q.add(ObjectKey::new("", sa.metadata.namespace.as_deref().unwrap_or(""))));
+    slot.on_delete(move |sa| {
+        q.add(ObjectKey::new(
+            "",
+            sa.metadata.namespace.as_deref().unwrap_or(""),
+        ))
+    });
     let controller = Arc::new(Controller {
         ctx: ctx.clone(),
         namespaces,
         accounts,
     });
     Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run("serviceaccount", queue, 1, shutdown, move |key| {
-            let controller = controller.clone();
-            async move { controller.sync(&key).await }
-        }))
+        Box::pin(worker::run(
+            "serviceaccount",
+            queue,
+            1,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
     }))
 }
 

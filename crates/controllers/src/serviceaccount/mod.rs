@@ -19,7 +19,9 @@ pub const DEFAULT: &str = "default";
 pub fn reconcile(namespace: &Namespace, accounts: &[&ServiceAccount]) -> Option<ServiceAccount> {
     let terminating = namespace.metadata.deletion_timestamp.is_some()
         || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    let present = accounts.iter().any(|a| a.metadata.name.as_deref() == Some(DEFAULT));
+    let present = accounts
+        .iter()
+        .any(|a| a.metadata.name.as_deref() == Some(DEFAULT));
     if terminating || present {
         return None;
     }

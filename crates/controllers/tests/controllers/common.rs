@@ -126,12 +126,19 @@ pub fn kubelet(client: Client, outcome: Outcome, shutdown: CancellationToken) ->
                 Err(_) => continue,
             };
             for pod in list.items {
-                let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
-                if phase != "Pending" && !phase.is_empty() || pod.metadata.deletion_timestamp.is_some() {
+                let phase = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default();
+                if phase != "Pending" && !phase.is_empty()
+                    || pod.metadata.deletion_timestamp.is_some()
+                {
                     continue;
                 }
                 let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-                let api: Api<Pod> = Api::namespaced(client.clone(), &namespace).expect("pods are served");
+                let api: Api<Pod> =
+                    Api::namespaced(client.clone(), &namespace).expect("pods are served");
                 let mut next = pod.clone();
                 next.status = Some(status(outcome, ip));
                 ip += 1;
@@ -143,20 +150,27 @@ pub fn kubelet(client: Client, outcome: Outcome, shutdown: CancellationToken) ->
 }
 
 fn status(outcome: Outcome, ip: u32) -> PodStatus {
-    let now = Time(k8s_openapi::jiff::Timestamp::from_second(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
-    )
-    .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+    let now = Time(
+        k8s_openapi::jiff::Timestamp::from_second(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        )
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    );
     let (phase, ready) = match outcome {
         Outcome::Ready => ("Running", "True"),
         Outcome::Succeed => ("Succeeded", "False"),
     };
     PodStatus {
         phase: Some(phase.into()),
-        pod_ip: Some(format!("10.{}.{}.{}", ip / 65536 % 256, ip / 256 % 256, ip % 256)),
+        pod_ip: Some(format!(
+            "10.{}.{}.{}",
+            ip / 65536 % 256,
+            ip / 256 % 256,
+            ip % 256
+        )),
         conditions: Some(vec![PodCondition {
             type_: "Ready".into(),
             status: ready.into(),

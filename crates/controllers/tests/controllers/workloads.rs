@@ -43,7 +43,10 @@ fn meta(name: &str) -> ObjectMeta {
 }
 
 async fn active_pods(pods: &Api<Pod>, app: &str) -> Vec<Pod> {
-    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await.expect("pods list");
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .expect("pods list");
     list.items
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -71,14 +74,24 @@ async fn a_replica_set_keeps_its_replicas_across_a_manager_restart() {
         status: None,
     };
     sets.create(&PostParams::default(), &rs).await.unwrap();
-    eventually("five pods", || async { active_pods(&pods, "web").await.len() == 5 }).await;
+    eventually("five pods", || async {
+        active_pods(&pods, "web").await.len() == 5
+    })
+    .await;
     // The manager dies and a new one starts: nothing is created twice.
     manager.stop().await;
     let manager = Manager::start(&cluster).await;
-    sets.patch("web", &PostParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}})))
-        .await
-        .unwrap();
-    eventually("two pods", || async { active_pods(&pods, "web").await.len() == 2 }).await;
+    sets.patch(
+        "web",
+        &PostParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
+    eventually("two pods", || async {
+        active_pods(&pods, "web").await.len() == 2
+    })
+    .await;
     let stop = CancellationToken::new();
     let _kubelet = kubelet(client.clone(), Outcome::Ready, stop.clone());
     eventually("ready replicas in status", || async {
@@ -87,7 +100,11 @@ async fn a_replica_set_keeps_its_replicas_across_a_manager_restart() {
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(active_pods(&pods, "web").await.len(), 2, "no more, no fewer");
+    assert_eq!(
+        active_pods(&pods, "web").await.len(),
+        2,
+        "no more, no fewer"
+    );
     stop.cancel();
     manager.stop().await;
 }
@@ -120,18 +137,32 @@ async fn a_deployment_rollout_keeps_surge_and_availability_at_every_observed_mom
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default").unwrap();
     let mut d = deployment(4, "v1");
     d.metadata.annotations = Some(BTreeMap::from([
-        ("ecs.skiff.io/minimum-healthy-percent".to_string(), "75".to_string()),
-        ("ecs.skiff.io/maximum-percent".to_string(), "125".to_string()),
+        (
+            "ecs.skiff.io/minimum-healthy-percent".to_string(),
+            "75".to_string(),
+        ),
+        (
+            "ecs.skiff.io/maximum-percent".to_string(),
+            "125".to_string(),
+        ),
     ]));
-    deployments.create(&PostParams::default(), &d).await.unwrap();
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
     let done = |image: &'static str| {
         let (deployments, pods) = (deployments.clone(), pods.clone());
         async move {
             let d = deployments.get("api").await.unwrap();
             let status = d.status.clone().unwrap_or_default();
             let pods = active_pods(&pods, "api").await;
-            let all_new = pods.iter().all(|p| p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image));
-            status.updated_replicas == Some(4) && status.available_replicas == Some(4) && pods.len() == 4 && all_new
+            let all_new = pods
+                .iter()
+                .all(|p| p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some(image));
+            status.updated_replicas == Some(4)
+                && status.available_replicas == Some(4)
+                && pods.len() == 4
+                && all_new
         }
     };
     eventually("the first rollout", || done("v1")).await;
@@ -144,18 +175,42 @@ async fn a_deployment_rollout_keeps_surge_and_availability_at_every_observed_mom
     let mut manager = Some(manager);
     for step in 0..3000 {
         let list = sets.list(&ListParams::default()).await.unwrap();
-        let wanted: i32 = list.items.iter().map(|rs| rs.spec.as_ref().unwrap().replicas.unwrap_or(0)).sum();
-        assert!(wanted <= 5, "step {step}: ReplicaSets want {wanted} pods, above 4 + maxSurge 1");
+        let wanted: i32 = list
+            .items
+            .iter()
+            .map(|rs| rs.spec.as_ref().unwrap().replicas.unwrap_or(0))
+            .sum();
+        assert!(
+            wanted <= 5,
+            "step {step}: ReplicaSets want {wanted} pods, above 4 + maxSurge 1"
+        );
         let ready = active_pods(&pods, "api")
             .await
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .count();
-        assert!(ready >= 3 || step < 2, "step {step}: {ready} pods ready, below 4 - maxUnavailable 1");
+        assert!(
+            ready >= 3 || step < 2,
+            "step {step}: {ready} pods ready, below 4 - maxUnavailable 1"
+        );
         let new_size = list
             .items
             .iter()
-            .filter(|rs| rs.spec.as_ref().unwrap().template.as_ref().unwrap().spec.as_ref().unwrap().containers[0].image.as_deref() == Some("v2"))
+            .filter(|rs| {
+                rs.spec
+                    .as_ref()
+                    .unwrap()
+                    .template
+                    .as_ref()
+                    .unwrap()
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .containers[0]
+                    .image
+                    .as_deref()
+                    == Some("v2")
+            })
             .map(|rs| rs.spec.as_ref().unwrap().replicas.unwrap_or(0))
             .sum::<i32>();
         if !restarted && new_size >= 2 {
@@ -197,26 +252,39 @@ async fn a_job_counts_each_completion_once_across_a_manager_restart() {
         status: None,
     };
     jobs.create(&PostParams::default(), &job).await.unwrap();
-    eventually("two pods running in parallel", || async { active_pods(&pods, "pi").await.len() == 2 }).await;
+    eventually("two pods running in parallel", || async {
+        active_pods(&pods, "pi").await.len() == 2
+    })
+    .await;
     manager.stop().await;
     let stop = CancellationToken::new();
     let _kubelet = kubelet(client.clone(), Outcome::Succeed, stop.clone());
     let manager = Manager::start(&cluster).await;
     eventually("the job completes", || async {
         let job = jobs.get("pi").await.unwrap();
-        job.status
-            .and_then(|s| s.conditions)
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Complete" && c.status == "True"))
+        job.status.and_then(|s| s.conditions).is_some_and(|c| {
+            c.iter()
+                .any(|c| c.type_ == "Complete" && c.status == "True")
+        })
     })
     .await;
     let job = jobs.get("pi").await.unwrap();
     let status = job.status.unwrap();
     assert_eq!(status.succeeded, Some(4), "each completion counted once");
-    let all = pods.list(&ListParams::default().labels("app=pi")).await.unwrap().items;
+    let all = pods
+        .list(&ListParams::default().labels("app=pi"))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(all.len(), 4, "no pod created twice");
     eventually("finalizers removed", || async {
-        let all = pods.list(&ListParams::default().labels("app=pi")).await.unwrap().items;
-        all.iter().all(|p| p.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()))
+        let all = pods
+            .list(&ListParams::default().labels("app=pi"))
+            .await
+            .unwrap()
+            .items;
+        all.iter()
+            .all(|p| p.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()))
     })
     .await;
     stop.cancel();
@@ -243,7 +311,10 @@ async fn endpoints_follow_ready_pods_of_a_service() {
         }),
         status: None,
     };
-    services.create(&PostParams::default(), &service).await.unwrap();
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
     for name in ["db-0", "db-1"] {
         let pod = Pod {
             metadata: ObjectMeta {
@@ -258,7 +329,9 @@ async fn endpoints_follow_ready_pods_of_a_service() {
     let stop = CancellationToken::new();
     let _kubelet = kubelet(client.clone(), Outcome::Ready, stop.clone());
     eventually("two ready addresses", || async {
-        let Ok(Some(e)) = endpoints.get_opt("db").await else { return false };
+        let Ok(Some(e)) = endpoints.get_opt("db").await else {
+            return false;
+        };
         let subsets = e.subsets.unwrap_or_default();
         subsets.len() == 1 && subsets[0].addresses.as_ref().map_or(0, |a| a.len()) == 2
     })
@@ -266,7 +339,12 @@ async fn endpoints_follow_ready_pods_of_a_service() {
     pods.delete("db-0", &Default::default()).await.unwrap();
     eventually("one address left", || async {
         let e = endpoints.get("db").await.unwrap();
-        e.subsets.unwrap_or_default().iter().map(|s| s.addresses.as_ref().map_or(0, |a| a.len())).sum::<usize>() == 1
+        e.subsets
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.addresses.as_ref().map_or(0, |a| a.len()))
+            .sum::<usize>()
+            == 1
     })
     .await;
     stop.cancel();
@@ -281,18 +359,30 @@ async fn a_deployment_it_cannot_act_on_gets_a_warning_event_and_the_rest_go_on()
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default").unwrap();
     let events: Api<Event> = Api::namespaced(client.clone(), "default").unwrap();
     let mut bad = deployment(2, "v1");
-    bad.metadata.annotations = Some(BTreeMap::from([("ecs.skiff.io/maximum-percent".to_string(), "50".to_string())]));
-    deployments.create(&PostParams::default(), &bad).await.unwrap();
+    bad.metadata.annotations = Some(BTreeMap::from([(
+        "ecs.skiff.io/maximum-percent".to_string(),
+        "50".to_string(),
+    )]));
+    deployments
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap();
     eventually("a warning naming why", || async {
         let list = events.list(&ListParams::default()).await.unwrap();
         list.items.iter().any(|e| {
-            e.type_.as_deref() == Some("Warning") && e.message.as_deref().is_some_and(|m| m.contains("at least 100"))
+            e.type_.as_deref() == Some("Warning")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("at least 100"))
         })
     })
     .await;
     let mut good = deployment(1, "v1");
     good.metadata.name = Some("good".into());
-    deployments.create(&PostParams::default(), &good).await.unwrap();
+    deployments
+        .create(&PostParams::default(), &good)
+        .await
+        .unwrap();
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default").unwrap();
     eventually("the good one still rolls out", || async {
         sets.list(&ListParams::default()).await.unwrap().items.len() == 1
