@@ -1,5 +1,5 @@
 //! skiff's controllers: ReplicaSet, Deployment, Job, Endpoints (with
-//! EndpointSlices) and ServiceAccount, each a level-triggered reconcile loop
+//! EndpointSlices), CronJob and ServiceAccount, each a level-triggered reconcile loop
 //! over shared informers, run together by a controller manager under
 //! Lease-based leader election.
 //!
@@ -13,6 +13,7 @@
 //! - [`deployment`]: rolls templates out through ReplicaSets (ECS's services).
 //! - [`job`]: runs pods to completion, counted exactly once.
 //! - [`endpoints`]: the addresses behind each Service, as Endpoints and EndpointSlices.
+//! - [`cronjob`]: Jobs on a cron schedule in a time zone (ECS's scheduled tasks).
 //! - [`serviceaccount`]: a `default` ServiceAccount in each namespace.
 //! - [`meta`], [`pods`], [`expectations`]: what the controllers share —
 //!   owner references and adoption, pod predicates and ordering, and the
@@ -26,12 +27,13 @@
 //! `replicaset/mod.rs`, then `replicaset/controller.rs`.
 //!
 //! # Caveats
-//! The node lifecycle, garbage collector, namespace and CronJob controllers
-//! are not built yet. Each module lists what it leaves out.
+//! The node lifecycle, garbage collector and namespace controllers are not
+//! built yet. Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 mod error;

@@ -37,6 +37,7 @@ pub const CONTROLLERS: &[&str] = &[
     "deployment",
     "job",
     "endpoints",
+    "cronjob",
     "serviceaccount",
 ];
 
@@ -155,11 +156,12 @@ async fn run_controllers(
     let mut informers = Informers::new(client.clone());
     let mut runners: Vec<Runner> = Vec::new();
     type Register = fn(&Context, &mut Informers) -> Result<Runner, Error>;
-    let all: [(&str, Register); 5] = [
+    let all: [(&str, Register); 6] = [
         ("replicaset", crate::replicaset::controller::register),
         ("deployment", crate::deployment::controller::register),
         ("job", crate::job::controller::register),
         ("endpoints", crate::endpoints::controller::register),
+        ("cronjob", crate::cronjob::controller::register),
         (
             "serviceaccount",
             crate::serviceaccount::controller::register,
