@@ -1,5 +1,5 @@
 //! skiff's controllers: ReplicaSet, Deployment, Job, Endpoints (with
-//! EndpointSlices), CronJob and ServiceAccount, each a level-triggered reconcile loop
+//! EndpointSlices), CronJob, node lifecycle and ServiceAccount, each a level-triggered reconcile loop
 //! over shared informers, run together by a controller manager under
 //! Lease-based leader election.
 //!
@@ -14,6 +14,8 @@
 //! - [`job`]: runs pods to completion, counted exactly once.
 //! - [`endpoints`]: the addresses behind each Service, as Endpoints and EndpointSlices.
 //! - [`cronjob`]: Jobs on a cron schedule in a time zone (ECS's scheduled tasks).
+//! - [`nodelifecycle`]: nodes whose Lease went quiet become Unknown, are
+//!   tainted, and their pods evicted, at a limited rate.
 //! - [`serviceaccount`]: a `default` ServiceAccount in each namespace.
 //! - [`meta`], [`pods`], [`expectations`]: what the controllers share —
 //!   owner references and adoption, pod predicates and ordering, and the
@@ -27,8 +29,7 @@
 //! `replicaset/mod.rs`, then `replicaset/controller.rs`.
 //!
 //! # Caveats
-//! The node lifecycle, garbage collector and namespace controllers are not
-//! built yet. Each module lists what it leaves out.
+//! The garbage collector and namespace controllers are not built yet. Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -42,6 +43,7 @@ pub mod expectations;
 pub mod job;
 pub mod manager;
 pub mod meta;
+pub mod nodelifecycle;
 pub mod pods;
 pub mod replicaset;
 pub mod serviceaccount;

@@ -38,6 +38,7 @@ pub const CONTROLLERS: &[&str] = &[
     "job",
     "endpoints",
     "cronjob",
+    "nodelifecycle",
     "serviceaccount",
 ];
 
@@ -54,6 +55,8 @@ pub struct Config {
     /// How long a node may go without renewing its Lease before it is
     /// marked Unknown (`--node-monitor-grace-period`).
     pub node_monitor_grace_period: Duration,
+    /// How often node health is looked at (`--node-monitor-period`).
+    pub node_monitor_period: Duration,
     /// Nodes whose pods are evicted per second (`--node-eviction-rate`).
     pub node_eviction_rate: f64,
     /// The rate when a zone is mostly down (`--secondary-node-eviction-rate`).
@@ -71,6 +74,7 @@ impl Default for Config {
                 ..Default::default()
             }),
             node_monitor_grace_period: Duration::from_secs(40),
+            node_monitor_period: Duration::from_secs(5),
             node_eviction_rate: 0.1,
             secondary_node_eviction_rate: 0.01,
         }
@@ -156,12 +160,13 @@ async fn run_controllers(
     let mut informers = Informers::new(client.clone());
     let mut runners: Vec<Runner> = Vec::new();
     type Register = fn(&Context, &mut Informers) -> Result<Runner, Error>;
-    let all: [(&str, Register); 6] = [
+    let all: [(&str, Register); 7] = [
         ("replicaset", crate::replicaset::controller::register),
         ("deployment", crate::deployment::controller::register),
         ("job", crate::job::controller::register),
         ("endpoints", crate::endpoints::controller::register),
         ("cronjob", crate::cronjob::controller::register),
+        ("nodelifecycle", crate::nodelifecycle::controller::register),
         (
             "serviceaccount",
             crate::serviceaccount::controller::register,
