@@ -2,7 +2,7 @@
 //!
 //! Each RPC resolves its `ResourceRef` to a served resource, calls the
 //! registry and encodes the answer as Kubernetes JSON. Errors become gRPC
-//! statuses in one place ([`to_status`]): the code follows the Kubernetes
+//! statuses in one place (`skiff_api::status::grpc::to_status`): the code follows the Kubernetes
 //! reason (NotFound → NOT_FOUND, Conflict → ABORTED, Expired → OUT_OF_RANGE, …)
 //! and the status `details` carry the Kubernetes `Status` object as JSON, so a
 //! client recovers the exact reason and causes.
@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use skiff_api::resources::{self, Resource, VERBS};
+use skiff_api::status::grpc::to_status;
 use skiff_api::status::{ApiError, Reason};
 use skiff_proto::api::api_server::{Api, ApiServer};
 use skiff_proto::api::{
@@ -28,25 +29,25 @@ use tonic::{Request, Response, Status};
 
 use crate::registry::write::PatchType;
 use crate::registry::{DeleteOptions, ListOptions, Registry, Reply, WatchOptions, WriteOptions};
-use crate::watch_rpc::ApiWithWatch;
+use crate::watch_rpc::{ApiWithWatch, OpenWatch, OpenWatches};
 use crate::FieldValidation;
 
 /// How long a watch stays open when the client names no timeout (Kubernetes'
 /// `--min-request-timeout`).
-pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+pub(crate) const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// The largest gRPC message accepted: an object of the largest size plus framing.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The gRPC service; wrap it with [`routes`] to serve it.
 #[derive(Clone)]
-pub struct ApiService {
+pub(crate) struct ApiService {
     registry: Arc<Registry>,
 }
 
 impl ApiService {
     /// A service answering from `registry`.
-    pub fn new(registry: Arc<Registry>) -> ApiService {
+    pub(crate) fn new(registry: Arc<Registry>) -> ApiService {
         ApiService { registry }
     }
 }
@@ -61,23 +62,22 @@ pub fn routes(registry: Arc<Registry>) -> tonic::service::Routes {
     let api = ApiServer::new(ApiService::new(registry.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(usize::MAX);
-    tonic::service::Routes::new(ApiWithWatch::new(api, registry, MAX_MESSAGE_BYTES))
-        .add_service(reflection)
+    tonic::service::Routes::new(ApiWithWatch::new(
+        api,
+        ApiService::new(registry),
+        MAX_MESSAGE_BYTES,
+    ))
+    .add_service(reflection)
 }
 
-/// An open watch: its events as messages, and how long it may stay open.
-pub(crate) struct OpenWatch {
-    /// Every event; never ends by itself unless the watch does (410 Expired).
-    pub(crate) events: BoxStream<'static, WatchEvent>,
-    /// The request's timeout, or [`DEFAULT_WATCH_TIMEOUT`].
-    pub(crate) timeout: Duration,
+impl OpenWatches for ApiService {
+    async fn open_watch(&self, request: WatchRequest) -> Result<OpenWatch, Status> {
+        open_watch(&self.registry, request).await
+    }
 }
 
 /// Opens the watch `req` asks for.
-pub(crate) async fn open_watch(
-    registry: &Registry,
-    req: WatchRequest,
-) -> Result<OpenWatch, Status> {
+async fn open_watch(registry: &Registry, req: WatchRequest) -> Result<OpenWatch, Status> {
     let (resource, r) = resolve(&req.r#ref)?;
     let options = WatchOptions {
         resource_version: req.resource_version,
@@ -134,33 +134,6 @@ pub async fn in_process_channel(
             }
         }))
         .await
-}
-
-/// The gRPC status for a Kubernetes error: the code follows the reason, the
-/// message is Kubernetes', and the details are the Status object as JSON.
-pub fn to_status(err: &ApiError) -> Status {
-    let code = match err.reason {
-        Reason::NotFound => tonic::Code::NotFound,
-        Reason::AlreadyExists => tonic::Code::AlreadyExists,
-        Reason::Conflict => tonic::Code::Aborted,
-        Reason::Invalid | Reason::BadRequest => tonic::Code::InvalidArgument,
-        Reason::Expired | Reason::Gone => tonic::Code::OutOfRange,
-        Reason::MethodNotAllowed => tonic::Code::Unimplemented,
-        Reason::Forbidden => tonic::Code::PermissionDenied,
-        Reason::InternalError => tonic::Code::Internal,
-        Reason::Timeout => tonic::Code::DeadlineExceeded,
-        Reason::TooManyRequests | Reason::RequestEntityTooLarge => tonic::Code::ResourceExhausted,
-    };
-    let details = serde_json::to_vec(&err.to_json()).expect("a Value always encodes");
-    Status::with_details(code, err.message.clone(), details.into())
-}
-
-/// Reads the Kubernetes Status back from a gRPC status made by [`to_status`].
-pub fn from_status(status: &Status) -> ApiError {
-    serde_json::from_slice(status.details())
-        .ok()
-        .and_then(|json| ApiError::from_json(&json).ok())
-        .unwrap_or_else(|| ApiError::internal(status.message().to_string()))
 }
 
 fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, ResourceRef), Status> {
@@ -220,15 +193,18 @@ impl Api for ApiService {
                     .create(resource, &r.namespace, &req.object, &options)
                     .await
             }
-            "binding" if resource.kind == "Pod" => {
+            subresource => {
                 self.registry
-                    .bind(&r.namespace, &r.name, &req.object, &options)
+                    .create_subresource(
+                        resource,
+                        &r.namespace,
+                        &r.name,
+                        subresource,
+                        &req.object,
+                        &options,
+                    )
                     .await
             }
-            other => Err(ApiError::method_not_allowed(format!(
-                "create is not served for {}/{other}",
-                resource.resource
-            ))),
         };
         object_response(result)
     }
@@ -391,6 +367,11 @@ mod tests {
 
     use super::*;
     use crate::registry::tests::Fixture;
+
+    /// The Kubernetes Status a refused call carries; every refusal has one.
+    fn from_status(status: &Status) -> ApiError {
+        skiff_api::status::grpc::from_status(status).expect("a refusal carries a Status")
+    }
 
     async fn serve_fixture() -> (
         Fixture,
@@ -759,28 +740,5 @@ mod tests {
         };
         let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
         assert!(names.contains(&"skiff.api.v1.Api"), "{names:?}");
-    }
-
-    #[test]
-    fn reasons_map_to_grpc_codes() {
-        let pods = resources::lookup("pods").unwrap();
-        assert_eq!(
-            to_status(&ApiError::not_found(pods, "a")).code(),
-            tonic::Code::NotFound
-        );
-        assert_eq!(
-            to_status(&ApiError::stale(pods, "a")).code(),
-            tonic::Code::Aborted
-        );
-        assert_eq!(
-            to_status(&ApiError::expired(1, 2)).code(),
-            tonic::Code::OutOfRange
-        );
-        assert_eq!(
-            to_status(&ApiError::bad_request("x")).code(),
-            tonic::Code::InvalidArgument
-        );
-        let round = from_status(&to_status(&ApiError::expired(1, 2)));
-        assert_eq!(round, ApiError::expired(1, 2));
     }
 }

@@ -81,10 +81,8 @@ impl Recorder {
             count: Some(1),
             ..Default::default()
         };
-        let result = match Api::<Event>::namespaced(self.client.clone(), &namespace) {
-            Ok(api) => api.create(&PostParams::default(), &event).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
+        let api = Api::<Event>::namespaced(self.client.clone(), &namespace);
+        let result = api.create(&PostParams::default(), &event).await.map(|_| ());
         if let Err(error) = result {
             tracing::warn!(%error, "the event could not be recorded");
         }

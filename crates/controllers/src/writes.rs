@@ -4,7 +4,7 @@
 
 use futures::stream::{self, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use skiff_client::{Api, DeleteParams, Object, Patch, PostParams};
+use skiff_client::{Api, DeleteParams, Object, Patch, PatchParams};
 
 use crate::error::Error;
 
@@ -40,9 +40,9 @@ pub(crate) async fn adopt<K: Object>(
     object: &K,
     owner: OwnerReference,
 ) -> Result<(), skiff_client::Error> {
-    let patch = crate::meta::adopt_patch(object.metadata(), owner);
-    let name = object.metadata().name.clone().unwrap_or_default();
-    api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+    let patch = crate::meta::adopt_patch(object.meta(), owner);
+    let name = object.meta().name.clone().unwrap_or_default();
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
         .await
         .map(|_| ())
 }
@@ -53,10 +53,10 @@ pub(crate) async fn release<K: Object>(
     object: &K,
     owner_uid: &str,
 ) -> Result<(), skiff_client::Error> {
-    let patch = crate::meta::release_patch(object.metadata(), owner_uid);
-    let name = object.metadata().name.clone().unwrap_or_default();
+    let patch = crate::meta::release_patch(object.meta(), owner_uid);
+    let name = object.meta().name.clone().unwrap_or_default();
     ignore_not_found(
-        api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
             .await
             .map(|_| ()),
     )

@@ -84,7 +84,7 @@ impl Controller {
                 .warning(cron_job.as_ref(), reason, message)
                 .await;
         }
-        let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+        let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let background = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             ..Default::default()
@@ -105,8 +105,13 @@ impl Controller {
         if !meta::same(&cron_job.status, &Some(plan.status.clone())) {
             let mut next = cron_job.as_ref().clone();
             next.status = Some(plan.status);
-            let api: Api<CronJob> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-            api.replace_status(&PostParams::default(), &next).await?;
+            let api: Api<CronJob> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
         }
         Ok(plan.requeue_after)
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::json;
 use skiff_client::{
-    Api, DeleteParams, ObjectKey, Patch, PostParams, PropagationPolicy, QueueConfig, Store,
-    WorkQueue,
+    Api, DeleteParams, ObjectKey, Patch, PatchParams, PostParams, PropagationPolicy, QueueConfig,
+    Store, WorkQueue,
 };
 
 use crate::error::Error;
@@ -96,7 +96,7 @@ impl Controller {
                 return Ok(None);
             }
         };
-        let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+        let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let by_name = |name: &String| {
             sets.iter()
                 .find(|rs| rs.metadata.name.as_ref() == Some(name))
@@ -134,7 +134,7 @@ impl Controller {
             });
             let api = api.clone();
             async move {
-                api.patch(&scale.name, &PostParams::default(), &Patch::Merge(patch))
+                api.patch(&scale.name, &PatchParams::default(), &Patch::Merge(patch))
                     .await
                     .map(|_| ())
             }
@@ -152,8 +152,13 @@ impl Controller {
         if !meta::same(&deployment.status, &Some(plan.status.clone())) {
             let mut next = deployment.as_ref().clone();
             next.status = Some(plan.status);
-            let api: Api<Deployment> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-            api.replace_status(&PostParams::default(), &next).await?;
+            let api: Api<Deployment> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
         }
         Ok(plan.requeue_after)
     }

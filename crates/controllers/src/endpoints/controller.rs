@@ -97,9 +97,9 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
 impl Controller {
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let endpoints_api: Api<Endpoints> =
-            Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+            Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let slice_api: Api<EndpointSlice> =
-            Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+            Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let existing = self.endpoints.get_key(key);
         let slices = self.slices.by_index(BY_NAMESPACE, &key.namespace);
         let Some(service) = self.services.get_key(key) else {
@@ -144,7 +144,13 @@ impl Controller {
             Some(current) if !super::same_endpoints(&current, &plan.endpoints) => {
                 let mut next = plan.endpoints.clone();
                 next.metadata.resource_version = current.metadata.resource_version.clone();
-                endpoints_api.replace(&PostParams::default(), &next).await?;
+                endpoints_api
+                    .replace(
+                        &next.metadata.name.clone().unwrap_or_default(),
+                        &PostParams::default(),
+                        &next,
+                    )
+                    .await?;
             }
             Some(_) => {}
         }
@@ -163,7 +169,12 @@ impl Controller {
                 let result = if create {
                     api.create(&PostParams::default(), &next).await
                 } else {
-                    api.replace(&PostParams::default(), &next).await
+                    api.replace(
+                        &next.metadata.name.clone().unwrap_or_default(),
+                        &PostParams::default(),
+                        &next,
+                    )
+                    .await
                 };
                 result.map(|_| ())
             })

@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 use skiff_client::{
-    Api, DeleteParams, ObjectKey, Patch, PostParams, PropagationPolicy, QueueConfig, Store,
-    WorkQueue,
+    Api, DeleteParams, ObjectKey, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+    QueueConfig, Store, WorkQueue,
 };
 
 use super::TRACKING_FINALIZER;
@@ -86,7 +86,7 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
 
 impl Controller {
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
-        let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+        let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
         let Some(job) = self.jobs.get_key(key) else {
             lock(&self.expectations).forget(key);
@@ -127,8 +127,13 @@ impl Controller {
         if !meta::same(&job.status, &Some(plan.status.clone())) {
             let mut next = job.as_ref().clone();
             next.status = Some(plan.status.clone());
-            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-            api.replace_status(&PostParams::default(), &next).await?;
+            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
         }
         // 2. Then the finalizers go.
         let finalizers: Vec<_> = plan.remove_finalizers.iter().filter_map(by_name).collect();
@@ -137,10 +142,13 @@ impl Controller {
         self.create(key, &job, &pod_api, &plan.create, now).await?;
         self.delete(key, &pod_api, &plan.delete, now).await?;
         if plan.delete_job {
-            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
             let params = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Background),
-                precondition_uid: Some(uid),
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
                 ..Default::default()
             };
             writes::delete(&api, &key.name, &params).await?;
@@ -250,7 +258,7 @@ async fn remove_finalizers(api: &Api<Pod>, pods: &[Arc<Pod>]) -> Result<(), Erro
         let api = api.clone();
         async move {
             writes::ignore_not_found(
-                api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                     .await
                     .map(|_| ()),
             )

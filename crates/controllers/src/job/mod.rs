@@ -18,14 +18,14 @@
 //! `podFailurePolicy` ([`failure`]: FailJob, Ignore, Count), `suspend`
 //! (active pods deleted, uncounted), `completionMode: Indexed` (each index
 //! completed once, `JOB_COMPLETION_INDEX` in every container), and
-//! `ttlSecondsAfterFinished` (the Job is deleted).
+//! `ttlSecondsAfterFinished` (the Job is deleted). As in Kubernetes, a
+//! verdict is first recorded as `FailureTarget` / `SuccessCriteriaMet`;
+//! `Failed` / `Complete` follow once every finished pod is counted.
 //!
 //! # Caveats
 //! No `successPolicy`, `backoffLimitPerIndex`, `FailIndex` (counted as
-//! Count), `podReplacementPolicy` or `managedBy`; the Job ends with its
-//! terminal condition at once rather than through `FailureTarget` /
-//! `SuccessCriteriaMet`; the retry delay counts all failures, not only
-//! consecutive ones.
+//! Count), `podReplacementPolicy` or `managedBy`; the retry delay counts
+//! all failures, not only consecutive ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -161,12 +161,11 @@ pub fn reconcile(
     let old = job.status.clone().unwrap_or_default();
     let finished_before = is_finished(job);
     let suspended = spec.suspend == Some(true);
-    let tally = tally(
-        job,
-        &owned,
-        finished_before || suspended || deleting,
-        &mut plan,
-    );
+    // With a verdict recorded, pods that end now are not counted.
+    let ending = condition_is(&old, "FailureTarget", "True")
+        || condition_is(&old, "SuccessCriteriaMet", "True");
+    let quiet = finished_before || suspended || deleting || ending;
+    let tally = tally(job, &owned, quiet, &mut plan);
     let mut status = JobStatus {
         active: Some(tally.active.len() as i32),
         ready: Some(tally.active.iter().filter(|p| pods::is_ready(p)).count() as i32),
@@ -210,26 +209,39 @@ pub fn reconcile(
         );
     }
     let start = status.start_time.get_or_insert(Time(now)).clone();
+    // The verdict is recorded first (FailureTarget, SuccessCriteriaMet);
+    // Failed and Complete wait until every finished pod is counted.
+    let flushed = tally.uncounted_succeeded.is_empty() && tally.uncounted_failed.is_empty();
     if let Some((reason, message)) = failure_reason(job, &tally, start.0, now) {
         plan.delete = tally.active.iter().map(|p| name(p)).collect();
-        set_condition(&mut status, "Failed", "True", reason, &message, now);
+        set_condition(&mut status, "FailureTarget", "True", &reason, &message, now);
+        if flushed {
+            set_condition(&mut status, "Failed", "True", &reason, &message, now);
+            ttl_requeue(job, &mut plan);
+        }
         plan.status = status;
-        ttl_requeue(job, &mut plan);
         return Ok(plan);
     }
-    if succeeded(job, &tally) {
+    if succeeded(job, &tally) || condition_is(&old, "SuccessCriteriaMet", "True") {
         plan.delete = tally.active.iter().map(|p| name(p)).collect();
-        set_condition(
-            &mut status,
-            "Complete",
-            "True",
+        let (reason, message) = (
             "CompletionsReached",
             "Reached expected number of succeeded pods",
+        );
+        set_condition(
+            &mut status,
+            "SuccessCriteriaMet",
+            "True",
+            reason,
+            message,
             now,
         );
-        status.completion_time = Some(Time(now));
+        if flushed {
+            set_condition(&mut status, "Complete", "True", reason, message, now);
+            status.completion_time = Some(Time(now));
+            ttl_requeue(job, &mut plan);
+        }
         plan.status = status;
-        ttl_requeue(job, &mut plan);
         return Ok(plan);
     }
     if may_manage {
@@ -331,21 +343,33 @@ fn failure_reason(
     tally: &Tally,
     start: Timestamp,
     now: Timestamp,
-) -> Option<(&'static str, String)> {
+) -> Option<(String, String)> {
+    let target = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.type_ == "FailureTarget" && c.status == "True")
+        });
+    if let Some(c) = target {
+        let reason = c.reason.clone().unwrap_or_default();
+        return Some((reason, c.message.clone().unwrap_or_default()));
+    }
     if let Some(message) = &tally.fail_job {
-        return Some(("PodFailurePolicy", message.clone()));
+        return Some(("PodFailurePolicy".into(), message.clone()));
     }
     let spec = job.spec.as_ref()?;
     let failed = tally.failed + tally.uncounted_failed.len() as i32;
     if failed > spec.backoff_limit.unwrap_or(6) {
         return Some((
-            "BackoffLimitExceeded",
+            "BackoffLimitExceeded".into(),
             "Job has reached the specified backoff limit".into(),
         ));
     }
     if deadline_left(job, start, now) == Some(Duration::ZERO) {
         return Some((
-            "DeadlineExceeded",
+            "DeadlineExceeded".into(),
             "Job was active longer than specified deadline".into(),
         ));
     }

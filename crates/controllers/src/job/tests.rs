@@ -121,10 +121,22 @@ fn completes_when_completions_succeed_and_deletes_what_still_runs() {
     let done = owned("b").exited(0, at(5)).build();
     let extra = owned("c").phase(Phase::Running).build();
     let plan = reconcile(&j, &[&done, &extra], true, at(6)).unwrap();
-    let complete = condition(&plan, "Complete").unwrap();
-    assert_eq!(complete.status, "True");
-    assert_eq!(plan.status.completion_time, Some(Time(at(6))));
+    assert_eq!(
+        condition(&plan, "SuccessCriteriaMet").unwrap().status,
+        "True"
+    );
+    assert!(
+        condition(&plan, "Complete").is_none(),
+        "b is not counted yet"
+    );
     assert_eq!(plan.delete, ["c"]);
+    // Once b's finalizer is gone and it is counted, the Job is Complete.
+    let j = written(j, &plan);
+    let done = strip_finalizer(done);
+    let plan = reconcile(&j, &[&done], true, at(7)).unwrap();
+    assert_eq!(condition(&plan, "Complete").unwrap().status, "True");
+    assert_eq!(plan.status.succeeded, Some(2));
+    assert_eq!(plan.status.completion_time, Some(Time(at(7))));
 }
 
 #[test]
@@ -138,8 +150,13 @@ fn failures_past_the_backoff_limit_fail_the_job() {
     });
     let failed = owned("f").exited(1, at(5)).build();
     let plan = reconcile(&j, &[&failed], true, at(6)).unwrap();
+    let c = condition(&plan, "FailureTarget").unwrap();
+    assert_eq!(c.reason.as_deref(), Some("BackoffLimitExceeded"));
+    let (j, failed) = (written(j, &plan), strip_finalizer(failed));
+    let plan = reconcile(&j, &[&failed], true, at(7)).unwrap();
     let c = condition(&plan, "Failed").unwrap();
     assert_eq!(c.reason.as_deref(), Some("BackoffLimitExceeded"));
+    assert_eq!(plan.status.failed, Some(2));
 }
 
 #[test]
@@ -208,7 +225,7 @@ fn pod_failure_policy_fails_ignores_or_counts_by_exit_code() {
     });
     let fatal = owned("fatal").exited(42, at(5)).build();
     let plan = reconcile(&j, &[&fatal], true, at(6)).unwrap();
-    let failed = condition(&plan, "Failed").unwrap();
+    let failed = condition(&plan, "FailureTarget").unwrap();
     assert_eq!(failed.reason.as_deref(), Some("PodFailurePolicy"));
     assert!(failed.message.unwrap().contains("exit code 42"));
     let killed = owned("killed").exited(137, at(5)).build();
@@ -319,6 +336,7 @@ fn a_finished_job_is_deleted_after_its_ttl() {
     let mut plan = reconcile(&j, &[&done], true, at(6)).unwrap();
     j = written(j, &plan);
     assert!(!plan.delete_job);
+    let done = strip_finalizer(done);
     for t in [6, 8] {
         plan = reconcile(&j, &[&done], true, at(t)).unwrap();
         j = written(j, &plan);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use skiff_client::{Api, Client, Informer, InformerConfig, Object, ObjectKey, Store};
+use skiff_client::{Api, Client, Informer, InformerConfig, Object, ObjectKey, Resource, Store};
 use tokio_util::sync::CancellationToken;
 
 /// The index every cache carries: objects by namespace.
@@ -17,11 +17,11 @@ pub(crate) struct Slot<K: Object> {
     store: Store<K>,
 }
 
-impl<K: Object> Slot<K> {
+impl<K: Object + Resource<DynamicType = ()>> Slot<K> {
     fn new(client: &Client) -> Result<Slot<K>, skiff_client::Error> {
-        let mut informer = Informer::new(Api::<K>::all(client.clone())?, InformerConfig::default())
+        let mut informer = Informer::new(Api::<K>::all(client.clone()), InformerConfig::default())
             .with_index(BY_NAMESPACE, |o: &K| {
-                vec![o.metadata().namespace.clone().unwrap_or_default()]
+                vec![o.meta().namespace.clone().unwrap_or_default()]
             });
         let store = informer.store();
         Ok(Slot {
@@ -72,7 +72,7 @@ trait AnySlot: Send {
     fn run(&mut self, shutdown: CancellationToken) -> BoxFuture<'static, ()>;
 }
 
-impl<K: Object> AnySlot for Slot<K> {
+impl<K: Object + Resource<DynamicType = ()>> AnySlot for Slot<K> {
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
@@ -99,7 +99,9 @@ impl Informers {
     }
 
     /// The informer of kind `K`, made on first use.
-    pub(crate) fn get<K: Object>(&mut self) -> Result<&mut Slot<K>, skiff_client::Error> {
+    pub(crate) fn get<K: Object + Resource<DynamicType = ()>>(
+        &mut self,
+    ) -> Result<&mut Slot<K>, skiff_client::Error> {
         let id = std::any::TypeId::of::<K>();
         if !self.slots.iter().any(|(t, _)| *t == id) {
             let slot: Slot<K> = Slot::new(&self.client)?;

@@ -9,7 +9,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
-use skiff_client::{Api, DeleteParams, Patch, PostParams, Store};
+use skiff_client::{Api, DeleteParams, Patch, PatchParams, PostParams, Store};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -71,7 +71,7 @@ impl Controller {
         let zones = zone_states(&nodes, &ready);
         let all_down =
             !zones.is_empty() && zones.values().all(|(s, _)| *s == ZoneState::FullDisruption);
-        let api: Api<Node> = Api::all(self.ctx.client.clone())?;
+        let api: Api<Node> = Api::all(self.ctx.client.clone());
         for node in &nodes {
             let name = node.metadata.name.clone().unwrap_or_default();
             let wanted = super::wanted_taint(&ready[&name]);
@@ -102,7 +102,7 @@ impl Controller {
             }
             tracing::info!(node = %name, ?wanted, "node taints change");
             let patch = json!({"spec": {"taints": taints}});
-            api.patch(&name, &PostParams::default(), &Patch::Merge(patch))
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                 .await?;
         }
         self.evict(&nodes, now).await
@@ -127,8 +127,13 @@ impl Controller {
             tracing::info!(node = %name, "node stopped renewing its lease: Unknown");
             let mut next = node.clone();
             next.status.get_or_insert_with(Default::default).conditions = Some(conditions);
-            let api: Api<Node> = Api::all(self.ctx.client.clone())?;
-            api.replace_status(&PostParams::default(), &next).await?;
+            let api: Api<Node> = Api::all(self.ctx.client.clone());
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
         }
         Ok("Unknown".into())
     }
@@ -165,7 +170,7 @@ impl Controller {
                 let namespace = pod.metadata.namespace.clone().unwrap_or_default();
                 let name = pod.metadata.name.clone().unwrap_or_default();
                 tracing::info!(pod = %format!("{namespace}/{name}"), "evicting from a tainted node");
-                let api: Api<Pod> = Api::namespaced(client, &namespace)?;
+                let api: Api<Pod> = Api::namespaced(client, &namespace);
                 writes::delete(&api, &name, &DeleteParams::default()).await
             }
         });

@@ -129,7 +129,7 @@ impl Controller {
                 return Ok(None);
             }
         };
-        let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
+        let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let by_name = |name: &String| {
             namespace_pods
                 .iter()
@@ -153,8 +153,13 @@ impl Controller {
         if !meta::same(&rs.status, &Some(plan.status.clone())) {
             let mut next = rs.as_ref().clone();
             next.status = Some(plan.status);
-            let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace)?;
-            api.replace_status(&PostParams::default(), &next).await?;
+            let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
         }
         Ok(plan.requeue_after)
     }

@@ -64,7 +64,7 @@ impl Controller {
         let Some(account) = super::reconcile(&namespace, &refs) else {
             return Ok(None);
         };
-        let api: Api<ServiceAccount> = Api::namespaced(self.ctx.client.clone(), &key.name)?;
+        let api: Api<ServiceAccount> = Api::namespaced(self.ctx.client.clone(), &key.name);
         match api.create(&PostParams::default(), &account).await {
             Err(e) if e.is_already_exists() => Ok(None),
             // A namespace that started terminating meanwhile refuses new objects.

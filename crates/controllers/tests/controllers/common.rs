@@ -118,7 +118,7 @@ pub enum Outcome {
 /// moved to `outcome` by writing its status. Runs until `shutdown`.
 pub fn kubelet(client: Client, outcome: Outcome, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let pods: Api<Pod> = Api::all(client.clone()).expect("pods are served");
+        let pods: Api<Pod> = Api::all(client.clone());
         let mut ip = 1u32;
         while !shutdown.is_cancelled() {
             let list = match pods.list(&ListParams::default()).await {
@@ -137,12 +137,17 @@ pub fn kubelet(client: Client, outcome: Outcome, shutdown: CancellationToken) ->
                     continue;
                 }
                 let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-                let api: Api<Pod> =
-                    Api::namespaced(client.clone(), &namespace).expect("pods are served");
+                let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
                 let mut next = pod.clone();
                 next.status = Some(status(outcome, ip));
                 ip += 1;
-                let _ = api.replace_status(&PostParams::default(), &next).await;
+                let _ = api
+                    .replace_status(
+                        &next.metadata.name.clone().unwrap_or_default(),
+                        &PostParams::default(),
+                        &next,
+                    )
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(30)).await;
         }

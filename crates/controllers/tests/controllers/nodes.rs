@@ -29,7 +29,7 @@ fn now() -> k8s_openapi::jiff::Timestamp {
 /// Plays the kubelets' Lease renewals for the nodes in `alive`, every 100 ms.
 fn heartbeats(client: Client, alive: Arc<Mutex<BTreeSet<String>>>, stop: CancellationToken) {
     tokio::spawn(async move {
-        let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease").unwrap();
+        let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
         while !stop.is_cancelled() {
             let names: Vec<String> = alive.lock().unwrap().iter().cloned().collect();
             for name in names {
@@ -49,7 +49,13 @@ fn heartbeats(client: Client, alive: Arc<Mutex<BTreeSet<String>>>, stop: Cancell
                 match leases.get_opt(&name).await {
                     Ok(Some(mut current)) => {
                         current.spec = lease.spec;
-                        let _ = leases.replace(&PostParams::default(), &current).await;
+                        let _ = leases
+                            .replace(
+                                &current.metadata.name.clone().unwrap_or_default(),
+                                &PostParams::default(),
+                                &current,
+                            )
+                            .await;
                     }
                     Ok(None) => {
                         let _ = leases.create(&PostParams::default(), &lease).await;
@@ -81,7 +87,11 @@ async fn ready_node(nodes: &Api<Node>, name: &str) {
         ..Default::default()
     });
     nodes
-        .replace_status(&PostParams::default(), &node)
+        .replace_status(
+            &node.metadata.name.clone().unwrap_or_default(),
+            &PostParams::default(),
+            &node,
+        )
         .await
         .unwrap();
 }
@@ -121,8 +131,8 @@ async fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_replaced() {
         node_monitor_period: Duration::from_millis(100),
         ..Default::default()
     };
-    let nodes: Api<Node> = Api::all(client.clone()).unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default").unwrap();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for name in ["n1", "n2"] {
         ready_node(&nodes, name).await;
     }
@@ -150,7 +160,7 @@ async fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_replaced() {
         pods.create(&PostParams::default(), &pod).await.unwrap();
     }
     let _kubelet = kubelet(client.clone(), Outcome::Ready, stop.clone());
-    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default").unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let rs = ReplicaSet {
         metadata: ObjectMeta {
             name: Some("web".into()),
@@ -232,7 +242,11 @@ async fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_replaced() {
         ..Default::default()
     }]);
     nodes
-        .replace_status(&PostParams::default(), &node)
+        .replace_status(
+            &node.metadata.name.clone().unwrap_or_default(),
+            &PostParams::default(),
+            &node,
+        )
         .await
         .unwrap();
     eventually("n2 is cleaned up", || async {

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::json;
-use skiff_client::{Api, ListParams, Patch, PostParams};
+use skiff_client::{Api, ListParams, Patch, PatchParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{eventually, kubelet, Cluster, Manager, Outcome};
@@ -58,8 +58,8 @@ async fn a_replica_set_keeps_its_replicas_across_a_manager_restart() {
     let cluster = Cluster::new().await;
     let client = cluster.client().await;
     let manager = Manager::start(&cluster).await;
-    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default").unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default").unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let rs = ReplicaSet {
         metadata: meta("web"),
         spec: Some(ReplicaSetSpec {
@@ -83,7 +83,7 @@ async fn a_replica_set_keeps_its_replicas_across_a_manager_restart() {
     let manager = Manager::start(&cluster).await;
     sets.patch(
         "web",
-        &PostParams::default(),
+        &PatchParams::default(),
         &Patch::Merge(json!({"spec": {"replicas": 2}})),
     )
     .await
@@ -132,9 +132,9 @@ async fn a_deployment_rollout_keeps_surge_and_availability_at_every_observed_mom
     let stop = CancellationToken::new();
     let _kubelet = kubelet(client.clone(), Outcome::Ready, stop.clone());
     let manager = Manager::start(&cluster).await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default").unwrap();
-    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default").unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default").unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let mut d = deployment(4, "v1");
     d.metadata.annotations = Some(BTreeMap::from([
         (
@@ -167,7 +167,7 @@ async fn a_deployment_rollout_keeps_surge_and_availability_at_every_observed_mom
     };
     eventually("the first rollout", || done("v1")).await;
     deployments
-        .patch("api", &PostParams::default(), &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "v2"}]}}}})))
+        .patch("api", &PatchParams::default(), &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "v2"}]}}}})))
         .await
         .unwrap();
     // maxSurge = 125% - 100% of 4 = 1; maxUnavailable = 100% - 75% of 4 = 1.
@@ -237,8 +237,8 @@ async fn a_job_counts_each_completion_once_across_a_manager_restart() {
     let cluster = Cluster::new().await;
     let client = cluster.client().await;
     let manager = Manager::start(&cluster).await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default").unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default").unwrap();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let mut pod_template = template("pi", "perl");
     pod_template.spec.as_mut().unwrap().restart_policy = Some("Never".into());
     let job = Job {
@@ -296,9 +296,9 @@ async fn endpoints_follow_ready_pods_of_a_service() {
     let cluster = Cluster::new().await;
     let client = cluster.client().await;
     let manager = Manager::start(&cluster).await;
-    let services: Api<Service> = Api::namespaced(client.clone(), "default").unwrap();
-    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default").unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default").unwrap();
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let service = Service {
         metadata: meta("db"),
         spec: Some(ServiceSpec {
@@ -356,8 +356,8 @@ async fn a_deployment_it_cannot_act_on_gets_a_warning_event_and_the_rest_go_on()
     let cluster = Cluster::new().await;
     let client = cluster.client().await;
     let manager = Manager::start(&cluster).await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default").unwrap();
-    let events: Api<Event> = Api::namespaced(client.clone(), "default").unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
     let mut bad = deployment(2, "v1");
     bad.metadata.annotations = Some(BTreeMap::from([(
         "ecs.skiff.io/maximum-percent".to_string(),
@@ -383,7 +383,7 @@ async fn a_deployment_it_cannot_act_on_gets_a_warning_event_and_the_rest_go_on()
         .create(&PostParams::default(), &good)
         .await
         .unwrap();
-    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default").unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     eventually("the good one still rolls out", || async {
         sets.list(&ListParams::default()).await.unwrap().items.len() == 1
     })
