@@ -16,6 +16,8 @@
 //! - [`cronjob`]: Jobs on a cron schedule in a time zone (ECS's scheduled tasks).
 //! - [`nodelifecycle`]: nodes whose Lease went quiet become Unknown, are
 //!   tainted, and their pods evicted, at a limited rate.
+//! - [`garbagecollector`]: the garbage collector's decisions over the
+//!   owner-reference graph (Background, Foreground, Orphan); no shell yet.
 //! - [`serviceaccount`]: a `default` ServiceAccount in each namespace.
 //! - [`meta`], [`pods`], [`expectations`]: what the controllers share —
 //!   owner references and adoption, pod predicates and ordering, and the
@@ -29,7 +31,8 @@
 //! `replicaset/mod.rs`, then `replicaset/controller.rs`.
 //!
 //! # Caveats
-//! The garbage collector and namespace controllers are not built yet. Each module lists what it leaves out.
+//! The garbage collector has its decisions but no shell, and the namespace
+//! controller is not built; the manager runs neither. Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -40,6 +43,7 @@ pub mod endpoints;
 mod error;
 mod events;
 pub mod expectations;
+pub mod garbagecollector;
 pub mod job;
 pub mod manager;
 pub mod meta;
