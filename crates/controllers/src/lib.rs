@@ -14,6 +14,8 @@
 //! - [`job`]: runs pods to completion, counted exactly once.
 //! - [`endpoints`]: the addresses behind each Service, as Endpoints and EndpointSlices.
 //! - [`cronjob`]: Jobs on a cron schedule in a time zone (ECS's scheduled tasks).
+//! - [`namespace`]: the namespace controller's decisions (delete the
+//!   content, then finalize); no shell yet.
 //! - [`nodelifecycle`]: nodes whose Lease went quiet become Unknown, are
 //!   tainted, and their pods evicted, at a limited rate.
 //! - [`garbagecollector`]: the garbage collector's decisions over the
@@ -31,8 +33,8 @@
 //! `replicaset/mod.rs`, then `replicaset/controller.rs`.
 //!
 //! # Caveats
-//! The garbage collector has its decisions but no shell, and the namespace
-//! controller is not built; the manager runs neither. Each module lists what it leaves out.
+//! The garbage collector and the namespace controller have their decisions
+//! but no shell; the manager runs neither. Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -47,6 +49,7 @@ pub mod garbagecollector;
 pub mod job;
 pub mod manager;
 pub mod meta;
+pub mod namespace;
 pub mod nodelifecycle;
 pub mod pods;
 pub mod replicaset;
