@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::{Metadata, Resource};
 use skiff_client::{Api, Client, PostParams};
 
-use crate::manager::now;
+use crate::clock::now;
 
 /// Records Events about objects for one component.
 #[derive(Clone)]

@@ -7,8 +7,11 @@
 //! caches) and goes out through its typed `Api<K>` writes; nothing else.
 //!
 //! # Layout
-//! - [`manager`]: [`run`], the controller manager: [`Config`], leader
-//!   election, shared informers and the worker loop.
+//! - [`manager`]: [`run`], the controller manager: leader election, then
+//!   every enabled controller.
+//! - `context`: [`Config`] and what each controller is built from;
+//!   `informers`: one informer per kind, shared by the controllers; `worker`:
+//!   the loop that takes keys off a queue and reconciles them; `clock`: now.
 //! - [`replicaset`]: keeps `replicas` pods of a template running.
 //! - [`deployment`]: rolls templates out through ReplicaSets (ECS's services).
 //! - [`job`]: runs pods to completion, counted exactly once.
@@ -39,6 +42,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod clock;
+mod context;
 pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
@@ -46,6 +51,7 @@ mod error;
 mod events;
 pub mod expectations;
 pub mod garbagecollector;
+mod informers;
 pub mod job;
 pub mod manager;
 pub mod meta;
@@ -54,10 +60,12 @@ pub mod nodelifecycle;
 pub mod pods;
 pub mod replicaset;
 pub mod serviceaccount;
+mod worker;
 mod writes;
 
+pub use context::{Config, CONTROLLERS};
 pub use error::Error;
-pub use manager::{run, Config};
+pub use manager::run;
 
 #[cfg(test)]
 mod fixtures;

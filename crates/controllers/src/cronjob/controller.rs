@@ -9,9 +9,11 @@ use skiff_client::{
     Api, DeleteParams, ObjectKey, PostParams, PropagationPolicy, QueueConfig, Store, WorkQueue,
 };
 
+use crate::clock::now;
+use crate::context::{Context, Runner};
 use crate::error::Error;
-use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
-use crate::manager::{now, worker, Context, Runner};
+use crate::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::worker;
 use crate::{meta, writes};
 
 struct Controller {

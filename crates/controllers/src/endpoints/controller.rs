@@ -8,9 +8,10 @@ use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use skiff_client::{Api, DeleteParams, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
 
+use crate::context::{Context, Runner};
 use crate::error::Error;
-use crate::manager::informers::{Informers, BY_NAMESPACE};
-use crate::manager::{worker, Context, Runner};
+use crate::informers::{Informers, BY_NAMESPACE};
+use crate::worker;
 use crate::writes;
 
 struct Controller {

@@ -15,10 +15,12 @@ use skiff_client::{
 };
 
 use super::TRACKING_FINALIZER;
+use crate::clock::now;
+use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::expectations::Expectations;
-use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
-use crate::manager::{now, worker, Context, Runner};
+use crate::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::worker;
 use crate::{meta, writes};
 
 struct Controller {

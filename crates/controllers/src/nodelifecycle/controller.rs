@@ -14,9 +14,10 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use super::{Health, RateLimiter, ZoneState};
+use crate::clock::now;
+use crate::context::{Context, Runner};
 use crate::error::Error;
-use crate::manager::informers::Informers;
-use crate::manager::{now, Context, Runner};
+use crate::informers::Informers;
 use crate::{pods, writes};
 
 /// The namespace where kubelets keep their Leases.

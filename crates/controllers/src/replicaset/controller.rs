@@ -9,10 +9,12 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use skiff_client::{Api, DeleteParams, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
 
+use crate::clock::now;
+use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::expectations::Expectations;
-use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
-use crate::manager::{now, worker, Context, Runner};
+use crate::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::worker;
 use crate::{meta, pods, writes};
 
 struct Controller {

@@ -7,9 +7,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use skiff_client::{Api, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
 
+use crate::context::{Context, Runner};
 use crate::error::Error;
-use crate::manager::informers::{Informers, BY_NAMESPACE};
-use crate::manager::{worker, Context, Runner};
+use crate::informers::{Informers, BY_NAMESPACE};
+use crate::worker;
 
 struct Controller {
     ctx: Context,

@@ -8,114 +8,18 @@
 //! reconcile is a function of what the caches show, a manager started in the
 //! middle of anything picks up where the last one stopped.
 //!
-//! # Layout
-//! - `informers`: one informer per kind, shared by the controllers.
-//! - `worker`: the loop that takes keys off a queue and reconciles them.
-//!
 //! # Caveats
 //! No health or metrics endpoints; controllers are named as
 //! kube-controller-manager's `--controllers` flag names them.
 
-use std::time::Duration;
-
-use futures::future::BoxFuture;
-use k8s_openapi::jiff::Timestamp;
-use skiff_client::{Client, LeaderElectionConfig, LeaderElector};
+use skiff_client::{Client, LeaderElector};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::events::Recorder;
 
-pub(crate) mod informers;
-pub(crate) mod worker;
-
-use informers::Informers;
-
-/// Every controller, by the name `--controllers` uses.
-pub const CONTROLLERS: &[&str] = &[
-    "replicaset",
-    "deployment",
-    "job",
-    "endpoints",
-    "cronjob",
-    "nodelifecycle",
-    "serviceaccount",
-];
-
-/// What the manager runs, and how.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Controllers to run, as kube-controller-manager's `--controllers`:
-    /// `*` for all, a name to add one, `-name` to leave one out.
-    pub controllers: Vec<String>,
-    /// Workers per controller (Kubernetes' `--concurrent-*-syncs`, 5).
-    pub workers: usize,
-    /// Run only while holding the Lease; `None` runs at once.
-    pub leader_election: Option<LeaderElectionConfig>,
-    /// How long a node may go without renewing its Lease before it is
-    /// marked Unknown (`--node-monitor-grace-period`).
-    pub node_monitor_grace_period: Duration,
-    /// How often node health is looked at (`--node-monitor-period`).
-    pub node_monitor_period: Duration,
-    /// Nodes whose pods are evicted per second (`--node-eviction-rate`).
-    pub node_eviction_rate: f64,
-    /// The rate when a zone is mostly down (`--secondary-node-eviction-rate`).
-    pub secondary_node_eviction_rate: f64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            controllers: vec!["*".into()],
-            workers: 5,
-            leader_election: Some(LeaderElectionConfig {
-                lease_name: "kube-controller-manager".into(),
-                identity: format!("controller-manager-{}", std::process::id()),
-                ..Default::default()
-            }),
-            node_monitor_grace_period: Duration::from_secs(40),
-            node_monitor_period: Duration::from_secs(5),
-            node_eviction_rate: 0.1,
-            secondary_node_eviction_rate: 0.01,
-        }
-    }
-}
-
-impl Config {
-    /// Whether the controller `name` is enabled.
-    pub fn enabled(&self, name: &str) -> bool {
-        let mut on = false;
-        for entry in &self.controllers {
-            match entry.as_str() {
-                "*" => on = true,
-                e if e.strip_prefix('-') == Some(name) => return false,
-                e if e == name => on = true,
-                _ => {}
-            }
-        }
-        on
-    }
-}
-
-/// What every controller is built from.
-#[derive(Clone)]
-pub(crate) struct Context {
-    pub(crate) client: Client,
-    pub(crate) events: Recorder,
-    pub(crate) config: Config,
-}
-
-/// A registered controller, waiting for its caches to start.
-pub(crate) type Runner = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
-
-/// The current time as Kubernetes writes it.
-pub(crate) fn now() -> Timestamp {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::new(since.as_secs() as i64, since.subsec_nanos() as i32)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-}
+use crate::context::{Config, Context, Runner};
+use crate::informers::Informers;
 
 /// Runs the controller manager until `shutdown` is cancelled.
 pub async fn run(config: Config, client: Client, shutdown: CancellationToken) -> Result<(), Error> {
