@@ -23,7 +23,7 @@ const TYPES: [&str; 3] = ["t2.micro", "m5.large", "c5.xlarge"];
 fn node(i: usize) -> Node {
     let name = format!("node-{i:04}");
     let mut taints = Vec::new();
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         taints.push(json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}));
     }
     serde_json::from_value(json!({

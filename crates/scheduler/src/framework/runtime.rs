@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::interface::{BindPlugin, NodeFilter, Plugin, PostFilterResult, PreBindPlugin};
+use super::interface::{
+    BindPlugin, FilterPlugin, NodeFilter, Plugin, PostFilterResult, PreBindPlugin,
+};
 use super::{Code, CycleState, NodeInfo, PodInfo, Snapshot, Status};
 
 /// Below this many nodes every node is filtered (kube's `minFeasibleNodesToFind`).
@@ -239,13 +241,24 @@ impl Framework {
         let nodes = snapshot.nodes();
         let wanted = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, nodes.len());
         let start = self.next_start_node_index.load(Ordering::Relaxed) % nodes.len();
+        // The filters of this cycle, skipped ones left out once, not per node.
+        let filters: Vec<(&'static str, &dyn FilterPlugin)> = self
+            .plugins
+            .iter()
+            .filter(|p| !state.skips_filter(p.name()))
+            .filter_map(|p| Some((p.name(), p.as_filter()?)))
+            .collect();
         let mut feasible = Vec::with_capacity(wanted);
         let mut statuses = HashMap::new();
         let mut evaluated = 0;
         for i in 0..nodes.len() {
             let node = &*nodes[(start + i) % nodes.len()];
             evaluated += 1;
-            let status = self.run_filters(state, pod, node);
+            let status = filters
+                .iter()
+                .map(|(name, filter)| filter.filter(state, pod, node).with_plugin(name))
+                .find(|status| !status.is_success())
+                .unwrap_or_else(Status::success);
             if status.is_success() {
                 feasible.push(node);
                 if feasible.len() >= wanted {

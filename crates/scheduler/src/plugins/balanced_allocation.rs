@@ -60,22 +60,20 @@ impl Plugin for BalancedAllocation {
 
 impl ScorePlugin for BalancedAllocation {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
-        let fractions: Vec<f64> = self
-            .args
-            .resources
-            .iter()
-            .filter_map(|r| {
+        // The fractions are computed twice (mean, then deviation) rather
+        // than collected: this runs for every feasible node of every cycle.
+        let fractions = || {
+            self.args.resources.iter().filter_map(|r| {
                 let (requested, allocatable) = requested_and_allocatable(&r.name, pod, node, true);
                 (allocatable > 0).then(|| (requested as f64 / allocatable as f64).min(1.0))
             })
-            .collect();
-        let std = match fractions.len() {
-            0 | 1 => 0.0,
-            2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
-            n => {
-                let mean = fractions.iter().sum::<f64>() / n as f64;
-                (fractions.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
-            }
+        };
+        let n = fractions().count();
+        let std = if n < 2 {
+            0.0
+        } else {
+            let mean = fractions().sum::<f64>() / n as f64;
+            (fractions().map(|f| (f - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
         };
         Ok(((1.0 - std) * MAX_NODE_SCORE as f64) as i64)
     }

@@ -46,13 +46,16 @@ struct DomainCounts(HashMap<String, HashMap<String, i64>>);
 
 impl DomainCounts {
     fn add(&mut self, node: &NodeInfo, key: &str, by: i64) {
-        if let Some(value) = node.label(key) {
-            *self
-                .0
-                .entry(key.to_string())
-                .or_default()
-                .entry(value.to_string())
-                .or_default() += by;
+        let Some(value) = node.label(key) else { return };
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(value) {
+            Some(n) => *n += by,
+            None => {
+                values.insert(value.to_string(), by);
+            }
         }
     }
 
@@ -249,7 +252,8 @@ impl FilterPlugin for InterPodAffinity {
                 .affinity_terms
                 .iter()
                 .all(|t| node.label(&t.topology_key).is_some());
-            if !satisfied && !(first_of_group && labelled) {
+            let allowed = satisfied || (first_of_group && labelled);
+            if !allowed {
                 return Status::unresolvable(REASON_AFFINITY);
             }
         }

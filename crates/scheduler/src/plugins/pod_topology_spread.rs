@@ -93,7 +93,15 @@ impl SpreadState {
             }
             for (c, count) in constraints.iter().zip(counts.iter_mut()) {
                 let value = node.label(&c.topology_key).unwrap_or_default();
-                *count.entry(value.to_string()).or_insert(0) += matching_pods(c, pod, node);
+                let matching = matching_pods(c, pod, node);
+                // Allocate a key only for a domain not seen yet: this loop
+                // visits every node in every cycle.
+                match count.get_mut(value) {
+                    Some(n) => *n += matching,
+                    None => {
+                        count.insert(value.to_string(), matching);
+                    }
+                }
             }
         }
         SpreadState {

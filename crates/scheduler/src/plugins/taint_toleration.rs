@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use super::helpers::{default_normalize, tolerated};
+use super::helpers::{default_normalize, tolerated, tolerates};
 use crate::framework::{
     ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
 };
@@ -65,16 +65,13 @@ impl FilterPlugin for TaintToleration {
 impl ScorePlugin for TaintToleration {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         // Only tolerations that could apply to PreferNoSchedule count here.
-        let tolerations: Vec<Toleration> = tolerations(pod)
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.effect.as_deref(),
-                    None | Some("") | Some("PreferNoSchedule")
-                )
-            })
-            .cloned()
-            .collect();
+        let soft = |t: &&Toleration| {
+            matches!(
+                t.effect.as_deref(),
+                None | Some("") | Some("PreferNoSchedule")
+            )
+        };
+        let tolerations = tolerations(pod);
         let taints = node
             .node()
             .spec
@@ -83,7 +80,8 @@ impl ScorePlugin for TaintToleration {
             .unwrap_or_default();
         Ok(taints
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !tolerated(&tolerations, t))
+            .filter(|taint| taint.effect == "PreferNoSchedule")
+            .filter(|taint| !tolerations.iter().filter(soft).any(|t| tolerates(t, taint)))
             .count() as i64)
     }
 

@@ -195,6 +195,15 @@ impl SchedulingQueue {
         self.push_active(&key);
     }
 
+    /// A newer version of a queued pod that changes nothing scheduling reads
+    /// (its status, say, or the PodScheduled condition the scheduler wrote):
+    /// kept, but not a reason to try the pod again.
+    pub fn update_quietly(&mut self, pod: Arc<PodInfo>) {
+        if let Some(entry) = self.pods.get_mut(&pod.key) {
+            entry.info.pod = pod;
+        }
+    }
+
     /// The pod is gone (deleted, or bound by someone else).
     pub fn delete(&mut self, key: &str) {
         self.pods.remove(key);
