@@ -233,7 +233,7 @@ impl fmt::Display for FieldSelector {
 }
 
 /// The value of `field` in `object` as Kubernetes' field set for `kind` holds it.
-pub fn field_value(kind: &str, field: &str, object: &Value) -> String {
+pub(crate) fn field_value(kind: &str, field: &str, object: &Value) -> String {
     match (kind, field) {
         ("Pod", "status.podIP") => {
             // The first of status.podIPs, as the pod registry does; older objects carry only podIP.
@@ -281,7 +281,7 @@ pub fn field_value(kind: &str, field: &str, object: &Value) -> String {
 }
 
 /// Escapes `\`, `,` and `=` in a value, as a selector's text needs them.
-pub fn escape_value(value: &str) -> String {
+pub(crate) fn escape_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if matches!(c, '\\' | ',' | '=') {

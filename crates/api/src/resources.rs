@@ -305,7 +305,7 @@ impl Resource {
 
     /// Whether a CLI user's `name` (plural, singular, kind or short name, any
     /// case, optionally `.group`-qualified) names this resource.
-    pub fn answers_to(&self, name: &str) -> bool {
+    pub(crate) fn answers_to(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
         let (name, group) = match name.split_once('.') {
             Some((name, group)) => (name.to_string(), Some(group.to_string())),

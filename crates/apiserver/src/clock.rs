@@ -26,7 +26,7 @@ impl Clock for SystemClock {
 
 /// Formats a time as Kubernetes' `metav1.Time`: RFC 3339 in UTC, whole seconds
 /// (`2024-05-01T12:00:00Z`).
-pub fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)

@@ -28,25 +28,25 @@ use tonic::{Request, Response, Status};
 
 use crate::registry::write::PatchType;
 use crate::registry::{DeleteOptions, ListOptions, Registry, Reply, WatchOptions, WriteOptions};
-use crate::watch_rpc::ApiWithWatch;
+use crate::watch_rpc::{ApiWithWatch, OpenWatch, OpenWatches};
 use crate::FieldValidation;
 
 /// How long a watch stays open when the client names no timeout (Kubernetes'
 /// `--min-request-timeout`).
-pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+pub(crate) const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// The largest gRPC message accepted: an object of the largest size plus framing.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The gRPC service; wrap it with [`routes`] to serve it.
 #[derive(Clone)]
-pub struct ApiService {
+pub(crate) struct ApiService {
     registry: Arc<Registry>,
 }
 
 impl ApiService {
     /// A service answering from `registry`.
-    pub fn new(registry: Arc<Registry>) -> ApiService {
+    pub(crate) fn new(registry: Arc<Registry>) -> ApiService {
         ApiService { registry }
     }
 }
@@ -61,23 +61,22 @@ pub fn routes(registry: Arc<Registry>) -> tonic::service::Routes {
     let api = ApiServer::new(ApiService::new(registry.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(usize::MAX);
-    tonic::service::Routes::new(ApiWithWatch::new(api, registry, MAX_MESSAGE_BYTES))
-        .add_service(reflection)
+    tonic::service::Routes::new(ApiWithWatch::new(
+        api,
+        ApiService::new(registry),
+        MAX_MESSAGE_BYTES,
+    ))
+    .add_service(reflection)
 }
 
-/// An open watch: its events as messages, and how long it may stay open.
-pub(crate) struct OpenWatch {
-    /// Every event; never ends by itself unless the watch does (410 Expired).
-    pub(crate) events: BoxStream<'static, WatchEvent>,
-    /// The request's timeout, or [`DEFAULT_WATCH_TIMEOUT`].
-    pub(crate) timeout: Duration,
+impl OpenWatches for ApiService {
+    async fn open_watch(&self, request: WatchRequest) -> Result<OpenWatch, Status> {
+        open_watch(&self.registry, request).await
+    }
 }
 
 /// Opens the watch `req` asks for.
-pub(crate) async fn open_watch(
-    registry: &Registry,
-    req: WatchRequest,
-) -> Result<OpenWatch, Status> {
+async fn open_watch(registry: &Registry, req: WatchRequest) -> Result<OpenWatch, Status> {
     let (resource, r) = resolve(&req.r#ref)?;
     let options = WatchOptions {
         resource_version: req.resource_version,
@@ -220,15 +219,18 @@ impl Api for ApiService {
                     .create(resource, &r.namespace, &req.object, &options)
                     .await
             }
-            "binding" if resource.kind == "Pod" => {
+            subresource => {
                 self.registry
-                    .bind(&r.namespace, &r.name, &req.object, &options)
+                    .create_subresource(
+                        resource,
+                        &r.namespace,
+                        &r.name,
+                        subresource,
+                        &req.object,
+                        &options,
+                    )
                     .await
             }
-            other => Err(ApiError::method_not_allowed(format!(
-                "create is not served for {}/{other}",
-                resource.resource
-            ))),
         };
         object_response(result)
     }

@@ -6,14 +6,20 @@
 //!
 //! # Layout
 //! - [`registry`]: every verb of every served resource — create, get, list,
-//!   update, patch, delete, watch, pods/binding — over a [`Storage`]; and the
-//!   namespace controller, which empties and removes deleted namespaces.
+//!   update, patch, delete, watch, pods/binding — over a [`Storage`], written
+//!   once for all kinds; what a kind does differently (status on create,
+//!   Service addresses, graceful pod deletion, namespace termination) is its
+//!   strategy in `registry/strategy/`. Also the namespace controller, which
+//!   empties and removes deleted namespaces.
 //! - [`storage`]: the [`Storage`] trait and its two implementations: an
 //!   in-process [`skiff_store::Store`] ([`LocalStorage`]) and a remote etcd v3
 //!   endpoint list ([`EtcdStorage`]).
 //! - [`watch_cache`]: one store watch per resource, fanned out to every client watch.
 //! - [`grpc`]: the `skiff.api.v1.Api` service, with server reflection, on TCP
 //!   or over an in-memory pipe (`grpc::in_process_channel`).
+//! - `watch_rpc`: the `Watch` RPC written straight onto HTTP/2, one buffer per
+//!   event; it knows the service only through its `OpenWatches` trait, so
+//!   `grpc` depends on it and not the other way round.
 //! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP; `serve`
 //!   for a registry the caller built (`skiff up`).
 //! - `batched_conn`: the server's TCP connections, whose HTTP/2 frames are
@@ -24,7 +30,8 @@
 //!
 //! # Where to start
 //! A create travels: gRPC `Create` ([`grpc`]) → [`Registry::create`] → decode →
-//! `skiff_api::admission::default` and `validate` → a txn "create if absent" in
+//! the kind's strategy (`prepare_for_create`, then `skiff_api::admission`'s
+//! defaults and validation, then allocation) → a txn "create if absent" in
 //! the store → the resource's watch cache sees the event → every watcher gets ADDED.
 //! Objects are kept under Kubernetes' etcd key layout (see
 //! `skiff_api::resources`), so etcdctl shows what it would for Kubernetes.
@@ -46,7 +53,7 @@ pub mod storage;
 pub mod watch_cache;
 mod watch_rpc;
 
-pub use object::{EncodedObject, FieldValidation, MAX_OBJECT_BYTES};
+pub use object::{EncodedObject, FieldValidation};
 pub use registry::write::PatchType;
 pub use registry::{
     DeleteOptions, ListOptions, Registry, RegistryConfig, Reply, WatchOptions, WriteOptions,

@@ -14,10 +14,12 @@
 //! [`ApiWithWatch`] is the `skiff.api.v1.Api` service: it answers `Watch`
 //! itself and hands every other method to the generated [`ApiServer`]. The
 //! registry work behind a watch (resolving the resource, parsing the options,
-//! opening the cache watch) is shared with the generated path
-//! ([`crate::grpc::open_watch`]), so both answer alike.
+//! opening the cache watch) is the service's [`OpenWatches`], shared with the
+//! generated path, so both answer alike. This module knows nothing of the
+//! service beyond that trait: the gRPC service module builds the routes on it.
 //!
 //! # Layout
+//! - [`OpenWatches`] and [`OpenWatch`]: what the service does for a watch.
 //! - [`ApiWithWatch`]: the routing by method path.
 //! - `serve_watch`: reads the request message and opens the watch.
 //! - [`WatchBody`]: the streaming response body.
@@ -30,7 +32,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -39,15 +40,12 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use http_body::{Body as HttpBody, Frame};
 use prost::Message;
-use skiff_proto::api::api_server::ApiServer;
+use skiff_proto::api::api_server::{Api, ApiServer};
 use skiff_proto::api::{WatchEvent, WatchRequest};
 use tonic::body::Body;
 use tonic::codegen::http::{self, HeaderMap, HeaderValue, Request, Response};
 use tonic::server::NamedService;
 use tonic::Status;
-
-use crate::grpc::ApiService;
-use crate::registry::Registry;
 
 /// The path of the `Watch` method.
 const WATCH_PATH: &str = "/skiff.api.v1.Api/Watch";
@@ -55,35 +53,49 @@ const WATCH_PATH: &str = "/skiff.api.v1.Api/Watch";
 /// gRPC's message prefix: the compressed flag and the length.
 const PREFIX_LEN: usize = 5;
 
+/// An open watch: its events as messages, and how long it may stay open.
+pub(crate) struct OpenWatch {
+    /// Every event; never ends by itself unless the watch does (410 Expired).
+    pub(crate) events: BoxStream<'static, WatchEvent>,
+    /// The request's timeout, or the server's default.
+    pub(crate) timeout: std::time::Duration,
+}
+
+/// Opens the watch a `WatchRequest` asks for: the registry work behind the
+/// `Watch` RPC, whichever path serves it.
+pub(crate) trait OpenWatches: Clone + Send + Sync + 'static {
+    /// Resolves the request's resource and options and opens the watch.
+    fn open_watch(
+        &self,
+        request: WatchRequest,
+    ) -> impl Future<Output = Result<OpenWatch, Status>> + Send;
+}
+
 /// The `skiff.api.v1.Api` service with `Watch` answered by [`WatchBody`].
 #[derive(Clone)]
-pub(crate) struct ApiWithWatch {
-    api: ApiServer<ApiService>,
-    registry: Arc<Registry>,
+pub(crate) struct ApiWithWatch<S: Api> {
+    api: ApiServer<S>,
+    watches: S,
     max_request_bytes: usize,
 }
 
-impl ApiWithWatch {
-    /// `api` for every method but `Watch`, whose requests are read up to
-    /// `max_request_bytes`.
-    pub(crate) fn new(
-        api: ApiServer<ApiService>,
-        registry: Arc<Registry>,
-        max_request_bytes: usize,
-    ) -> ApiWithWatch {
+impl<S: Api + OpenWatches> ApiWithWatch<S> {
+    /// `api` for every method but `Watch`, which `watches` opens; its
+    /// requests are read up to `max_request_bytes`.
+    pub(crate) fn new(api: ApiServer<S>, watches: S, max_request_bytes: usize) -> ApiWithWatch<S> {
         ApiWithWatch {
             api,
-            registry,
+            watches,
             max_request_bytes,
         }
     }
 }
 
-impl NamedService for ApiWithWatch {
-    const NAME: &'static str = <ApiServer<ApiService> as NamedService>::NAME;
+impl<S: Api> NamedService for ApiWithWatch<S> {
+    const NAME: &'static str = <ApiServer<S> as NamedService>::NAME;
 }
 
-impl tower::Service<Request<Body>> for ApiWithWatch {
+impl<S: Api + OpenWatches> tower::Service<Request<Body>> for ApiWithWatch<S> {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
@@ -96,10 +108,10 @@ impl tower::Service<Request<Body>> for ApiWithWatch {
         if request.uri().path() != WATCH_PATH {
             return Box::pin(tower::Service::call(&mut self.api, request));
         }
-        let registry = self.registry.clone();
+        let watches = self.watches.clone();
         let max = self.max_request_bytes;
         Box::pin(async move {
-            let response = match serve_watch(&registry, request.into_body(), max).await {
+            let response = match serve_watch(&watches, request.into_body(), max).await {
                 Ok(body) => {
                     let mut response = Response::new(Body::new(body));
                     response.headers_mut().insert(
@@ -116,11 +128,15 @@ impl tower::Service<Request<Body>> for ApiWithWatch {
 }
 
 /// Reads the `WatchRequest` from `body` and opens the watch it asks for.
-async fn serve_watch(registry: &Registry, body: Body, max: usize) -> Result<WatchBody, Status> {
+async fn serve_watch(
+    watches: &impl OpenWatches,
+    body: Body,
+    max: usize,
+) -> Result<WatchBody, Status> {
     let message = read_message(body, max).await?;
     let request = WatchRequest::decode(message)
         .map_err(|err| Status::internal(format!("failed to decode Protobuf message: {err}")))?;
-    let watch = crate::grpc::open_watch(registry, request).await?;
+    let watch = watches.open_watch(request).await?;
     let deadline = tokio::time::Instant::now() + watch.timeout;
     Ok(WatchBody {
         events: watch.events,

@@ -101,9 +101,3 @@ impl From<sled::Error> for StoreError {
 
 /// Results of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-impl From<crate::raft::snapshot::SnapshotError> for StoreError {
-    fn from(err: crate::raft::snapshot::SnapshotError) -> Self {
-        StoreError::Storage(err.to_string())
-    }
-}

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints, Service};
+use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints, Service, ServicePort, ServiceSpec};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
@@ -23,8 +23,6 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
     let mut errs = meta::validate_object_meta(&service.metadata, true, NameRule::Dns1035);
     let spec = service.spec.clone().unwrap_or_default();
     let service_type = spec.type_.as_deref().unwrap_or("ClusterIP");
-    let cluster_ip = spec.cluster_ip.as_deref().unwrap_or_default();
-    let headless = cluster_ip == "None";
     match service_type {
         "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName" => {}
         other => errs.push(FieldError::not_supported(
@@ -33,7 +31,24 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
             &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
         )),
     }
+    validate_addresses(&spec, service_type, &mut errs);
+    validate_ports(&spec, service_type, &mut errs);
+    errs.extend(meta::validate_labels(
+        spec.selector.as_ref(),
+        "spec.selector",
+    ));
+    validate_session_affinity(&spec, &mut errs);
+    validate_traffic_policies(&spec, service_type, &mut errs);
+    if let Some(old) = old {
+        validate_service_update(service, &spec, service_type, old, &mut errs);
+    }
+    errs
+}
 
+/// `spec.clusterIP(s)` and, for an ExternalName Service, `spec.externalName`.
+fn validate_addresses(spec: &ServiceSpec, service_type: &str, errs: &mut Vec<FieldError>) {
+    let cluster_ip = spec.cluster_ip.as_deref().unwrap_or_default();
+    let headless = cluster_ip == "None";
     if service_type == "ExternalName" {
         if !cluster_ip.is_empty() {
             errs.push(FieldError::forbidden(
@@ -70,7 +85,11 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
             ));
         }
     }
+}
 
+/// `spec.ports`: named when there are several, unique, valid numbers.
+fn validate_ports(spec: &ServiceSpec, service_type: &str, errs: &mut Vec<FieldError>) {
+    let headless = spec.cluster_ip.as_deref() == Some("None");
     let ports = spec.ports.clone().unwrap_or_default();
     if ports.is_empty() && !headless && service_type != "ExternalName" {
         errs.push(FieldError::required("spec.ports", ""));
@@ -78,84 +97,95 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
     let mut port_names = BTreeSet::new();
     let mut port_keys = BTreeSet::new();
     for (i, port) in ports.iter().enumerate() {
-        let path = format!("spec.ports[{i}]");
-        let name = port.name.as_deref().unwrap_or_default();
-        if name.is_empty() {
-            if ports.len() > 1 {
-                errs.push(FieldError::required(format!("{path}.name"), ""));
-            }
-        } else {
-            for msg in names::dns1123_label(name) {
-                errs.push(FieldError::invalid(
-                    format!("{path}.name"),
-                    &json!(name),
-                    msg,
-                ));
-            }
-            if !port_names.insert(name) {
-                errs.push(FieldError::duplicate(format!("{path}.name"), &json!(name)));
-            }
-        }
-        for msg in names::port_number(i64::from(port.port)) {
-            errs.push(FieldError::invalid(
-                format!("{path}.port"),
-                &json!(port.port),
-                msg,
-            ));
-        }
-        errs.extend(pod::validate_protocol(
-            port.protocol.as_deref(),
-            &format!("{path}.protocol"),
-        ));
-        match &port.target_port {
-            Some(IntOrString::Int(target)) => {
-                for msg in names::port_number(i64::from(*target)) {
-                    errs.push(FieldError::invalid(
-                        format!("{path}.targetPort"),
-                        &json!(target),
-                        msg,
-                    ));
-                }
-            }
-            Some(IntOrString::String(target)) => {
-                for msg in names::port_name(target) {
-                    errs.push(FieldError::invalid(
-                        format!("{path}.targetPort"),
-                        &json!(target),
-                        msg,
-                    ));
-                }
-            }
-            None => {}
-        }
-        if let Some(node_port) = port.node_port.filter(|p| *p != 0) {
-            if service_type == "ClusterIP" {
-                errs.push(FieldError::forbidden(
-                    format!("{path}.nodePort"),
-                    "may not be used when `type` is 'ClusterIP'",
-                ));
-            }
-            for msg in names::port_number(i64::from(node_port)) {
-                errs.push(FieldError::invalid(
-                    format!("{path}.nodePort"),
-                    &json!(node_port),
-                    msg,
-                ));
-            }
-        }
+        validate_port(port, i, ports.len(), service_type, &mut port_names, errs);
         let protocol = port.protocol.clone().unwrap_or_default();
         if !port_keys.insert((port.port, protocol.clone())) {
             errs.push(FieldError::duplicate(
-                path,
+                format!("spec.ports[{i}]"),
                 &json!({"port": port.port, "protocol": protocol}),
             ));
         }
     }
+}
 
-    errs.extend(meta::validate_labels(
-        spec.selector.as_ref(),
-        "spec.selector",
+/// `spec.ports[i]`, one of `port_count`.
+fn validate_port<'a>(
+    port: &'a ServicePort,
+    i: usize,
+    port_count: usize,
+    service_type: &str,
+    port_names: &mut BTreeSet<&'a str>,
+    errs: &mut Vec<FieldError>,
+) {
+    let path = format!("spec.ports[{i}]");
+    let name = port.name.as_deref().unwrap_or_default();
+    if name.is_empty() {
+        if port_count > 1 {
+            errs.push(FieldError::required(format!("{path}.name"), ""));
+        }
+    } else {
+        for msg in names::dns1123_label(name) {
+            errs.push(FieldError::invalid(
+                format!("{path}.name"),
+                &json!(name),
+                msg,
+            ));
+        }
+        if !port_names.insert(name) {
+            errs.push(FieldError::duplicate(format!("{path}.name"), &json!(name)));
+        }
+    }
+    for msg in names::port_number(i64::from(port.port)) {
+        errs.push(FieldError::invalid(
+            format!("{path}.port"),
+            &json!(port.port),
+            msg,
+        ));
+    }
+    errs.extend(pod::validate_protocol(
+        port.protocol.as_deref(),
+        &format!("{path}.protocol"),
     ));
+    match &port.target_port {
+        Some(IntOrString::Int(target)) => {
+            for msg in names::port_number(i64::from(*target)) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.targetPort"),
+                    &json!(target),
+                    msg,
+                ));
+            }
+        }
+        Some(IntOrString::String(target)) => {
+            for msg in names::port_name(target) {
+                errs.push(FieldError::invalid(
+                    format!("{path}.targetPort"),
+                    &json!(target),
+                    msg,
+                ));
+            }
+        }
+        None => {}
+    }
+    if let Some(node_port) = port.node_port.filter(|p| *p != 0) {
+        if service_type == "ClusterIP" {
+            errs.push(FieldError::forbidden(
+                format!("{path}.nodePort"),
+                "may not be used when `type` is 'ClusterIP'",
+            ));
+        }
+        for msg in names::port_number(i64::from(node_port)) {
+            errs.push(FieldError::invalid(
+                format!("{path}.nodePort"),
+                &json!(node_port),
+                msg,
+            ));
+        }
+    }
+}
+
+/// `spec.sessionAffinity` and its ClientIP timeout.
+fn validate_session_affinity(spec: &ServiceSpec, errs: &mut Vec<FieldError>) {
     match spec.session_affinity.as_deref().unwrap_or("None") {
         "None" => {}
         "ClientIP" => {
@@ -178,6 +208,11 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
             &["ClientIP", "None"],
         )),
     }
+}
+
+/// `spec.externalTrafficPolicy` (only for externally-accessible Services)
+/// and `spec.internalTrafficPolicy`.
+fn validate_traffic_policies(spec: &ServiceSpec, service_type: &str, errs: &mut Vec<FieldError>) {
     let externally_accessible = matches!(service_type, "NodePort" | "LoadBalancer")
         || (service_type == "ClusterIP"
             && spec
@@ -214,33 +249,40 @@ pub(crate) fn validate_service(service: &Service, old: Option<&Service>) -> Vec<
             &["Cluster", "Local"],
         ));
     }
+}
 
-    if let Some(old) = old {
-        errs.extend(meta::validate_object_meta_update(
-            &service.metadata,
-            &old.metadata,
+/// What an update may not change: metadata rules, and the ClusterIP.
+fn validate_service_update(
+    service: &Service,
+    spec: &ServiceSpec,
+    service_type: &str,
+    old: &Service,
+    errs: &mut Vec<FieldError>,
+) {
+    let cluster_ip = spec.cluster_ip.as_deref().unwrap_or_default();
+    errs.extend(meta::validate_object_meta_update(
+        &service.metadata,
+        &old.metadata,
+    ));
+    let old_ip = old
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.as_deref())
+        .unwrap_or_default();
+    // The cluster IP is kept for the Service's life, unless it turns into an
+    // ExternalName. (An update that leaves it out must be given the old one
+    // by the API server first, as Kubernetes' service registry does.)
+    if !old_ip.is_empty() && service_type != "ExternalName" && cluster_ip != old_ip {
+        let shown = spec
+            .cluster_ips
+            .clone()
+            .unwrap_or_else(|| vec![cluster_ip.to_string()]);
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            &json!(shown),
+            "may not change once set",
         ));
-        let old_ip = old
-            .spec
-            .as_ref()
-            .and_then(|s| s.cluster_ip.as_deref())
-            .unwrap_or_default();
-        // The cluster IP is kept for the Service's life, unless it turns into an
-        // ExternalName. (An update that leaves it out must be given the old one
-        // by the API server first, as Kubernetes' service registry does.)
-        if !old_ip.is_empty() && service_type != "ExternalName" && cluster_ip != old_ip {
-            let shown = spec
-                .cluster_ips
-                .clone()
-                .unwrap_or_else(|| vec![cluster_ip.to_string()]);
-            errs.push(FieldError::invalid(
-                "spec.clusterIPs[0]",
-                &json!(shown),
-                "may not change once set",
-            ));
-        }
     }
-    errs
 }
 
 /// Validates an Endpoints object on create or update.

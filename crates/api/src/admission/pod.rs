@@ -217,6 +217,16 @@ fn validate_container(
         )),
     }
 
+    validate_container_ports(container, path, &mut errs);
+    validate_env_and_mounts(container, path, volumes, &mut errs);
+    if let Some(resources) = &container.resources {
+        errs.extend(validate_resources(resources, &format!("{path}.resources")));
+    }
+    errs
+}
+
+/// A container's `ports`: valid, uniquely named, with a protocol.
+fn validate_container_ports(container: &Container, path: &str, errs: &mut Vec<FieldError>) {
     let mut port_names = BTreeSet::new();
     for (i, port) in container.ports.iter().flatten().enumerate() {
         let field = format!("{path}.ports[{i}]");
@@ -257,7 +267,15 @@ fn validate_container(
             &format!("{field}.protocol"),
         ));
     }
+}
 
+/// A container's `env` names and `volumeMounts`, each naming one of `volumes`.
+fn validate_env_and_mounts(
+    container: &Container,
+    path: &str,
+    volumes: &BTreeSet<&str>,
+    errs: &mut Vec<FieldError>,
+) {
     for (i, env) in container.env.iter().flatten().enumerate() {
         if env.name.is_empty() {
             errs.push(FieldError::required(format!("{path}.env[{i}].name"), ""));
@@ -277,10 +295,6 @@ fn validate_container(
             errs.push(FieldError::required(format!("{field}.mountPath"), ""));
         }
     }
-    if let Some(resources) = &container.resources {
-        errs.extend(validate_resources(resources, &format!("{path}.resources")));
-    }
-    errs
 }
 
 /// A port protocol: required, and one of TCP, UDP, SCTP.

@@ -23,9 +23,9 @@ use skiff_proto::etcdserverpb::{
 use crate::clock::Random;
 
 /// The prefix of allocated ClusterIPs.
-pub const SERVICE_IPS_PREFIX: &str = "/registry/ranges/serviceips/";
+pub(crate) const SERVICE_IPS_PREFIX: &str = "/registry/ranges/serviceips/";
 /// The prefix of allocated NodePorts.
-pub const NODE_PORTS_PREFIX: &str = "/registry/ranges/servicenodeports/";
+pub(crate) const NODE_PORTS_PREFIX: &str = "/registry/ranges/servicenodeports/";
 
 /// The ranges Services take addresses from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,125 +212,157 @@ pub(crate) fn allocate(
     owner: &str,
     taken: IsTaken<'_>,
 ) -> Result<Allocation, Vec<FieldError>> {
-    let mut allocation = Allocation::default();
-    let mut errors = Vec::new();
-    let kind = service["spec"]["type"]
-        .as_str()
-        .unwrap_or("ClusterIP")
-        .to_string();
+    let mut allocator = Allocator {
+        ranges,
+        random,
+        owner,
+        taken,
+        allocation: Allocation::default(),
+        errors: Vec::new(),
+    };
+    allocator.cluster_ip(service, old);
+    allocator.node_ports(service, old);
+    if allocator.errors.is_empty() {
+        Ok(allocator.allocation)
+    } else {
+        Err(allocator.errors)
+    }
+}
 
-    // ClusterIP: immutable once set; "None" is a headless Service.
-    let old_ip = old.and_then(cluster_ip);
-    let asked = service["spec"]["clusterIP"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    if kind != "ExternalName" && asked != "None" {
-        match (old_ip, asked.as_str()) {
+/// One Service's allocation in progress: the ops so far and what went wrong.
+struct Allocator<'a> {
+    ranges: &'a ServiceRanges,
+    random: &'a Random,
+    owner: &'a str,
+    taken: IsTaken<'a>,
+    allocation: Allocation,
+    errors: Vec<FieldError>,
+}
+
+impl Allocator<'_> {
+    /// ClusterIP: immutable once set; "None" is a headless Service.
+    fn cluster_ip(&mut self, service: &mut Value, old: Option<&Value>) {
+        let kind = service["spec"]["type"].as_str().unwrap_or("ClusterIP");
+        let asked = service["spec"]["clusterIP"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if kind == "ExternalName" || asked == "None" {
+            return;
+        }
+        match (old.and_then(cluster_ip), asked.as_str()) {
             (Some(old_ip), "") => set_ip(service, old_ip),
             (Some(old_ip), asked) if asked == old_ip.to_string() => {}
-            (Some(_), asked) => errors.push(invalid(
+            (Some(_), asked) => self.errors.push(invalid(
                 "spec.clusterIPs[0]",
                 format!("[]string{{\"{asked}\"}}: may not change once set"),
             )),
-            (None, "") => match pick_ip(ranges, random, taken) {
-                Some(ip) => {
-                    allocation.take(format!("{SERVICE_IPS_PREFIX}{ip}"), owner);
-                    set_ip(service, ip);
-                }
-                None => errors.push(invalid(
+            (None, "") => match pick_ip(self.ranges, self.random, self.taken) {
+                Some(ip) => self.take_ip(service, ip),
+                None => self.errors.push(invalid(
                     "spec.clusterIPs",
                     "failed to allocate IP: range is full".into(),
                 )),
             },
-            (None, asked) => match asked.parse::<Ipv4Addr>() {
-                Ok(ip) if !ranges.contains_ip(ip) => errors.push(invalid(
-                    "spec.clusterIPs",
-                    format!("[]string{{\"{asked}\"}}: failed to allocate IP {asked}: the provided IP ({asked}) is not in the valid range"),
-                )),
-                Ok(ip) if taken(&format!("{SERVICE_IPS_PREFIX}{ip}")) => errors.push(invalid(
-                    "spec.clusterIPs",
-                    format!("[]string{{\"{asked}\"}}: failed to allocate IP {asked}: provided IP is already allocated"),
-                )),
-                Ok(ip) => {
-                    allocation.take(format!("{SERVICE_IPS_PREFIX}{ip}"), owner);
-                    set_ip(service, ip);
-                }
-                Err(_) => errors.push(invalid(
-                    "spec.clusterIPs[0]",
-                    format!("\"{asked}\": must be a valid IP address"),
-                )),
-            },
+            (None, asked) => self.asked_ip(service, asked),
         }
     }
 
-    // NodePorts: a port keeps its old nodePort when it names none.
-    let held = old.map(node_ports).unwrap_or_default();
-    let old_ports = old
-        .and_then(|o| o["spec"]["ports"].as_array().cloned())
-        .unwrap_or_default();
-    let wants = needs_node_ports(service);
-    let mut used = BTreeSet::new();
-    if let Some(ports) = service["spec"]["ports"].as_array_mut() {
-        for (i, port) in ports.iter_mut().enumerate() {
-            let mut node_port = port["nodePort"]
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok());
-            if !wants {
-                if let Some(map) = port.as_object_mut() {
-                    map.remove("nodePort");
-                }
-                continue;
-            }
-            if node_port.is_none() {
-                node_port = old_ports
-                    .iter()
-                    .find(|o| o["port"] == port["port"] && o["protocol"] == port["protocol"])
-                    .and_then(|o| o["nodePort"].as_u64())
-                    .and_then(|p| u16::try_from(p).ok());
-            }
-            let field = format!("spec.ports[{i}].nodePort");
-            let chosen = match node_port {
-                Some(p) if held.contains(&p) => Some(p),
-                Some(p) if !ranges.node_ports.contains(&p) => {
-                    errors.push(invalid(&field, format!("{p}: provided port is not in the valid range. The range of valid ports is {}-{}", ranges.node_ports.start(), ranges.node_ports.end())));
-                    None
-                }
-                Some(p) if used.contains(&p) || taken(&format!("{NODE_PORTS_PREFIX}{p}")) => {
-                    errors.push(invalid(
-                        &field,
-                        format!("{p}: provided port is already allocated"),
-                    ));
-                    None
-                }
-                Some(p) => {
-                    allocation.take(format!("{NODE_PORTS_PREFIX}{p}"), owner);
-                    Some(p)
-                }
-                None => match pick_port(ranges, random, &used, taken) {
-                    Some(p) => {
-                        allocation.take(format!("{NODE_PORTS_PREFIX}{p}"), owner);
-                        Some(p)
-                    }
-                    None => {
-                        errors.push(invalid(&field, "range is full".into()));
-                        None
-                    }
-                },
-            };
-            if let Some(p) = chosen {
-                used.insert(p);
-                port["nodePort"] = json!(p);
-            }
+    /// A ClusterIP the client chose for a new Service.
+    fn asked_ip(&mut self, service: &mut Value, asked: &str) {
+        match asked.parse::<Ipv4Addr>() {
+            Ok(ip) if !self.ranges.contains_ip(ip) => self.errors.push(invalid(
+                "spec.clusterIPs",
+                format!("[]string{{\"{asked}\"}}: failed to allocate IP {asked}: the provided IP ({asked}) is not in the valid range"),
+            )),
+            Ok(ip) if (self.taken)(&format!("{SERVICE_IPS_PREFIX}{ip}")) => self.errors.push(invalid(
+                "spec.clusterIPs",
+                format!("[]string{{\"{asked}\"}}: failed to allocate IP {asked}: provided IP is already allocated"),
+            )),
+            Ok(ip) => self.take_ip(service, ip),
+            Err(_) => self.errors.push(invalid(
+                "spec.clusterIPs[0]",
+                format!("\"{asked}\": must be a valid IP address"),
+            )),
         }
     }
-    for port in held.difference(&used) {
-        allocation.release(format!("{NODE_PORTS_PREFIX}{port}"));
+
+    fn take_ip(&mut self, service: &mut Value, ip: Ipv4Addr) {
+        self.allocation
+            .take(format!("{SERVICE_IPS_PREFIX}{ip}"), self.owner);
+        set_ip(service, ip);
     }
-    if errors.is_empty() {
-        Ok(allocation)
-    } else {
-        Err(errors)
+
+    /// NodePorts: a port keeps its old nodePort when it names none; the
+    /// old ones no port holds any more are released.
+    fn node_ports(&mut self, service: &mut Value, old: Option<&Value>) {
+        let held = old.map(node_ports).unwrap_or_default();
+        let old_ports = old
+            .and_then(|o| o["spec"]["ports"].as_array().cloned())
+            .unwrap_or_default();
+        let wants = needs_node_ports(service);
+        let mut used = BTreeSet::new();
+        if let Some(ports) = service["spec"]["ports"].as_array_mut() {
+            for (i, port) in ports.iter_mut().enumerate() {
+                if !wants {
+                    if let Some(map) = port.as_object_mut() {
+                        map.remove("nodePort");
+                    }
+                    continue;
+                }
+                let asked = as_port(&port["nodePort"]).or_else(|| {
+                    old_ports
+                        .iter()
+                        .find(|o| o["port"] == port["port"] && o["protocol"] == port["protocol"])
+                        .and_then(|o| as_port(&o["nodePort"]))
+                });
+                let field = format!("spec.ports[{i}].nodePort");
+                if let Some(p) = self.node_port(&field, asked, &held, &used) {
+                    used.insert(p);
+                    port["nodePort"] = json!(p);
+                }
+            }
+        }
+        for port in held.difference(&used) {
+            self.allocation
+                .release(format!("{NODE_PORTS_PREFIX}{port}"));
+        }
+    }
+
+    /// The node port of one Service port: the one it asks for (or held
+    /// already), or a free one.
+    fn node_port(
+        &mut self,
+        field: &str,
+        asked: Option<u16>,
+        held: &BTreeSet<u16>,
+        used: &BTreeSet<u16>,
+    ) -> Option<u16> {
+        let ranges = self.ranges;
+        let error = match asked {
+            Some(p) if held.contains(&p) => return Some(p),
+            Some(p) if !ranges.node_ports.contains(&p) => format!(
+                "{p}: provided port is not in the valid range. The range of valid ports is {}-{}",
+                ranges.node_ports.start(),
+                ranges.node_ports.end()
+            ),
+            Some(p) if used.contains(&p) || (self.taken)(&format!("{NODE_PORTS_PREFIX}{p}")) => {
+                format!("{p}: provided port is already allocated")
+            }
+            Some(p) => return Some(self.take_port(p)),
+            None => match pick_port(ranges, self.random, used, self.taken) {
+                Some(p) => return Some(self.take_port(p)),
+                None => "range is full".into(),
+            },
+        };
+        self.errors.push(invalid(field, error));
+        None
+    }
+
+    fn take_port(&mut self, port: u16) -> u16 {
+        self.allocation
+            .take(format!("{NODE_PORTS_PREFIX}{port}"), self.owner);
+        port
     }
 }
 
@@ -344,6 +376,11 @@ pub(crate) fn release_all(service: &Value) -> Allocation {
         allocation.release(format!("{NODE_PORTS_PREFIX}{port}"));
     }
     allocation
+}
+
+/// A port number, if `value` is one.
+fn as_port(value: &Value) -> Option<u16> {
+    value.as_u64().and_then(|p| u16::try_from(p).ok())
 }
 
 fn set_ip(service: &mut Value, ip: Ipv4Addr) {

@@ -4,13 +4,17 @@
 //! As Kubernetes' graceful deletion (`registry/rest/delete.go`):
 //! - an object with finalizers gets `deletionTimestamp` and stays until an
 //!   update empties its finalizers;
+//! - `propagationPolicy` Foreground and Orphan are recorded as the
+//!   `foregroundDeletion` and `orphan` finalizers for the garbage collector.
+//!
+//! The kind's [`Strategy`] says what differs (`terminate`,
+//! `grace_period_seconds`, `release`):
 //! - a pod bound to a node gets `deletionTimestamp` (now + grace period) and
 //!   `deletionGracePeriodSeconds`; its kubelet stops it and deletes it again
 //!   with grace period 0. An unbound pod goes at once;
 //! - a namespace turns `Terminating` and keeps its `kubernetes` finalizer until
 //!   the namespace controller (`namespace.rs`) has emptied it and calls `finalize`;
-//! - `propagationPolicy` Foreground and Orphan are recorded as the
-//!   `foregroundDeletion` and `orphan` finalizers for the garbage collector.
+//! - a Service frees its ClusterIP and NodePorts in the txn that deletes it.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,10 +22,10 @@ use skiff_api::resources::{self, Resource, RESOURCES};
 use skiff_api::status::ApiError;
 use skiff_proto::etcdserverpb::RangeRequest;
 
-use super::allocator;
+use super::strategy::{self, Strategy};
 use super::write::{success_status, Change, Outcome};
 use super::{storage_error, Registry, Reply};
-use crate::object::{finalizers, is_deleting, meta_mut, meta_str};
+use crate::object::{finalizers, meta_mut, meta_str};
 use crate::storage::prefix_end;
 
 /// A meta/v1 `DeleteOptions`.
@@ -61,16 +65,6 @@ impl DeleteOptions {
     }
 }
 
-/// The grace period of a pod being deleted: the request's, else the pod's
-/// `terminationGracePeriodSeconds`, else 30.
-fn pod_grace(options: &DeleteOptions, pod: &Value) -> i64 {
-    options
-        .grace_period_seconds
-        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
-        .unwrap_or(30)
-        .max(0)
-}
-
 impl Registry {
     /// Deletes an object, or marks it for deletion when something must happen
     /// first. Answers the object when it stays, a Success Status when it is gone.
@@ -83,10 +77,11 @@ impl Registry {
     ) -> Result<Reply, ApiError> {
         tracing::debug!(resource = resource.resource, namespace, name, "delete");
         let now = self.now();
+        let strategy = strategy::for_kind(resource);
         let outcome = self
             .guaranteed_update(resource, namespace, name, options.dry_run, |current, _| {
                 check_preconditions(resource, name, current, &options.preconditions)?;
-                self.plan_delete(resource, current, options, &now)
+                self.plan_delete(strategy, current, options, &now)
             })
             .await?;
         let object = match outcome {
@@ -107,23 +102,23 @@ impl Registry {
         })
     }
 
+    /// What a delete does to `current`: the kind's own termination, or the
+    /// finalizers and grace period that keep it a while, or its removal.
     fn plan_delete(
         &self,
-        resource: &Resource,
+        strategy: &dyn Strategy,
         current: &Value,
         options: &DeleteOptions,
         now: &str,
     ) -> Result<Change, ApiError> {
-        let mut next = current.clone();
-        if resource.kind == "Namespace" {
-            if is_deleting(current) {
-                return Ok(Change::Unchanged);
-            }
-            meta_mut(&mut next).insert("deletionTimestamp".into(), json!(now));
-            meta_mut(&mut next).insert("deletionGracePeriodSeconds".into(), json!(0));
-            next["status"]["phase"] = json!("Terminating");
-            return Ok(Change::Put(next, Default::default()));
+        if let Some(next) = strategy.terminate(current, now) {
+            return Ok(if next == *current {
+                Change::Unchanged
+            } else {
+                Change::Put(next, Default::default())
+            });
         }
+        let mut next = current.clone();
         let mut pending = finalizers(current);
         match options.propagation_policy.as_deref() {
             None | Some("Background") => {}
@@ -135,24 +130,10 @@ impl Registry {
                 )))
             }
         }
-        let bound_pod = resource.kind == "Pod"
-            && !current["spec"]["nodeName"]
-                .as_str()
-                .unwrap_or("")
-                .is_empty();
-        let grace = if bound_pod {
-            pod_grace(options, current)
-        } else {
-            0
-        };
-        let graceful = bound_pod && grace > 0;
+        let grace = strategy.grace_period_seconds(current, options.grace_period_seconds);
+        let graceful = grace > 0;
         if pending.is_empty() && !graceful {
-            let release = if resource.kind == "Service" {
-                allocator::release_all(current)
-            } else {
-                Default::default()
-            };
-            return Ok(Change::Delete(release));
+            return Ok(Change::Delete(strategy.release(current)));
         }
         // The object stays for now: stamp it, or shorten a grace period already running.
         let running = current["metadata"]["deletionGracePeriodSeconds"].as_i64();

@@ -8,24 +8,33 @@
 //!
 //! # Layout
 //! - `mod.rs`: the [`Registry`] handle, get and watch.
+//! - `create.rs`: create, with generateName.
+//! - `write.rs`: update (main resource, status and finalize subresources,
+//!   generation) and patch, over `guaranteed_update`; the txn every write ends in.
+//! - `delete.rs`: delete with preconditions, finalizers and grace periods.
+//! - `binding.rs`: subresources created by POST — pods/binding.
+//! - `strategy/`: what each kind does differently — Kubernetes' rest
+//!   strategies as one trait with defaults, and the table from kind to
+//!   strategy (`pod.rs`, `service.rs`, `namespace.rs`, `node.rs`).
 //! - `list.rs`: list — consistent lists from the watch cache, paging and
 //!   exact revisions from the store.
-//! - `write.rs`: create (with generateName), update (status subresource,
-//!   generation), patch, pods/binding.
-//! - `delete.rs`: delete with preconditions, finalizers, graceful pod deletion,
-//!   namespace termination.
 //! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
 //! - `namespace.rs`: the namespace controller, which empties and finalizes
 //!   Terminating namespaces (started by [`Registry::bootstrap`]).
-//! - `tests.rs` and `watch_tests.rs`: the behaviour, each scenario run over
-//!   the in-process store and over a real etcd (`fixture.rs`);
-//!   `selector_tests.rs`: label and field selectors on lists and watches;
-//!   `admission_tests.rs`: defaults and validation as clients see them;
-//!   `list_tests.rs`: consistent lists from the watch cache and the fall back;
-//!   `restart_tests.rs`: a watch resumed across an API server restart.
+//! - `tests/`: the behaviour, each scenario run over the in-process store
+//!   and over a real etcd (`tests/fixture.rs`), by topic: admission, lists,
+//!   restarts, selectors, watches.
+//!
+//! # Adding a kind
+//! A kind is served once it is in `skiff_api::resources::RESOURCES`, with
+//! its defaults and validation in `skiff_api::admission`. Only when it
+//! behaves unlike the generic store (status set on create, addresses to
+//! allocate, a delete of its own, a subresource to create) does it get a
+//! strategy: one file under `strategy/` and one entry in its table.
 //!
 //! # Where to start
-//! [`Registry::create`] follows a new object from bytes to the store.
+//! [`Registry::create`] (`create.rs`) follows a new object from bytes to the
+//! store; `strategy/mod.rs` lists every point where a kind may differ.
 //!
 //! # Caveats
 //! No admission plugins beyond defaulting and validation, no managedFields or
@@ -33,25 +42,16 @@
 //! where Kubernetes sets it only for kinds with a spec.
 
 mod allocator;
+mod binding;
+mod create;
 mod delete;
 mod list;
 mod namespace;
+mod strategy;
 pub mod write;
 
 #[cfg(test)]
-mod admission_tests;
-#[cfg(test)]
-pub(crate) mod fixture;
-#[cfg(test)]
-mod list_tests;
-#[cfg(test)]
-mod restart_tests;
-#[cfg(test)]
-mod selector_tests;
-#[cfg(test)]
 pub(crate) mod tests;
-#[cfg(test)]
-mod watch_tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ use crate::storage::{Storage, StorageError};
 use crate::watch_cache::{Filter, Retention, WatchCache, WatchStream};
 
 /// The namespaces every cluster has, created by [`Registry::bootstrap`].
-pub const SYSTEM_NAMESPACES: &[&str] =
+pub(crate) const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// How the registry is set up. `Default` gives Kubernetes' defaults.
@@ -264,7 +264,7 @@ impl Registry {
     /// Starts every resource's watch cache now, as the Kubernetes API server
     /// does at startup, so that a watch from any resourceVersion seen after
     /// this point can be served (a cache started later begins at its own list).
-    pub async fn start_watch_caches(&self) -> Result<(), ApiError> {
+    pub(crate) async fn start_watch_caches(&self) -> Result<(), ApiError> {
         for resource in resources::RESOURCES {
             self.cache(resource).await?;
         }

@@ -1,21 +1,27 @@
-//! Writes: create, update, patch and pods/binding.
+//! Writes: update and patch, and the txn every write ends in.
+//!
+//! An update is Kubernetes' `GuaranteedUpdate`: read the object, compute the
+//! next one, write it with a txn comparing the `mod_revision` read, and start
+//! again when another writer won. The kind's [`Strategy`] says what the main
+//! resource and each subresource may change, how the kind is defaulted and
+//! validated, and what addresses it takes.
 
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
-use skiff_api::admission;
-use skiff_api::resources::{self, Resource};
-use skiff_api::status::{ApiError, Details, Reason};
+use skiff_api::resources::Resource;
+use skiff_api::status::{ApiError, Reason};
 use skiff_proto::etcdserverpb::{
     compare, request_op, Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
     TxnRequest,
 };
 
-use super::allocator::{self, Allocation, NODE_PORTS_PREFIX, SERVICE_IPS_PREFIX};
+use super::allocator::{Allocation, NODE_PORTS_PREFIX, SERVICE_IPS_PREFIX};
+use super::strategy::{self, AllocationContext, Strategy};
 use super::{storage_error, Registry, Reply, WriteOptions};
 use crate::object::{
-    self, decode, decode_kind, is_deleting, meta_mut, meta_str, parse_resource_version,
-    set_resource_version, spec_part, to_stored, FieldValidation,
+    self, decode, is_deleting, meta_mut, meta_str, parse_resource_version, set_resource_version,
+    spec_part, to_stored,
 };
 use crate::storage::prefix_end;
 
@@ -51,6 +57,18 @@ pub(crate) enum Expect {
 
 /// How often a write without a precondition is retried after losing a race.
 const MAX_RETRIES: usize = 1000;
+
+/// Metadata the server owns: an update keeps the old values.
+const OWNED_METADATA: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+];
 
 impl Registry {
     /// Runs a txn writing (or deleting) `key` if `expect` holds; the new
@@ -132,170 +150,25 @@ impl Registry {
         Ok(taken)
     }
 
-    /// The namespace `namespace` exists and is not terminating.
-    async fn check_namespace(
-        &self,
-        resource: &Resource,
-        namespace: &str,
-        name: &str,
-    ) -> Result<(), ApiError> {
-        let namespaces = resources::lookup("namespaces").expect("namespaces are served");
-        let Some(ns) = self.read(&namespaces.key("", namespace)).await? else {
-            return Err(ApiError::not_found(namespaces, namespace));
-        };
-        if is_deleting(&ns.object) || ns.object["status"]["phase"] == "Terminating" {
-            return Err(ApiError::forbidden(
-                resource,
-                name,
-                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-            ));
+    /// The allocated addresses, read only for kinds that take some.
+    pub(crate) async fn taken(&self, strategy: &dyn Strategy) -> Result<HashSet<String>, ApiError> {
+        if strategy.allocates() {
+            self.allocated().await
+        } else {
+            Ok(HashSet::new())
         }
-        Ok(())
     }
 
-    /// Creates an object of `resource` in `namespace` from a JSON body.
-    pub async fn create(
-        &self,
-        resource: &'static Resource,
-        namespace: &str,
-        body: &[u8],
-        options: &WriteOptions,
-    ) -> Result<Reply, ApiError> {
-        let decoded = decode(resource, body, options.field_validation)?;
-        let warnings = decoded.warnings;
-        let mut object = decoded.object;
-        let body_namespace = meta_str(&object, "namespace").to_string();
-        let namespace = if resource.namespaced {
-            if !body_namespace.is_empty() && !namespace.is_empty() && body_namespace != namespace {
-                return Err(ApiError::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
-            let ns = if namespace.is_empty() {
-                body_namespace
-            } else {
-                namespace.to_string()
-            };
-            if ns.is_empty() {
-                return Err(ApiError::bad_request(
-                    "a namespace is required to create a namespaced object",
-                ));
-            }
-            ns
-        } else {
-            String::new()
-        };
-        let given_name = meta_str(&object, "name").to_string();
-        let generate = meta_str(&object, "generateName").to_string();
-        if given_name.is_empty() && generate.is_empty() {
-            return Err(ApiError::invalid(
-                resource,
-                "",
-                &[admission::FieldError {
-                    field: "metadata.name".into(),
-                    kind: admission::FieldErrorKind::Required,
-                    detail: "name or generateName is required".into(),
-                }],
-            ));
+    /// What a strategy allocates from, with the `taken` addresses.
+    pub(crate) fn allocation_context<'a>(
+        &'a self,
+        taken: &'a HashSet<String>,
+    ) -> AllocationContext<'a> {
+        AllocationContext {
+            ranges: &self.config.service_ranges,
+            random: &self.random,
+            taken,
         }
-        if resource.namespaced {
-            self.check_namespace(resource, &namespace, &given_name)
-                .await?;
-        }
-        {
-            let now = self.now();
-            let uid = self.random.uuid();
-            let meta = meta_mut(&mut object);
-            for server_owned in [
-                "resourceVersion",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "managedFields",
-            ] {
-                meta.remove(server_owned);
-            }
-            meta.insert("uid".into(), json!(uid));
-            meta.insert("creationTimestamp".into(), json!(now));
-            meta.insert("generation".into(), json!(1));
-            if resource.namespaced {
-                meta.insert("namespace".into(), json!(namespace));
-            } else {
-                meta.remove("namespace");
-            }
-        }
-        // As Kubernetes' PrepareForCreate strategies: status is the server's
-        // (nodes excepted: a kubelet registers its node with its status).
-        if resource.has_subresource("status") && resource.kind != "Node" {
-            if let Some(fields) = object.as_object_mut() {
-                fields.remove("status");
-            }
-        }
-        if resource.kind == "Pod" {
-            object["status"] = json!({"phase": "Pending"});
-        }
-        if resource.kind == "Namespace" {
-            object["status"] = json!({"phase": "Active"});
-            object["spec"]["finalizers"] = json!(["kubernetes"]);
-        }
-        tracing::debug!(resource = resource.resource, namespace, "create");
-        for _attempt in 0..8 {
-            let name = if given_name.is_empty() {
-                format!("{generate}{}", self.random.name_suffix())
-            } else {
-                given_name.clone()
-            };
-            let mut candidate = object.clone();
-            meta_mut(&mut candidate).insert("name".into(), json!(name));
-            admission::default(resource.kind, &mut candidate);
-            let errors = admission::validate(resource.kind, &candidate, None);
-            if !errors.is_empty() {
-                return Err(ApiError::invalid(resource, &name, &errors));
-            }
-            let allocation = if resource.kind == "Service" {
-                let taken = self.allocated().await?;
-                let owner = format!("{namespace}/{name}");
-                allocator::allocate(
-                    &self.config.service_ranges,
-                    &self.random,
-                    &mut candidate,
-                    None,
-                    &owner,
-                    &|key| taken.contains(key),
-                )
-                .map_err(|errors| ApiError::invalid(resource, &name, &errors))?
-            } else {
-                Allocation::default()
-            };
-            if options.dry_run {
-                return Ok(Reply {
-                    object: candidate,
-                    warnings,
-                });
-            }
-            let key = resource.key(&namespace, &name);
-            if let Some(revision) = self
-                .commit(&key, Some(&candidate), Expect::Absent, allocation)
-                .await?
-            {
-                set_resource_version(&mut candidate, revision);
-                return Ok(Reply {
-                    object: candidate,
-                    warnings,
-                });
-            }
-            let exists = self.read(&key).await?.is_some();
-            if exists && !given_name.is_empty() {
-                return Err(ApiError::already_exists(resource, &name));
-            }
-            // A generated name or an address was taken meanwhile: try again.
-        }
-        Err(ApiError::new(
-            Reason::AlreadyExists,
-            format!(
-                "{} could not be created: every generated name or address tried was taken",
-                resource.qualified_name()
-            ),
-        ))
     }
 
     /// Reads, changes and writes one object until the write wins the race (a
@@ -310,13 +183,10 @@ impl Registry {
         mut change: impl FnMut(&Value, &HashSet<String>) -> Result<Change, ApiError>,
     ) -> Result<Outcome, ApiError> {
         let key = resource.key(namespace, name);
+        let strategy = strategy::for_kind(resource);
         for _attempt in 0..MAX_RETRIES {
             let current = self.read_existing(resource, namespace, name).await?;
-            let taken = if resource.kind == "Service" {
-                self.allocated().await?
-            } else {
-                HashSet::new()
-            };
+            let taken = self.taken(strategy).await?;
             let expect = Expect::ModRevision(current.mod_revision);
             match change(&current.object, &taken)? {
                 Change::Unchanged => return Ok(Outcome::Stored(current.object)),
@@ -441,7 +311,8 @@ impl Registry {
         Ok(reply(outcome, warnings))
     }
 
-    /// The object an update of `old` to `new` stores.
+    /// The object an update of `old` to `new` stores: the kind's strategy
+    /// prepares, defaults and validates it, and takes its addresses.
     pub(crate) fn prepare_update(
         &self,
         resource: &'static Resource,
@@ -450,104 +321,33 @@ impl Registry {
         new: Value,
         taken: &HashSet<String>,
     ) -> Result<Change, ApiError> {
+        let strategy = strategy::for_kind(resource);
         let name = meta_str(old, "name").to_string();
-        let mut next = match subresource {
-            "status" => {
-                let mut next = old.clone();
-                match new.get("status") {
-                    Some(status) => next["status"] = status.clone(),
-                    None => {
-                        next.as_object_mut().map(|o| o.remove("status"));
-                    }
-                }
-                next
-            }
-            "finalize" => {
-                let mut next = old.clone();
-                next["spec"]["finalizers"] = new["spec"]["finalizers"].clone();
-                next
-            }
-            _ => {
-                let mut next = new;
-                if resource.has_subresource("status") {
-                    match old.get("status") {
-                        Some(status) => next["status"] = status.clone(),
-                        None => {
-                            next.as_object_mut().map(|o| o.remove("status"));
-                        }
-                    }
-                }
-                if resource.kind == "Namespace" {
-                    next["spec"] = old["spec"].clone();
-                }
-                next
-            }
-        };
-        // Metadata the server owns.
-        let old_meta = old.get("metadata").cloned().unwrap_or_default();
-        let meta = meta_mut(&mut next);
-        for owned in [
-            "name",
-            "namespace",
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-            "resourceVersion",
-        ] {
-            match old_meta.get(owned) {
-                Some(v) => meta.insert(owned.into(), v.clone()),
-                None => meta.remove(owned),
-            };
-        }
-        if resource.kind == "Service" && subresource.is_empty() {
-            // As Kubernetes' Service strategy: what the client left out of the
-            // allocated addresses is the old value, before validation sees it.
-            allocator::carry_over_allocated(&mut next, old);
-        }
-        admission::default(resource.kind, &mut next);
-        let generation = old_meta
-            .get("generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        if spec_part(&next) != spec_part(old) {
-            meta_mut(&mut next).insert("generation".into(), json!(generation + 1));
-        }
-        // A status or finalize write leaves the spec alone: only the metadata
-        // rules of an update apply, not the kind's spec update rules (a pod's
-        // spec is immutable, but its status is the kubelet's to write).
-        let errors = if subresource.is_empty() {
-            admission::validate(resource.kind, &next, Some(old))
+        let mut next = if subresource.is_empty() {
+            let mut next = new;
+            strategy.prepare_for_update(resource, &mut next, old);
+            next
         } else {
-            admission::validate_status_update(resource.kind, &next, old)
+            strategy.prepare_for_subresource_update(subresource, old, &new)
+        };
+        keep_owned_metadata(&mut next, old);
+        strategy.default(resource, &mut next);
+        bump_generation(&mut next, old);
+        let errors = if subresource.is_empty() {
+            strategy.validate_update(resource, &next, old)
+        } else {
+            strategy.validate_status_update(resource, &next, old)
         };
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, &name, &errors));
         }
-        let allocation = if resource.kind == "Service" {
-            let owner = format!("{}/{name}", meta_str(old, "namespace"));
-            allocator::allocate(
-                &self.config.service_ranges,
-                &self.random,
-                &mut next,
-                Some(old),
-                &owner,
-                &|k| taken.contains(k),
-            )
-            .map_err(|errors| ApiError::invalid(resource, &name, &errors))?
-        } else {
-            Allocation::default()
-        };
-        if is_deleting(&next)
-            && object::finalizers(&next).is_empty()
-            && namespace_finished(resource, &next)
-        {
+        let allocation = strategy
+            .allocate(&self.allocation_context(taken), &mut next, Some(old))
+            .map_err(|errors| ApiError::invalid(resource, &name, &errors))?;
+        if is_deleting(&next) && object::finalizers(&next).is_empty() && strategy.finalized(&next) {
             // The last finalizer is gone: the object goes.
             let mut release = allocation;
-            if resource.kind == "Service" {
-                release.ops.extend(allocator::release_all(&next).ops);
-            }
+            release.ops.extend(strategy.release(&next).ops);
             return Ok(Change::Delete(release));
         }
         if next == *old {
@@ -555,82 +355,26 @@ impl Registry {
         }
         Ok(Change::Put(next, allocation))
     }
+}
 
-    /// Binds a pod to a node (pods/binding): sets `spec.nodeName` once.
-    pub async fn bind(
-        &self,
-        namespace: &str,
-        name: &str,
-        body: &[u8],
-        options: &WriteOptions,
-    ) -> Result<Reply, ApiError> {
-        let pods = resources::lookup("pods").expect("pods are served");
-        let binding = decode_kind("Binding", "v1", body, FieldValidation::Warn)?.object;
-        let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
-        if node.is_empty() {
-            return Err(ApiError::invalid(
-                pods,
-                name,
-                &[admission::FieldError {
-                    field: "target.name".into(),
-                    kind: admission::FieldErrorKind::Required,
-                    detail: String::new(),
-                }],
-            ));
-        }
-        let now = self.now();
-        let conflict = |why: String| ApiError {
-            details: Some(Box::new(Details {
-                name: name.to_string(),
-                kind: "pods/binding".into(),
-                ..Default::default()
-            })),
-            ..ApiError::new(
-                Reason::Conflict,
-                format!("Operation cannot be fulfilled on pods/binding \"{name}\": {why}"),
-            )
+/// Puts back the metadata the server owns, as it was in `old`.
+fn keep_owned_metadata(next: &mut Value, old: &Value) {
+    let old_meta = old.get("metadata").cloned().unwrap_or_default();
+    let meta = meta_mut(next);
+    for owned in OWNED_METADATA {
+        match old_meta.get(*owned) {
+            Some(v) => meta.insert((*owned).into(), v.clone()),
+            None => meta.remove(*owned),
         };
-        self.guaranteed_update(pods, namespace, name, options.dry_run, |current, _| {
-            let bound = current["spec"]["nodeName"].as_str().unwrap_or("");
-            if !bound.is_empty() {
-                return Err(conflict(format!(
-                    "pod {name} is already assigned to node \"{bound}\""
-                )));
-            }
-            if is_deleting(current) {
-                return Err(conflict(format!(
-                    "pod {name} is being deleted, cannot be assigned to a host"
-                )));
-            }
-            let mut next = current.clone();
-            next["spec"]["nodeName"] = json!(node);
-            let conditions = next["status"]["conditions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let mut conditions: Vec<Value> = conditions
-                .into_iter()
-                .filter(|c| c["type"] != "PodScheduled")
-                .collect();
-            conditions
-                .push(json!({"type": "PodScheduled", "status": "True", "lastTransitionTime": now}));
-            next["status"]["conditions"] = Value::Array(conditions);
-            Ok(Change::Put(next, Allocation::default()))
-        })
-        .await?;
-        Ok(Reply {
-            object: success_status(201, None),
-            warnings: Vec::new(),
-        })
     }
 }
 
-/// A namespace leaves only once its own `spec.finalizers` are empty too.
-fn namespace_finished(resource: &Resource, object: &Value) -> bool {
-    resource.kind != "Namespace"
-        || object["spec"]["finalizers"]
-            .as_array()
-            .is_none_or(|f| f.is_empty())
+/// A change of the spec (anything but metadata and status) is a new generation.
+fn bump_generation(next: &mut Value, old: &Value) {
+    let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+    if spec_part(next) != spec_part(old) {
+        meta_mut(next).insert("generation".into(), json!(generation + 1));
+    }
 }
 
 pub(crate) fn check_subresource(

@@ -28,6 +28,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+pub mod containerd;
+
 /// The labels every sandbox and container carries, named as the real kubelet
 /// names them, so that a listing maps each back to its pod and container.
 pub mod labels {

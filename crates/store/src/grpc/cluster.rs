@@ -59,7 +59,7 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberAddResponse>, Status> {
         let req = request.into_inner();
         for url in &req.peer_ur_ls {
-            crate::server::parse_url(url)
+            crate::url::parse(url)
                 .map_err(|e| Status::invalid_argument(format!("etcdserver: {e}")))?;
         }
         let (member, members) = self

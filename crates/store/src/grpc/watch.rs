@@ -43,7 +43,7 @@ pub const NO_WATCH_ID: i64 = -1;
 
 /// etcd's `MaxRequestBytes` default: responses above it are fragmented for
 /// watchers that asked for `fragment`.
-pub const DEFAULT_FRAGMENT_LIMIT: usize = 3 * 512 * 1024;
+const DEFAULT_FRAGMENT_LIMIT: usize = 3 * 512 * 1024;
 
 /// How many responses a stream buffers before its session waits for the client.
 const RESPONSE_BUFFER: usize = 128;
@@ -66,13 +66,6 @@ impl WatchService {
             header,
             fragment_limit: DEFAULT_FRAGMENT_LIMIT,
         }
-    }
-
-    /// Sets the encoded size above which responses are fragmented (for
-    /// watchers that asked for it).
-    pub fn with_fragment_limit(mut self, bytes: usize) -> Self {
-        self.fragment_limit = bytes;
-        self
     }
 
     /// The tonic server for this service.

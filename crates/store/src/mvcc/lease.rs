@@ -3,7 +3,7 @@
 //!
 //! When a lease ends (revoked by a client, or expired), every key attached to it
 //! is deleted in one revision. *When* a lease expires is not part of this state:
-//! the leader keeps the deadlines in memory (see `lessor`) and proposes a revoke
+//! the leader keeps the deadlines in memory (see `crate::lease`) and proposes a revoke
 //! through the log, so every member deletes the same keys at the same revision.
 //!
 //! # Caveats

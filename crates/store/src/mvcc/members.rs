@@ -237,7 +237,7 @@ mod tests {
             drop(mvcc); // waits for the writer
             db.flush().unwrap();
         }
-        let db = crate::node::open_sled(&sled::Config::new().path(dir.path())).unwrap();
+        let db = crate::mvcc::open_sled(&sled::Config::new().path(dir.path())).unwrap();
         let mvcc = open(&db);
         assert_eq!(mvcc.removed_members(), &BTreeSet::from([2]));
         assert_eq!(mvcc.members().keys().copied().collect::<Vec<_>>(), [1]);

@@ -43,6 +43,7 @@ use skiff_proto::store::{log_entry, LogEntry};
 
 use crate::error::{Result, StoreError};
 use crate::revision::Revision;
+pub(crate) use backend::open_sled;
 use backend::{Backend, Record, APPLIED_INDEX, COMPACT_REVISION, CURRENT_REVISION};
 use key_index::KeyIndex;
 pub(crate) use lease::{Lease, MAX_LEASE_TTL};
@@ -544,6 +545,3 @@ impl Mvcc {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod model_tests;

@@ -16,7 +16,7 @@
 //!   invariants checked after every step ("two leaders in term …").
 //!
 //! # Where to start
-//! `crate::node` for the Ready loop; <https://docs.rs/raft/0.7.0/raft/> for raft-rs.
+//! `crate::node::ready` for the Ready loop; <https://docs.rs/raft/0.7.0/raft/> for raft-rs.
 //!
 //! # Caveats
 //! Peers are authenticated by cluster ID only; there is no TLS.

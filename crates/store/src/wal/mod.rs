@@ -421,6 +421,7 @@ impl Wal {
     }
 
     /// The index of the first entry, or 0 if the log has none.
+    #[cfg(test)]
     pub fn first_index(&self) -> u64 {
         self.logical.first
     }

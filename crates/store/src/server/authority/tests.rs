@@ -14,8 +14,9 @@ use super::frame::{flags, kind, FrameHeader, FRAME_HEADER_LEN, PREFACE};
 use super::hpack::encode_integer;
 use super::rewriter::Rewriter;
 use super::AuthorityStream;
+use crate::config::StoreConfig;
 use crate::grpc::Advertised;
-use crate::store::{Store, StoreConfig};
+use crate::store::Store;
 
 // ---- building client bytes ----
 

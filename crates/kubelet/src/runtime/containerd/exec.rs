@@ -1,0 +1,174 @@
+//! exec_sync: a command run to its end inside a running container, through
+//! the Tasks service's Exec (a new process in the task's namespaces and
+//! cgroup), its output read from two FIFOs into memory.
+
+use std::time::Duration;
+
+use containerd_client::services::v1::{
+    DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest, WaitRequest,
+};
+
+use super::container::close_output;
+use super::log;
+use super::record::{self, new_id};
+use super::spec::{self, ProcessInput};
+use super::{containerd_error, ContainerdRuntime};
+use crate::runtime::{ExecOutput, Result, RuntimeError};
+
+impl ContainerdRuntime {
+    #[tracing::instrument(skip(self))]
+    pub(super) async fn exec(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        let container = self.record(record::KIND_CONTAINER, id).await?;
+        let process = exec_process(container.spec.as_ref().map(|s| s.value.as_slice()), command);
+        let exec_id = format!("exec-{}", &new_id(id)[..12]);
+        let dir = self.state_dir_of(id).join(&exec_id);
+        let (stdout_path, stderr_path) = (dir.join("stdout"), dir.join("stderr"));
+        let io_error = |error: std::io::Error| RuntimeError::Other(format!("exec output: {error}"));
+        std::fs::create_dir_all(&dir).map_err(io_error)?;
+        let stdout = tokio::spawn(log::read_all(
+            log::open_fifo(&stdout_path).map_err(io_error)?,
+        ));
+        let stderr = tokio::spawn(log::read_all(
+            log::open_fifo(&stderr_path).map_err(io_error)?,
+        ));
+
+        let ran = self
+            .run_exec(id, &exec_id, &process, &stdout_path, &stderr_path, timeout)
+            .await;
+        if ran.is_err() {
+            close_output(&stdout_path, &stderr_path);
+        }
+        let delete = DeleteProcessRequest {
+            container_id: id.to_string(),
+            exec_id: exec_id.clone(),
+        };
+        self.connection
+            .tasks()
+            .delete_process(self.connection.request(delete))
+            .await
+            .ok();
+        // The FIFOs' names can go now: the readers hold them open.
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(ExecOutput {
+            exit_code: ran?,
+            stdout: stdout.await.ok().and_then(|r| r.ok()).unwrap_or_default(),
+            stderr: stderr.await.ok().and_then(|r| r.ok()).unwrap_or_default(),
+        })
+    }
+
+    /// Creates, starts and waits for the exec'd process; kills it when
+    /// `timeout` passes. Returns its exit code.
+    async fn run_exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: &ProcessInput,
+        stdout: &std::path::Path,
+        stderr: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<i32> {
+        let exec = ExecProcessRequest {
+            container_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            stdout: stdout.display().to_string(),
+            stderr: stderr.display().to_string(),
+            spec: Some(prost_types::Any {
+                type_url: spec::PROCESS_TYPE_URL.to_string(),
+                value: spec::process_spec(process).to_string().into_bytes(),
+            }),
+            ..ExecProcessRequest::default()
+        };
+        self.connection
+            .tasks()
+            .exec(self.connection.request(exec))
+            .await
+            .map_err(|status| containerd_error("exec", status))?;
+        let start = StartRequest {
+            container_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+        };
+        self.connection
+            .tasks()
+            .start(self.connection.request(start))
+            .await
+            .map_err(|status| containerd_error("exec start", status))?;
+        let wait = WaitRequest {
+            container_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+        };
+        let mut tasks = self.connection.tasks();
+        match tokio::time::timeout(timeout, tasks.wait(self.connection.request(wait))).await {
+            Ok(Ok(response)) => Ok(response.into_inner().exit_status as i32),
+            Ok(Err(status)) => Err(containerd_error("exec wait", status)),
+            Err(_) => {
+                let kill = KillRequest {
+                    container_id: id.to_string(),
+                    exec_id: exec_id.to_string(),
+                    signal: 9,
+                    all: false,
+                };
+                self.connection
+                    .tasks()
+                    .kill(self.connection.request(kill))
+                    .await
+                    .ok();
+                Err(RuntimeError::Other(format!(
+                    "command {:?} timed out after {timeout:?}",
+                    process.args
+                )))
+            }
+        }
+    }
+}
+
+/// The exec'd process: the command, with the container's environment and
+/// working directory read from its stored spec.
+fn exec_process(container_spec: Option<&[u8]>, command: &[String]) -> ProcessInput {
+    let spec: serde_json::Value = container_spec
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
+        .unwrap_or_default();
+    let env = spec["process"]["env"]
+        .as_array()
+        .map(|env| {
+            env.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let cwd = spec["process"]["cwd"].as_str().unwrap_or("/").to_string();
+    ProcessInput {
+        args: command.to_vec(),
+        env,
+        cwd,
+        terminal: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_inherits_the_containers_env_and_working_directory() {
+        let spec = br#"{"process":{"args":["sleep","1d"],"env":["PATH=/bin","A=1"],"cwd":"/srv"}}"#;
+        let process = exec_process(
+            Some(spec),
+            &["cat".to_string(), "/etc/hostname".to_string()],
+        );
+        assert_eq!(process.args, ["cat", "/etc/hostname"]);
+        assert_eq!(process.env, ["PATH=/bin", "A=1"]);
+        assert_eq!(process.cwd, "/srv");
+    }
+
+    #[test]
+    fn an_unreadable_spec_runs_the_command_from_root_with_no_env() {
+        let process = exec_process(Some(b"not json"), &["true".to_string()]);
+        assert_eq!(process.cwd, "/");
+        assert!(process.env.is_empty());
+    }
+}
