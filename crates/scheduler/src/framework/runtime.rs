@@ -50,7 +50,6 @@ pub struct ScheduleResult {
 }
 
 /// Why no node fits: each rejected node's status, or one PreFilter rejection.
-#[derive(Debug)]
 pub struct FitError {
     /// How many nodes the snapshot had.
     pub num_all_nodes: usize,
@@ -58,6 +57,18 @@ pub struct FitError {
     pub statuses: HashMap<String, Status>,
     /// A PreFilter rejection that applied to all nodes.
     pub pre_filter: Option<Status>,
+    /// The cycle's state, for PostFilter to run the filters again.
+    pub state: CycleState,
+}
+
+impl std::fmt::Debug for FitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitError")
+            .field("num_all_nodes", &self.num_all_nodes)
+            .field("statuses", &self.statuses)
+            .field("pre_filter", &self.pre_filter)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FitError {
@@ -172,23 +183,22 @@ impl Framework {
     pub fn schedule(&self, pod: &PodInfo, snapshot: &Snapshot) -> Result<ScheduleResult, FitError> {
         let mut state = CycleState::new();
         let num_all_nodes = snapshot.len();
-        let fit_error = |statuses, pre_filter| FitError {
+        let fit_error = |statuses, pre_filter, state| FitError {
             num_all_nodes,
             statuses,
             pre_filter,
+            state,
         };
         if num_all_nodes == 0 {
-            return Err(fit_error(
-                HashMap::new(),
-                Some(Status::unresolvable("no nodes available to schedule pods")),
-            ));
+            let status = Status::unresolvable("no nodes available to schedule pods");
+            return Err(fit_error(HashMap::new(), Some(status), state));
         }
         if let Err(status) = self.run_pre_filters(&mut state, pod, snapshot) {
-            return Err(fit_error(HashMap::new(), Some(status)));
+            return Err(fit_error(HashMap::new(), Some(status), state));
         }
         let (feasible, statuses, evaluated) = self.find_feasible_nodes(&state, pod, snapshot);
         if feasible.is_empty() {
-            return Err(fit_error(statuses, None));
+            return Err(fit_error(statuses, None, state));
         }
         let feasible_nodes = feasible.len();
         let node_name = if feasible.len() == 1 {
@@ -196,11 +206,7 @@ impl Framework {
         } else {
             match self.prioritize(&mut state, pod, &feasible, snapshot) {
                 Ok(scores) => self.select_host(&feasible, &scores),
-                Err(status) => {
-                    let mut statuses = HashMap::new();
-                    statuses.insert(String::new(), status);
-                    return Err(fit_error(statuses, None));
-                }
+                Err(status) => return Err(fit_error(HashMap::new(), Some(status), state)),
             }
         };
         Ok(ScheduleResult {
@@ -432,6 +438,75 @@ impl NodeFilter for Framework {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::node_resources_fit::NodeResourcesFit;
+    use crate::plugins::taint_toleration::TaintToleration;
+    use crate::testing::{node, pod, snapshot, NodeExt, PodExt};
+
+    fn framework() -> Framework {
+        let fit = NodeResourcesFit::new(Default::default()).expect("default args");
+        Framework::new(
+            "test",
+            vec![(Arc::new(fit), 1), (Arc::new(TaintToleration), 3)],
+            None,
+            1,
+        )
+    }
+
+    #[test]
+    fn an_unschedulable_pod_gets_kube_schedulers_message() {
+        let nodes = [
+            node("small-1").allocatable("cpu", "1"),
+            node("small-2").allocatable("cpu", "1"),
+            node("small-3").allocatable("cpu", "1"),
+            node("gpu-1").taint("dedicated", "gpu", "NoSchedule"),
+            node("gpu-2").taint("dedicated", "gpu", "NoSchedule"),
+        ];
+        let p = PodInfo::new(Arc::new(pod("p").request("cpu", "2")));
+        let error = framework()
+            .schedule(&p, &snapshot(&nodes, &[]))
+            .err()
+            .expect("no node fits");
+        assert_eq!(
+            error.message(),
+            "0/5 nodes are available: 2 node(s) had untolerated taint {dedicated: gpu}, 3 Insufficient cpu."
+        );
+        assert_eq!(
+            error.rejecting_plugins(),
+            ["NodeResourcesFit", "TaintToleration"]
+        );
+    }
+
+    #[test]
+    fn the_best_scoring_node_wins() {
+        // LeastAllocated spreads: the emptier node scores higher.
+        let nodes = [node("busy"), node("idle")];
+        let existing = [pod("x").node_name("busy").request("cpu", "3")];
+        let p = PodInfo::new(Arc::new(pod("p").request("cpu", "500m")));
+        let result = framework()
+            .schedule(&p, &snapshot(&nodes, &existing))
+            .expect("fits");
+        assert_eq!(result.node_name, "idle");
+        assert_eq!((result.evaluated_nodes, result.feasible_nodes), (2, 2));
+    }
+
+    #[test]
+    fn filtering_resumes_where_the_last_cycle_stopped() {
+        let nodes: Vec<_> = (0..200).map(|i| node(&format!("n{i:03}"))).collect();
+        let snapshot = snapshot(&nodes, &[]);
+        let framework = Framework::new("test", vec![(Arc::new(TaintToleration), 1)], Some(50), 1);
+        let p = PodInfo::new(Arc::new(pod("p")));
+        // 50% of 200 is 100 nodes per cycle: two cycles cover all 200.
+        for _ in 0..2 {
+            assert_eq!(
+                framework
+                    .schedule(&p, &snapshot)
+                    .expect("fits")
+                    .evaluated_nodes,
+                100
+            );
+        }
+        assert_eq!(framework.next_start_node_index.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn nodes_to_find_follow_kube_schedulers_adaptive_percentage() {
