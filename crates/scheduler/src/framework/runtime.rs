@@ -363,6 +363,12 @@ impl Framework {
         Err(last)
     }
 
+    /// Whether any plugin has Reserve/Unreserve (which need the cycle's
+    /// state kept until binding ends).
+    pub fn has_reserve_plugins(&self) -> bool {
+        self.plugins.iter().any(|p| p.as_reserve().is_some())
+    }
+
     /// Reserve on every Reserve plugin; on failure, unreserves all and says why.
     pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node_name: &str) -> Status {
         for plugin in &self.plugins {

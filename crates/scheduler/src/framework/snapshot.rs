@@ -5,17 +5,57 @@
 //! 5,000 NodeInfos.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::node_info::NodeInfo;
 
-/// Every schedulable node's `NodeInfo`, in a stable order.
-#[derive(Clone, Debug, Default)]
+/// Gives every snapshot its own identity.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Every schedulable node's `NodeInfo`, in a stable order, with a log of
+/// which nodes changed so plugins can keep their own sums up to date.
+#[derive(Debug)]
 pub struct Snapshot {
+    id: u64,
     nodes: Vec<Arc<NodeInfo>>,
     index: HashMap<String, usize>,
     with_affinity: Vec<usize>,
     with_required_anti_affinity: Vec<usize>,
+    /// Names of the nodes changed (replaced, added or removed), in order;
+    /// entry `i` is version `log_base + i + 1`.
+    log: Vec<String>,
+    log_base: u64,
+}
+
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            nodes: Vec::new(),
+            index: HashMap::new(),
+            with_affinity: Vec::new(),
+            with_required_anti_affinity: Vec::new(),
+            log: Vec::new(),
+            log_base: 0,
+        }
+    }
+}
+
+/// A clone is a new snapshot: it gets its own identity, so what a plugin
+/// derived from the original is not taken for the clone's.
+impl Clone for Snapshot {
+    fn clone(&self) -> Snapshot {
+        Snapshot {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            nodes: self.nodes.clone(),
+            index: self.index.clone(),
+            with_affinity: self.with_affinity.clone(),
+            with_required_anti_affinity: self.with_required_anti_affinity.clone(),
+            log: self.log.clone(),
+            log_base: self.log_base,
+        }
+    }
 }
 
 impl Snapshot {
@@ -61,8 +101,36 @@ impl Snapshot {
             .map(|&i| &*self.nodes[i])
     }
 
+    /// This snapshot's identity (clones get their own).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How many changes the snapshot has seen.
+    pub fn version(&self) -> u64 {
+        self.log_base + self.log.len() as u64
+    }
+
+    /// The names of the nodes changed after `version`, oldest first (a name
+    /// may repeat); `None` when that part of the log is gone and a consumer
+    /// must start over.
+    pub fn changed_since(&self, version: u64) -> Option<&[String]> {
+        let start = version.checked_sub(self.log_base)?;
+        self.log.get(usize::try_from(start).ok()?..)
+    }
+
+    fn record(&mut self, name: &str) {
+        // Keep the log to a few entries per node; older readers start over.
+        if self.log.len() > 4 * self.nodes.len() + 1024 {
+            self.log_base += self.log.len() as u64;
+            self.log.clear();
+        }
+        self.log.push(name.to_string());
+    }
+
     /// Puts `info` in place of the node of the same name, or appends it.
     pub(crate) fn upsert(&mut self, info: Arc<NodeInfo>) {
+        self.record(info.name());
         match self.index.get(info.name()) {
             Some(&i) => self.nodes[i] = info,
             None => {
@@ -77,6 +145,7 @@ impl Snapshot {
         let Some(i) = self.index.remove(name) else {
             return;
         };
+        self.record(name);
         self.nodes.swap_remove(i);
         if let Some(moved) = self.nodes.get(i) {
             self.index.insert(moved.name().to_string(), i);

@@ -82,7 +82,7 @@ pub fn build(
             Arc::new(balanced_allocation::BalancedAllocation::new(parse(args)?))
         }
         inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity),
-        pod_topology_spread::NAME => Arc::new(pod_topology_spread::PodTopologySpread),
+        pod_topology_spread::NAME => Arc::new(pod_topology_spread::PodTopologySpread::new()),
         default_preemption::NAME => Arc::new(default_preemption::DefaultPreemption),
         crate::ecs::NAME => Arc::new(crate::ecs::EcsPlacement::new(parse(args)?, seed)?),
         // Served by the queue and the shell, not by a framework plugin.

@@ -14,7 +14,8 @@
 //! No cluster-level default constraints; `nodeTaintsPolicy` and
 //! `matchLabelKeys` are ignored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
@@ -34,7 +35,9 @@ pub const REASON_MISSING_LABEL: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 
 /// The PodTopologySpread plugin.
-pub struct PodTopologySpread;
+pub struct PodTopologySpread {
+    memos: Mutex<HashMap<String, Memo>>,
+}
 
 fn constraints<'p>(pod: &'p PodInfo, when: &str) -> Vec<&'p TopologySpreadConstraint> {
     pod.pod
@@ -67,47 +70,79 @@ fn self_match(constraint: &TopologySpreadConstraint, pod: &PodInfo) -> i64 {
     i64::from(matches)
 }
 
-/// Per constraint: matching pods per domain value.
+/// What one node adds to the counts: per constraint, its domain value and
+/// its matching pods; `None` when the node is not an eligible domain.
+type Contribution = Option<Vec<(String, i64)>>;
+
+fn contribution(
+    pod: &PodInfo,
+    constraints: &[TopologySpreadConstraint],
+    node: &NodeInfo,
+) -> Contribution {
+    if !matches_required(pod, node.node()) {
+        return None;
+    }
+    constraints
+        .iter()
+        .map(|c| {
+            Some((
+                node.label(&c.topology_key)?.to_string(),
+                matching_pods(c, pod, node),
+            ))
+        })
+        .collect()
+}
+
+/// Per constraint: per domain value, the matching pods and the eligible
+/// nodes in it (a domain lasts while it has a node).
+#[derive(Clone)]
 struct SpreadState {
     constraints: Vec<TopologySpreadConstraint>,
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<HashMap<String, (i64, i64)>>,
 }
 
 impl SpreadState {
+    fn new(constraints: Vec<TopologySpreadConstraint>) -> SpreadState {
+        let counts = vec![HashMap::new(); constraints.len()];
+        SpreadState {
+            constraints,
+            counts,
+        }
+    }
+
     /// Counts over the nodes that are eligible domains for the pod.
     fn count<'n>(
         pod: &PodInfo,
         constraints: Vec<TopologySpreadConstraint>,
         nodes: impl Iterator<Item = &'n NodeInfo>,
     ) -> SpreadState {
-        let mut counts = vec![HashMap::new(); constraints.len()];
+        let mut state = SpreadState::new(constraints);
         for node in nodes {
-            if !matches_required(pod, node.node()) {
-                continue;
-            }
-            if constraints
-                .iter()
-                .any(|c| node.label(&c.topology_key).is_none())
-            {
-                continue;
-            }
-            for (c, count) in constraints.iter().zip(counts.iter_mut()) {
-                let value = node.label(&c.topology_key).unwrap_or_default();
-                let matching = matching_pods(c, pod, node);
-                // Allocate a key only for a domain not seen yet: this loop
-                // visits every node in every cycle.
-                match count.get_mut(value) {
-                    Some(n) => *n += matching,
-                    None => {
-                        count.insert(value.to_string(), matching);
-                    }
-                }
+            state.apply(&contribution(pod, &state.constraints, node), 1);
+        }
+        state
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) one node's contribution.
+    fn apply(&mut self, contribution: &Contribution, sign: i64) {
+        let Some(values) = contribution else { return };
+        for ((value, pods), counts) in values.iter().zip(self.counts.iter_mut()) {
+            // Allocate a key only for a domain not seen yet.
+            let entry = match counts.get_mut(value.as_str()) {
+                Some(entry) => entry,
+                None => counts.entry(value.clone()).or_insert((0, 0)),
+            };
+            entry.0 += sign * pods;
+            entry.1 += sign;
+            if entry.1 == 0 {
+                counts.remove(value.as_str());
             }
         }
-        SpreadState {
-            constraints,
-            counts,
-        }
+    }
+
+    /// Matching pods in the domain `value` of constraint `i`.
+    fn pods_in(&self, i: usize, value: &str) -> i64 {
+        self.counts[i].get(value).map_or(0, |c| c.0)
     }
 
     /// The smallest count among domains, 0 when fewer than `minDomains` exist.
@@ -117,8 +152,101 @@ impl SpreadState {
         if counts.len() < min_domains {
             return 0;
         }
-        counts.values().copied().min().unwrap_or(0)
+        counts.values().map(|c| c.0).min().unwrap_or(0)
     }
+}
+
+/// The counts of one kind of pod (same namespace, constraints and node
+/// affinity), kept up to date from the snapshot's change log so a cycle
+/// recounts only the nodes that changed since the last pod of that kind.
+struct Memo {
+    snapshot: u64,
+    version: u64,
+    per_node: HashMap<String, Contribution>,
+    state: Arc<SpreadState>,
+}
+
+/// Memos kept at most: one per kind of pod seen recently.
+const MAX_MEMOS: usize = 64;
+
+impl PodTopologySpread {
+    /// The plugin, with no counts remembered yet.
+    pub fn new() -> PodTopologySpread {
+        PodTopologySpread {
+            memos: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The DoNotSchedule counts for the pod, recounting only changed nodes.
+    fn hard_counts(
+        &self,
+        pod: &PodInfo,
+        hard: Vec<TopologySpreadConstraint>,
+        snapshot: &Snapshot,
+    ) -> Arc<SpreadState> {
+        let spec = pod.pod.spec.as_ref();
+        let key = serde_json::to_string(&(
+            pod.namespace(),
+            &hard,
+            spec.and_then(|s| s.node_selector.as_ref()),
+            spec.and_then(|s| s.affinity.as_ref())
+                .and_then(|a| a.node_affinity.as_ref()),
+        ))
+        .unwrap_or_default();
+        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = memos
+            .get(&key)
+            .filter(|m| m.snapshot == snapshot.id())
+            .and_then(|m| snapshot.changed_since(m.version));
+        let Some(changed) = changed else {
+            let mut per_node = HashMap::with_capacity(snapshot.len());
+            let mut state = SpreadState::new(hard);
+            for node in snapshot.nodes() {
+                let c = contribution(pod, &state.constraints, node);
+                state.apply(&c, 1);
+                per_node.insert(node.name().to_string(), c);
+            }
+            let state = Arc::new(state);
+            if memos.len() >= MAX_MEMOS {
+                memos.clear();
+            }
+            let memo = Memo {
+                snapshot: snapshot.id(),
+                version: snapshot.version(),
+                per_node,
+                state: state.clone(),
+            };
+            memos.insert(key, memo);
+            return state;
+        };
+        let changed: HashSet<&str> = changed.iter().map(String::as_str).collect();
+        let memo = memos.get_mut(&key).expect("the memo was just found");
+        let state = Arc::make_mut(&mut memo.state);
+        for name in changed {
+            if let Some(old) = memo.per_node.remove(name) {
+                state.apply(&old, -1);
+            }
+            if let Some(node) = snapshot.get(name) {
+                let c = contribution(pod, &state.constraints, node);
+                state.apply(&c, 1);
+                memo.per_node.insert(name.to_string(), c);
+            }
+        }
+        memo.version = snapshot.version();
+        memo.state.clone()
+    }
+}
+
+impl Default for PodTopologySpread {
+    fn default() -> Self {
+        PodTopologySpread::new()
+    }
+}
+
+/// What Filter reads: the counts and each constraint's smallest count.
+struct FilterState {
+    spread: Arc<SpreadState>,
+    mins: Vec<i64>,
 }
 
 impl Plugin for PodTopologySpread {
@@ -154,23 +282,25 @@ impl PreFilterPlugin for PodTopologySpread {
         if hard.is_empty() {
             return Status::skip();
         }
-        let spread = SpreadState::count(pod, hard, snapshot.nodes().iter().map(|n| &**n));
-        state.write(FILTER_KEY, spread);
+        let spread = self.hard_counts(pod, hard, snapshot);
+        let mins = (0..spread.constraints.len())
+            .map(|i| spread.min(i))
+            .collect();
+        state.write(FILTER_KEY, FilterState { spread, mins });
         Status::success()
     }
 }
 
 impl FilterPlugin for PodTopologySpread {
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(spread) = state.read::<SpreadState>(FILTER_KEY) else {
+        let Some(FilterState { spread, mins }) = state.read::<FilterState>(FILTER_KEY) else {
             return Status::error("PodTopologySpread: no PreFilter state");
         };
         for (i, c) in spread.constraints.iter().enumerate() {
             let Some(value) = node.label(&c.topology_key) else {
                 return Status::unresolvable(REASON_MISSING_LABEL);
             };
-            let count = spread.counts[i].get(value).copied().unwrap_or(0);
-            let skew = count + self_match(c, pod) - spread.min(i);
+            let skew = spread.pods_in(i, value) + self_match(c, pod) - mins[i];
             if skew > i64::from(c.max_skew) {
                 return Status::unschedulable(REASON);
             }
@@ -230,7 +360,7 @@ impl ScorePlugin for PodTopologySpread {
             let Some(value) = node.label(&c.topology_key) else {
                 return Ok(-1);
             };
-            let count = s.spread.counts[i].get(value).copied().unwrap_or(0);
+            let count = s.spread.pods_in(i, value);
             score += count as f64 * s.weights[i] + f64::from(c.max_skew - 1);
         }
         Ok(score.round() as i64)
@@ -291,19 +421,62 @@ mod tests {
         let existing = [web("w1", "a1"), web("w2", "a2"), web("w3", "b1")];
         let snapshot = snapshot(&nodes(), &existing);
         assert_eq!(
-            filter_in(&PodTopologySpread, &spread(1, "DoNotSchedule"), &snapshot),
+            filter_in(
+                &PodTopologySpread::new(),
+                &spread(1, "DoNotSchedule"),
+                &snapshot
+            ),
             ["c1"]
         );
         assert_eq!(
-            filter_in(&PodTopologySpread, &spread(2, "DoNotSchedule"), &snapshot),
+            filter_in(
+                &PodTopologySpread::new(),
+                &spread(2, "DoNotSchedule"),
+                &snapshot
+            ),
             ["b1", "c1"]
         );
-        let reasons: Vec<String> =
-            filter_statuses(&PodTopologySpread, &spread(1, "DoNotSchedule"), &snapshot)
-                .iter()
-                .flat_map(|s| s.reasons().to_vec())
-                .collect();
+        let reasons: Vec<String> = filter_statuses(
+            &PodTopologySpread::new(),
+            &spread(1, "DoNotSchedule"),
+            &snapshot,
+        )
+        .iter()
+        .flat_map(|s| s.reasons().to_vec())
+        .collect();
         assert_eq!(reasons, [REASON, REASON, REASON, REASON_MISSING_LABEL]);
+    }
+
+    #[test]
+    fn remembered_counts_follow_the_cache_as_a_fresh_count_would() {
+        use crate::cache::Cache;
+        use crate::framework::Snapshot;
+        let plugin = PodTopologySpread::new();
+        let mut cache = Cache::default();
+        for n in nodes() {
+            cache.add_node(Arc::new(n));
+        }
+        let mut snapshot = Snapshot::default();
+        let steps: Vec<Box<dyn Fn(&mut Cache)>> = vec![
+            Box::new(|_| {}),
+            Box::new(|c| c.add_pod(Arc::new(web("w1", "a1")))),
+            Box::new(|c| c.add_pod(Arc::new(web("w2", "c1")))),
+            Box::new(|c| c.add_pod(Arc::new(web("w3", "a2")))),
+            Box::new(|c| c.remove_pod("default/w2")),
+            Box::new(|c| c.remove_node("b1")),
+            Box::new(|c| c.add_node(Arc::new(node("b1").label("zone", "b")))),
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            step(&mut cache);
+            cache.update_snapshot(&mut snapshot);
+            let remembered = filter_in(&plugin, &spread(1, "DoNotSchedule"), &snapshot);
+            let fresh = filter_in(
+                &PodTopologySpread::new(),
+                &spread(1, "DoNotSchedule"),
+                &snapshot,
+            );
+            assert_eq!(remembered, fresh, "after step {i}");
+        }
     }
 
     #[test]
@@ -314,7 +487,11 @@ mod tests {
         ];
         let snapshot = snapshot(&nodes(), &existing);
         assert_eq!(
-            filter_in(&PodTopologySpread, &spread(1, "DoNotSchedule"), &snapshot),
+            filter_in(
+                &PodTopologySpread::new(),
+                &spread(1, "DoNotSchedule"),
+                &snapshot
+            ),
             ["a1", "a2", "b1", "c1"]
         );
     }
@@ -323,7 +500,7 @@ mod tests {
     fn schedule_anyway_favours_the_least_crowded_domain() {
         let existing = [web("w1", "a1"), web("w2", "a2"), web("w3", "b1")];
         let scores = score_in(
-            &PodTopologySpread,
+            &PodTopologySpread::new(),
             &spread(1, "ScheduleAnyway"),
             &snapshot(&nodes(), &existing),
         );
