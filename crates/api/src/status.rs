@@ -376,6 +376,79 @@ impl ApiError {
     }
 }
 
+/// The gRPC side of a Status: skiff's API is served over gRPC, so a refused
+/// request travels as a `tonic::Status` whose code follows the reason, whose
+/// message is Kubernetes' message, and whose details are the Status object as
+/// JSON. The API server encodes with [`grpc::to_status`]; clients and the CLI
+/// decode with [`grpc::from_status`]. This is the one place the mapping lives.
+pub mod grpc {
+    use super::{ApiError, Reason};
+
+    /// The gRPC code a reason travels as, chosen so that a client that reads
+    /// only the code still draws the right conclusion (retry, re-list, give up).
+    pub fn code(reason: Reason) -> tonic::Code {
+        match reason {
+            Reason::NotFound => tonic::Code::NotFound,
+            Reason::AlreadyExists => tonic::Code::AlreadyExists,
+            Reason::Conflict => tonic::Code::Aborted,
+            Reason::Invalid | Reason::BadRequest => tonic::Code::InvalidArgument,
+            Reason::Expired | Reason::Gone => tonic::Code::OutOfRange,
+            Reason::MethodNotAllowed => tonic::Code::Unimplemented,
+            Reason::Forbidden => tonic::Code::PermissionDenied,
+            Reason::InternalError => tonic::Code::Internal,
+            Reason::Timeout => tonic::Code::DeadlineExceeded,
+            Reason::TooManyRequests | Reason::RequestEntityTooLarge => {
+                tonic::Code::ResourceExhausted
+            }
+        }
+    }
+
+    /// The gRPC status for a Kubernetes error: the code follows the reason,
+    /// the message is Kubernetes', and the details are the Status as JSON.
+    pub fn to_status(err: &ApiError) -> tonic::Status {
+        let details = serde_json::to_vec(&err.to_json()).expect("a Value always encodes");
+        tonic::Status::with_details(code(err.reason), err.message.clone(), details.into())
+    }
+
+    /// The Kubernetes Status carried in a gRPC status made by [`to_status`];
+    /// `None` when the details hold none (the connection failed, a proxy
+    /// answered, the stream broke), so the caller decides what that means.
+    pub fn from_status(status: &tonic::Status) -> Option<ApiError> {
+        serde_json::from_slice::<serde_json::Value>(status.details())
+            .ok()
+            .and_then(|json| ApiError::from_json(&json).ok())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reasons_travel_as_the_grpc_code_a_client_expects() {
+            assert_eq!(code(Reason::NotFound), tonic::Code::NotFound);
+            assert_eq!(code(Reason::Conflict), tonic::Code::Aborted);
+            assert_eq!(code(Reason::Expired), tonic::Code::OutOfRange);
+            assert_eq!(code(Reason::BadRequest), tonic::Code::InvalidArgument);
+        }
+
+        #[test]
+        fn a_status_survives_the_round_trip_through_grpc() {
+            let err = ApiError::expired(3, 9);
+            let status = to_status(&err);
+            assert_eq!(status.code(), tonic::Code::OutOfRange);
+            assert_eq!(status.message(), "too old resource version: 3 (9)");
+            assert_eq!(from_status(&status), Some(err));
+        }
+
+        #[test]
+        fn a_grpc_status_without_details_carries_no_kubernetes_status() {
+            assert_eq!(from_status(&tonic::Status::unavailable("refused")), None);
+            let garbage = tonic::Status::with_details(tonic::Code::Internal, "x", "{".into());
+            assert_eq!(from_status(&garbage), None);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

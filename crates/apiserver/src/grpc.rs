@@ -2,7 +2,7 @@
 //!
 //! Each RPC resolves its `ResourceRef` to a served resource, calls the
 //! registry and encodes the answer as Kubernetes JSON. Errors become gRPC
-//! statuses in one place ([`to_status`]): the code follows the Kubernetes
+//! statuses in one place (`skiff_api::status::grpc::to_status`): the code follows the Kubernetes
 //! reason (NotFound → NOT_FOUND, Conflict → ABORTED, Expired → OUT_OF_RANGE, …)
 //! and the status `details` carry the Kubernetes `Status` object as JSON, so a
 //! client recovers the exact reason and causes.
@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use skiff_api::resources::{self, Resource, VERBS};
+use skiff_api::status::grpc::to_status;
 use skiff_api::status::{ApiError, Reason};
 use skiff_proto::api::api_server::{Api, ApiServer};
 use skiff_proto::api::{
@@ -133,33 +134,6 @@ pub async fn in_process_channel(
             }
         }))
         .await
-}
-
-/// The gRPC status for a Kubernetes error: the code follows the reason, the
-/// message is Kubernetes', and the details are the Status object as JSON.
-pub fn to_status(err: &ApiError) -> Status {
-    let code = match err.reason {
-        Reason::NotFound => tonic::Code::NotFound,
-        Reason::AlreadyExists => tonic::Code::AlreadyExists,
-        Reason::Conflict => tonic::Code::Aborted,
-        Reason::Invalid | Reason::BadRequest => tonic::Code::InvalidArgument,
-        Reason::Expired | Reason::Gone => tonic::Code::OutOfRange,
-        Reason::MethodNotAllowed => tonic::Code::Unimplemented,
-        Reason::Forbidden => tonic::Code::PermissionDenied,
-        Reason::InternalError => tonic::Code::Internal,
-        Reason::Timeout => tonic::Code::DeadlineExceeded,
-        Reason::TooManyRequests | Reason::RequestEntityTooLarge => tonic::Code::ResourceExhausted,
-    };
-    let details = serde_json::to_vec(&err.to_json()).expect("a Value always encodes");
-    Status::with_details(code, err.message.clone(), details.into())
-}
-
-/// Reads the Kubernetes Status back from a gRPC status made by [`to_status`].
-pub fn from_status(status: &Status) -> ApiError {
-    serde_json::from_slice(status.details())
-        .ok()
-        .and_then(|json| ApiError::from_json(&json).ok())
-        .unwrap_or_else(|| ApiError::internal(status.message().to_string()))
 }
 
 fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, ResourceRef), Status> {
@@ -393,6 +367,11 @@ mod tests {
 
     use super::*;
     use crate::registry::tests::Fixture;
+
+    /// The Kubernetes Status a refused call carries; every refusal has one.
+    fn from_status(status: &Status) -> ApiError {
+        skiff_api::status::grpc::from_status(status).expect("a refusal carries a Status")
+    }
 
     async fn serve_fixture() -> (
         Fixture,
@@ -761,28 +740,5 @@ mod tests {
         };
         let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
         assert!(names.contains(&"skiff.api.v1.Api"), "{names:?}");
-    }
-
-    #[test]
-    fn reasons_map_to_grpc_codes() {
-        let pods = resources::lookup("pods").unwrap();
-        assert_eq!(
-            to_status(&ApiError::not_found(pods, "a")).code(),
-            tonic::Code::NotFound
-        );
-        assert_eq!(
-            to_status(&ApiError::stale(pods, "a")).code(),
-            tonic::Code::Aborted
-        );
-        assert_eq!(
-            to_status(&ApiError::expired(1, 2)).code(),
-            tonic::Code::OutOfRange
-        );
-        assert_eq!(
-            to_status(&ApiError::bad_request("x")).code(),
-            tonic::Code::InvalidArgument
-        );
-        let round = from_status(&to_status(&ApiError::expired(1, 2)));
-        assert_eq!(round, ApiError::expired(1, 2));
     }
 }

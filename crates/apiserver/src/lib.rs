@@ -21,10 +21,9 @@
 //!   event; it knows the service only through its `OpenWatches` trait, so
 //!   `grpc` depends on it and not the other way round.
 //! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP; `serve`
-//!   for a registry the caller built (`skiff up`).
-//! - `batched_conn`: the server's TCP connections, whose HTTP/2 frames are
-//!   written to the socket in batches (a change fanned out to many watchers
-//!   costs a few system calls, not one per watcher).
+//!   for a registry the caller built (`skiff up`). Its connections' HTTP/2
+//!   frames go to the socket in batches (`skiff_proto::conn`): a change fanned
+//!   out to many watchers costs a few system calls, not one per watcher.
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
 //!   metadata helpers; `clock`: injected time and randomness.
 //!
@@ -43,7 +42,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod batched_conn;
 pub mod clock;
 pub mod grpc;
 mod object;

@@ -1,105 +1,69 @@
-//! [`Api<K>`]: the verbs of one resource, typed by its k8s-openapi kind.
+//! [`Api<K>`]: the verbs of one resource, in kube-rs's words.
 //!
 //! `Api::<Pod>::namespaced(client, "default")` addresses
 //! `/api/v1/namespaces/default/pods`; `Api::<Pod>::all(client)` every
 //! namespace (lists and watches) and `Api::<Node>::all(client)` a
-//! cluster-scoped resource. The kind's apiVersion and kind name the served
-//! resource through `skiff_api::resources`, so a kind skiff does not serve is
-//! an error when the handle is made, not on every call.
+//! cluster-scoped resource. `K` is anything implementing kube-core's
+//! [`Resource`] — every k8s-openapi type does — or a [`kube_core::DynamicObject`] over an
+//! [`ApiResource`] found by [`crate::Discovery`], so code written against
+//! kube-rs's `Api` ports with little change: the verbs take kube-core's
+//! `ListParams`, `PostParams`, `PatchParams`/`Patch`, `DeleteParams` and
+//! `WatchParams`, and answer `ObjectList<K>`, `WatchEvent<K>` and, for a
+//! delete, `Either<K, Status>`.
+//!
+//! A kind the server does not serve is refused by the server (404 NotFound)
+//! on the first call, as with kube-rs.
 //!
 //! # Caveats
-//! No server-side apply and no strategic merge patch (skiff serves neither);
-//! warnings the server returns are logged, not handed back.
+//! No server-side apply, strategic merge or JSON patch (see
+//! [`crate::params`]); `replace_status` takes the object rather than raw
+//! bytes; kube-core's `PostParams` has no `fieldValidation`, so a handle
+//! carries it ([`Api::field_validation`]). Warnings the server returns are
+//! dropped, not handed back.
 
+use std::fmt::Debug;
 use std::marker::PhantomData;
 
+use either::Either;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{Binding, Pod};
+use kube_core::params::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, ValidationDirective, WatchParams,
+};
+use kube_core::{
+    ApiResource, DynamicResourceScope, NamespaceResourceScope, ObjectList, Resource, Status,
+    WatchEvent,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use skiff_api::resources::{self, Resource};
-use skiff_api::status::ApiError;
 use skiff_proto::api::{
-    CreateRequest, DeleteRequest, GetRequest, ListRequest, PatchRequest, ResourceRef,
-    UpdateRequest, WatchRequest,
+    CreateRequest, DeleteRequest, GetRequest, PatchRequest, ResourceRef, UpdateRequest,
 };
 
 use crate::error::Error;
-use crate::params::{DeleteParams, ListParams, Patch, PostParams, WatchParams};
+use crate::params;
 use crate::Client;
 
-/// A Kubernetes object kind this client can handle: any k8s-openapi resource
-/// type with standard object metadata.
+/// What an [`Api<K>`] can carry: a kube-core [`Resource`] that travels as JSON.
+/// Every k8s-openapi resource type and [`kube_core::DynamicObject`] is one.
 pub trait Object:
-    k8s_openapi::Resource
-    + k8s_openapi::Metadata<Ty = ObjectMeta>
-    + Clone
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
+    Resource + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
 }
 
 impl<K> Object for K where
-    K: k8s_openapi::Resource
-        + k8s_openapi::Metadata<Ty = ObjectMeta>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
 }
 
-/// One page of a list.
-#[derive(Clone, Debug)]
-pub struct ObjectList<K> {
-    /// The objects.
-    pub items: Vec<K>,
-    /// The resourceVersion the list was read at: watch from here.
-    pub resource_version: String,
-    /// Set when more pages follow: pass it as [`ListParams::continue_token`].
-    pub continue_token: Option<String>,
-}
-
-/// What a delete did.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DeleteOutcome<K> {
-    /// The object is gone.
-    Deleted,
-    /// The object is being deleted (finalizers or a grace period remain); this
-    /// is its state, with `deletionTimestamp` set.
-    Deleting(K),
-}
-
-/// One event of a watch.
-#[derive(Clone, Debug, PartialEq)]
-pub enum WatchEvent<K> {
-    /// An object was created (or, for a watch without a resourceVersion, existed).
-    Added(K),
-    /// An object changed.
-    Modified(K),
-    /// An object was deleted; this is its last state.
-    Deleted(K),
-    /// Nothing changed, but the watch is now at this resourceVersion.
-    Bookmark {
-        /// The resourceVersion reached.
-        resource_version: String,
-    },
-    /// The watch failed (410 Expired when its start is compacted); nothing follows.
-    Error(ApiError),
-}
-
-/// The typed verbs of one resource, in one namespace or across all.
+/// The verbs of one resource, in one namespace or across all.
 pub struct Api<K> {
     client: Client,
-    resource: &'static Resource,
-    namespace: String,
+    resource: ApiResource,
+    namespace: Option<String>,
+    validation: Option<ValidationDirective>,
     kind: PhantomData<fn() -> K>,
 }
 
@@ -107,87 +71,130 @@ impl<K> Clone for Api<K> {
     fn clone(&self) -> Self {
         Api {
             client: self.client.clone(),
-            resource: self.resource,
+            resource: self.resource.clone(),
             namespace: self.namespace.clone(),
+            validation: self.validation.clone(),
             kind: PhantomData,
         }
     }
 }
 
-impl<K> std::fmt::Debug for Api<K> {
+impl<K> Debug for Api<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api")
-            .field("resource", &self.resource.qualified_name())
+            .field("resource", &self.resource)
             .field("namespace", &self.namespace)
             .finish()
     }
 }
 
-impl<K: Object> Api<K> {
-    /// `K`'s served resource, or [`Error::UnservedKind`].
-    pub fn resource() -> Result<&'static Resource, Error> {
-        resources::by_kind(K::API_VERSION, K::KIND).ok_or(Error::UnservedKind {
-            api_version: K::API_VERSION,
-            kind: K::KIND,
-        })
+impl<K: Resource> Api<K> {
+    /// Every namespace's objects, or a cluster-scoped resource's. Gets and
+    /// writes of a namespaced kind need [`Api::namespaced`].
+    pub fn all(client: Client) -> Api<K>
+    where
+        K::DynamicType: Default,
+    {
+        Api::all_with(client, &K::DynamicType::default())
     }
 
     /// The objects in `namespace`.
-    pub fn namespaced(client: Client, namespace: &str) -> Result<Api<K>, Error> {
-        Ok(Api {
+    pub fn namespaced(client: Client, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::in_namespace(client, Some(namespace), &K::DynamicType::default())
+    }
+
+    /// Every namespace's objects of the resource `dyntype` describes (an
+    /// [`ApiResource`] for a [`kube_core::DynamicObject`]).
+    pub fn all_with(client: Client, dyntype: &K::DynamicType) -> Api<K> {
+        Api::in_namespace(client, None, dyntype)
+    }
+
+    /// The objects in `namespace` of the resource `dyntype` describes.
+    pub fn namespaced_with(client: Client, namespace: &str, dyntype: &K::DynamicType) -> Api<K>
+    where
+        K: Resource<Scope = DynamicResourceScope>,
+    {
+        Api::in_namespace(client, Some(namespace), dyntype)
+    }
+
+    fn in_namespace(client: Client, namespace: Option<&str>, dyntype: &K::DynamicType) -> Api<K> {
+        Api {
             client,
-            resource: Self::resource()?,
-            namespace: namespace.to_string(),
+            resource: ApiResource::erase::<K>(dyntype),
+            namespace: namespace.filter(|ns| !ns.is_empty()).map(str::to_string),
+            validation: None,
             kind: PhantomData,
-        })
+        }
+    }
+}
+
+impl<K> Api<K> {
+    /// The same handle, asking the server to treat unknown fields in
+    /// creates and replaces (and patches that name no directive) as
+    /// `directive` says; Kubernetes' default is Warn.
+    pub fn field_validation(mut self, directive: ValidationDirective) -> Api<K> {
+        self.validation = Some(directive);
+        self
     }
 
-    /// Every namespace's objects, or a cluster-scoped resource's. Gets and
-    /// writes of a namespaced kind need [`Api::namespaced`].
-    pub fn all(client: Client) -> Result<Api<K>, Error> {
-        Api::namespaced(client, "")
+    /// The namespace this handle addresses; `None` for all (or a
+    /// cluster-scoped resource).
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 
-    /// The namespace this handle addresses; empty for all.
-    pub fn namespace(&self) -> &str {
-        &self.namespace
+    /// The resource this handle addresses.
+    pub fn resource(&self) -> &ApiResource {
+        &self.resource
     }
 
-    fn reference(&self, name: &str, subresource: &str) -> Option<ResourceRef> {
-        Some(ResourceRef {
-            group: self.resource.group.to_string(),
-            version: self.resource.version.to_string(),
-            resource: self.resource.resource.to_string(),
-            namespace: self.namespace.clone(),
+    fn reference(&self, name: &str, subresource: &str) -> ResourceRef {
+        ResourceRef {
+            group: self.resource.group.clone(),
+            version: self.resource.version.clone(),
+            resource: self.resource.plural.clone(),
+            namespace: self.namespace.clone().unwrap_or_default(),
             name: name.to_string(),
             subresource: subresource.to_string(),
-        })
+        }
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<K, Error> {
+    fn post_validation(&self) -> i32 {
+        params::field_validation(self.validation.as_ref())
+    }
+}
+
+impl<K: Object> Api<K> {
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, Error> {
+        let kind = &self.resource.kind;
         serde_json::from_slice(bytes)
-            .map_err(|e| Error::json(format!("the server's {} does not decode", K::KIND), e))
+            .map_err(|e| Error::json(format!("the server's {kind} does not decode"), e))
     }
 
-    fn encode(object: &K) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(object)
-            .map_err(|e| Error::json(format!("{} does not encode", K::KIND), e))
-    }
-
-    fn name_of(object: &K) -> Result<&str, Error> {
-        object
-            .metadata()
-            .name
-            .as_deref()
-            .ok_or(Error::MissingName { kind: K::KIND })
+    fn encode(&self, object: &K) -> Result<Vec<u8>, Error> {
+        let kind = &self.resource.kind;
+        serde_json::to_vec(object).map_err(|e| Error::json(format!("{kind} does not encode"), e))
     }
 
     /// The object named `name`, as it is now.
     pub async fn get(&self, name: &str) -> Result<K, Error> {
+        self.get_subresource(name, "").await
+    }
+
+    /// The object named `name`, read through its `status` subresource.
+    pub async fn get_status(&self, name: &str) -> Result<K, Error> {
+        self.get_subresource(name, "status").await
+    }
+
+    async fn get_subresource(&self, name: &str, subresource: &str) -> Result<K, Error> {
         let bytes = self
             .client
             .get(GetRequest {
-                r#ref: self.reference(name, ""),
+                r#ref: Some(self.reference(name, subresource)),
                 resource_version: String::new(),
             })
             .await?;
@@ -203,65 +210,29 @@ impl<K: Object> Api<K> {
         }
     }
 
-    /// One page of the objects matching `params`.
+    /// One page of the objects matching `params`: its `metadata` carries the
+    /// resourceVersion to watch from and, when more pages follow, the
+    /// continue token.
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>, Error> {
-        let bytes = self
-            .client
-            .list(ListRequest {
-                r#ref: self.reference("", ""),
-                label_selector: params.label_selector.clone(),
-                field_selector: params.field_selector.clone(),
-                limit: params.limit,
-                r#continue: params.continue_token.clone(),
-                resource_version: params.resource_version.clone(),
-                resource_version_match: String::new(),
-            })
-            .await?;
-        let mut list: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::json(format!("the server's {} list does not decode", K::KIND), e)
-        })?;
-        let text = |field: &str| {
-            list["metadata"][field]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let resource_version = text("resourceVersion").unwrap_or_default();
-        let continue_token = text("continue");
-        let items = match list.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
-        let items = items
-            .into_iter()
-            .map(|item| {
-                serde_json::from_value(item).map_err(|e| {
-                    Error::json(format!("an item of the server's {} list", K::KIND), e)
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(ObjectList {
-            items,
-            resource_version,
-            continue_token,
-        })
+        let request = params::list_request(self.reference("", ""), params);
+        let bytes = self.client.list(request).await?;
+        let kind = &self.resource.kind;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(format!("the server's {kind} list does not decode"), e))
     }
 
     /// Every object matching `params`, following continue tokens page by page.
-    /// The resourceVersion is the first page's: every page is read at it.
+    /// The list's metadata is the first page's: every page is read at its
+    /// resourceVersion.
     pub async fn list_all(&self, params: &ListParams) -> Result<ObjectList<K>, Error> {
-        let mut page = self.list(params).await?;
-        let mut items = std::mem::take(&mut page.items);
-        let resource_version = page.resource_version.clone();
-        while let Some(token) = page.continue_token.take() {
-            page = self.list(&params.clone().continue_token(&token)).await?;
-            items.append(&mut page.items);
+        let mut list = self.list(params).await?;
+        let mut token = list.metadata.continue_.take();
+        while let Some(next) = token.filter(|t| !t.is_empty()) {
+            let mut page = self.list(&params.clone().continue_token(&next)).await?;
+            list.items.append(&mut page.items);
+            token = page.metadata.continue_;
         }
-        Ok(ObjectList {
-            items,
-            resource_version,
-            continue_token: None,
-        })
+        Ok(list)
     }
 
     /// Creates `object` and answers it as stored.
@@ -269,36 +240,68 @@ impl<K: Object> Api<K> {
         let bytes = self
             .client
             .create(CreateRequest {
-                r#ref: self.reference("", ""),
-                object: Self::encode(object)?,
-                field_validation: params.field_validation.to_proto(),
+                r#ref: Some(self.reference("", "")),
+                object: self.encode(object)?,
+                field_validation: self.post_validation(),
                 dry_run: params.dry_run,
             })
             .await?;
         self.decode(&bytes)
     }
 
-    /// Replaces the object named as `object` is (an update). When `object`
-    /// carries a resourceVersion, the write succeeds only if the stored one
-    /// still has it; otherwise the error is a Conflict.
-    pub async fn replace(&self, params: &PostParams, object: &K) -> Result<K, Error> {
-        self.update("", params, object).await
+    /// POSTs `data` to the `subresource` of the object named `name` (such as
+    /// a pod's `binding`) and answers what the server answered.
+    pub async fn create_subresource<T: DeserializeOwned>(
+        &self,
+        subresource: &str,
+        name: &str,
+        params: &PostParams,
+        data: Vec<u8>,
+    ) -> Result<T, Error> {
+        let bytes = self
+            .client
+            .create(CreateRequest {
+                r#ref: Some(self.reference(name, subresource)),
+                object: data,
+                field_validation: self.post_validation(),
+                dry_run: params.dry_run,
+            })
+            .await?;
+        self.decode(&bytes)
     }
 
-    /// Replaces the status of the object named as `object` is: only `status`
-    /// is written (the `status` subresource).
-    pub async fn replace_status(&self, params: &PostParams, object: &K) -> Result<K, Error> {
-        self.update("status", params, object).await
+    /// Replaces the object named `name` with `object` (an update). When
+    /// `object` carries a resourceVersion, the write succeeds only if the
+    /// stored one still has it; otherwise the error is a Conflict.
+    pub async fn replace(&self, name: &str, params: &PostParams, object: &K) -> Result<K, Error> {
+        self.update(name, "", params, object).await
     }
 
-    async fn update(&self, subresource: &str, params: &PostParams, object: &K) -> Result<K, Error> {
-        let name = Self::name_of(object)?;
+    /// Replaces the status of the object named `name`: only `status` is
+    /// written (the `status` subresource). Unlike kube-rs, which takes raw
+    /// bytes, this takes the object.
+    pub async fn replace_status(
+        &self,
+        name: &str,
+        params: &PostParams,
+        object: &K,
+    ) -> Result<K, Error> {
+        self.update(name, "status", params, object).await
+    }
+
+    async fn update(
+        &self,
+        name: &str,
+        subresource: &str,
+        params: &PostParams,
+        object: &K,
+    ) -> Result<K, Error> {
         let bytes = self
             .client
             .update(UpdateRequest {
-                r#ref: self.reference(name, subresource),
-                object: Self::encode(object)?,
-                field_validation: params.field_validation.to_proto(),
+                r#ref: Some(self.reference(name, subresource)),
+                object: self.encode(object)?,
+                field_validation: self.post_validation(),
                 dry_run: params.dry_run,
             })
             .await?;
@@ -306,119 +309,133 @@ impl<K: Object> Api<K> {
     }
 
     /// Patches the object named `name`.
-    pub async fn patch(&self, name: &str, params: &PostParams, patch: &Patch) -> Result<K, Error> {
+    pub async fn patch<P: Serialize + Debug>(
+        &self,
+        name: &str,
+        params: &PatchParams,
+        patch: &Patch<P>,
+    ) -> Result<K, Error> {
         self.patch_subresource(name, "", params, patch).await
     }
 
     /// Patches the status of the object named `name`.
-    pub async fn patch_status(
+    pub async fn patch_status<P: Serialize + Debug>(
         &self,
         name: &str,
-        params: &PostParams,
-        patch: &Patch,
+        params: &PatchParams,
+        patch: &Patch<P>,
     ) -> Result<K, Error> {
         self.patch_subresource(name, "status", params, patch).await
     }
 
-    async fn patch_subresource(
+    async fn patch_subresource<P: Serialize>(
         &self,
         name: &str,
         subresource: &str,
-        params: &PostParams,
-        patch: &Patch,
+        params: &PatchParams,
+        patch: &Patch<P>,
     ) -> Result<K, Error> {
-        use skiff_proto::api::PatchType;
-        let (kind, body) = match patch {
-            Patch::Merge(body) => (PatchType::Merge, body),
-            Patch::Json(body) => (PatchType::Json, body),
+        let (kind, body) = params::patch_body(patch)?;
+        let field_validation = match params.field_validation {
+            Some(_) => params::patch_validation(params),
+            None => self.post_validation(),
         };
         let bytes = self
             .client
             .patch(PatchRequest {
-                r#ref: self.reference(name, subresource),
+                r#ref: Some(self.reference(name, subresource)),
                 r#type: kind as i32,
-                patch: serde_json::to_vec(body).expect("a Value always encodes"),
-                field_validation: params.field_validation.to_proto(),
+                patch: body,
+                field_validation,
                 dry_run: params.dry_run,
             })
             .await?;
         self.decode(&bytes)
     }
 
-    /// Deletes the object named `name`.
+    /// Deletes the object named `name`: `Left` with its state when it is
+    /// being deleted (finalizers or a grace period remain), `Right` with the
+    /// server's Success Status when it is gone — as kube-rs answers.
     pub async fn delete(
         &self,
         name: &str,
         params: &DeleteParams,
-    ) -> Result<DeleteOutcome<K>, Error> {
+    ) -> Result<Either<K, Status>, Error> {
         let bytes = self
             .client
             .delete(DeleteRequest {
-                r#ref: self.reference(name, ""),
-                options: params.to_json(),
+                r#ref: Some(self.reference(name, "")),
+                options: params::delete_options(params),
                 dry_run: params.dry_run,
             })
             .await?;
         let answer: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::json("the server's answer to a delete does not decode", e))?;
         if answer["kind"] == "Status" {
-            return Ok(DeleteOutcome::Deleted);
+            let status = serde_json::from_value(answer)
+                .map_err(|e| Error::json("the server's Status does not decode", e))?;
+            return Ok(Either::Right(status));
         }
+        let kind = &self.resource.kind;
         let object = serde_json::from_value(answer)
-            .map_err(|e| Error::json(format!("the server's {} does not decode", K::KIND), e))?;
-        Ok(DeleteOutcome::Deleting(object))
+            .map_err(|e| Error::json(format!("the server's {kind} does not decode"), e))?;
+        Ok(Either::Left(object))
     }
 
-    /// Watches the objects matching `params`. With an empty `resource_version`
-    /// the stream starts with an ADDED event per existing object; otherwise
-    /// it carries every change after that resourceVersion. The stream ends
-    /// when the server closes the watch (its timeout) or the connection breaks.
+    /// Watches the objects matching `params`. With an empty (or "0")
+    /// `resource_version` the stream starts with an ADDED event per existing
+    /// object; otherwise it carries every change after that resourceVersion.
+    /// The stream ends when the server closes the watch (its timeout) or the
+    /// connection breaks.
     pub async fn watch(
         &self,
         params: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>, Error>>, Error> {
-        let events = self
-            .client
-            .watch(WatchRequest {
-                r#ref: self.reference("", ""),
-                resource_version: resource_version.to_string(),
-                label_selector: params.label_selector.clone(),
-                field_selector: params.field_selector.clone(),
-                allow_watch_bookmarks: params.bookmarks,
-                timeout_seconds: params.timeout_seconds,
-            })
-            .await?;
+        let request = params::watch_request(self.reference("", ""), params, resource_version);
+        let events = self.client.watch(request).await?;
+        let kind = self.resource.kind.clone();
         Ok(events
-            .map(|event| event.and_then(|e| decode_event(&e.r#type, &e.object)))
+            .map(move |event| event.and_then(|e| decode_event(&kind, &e.r#type, &e.object)))
             .boxed())
     }
 }
 
-/// One watch event from the wire.
-fn decode_event<K: Object>(kind: &str, object: &[u8]) -> Result<WatchEvent<K>, Error> {
-    let decode = |what: &str| {
+impl Api<Pod> {
+    /// Binds the pod named `name` to a node: creates its `binding`
+    /// subresource, as the scheduler does. The server sets `spec.nodeName`.
+    pub async fn bind(
+        &self,
+        name: &str,
+        params: &PostParams,
+        binding: &Binding,
+    ) -> Result<(), Error> {
+        let data = serde_json::to_vec(binding)
+            .map_err(|e| Error::json("the Binding does not encode", e))?;
+        self.create_subresource::<Value>("binding", name, params, data)
+            .await?;
+        Ok(())
+    }
+}
+
+/// One watch event from the wire, in kube-core's shape.
+fn decode_event<K: Object>(kind: &str, event: &str, object: &[u8]) -> Result<WatchEvent<K>, Error> {
+    let decode = || {
         serde_json::from_slice::<K>(object)
-            .map_err(|e| Error::json(format!("the object of a {what} {} event", K::KIND), e))
+            .map_err(|e| Error::json(format!("the object of a {event} {kind} event"), e))
     };
-    Ok(match kind {
-        "ADDED" => WatchEvent::Added(decode(kind)?),
-        "MODIFIED" => WatchEvent::Modified(decode(kind)?),
-        "DELETED" => WatchEvent::Deleted(decode(kind)?),
-        "BOOKMARK" => {
-            let value: Value = serde_json::from_slice(object)
-                .map_err(|e| Error::json("the object of a BOOKMARK event", e))?;
-            WatchEvent::Bookmark {
-                resource_version: value["metadata"]["resourceVersion"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            }
-        }
+    Ok(match event {
+        "ADDED" => WatchEvent::Added(decode()?),
+        "MODIFIED" => WatchEvent::Modified(decode()?),
+        "DELETED" => WatchEvent::Deleted(decode()?),
+        "BOOKMARK" => WatchEvent::Bookmark(
+            serde_json::from_slice(object)
+                .map_err(|e| Error::json("the object of a BOOKMARK event", e))?,
+        ),
         "ERROR" => {
-            let value: Value = serde_json::from_slice(object)
+            let status: Status = serde_json::from_slice(object)
                 .map_err(|e| Error::json("the Status of an ERROR event", e))?;
-            WatchEvent::Error(ApiError::from_json(&value).unwrap_or_else(ApiError::internal))
+            WatchEvent::Error(Box::new(status))
         }
         other => {
             return Err(Error::Rpc(tonic::Status::internal(format!(
@@ -430,48 +447,75 @@ fn decode_event<K: Object>(kind: &str, object: &[u8]) -> Result<WatchEvent<K>, E
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{ConfigMap, Node};
     use serde_json::json;
+    use skiff_api::status::ApiError;
 
     use super::*;
 
-    #[test]
-    fn kinds_map_to_their_served_resources() {
-        assert_eq!(Api::<Pod>::resource().unwrap().resource, "pods");
+    fn client() -> Client {
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        Client::new(channel)
+    }
+
+    #[tokio::test]
+    async fn handles_address_the_kinds_group_version_and_plural() {
+        let pods = Api::<Pod>::namespaced(client(), "default").reference("web", "status");
         assert_eq!(
-            Api::<k8s_openapi::api::coordination::v1::Lease>::resource()
-                .unwrap()
-                .group,
-            "coordination.k8s.io"
+            (
+                pods.group.as_str(),
+                pods.version.as_str(),
+                pods.resource.as_str()
+            ),
+            ("", "v1", "pods")
         );
-        let err = Api::<k8s_openapi::api::rbac::v1::Role>::resource().unwrap_err();
         assert_eq!(
-            err.to_string(),
-            "rbac.authorization.k8s.io/v1 Role is not a resource the API server serves"
+            (pods.namespace.as_str(), pods.name.as_str()),
+            ("default", "web")
         );
+        assert_eq!(pods.subresource, "status");
+        let leases = Api::<Lease>::namespaced(client(), "kube-system").reference("", "");
+        assert_eq!(leases.group, "coordination.k8s.io");
+        let nodes = Api::<Node>::all(client());
+        assert_eq!(nodes.namespace(), None);
+        assert_eq!(nodes.reference("n1", "").namespace, "");
+    }
+
+    #[tokio::test]
+    async fn a_dynamic_handle_addresses_its_api_resource() {
+        let gvk = kube_core::GroupVersionKind::gvk("apps", "v1", "Deployment");
+        let deployments = ApiResource::from_gvk_with_plural(&gvk, "deployments");
+        let api = Api::<kube_core::DynamicObject>::namespaced_with(client(), "prod", &deployments);
+        let target = api.reference("web", "");
+        assert_eq!(
+            (target.group.as_str(), target.resource.as_str()),
+            ("apps", "deployments")
+        );
+        assert_eq!(api.resource().kind, "Deployment");
     }
 
     #[test]
     fn watch_events_decode_by_type() {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "resourceVersion": "4"}});
         let bytes = serde_json::to_vec(&cm).unwrap();
-        let WatchEvent::Added(added) = decode_event::<ConfigMap>("ADDED", &bytes).unwrap() else {
+        let decode =
+            |event: &str, bytes: &[u8]| decode_event::<ConfigMap>("ConfigMap", event, bytes);
+        let Ok(WatchEvent::Added(added)) = decode("ADDED", &bytes) else {
             panic!("not ADDED");
         };
         assert_eq!(added.metadata.name.as_deref(), Some("a"));
-        let bookmark = decode_event::<ConfigMap>("BOOKMARK", &bytes).unwrap();
-        assert_eq!(
-            bookmark,
-            WatchEvent::Bookmark {
-                resource_version: "4".into()
-            }
-        );
+        let Ok(WatchEvent::Bookmark(bookmark)) = decode("BOOKMARK", &bytes) else {
+            panic!("not BOOKMARK");
+        };
+        assert_eq!(bookmark.metadata.resource_version, "4");
         let expired = serde_json::to_vec(&ApiError::expired(1, 5).to_json()).unwrap();
-        let WatchEvent::Error(status) = decode_event::<ConfigMap>("ERROR", &expired).unwrap()
-        else {
+        let Ok(WatchEvent::Error(status)) = decode("ERROR", &expired) else {
             panic!("not ERROR");
         };
         assert_eq!(status.code, 410);
-        assert!(decode_event::<ConfigMap>("SOMETHING", &bytes).is_err());
+        let err = crate::error::from_watch_status(&status);
+        assert!(err.is_expired(), "{err}");
+        assert!(decode("SOMETHING", &bytes).is_err());
     }
 }

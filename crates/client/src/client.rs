@@ -1,8 +1,9 @@
 //! [`Client`]: one gRPC channel to the API server's `skiff.api.v1.Api` service.
 //!
 //! The client is cheap to clone (clones share the channel) and is untyped: it
-//! sends JSON bytes addressed by a `ResourceRef`. [`crate::Api`] is the typed
-//! view most callers want.
+//! sends JSON bytes addressed by a `ResourceRef`. [`crate::Api`] is the view
+//! callers want. It accepts messages up to 64 MiB, as lists of many objects
+//! are big; failed calls become [`Error`]s carrying the Kubernetes Status.
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -42,8 +43,9 @@ impl Client {
         Ok(Client::new(endpoint.connect().await?))
     }
 
-    /// The resources the server serves.
-    pub async fn discovery(&self) -> Result<Vec<skiff_proto::api::ApiResource>, Error> {
+    /// The resources the server serves, as the wire carries them; see
+    /// [`Client::discover`].
+    pub(crate) async fn discovery(&self) -> Result<Vec<skiff_proto::api::ApiResource>, Error> {
         let reply = self
             .inner
             .clone()

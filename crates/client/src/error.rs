@@ -30,14 +30,9 @@ pub enum Error {
         /// The serde error.
         source: serde_json::Error,
     },
-    /// The kind is not among the resources skiff serves.
-    #[error("{api_version} {kind} is not a resource the API server serves")]
-    UnservedKind {
-        /// The kind's apiVersion.
-        api_version: &'static str,
-        /// The kind.
-        kind: &'static str,
-    },
+    /// A patch type the API server does not serve.
+    #[error("skiff does not serve {0}")]
+    UnsupportedPatch(&'static str),
     /// A configuration the client cannot work with; the text says what is wrong.
     #[error("{0}")]
     InvalidConfig(String),
@@ -45,7 +40,7 @@ pub enum Error {
     #[error("{kind} has no metadata.name")]
     MissingName {
         /// The kind of the object.
-        kind: &'static str,
+        kind: String,
     },
 }
 
@@ -93,13 +88,23 @@ impl Error {
     }
 }
 
-/// Reads the Kubernetes Status out of a gRPC status: the server puts it, as
-/// JSON, in the status details. A status without one stays a gRPC error.
-pub(crate) fn from_grpc(status: tonic::Status) -> Error {
-    let parsed = serde_json::from_slice::<serde_json::Value>(status.details())
+/// The error a watch's ERROR event stands for. kube-core decodes the event's
+/// Status (dropping its `kind`); skiff's [`ApiError`] reads it back.
+pub(crate) fn from_watch_status(status: &kube_core::Status) -> Error {
+    let api = serde_json::to_value(status)
         .ok()
-        .and_then(|json| ApiError::from_json(&json).ok());
-    match parsed {
+        .and_then(|mut json| {
+            json["kind"] = "Status".into();
+            ApiError::from_json(&json).ok()
+        })
+        .unwrap_or_else(|| ApiError::internal(status.message.clone()));
+    Error::Api(api)
+}
+
+/// The client's error for a failed gRPC call: the Kubernetes Status the
+/// server put in the details, or the bare gRPC status when there is none.
+pub(crate) fn from_grpc(status: tonic::Status) -> Error {
+    match skiff_api::status::grpc::from_status(&status) {
         Some(api) => Error::Api(api),
         None => Error::Rpc(status),
     }
@@ -112,13 +117,7 @@ mod tests {
     #[test]
     fn a_status_in_the_details_becomes_an_api_error() {
         let status = ApiError::expired(3, 9);
-        let details = serde_json::to_vec(&status.to_json()).unwrap();
-        let grpc = tonic::Status::with_details(
-            tonic::Code::OutOfRange,
-            status.message.clone(),
-            details.into(),
-        );
-        let err = from_grpc(grpc);
+        let err = from_grpc(skiff_api::status::grpc::to_status(&status));
         assert!(err.is_expired());
         assert_eq!(err.status(), Some(&status));
         assert_eq!(err.to_string(), "too old resource version: 3 (9)");

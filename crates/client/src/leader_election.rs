@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::error::Error;
-use crate::params::PostParams;
 use crate::Client;
+use kube_core::params::PostParams;
 
 /// Which Lease, who is asking, and the timings. `Default` gives client-go's
 /// timings (15 s, 10 s, 2 s) with an empty name and identity.
@@ -98,7 +98,7 @@ impl LeaderElector {
             );
         }
         Ok(LeaderElector {
-            api: Api::namespaced(client, &config.namespace)?,
+            api: Api::namespaced(client, &config.namespace),
             config,
             leading: watch::Sender::new(false),
             observed: None,
@@ -233,7 +233,11 @@ impl LeaderElector {
         };
         lease.spec = Some(spec);
         // The resourceVersion read above makes this a compare-and-swap.
-        match self.api.replace(&PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(updated) => {
                 self.observe(updated.spec.unwrap_or_default());
                 Ok(true)
@@ -273,7 +277,9 @@ impl LeaderElector {
             lease_transitions: current.lease_transitions,
             ..Default::default()
         });
-        self.api.replace(&PostParams::default(), &lease).await?;
+        self.api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await?;
         Ok(())
     }
 }

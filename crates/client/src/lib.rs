@@ -1,17 +1,29 @@
-//! The client side of skiff's API: typed `Api<K>` handles, informers (list,
-//! then watch, into an indexed cache), rate-limited work queues and Lease-based
-//! leader election. The scheduler, controllers and kubelet are built from these.
+//! The client side of skiff's API, and the one way in to it: `Api<K>`
+//! handles, discovery, informers (list, then watch, into an indexed cache),
+//! rate-limited work queues and Lease-based leader election. The CLI, `skiff
+//! bench api`, the scheduler, controllers and kubelet are built from these.
+//!
+//! It speaks kube-rs's vocabulary through kube-core: `K` is a
+//! [`kube_core::Resource`] (every k8s-openapi type, or a [`DynamicObject`]
+//! over a discovered [`ApiResource`]), and the verbs take and answer
+//! kube-core's [`ListParams`], [`PostParams`], [`PatchParams`]/[`Patch`],
+//! [`DeleteParams`], [`WatchParams`], [`ObjectList`] and [`WatchEvent`], so
+//! code written against kube-rs ports with little change.
 //!
 //! Data comes in from the API server's `skiff.api.v1.Api` gRPC service (over
 //! TCP, or in-process with `skiff_apiserver::grpc::in_process_channel`) as
-//! Kubernetes JSON, decoded into k8s-openapi types.
+//! Kubernetes JSON; a refused request's Kubernetes Status is read back with
+//! `skiff_api::status::grpc`, the mapping the server encodes with.
 //!
 //! # Layout
-//! - [`client`]: [`Client`], one gRPC channel to the API server.
-//! - [`api`]: [`Api<K>`], the typed verbs of one resource — get, list, create,
-//!   replace, replace_status, patch, delete, watch — and [`WatchEvent`].
-//! - [`params`]: the options of each verb ([`ListParams`], [`PostParams`],
-//!   [`Patch`], [`DeleteParams`], [`WatchParams`]).
+//! - [`client`]: [`Client`], one gRPC channel to the API server, with the
+//!   message limits lists need.
+//! - [`api`]: [`Api<K>`], the verbs of one resource — get, list, create,
+//!   replace, replace_status, patch, patch_status, delete, watch, and the
+//!   `binding` and `status` subresources.
+//! - [`discovery`]: [`Discovery`], what the server serves and which resource
+//!   a typed name (`po`, `deploy.apps`) or a kind means.
+//! - `params`: how kube-core's verb options travel in skiff's requests.
 //! - [`error`]: [`Error`], carrying the Kubernetes Status of a refused request.
 //! - [`informer`]: [`Informer`], list then watch into an indexed [`Store`], with
 //!   handlers and a change stream; resumes and re-lists as client-go's reflector.
@@ -31,7 +43,7 @@
 //!
 //! # async fn controller() -> Result<(), skiff_client::Error> {
 //! let client = Client::connect("http://127.0.0.1:6443").await?;
-//! let pods: Api<Pod> = Api::all(client)?;
+//! let pods: Api<Pod> = Api::all(client);
 //! let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
 //! let (on_add, on_update) = (queue.clone(), queue.clone());
 //! let mut informer = Informer::new(pods, InformerConfig::default())
@@ -54,26 +66,35 @@
 //! ```
 //!
 //! # Caveats
-//! No authentication, no REST transport, no shared informer factory; each
-//! module lists its own.
+//! No authentication, no REST transport, no shared informer factory, no
+//! kubeconfig; each module lists its own.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod client;
+pub mod discovery;
 pub mod error;
 pub mod informer;
 pub mod leader_election;
-pub mod params;
+pub(crate) mod params;
 pub mod queue;
 
-pub use api::{Api, DeleteOutcome, Object, ObjectList, WatchEvent};
+pub use api::{Api, Object};
 pub use client::Client;
+pub use discovery::{Discovery, Served};
+pub use either::Either;
 pub use error::Error;
 pub use informer::{Change, Informer, InformerConfig, InformerStats, ObjectKey, Store};
-pub use leader_election::{LeaderElectionConfig, LeaderElector};
-pub use params::{
-    DeleteParams, FieldValidation, ListParams, Patch, PostParams, PropagationPolicy, WatchParams,
+pub use kube_core;
+pub use kube_core::params::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+    ValidationDirective, WatchParams,
 };
+pub use kube_core::{
+    ApiResource, DynamicObject, GroupVersionKind, ObjectList, Resource, ResourceExt, Status,
+    WatchEvent,
+};
+pub use leader_election::{LeaderElectionConfig, LeaderElector};
 pub use queue::{QueueConfig, TokenBucket, WorkQueue};

@@ -1,189 +1,124 @@
-//! The options of each verb, as Kubernetes' query parameters.
+//! kube-core's verb options, translated into skiff's gRPC requests.
+//!
+//! Callers speak kube-rs's vocabulary — [`ListParams`], [`WatchParams`],
+//! [`PostParams`], [`PatchParams`] with a [`Patch`], [`DeleteParams`] — and
+//! this module says how each field travels in a `skiff.api.v1` request, the
+//! way kube-core turns them into a REST query string.
+//!
+//! # Caveats
+//! Only merge patches travel: skiff serves no server-side apply and no
+//! strategic merge patch, and kube-core's JSON patch sits behind a feature
+//! skiff does not enable. `fieldManager`, `sendInitialEvents` and
+//! `resourceVersionMatch` are not sent: the server has no use for them.
 
-use serde_json::{json, Map, Value};
+use kube_core::params::{
+    DeleteParams, ListParams, Patch, PatchParams, ValidationDirective, VersionMatch, WatchParams,
+};
+use serde::Serialize;
+use skiff_proto::api::{ListRequest, PatchType, ResourceRef, WatchRequest};
 
-/// Options of a list (Kubernetes' `ListOptions`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ListParams {
-    /// A label selector, as `kubectl -l` (`app=web,tier!=db`).
-    pub label_selector: String,
-    /// A field selector, such as `spec.nodeName=node-1`.
-    pub field_selector: String,
-    /// The most items in one page; 0 means all.
-    pub limit: i64,
-    /// The continue token of the previous page.
-    pub continue_token: String,
-    /// "": the latest state; "0": any state the server has; otherwise the
-    /// state at that resourceVersion.
-    pub resource_version: String,
-}
+use crate::error::Error;
 
-impl ListParams {
-    /// Only objects whose labels match `selector`.
-    pub fn labels(mut self, selector: &str) -> ListParams {
-        self.label_selector = selector.to_string();
-        self
-    }
-
-    /// Only objects whose fields match `selector`.
-    pub fn fields(mut self, selector: &str) -> ListParams {
-        self.field_selector = selector.to_string();
-        self
-    }
-
-    /// Pages of at most `limit` items.
-    pub fn limit(mut self, limit: i64) -> ListParams {
-        self.limit = limit;
-        self
-    }
-
-    /// The page after the one that answered with this continue token.
-    pub fn continue_token(mut self, token: &str) -> ListParams {
-        self.continue_token = token.to_string();
-        self
+/// `fieldValidation` as the proto names it; `None` leaves it to the server
+/// (Kubernetes' default, Warn).
+pub(crate) fn field_validation(directive: Option<&ValidationDirective>) -> i32 {
+    use skiff_proto::api::FieldValidation as P;
+    match directive {
+        None => P::Unspecified as i32,
+        Some(ValidationDirective::Ignore) => P::Ignore as i32,
+        Some(ValidationDirective::Warn) => P::Warn as i32,
+        Some(ValidationDirective::Strict) => P::Strict as i32,
     }
 }
 
-/// How unknown fields in a written object are treated (`fieldValidation`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FieldValidation {
-    /// Kubernetes' default: drop them and warn.
-    #[default]
-    Warn,
-    /// Drop them silently.
-    Ignore,
-    /// Reject the request.
-    Strict,
-}
-
-impl FieldValidation {
-    pub(crate) fn to_proto(self) -> i32 {
-        use skiff_proto::api::FieldValidation as P;
-        match self {
-            FieldValidation::Warn => P::Warn as i32,
-            FieldValidation::Ignore => P::Ignore as i32,
-            FieldValidation::Strict => P::Strict as i32,
-        }
+/// A list request for `target` (whose name is empty).
+pub(crate) fn list_request(target: ResourceRef, params: &ListParams) -> ListRequest {
+    let text = |field: &Option<String>| field.clone().unwrap_or_default();
+    ListRequest {
+        r#ref: Some(target),
+        label_selector: text(&params.label_selector),
+        field_selector: text(&params.field_selector),
+        limit: params.limit.map_or(0, i64::from),
+        r#continue: text(&params.continue_token),
+        resource_version: text(&params.resource_version),
+        resource_version_match: match params.version_match {
+            None => String::new(),
+            Some(VersionMatch::NotOlderThan) => "NotOlderThan".into(),
+            Some(VersionMatch::Exact) => "Exact".into(),
+        },
     }
 }
 
-/// Options of a create, replace or patch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PostParams {
-    /// Check and answer, but store nothing.
-    pub dry_run: bool,
-    /// What to do with unknown fields.
-    pub field_validation: FieldValidation,
-}
-
-/// A patch, by its content type.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Patch {
-    /// RFC 7386 JSON merge patch (`application/merge-patch+json`): an object
-    /// whose fields replace the target's, `null` deleting.
-    Merge(Value),
-    /// RFC 6902 JSON patch (`application/json-patch+json`): an array of
-    /// `{"op", "path", "value"}` operations.
-    Json(Value),
-}
-
-/// How dependents are deleted along with their owner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PropagationPolicy {
-    /// Leave dependents.
-    Orphan,
-    /// Delete the owner now, its dependents in the background.
-    Background,
-    /// Delete dependents first, then the owner.
-    Foreground,
-}
-
-/// Options of a delete (Kubernetes' `DeleteOptions`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DeleteParams {
-    /// Check and answer, but delete nothing.
-    pub dry_run: bool,
-    /// Seconds the object has to stop (pods); 0 deletes at once.
-    pub grace_period_seconds: Option<i64>,
-    /// How dependents are deleted.
-    pub propagation_policy: Option<PropagationPolicy>,
-    /// Delete only if the object still has this uid.
-    pub precondition_uid: Option<String>,
-    /// Delete only if the object still has this resourceVersion.
-    pub precondition_resource_version: Option<String>,
-}
-
-impl DeleteParams {
-    /// The DeleteOptions JSON the server reads; empty for the defaults.
-    pub(crate) fn to_json(&self) -> Vec<u8> {
-        let mut options = Map::new();
-        if let Some(seconds) = self.grace_period_seconds {
-            options.insert("gracePeriodSeconds".into(), json!(seconds));
-        }
-        if let Some(policy) = self.propagation_policy {
-            let policy = match policy {
-                PropagationPolicy::Orphan => "Orphan",
-                PropagationPolicy::Background => "Background",
-                PropagationPolicy::Foreground => "Foreground",
-            };
-            options.insert("propagationPolicy".into(), json!(policy));
-        }
-        let mut preconditions = Map::new();
-        if let Some(uid) = &self.precondition_uid {
-            preconditions.insert("uid".into(), json!(uid));
-        }
-        if let Some(rv) = &self.precondition_resource_version {
-            preconditions.insert("resourceVersion".into(), json!(rv));
-        }
-        if !preconditions.is_empty() {
-            options.insert("preconditions".into(), Value::Object(preconditions));
-        }
-        if options.is_empty() {
-            return Vec::new();
-        }
-        serde_json::to_vec(&Value::Object(options)).expect("a Value always encodes")
+/// A watch request for `target` from `resource_version` ("" or "0": start
+/// with the current objects as ADDED events).
+pub(crate) fn watch_request(
+    target: ResourceRef,
+    params: &WatchParams,
+    resource_version: &str,
+) -> WatchRequest {
+    WatchRequest {
+        r#ref: Some(target),
+        resource_version: resource_version.to_string(),
+        label_selector: params.label_selector.clone().unwrap_or_default(),
+        field_selector: params.field_selector.clone().unwrap_or_default(),
+        allow_watch_bookmarks: params.bookmarks,
+        timeout_seconds: params.timeout.map_or(0, i64::from),
     }
 }
 
-/// Options of a watch.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WatchParams {
-    /// A label selector.
-    pub label_selector: String,
-    /// A field selector.
-    pub field_selector: String,
-    /// Ask for BOOKMARK events, which move the resourceVersion forward
-    /// without a change.
-    pub bookmarks: bool,
-    /// The server closes the watch after this many seconds; 0 = its default.
-    pub timeout_seconds: i64,
+/// The patch type and body of `patch`, or why skiff cannot send it.
+pub(crate) fn patch_body<P: Serialize>(patch: &Patch<P>) -> Result<(PatchType, Vec<u8>), Error> {
+    let body = match patch {
+        Patch::Merge(body) => body,
+        Patch::Apply(_) => return Err(Error::UnsupportedPatch("server-side apply")),
+        Patch::Strategic(_) => return Err(Error::UnsupportedPatch("strategic merge patch")),
+        #[allow(unreachable_patterns)]
+        _ => return Err(Error::UnsupportedPatch("this patch type")),
+    };
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| Error::json("the patch does not encode", e))?;
+    Ok((PatchType::Merge, bytes))
 }
 
-impl WatchParams {
-    /// The same selectors as a list's, so a watch follows what was listed.
-    pub fn from_list(list: &ListParams) -> WatchParams {
-        WatchParams {
-            label_selector: list.label_selector.clone(),
-            field_selector: list.field_selector.clone(),
-            ..Default::default()
-        }
+/// `fieldValidation` of a patch.
+pub(crate) fn patch_validation(params: &PatchParams) -> i32 {
+    field_validation(params.field_validation.as_ref())
+}
+
+/// The DeleteOptions JSON the server reads; empty for the defaults. `dryRun`
+/// travels in the request itself.
+pub(crate) fn delete_options(params: &DeleteParams) -> Vec<u8> {
+    let options = DeleteParams {
+        dry_run: false,
+        ..params.clone()
+    };
+    if options == DeleteParams::default() {
+        return Vec::new();
     }
+    serde_json::to_vec(&options).expect("DeleteParams always encode")
 }
 
 #[cfg(test)]
 mod tests {
+    use kube_core::params::{Preconditions, PropagationPolicy};
+    use serde_json::{json, Value};
+
     use super::*;
 
     #[test]
     fn delete_options_name_only_what_was_set() {
-        assert!(DeleteParams::default().to_json().is_empty());
+        assert!(delete_options(&DeleteParams::default()).is_empty());
+        assert!(delete_options(&DeleteParams::default().dry_run()).is_empty());
         let params = DeleteParams {
             grace_period_seconds: Some(0),
             propagation_policy: Some(PropagationPolicy::Foreground),
-            precondition_resource_version: Some("7".into()),
+            preconditions: Some(Preconditions {
+                resource_version: Some("7".into()),
+                uid: None,
+            }),
             ..Default::default()
         };
-        let json: Value = serde_json::from_slice(&params.to_json()).unwrap();
+        let json: Value = serde_json::from_slice(&delete_options(&params)).unwrap();
         assert_eq!(
             json,
             json!({
@@ -192,5 +127,32 @@ mod tests {
                 "preconditions": {"resourceVersion": "7"},
             })
         );
+    }
+
+    #[test]
+    fn list_params_travel_as_the_list_request() {
+        let params = ListParams::default()
+            .labels("app=web")
+            .fields("spec.nodeName=n1")
+            .limit(5)
+            .continue_token("abc");
+        let request = list_request(ResourceRef::default(), &params);
+        assert_eq!(request.label_selector, "app=web");
+        assert_eq!(request.field_selector, "spec.nodeName=n1");
+        assert_eq!(request.limit, 5);
+        assert_eq!(request.r#continue, "abc");
+        assert_eq!(
+            list_request(ResourceRef::default(), &ListParams::default()).limit,
+            0
+        );
+    }
+
+    #[test]
+    fn only_merge_patches_are_sent() {
+        let (kind, body) = patch_body(&Patch::Merge(json!({"a": null}))).unwrap();
+        assert_eq!(kind, PatchType::Merge);
+        assert_eq!(body, br#"{"a":null}"#);
+        let err = patch_body(&Patch::Apply(json!({}))).unwrap_err();
+        assert_eq!(err.to_string(), "skiff does not serve server-side apply");
     }
 }

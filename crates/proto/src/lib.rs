@@ -7,15 +7,20 @@
 //! - [`store`]: the entries of skiff-store's log (`skiff.store.v1`).
 //! - [`raftpb`]: traffic between store members (`skiff.raft.v1`).
 //! - [`api`]: the API server's generic service (`skiff.api.v1`).
+//! - [`conn`]: [`conn::Coalesce`], the write-batching layer under every gRPC
+//!   connection skiff serves or benchmarks with: a connection's writes leave in
+//!   a few large system calls instead of one per response.
 //!
 //! # Where to start
 //! `proto/etcd/etcdserverpb/rpc.proto` is the contract every store client speaks.
 //!
 //! Generated code is plain data (prost) plus tonic clients and servers; the
-//! behaviour behind the services lives in `skiff-store`.
+//! behaviour behind the services lives in `skiff-store` and `skiff-apiserver`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod conn;
 
 /// etcd's MVCC records: a key's versions and watch events.
 #[allow(missing_docs, clippy::all)]

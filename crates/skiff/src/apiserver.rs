@@ -4,9 +4,9 @@
 use anyhow::Context;
 use skiff_apiserver::registry::{RegistryConfig, ServiceRanges};
 use skiff_apiserver::server::{self, ServerConfig};
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ApiserverArgs, ServiceRangeArgs};
+use crate::shutdown::cancel_on_signal;
 
 /// Builds the server's configuration from the flags and serves.
 pub fn run(args: ApiserverArgs) -> anyhow::Result<()> {
@@ -17,9 +17,7 @@ pub fn run(args: ApiserverArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
-        server::run(config, shutdown)
+        server::run(config, cancel_on_signal())
             .await
             .context("skiff apiserver")
     })
@@ -48,27 +46,4 @@ pub fn registry_config(ranges: &ServiceRangeArgs) -> anyhow::Result<RegistryConf
         },
         ..RegistryConfig::default()
     })
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-pub async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            shutdown.cancel();
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

@@ -2,6 +2,17 @@
 //!
 //! `main` only parses flags, sets up tracing and hands over to the subcommand's
 //! `run`; everything a subcommand does lives in the library crates.
+//!
+//! # Layout
+//! - `cli`: the command line (clap), one subcommand per component or client action.
+//! - `store`, `apiserver`, `up`: the servers' subcommands, flags turned into the
+//!   library's config and `run` until a signal.
+//! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
+//! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`).
+//! - `bench`: `skiff bench`, load generators for a store and for the API server.
+//!
+//! # Where to start
+//! `main` below: one match arm per subcommand.
 
 #![forbid(unsafe_code)]
 
@@ -9,6 +20,7 @@ mod apiserver;
 mod bench;
 mod cli;
 mod kubectl;
+mod shutdown;
 mod store;
 mod up;
 

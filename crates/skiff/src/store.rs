@@ -5,9 +5,9 @@ use skiff_store::server::{self, ServerConfig};
 use std::time::Duration;
 
 use skiff_store::{ClusterState, StoreConfig};
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::StoreArgs;
+use crate::shutdown::cancel_on_signal;
 
 /// Builds the server's configuration from the flags and serves.
 pub fn run(args: StoreArgs) -> anyhow::Result<()> {
@@ -52,31 +52,8 @@ pub fn run(args: StoreArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
-        server::run(config, shutdown).await.context("skiff store")
+        server::run(config, cancel_on_signal())
+            .await
+            .context("skiff store")
     })
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            shutdown.cancel();
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

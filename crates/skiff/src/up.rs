@@ -31,17 +31,14 @@ use skiff_store::{server::parse_url, Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::apiserver::{registry_config, stop_on_signal};
+use crate::apiserver::registry_config;
 use crate::cli::UpArgs;
+use crate::shutdown::cancel_on_signal;
 
 /// Opens the store, starts both servers and waits for a signal.
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
-        let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
-        serve(args, shutdown).await
-    })
+    runtime.block_on(async { serve(args, cancel_on_signal()).await })
 }
 
 async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ fn config_map(name: &str, value: &str) -> ConfigMap {
 async fn a_started_cluster_serves_the_api_with_its_system_namespaces() {
     let cluster = TestCluster::builder().start().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let namespaces: Api<Namespace> = Api::all(client.clone()).unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
     let names: Vec<String> = namespaces
         .list(&ListParams::default())
         .await
@@ -36,7 +36,7 @@ async fn a_started_cluster_serves_the_api_with_its_system_namespaces() {
             "{expected} in {names:?}"
         );
     }
-    let maps: Api<ConfigMap> = Api::namespaced(client, "default").unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(client, "default");
     let created = maps
         .create(&PostParams::default(), &config_map("settings", "a"))
         .await
@@ -52,8 +52,8 @@ async fn clusters_side_by_side_do_not_see_each_other() {
         TestCluster::builder().start()
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    let in_a: Api<ConfigMap> = Api::namespaced(a.client().await.unwrap(), "default").unwrap();
-    let in_b: Api<ConfigMap> = Api::namespaced(b.client().await.unwrap(), "default").unwrap();
+    let in_a: Api<ConfigMap> = Api::namespaced(a.client().await.unwrap(), "default");
+    let in_b: Api<ConfigMap> = Api::namespaced(b.client().await.unwrap(), "default");
     in_a.create(&PostParams::default(), &config_map("only-in-a", "1"))
         .await
         .unwrap();

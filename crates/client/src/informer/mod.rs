@@ -37,9 +37,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use store::{IndexFn, ObjectKey, Store};
 
-use crate::api::{Api, Object, WatchEvent};
-use crate::error::Error;
-use crate::params::{ListParams, WatchParams};
+use kube_core::params::{ListParams, WatchParams};
+use kube_core::WatchEvent;
+
+use crate::api::{Api, Object};
+use crate::error::{from_watch_status, Error};
 
 /// One change to an informer's cache.
 #[derive(Debug)]
@@ -71,15 +73,15 @@ impl<K> Clone for Change<K> {
 }
 
 /// How an informer lists, watches and retries. `Default` suits a controller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InformerConfig {
     /// Which objects: selectors apply to the list and the watch alike.
     pub list: ListParams,
-    /// Items per list page; 0 lists everything in one page.
-    pub page_size: i64,
-    /// Ask the server to close each watch after this many seconds; 0 = the
-    /// server's default. The informer watches again from where it was.
-    pub watch_timeout_seconds: i64,
+    /// Items per list page; `None` lists everything in one page.
+    pub page_size: Option<u32>,
+    /// Ask the server to close each watch after this many seconds; `None`:
+    /// the server's default. The informer watches again from where it was.
+    pub watch_timeout_seconds: Option<u32>,
     /// The first wait after a failed list or watch.
     pub initial_backoff: Duration,
     /// The longest wait between retries.
@@ -90,8 +92,8 @@ impl Default for InformerConfig {
     fn default() -> Self {
         InformerConfig {
             list: ListParams::default(),
-            page_size: 500,
-            watch_timeout_seconds: 0,
+            page_size: Some(500),
+            watch_timeout_seconds: None,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
         }
@@ -249,7 +251,7 @@ impl<K: Object> Informer<K> {
             match failure {
                 None => backoff = self.config.initial_backoff,
                 Some(err) => {
-                    tracing::debug!(kind = K::KIND, error = %err, ?backoff, "informer retries");
+                    tracing::debug!(kind = %self.api.resource().kind, error = %err, ?backoff, "informer retries");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}
@@ -263,7 +265,10 @@ impl<K: Object> Informer<K> {
     /// Steps 1 and 4: list everything, replace the cache, report the
     /// differences, and answer the list's resourceVersion.
     async fn relist(&self, store: &Store<K>) -> Result<String, Error> {
-        let params = self.config.list.clone().limit(self.config.page_size);
+        let params = ListParams {
+            limit: self.config.page_size,
+            ..self.config.list.clone()
+        };
         let list = self.api.list_all(&params).await?;
         self.stats.lists.fetch_add(1, Ordering::Relaxed);
         let mut stale: BTreeSet<ObjectKey> = store.keys().into_iter().collect();
@@ -277,8 +282,10 @@ impl<K: Object> Informer<K> {
             }
         }
         store.mark_synced();
-        tracing::debug!(kind = K::KIND, resource_version = %list.resource_version, "informer listed");
-        Ok(list.resource_version)
+        let resource_version = list.metadata.resource_version.unwrap_or_default();
+        let kind = &self.api.resource().kind;
+        tracing::debug!(%kind, %resource_version, "informer listed");
+        Ok(resource_version)
     }
 
     /// Steps 2 and 3: apply watch events from `resource_version` until the
@@ -290,9 +297,11 @@ impl<K: Object> Informer<K> {
         shutdown: &CancellationToken,
     ) -> WatchEnd {
         let params = WatchParams {
+            label_selector: self.config.list.label_selector.clone(),
+            field_selector: self.config.list.field_selector.clone(),
+            timeout: self.config.watch_timeout_seconds,
             bookmarks: true,
-            timeout_seconds: self.config.watch_timeout_seconds,
-            ..WatchParams::from_list(&self.config.list)
+            ..WatchParams::default()
         };
         let mut events = match self.api.watch(&params, &resource_version).await {
             Ok(events) => events,
@@ -331,16 +340,16 @@ impl<K: Object> Informer<K> {
                 WatchEvent::Error(status) => {
                     return WatchEnd::Resume {
                         resource_version,
-                        error: Some(Error::Api(status)),
+                        error: Some(from_watch_status(&status)),
                     }
                 }
-                WatchEvent::Bookmark {
-                    resource_version: rv,
-                } => resource_version = rv,
+                WatchEvent::Bookmark(bookmark) => {
+                    resource_version = bookmark.metadata.resource_version
+                }
                 WatchEvent::Added(ref o)
                 | WatchEvent::Modified(ref o)
                 | WatchEvent::Deleted(ref o) => {
-                    if let Some(rv) = &o.metadata().resource_version {
+                    if let Some(rv) = &o.meta().resource_version {
                         resource_version = rv.clone();
                     }
                     self.apply(store, event);
@@ -366,7 +375,7 @@ impl<K: Object> Informer<K> {
                 store.remove(&ObjectKey::of(&object));
                 Change::Deleted(Arc::new(object))
             }
-            WatchEvent::Bookmark { .. } | WatchEvent::Error(_) => return,
+            WatchEvent::Bookmark(_) | WatchEvent::Error(_) => return,
         };
         self.dispatch(change);
     }
@@ -385,6 +394,6 @@ impl<K: Object> Informer<K> {
 }
 
 fn same_version<K: Object>(a: &K, b: &K) -> bool {
-    let (a, b) = (a.metadata(), b.metadata());
+    let (a, b) = (a.meta(), b.meta());
     a.resource_version.is_some() && a.resource_version == b.resource_version && a.uid == b.uid
 }

@@ -33,7 +33,7 @@ impl ObjectKey {
 
     /// The key of `object`, from its metadata.
     pub fn of<K: Object>(object: &K) -> ObjectKey {
-        let meta = object.metadata();
+        let meta = object.meta();
         ObjectKey::new(
             meta.namespace.as_deref().unwrap_or_default(),
             meta.name.as_deref().unwrap_or_default(),

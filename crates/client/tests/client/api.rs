@@ -9,7 +9,8 @@ use serde_json::json;
 use skiff_api::status::Reason;
 use skiff_apiserver::RegistryConfig;
 use skiff_client::{
-    Api, DeleteOutcome, DeleteParams, Error, ListParams, Patch, PostParams, WatchEvent, WatchParams,
+    Api, DeleteParams, Discovery, DynamicObject, Either, ListParams, Patch, PatchParams,
+    PostParams, Preconditions, ResourceExt, WatchEvent, WatchParams,
 };
 
 use crate::common::Cluster;
@@ -51,10 +52,7 @@ pub fn pod(name: &str, node: &str) -> Pod {
 }
 
 fn names<K: skiff_client::Object>(items: &[K]) -> Vec<String> {
-    let mut names: Vec<String> = items
-        .iter()
-        .map(|o| o.metadata().name.clone().unwrap_or_default())
-        .collect();
+    let mut names: Vec<String> = items.iter().map(|o| o.name_any()).collect();
     names.sort();
     names
 }
@@ -62,7 +60,7 @@ fn names<K: skiff_client::Object>(items: &[K]) -> Vec<String> {
 #[tokio::test]
 async fn typed_crud_round_trips_and_errors_match_their_reason() {
     let cluster = Cluster::new().await;
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
     let pp = PostParams::default();
 
     let created = cms.create(&pp, &config_map("a", &[])).await.unwrap();
@@ -80,30 +78,27 @@ async fn typed_crud_round_trips_and_errors_match_their_reason() {
 
     let mut changed = created.clone();
     changed.data = Some(BTreeMap::from([("k".to_string(), "v2".to_string())]));
-    let replaced = cms.replace(&pp, &changed).await.unwrap();
+    let replaced = cms.replace("a", &pp, &changed).await.unwrap();
     assert_eq!(replaced.data.as_ref().unwrap()["k"], "v2");
-    let err = cms.replace(&pp, &changed).await.unwrap_err();
+    let err = cms.replace("a", &pp, &changed).await.unwrap_err();
     assert!(
         err.is_conflict(),
         "a stale resourceVersion conflicts: {err:?}"
     );
     assert_eq!(err.reason(), Some(Reason::Conflict));
 
+    let merge = PatchParams::default();
     let merged = cms
-        .patch("a", &pp, &Patch::Merge(json!({"data": {"extra": "1"}})))
+        .patch("a", &merge, &Patch::Merge(json!({"data": {"extra": "1"}})))
         .await
         .unwrap();
     assert_eq!(merged.data.as_ref().unwrap()["extra"], "1");
-    let patched = cms
-        .patch(
-            "a",
-            &pp,
-            &Patch::Json(json!([{"op": "replace", "path": "/data/k", "value": "v3"}])),
-        )
+    assert_eq!(merged.data.as_ref().unwrap()["k"], "v2");
+    let err = cms
+        .patch("a", &merge, &Patch::Apply(json!({"data": {}})))
         .await
-        .unwrap();
-    assert_eq!(patched.data.as_ref().unwrap()["k"], "v3");
-    assert_eq!(patched.data.as_ref().unwrap()["extra"], "1");
+        .unwrap_err();
+    assert_eq!(err.to_string(), "skiff does not serve server-side apply");
 
     let dry = cms
         .delete(
@@ -115,19 +110,23 @@ async fn typed_crud_round_trips_and_errors_match_their_reason() {
         )
         .await
         .unwrap();
-    assert_eq!(dry, DeleteOutcome::Deleted);
+    assert!(dry.is_right(), "a configmap goes at once: {dry:?}");
     assert!(
         cms.get_opt("a").await.unwrap().is_some(),
         "a dry run deletes nothing"
     );
-    let stale = DeleteParams {
-        precondition_resource_version: created.metadata.resource_version.clone(),
-        ..Default::default()
-    };
+    let stale = DeleteParams::default().preconditions(Preconditions {
+        resource_version: created.metadata.resource_version.clone(),
+        uid: None,
+    });
     assert!(cms.delete("a", &stale).await.unwrap_err().is_conflict());
+    let deleted = cms.delete("a", &DeleteParams::default()).await.unwrap();
+    let Either::Right(status) = deleted else {
+        panic!("a configmap without finalizers is gone at once: {deleted:?}");
+    };
     assert_eq!(
-        cms.delete("a", &DeleteParams::default()).await.unwrap(),
-        DeleteOutcome::Deleted
+        status.status,
+        Some(skiff_client::kube_core::response::StatusSummary::Success)
     );
     assert!(cms.get("a").await.unwrap_err().is_not_found());
     assert!(cms
@@ -140,7 +139,7 @@ async fn typed_crud_round_trips_and_errors_match_their_reason() {
 #[tokio::test]
 async fn replace_status_writes_only_the_status() {
     let cluster = Cluster::new().await;
-    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
     let created = pods
         .create(&PostParams::default(), &pod("web", ""))
         .await
@@ -152,7 +151,7 @@ async fn replace_status_writes_only_the_status() {
     });
     with_status.metadata.labels = Some(BTreeMap::from([("ignored".into(), "yes".into())]));
     let written = pods
-        .replace_status(&PostParams::default(), &with_status)
+        .replace_status("web", &PostParams::default(), &with_status)
         .await
         .unwrap();
     assert_eq!(written.status.unwrap().phase.as_deref(), Some("Running"));
@@ -168,7 +167,7 @@ async fn replace_status_writes_only_the_status() {
 async fn lists_filter_by_label_and_field_and_come_in_pages() {
     let cluster = Cluster::new().await;
     let client = cluster.client();
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..5 {
         let tier = if i % 2 == 0 { "web" } else { "db" };
         cms.create(
@@ -178,7 +177,7 @@ async fn lists_filter_by_label_and_field_and_come_in_pages() {
         .await
         .unwrap();
     }
-    let other: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system").unwrap();
+    let other: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
     other
         .create(
             &PostParams::default(),
@@ -192,7 +191,10 @@ async fn lists_filter_by_label_and_field_and_come_in_pages() {
         .await
         .unwrap();
     assert_eq!(names(&web.items), ["cm-0", "cm-2", "cm-4"]);
-    assert!(!web.resource_version.is_empty());
+    assert!(web
+        .metadata
+        .resource_version
+        .is_some_and(|rv| !rv.is_empty()));
     let not_web = cms
         .list(&ListParams::default().labels("tier!=web"))
         .await
@@ -206,7 +208,7 @@ async fn lists_filter_by_label_and_field_and_come_in_pages() {
 
     let first = cms.list(&ListParams::default().limit(2)).await.unwrap();
     assert_eq!(first.items.len(), 2);
-    let token = first.continue_token.clone().expect("more pages follow");
+    let token = first.metadata.continue_.clone().expect("more pages follow");
     let second = cms
         .list(&ListParams::default().limit(2).continue_token(&token))
         .await
@@ -215,7 +217,7 @@ async fn lists_filter_by_label_and_field_and_come_in_pages() {
     let all = cms.list_all(&ListParams::default().limit(2)).await.unwrap();
     assert_eq!(names(&all.items), ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"]);
 
-    let everywhere: Api<ConfigMap> = Api::all(client.clone()).unwrap();
+    let everywhere: Api<ConfigMap> = Api::all(client.clone());
     let web_everywhere = everywhere
         .list(&ListParams::default().labels("tier=web"))
         .await
@@ -225,7 +227,7 @@ async fn lists_filter_by_label_and_field_and_come_in_pages() {
         ["cm-0", "cm-2", "cm-4", "elsewhere"]
     );
 
-    let namespaces: Api<Namespace> = Api::all(client).unwrap();
+    let namespaces: Api<Namespace> = Api::all(client);
     let listed = namespaces.list(&ListParams::default()).await.unwrap();
     assert!(names(&listed.items).contains(&"kube-system".to_string()));
     assert!(
@@ -237,14 +239,18 @@ async fn lists_filter_by_label_and_field_and_come_in_pages() {
 #[tokio::test]
 async fn a_watch_carries_every_change_after_its_resource_version() {
     let cluster = Cluster::new().await;
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
     let pp = PostParams::default();
     let a = cms.create(&pp, &config_map("a", &[])).await.unwrap();
     let start = a.metadata.resource_version.clone().unwrap();
     let mut events = cms.watch(&WatchParams::default(), &start).await.unwrap();
-    cms.patch("a", &pp, &Patch::Merge(json!({"data": {"k": "2"}})))
-        .await
-        .unwrap();
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "2"}})),
+    )
+    .await
+    .unwrap();
     cms.create(&pp, &config_map("b", &[])).await.unwrap();
     cms.delete("a", &DeleteParams::default()).await.unwrap();
     let mut seen = Vec::new();
@@ -268,7 +274,7 @@ async fn a_watch_from_before_the_window_is_expired() {
         ..Default::default()
     })
     .await;
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
     let first = cms
         .create(&PostParams::default(), &config_map("c0", &[]))
         .await
@@ -293,11 +299,64 @@ async fn a_watch_from_before_the_window_is_expired() {
 }
 
 #[tokio::test]
-async fn an_unserved_kind_is_refused_up_front() {
+async fn an_unserved_kind_is_refused_by_the_server() {
     let cluster = Cluster::new().await;
-    let err = Api::<k8s_openapi::api::rbac::v1::Role>::all(cluster.client()).unwrap_err();
-    assert!(
-        matches!(err, Error::UnservedKind { kind: "Role", .. }),
-        "{err:?}"
-    );
+    let roles = Api::<k8s_openapi::api::rbac::v1::Role>::all(cluster.client());
+    let err = roles.list(&ListParams::default()).await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_pod_is_bound_to_a_node_through_its_binding() {
+    let cluster = Cluster::new().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
+    pods.create(&PostParams::default(), &pod("web", ""))
+        .await
+        .unwrap();
+    let binding = k8s_openapi::api::core::v1::Binding {
+        metadata: ObjectMeta {
+            name: Some("web".into()),
+            ..Default::default()
+        },
+        target: k8s_openapi::api::core::v1::ObjectReference {
+            kind: Some("Node".into()),
+            name: Some("node-1".into()),
+            ..Default::default()
+        },
+    };
+    pods.bind("web", &PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let bound = pods.get("web").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-1"));
+    let again = pods.bind("web", &PostParams::default(), &binding).await;
+    assert!(again.is_err(), "a bound pod cannot be bound again");
+}
+
+#[tokio::test]
+async fn discovered_resources_are_served_through_dynamic_objects() {
+    let cluster = Cluster::new().await;
+    let discovery: Discovery = cluster.client().discover().await.unwrap();
+    let served = discovery.resolve("cm").expect("configmaps are served");
+    assert_eq!(served.resource.plural, "configmaps");
+    let cms: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client(), "default", &served.resource);
+    let object = DynamicObject::new("dyn", &served.resource).data(json!({"data": {"k": "v"}}));
+    let created = cms.create(&PostParams::default(), &object).await.unwrap();
+    assert_eq!(created.data["data"]["k"], "v");
+    assert_eq!(created.types.as_ref().unwrap().kind, "ConfigMap");
+
+    let typed: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
+    assert_eq!(typed.get("dyn").await.unwrap().data.unwrap()["k"], "v");
+    let listed = cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(names(&listed.items), ["dyn"]);
+    let patched = cms
+        .patch(
+            "dyn",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "w"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data["data"]["k"], "w");
 }

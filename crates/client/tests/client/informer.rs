@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use serde_json::json;
 use skiff_apiserver::RegistryConfig;
 use skiff_client::{
-    Api, Change, DeleteParams, Informer, InformerConfig, ListParams, Object, Patch, PostParams,
-    Store,
+    Api, Change, DeleteParams, Informer, InformerConfig, ListParams, Object, Patch, PatchParams,
+    PostParams, ResourceExt, Store,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ async fn next<K: Object>(changes: &mut UnboundedReceiver<Change<K>>) -> String {
         .await
         .expect("a change arrives")
         .expect("the informer runs");
-    let name = |k: &K| k.metadata().name.clone().unwrap_or_default();
+    let name = |k: &K| k.name_any();
     match change {
         Change::Added(k) => format!("ADDED {}", name(&k)),
         Change::Updated { new, .. } => format!("UPDATED {}", name(&new)),
@@ -48,7 +48,7 @@ async fn cache_and_server<K: Object>(
         items
             .into_iter()
             .map(|o| {
-                let m = o.metadata();
+                let m = o.meta();
                 (
                     m.name.clone().unwrap_or_default(),
                     m.resource_version.clone().unwrap_or_default(),
@@ -67,7 +67,7 @@ async fn cache_and_server<K: Object>(
 #[tokio::test]
 async fn an_informer_sees_adds_updates_and_deletes_and_its_cache_matches_the_server() {
     let cluster = Cluster::new().await;
-    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default").unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
     let pp = PostParams::default();
     pods.create(&pp, &pod("before", "node-1")).await.unwrap();
 
@@ -111,15 +111,12 @@ async fn an_informer_sees_adds_updates_and_deletes_and_its_cache_matches_the_ser
     pods.create(&pp, &pod("b", "node-2")).await.unwrap();
     pods.patch(
         "a",
-        &pp,
+        &PatchParams::default(),
         &Patch::Merge(json!({"metadata": {"labels": {"x": "1"}}})),
     )
     .await
     .unwrap();
-    let now = DeleteParams {
-        grace_period_seconds: Some(0),
-        ..Default::default()
-    };
+    let now = DeleteParams::default().grace_period(0);
     pods.delete("before", &now).await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -149,11 +146,11 @@ async fn an_informer_sees_adds_updates_and_deletes_and_its_cache_matches_the_ser
 #[tokio::test]
 async fn an_informer_resumes_where_its_cut_watch_stopped() {
     let cluster = Cluster::new().await;
-    let writer: Api<ConfigMap> = Api::namespaced(cluster.direct_client().await, "default").unwrap();
+    let writer: Api<ConfigMap> = Api::namespaced(cluster.direct_client().await, "default");
     let pp = PostParams::default();
     writer.create(&pp, &config_map("a", &[])).await.unwrap();
 
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
     let mut informer = Informer::new(cms.clone(), quick());
     let mut changes = informer.subscribe();
     let store = informer.store();
@@ -166,7 +163,11 @@ async fn an_informer_resumes_where_its_cut_watch_stopped() {
     cluster.cut();
     writer.create(&pp, &config_map("b", &[])).await.unwrap();
     writer
-        .patch("a", &pp, &Patch::Merge(json!({"data": {"k": "2"}})))
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "2"}})),
+        )
         .await
         .unwrap();
     cluster.heal();
@@ -194,11 +195,11 @@ async fn an_informer_resumes_where_its_cut_watch_stopped() {
 #[tokio::test]
 async fn an_informer_follows_watches_the_server_closes() {
     let cluster = Cluster::new().await;
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
     let mut informer = Informer::new(
         cms.clone(),
         InformerConfig {
-            watch_timeout_seconds: 1,
+            watch_timeout_seconds: Some(1),
             ..quick()
         },
     );
@@ -227,12 +228,12 @@ async fn an_informer_lists_again_after_410_expired_and_reports_what_it_missed() 
         ..Default::default()
     })
     .await;
-    let writer: Api<ConfigMap> = Api::namespaced(cluster.direct_client().await, "default").unwrap();
+    let writer: Api<ConfigMap> = Api::namespaced(cluster.direct_client().await, "default");
     let pp = PostParams::default();
     writer.create(&pp, &config_map("gone", &[])).await.unwrap();
     writer.create(&pp, &config_map("kept", &[])).await.unwrap();
 
-    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
     let mut informer = Informer::new(cms.clone(), quick());
     let mut changes = informer.subscribe();
     let store = informer.store();
@@ -258,7 +259,11 @@ async fn an_informer_lists_again_after_410_expired_and_reports_what_it_missed() 
             .unwrap();
     }
     writer
-        .patch("kept", &pp, &Patch::Merge(json!({"data": {"k": "2"}})))
+        .patch(
+            "kept",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": "2"}})),
+        )
         .await
         .unwrap();
     cluster.heal();

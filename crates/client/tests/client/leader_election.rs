@@ -45,7 +45,7 @@ fn leads(c: &Candidate) -> bool {
 }
 
 async fn lease(client: &Client) -> LeaseSpec {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system").unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     leases.get("skiff-test").await.unwrap().spec.unwrap()
 }
 
@@ -96,13 +96,13 @@ async fn a_released_lease_is_taken_at_once_and_a_leader_that_cannot_renew_steps_
 
     // Someone else writes the lease with a long duration: b cannot renew and
     // gives up leadership after its renew deadline.
-    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system").unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let mut current = leases.get("skiff-test").await.unwrap();
     let spec = current.spec.get_or_insert_with(Default::default);
     spec.holder_identity = Some("intruder".into());
     spec.lease_duration_seconds = Some(3600);
     leases
-        .replace(&PostParams::default(), &current)
+        .replace("skiff-test", &PostParams::default(), &current)
         .await
         .unwrap();
     eventually("b steps down", || !leads(&b)).await;

@@ -27,23 +27,25 @@
 //!   store that compressed values would look better than it should.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use serde::Serialize;
 use skiff_proto::etcdserverpb::kv_client::KvClient;
 use skiff_proto::etcdserverpb::{
     compare, request_op, response_op, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use tonic::transport::Channel;
 
-use super::{
-    error_chain, normalize_endpoint, status_message, BenchError, Budget, ErrorLog, Report, Stop,
-    Tally, REQUEST_TIMEOUT,
+use super::common::{
+    error_chain, normalize_endpoint, status_message, BenchError, Budget, ErrorLog, Gaps, Latency,
+    Op, Report, Stop, Tally, TxnCounts, REQUEST_TIMEOUT,
 };
+
+/// Bytes at the start of every value of the watch workload that carry its put's send
+/// time, so a watcher can tell how long the event took to reach it.
+pub(crate) const TIMESTAMP_LEN: usize = 8;
 
 /// Digits in a key's index: fixed, so every key has the same length and sorts by index.
 const KEY_DIGITS: usize = 10;
@@ -54,34 +56,6 @@ const RANGE_PAGE: i64 = 10_000;
 /// The largest key space: indexes up to `MAX_KEY_SPACE` keep [`KEY_DIGITS`] digits, which
 /// lets `key_name(prefix, key_space)` serve as the exclusive end of the key space.
 pub(crate) const MAX_KEY_SPACE: u64 = 1_000_000_000;
-
-/// The operation a benchmark run performs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Op {
-    /// Write a random value to a key.
-    Put,
-    /// Read one key, linearizably.
-    Get,
-    /// Read one key from the member's local state.
-    GetSerializable,
-    /// Compare-and-set one key on its mod_revision.
-    Txn,
-    /// Receive the events of a paced writer on many watch streams.
-    Watch,
-}
-
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Op::Put => "put",
-            Op::Get => "get",
-            Op::GetSerializable => "get-serializable",
-            Op::Txn => "txn",
-            Op::Watch => "watch",
-        })
-    }
-}
 
 /// What `skiff bench kv` does, as plain data; built from the command line in `cli.rs`.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +68,7 @@ pub struct Config {
     pub clients: usize,
     /// gRPC connections; clients use them round-robin.
     pub conns: usize,
-    /// Threads the load generator runs on (see [`super::runtime`]).
+    /// Threads the load generator runs on (see `bench::runtime`).
     pub threads: usize,
     /// How long to run when `total` is not set.
     pub duration: Duration,
@@ -177,11 +151,10 @@ impl Config {
         if self.total == Some(0) {
             return invalid("--total must be at least 1".into());
         }
-        if self.op == Op::Watch && self.value_size < super::watch::TIMESTAMP_LEN {
+        if self.op == Op::Watch && self.value_size < TIMESTAMP_LEN {
             return invalid(format!(
                 "watch values carry an {}-byte send timestamp: --value-size must be at least {}",
-                super::watch::TIMESTAMP_LEN,
-                super::watch::TIMESTAMP_LEN
+                TIMESTAMP_LEN, TIMESTAMP_LEN
             ));
         }
         if self.op == Op::Watch && self.put_rate == 0 {
@@ -281,7 +254,35 @@ pub(crate) async fn run(config: &Config, channels: &[Channel]) -> Result<Report,
     }
     let start = Instant::now();
     let tally = closed_loop(config, config.op, channels, config.stop(start), &seen).await;
-    Ok(Report::new(config, &tally, start.elapsed()))
+    Ok(report(config, &tally, start.elapsed()))
+}
+
+/// The report of a put, get, get-serializable, txn or watch run, built from the merged tally and the measured wall-clock time.
+pub(crate) fn report(config: &Config, tally: &Tally, elapsed: Duration) -> Report {
+    let seconds = elapsed.as_secs_f64();
+    let throughput = if seconds > 0.0 {
+        tally.ops as f64 / seconds
+    } else {
+        0.0
+    };
+    Report {
+        op: config.op,
+        clients: config.clients,
+        conns: config.conns,
+        threads: config.threads,
+        value_size: config.value_size,
+        duration_s: seconds,
+        ops: tally.ops,
+        errors: tally.errors,
+        throughput,
+        latency: Latency::from_histogram(&tally.latencies),
+        longest_gap_ms: tally.longest_gap.as_secs_f64() * 1000.0,
+        txn: (config.op == Op::Txn).then_some(TxnCounts {
+            succeeded: tally.txn_succeeded,
+            failed: tally.txn_failed,
+        }),
+        watch: None,
+    }
 }
 
 /// Writes the whole key space once unless it is already full, so reads find their keys.
@@ -384,7 +385,7 @@ async fn closed_loop(
 ) -> Tally {
     let budget = Arc::new(Budget::new(stop));
     let errors = Arc::new(ErrorLog::default());
-    let gaps = Arc::new(super::Gaps::new(Instant::now()));
+    let gaps = Arc::new(Gaps::new(Instant::now()));
     let mut tasks = Vec::with_capacity(config.clients);
     for index in 0..config.clients {
         let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(index as u64));
@@ -442,12 +443,7 @@ struct Client {
 impl Client {
     /// Issues operations until the budget is spent; every request is bounded by
     /// [`REQUEST_TIMEOUT`], so this returns even if the server stops answering.
-    async fn run(
-        mut self,
-        budget: Arc<Budget>,
-        errors: Arc<ErrorLog>,
-        gaps: Arc<super::Gaps>,
-    ) -> Tally {
+    async fn run(mut self, budget: Arc<Budget>, errors: Arc<ErrorLog>, gaps: Arc<Gaps>) -> Tally {
         let mut tally = Tally::default();
         while let Some(seq) = budget.next(Instant::now()) {
             let index = self.keys.pick(seq);
@@ -731,5 +727,34 @@ mod tests {
         assert_eq!(current_mod_revision(&range(vec![kv])), 99);
         assert_eq!(current_mod_revision(&range(vec![])), 0, "deleted key");
         assert_eq!(current_mod_revision(&[]), 0);
+    }
+
+    #[test]
+    fn a_report_divides_successful_operations_by_wall_clock_time() {
+        let mut tally = Tally::default();
+        for _ in 0..500 {
+            tally.record_ok(Duration::from_millis(2));
+        }
+        tally.errors = 3;
+        tally.txn_succeeded = 450;
+        tally.txn_failed = 50;
+        let config = Config {
+            op: Op::Txn,
+            ..Config::default()
+        };
+        let txn = report(&config, &tally, Duration::from_millis(2500));
+        assert_eq!((txn.ops, txn.errors), (500, 3));
+        assert_eq!(txn.throughput, 200.0, "errors do not count as throughput");
+        assert!(txn.latency.p50_us.abs_diff(2_000) <= 2, "{:?}", txn.latency);
+        assert_eq!(
+            txn.txn,
+            Some(TxnCounts {
+                succeeded: 450,
+                failed: 50
+            })
+        );
+        let put = report(&Config::default(), &tally, Duration::ZERO);
+        assert_eq!(put.txn, None, "only txn reports transaction outcomes");
+        assert_eq!(put.throughput, 0.0, "no time, no throughput");
     }
 }

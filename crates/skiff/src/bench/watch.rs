@@ -37,14 +37,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::Streaming;
 
-use super::kv::{key_name, random_value, Config, KeyChooser, Op};
-use super::{
-    error_chain, status_message, BenchError, Budget, ErrorLog, Report, Tally, WatchCounts,
-    REQUEST_TIMEOUT,
+use super::common::{
+    error_chain, status_message, BenchError, Budget, ErrorLog, Op, Report, Stop, Tally,
+    WatchCounts, REQUEST_TIMEOUT,
 };
-
-/// Bytes at the start of every value that carry its put's send time.
-pub(crate) const TIMESTAMP_LEN: usize = 8;
+use super::kv::{key_name, random_value, report, Config, KeyChooser, TIMESTAMP_LEN};
 
 /// How long watchers keep waiting for events once the writer has stopped.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -98,7 +95,7 @@ pub(crate) async fn run(config: &Config, channels: &[Channel]) -> Result<Report,
     }
 
     let expected = writes.ops.saturating_mul(config.clients as u64);
-    let mut report = Report::new(config, &events, last_event.duration_since(start));
+    let mut report = report(config, &events, last_event.duration_since(start));
     report.errors += writes.errors;
     report.watch = Some(WatchCounts {
         watchers: config.clients,
@@ -140,7 +137,7 @@ async fn write_paced(
     config: &Config,
     channel: Channel,
     base: Instant,
-    stop: super::Stop,
+    stop: Stop,
     errors: &ErrorLog,
 ) -> Tally {
     let mut kv = KvClient::new(channel);

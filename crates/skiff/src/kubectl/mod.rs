@@ -89,7 +89,8 @@ impl Error {
                 server: server.to_string(),
             };
         }
-        Error::Server(skiff_apiserver::grpc::from_status(&status))
+        let refusal = skiff_api::status::grpc::from_status(&status);
+        Error::Server(refusal.unwrap_or_else(|| ApiError::internal(status.message())))
     }
 }
 
@@ -395,7 +396,7 @@ mod tests {
     #[test]
     fn server_errors_read_as_kubectls() {
         let pods = skiff_api::resources::lookup("pods").unwrap();
-        let status = skiff_apiserver::grpc::to_status(&ApiError::not_found(pods, "web"));
+        let status = skiff_api::status::grpc::to_status(&ApiError::not_found(pods, "web"));
         assert_eq!(
             Error::from_rpc(status, "http://x").to_string(),
             "Error from server (NotFound): pods \"web\" not found"

@@ -3,14 +3,15 @@
 //! [`run`] opens the store and serves until `shutdown` is cancelled; [`serve`]
 //! does the serving on listeners the caller bound (port 0 in tests). Client
 //! connections go through the `authority` module, which repairs the malformed
-//! `:authority` some etcdctl commands send.
+//! `:authority` some etcdctl commands send; their writes are gathered by
+//! skiff-proto's [`Coalesce`](skiff_proto::conn::Coalesce).
 
 mod authority;
-pub mod coalesce;
 
 use std::net::SocketAddr;
 
 use futures::StreamExt;
+use skiff_proto::conn::Coalesce;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -195,9 +196,7 @@ pub async fn serve(
         let incoming = TcpListenerStream::new(listener).map(|conn| {
             let conn = conn?;
             conn.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(coalesce::Coalesce::new(authority::AuthorityStream::new(
-                conn,
-            )))
+            Ok::<_, std::io::Error>(Coalesce::new(authority::AuthorityStream::new(conn)))
         });
         servers.push(tokio::spawn(async move {
             tonic::transport::Server::builder()

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::Streaming;
 
-use super::super::{
+use super::super::common::{
     connect, error_chain, new_histogram, record_latency, status_message, BenchError, Budget,
     ErrorLog, Latency, Stop, Tally, REQUEST_TIMEOUT,
 };

@@ -59,7 +59,7 @@ use skiff_proto::api::api_client::ApiClient;
 use skiff_proto::api::{CreateRequest, ListRequest, ResourceRef};
 use tonic::transport::Channel;
 
-use super::{
+use super::common::{
     connect, error_chain, format_latency, normalize_endpoint, status_message, BenchError, Budget,
     ErrorLog, Gaps, Latency, OutputFormat, Stop, Tally, REQUEST_TIMEOUT,
 };
