@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod cache;
 pub mod ecs;
 mod error;
@@ -35,7 +36,9 @@ pub mod framework;
 pub mod plugins;
 pub mod profile;
 pub mod queue;
+pub mod scheduler;
 #[cfg(test)]
 mod testing;
 
 pub use error::Error;
+pub use scheduler::{run, Config};

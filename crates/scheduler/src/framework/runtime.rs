@@ -180,14 +180,20 @@ impl Framework {
     }
 
     /// Finds a node for the pod: PreFilter, Filter, PreScore, Score, select.
-    pub fn schedule(&self, pod: &PodInfo, snapshot: &Snapshot) -> Result<ScheduleResult, FitError> {
+    pub fn schedule(
+        &self,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> Result<ScheduleResult, Box<FitError>> {
         let mut state = CycleState::new();
         let num_all_nodes = snapshot.len();
-        let fit_error = |statuses, pre_filter, state| FitError {
-            num_all_nodes,
-            statuses,
-            pre_filter,
-            state,
+        let fit_error = |statuses, pre_filter, state| {
+            Box::new(FitError {
+                num_all_nodes,
+                statuses,
+                pre_filter,
+                state,
+            })
         };
         if num_all_nodes == 0 {
             let status = Status::unresolvable("no nodes available to schedule pods");

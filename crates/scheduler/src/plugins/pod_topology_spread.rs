@@ -457,7 +457,8 @@ mod tests {
             cache.add_node(Arc::new(n));
         }
         let mut snapshot = Snapshot::default();
-        let steps: Vec<Box<dyn Fn(&mut Cache)>> = vec![
+        type Step = Box<dyn Fn(&mut Cache)>;
+        let steps: Vec<Step> = vec![
             Box::new(|_| {}),
             Box::new(|c| c.add_pod(Arc::new(web("w1", "a1")))),
             Box::new(|c| c.add_pod(Arc::new(web("w2", "c1")))),
