@@ -279,3 +279,18 @@ async fn bench_scheduler_1000_and_5000_nodes() {
         assert_eq!(report.pods, pods, "every pod bound");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_workload_binds_every_pod_on_a_small_cluster() {
+    let cluster = Cluster::new().await;
+    let options = skiff_scheduler::bench::BenchOptions {
+        nodes: 30,
+        pods: 200,
+        ..Default::default()
+    };
+    let report = skiff_scheduler::bench::bench(cluster.client().await, options)
+        .await
+        .expect("the bench runs");
+    assert_eq!((report.nodes, report.pods), (30, 200));
+    assert!(report.pods_per_second > 0.0);
+}
