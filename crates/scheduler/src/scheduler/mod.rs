@@ -59,7 +59,8 @@ pub struct Config {
     pub configuration: SchedulerConfiguration,
     /// Elect one active scheduler among several through a Lease.
     pub leader_election: bool,
-    /// The Lease (namespace, name, identity, timings).
+    /// The Lease (`kube-system/kube-scheduler` by default), this candidate's
+    /// identity (unique per process by default) and the timings.
     pub leader_election_config: LeaderElectionConfig,
     /// Backoff and flush periods of the queue.
     pub queue: QueueConfig,
@@ -79,7 +80,13 @@ impl Default for Config {
             leader_election: false,
             leader_election_config: LeaderElectionConfig {
                 lease_name: "kube-scheduler".into(),
-                identity: "skiff-scheduler".into(),
+                // Unique per process, so two schedulers never share an
+                // identity; a binary may set its host name instead.
+                identity: format!(
+                    "skiff-scheduler-{}-{:08x}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ),
                 ..LeaderElectionConfig::default()
             },
             queue: QueueConfig::default(),
