@@ -1,0 +1,357 @@
+//! The scheduler's cache: every node and every pod bound (or about to be
+//! bound) to one, as kube-scheduler's `internal/cache`.
+//!
+//! Binding is asynchronous, so the scheduling loop does not wait for the API:
+//! it *assumes* the pod on its node at once (the next cycle already sees the
+//! node's resources taken), binds in the background, and then either the
+//! informer's update confirms the pod, or the binding failed and the pod is
+//! *forgotten*. An assumed pod whose binding finished but that the informer
+//! never confirms expires after a TTL.
+//!
+//! Snapshots are kept up to date incrementally: every change marks its node
+//! dirty, and [`Cache::update_snapshot`] replaces only the dirty nodes'
+//! `Arc<NodeInfo>` in the snapshot. NodeInfos are shared copy-on-write
+//! between cache and snapshot (`Arc::make_mut`), so a change copies one node,
+//! and a cycle at 5,000 nodes copies nothing.
+//!
+//! # Caveats
+//! No node image states or volume bookkeeping.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::framework::{pod_key, NodeInfo, PodInfo, Snapshot};
+
+/// How long an assumed pod whose binding finished waits for the informer.
+pub const DEFAULT_ASSUMED_POD_TTL: Duration = Duration::from_secs(30);
+
+/// What the cache knows of one pod.
+#[derive(Debug)]
+struct PodState {
+    node: String,
+    assumed: bool,
+    /// When an assumed pod whose binding finished expires.
+    deadline: Option<Instant>,
+}
+
+/// Why the cache refused an operation.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    /// The pod is already in the cache.
+    #[error("pod {0} is already in the cache")]
+    AlreadyPresent(String),
+    /// The pod was never assumed (or was confirmed meanwhile).
+    #[error("pod {0} is not assumed")]
+    NotAssumed(String),
+}
+
+/// Nodes and their pods, with assumed pods.
+#[derive(Debug)]
+pub struct Cache {
+    nodes: HashMap<String, Arc<NodeInfo>>,
+    pods: HashMap<String, PodState>,
+    dirty: HashSet<String>,
+    generation: u64,
+    ttl: Duration,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new(DEFAULT_ASSUMED_POD_TTL)
+    }
+}
+
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()?
+        .node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+}
+
+impl Cache {
+    /// An empty cache whose assumed pods expire `ttl` after binding.
+    pub fn new(ttl: Duration) -> Cache {
+        Cache {
+            nodes: HashMap::new(),
+            pods: HashMap::new(),
+            dirty: HashSet::new(),
+            generation: 0,
+            ttl,
+        }
+    }
+
+    /// The NodeInfo to change, marked dirty with a new generation.
+    fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
+        self.generation += 1;
+        self.dirty.insert(name.to_string());
+        let info = self
+            .nodes
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(NodeInfo::empty(name.to_string())));
+        let info = Arc::make_mut(info);
+        info.set_generation(self.generation);
+        info
+    }
+
+    /// Drops a placeholder that has neither node nor pods left.
+    fn prune(&mut self, name: &str) {
+        if self
+            .nodes
+            .get(name)
+            .is_some_and(|n| n.node_opt().is_none() && n.pods().is_empty())
+        {
+            self.nodes.remove(name);
+        }
+    }
+
+    /// Adds or replaces a node.
+    pub fn add_node(&mut self, node: Arc<Node>) {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        self.node_mut(&name).set_node(node);
+    }
+
+    /// Removes a node; its pods stay until they are deleted.
+    pub fn remove_node(&mut self, name: &str) {
+        if self.nodes.contains_key(name) {
+            self.node_mut(name).clear_node();
+            self.prune(name);
+        }
+    }
+
+    /// A pod the informer saw bound to a node: confirms an assumed pod, or adds it.
+    pub fn add_pod(&mut self, pod: Arc<Pod>) {
+        let Some(node) = node_of(&pod).map(str::to_string) else {
+            return;
+        };
+        let key = pod_key(&pod);
+        if let Some(state) = self.pods.get(&key) {
+            // Confirmed (or changed): take it off wherever it was.
+            let old = state.node.clone();
+            self.node_mut(&old).remove_pod(&key);
+            self.prune(&old);
+        }
+        self.node_mut(&node).add_pod(Arc::new(PodInfo::new(pod)));
+        self.pods.insert(
+            key,
+            PodState {
+                node,
+                assumed: false,
+                deadline: None,
+            },
+        );
+    }
+
+    /// A bound pod changed (labels, or it was bound): same as adding it again.
+    pub fn update_pod(&mut self, pod: Arc<Pod>) {
+        self.add_pod(pod);
+    }
+
+    /// A pod went away (deleted, or finished and no longer needs its room).
+    pub fn remove_pod(&mut self, key: &str) {
+        if let Some(state) = self.pods.remove(key) {
+            self.node_mut(&state.node).remove_pod(key);
+            self.prune(&state.node);
+        }
+    }
+
+    /// Puts the pod on `node` before it is bound.
+    pub fn assume_pod(&mut self, pod: Arc<PodInfo>, node: &str) -> Result<(), CacheError> {
+        if self.pods.contains_key(&pod.key) {
+            return Err(CacheError::AlreadyPresent(pod.key.clone()));
+        }
+        self.pods.insert(
+            pod.key.clone(),
+            PodState {
+                node: node.to_string(),
+                assumed: true,
+                deadline: None,
+            },
+        );
+        self.node_mut(node).add_pod(pod);
+        Ok(())
+    }
+
+    /// The binding call returned: the assumption now expires after the TTL
+    /// unless the informer confirms it first.
+    pub fn finish_binding(&mut self, key: &str, now: Instant) {
+        if let Some(state) = self.pods.get_mut(key).filter(|s| s.assumed) {
+            state.deadline = Some(now + self.ttl);
+        }
+    }
+
+    /// Binding failed: takes the assumed pod off its node.
+    pub fn forget_pod(&mut self, key: &str) -> Result<(), CacheError> {
+        match self.pods.get(key) {
+            Some(state) if state.assumed => {
+                self.remove_pod(key);
+                Ok(())
+            }
+            _ => Err(CacheError::NotAssumed(key.to_string())),
+        }
+    }
+
+    /// Drops assumed pods whose binding finished more than the TTL ago.
+    pub fn cleanup_assumed_pods(&mut self, now: Instant) -> Vec<String> {
+        let expired: Vec<String> = self
+            .pods
+            .iter()
+            .filter(|(_, s)| s.assumed && s.deadline.is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &expired {
+            self.remove_pod(key);
+        }
+        expired
+    }
+
+    /// Whether the pod is assumed and not yet confirmed.
+    pub fn is_assumed(&self, key: &str) -> bool {
+        self.pods.get(key).is_some_and(|s| s.assumed)
+    }
+
+    /// Whether the cache holds the pod (assumed or bound).
+    pub fn has_pod(&self, key: &str) -> bool {
+        self.pods.contains_key(key)
+    }
+
+    /// The number of nodes (with a Node object).
+    pub fn node_count(&self) -> usize {
+        self.nodes
+            .values()
+            .filter(|n| n.node_opt().is_some())
+            .count()
+    }
+
+    /// The number of pods (bound and assumed).
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// One node's info.
+    pub fn node(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+        self.nodes.get(name)
+    }
+
+    /// Brings `snapshot` up to date, touching only the nodes that changed;
+    /// returns how many it replaced.
+    pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) -> usize {
+        let changed = self.dirty.len();
+        for name in self.dirty.drain() {
+            match self.nodes.get(&name) {
+                Some(info) if info.node_opt().is_some() => snapshot.upsert(info.clone()),
+                _ => snapshot.remove(&name),
+            }
+        }
+        if changed > 0 {
+            snapshot.reindex_affinity();
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, pod, PodExt};
+
+    fn cache_with_nodes(names: &[&str]) -> (Cache, Snapshot) {
+        let mut cache = Cache::default();
+        for name in names {
+            cache.add_node(Arc::new(node(name)));
+        }
+        let mut snapshot = Snapshot::default();
+        cache.update_snapshot(&mut snapshot);
+        (cache, snapshot)
+    }
+
+    fn info(p: Pod) -> Arc<PodInfo> {
+        Arc::new(PodInfo::new(Arc::new(p)))
+    }
+
+    #[test]
+    fn an_assumed_pod_takes_room_at_once_and_forgetting_gives_it_back() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a", "b"]);
+        cache
+            .assume_pod(info(pod("p").request("cpu", "1")), "a")
+            .expect("assumed");
+        assert_eq!(
+            cache.update_snapshot(&mut snapshot),
+            1,
+            "only node a changed"
+        );
+        assert_eq!(snapshot.get("a").expect("a").requested().milli_cpu, 1000);
+        cache.forget_pod("default/p").expect("forgotten");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(snapshot.get("a").expect("a").requested().milli_cpu, 0);
+        assert!(!cache.has_pod("default/p"));
+    }
+
+    #[test]
+    fn the_informer_confirms_an_assumed_pod() {
+        let (mut cache, _) = cache_with_nodes(&["a"]);
+        cache
+            .assume_pod(info(pod("p").request("cpu", "1")), "a")
+            .expect("assumed");
+        cache.add_pod(Arc::new(pod("p").request("cpu", "1").node_name("a")));
+        assert!(!cache.is_assumed("default/p"));
+        assert_eq!(
+            cache.forget_pod("default/p"),
+            Err(CacheError::NotAssumed("default/p".into()))
+        );
+        assert_eq!(cache.node("a").expect("a").pods().len(), 1, "counted once");
+    }
+
+    #[test]
+    fn an_unconfirmed_assumption_expires_after_the_ttl() {
+        let (mut cache, _) = cache_with_nodes(&["a"]);
+        let start = Instant::now();
+        cache.assume_pod(info(pod("p")), "a").expect("assumed");
+        assert!(
+            cache
+                .cleanup_assumed_pods(start + Duration::from_secs(3600))
+                .is_empty(),
+            "binding not finished"
+        );
+        cache.finish_binding("default/p", start);
+        assert!(cache
+            .cleanup_assumed_pods(start + Duration::from_secs(29))
+            .is_empty());
+        assert_eq!(
+            cache.cleanup_assumed_pods(start + Duration::from_secs(30)),
+            ["default/p"]
+        );
+        assert!(cache.node("a").expect("a").pods().is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_keeps_its_copy_while_the_cache_moves_on() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a"]);
+        let before = snapshot.clone();
+        cache.add_pod(Arc::new(pod("p").request("cpu", "2").node_name("a")));
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(before.get("a").expect("a").requested().milli_cpu, 0);
+        assert_eq!(snapshot.get("a").expect("a").requested().milli_cpu, 2000);
+        assert!(
+            snapshot.get("a").expect("a").generation() > before.get("a").expect("a").generation()
+        );
+    }
+
+    #[test]
+    fn removed_nodes_leave_the_snapshot_and_their_pods_wait() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a", "b"]);
+        cache.add_pod(Arc::new(pod("p").node_name("a")));
+        cache.remove_node("a");
+        cache.update_snapshot(&mut snapshot);
+        assert!(snapshot.get("a").is_none());
+        assert_eq!(snapshot.len(), 1);
+        cache.remove_pod("default/p");
+        assert!(
+            cache.node("a").is_none(),
+            "placeholder dropped with its last pod"
+        );
+    }
+}

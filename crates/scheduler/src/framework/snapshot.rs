@@ -1,0 +1,168 @@
+//! The view of the cluster one scheduling cycle works on: every node's
+//! `NodeInfo` as it was when the cycle began. The cache brings it up to date
+//! before each cycle by replacing only the nodes that changed (see
+//! `crate::cache`), so a cycle at 5,000 nodes copies one or two `Arc`s, not
+//! 5,000 NodeInfos.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::node_info::NodeInfo;
+
+/// Gives every snapshot its own identity.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Every schedulable node's `NodeInfo`, in a stable order, with a log of
+/// which nodes changed so plugins can keep their own sums up to date.
+#[derive(Debug)]
+pub struct Snapshot {
+    id: u64,
+    nodes: Vec<Arc<NodeInfo>>,
+    index: HashMap<String, usize>,
+    with_affinity: Vec<usize>,
+    with_required_anti_affinity: Vec<usize>,
+    /// Names of the nodes changed (replaced, added or removed), in order;
+    /// entry `i` is version `log_base + i + 1`.
+    log: Vec<String>,
+    log_base: u64,
+}
+
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            nodes: Vec::new(),
+            index: HashMap::new(),
+            with_affinity: Vec::new(),
+            with_required_anti_affinity: Vec::new(),
+            log: Vec::new(),
+            log_base: 0,
+        }
+    }
+}
+
+/// A clone is a new snapshot: it gets its own identity, so what a plugin
+/// derived from the original is not taken for the clone's.
+impl Clone for Snapshot {
+    fn clone(&self) -> Snapshot {
+        Snapshot {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            nodes: self.nodes.clone(),
+            index: self.index.clone(),
+            with_affinity: self.with_affinity.clone(),
+            with_required_anti_affinity: self.with_required_anti_affinity.clone(),
+            log: self.log.clone(),
+            log_base: self.log_base,
+        }
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of the given nodes (tests and benchmarks build them so).
+    pub fn from_nodes(nodes: impl IntoIterator<Item = NodeInfo>) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for node in nodes {
+            snapshot.upsert(Arc::new(node));
+        }
+        snapshot.reindex_affinity();
+        snapshot
+    }
+
+    /// All nodes.
+    pub fn nodes(&self) -> &[Arc<NodeInfo>] {
+        &self.nodes
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// One node by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+        self.nodes.get(*self.index.get(name)?)
+    }
+
+    /// Nodes with at least one pod that has pod affinity or anti-affinity.
+    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.with_affinity.iter().map(|&i| &*self.nodes[i])
+    }
+
+    /// Nodes with at least one pod that has required anti-affinity.
+    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.with_required_anti_affinity
+            .iter()
+            .map(|&i| &*self.nodes[i])
+    }
+
+    /// This snapshot's identity (clones get their own).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How many changes the snapshot has seen.
+    pub fn version(&self) -> u64 {
+        self.log_base + self.log.len() as u64
+    }
+
+    /// The names of the nodes changed after `version`, oldest first (a name
+    /// may repeat); `None` when that part of the log is gone and a consumer
+    /// must start over.
+    pub fn changed_since(&self, version: u64) -> Option<&[String]> {
+        let start = version.checked_sub(self.log_base)?;
+        self.log.get(usize::try_from(start).ok()?..)
+    }
+
+    fn record(&mut self, name: &str) {
+        // Keep the log to a few entries per node; older readers start over.
+        if self.log.len() > 4 * self.nodes.len() + 1024 {
+            self.log_base += self.log.len() as u64;
+            self.log.clear();
+        }
+        self.log.push(name.to_string());
+    }
+
+    /// Puts `info` in place of the node of the same name, or appends it.
+    pub(crate) fn upsert(&mut self, info: Arc<NodeInfo>) {
+        self.record(info.name());
+        match self.index.get(info.name()) {
+            Some(&i) => self.nodes[i] = info,
+            None => {
+                self.index.insert(info.name().to_string(), self.nodes.len());
+                self.nodes.push(info);
+            }
+        }
+    }
+
+    /// Removes the node named `name`, if present.
+    pub(crate) fn remove(&mut self, name: &str) {
+        let Some(i) = self.index.remove(name) else {
+            return;
+        };
+        self.record(name);
+        self.nodes.swap_remove(i);
+        if let Some(moved) = self.nodes.get(i) {
+            self.index.insert(moved.name().to_string(), i);
+        }
+    }
+
+    /// Recomputes the lists of nodes with affinity pods (a scan of flags).
+    pub(crate) fn reindex_affinity(&mut self) {
+        self.with_affinity.clear();
+        self.with_required_anti_affinity.clear();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.has_pods_with_affinity() {
+                self.with_affinity.push(i);
+            }
+            if node.has_pods_with_required_anti_affinity() {
+                self.with_required_anti_affinity.push(i);
+            }
+        }
+    }
+}

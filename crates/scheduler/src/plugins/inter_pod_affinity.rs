@@ -1,0 +1,470 @@
+//! InterPodAffinity: pods placed by the pods already running, per topology
+//! domain (the nodes sharing a value of `topologyKey`, such as a zone or a
+//! hostname).
+//!
+//! Filter, as kube-scheduler's: a node is refused when
+//! 1. a pod already in its domain has required anti-affinity matching the
+//!    incoming pod ("existing pods anti-affinity rules"),
+//! 2. some required affinity term of the incoming pod has no matching pod in
+//!    its domain — unless no pod anywhere matches and the pod matches its own
+//!    terms (the first pod of a group may go anywhere), or
+//! 3. a required anti-affinity term of the incoming pod matches a pod in its domain.
+//!
+//! Score: preferred terms on both sides (and existing pods' required affinity,
+//! with weight 1) add or take away their weight for the domain; scores are
+//! then scaled from the lowest (0) to the highest (100).
+//!
+//! # Caveats
+//! `namespaceSelector` is honoured only when empty (all namespaces): the
+//! scheduler does not watch Namespaces. `matchLabelKeys` is not supported.
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+
+use super::helpers::{labels_of, selector_matches};
+use crate::framework::{
+    CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreScorePlugin,
+    ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
+};
+
+/// The plugin's name in profiles.
+pub const NAME: &str = "InterPodAffinity";
+/// Reason: an existing pod's anti-affinity refuses the incoming pod.
+pub const REASON_EXISTING_ANTI_AFFINITY: &str =
+    "node(s) didn't satisfy existing pods anti-affinity rules";
+/// Reason: the pod's required affinity is not met.
+pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
+/// Reason: the pod's required anti-affinity is not met.
+pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
+/// The weight of an existing pod's required affinity in scoring (`hardPodAffinityWeight`).
+const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
+
+/// Counts (or scores) per topology domain: topologyKey → value → count.
+#[derive(Default)]
+struct DomainCounts(HashMap<String, HashMap<String, i64>>);
+
+impl DomainCounts {
+    fn add(&mut self, node: &NodeInfo, key: &str, by: i64) {
+        let Some(value) = node.label(key) else { return };
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(value) {
+            Some(n) => *n += by,
+            None => {
+                values.insert(value.to_string(), by);
+            }
+        }
+    }
+
+    /// The count of the node's domain for `key`.
+    fn get(&self, node: &NodeInfo, key: &str) -> i64 {
+        let values = self.0.get(key);
+        values
+            .and_then(|v| v.get(node.label(key)?))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The sum over every key of the node's domains.
+    fn sum(&self, node: &NodeInfo) -> i64 {
+        self.0.keys().map(|k| self.get(node, k)).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The InterPodAffinity plugin.
+pub struct InterPodAffinity;
+
+#[derive(Default)]
+struct PreFilterState {
+    existing_anti_affinity: DomainCounts,
+    affinity: DomainCounts,
+    anti_affinity: DomainCounts,
+    affinity_terms: Vec<PodAffinityTerm>,
+    anti_affinity_terms: Vec<PodAffinityTerm>,
+}
+
+#[derive(Default)]
+struct PreScoreState {
+    scores: DomainCounts,
+}
+
+fn required_affinity(pod: &Pod) -> &[PodAffinityTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or_default()
+}
+
+fn required_anti_affinity(pod: &Pod) -> &[PodAffinityTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or_default()
+}
+
+fn preferred_affinity(pod: &Pod) -> &[WeightedPodAffinityTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or_default()
+}
+
+fn preferred_anti_affinity(pod: &Pod) -> &[WeightedPodAffinityTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `term`, written in a pod of namespace `owner_namespace`, selects `pod`.
+pub(crate) fn term_matches(term: &PodAffinityTerm, owner_namespace: &str, pod: &PodInfo) -> bool {
+    let namespace = pod.namespace();
+    let all_namespaces = term.namespace_selector.as_ref().is_some_and(|s| {
+        s.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+    });
+    let namespace_ok = all_namespaces
+        || match term.namespaces.as_deref() {
+            Some(list) if !list.is_empty() => list.iter().any(|n| n == namespace),
+            _ => namespace == owner_namespace,
+        };
+    namespace_ok
+        && term
+            .label_selector
+            .as_ref()
+            .is_some_and(|s| selector_matches(s, labels_of(&pod.pod.metadata.labels)))
+}
+
+impl Plugin for InterPodAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
+        Some(self)
+    }
+    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
+        Some(self)
+    }
+    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
+        Some(self)
+    }
+    fn as_score(&self) -> Option<&dyn ScorePlugin> {
+        Some(self)
+    }
+}
+
+impl PreFilterPlugin for InterPodAffinity {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
+        let affinity_terms = required_affinity(&pod.pod).to_vec();
+        let anti_affinity_terms = required_anti_affinity(&pod.pod).to_vec();
+        let mut s = PreFilterState::default();
+        // 1. Existing pods whose required anti-affinity selects this pod.
+        for node in snapshot.nodes_with_required_anti_affinity() {
+            for existing in node.pods().iter().filter(|p| p.has_required_anti_affinity) {
+                for term in required_anti_affinity(&existing.pod) {
+                    if term_matches(term, existing.namespace(), pod) {
+                        s.existing_anti_affinity.add(node, &term.topology_key, 1);
+                    }
+                }
+            }
+        }
+        // 2 and 3. Pods this pod's own required terms select, by domain.
+        if !affinity_terms.is_empty() || !anti_affinity_terms.is_empty() {
+            let namespace = pod.namespace();
+            for node in snapshot.nodes() {
+                for existing in node.pods() {
+                    if !affinity_terms.is_empty()
+                        && affinity_terms
+                            .iter()
+                            .all(|t| term_matches(t, namespace, existing))
+                    {
+                        for term in &affinity_terms {
+                            s.affinity.add(node, &term.topology_key, 1);
+                        }
+                    }
+                    for term in &anti_affinity_terms {
+                        if term_matches(term, namespace, existing) {
+                            s.anti_affinity.add(node, &term.topology_key, 1);
+                        }
+                    }
+                }
+            }
+        }
+        if s.existing_anti_affinity.is_empty()
+            && affinity_terms.is_empty()
+            && anti_affinity_terms.is_empty()
+        {
+            return Status::skip();
+        }
+        s.affinity_terms = affinity_terms;
+        s.anti_affinity_terms = anti_affinity_terms;
+        state.write(NAME, s);
+        Status::success()
+    }
+}
+
+impl FilterPlugin for InterPodAffinity {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let Some(s) = state.read::<PreFilterState>(NAME) else {
+            return Status::error("InterPodAffinity: no PreFilter state");
+        };
+        let count = |counts: &DomainCounts, key: &str| counts.get(node, key);
+        if s.existing_anti_affinity.sum(node) > 0 {
+            return Status::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
+        }
+        if !s.affinity_terms.is_empty() {
+            let satisfied = s
+                .affinity_terms
+                .iter()
+                .all(|t| count(&s.affinity, &t.topology_key) > 0);
+            let first_of_group = s.affinity.is_empty()
+                && s.affinity_terms
+                    .iter()
+                    .all(|t| term_matches(t, pod.namespace(), pod));
+            let labelled = s
+                .affinity_terms
+                .iter()
+                .all(|t| node.label(&t.topology_key).is_some());
+            let allowed = satisfied || (first_of_group && labelled);
+            if !allowed {
+                return Status::unresolvable(REASON_AFFINITY);
+            }
+        }
+        if s.anti_affinity_terms
+            .iter()
+            .any(|t| count(&s.anti_affinity, &t.topology_key) > 0)
+        {
+            return Status::unschedulable(REASON_ANTI_AFFINITY);
+        }
+        Status::success()
+    }
+}
+
+impl PreScorePlugin for InterPodAffinity {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status {
+        let has_own_preferences = !preferred_affinity(&pod.pod).is_empty()
+            || !preferred_anti_affinity(&pod.pod).is_empty();
+        let mut scores = DomainCounts::default();
+        let mut add = |node: &NodeInfo, key: &str, weight: i64| scores.add(node, key, weight);
+        let namespace = pod.namespace();
+        let nodes: Box<dyn Iterator<Item = &NodeInfo>> = if has_own_preferences {
+            Box::new(snapshot.nodes().iter().map(|n| &**n))
+        } else {
+            Box::new(snapshot.nodes_with_affinity())
+        };
+        for node in nodes {
+            for existing in node.pods() {
+                for t in preferred_affinity(&pod.pod) {
+                    if term_matches(&t.pod_affinity_term, namespace, existing) {
+                        add(node, &t.pod_affinity_term.topology_key, i64::from(t.weight));
+                    }
+                }
+                for t in preferred_anti_affinity(&pod.pod) {
+                    if term_matches(&t.pod_affinity_term, namespace, existing) {
+                        add(
+                            node,
+                            &t.pod_affinity_term.topology_key,
+                            -i64::from(t.weight),
+                        );
+                    }
+                }
+                if !existing.has_affinity {
+                    continue;
+                }
+                let owner = existing.namespace();
+                for t in required_affinity(&existing.pod) {
+                    if term_matches(t, owner, pod) {
+                        add(node, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                    }
+                }
+                for t in preferred_affinity(&existing.pod) {
+                    if term_matches(&t.pod_affinity_term, owner, pod) {
+                        add(node, &t.pod_affinity_term.topology_key, i64::from(t.weight));
+                    }
+                }
+                for t in preferred_anti_affinity(&existing.pod) {
+                    if term_matches(&t.pod_affinity_term, owner, pod) {
+                        add(
+                            node,
+                            &t.pod_affinity_term.topology_key,
+                            -i64::from(t.weight),
+                        );
+                    }
+                }
+            }
+        }
+        if scores.is_empty() {
+            return Status::skip();
+        }
+        state.write(NAME, PreScoreState { scores });
+        Status::success()
+    }
+}
+
+impl ScorePlugin for InterPodAffinity {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let Some(s) = state.read::<PreScoreState>(NAME) else {
+            return Err(Status::error("InterPodAffinity: no PreScore state"));
+        };
+        Ok(s.scores.sum(node))
+    }
+
+    fn normalize_score(&self, _: &CycleState, _: &PodInfo, scores: &mut [i64]) -> Status {
+        let max = scores.iter().copied().max().unwrap_or(0);
+        let min = scores.iter().copied().min().unwrap_or(0);
+        for score in scores.iter_mut() {
+            *score = if max == min {
+                0
+            } else {
+                (*score - min) * MAX_NODE_SCORE / (max - min)
+            };
+        }
+        Status::success()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{
+        filter_in, filter_statuses, node, pod, score_in, snapshot, NodeExt, PodExt,
+    };
+    use serde_json::json;
+
+    fn zoned_nodes() -> Vec<k8s_openapi::api::core::v1::Node> {
+        vec![
+            node("a1").label("zone", "a"),
+            node("a2").label("zone", "a"),
+            node("b1").label("zone", "b"),
+            node("none"),
+        ]
+    }
+
+    fn term(app: &str, key: &str) -> serde_json::Value {
+        json!({"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key})
+    }
+
+    #[test]
+    fn required_affinity_follows_matching_pods_into_their_zone() {
+        let existing = [pod("db").label("app", "db").node_name("a2")];
+        let web = pod("web").affinity(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("db", "zone")]}}));
+        assert_eq!(
+            filter_in(
+                &InterPodAffinity,
+                &web,
+                &snapshot(&zoned_nodes(), &existing)
+            ),
+            ["a1", "a2"]
+        );
+    }
+
+    #[test]
+    fn the_first_pod_of_a_self_affine_group_may_go_anywhere_labelled() {
+        let first = pod("web").label("app", "web")
+            .affinity(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}}));
+        assert_eq!(
+            filter_in(&InterPodAffinity, &first, &snapshot(&zoned_nodes(), &[])),
+            ["a1", "a2", "b1"]
+        );
+        let other = pod("x").affinity(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}}));
+        assert!(filter_in(&InterPodAffinity, &other, &snapshot(&zoned_nodes(), &[])).is_empty());
+    }
+
+    #[test]
+    fn required_anti_affinity_keeps_pods_of_a_group_apart() {
+        let existing = [pod("w1").label("app", "web").node_name("a1")];
+        let by_host = pod("w2").label("app", "web")
+            .affinity(json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "kubernetes.io/hostname")]}}));
+        assert_eq!(
+            filter_in(
+                &InterPodAffinity,
+                &by_host,
+                &snapshot(&zoned_nodes(), &existing)
+            ),
+            ["a2", "b1", "none"]
+        );
+        let by_zone = pod("w2").label("app", "web")
+            .affinity(json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}}));
+        assert_eq!(
+            filter_in(
+                &InterPodAffinity,
+                &by_zone,
+                &snapshot(&zoned_nodes(), &existing)
+            ),
+            ["b1", "none"]
+        );
+    }
+
+    #[test]
+    fn an_existing_pods_anti_affinity_refuses_the_incoming_pod() {
+        let existing = [pod("loner").node_name("a1")
+            .affinity(json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("noisy", "zone")]}}))];
+        let snapshot = snapshot(&zoned_nodes(), &existing);
+        let noisy = pod("n").label("app", "noisy");
+        assert_eq!(
+            filter_in(&InterPodAffinity, &noisy, &snapshot),
+            ["b1", "none"]
+        );
+        let reasons: Vec<String> = filter_statuses(&InterPodAffinity, &noisy, &snapshot)
+            .iter()
+            .flat_map(|s| s.reasons().to_vec())
+            .collect();
+        assert_eq!(
+            reasons,
+            [REASON_EXISTING_ANTI_AFFINITY, REASON_EXISTING_ANTI_AFFINITY]
+        );
+        assert_eq!(
+            filter_in(&InterPodAffinity, &pod("quiet"), &snapshot),
+            ["a1", "a2", "b1", "none"]
+        );
+    }
+
+    #[test]
+    fn preferred_terms_score_domains_from_lowest_to_highest() {
+        let existing = [
+            pod("c1").label("app", "cache").node_name("a1"),
+            pod("n1").label("app", "noisy").node_name("b1"),
+        ];
+        let p = pod("p").affinity(json!({
+            "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm": term("cache", "zone")}]},
+            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm": term("noisy", "zone")}]}}));
+        // zone a: +10, zone b: -10, unlabelled: 0.
+        assert_eq!(
+            score_in(&InterPodAffinity, &p, &snapshot(&zoned_nodes(), &existing)),
+            [100, 100, 0, 50]
+        );
+    }
+}

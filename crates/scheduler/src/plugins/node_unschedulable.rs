@@ -1,0 +1,82 @@
+//! NodeUnschedulable: a cordoned node (`spec.unschedulable`) takes only pods
+//! that tolerate the `node.kubernetes.io/unschedulable:NoSchedule` taint.
+
+use k8s_openapi::api::core::v1::Taint;
+
+use super::helpers::tolerated;
+use crate::framework::{ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+
+/// The plugin's name in profiles.
+pub const NAME: &str = "NodeUnschedulable";
+/// Kubernetes' reason.
+pub const REASON: &str = "node(s) were unschedulable";
+
+/// The NodeUnschedulable plugin.
+pub struct NodeUnschedulable;
+
+impl Plugin for NodeUnschedulable {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate]
+    }
+    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
+        Some(self)
+    }
+}
+
+impl FilterPlugin for NodeUnschedulable {
+    fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let cordoned = node
+            .node()
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        if !cordoned {
+            return Status::success();
+        }
+        let taint = Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        };
+        let tolerations = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.as_deref())
+            .unwrap_or_default();
+        if tolerated(tolerations, &taint) {
+            Status::success()
+        } else {
+            Status::unresolvable(REASON)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{filter_table, node, pod, NodeExt, PodExt};
+
+    #[test]
+    fn cordoned_nodes_take_only_pods_tolerating_unschedulable() {
+        let nodes = [node("open"), node("cordoned").unschedulable()];
+        assert_eq!(
+            filter_table(&NodeUnschedulable, &pod("p"), &nodes),
+            ["open"]
+        );
+        let tolerant = pod("p").toleration(
+            "node.kubernetes.io/unschedulable",
+            "Exists",
+            "",
+            "NoSchedule",
+        );
+        assert_eq!(
+            filter_table(&NodeUnschedulable, &tolerant, &nodes),
+            ["open", "cordoned"]
+        );
+    }
+}

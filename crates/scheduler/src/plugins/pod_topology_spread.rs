@@ -1,0 +1,512 @@
+//! PodTopologySpread: keeps the pods a selector picks evenly spread over
+//! topology domains (zones, hosts, any node label).
+//!
+//! For each of the pod's `topologySpreadConstraints`, the *skew* of a domain
+//! is the number of matching pods in it (plus one for the incoming pod, if it
+//! matches) minus the smallest count among all domains. `DoNotSchedule`
+//! constraints refuse a node whose domain would exceed `maxSkew` (Filter);
+//! `ScheduleAnyway` constraints only favour the less crowded domains (Score),
+//! as kube-scheduler's plugin of the same name. Only nodes that match the
+//! pod's node selector and required node affinity count as domains
+//! (`nodeAffinityPolicy: Honor`, the default).
+//!
+//! # Caveats
+//! No cluster-level default constraints; `nodeTaintsPolicy` and
+//! `matchLabelKeys` are ignored.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::TopologySpreadConstraint;
+
+use super::helpers::{labels_of, selector_matches};
+use super::node_affinity::matches_required;
+use crate::framework::{
+    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin,
+    PreScorePlugin, ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
+};
+
+/// The plugin's name in profiles.
+pub const NAME: &str = "PodTopologySpread";
+/// Kubernetes' reason when the skew would be too large.
+pub const REASON: &str = "node(s) didn't match pod topology spread constraints";
+/// Kubernetes' reason when the node lacks the topology label.
+pub const REASON_MISSING_LABEL: &str =
+    "node(s) didn't match pod topology spread constraints (missing required label)";
+
+/// The PodTopologySpread plugin.
+pub struct PodTopologySpread {
+    memos: Mutex<HashMap<String, Memo>>,
+}
+
+fn constraints<'p>(pod: &'p PodInfo, when: &str) -> Vec<&'p TopologySpreadConstraint> {
+    pod.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.when_unsatisfiable == when)
+        .collect()
+}
+
+/// Matching pods on one node for a constraint.
+fn matching_pods(constraint: &TopologySpreadConstraint, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    let Some(selector) = constraint.label_selector.as_ref() else {
+        return 0;
+    };
+    node.pods()
+        .iter()
+        .filter(|p| p.namespace() == pod.namespace() && p.pod.metadata.deletion_timestamp.is_none())
+        .filter(|p| selector_matches(selector, labels_of(&p.pod.metadata.labels)))
+        .count() as i64
+}
+
+fn self_match(constraint: &TopologySpreadConstraint, pod: &PodInfo) -> i64 {
+    let matches = constraint
+        .label_selector
+        .as_ref()
+        .is_some_and(|s| selector_matches(s, labels_of(&pod.pod.metadata.labels)));
+    i64::from(matches)
+}
+
+/// What one node adds to the counts: per constraint, its domain value and
+/// its matching pods; `None` when the node is not an eligible domain.
+type Contribution = Option<Vec<(String, i64)>>;
+
+fn contribution(
+    pod: &PodInfo,
+    constraints: &[TopologySpreadConstraint],
+    node: &NodeInfo,
+) -> Contribution {
+    if !matches_required(pod, node.node()) {
+        return None;
+    }
+    constraints
+        .iter()
+        .map(|c| {
+            Some((
+                node.label(&c.topology_key)?.to_string(),
+                matching_pods(c, pod, node),
+            ))
+        })
+        .collect()
+}
+
+/// Per constraint: per domain value, the matching pods and the eligible
+/// nodes in it (a domain lasts while it has a node).
+#[derive(Clone)]
+struct SpreadState {
+    constraints: Vec<TopologySpreadConstraint>,
+    counts: Vec<HashMap<String, (i64, i64)>>,
+}
+
+impl SpreadState {
+    fn new(constraints: Vec<TopologySpreadConstraint>) -> SpreadState {
+        let counts = vec![HashMap::new(); constraints.len()];
+        SpreadState {
+            constraints,
+            counts,
+        }
+    }
+
+    /// Counts over the nodes that are eligible domains for the pod.
+    fn count<'n>(
+        pod: &PodInfo,
+        constraints: Vec<TopologySpreadConstraint>,
+        nodes: impl Iterator<Item = &'n NodeInfo>,
+    ) -> SpreadState {
+        let mut state = SpreadState::new(constraints);
+        for node in nodes {
+            state.apply(&contribution(pod, &state.constraints, node), 1);
+        }
+        state
+    }
+
+    /// Adds (`sign` 1) or takes away (-1) one node's contribution.
+    fn apply(&mut self, contribution: &Contribution, sign: i64) {
+        let Some(values) = contribution else { return };
+        for ((value, pods), counts) in values.iter().zip(self.counts.iter_mut()) {
+            // Allocate a key only for a domain not seen yet.
+            let entry = match counts.get_mut(value.as_str()) {
+                Some(entry) => entry,
+                None => counts.entry(value.clone()).or_insert((0, 0)),
+            };
+            entry.0 += sign * pods;
+            entry.1 += sign;
+            if entry.1 == 0 {
+                counts.remove(value.as_str());
+            }
+        }
+    }
+
+    /// Matching pods in the domain `value` of constraint `i`.
+    fn pods_in(&self, i: usize, value: &str) -> i64 {
+        self.counts[i].get(value).map_or(0, |c| c.0)
+    }
+
+    /// The smallest count among domains, 0 when fewer than `minDomains` exist.
+    fn min(&self, i: usize) -> i64 {
+        let counts = &self.counts[i];
+        let min_domains = self.constraints[i].min_domains.unwrap_or(1) as usize;
+        if counts.len() < min_domains {
+            return 0;
+        }
+        counts.values().map(|c| c.0).min().unwrap_or(0)
+    }
+}
+
+/// The counts of one kind of pod (same namespace, constraints and node
+/// affinity), kept up to date from the snapshot's change log so a cycle
+/// recounts only the nodes that changed since the last pod of that kind.
+struct Memo {
+    snapshot: u64,
+    version: u64,
+    per_node: HashMap<String, Contribution>,
+    state: Arc<SpreadState>,
+}
+
+/// Memos kept at most: one per kind of pod seen recently.
+const MAX_MEMOS: usize = 64;
+
+impl PodTopologySpread {
+    /// The plugin, with no counts remembered yet.
+    pub fn new() -> PodTopologySpread {
+        PodTopologySpread {
+            memos: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The DoNotSchedule counts for the pod, recounting only changed nodes.
+    fn hard_counts(
+        &self,
+        pod: &PodInfo,
+        hard: Vec<TopologySpreadConstraint>,
+        snapshot: &Snapshot,
+    ) -> Arc<SpreadState> {
+        let spec = pod.pod.spec.as_ref();
+        let key = serde_json::to_string(&(
+            pod.namespace(),
+            &hard,
+            spec.and_then(|s| s.node_selector.as_ref()),
+            spec.and_then(|s| s.affinity.as_ref())
+                .and_then(|a| a.node_affinity.as_ref()),
+        ))
+        .unwrap_or_default();
+        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = memos
+            .get(&key)
+            .filter(|m| m.snapshot == snapshot.id())
+            .and_then(|m| snapshot.changed_since(m.version));
+        let Some(changed) = changed else {
+            let mut per_node = HashMap::with_capacity(snapshot.len());
+            let mut state = SpreadState::new(hard);
+            for node in snapshot.nodes() {
+                let c = contribution(pod, &state.constraints, node);
+                state.apply(&c, 1);
+                per_node.insert(node.name().to_string(), c);
+            }
+            let state = Arc::new(state);
+            if memos.len() >= MAX_MEMOS {
+                memos.clear();
+            }
+            let memo = Memo {
+                snapshot: snapshot.id(),
+                version: snapshot.version(),
+                per_node,
+                state: state.clone(),
+            };
+            memos.insert(key, memo);
+            return state;
+        };
+        let changed: HashSet<&str> = changed.iter().map(String::as_str).collect();
+        let memo = memos.get_mut(&key).expect("the memo was just found");
+        let state = Arc::make_mut(&mut memo.state);
+        for name in changed {
+            if let Some(old) = memo.per_node.remove(name) {
+                state.apply(&old, -1);
+            }
+            if let Some(node) = snapshot.get(name) {
+                let c = contribution(pod, &state.constraints, node);
+                state.apply(&c, 1);
+                memo.per_node.insert(name.to_string(), c);
+            }
+        }
+        memo.version = snapshot.version();
+        memo.state.clone()
+    }
+}
+
+impl Default for PodTopologySpread {
+    fn default() -> Self {
+        PodTopologySpread::new()
+    }
+}
+
+/// What Filter reads: the counts and each constraint's smallest count.
+struct FilterState {
+    spread: Arc<SpreadState>,
+    mins: Vec<i64>,
+}
+
+impl Plugin for PodTopologySpread {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        crate::framework::ALL_EVENTS
+    }
+    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
+        Some(self)
+    }
+    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
+        Some(self)
+    }
+    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
+        Some(self)
+    }
+    fn as_score(&self) -> Option<&dyn ScorePlugin> {
+        Some(self)
+    }
+}
+
+const FILTER_KEY: &str = "PodTopologySpread/filter";
+const SCORE_KEY: &str = "PodTopologySpread/score";
+
+impl PreFilterPlugin for PodTopologySpread {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
+        let hard: Vec<TopologySpreadConstraint> = constraints(pod, "DoNotSchedule")
+            .into_iter()
+            .cloned()
+            .collect();
+        if hard.is_empty() {
+            return Status::skip();
+        }
+        let spread = self.hard_counts(pod, hard, snapshot);
+        let mins = (0..spread.constraints.len())
+            .map(|i| spread.min(i))
+            .collect();
+        state.write(FILTER_KEY, FilterState { spread, mins });
+        Status::success()
+    }
+}
+
+impl FilterPlugin for PodTopologySpread {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let Some(FilterState { spread, mins }) = state.read::<FilterState>(FILTER_KEY) else {
+            return Status::error("PodTopologySpread: no PreFilter state");
+        };
+        for (i, c) in spread.constraints.iter().enumerate() {
+            let Some(value) = node.label(&c.topology_key) else {
+                return Status::unresolvable(REASON_MISSING_LABEL);
+            };
+            let skew = spread.pods_in(i, value) + self_match(c, pod) - mins[i];
+            if skew > i64::from(c.max_skew) {
+                return Status::unschedulable(REASON);
+            }
+        }
+        Status::success()
+    }
+}
+
+/// Per soft constraint, the counts and the weight kube-scheduler gives it
+/// (`log(domains + 2)`, so constraints over more domains weigh more).
+struct ScoreState {
+    spread: SpreadState,
+    weights: Vec<f64>,
+}
+
+impl PreScorePlugin for PodTopologySpread {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status {
+        let soft: Vec<TopologySpreadConstraint> = constraints(pod, "ScheduleAnyway")
+            .into_iter()
+            .cloned()
+            .collect();
+        if soft.is_empty() {
+            return Status::skip();
+        }
+        // Per-host constraints only need the feasible nodes; others need all.
+        let by_host = soft
+            .iter()
+            .all(|c| c.topology_key == "kubernetes.io/hostname");
+        let spread = if by_host {
+            SpreadState::count(pod, soft, nodes.iter().copied())
+        } else {
+            SpreadState::count(pod, soft, snapshot.nodes().iter().map(|n| &**n))
+        };
+        let weights = spread
+            .counts
+            .iter()
+            .map(|c| ((c.len() + 2) as f64).ln())
+            .collect();
+        state.write(SCORE_KEY, ScoreState { spread, weights });
+        Status::success()
+    }
+}
+
+impl ScorePlugin for PodTopologySpread {
+    fn score(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let Some(s) = state.read::<ScoreState>(SCORE_KEY) else {
+            return Err(Status::error("PodTopologySpread: no PreScore state"));
+        };
+        let mut score = 0.0;
+        for (i, c) in s.spread.constraints.iter().enumerate() {
+            let Some(value) = node.label(&c.topology_key) else {
+                return Ok(-1);
+            };
+            let count = s.spread.pods_in(i, value);
+            score += count as f64 * s.weights[i] + f64::from(c.max_skew - 1);
+        }
+        Ok(score.round() as i64)
+    }
+
+    /// Fewer matching pods scores higher: `100 * (max + min - s) / max`;
+    /// nodes without the topology labels (raw -1) score 0.
+    fn normalize_score(&self, _: &CycleState, _: &PodInfo, scores: &mut [i64]) -> Status {
+        let labelled = scores.iter().copied().filter(|&s| s >= 0);
+        let (min, max) = labelled.fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s), hi.max(s)));
+        for score in scores.iter_mut() {
+            *score = if *score < 0 {
+                0
+            } else if max == 0 {
+                MAX_NODE_SCORE
+            } else {
+                MAX_NODE_SCORE * (max + min - *score) / max
+            };
+        }
+        Status::success()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{
+        filter_in, filter_statuses, node, pod, score_in, snapshot, NodeExt, PodExt,
+    };
+    use serde_json::json;
+
+    fn nodes() -> Vec<k8s_openapi::api::core::v1::Node> {
+        vec![
+            node("a1").label("zone", "a"),
+            node("a2").label("zone", "a"),
+            node("b1").label("zone", "b"),
+            node("c1").label("zone", "c"),
+            node("none"),
+        ]
+    }
+
+    fn spread(max_skew: i32, when: &str) -> k8s_openapi::api::core::v1::Pod {
+        pod("p").label("app", "web").spec_json(
+            "topologySpreadConstraints",
+            json!([{
+            "maxSkew": max_skew, "topologyKey": "zone", "whenUnsatisfiable": when,
+            "labelSelector": {"matchLabels": {"app": "web"}}}]),
+        )
+    }
+
+    fn web(name: &str, node: &str) -> k8s_openapi::api::core::v1::Pod {
+        pod(name).label("app", "web").node_name(node)
+    }
+
+    #[test]
+    fn do_not_schedule_refuses_domains_that_would_exceed_max_skew() {
+        // zone a: 2, b: 1, c: 0 → min 0; with the pod, a would be 3, b 2, c 1.
+        let existing = [web("w1", "a1"), web("w2", "a2"), web("w3", "b1")];
+        let snapshot = snapshot(&nodes(), &existing);
+        assert_eq!(
+            filter_in(
+                &PodTopologySpread::new(),
+                &spread(1, "DoNotSchedule"),
+                &snapshot
+            ),
+            ["c1"]
+        );
+        assert_eq!(
+            filter_in(
+                &PodTopologySpread::new(),
+                &spread(2, "DoNotSchedule"),
+                &snapshot
+            ),
+            ["b1", "c1"]
+        );
+        let reasons: Vec<String> = filter_statuses(
+            &PodTopologySpread::new(),
+            &spread(1, "DoNotSchedule"),
+            &snapshot,
+        )
+        .iter()
+        .flat_map(|s| s.reasons().to_vec())
+        .collect();
+        assert_eq!(reasons, [REASON, REASON, REASON, REASON_MISSING_LABEL]);
+    }
+
+    #[test]
+    fn remembered_counts_follow_the_cache_as_a_fresh_count_would() {
+        use crate::cache::Cache;
+        use crate::framework::Snapshot;
+        let plugin = PodTopologySpread::new();
+        let mut cache = Cache::default();
+        for n in nodes() {
+            cache.add_node(Arc::new(n));
+        }
+        let mut snapshot = Snapshot::default();
+        type Step = Box<dyn Fn(&mut Cache)>;
+        let steps: Vec<Step> = vec![
+            Box::new(|_| {}),
+            Box::new(|c| c.add_pod(Arc::new(web("w1", "a1")))),
+            Box::new(|c| c.add_pod(Arc::new(web("w2", "c1")))),
+            Box::new(|c| c.add_pod(Arc::new(web("w3", "a2")))),
+            Box::new(|c| c.remove_pod("default/w2")),
+            Box::new(|c| c.remove_node("b1")),
+            Box::new(|c| c.add_node(Arc::new(node("b1").label("zone", "b")))),
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            step(&mut cache);
+            cache.update_snapshot(&mut snapshot);
+            let remembered = filter_in(&plugin, &spread(1, "DoNotSchedule"), &snapshot);
+            let fresh = filter_in(
+                &PodTopologySpread::new(),
+                &spread(1, "DoNotSchedule"),
+                &snapshot,
+            );
+            assert_eq!(remembered, fresh, "after step {i}");
+        }
+    }
+
+    #[test]
+    fn pods_of_other_groups_do_not_count() {
+        let existing = [
+            pod("x").label("app", "db").node_name("a1"),
+            pod("y").label("app", "db").node_name("a1"),
+        ];
+        let snapshot = snapshot(&nodes(), &existing);
+        assert_eq!(
+            filter_in(
+                &PodTopologySpread::new(),
+                &spread(1, "DoNotSchedule"),
+                &snapshot
+            ),
+            ["a1", "a2", "b1", "c1"]
+        );
+    }
+
+    #[test]
+    fn schedule_anyway_favours_the_least_crowded_domain() {
+        let existing = [web("w1", "a1"), web("w2", "a2"), web("w3", "b1")];
+        let scores = score_in(
+            &PodTopologySpread::new(),
+            &spread(1, "ScheduleAnyway"),
+            &snapshot(&nodes(), &existing),
+        );
+        assert!(scores[3] > scores[2] && scores[2] > scores[0], "{scores:?}");
+        assert_eq!(scores[0], scores[1]);
+        assert_eq!(scores[4], 0);
+    }
+}
