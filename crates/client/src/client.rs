@@ -2,8 +2,11 @@
 //!
 //! The client is cheap to clone (clones share the channel) and is untyped: it
 //! sends JSON bytes addressed by a `ResourceRef`. [`crate::Api`] is the view
-//! callers want. It accepts messages up to 64 MiB, as lists of many objects
-//! are big; failed calls become [`Error`]s carrying the Kubernetes Status.
+//! callers want. [`ClientConfig`] bounds how long connecting may take and
+//! how big a message may be (64 MiB by default, as lists of many objects are
+//! big); failed calls become [`Error`]s carrying the Kubernetes Status.
+
+use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -16,8 +19,26 @@ use tonic::transport::Channel;
 
 use crate::error::{from_grpc, Error};
 
-/// The largest message accepted from the server: lists of many objects are big.
-const MAX_DECODING_BYTES: usize = 64 * 1024 * 1024;
+/// How a [`Client`] connects: plain data, `Default` for the usual values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// How long [`Client::connect_with`] waits for the TCP connection before
+    /// failing with [`Error::Connect`]; `None` waits as long as the OS does.
+    pub connect_timeout: Option<Duration>,
+    /// The largest message sent or accepted, in bytes: lists of many objects
+    /// are big.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    /// A 5 s connect timeout and 64 MiB messages.
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Some(Duration::from_secs(5)),
+            max_message_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
 
 /// A connection to the API server. Clone it freely.
 #[derive(Clone, Debug)]
@@ -28,19 +49,40 @@ pub struct Client {
 impl Client {
     /// A client over an existing channel, such as the API server's in-process
     /// one (`skiff_apiserver::grpc::in_process_channel`).
+    /// Messages are bounded as [`ClientConfig::default`] says.
     pub fn new(channel: Channel) -> Client {
-        Client {
-            inner: ApiClient::new(channel).max_decoding_message_size(MAX_DECODING_BYTES),
-        }
+        Client::with_config(channel, &ClientConfig::default())
     }
 
-    /// Connects to the API server at `url`, such as `http://127.0.0.1:6443`.
+    /// A client over an existing channel, with `config`'s message bound.
+    pub fn with_config(channel: Channel, config: &ClientConfig) -> Client {
+        let inner = ApiClient::new(channel)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
+        Client { inner }
+    }
+
+    /// Connects to the API server at `url`, such as `http://127.0.0.1:6443`,
+    /// with the default [`ClientConfig`].
     pub async fn connect(url: impl Into<String>) -> Result<Client, Error> {
+        Client::connect_with(url, &ClientConfig::default()).await
+    }
+
+    /// Connects to the API server at `url` as `config` says. A `url` that is
+    /// not one is [`Error::InvalidConfig`]; a server that does not answer in
+    /// time is [`Error::Connect`].
+    pub async fn connect_with(
+        url: impl Into<String>,
+        config: &ClientConfig,
+    ) -> Result<Client, Error> {
         let url = url.into();
-        let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| {
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone()).map_err(|e| {
             Error::InvalidConfig(format!("{url:?} is not a valid API server URL: {e}"))
         })?;
-        Ok(Client::new(endpoint.connect().await?))
+        if let Some(timeout) = config.connect_timeout {
+            endpoint = endpoint.connect_timeout(timeout);
+        }
+        Ok(Client::with_config(endpoint.connect().await?, config))
     }
 
     /// The resources the server serves, as the wire carries them; see

@@ -17,7 +17,7 @@
 //!
 //! # Layout
 //! - [`client`]: [`Client`], one gRPC channel to the API server, with the
-//!   message limits lists need.
+//!   connect timeout and message limits of a [`ClientConfig`].
 //! - [`api`]: [`Api<K>`], the verbs of one resource — get, list, create,
 //!   replace, replace_status, patch, patch_status, delete, watch, and the
 //!   `binding` and `status` subresources.
@@ -82,7 +82,7 @@ pub(crate) mod params;
 pub mod queue;
 
 pub use api::{Api, Object};
-pub use client::Client;
+pub use client::{Client, ClientConfig};
 pub use discovery::{Discovery, Served};
 pub use either::Either;
 pub use error::Error;

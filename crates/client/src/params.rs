@@ -6,9 +6,8 @@
 //! way kube-core turns them into a REST query string.
 //!
 //! # Caveats
-//! Only merge patches travel: skiff serves no server-side apply and no
-//! strategic merge patch, and kube-core's JSON patch sits behind a feature
-//! skiff does not enable. `fieldManager`, `sendInitialEvents` and
+//! Merge patches and JSON patches (RFC 6902) travel: skiff serves no
+//! server-side apply and no strategic merge patch. `fieldManager`, `sendInitialEvents` and
 //! `resourceVersionMatch` are not sent: the server has no use for them.
 
 use kube_core::params::{
@@ -68,16 +67,18 @@ pub(crate) fn watch_request(
 
 /// The patch type and body of `patch`, or why skiff cannot send it.
 pub(crate) fn patch_body<P: Serialize>(patch: &Patch<P>) -> Result<(PatchType, Vec<u8>), Error> {
-    let body = match patch {
-        Patch::Merge(body) => body,
+    let encoded = match patch {
+        Patch::Merge(body) => (PatchType::Merge, serde_json::to_vec(body)),
+        Patch::Json(operations) => (PatchType::Json, serde_json::to_vec(operations)),
         Patch::Apply(_) => return Err(Error::UnsupportedPatch("server-side apply")),
         Patch::Strategic(_) => return Err(Error::UnsupportedPatch("strategic merge patch")),
         #[allow(unreachable_patterns)]
         _ => return Err(Error::UnsupportedPatch("this patch type")),
     };
-    let bytes =
-        serde_json::to_vec(body).map_err(|e| Error::json("the patch does not encode", e))?;
-    Ok((PatchType::Merge, bytes))
+    match encoded {
+        (kind, Ok(bytes)) => Ok((kind, bytes)),
+        (_, Err(e)) => Err(Error::json("the patch does not encode", e)),
+    }
 }
 
 /// `fieldValidation` of a patch.
@@ -148,10 +149,25 @@ mod tests {
     }
 
     #[test]
-    fn only_merge_patches_are_sent() {
+    fn merge_and_json_patches_are_sent_as_their_patch_type() {
         let (kind, body) = patch_body(&Patch::Merge(json!({"a": null}))).unwrap();
         assert_eq!(kind, PatchType::Merge);
         assert_eq!(body, br#"{"a":null}"#);
+        let operations = serde_json::from_value(json!([
+            {"op": "replace", "path": "/spec/replicas", "value": 3},
+            {"op": "remove", "path": "/metadata/labels/tier"},
+        ]))
+        .unwrap();
+        let (kind, body) = patch_body(&Patch::<()>::Json(operations)).unwrap();
+        assert_eq!(kind, PatchType::Json);
+        let sent: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            sent,
+            json!([
+                {"op": "replace", "path": "/spec/replicas", "value": 3},
+                {"op": "remove", "path": "/metadata/labels/tier"},
+            ])
+        );
         let err = patch_body(&Patch::Apply(json!({}))).unwrap_err();
         assert_eq!(err.to_string(), "skiff does not serve server-side apply");
     }

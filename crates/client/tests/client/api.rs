@@ -94,6 +94,31 @@ async fn typed_crud_round_trips_and_errors_match_their_reason() {
         .unwrap();
     assert_eq!(merged.data.as_ref().unwrap()["extra"], "1");
     assert_eq!(merged.data.as_ref().unwrap()["k"], "v2");
+    let operations = serde_json::from_value(json!([
+        {"op": "test", "path": "/data/extra", "value": "1"},
+        {"op": "remove", "path": "/data/extra"},
+        {"op": "add", "path": "/data/added", "value": "2"},
+    ]))
+    .unwrap();
+    let patched = cms
+        .patch("a", &merge, &Patch::<()>::Json(operations))
+        .await
+        .unwrap();
+    let data = patched.data.as_ref().unwrap();
+    assert!(!data.contains_key("extra"), "{data:?}");
+    assert_eq!((data["added"].as_str(), data["k"].as_str()), ("2", "v2"));
+    let failing_test = serde_json::from_value(json!([
+        {"op": "test", "path": "/data/k", "value": "not-v2"},
+    ]))
+    .unwrap();
+    let err = cms
+        .patch("a", &merge, &Patch::<()>::Json(failing_test))
+        .await
+        .unwrap_err();
+    assert!(
+        err.status().is_some(),
+        "a failed test op is the server's refusal: {err}"
+    );
     let err = cms
         .patch("a", &merge, &Patch::Apply(json!({"data": {}})))
         .await

@@ -5,8 +5,7 @@
 //! builds it).
 //!
 //! Every other module of `bench` imports from this one and this one from none
-//! of them but `api`, whose `Workload` names the failed workload in
-//! [`BenchError::ApiSetup`].
+//! of them: [`BenchError::ApiSetup`] names the failed API workload as text.
 //!
 //! # Caveats
 //! Connections are plain `http://`: skiff is built without a TLS stack.
@@ -21,8 +20,6 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use skiff_proto::conn::Coalesce;
 use tonic::transport::{Channel, Endpoint};
-
-use super::api;
 
 /// How long one connection attempt may take before the endpoint counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,8 +67,8 @@ pub enum BenchError {
     /// An API benchmark could not be set up (the namespace refused, a watch not opened).
     #[error("cannot set up the {workload} benchmark: {reason}")]
     ApiSetup {
-        /// The workload being set up.
-        workload: api::Workload,
+        /// The workload being set up, as `--workload` names it (`create`, `watch`, `list`).
+        workload: String,
         /// What went wrong.
         reason: String,
     },

@@ -15,10 +15,10 @@
 //! the real merge key of each list.
 
 use serde_json::{Map, Value};
-use skiff_proto::api::{ApiResource, CreateRequest, GetRequest, UpdateRequest};
+use skiff_client::{PostParams, Served};
 
 use super::manifest::{self, Document};
-use super::{decode, print, reference, resolve, Error, Session};
+use super::{print, resolve, Error, Session};
 use crate::cli::ApplyArgs;
 
 /// The annotation holding the manifest last applied, as kubectl names it.
@@ -51,7 +51,7 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<(), Error> {
 /// A manifest object resolved against the server: its resource, namespace and name.
 pub(crate) struct Target {
     /// The served resource of its kind.
-    pub resource: ApiResource,
+    pub resource: Served,
     /// Its namespace; empty for cluster-scoped objects.
     pub namespace: String,
     /// Its name.
@@ -92,7 +92,7 @@ pub(crate) fn target(
             "error validating {location}: metadata.name not set"
         )));
     }
-    let resource = resolve::by_kind(&session.served, &api_version, &kind)
+    let resource = resolve::by_kind(&session.discovery, &api_version, &kind)
         .cloned()
         .ok_or_else(|| {
             Error::Usage(format!(
@@ -100,7 +100,7 @@ pub(crate) fn target(
             ))
         })?;
     let given = super::printers::text(&object, &["metadata", "namespace"]);
-    let namespace = if !resource.namespaced {
+    let namespace = if !resource.namespaced() {
         String::new()
     } else {
         match (given.as_str(), namespace_flag.filter(|n| !n.is_empty())) {
@@ -113,7 +113,7 @@ pub(crate) fn target(
             (given, _) => given.to_string(),
         }
     };
-    if resource.namespaced {
+    if resource.namespaced() {
         object["metadata"]["namespace"] = Value::String(namespace.clone());
     }
     Ok(Target {
@@ -140,35 +140,23 @@ async fn apply_one(
     let location = document.location();
     let desired = with_last_applied(&object);
     let server = session.server.clone();
-    let server_error = |status: tonic::Status, verb: &str| match Error::from_rpc(status, &server) {
+    let server_error = |err, verb: &str| match Error::from_client(err, &server) {
         Error::Server(err) => Error::Server(skiff_api::status::ApiError {
             message: format!("error when {verb} {location}: {}", err.message),
             ..err
         }),
         other => other,
     };
-    let live = session
-        .client
-        .get(GetRequest {
-            r#ref: Some(reference(&resource, &namespace, &name)),
-            ..Default::default()
-        })
-        .await;
-    let live = match live {
-        Ok(reply) => decode(&reply.into_inner().object)?,
-        Err(status) if status.code() == tonic::Code::NotFound => {
-            session
-                .client
-                .create(CreateRequest {
-                    r#ref: Some(reference(&resource, &namespace, "")),
-                    object: serde_json::to_vec(&desired).expect("a Value always encodes"),
-                    ..Default::default()
-                })
+    let api = session.api(&resource, &namespace);
+    let live = match api.get_raw(&name).await {
+        Ok(live) => live,
+        Err(err) if err.is_not_found() => {
+            api.create_raw(&PostParams::default(), &desired)
                 .await
                 .map_err(|e| server_error(e, "creating"))?;
             return Ok(format!("{shown} created"));
         }
-        Err(status) => return Err(server_error(status, "retrieving current configuration of")),
+        Err(err) => return Err(server_error(err, "retrieving current configuration of")),
     };
     let last = super::printers::text(&live, &["metadata", "annotations", LAST_APPLIED]);
     let last: Option<Value> = serde_json::from_str(&last).ok();
@@ -176,13 +164,7 @@ async fn apply_one(
     if merged == live {
         return Ok(format!("{shown} unchanged"));
     }
-    session
-        .client
-        .update(UpdateRequest {
-            r#ref: Some(reference(&resource, &namespace, &name)),
-            object: serde_json::to_vec(&merged).expect("a Value always encodes"),
-            ..Default::default()
-        })
+    api.replace_raw(&name, &PostParams::default(), &merged)
         .await
         .map_err(|e| server_error(e, "updating"))?;
     Ok(format!("{shown} configured"))

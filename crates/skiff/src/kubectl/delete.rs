@@ -6,11 +6,9 @@
 //! wait for finalizers or graceful pod termination (kubectl's `--wait`). No
 //! `--cascade`, `--grace-period` or `--field-selector`.
 
-use skiff_proto::api::{ApiResource, DeleteRequest, ListRequest};
+use skiff_client::{DeleteParams, ListParams, Served};
 
-use super::{
-    apply, decode, manifest, print, printers, reference, resolve, targets, Error, Session, Target,
-};
+use super::{apply, manifest, print, printers, resolve, targets, Error, Session, Target};
 use crate::cli::DeleteArgs;
 
 /// Runs `skiff delete`.
@@ -106,21 +104,16 @@ fn check_arguments(args: &DeleteArgs, named: Option<&[Target]>) -> Result<(), Er
 /// The names of `resource`'s objects in `namespace` matching `selector`.
 async fn list_names(
     session: &mut Session,
-    resource: &ApiResource,
+    resource: &Served,
     namespace: &str,
     selector: String,
 ) -> Result<Vec<String>, Error> {
+    let params = ListParams::default().labels(&selector);
     let list = session
-        .client
-        .list(ListRequest {
-            r#ref: Some(reference(resource, namespace, "")),
-            label_selector: selector,
-            ..Default::default()
-        })
+        .api(resource, namespace)
+        .list_raw(&params)
         .await
-        .map_err(|e| session.rpc_error(e))?
-        .into_inner();
-    let list = decode(&list.list)?;
+        .map_err(|e| session.error(e))?;
     Ok(list
         .get("items")
         .and_then(serde_json::Value::as_array)
@@ -148,27 +141,21 @@ fn report(result: Result<Option<String>, Error>) -> bool {
 /// Deletes one object; the line to print, or none for an ignored NotFound.
 async fn delete_one(
     session: &mut Session,
-    resource: &ApiResource,
+    resource: &Served,
     namespace: &str,
     name: &str,
     ignore_not_found: bool,
 ) -> Result<Option<String>, Error> {
-    let deleted = session
-        .client
-        .delete(DeleteRequest {
-            r#ref: Some(reference(resource, namespace, name)),
-            ..Default::default()
-        })
-        .await;
-    match deleted {
+    let api = session.api(resource, namespace);
+    match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(Some(deleted_line(resource, name))),
-        Err(status) if ignore_not_found && status.code() == tonic::Code::NotFound => Ok(None),
-        Err(status) => Err(session.rpc_error(status)),
+        Err(err) if ignore_not_found && err.is_not_found() => Ok(None),
+        Err(err) => Err(session.error(err)),
     }
 }
 
 /// `pod "web" deleted`, `deployment.apps "web" deleted`.
-pub(crate) fn deleted_line(resource: &ApiResource, name: &str) -> String {
+pub(crate) fn deleted_line(resource: &Served, name: &str) -> String {
     format!("{} \"{name}\" deleted", resolve::kind_prefix(resource))
 }
 
@@ -225,10 +212,9 @@ mod tests {
 
     #[test]
     fn deleted_lines_name_the_kind_as_kubectl_does() {
-        let served = served();
-        let pods = resolve::by_name(&served, "po").unwrap();
+        let pods = &served("po");
         assert_eq!(deleted_line(pods, "web"), "pod \"web\" deleted");
-        let deploy = resolve::by_name(&served, "deploy").unwrap();
+        let deploy = &served("deploy");
         assert_eq!(
             deleted_line(deploy, "web"),
             "deployment.apps \"web\" deleted"

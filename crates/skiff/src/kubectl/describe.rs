@@ -12,13 +12,13 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use skiff_proto::api::{ApiResource, GetRequest, ListRequest};
+use skiff_client::{ListParams, Served};
 
 use super::age::{age, now};
 use super::apply::LAST_APPLIED;
 use super::printers::{at, int, label_list, node_roles, or_none, pod_status, text};
 use super::table::Table;
-use super::{decode, print, reference, targets, Error, Session};
+use super::{print, targets, Error, Session};
 use crate::cli::DescribeArgs;
 
 /// Runs `skiff describe`.
@@ -42,8 +42,9 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {
             } else {
                 String::new()
             };
-            text.push_str(&describe(&resource.kind, object, now()));
-            text.push_str(&describe_events(&resource.kind, &events, now()));
+            let kind = &resource.resource.kind;
+            text.push_str(&describe(kind, object, now()));
+            text.push_str(&describe_events(kind, &events, now()));
             print(&text);
             printed = true;
         }
@@ -59,46 +60,33 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {
 /// any was missing; errors are printed as they come.
 async fn read(
     session: &mut Session,
-    resource: &ApiResource,
+    resource: &Served,
     namespace: &str,
     names: &[String],
 ) -> Result<(Vec<Value>, bool), Error> {
-    let (resource, namespace) = (resource.clone(), namespace.to_string());
+    let api = session.api(resource, namespace);
     let mut objects = Vec::new();
     let mut failed = false;
     if names.is_empty() {
-        let list = session
-            .client
-            .list(ListRequest {
-                r#ref: Some(reference(&resource, &namespace, "")),
-                ..Default::default()
-            })
+        let list = api
+            .list_raw(&ListParams::default())
             .await
-            .map_err(|e| session.rpc_error(e))?
-            .into_inner();
-        let list = decode(&list.list)?;
+            .map_err(|e| session.error(e))?;
         objects = list
             .get("items")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         if objects.is_empty() {
-            let namespaced = resource.namespaced;
-            eprintln!("{}", super::get::no_resources(namespaced, &namespace));
+            let namespaced = resource.namespaced();
+            eprintln!("{}", super::get::no_resources(namespaced, namespace));
         }
     }
     for name in names {
-        let got = session
-            .client
-            .get(GetRequest {
-                r#ref: Some(reference(&resource, &namespace, name)),
-                ..Default::default()
-            })
-            .await;
-        match got {
-            Ok(reply) => objects.push(decode(&reply.into_inner().object)?),
-            Err(status) => {
-                eprintln!("{}", session.rpc_error(status));
+        match api.get_raw(name).await {
+            Ok(object) => objects.push(object),
+            Err(err) => {
+                eprintln!("{}", session.error(err));
                 failed = true;
             }
         }
@@ -109,7 +97,7 @@ async fn read(
 /// The events about `object`: those whose involvedObject names it.
 async fn events_of(
     session: &mut Session,
-    resource: &ApiResource,
+    resource: &Served,
     object: &Value,
 ) -> Result<Vec<Value>, Error> {
     let Ok(events) = session.resource("events") else {
@@ -119,22 +107,16 @@ async fn events_of(
     let namespace = text(object, &["metadata", "namespace"]);
     let mut selector = format!(
         "involvedObject.kind={},involvedObject.name={name}",
-        resource.kind
+        resource.resource.kind
     );
-    if resource.namespaced {
+    if resource.namespaced() {
         selector.push_str(&format!(",involvedObject.namespace={namespace}"));
     }
     let list = session
-        .client
-        .list(ListRequest {
-            r#ref: Some(reference(&events, &namespace, "")),
-            field_selector: selector,
-            ..Default::default()
-        })
+        .api(&events, &namespace)
+        .list_raw(&ListParams::default().fields(&selector))
         .await
-        .map_err(|e| session.rpc_error(e))?
-        .into_inner();
-    let list = decode(&list.list)?;
+        .map_err(|e| session.error(e))?;
     let mut items = list
         .get("items")
         .and_then(Value::as_array)

@@ -19,11 +19,12 @@
 use std::str::FromStr;
 
 use serde_json::{json, Value};
-use skiff_proto::api::{ApiResource, GetRequest, ListRequest, WatchRequest};
+use skiff_client::{ListParams, Served, WatchEvent, WatchParams};
+use tokio_stream::StreamExt;
 
 use super::jsonpath::{CustomColumns, SortBy, Template};
 use super::table::{render_row, Table};
-use super::{age, decode, print, printers, reference, resolve, targets, Error, Session};
+use super::{age, print, printers, resolve, targets, Error, Session};
 use crate::cli::{GetArgs, GetOutput};
 
 impl FromStr for GetOutput {
@@ -62,7 +63,7 @@ impl FromStr for GetOutput {
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
     /// The resource the objects belong to.
-    pub resource: ApiResource,
+    pub resource: Served,
     /// The objects, with `apiVersion` and `kind` filled in.
     pub objects: Vec<Value>,
 }
@@ -117,7 +118,8 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         resources.push(session.resource(&target.typed)?);
     }
     if args.watch {
-        let others = resources.iter().filter(|r| *r != &resources[0]).count();
+        let first = &resources[0].resource;
+        let others = resources.iter().filter(|r| r.resource != *first).count();
         if others > 0 {
             return Err(Error::Usage(format!(
                 "watch is only supported on individual resources and resource collections, \
@@ -132,25 +134,20 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
     let mut groups: Vec<Group> = Vec::new();
     let mut resource_version = String::new();
     for (target, resource) in targets.iter().zip(&resources) {
-        let namespace = if args.all_namespaces && resource.namespaced {
+        let namespace = if args.all_namespaces && resource.namespaced() {
             ""
         } else {
             namespace.as_str()
         };
+        let api = session.api(resource, namespace);
         let mut objects = Vec::new();
         if target.names.is_empty() {
-            let list = session
-                .client
-                .list(ListRequest {
-                    r#ref: Some(reference(resource, namespace, "")),
-                    label_selector: args.selector.clone().unwrap_or_default(),
-                    field_selector: args.field_selector.clone().unwrap_or_default(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| session.rpc_error(e))?
-                .into_inner();
-            let list = decode(&list.list)?;
+            let params = ListParams {
+                label_selector: args.selector.clone(),
+                field_selector: args.field_selector.clone(),
+                ..ListParams::default()
+            };
+            let list = api.list_raw(&params).await.map_err(|e| session.error(e))?;
             resource_version = printers::text(&list, &["metadata", "resourceVersion"]);
             objects = list
                 .get("items")
@@ -159,16 +156,9 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
                 .unwrap_or_default();
         }
         for name in &target.names {
-            let got = session
-                .client
-                .get(GetRequest {
-                    r#ref: Some(reference(resource, namespace, name)),
-                    ..Default::default()
-                })
-                .await;
-            match got {
-                Ok(reply) => objects.push(decode(&reply.into_inner().object)?),
-                Err(status) => match session.rpc_error(status) {
+            match api.get_raw(name).await {
+                Ok(object) => objects.push(object),
+                Err(err) => match session.error(err) {
                     Error::Server(e) if args.ignore_not_found && e.code == 404 => {}
                     err @ Error::Unreachable { .. } => return Err(err),
                     err => {
@@ -185,7 +175,9 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
             sort_by.sort(&mut objects);
         }
         match groups.last_mut() {
-            Some(last) if last.resource == *resource => last.objects.extend(objects),
+            Some(last) if last.resource.resource == resource.resource => {
+                last.objects.extend(objects)
+            }
             _ => groups.push(Group {
                 resource: resource.clone(),
                 objects,
@@ -209,7 +201,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
     match shown {
         Shown::Tables(tables) if tables.iter().all(|t| t.rows.is_empty()) => {
             if !failed && !args.watch && !args.ignore_not_found {
-                let all_namespaced = resources.iter().all(|r| r.namespaced);
+                let all_namespaced = resources.iter().all(Served::namespaced);
                 eprintln!(
                     "{}",
                     no_resources(all_namespaced && !args.all_namespaces, &namespace)
@@ -347,13 +339,13 @@ pub(crate) fn render_tables(tables: &[Table], no_headers: bool) -> String {
 }
 
 /// The header row of `resource`'s table.
-fn headers(resource: &ApiResource, view: &View) -> Vec<String> {
+fn headers(resource: &Served, view: &View) -> Vec<String> {
     let wide = view.output == Some(GetOutput::Wide);
-    let mut headers: Vec<String> = printers::headers(&resource.kind, wide)
+    let mut headers: Vec<String> = printers::headers(&resource.resource.kind, wide)
         .into_iter()
         .map(str::to_string)
         .collect();
-    if view.all_namespaces && resource.namespaced {
+    if view.all_namespaces && resource.namespaced() {
         headers.insert(0, "NAMESPACE".into());
     }
     // `-L app.kubernetes.io/name` is headed NAME, as kubectl heads it.
@@ -367,10 +359,10 @@ fn headers(resource: &ApiResource, view: &View) -> Vec<String> {
     headers
 }
 
-fn table_row(resource: &ApiResource, object: &Value, now: i64, view: &View) -> Vec<String> {
+fn table_row(resource: &Served, object: &Value, now: i64, view: &View) -> Vec<String> {
     let wide = view.output == Some(GetOutput::Wide);
-    let mut row = printers::row(&resource.kind, object, now, wide);
-    if view.all_namespaces && resource.namespaced {
+    let mut row = printers::row(&resource.resource.kind, object, now, wide);
+    if view.all_namespaces && resource.namespaced() {
         row.insert(0, printers::text(object, &["metadata", "namespace"]));
     }
     let labels = printers::at(object, &["metadata", "labels"]).and_then(Value::as_object);
@@ -417,12 +409,12 @@ pub(crate) fn no_resources(namespaced: bool, namespace: &str) -> String {
 }
 
 /// List items come without `apiVersion` and `kind`; kubectl shows them with.
-pub(crate) fn fill_type_meta(object: &mut Value, resource: &ApiResource) {
+pub(crate) fn fill_type_meta(object: &mut Value, resource: &Served) {
     if let Value::Object(map) = object {
         map.entry("apiVersion")
             .or_insert_with(|| Value::String(resolve::api_version(resource)));
         map.entry("kind")
-            .or_insert_with(|| Value::String(resource.kind.clone()));
+            .or_insert_with(|| Value::String(resource.resource.kind.clone()));
     }
 }
 
@@ -430,7 +422,7 @@ pub(crate) fn fill_type_meta(object: &mut Value, resource: &ApiResource) {
 /// table rows use the listed table's column widths, or print `header` first.
 async fn watch(
     session: &mut Session,
-    resource: &ApiResource,
+    resource: &Served,
     args: &GetArgs,
     view: &View,
     names: &[String],
@@ -444,44 +436,41 @@ async fn watch(
         }
         field_selector.push_str(&format!("metadata.name={name}"));
     }
-    let namespace = if args.all_namespaces && resource.namespaced {
+    let namespace = if args.all_namespaces && resource.namespaced() {
         String::new()
     } else {
         super::namespace_or_default(&args.namespace)
     };
+    let params = WatchParams {
+        label_selector: args.selector.clone(),
+        field_selector: Some(field_selector).filter(|s| !s.is_empty()),
+        ..WatchParams::default()
+    };
     let mut stream = session
-        .client
-        .watch(WatchRequest {
-            r#ref: Some(reference(resource, &namespace, "")),
-            resource_version: resource_version.to_string(),
-            label_selector: args.selector.clone().unwrap_or_default(),
-            field_selector,
-            ..Default::default()
-        })
+        .api(resource, &namespace)
+        .watch_raw(&params, resource_version)
         .await
-        .map_err(|e| session.rpc_error(e))?
-        .into_inner();
+        .map_err(|e| session.error(e))?;
     let one = View {
         output: view.output.clone(),
         single: true,
         ..View::default()
     };
     loop {
-        let event = match stream.message().await {
-            Ok(Some(event)) => event,
-            Ok(None) => return Ok(()),
-            Err(status) => return Err(session.rpc_error(status)),
-        };
-        match event.r#type.as_str() {
-            "BOOKMARK" => continue,
-            "ERROR" => {
-                let status = decode(&event.object)?;
-                let message = printers::text(&status, &["message"]);
+        let mut object = match stream.next().await {
+            None => return Ok(()),
+            Some(Err(err)) => return Err(session.error(err)),
+            Some(Ok(WatchEvent::Bookmark(_))) => continue,
+            Some(Ok(WatchEvent::Error(status))) => {
+                let message = &status.message;
                 return Err(Error::Usage(format!("the watch ended: {message}")));
             }
-            _ => {}
-        }
-        let mut object = decode(&event.object)?;
+            Some(Ok(
+                WatchEvent::Added(object)
+                | WatchEvent::Modified(object)
+                | WatchEvent::Deleted(object),
+            )) => object,
+        };
         fill_type_meta(&mut object, resource);
         let group = [Group {
             resource: resource.clone(),
@@ -525,18 +514,18 @@ mod tests {
     use super::*;
     use crate::kubectl::resolve::tests::served;
 
-    fn resource(name: &str) -> ApiResource {
-        resolve::by_name(&served(), name).unwrap().clone()
+    fn resource(name: &str) -> Served {
+        served(name)
     }
 
-    fn object(resource: &ApiResource, name: &str, namespace: &str) -> Value {
+    fn object(resource: &Served, name: &str, namespace: &str) -> Value {
         let mut object = json!({"metadata": {"name": name, "namespace": namespace},
                "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
         fill_type_meta(&mut object, resource);
         object
     }
 
-    fn group(resource: &ApiResource, names: &[&str]) -> Group {
+    fn group(resource: &Served, names: &[&str]) -> Group {
         Group {
             resource: resource.clone(),
             objects: names

@@ -1,17 +1,20 @@
 //! `skiff get`, `apply`, `delete` and `describe`: kubectl's everyday commands,
-//! talking to skiff's API server over its gRPC `skiff.api.v1.Api` service.
+//! talking to skiff's API server through skiff-client.
 //!
 //! Like kubectl, each command first asks the server what it serves
-//! (discovery), resolves the kind the user typed (`po`, `deploy`,
-//! `deployments.apps`) or the manifest's `apiVersion`/`kind` against that list,
-//! then sends Kubernetes JSON. Output follows kubectl's: the same table
+//! ([`skiff_client::Discovery`]), resolves the kind the user typed (`po`,
+//! `deploy`, `deployments.apps`) or the manifest's `apiVersion`/`kind`
+//! against that list, then works through an `Api<DynamicObject>` of that
+//! resource. Objects are shown as the server's JSON (the client's `raw`
+//! verbs), so every field prints as stored. Output follows kubectl's: the same table
 //! columns, `pod/web created`, `Error from server (NotFound): pods "web" not
 //! found`, and exit code 1 on any error.
 //! See <https://kubernetes.io/docs/reference/kubectl/>.
 //!
 //! # Layout
-//! - [`server`]: which server to talk to, and the connection.
-//! - [`resolve`]: typed names and manifest kinds → served resources;
+//! - [`server`]: which server to talk to.
+//! - [`resolve`]: how kubectl names served resources and objects
+//!   (`deployment.apps/web`), and manifest kinds → served resources;
 //!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
@@ -49,11 +52,8 @@ pub(crate) mod yaml;
 
 use std::io::Write;
 
-use serde_json::Value;
 use skiff_api::status::ApiError;
-use skiff_proto::api::api_client::ApiClient;
-use skiff_proto::api::{ApiResource, DiscoveryRequest, ResourceRef};
-use tonic::transport::Channel;
+use skiff_client::{Api, Client, ClientConfig, Discovery, DynamicObject, Served};
 
 use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs};
 
@@ -81,16 +81,20 @@ pub(crate) enum Error {
 }
 
 impl Error {
-    /// The error a failed RPC stands for: an unreachable server, or the
-    /// Kubernetes Status the server sent.
-    pub(crate) fn from_rpc(status: tonic::Status, server: &str) -> Error {
-        if status.code() == tonic::Code::Unavailable && status.details().is_empty() {
-            return Error::Unreachable {
-                server: server.to_string(),
-            };
+    /// The error a failed client call stands for: an unreachable server, or
+    /// the Kubernetes Status the server sent.
+    pub(crate) fn from_client(err: skiff_client::Error, server: &str) -> Error {
+        use skiff_client::Error as Client;
+        let unreachable = || Error::Unreachable {
+            server: server.to_string(),
+        };
+        match err {
+            Client::Api(status) => Error::Server(status),
+            Client::Connect(_) => unreachable(),
+            Client::Rpc(status) if status.code() == tonic::Code::Unavailable => unreachable(),
+            Client::Rpc(status) => Error::Server(ApiError::internal(status.message())),
+            other => Error::Usage(other.to_string()),
         }
-        let refusal = skiff_api::status::grpc::from_status(&status);
-        Error::Server(refusal.unwrap_or_else(|| ApiError::internal(status.message())))
     }
 }
 
@@ -133,59 +137,54 @@ pub fn run(verb: Verb) -> anyhow::Result<()> {
 
 /// A connection to the API server and what it serves.
 pub(crate) struct Session {
-    /// The gRPC client.
-    pub client: ApiClient<Channel>,
+    /// The client.
+    pub client: Client,
     /// The server's URL, for messages.
     pub server: String,
-    /// The resources the server serves (its discovery answer).
-    pub served: Vec<ApiResource>,
+    /// The resources the server serves.
+    pub discovery: Discovery,
 }
 
 impl Session {
-    /// Connects to the server the flag (or config, or default) names and reads discovery.
+    /// Connects to the server the flag (or config, or default) names and
+    /// reads discovery; connecting gives up after the client's default 5 s.
     pub async fn connect(flag: Option<&str>) -> Result<Session, Error> {
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let server = server::server_url(flag, home.as_deref())?;
-        let mut client = server::connect(&server).await?;
-        let served = client
-            .discovery(DiscoveryRequest {})
+        let failed = |e| Error::from_client(e, &server);
+        let client = Client::connect_with(server.as_str(), &ClientConfig::default())
             .await
-            .map_err(|e| Error::from_rpc(e, &server))?
-            .into_inner()
-            .resources;
+            .map_err(failed)?;
+        let discovery = client.discover().await.map_err(failed)?;
         Ok(Session {
             client,
             server,
-            served,
+            discovery,
         })
     }
 
     /// The resource a typed name means.
-    pub fn resource(&self, typed: &str) -> Result<ApiResource, Error> {
-        resolve::by_name(&self.served, typed)
+    pub fn resource(&self, typed: &str) -> Result<Served, Error> {
+        self.discovery
+            .resolve(typed)
             .cloned()
             .ok_or_else(|| Error::UnknownResource(typed.to_string()))
     }
 
-    /// The error a failed RPC stands for.
-    pub fn rpc_error(&self, status: tonic::Status) -> Error {
-        Error::from_rpc(status, &self.server)
-    }
-}
-
-/// The reference to `name` (or the collection, when empty) of `resource` in `namespace`.
-pub(crate) fn reference(resource: &ApiResource, namespace: &str, name: &str) -> ResourceRef {
-    ResourceRef {
-        group: resource.group.clone(),
-        version: resource.version.clone(),
-        resource: resource.resource.clone(),
-        namespace: if resource.namespaced {
-            namespace.to_string()
+    /// The objects of `resource` in `namespace`; every namespace's when it
+    /// is empty, and the namespace is ignored for a cluster-scoped resource.
+    pub fn api(&self, resource: &Served, namespace: &str) -> Api<DynamicObject> {
+        let client = self.client.clone();
+        if resource.namespaced() && !namespace.is_empty() {
+            Api::namespaced_with(client, namespace, &resource.resource)
         } else {
-            String::new()
-        },
-        name: name.to_string(),
-        subresource: String::new(),
+            Api::all_with(client, &resource.resource)
+        }
+    }
+
+    /// The error a failed client call stands for.
+    pub fn error(&self, err: skiff_client::Error) -> Error {
+        Error::from_client(err, &self.server)
     }
 }
 
@@ -195,12 +194,6 @@ pub(crate) fn namespace_or_default(namespace: &Option<String>) -> String {
         .clone()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "default".to_string())
-}
-
-/// Parses the JSON bytes of an object the server sent.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Value, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::Usage(format!("the server sent an object that is not JSON: {e}")))
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.
@@ -396,15 +389,20 @@ mod tests {
     #[test]
     fn server_errors_read_as_kubectls() {
         let pods = skiff_api::resources::lookup("pods").unwrap();
-        let status = skiff_api::status::grpc::to_status(&ApiError::not_found(pods, "web"));
+        let refused = skiff_client::Error::Api(ApiError::not_found(pods, "web"));
         assert_eq!(
-            Error::from_rpc(status, "http://x").to_string(),
+            Error::from_client(refused, "http://x").to_string(),
             "Error from server (NotFound): pods \"web\" not found"
         );
-        let down = tonic::Status::unavailable("tcp connect error");
+        let down = skiff_client::Error::Rpc(tonic::Status::unavailable("tcp connect error"));
         assert_eq!(
-            Error::from_rpc(down, "http://127.0.0.1:1").to_string(),
+            Error::from_client(down, "http://127.0.0.1:1").to_string(),
             "cannot reach the API server at http://127.0.0.1:1: is `skiff up` running?"
+        );
+        let broken = skiff_client::Error::Rpc(tonic::Status::internal("stream reset"));
+        assert_eq!(
+            Error::from_client(broken, "http://x").to_string(),
+            "Error from server (InternalError): Internal error occurred: stream reset"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! Which API server the commands talk to, and the connection to it.
+//! Which API server the commands talk to.
 //!
 //! The address is the first of: `--server` (or `SKIFF_SERVER`, which clap
 //! reads into the same flag), `server` in `~/.skiff/config` (written by
@@ -9,18 +9,11 @@
 //! its `server` key alone, as JSON or as a TOML `server = "…"` line.
 
 use std::path::Path;
-use std::time::Duration;
-
-use skiff_proto::api::api_client::ApiClient;
-use tonic::transport::{Channel, Endpoint};
 
 use super::Error;
 
 /// Where `skiff up` serves the API unless told otherwise.
 pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:6443";
-
-/// The largest message the commands accept from the server (a large list).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The server URL to use: the flag (or environment), else the config file
 /// under `home`, else [`DEFAULT_SERVER`]; a bare `host:port` gets `http://`.
@@ -71,20 +64,6 @@ pub(crate) fn server_from_config(text: &str) -> Option<String> {
             })?;
         Some(value.to_string())
     })
-}
-
-/// A gRPC client connected to `server`, or [`Error::Unreachable`].
-pub(crate) async fn connect(server: &str) -> Result<ApiClient<Channel>, Error> {
-    let unreachable = || Error::Unreachable {
-        server: server.to_string(),
-    };
-    let endpoint = Endpoint::from_shared(server.to_string())
-        .map_err(|e| Error::Usage(format!("the server address {server:?} is not a URL: {e}")))?
-        .connect_timeout(Duration::from_secs(5));
-    let channel = endpoint.connect().await.map_err(|_| unreachable())?;
-    Ok(ApiClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
 
 #[cfg(test)]

@@ -27,10 +27,8 @@ use super::super::common::{
     connect, error_chain, new_histogram, record_latency, status_message, BenchError, Budget,
     ErrorLog, Latency, Stop, Tally, REQUEST_TIMEOUT,
 };
-use super::{
-    api_client, create_pods, list_names, pods_ref, run_id, setup, ApiReport, Config, WatchCounts,
-    SENT_ANNOTATION,
-};
+use super::pods::{api_client, create_pods, list_names, pods_ref, run_id, setup, SENT_ANNOTATION};
+use super::report::{ApiReport, Config, WatchCounts};
 
 /// How many pods the writer cycles through.
 const WATCH_PODS: u64 = 100;
@@ -401,7 +399,7 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::pod_json;
+    use super::super::pods::pod_json;
     use super::*;
 
     #[test]

@@ -9,13 +9,15 @@
 //! kube-rs's `Api` ports with little change: the verbs take kube-core's
 //! `ListParams`, `PostParams`, `PatchParams`/`Patch`, `DeleteParams` and
 //! `WatchParams`, and answer `ObjectList<K>`, `WatchEvent<K>` and, for a
-//! delete, `Either<K, Status>`.
+//! delete, `Either<K, Status>`. The `raw` verbs (`get_raw`, `list_raw`,
+//! `create_raw`, `replace_raw`, `watch_raw`) answer the server's JSON as it
+//! came, for callers that print it.
 //!
 //! A kind the server does not serve is refused by the server (404 NotFound)
 //! on the first call, as with kube-rs.
 //!
 //! # Caveats
-//! No server-side apply, strategic merge or JSON patch (see
+//! No server-side apply or strategic merge patch (see
 //! [`crate::params`]); `replace_status` takes the object rather than raw
 //! bytes; kube-core's `PostParams` has no `fieldValidation`, so a handle
 //! carries it ([`Api::field_validation`]). Warnings the server returns are
@@ -45,6 +47,8 @@ use skiff_proto::api::{
 use crate::error::Error;
 use crate::params;
 use crate::Client;
+
+mod raw;
 
 /// What an [`Api<K>`] can carry: a kube-core [`Resource`] that travels as JSON.
 /// Every k8s-openapi resource type and [`kube_core::DynamicObject`] is one.
@@ -419,7 +423,11 @@ impl Api<Pod> {
 }
 
 /// One watch event from the wire, in kube-core's shape.
-fn decode_event<K: Object>(kind: &str, event: &str, object: &[u8]) -> Result<WatchEvent<K>, Error> {
+fn decode_event<K: DeserializeOwned>(
+    kind: &str,
+    event: &str,
+    object: &[u8],
+) -> Result<WatchEvent<K>, Error> {
     let decode = || {
         serde_json::from_slice::<K>(object)
             .map_err(|e| Error::json(format!("the object of a {event} {kind} event"), e))

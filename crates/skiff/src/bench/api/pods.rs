@@ -1,0 +1,216 @@
+//! What the workloads share: the namespace, pod JSON, the list of existing pods
+//! and closed-loop creates.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use skiff_proto::api::api_client::ApiClient;
+use skiff_proto::api::{CreateRequest, ListRequest, ResourceRef};
+use tonic::transport::Channel;
+
+use super::super::common::{
+    error_chain, status_message, BenchError, Budget, ErrorLog, Gaps, Stop, Tally, REQUEST_TIMEOUT,
+};
+use super::report::Config;
+
+/// The annotation every write of the watch workload carries: `<run id>/<nanoseconds since
+/// the run began>`.
+pub(crate) const SENT_ANNOTATION: &str = "bench.skiff.dev/sent";
+
+/// An API client on `channel` that accepts answers of any size (a list of ten thousand
+/// pods is several megabytes, beyond tonic's 4 MiB default).
+pub(super) fn api_client(channel: &Channel) -> ApiClient<Channel> {
+    ApiClient::new(channel.clone()).max_decoding_message_size(usize::MAX)
+}
+
+/// The pods of `namespace`, or the pod `name` in it.
+pub(super) fn pods_ref(namespace: &str, name: &str) -> Option<ResourceRef> {
+    Some(ResourceRef {
+        version: "v1".into(),
+        resource: "pods".into(),
+        namespace: namespace.into(),
+        name: name.into(),
+        ..Default::default()
+    })
+}
+
+/// A small pod as JSON: one container, and the send-time annotation when given.
+pub(super) fn pod_json(name: &str, sent: Option<&str>) -> Vec<u8> {
+    let annotations = match sent {
+        Some(sent) => format!(r#","annotations":{{"{SENT_ANNOTATION}":"{sent}"}}"#),
+        None => String::new(),
+    };
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"{annotations}}},"spec":{{"containers":[{{"name":"app","image":"registry.k8s.io/pause:3.9"}}]}}}}"#
+    )
+    .into_bytes()
+}
+
+/// A name no earlier run used, so creates never collide with leftovers.
+pub(super) fn run_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// Creates the namespace unless it exists.
+pub(super) async fn ensure_namespace(
+    client: &mut ApiClient<Channel>,
+    config: &Config,
+) -> Result<(), BenchError> {
+    let namespace = serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": config.namespace},
+    });
+    let request = CreateRequest {
+        r#ref: Some(ResourceRef {
+            version: "v1".into(),
+            resource: "namespaces".into(),
+            ..Default::default()
+        }),
+        object: serde_json::to_vec(&namespace)?,
+        ..Default::default()
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, client.create(request)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) if status.code() == tonic::Code::AlreadyExists => Ok(()),
+        Ok(Err(status)) => Err(setup(
+            config,
+            format!(
+                "cannot create namespace {}: {}",
+                config.namespace,
+                error_chain(&status)
+            ),
+        )),
+        Err(_) => Err(setup(
+            config,
+            format!("no answer to creating a namespace in {REQUEST_TIMEOUT:?}"),
+        )),
+    }
+}
+
+pub(super) fn setup(config: &Config, reason: String) -> BenchError {
+    BenchError::ApiSetup {
+        workload: config.workload.to_string(),
+        reason,
+    }
+}
+
+/// The names of the namespace's pods and the list's resourceVersion.
+pub(super) async fn list_names(
+    client: &mut ApiClient<Channel>,
+    config: &Config,
+) -> Result<(HashSet<String>, String), BenchError> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        name: String,
+        #[serde(default, rename = "resourceVersion")]
+        resource_version: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize)]
+    struct List {
+        metadata: Meta,
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+    let request = ListRequest {
+        r#ref: pods_ref(&config.namespace, ""),
+        ..Default::default()
+    };
+    let answer = tokio::time::timeout(REQUEST_TIMEOUT, client.list(request))
+        .await
+        .map_err(|_| {
+            setup(
+                config,
+                format!("no answer to a list in {REQUEST_TIMEOUT:?}"),
+            )
+        })?
+        .map_err(|status| {
+            setup(
+                config,
+                format!("cannot list pods: {}", error_chain(&status)),
+            )
+        })?
+        .into_inner();
+    let list: List = serde_json::from_slice(&answer.list)
+        .map_err(|err| setup(config, format!("the pod list is not a list: {err}")))?;
+    let names = list.items.into_iter().map(|i| i.metadata.name).collect();
+    Ok((names, list.metadata.resource_version))
+}
+
+/// The name of the pod a create with a sequence number makes.
+pub(super) type Names = Arc<dyn Fn(u64) -> String + Send + Sync>;
+
+/// Runs `config.clients` closed-loop clients creating pods named by `names` until `stop`;
+/// returns their merged tally and the longest gap between successful creates.
+pub(super) async fn create_pods(
+    config: &Config,
+    channels: &[Channel],
+    stop: Stop,
+    names: Names,
+) -> (Tally, Duration) {
+    let budget = Arc::new(Budget::new(stop));
+    let errors = Arc::new(ErrorLog::default());
+    let gaps = Arc::new(Gaps::new(Instant::now()));
+    let tasks: Vec<_> = (0..config.clients)
+        .map(|index| {
+            tokio::spawn(create_loop(
+                api_client(&channels[index % channels.len()]),
+                config.namespace.clone(),
+                names.clone(),
+                budget.clone(),
+                errors.clone(),
+                gaps.clone(),
+            ))
+        })
+        .collect();
+    let mut total = Tally::default();
+    for task in tasks {
+        match task.await {
+            Ok(tally) => total.merge(&tally),
+            Err(err) => {
+                errors.note(&format!("a client stopped: {err}"));
+                total.errors += 1;
+            }
+        }
+    }
+    (total, gaps.longest())
+}
+
+/// One client: claims a sequence number, creates that pod, records how long it took.
+async fn create_loop(
+    mut client: ApiClient<Channel>,
+    namespace: String,
+    names: Names,
+    budget: Arc<Budget>,
+    errors: Arc<ErrorLog>,
+    gaps: Arc<Gaps>,
+) -> Tally {
+    let mut tally = Tally::default();
+    while let Some(seq) = budget.next(Instant::now()) {
+        let request = CreateRequest {
+            r#ref: pods_ref(&namespace, ""),
+            object: pod_json(&names(seq), None),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        match tokio::time::timeout(REQUEST_TIMEOUT, client.create(request)).await {
+            Ok(Ok(_)) => {
+                tally.record_ok(started.elapsed());
+                gaps.success();
+            }
+            Ok(Err(status)) => {
+                tally.errors += 1;
+                errors.note(&status_message(&status));
+            }
+            Err(_) => {
+                tally.errors += 1;
+                errors.note(&format!("create timed out after {REQUEST_TIMEOUT:?}"));
+            }
+        }
+    }
+    tally
+}
