@@ -60,7 +60,7 @@ impl<K> Object for K where
 
 /// The verbs of one resource, in one namespace or across all.
 pub struct Api<K> {
-    client: Client,
+    pub(crate) client: Client,
     resource: ApiResource,
     namespace: Option<String>,
     validation: Option<ValidationDirective>,
@@ -152,7 +152,7 @@ impl<K> Api<K> {
         &self.resource
     }
 
-    fn reference(&self, name: &str, subresource: &str) -> ResourceRef {
+    pub(crate) fn reference(&self, name: &str, subresource: &str) -> ResourceRef {
         ResourceRef {
             group: self.resource.group.clone(),
             version: self.resource.version.clone(),
