@@ -7,9 +7,12 @@
 //! and the status `details` carry the Kubernetes `Status` object as JSON, so a
 //! client recovers the exact reason and causes.
 //!
+//! `Logs` and `Exec` (pods/log and pods/exec) are proxied to the pod's
+//! kubelet by `node_proxy`.
+//!
 //! # Caveats
-//! No authentication or authorization; `pods/log` is the kubelet's and is
-//! answered with MethodNotAllowed.
+//! No authentication or authorization; `Get` of `pods/log` answers
+//! MethodNotAllowed (logs come through the `Logs` RPC).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +24,13 @@ use skiff_api::status::grpc::to_status;
 use skiff_api::status::{ApiError, Reason};
 use skiff_proto::api::api_server::{Api, ApiServer};
 use skiff_proto::api::{
-    ApiResource, CreateRequest, DeleteRequest, DiscoveryRequest, DiscoveryResponse, GetRequest,
-    ListRequest, ListResponse, ObjectResponse, PatchRequest, ResourceRef, UpdateRequest,
-    WatchEvent, WatchRequest,
+    ApiResource, CreateRequest, DeleteRequest, DiscoveryRequest, DiscoveryResponse, ExecRequest,
+    ExecResponse, GetRequest, ListRequest, ListResponse, LogChunk, LogRequest, ObjectResponse,
+    PatchRequest, ResourceRef, UpdateRequest, WatchEvent, WatchRequest,
 };
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
+use crate::node_proxy::{self, PodRef};
 use crate::registry::write::PatchType;
 use crate::registry::{DeleteOptions, ListOptions, Registry, Reply, WatchOptions, WriteOptions};
 use crate::watch_rpc::{ApiWithWatch, OpenWatch, OpenWatches};
@@ -222,7 +226,7 @@ impl Api for ApiService {
                     warnings: Vec::new(),
                 }),
             other => Err(ApiError::method_not_allowed(format!(
-                "get is not served for {}/{other}: logs are served by the node's kubelet",
+                "get is not served for {}/{other}: logs come through the Logs RPC",
                 resource.resource
             ))),
         };
@@ -358,6 +362,59 @@ impl Api for ApiService {
             .collect();
         Ok(Response::new(DiscoveryResponse { resources }))
     }
+
+    type LogsStream = BoxStream<'static, Result<LogChunk, Status>>;
+
+    async fn logs(
+        &self,
+        request: Request<LogRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        let req = request.into_inner();
+        let r = pod_reference(&req.r#ref)?;
+        let pod = PodRef {
+            namespace: &r.namespace,
+            name: &r.name,
+        };
+        let chunks = node_proxy::logs(&self.registry, &pod, &req)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(chunks))
+    }
+
+    type ExecStream = BoxStream<'static, Result<ExecResponse, Status>>;
+
+    async fn exec(
+        &self,
+        request: Request<Streaming<ExecRequest>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let mut incoming = request.into_inner();
+        let first = incoming.message().await?.ok_or_else(|| {
+            to_status(&ApiError::bad_request(
+                "an exec stream starts with the pod and the command",
+            ))
+        })?;
+        let r = pod_reference(&first.r#ref)?;
+        let pod = PodRef {
+            namespace: &r.namespace,
+            name: &r.name,
+        };
+        let frames = node_proxy::exec(&self.registry, &pod, &first, incoming)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(node_proxy::exec_stream(frames)))
+    }
+}
+
+/// The pod a `Logs` or `Exec` reference names; only pods have logs and exec.
+fn pod_reference(reference: &Option<ResourceRef>) -> Result<ResourceRef, Status> {
+    let (resource, r) = resolve(reference)?;
+    if resource.resource != "pods" || !resource.group.is_empty() {
+        return Err(to_status(&ApiError::method_not_allowed(format!(
+            "{} have no logs or exec; only pods do",
+            resource.resource
+        ))));
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

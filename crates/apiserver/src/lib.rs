@@ -24,6 +24,8 @@
 //!   for a registry the caller built (`skiff up`). Its connections' HTTP/2
 //!   frames go to the socket in batches (`skiff_proto::conn`): a change fanned
 //!   out to many watchers costs a few system calls, not one per watcher.
+//! - `node_proxy`: `pods/log` and `pods/exec`, proxied to the pod's kubelet
+//!   over HTTP/1.1 (the kubelet's contract is in its doc).
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
 //!   metadata helpers; `clock`: injected time and randomness.
 //!
@@ -44,6 +46,7 @@
 
 pub mod clock;
 pub mod grpc;
+mod node_proxy;
 mod object;
 pub mod registry;
 pub mod server;

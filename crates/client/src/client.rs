@@ -12,8 +12,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use skiff_proto::api::api_client::ApiClient;
 use skiff_proto::api::{
-    CreateRequest, DeleteRequest, DiscoveryRequest, GetRequest, ListRequest, PatchRequest,
-    UpdateRequest, WatchEvent, WatchRequest,
+    CreateRequest, DeleteRequest, DiscoveryRequest, ExecResponse, GetRequest, ListRequest,
+    LogChunk, LogRequest, PatchRequest, UpdateRequest, WatchEvent, WatchRequest,
 };
 use tonic::transport::Channel;
 
@@ -133,5 +133,32 @@ impl Client {
     ) -> Result<BoxStream<'static, Result<WatchEvent, Error>>, Error> {
         let reply = self.inner.clone().watch(req).await.map_err(from_grpc)?;
         Ok(reply.into_inner().map(|e| e.map_err(from_grpc)).boxed())
+    }
+
+    pub(crate) async fn logs(
+        &self,
+        req: LogRequest,
+    ) -> Result<BoxStream<'static, Result<LogChunk, Error>>, Error> {
+        let reply = self.inner.clone().logs(req).await.map_err(from_grpc)?;
+        Ok(reply.into_inner().map(|c| c.map_err(from_grpc)).boxed())
+    }
+
+    /// The `Exec` call as a future of its own (it runs in a spawned task
+    /// beside the caller, who writes stdin).
+    pub(crate) fn exec(
+        &self,
+        requests: crate::pod::ExecRequests,
+    ) -> impl std::future::Future<
+        Output = Result<BoxStream<'static, Result<ExecResponse, Error>>, Error>,
+    > + Send
+           + 'static {
+        let mut inner = self.inner.clone();
+        async move {
+            let reply = inner
+                .exec(tonic::Request::new(requests))
+                .await
+                .map_err(from_grpc)?;
+            Ok(reply.into_inner().map(|r| r.map_err(from_grpc)).boxed())
+        }
     }
 }

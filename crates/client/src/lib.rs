@@ -24,6 +24,8 @@
 //! - [`discovery`]: [`Discovery`], what the server serves and which resource
 //!   a typed name (`po`, `deploy.apps`) or a kind means.
 //! - `params`: how kube-core's verb options travel in skiff's requests.
+//! - [`pod`]: a pod's `log` and `exec` ([`Api::logs`], [`Api::log_stream`],
+//!   [`Api::exec`] → [`AttachedProcess`]), proxied by the API server to the kubelet.
 //! - [`error`]: [`Error`], carrying the Kubernetes Status of a refused request.
 //! - [`informer`]: [`Informer`], list then watch into an indexed [`Store`], with
 //!   handlers and a change stream; resumes and re-lists as client-go's reflector.
@@ -79,6 +81,7 @@ pub mod error;
 pub mod informer;
 pub mod leader_election;
 pub(crate) mod params;
+pub mod pod;
 pub mod queue;
 
 pub use api::{Api, Object};
@@ -92,9 +95,11 @@ pub use kube_core::params::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
     ValidationDirective, WatchParams,
 };
+pub use kube_core::subresource::{AttachParams, LogParams};
 pub use kube_core::{
     ApiResource, DynamicObject, GroupVersionKind, ObjectList, Resource, ResourceExt, Status,
     WatchEvent,
 };
 pub use leader_election::{LeaderElectionConfig, LeaderElector};
+pub use pod::{AttachedProcess, StdinWriter};
 pub use queue::{QueueConfig, TokenBucket, WorkQueue};

@@ -39,6 +39,10 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show the details of objects and their events (as kubectl describe).
     Describe(DescribeArgs),
+    /// Print the logs for a container in a pod (as kubectl logs).
+    Logs(LogsArgs),
+    /// Execute a command in a container (as kubectl exec).
+    Exec(ExecArgs),
 }
 
 /// `skiff store`: flags named as etcd's.
@@ -272,6 +276,60 @@ pub struct DescribeArgs {
     pub namespace: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// `skiff logs`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The pod, as NAME or pod/NAME.
+    pub pod: String,
+    /// The container [default: the pod's only container].
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Keep streaming the log as it grows.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The log of the container's previous, terminated instance.
+    #[arg(short, long)]
+    pub previous: bool,
+    /// Lines of recent log to show; -1 shows all.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub tail: i64,
+    /// Prefix each line with its timestamp.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// The most bytes of log to show [default: no limit].
+    #[arg(long)]
+    pub limit_bytes: Option<i64>,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff exec`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The pod, as NAME or pod/NAME.
+    pub pod: String,
+    /// The container [default: the pod's only container].
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Pass standard input to the command.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Ask for a terminal (accepted; skiff's exec has none).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 /// What `skiff version` prints.

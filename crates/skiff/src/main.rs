@@ -55,6 +55,8 @@ fn main() -> anyhow::Result<()> {
         Command::Apply(args) => kubectl::run(kubectl::Verb::Apply(args)),
         Command::Delete(args) => kubectl::run(kubectl::Verb::Delete(args)),
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
+        Command::Logs(args) => kubectl::run(kubectl::Verb::Logs(args)),
+        Command::Exec(args) => kubectl::exec::run_blocking(args),
         Command::Bench(command) => {
             let runtime = bench::runtime(&command)?;
             let result = runtime.block_on(bench::run(command));

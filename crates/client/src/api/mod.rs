@@ -64,7 +64,7 @@ impl<K> Object for K where
 
 /// The verbs of one resource, in one namespace or across all.
 pub struct Api<K> {
-    client: Client,
+    pub(crate) client: Client,
     resource: ApiResource,
     namespace: Option<String>,
     validation: Option<ValidationDirective>,
@@ -156,7 +156,7 @@ impl<K> Api<K> {
         &self.resource
     }
 
-    fn reference(&self, name: &str, subresource: &str) -> ResourceRef {
+    pub(crate) fn reference(&self, name: &str, subresource: &str) -> ResourceRef {
         ResourceRef {
             group: self.resource.group.clone(),
             version: self.resource.version.clone(),

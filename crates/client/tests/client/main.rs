@@ -5,4 +5,6 @@
 mod api;
 mod common;
 mod informer;
+mod kubelet;
 mod leader_election;
+mod pod;

@@ -17,6 +17,7 @@
 //!   (`deployment.apps/web`), and manifest kinds → served resources;
 //!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
+//! - [`logs`], [`exec`]: a pod's `log` and `exec` subresources, over skiff-client.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
 //!   [`age`]: "3m20s"-style ages.
 //! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
@@ -32,17 +33,19 @@
 //! # Caveats
 //! `apply` is client-side apply: it keeps kubectl's last-applied annotation
 //! and merges the manifest into the live object (lists of named items, such
-//! as containers, merge by name), not server-side apply. No `edit`, `logs`,
-//! `exec`, contexts or Go templates; `describe` has kubectl's sections for
+//! as containers, merge by name), not server-side apply. No `edit`,
+//! contexts or Go templates; `describe` has kubectl's sections for
 //! pods, nodes, services and deployments only.
 
 pub(crate) mod age;
 pub(crate) mod apply;
 pub(crate) mod delete;
 pub(crate) mod describe;
+pub(crate) mod exec;
 pub(crate) mod get;
 pub(crate) mod json;
 pub(crate) mod jsonpath;
+pub(crate) mod logs;
 pub(crate) mod manifest;
 pub(crate) mod printers;
 pub(crate) mod resolve;
@@ -55,7 +58,7 @@ use std::io::Write;
 use skiff_api::status::ApiError;
 use skiff_client::{Api, Client, ClientConfig, Discovery, DynamicObject, Served};
 
-use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs};
+use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs};
 
 /// What went wrong, printed as kubectl prints it.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,8 @@ pub enum Verb {
     Delete(DeleteArgs),
     /// `skiff describe`.
     Describe(DescribeArgs),
+    /// `skiff logs`.
+    Logs(LogsArgs),
 }
 
 /// Runs one command; on failure prints the error as kubectl does and exits with 1.
@@ -121,6 +126,7 @@ pub fn run(verb: Verb) -> anyhow::Result<()> {
             Verb::Apply(args) => apply::run(args).await,
             Verb::Delete(args) => delete::run(args).await,
             Verb::Describe(args) => describe::run(args).await,
+            Verb::Logs(args) => logs::run(args).await,
         }
     });
     drop(runtime);
