@@ -49,14 +49,7 @@ pub(crate) fn pod_name(typed: &str) -> Result<String, Error> {
 
 /// The error a failed client call stands for, printed as kubectl's.
 pub(crate) fn client_error(error: skiff_client::Error, server: &str) -> Error {
-    match error {
-        skiff_client::Error::Api(status) => Error::Server(status),
-        skiff_client::Error::Rpc(status) => Error::from_rpc(status, server),
-        skiff_client::Error::Connect(_) => Error::Unreachable {
-            server: server.to_string(),
-        },
-        other => Error::Usage(other.to_string()),
-    }
+    Error::from_client(error, server)
 }
 
 /// Writes output bytes to stdout at once; a closed pipe is not an error.
