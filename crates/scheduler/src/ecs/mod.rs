@@ -234,7 +234,8 @@ impl FilterPlugin for EcsPlacement {
                     }
                 }
                 PlacementConstraint::MemberOf(expression, text) => {
-                    let labels = crate::plugins::helpers::labels_of(&node.node().metadata.labels);
+                    let no_labels = std::collections::BTreeMap::new();
+                    let labels = node.node().metadata.labels.as_ref().unwrap_or(&no_labels);
                     if !expression.matches(labels) {
                         return Status::unresolvable(format!(
                             "node(s) didn't match memberOf({text})"
