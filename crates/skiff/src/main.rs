@@ -24,6 +24,8 @@ mod shutdown;
 mod store;
 mod up;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
@@ -70,10 +72,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr; `RUST_LOG` picks what is shown (default: info).
+/// Colour codes only when stderr is a terminal, so a log written to a file
+/// or a pipe reads as plain text.
 fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
