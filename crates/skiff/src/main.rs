@@ -8,6 +8,7 @@
 //! - `store`, `apiserver`, `up`: the servers' subcommands, flags turned into the
 //!   library's config and `run` until a signal.
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
+//! - `image`: `skiff image import`, OCI image tarballs into containerd.
 //! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`).
 //! - `bench`: `skiff bench`, load generators for a store and for the API server.
 //!
@@ -19,6 +20,7 @@
 mod apiserver;
 mod bench;
 mod cli;
+mod image;
 mod kubectl;
 mod shutdown;
 mod store;
@@ -57,6 +59,10 @@ fn main() -> anyhow::Result<()> {
         Command::Apply(args) => kubectl::run(kubectl::Verb::Apply(args)),
         Command::Delete(args) => kubectl::run(kubectl::Verb::Delete(args)),
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
+        Command::Image(command) => image::run(command),
+        Command::Kubelet(_) | Command::Scheduler(_) | Command::ControllerManager(_) => {
+            anyhow::bail!("this component is not built into skiff yet")
+        }
         Command::Bench(command) => {
             let runtime = bench::runtime(&command)?;
             let result = runtime.block_on(bench::run(command));
