@@ -9,13 +9,19 @@
 //! # Layout
 //! - [`resources`]: the served resources (group, version, resource, kind,
 //!   scope, short names) and where each is kept in the store.
-//! - [`status`]: [`status::ApiError`], a Kubernetes `Status` with its reason.
+//! - [`status`]: [`status::ApiError`], a Kubernetes `Status` with its reason;
+//!   [`status::grpc`], its gRPC form, shared by the API server, the client and the CLI.
 //! - [`admission`]: defaulting and validation, with field paths in messages.
 //! - [`labels`] and [`fields`]: label and field selectors.
+//! - `names`: the name and key formats (RFC 1123 labels and subdomains,
+//!   qualified names, label values, port names) that admission and label
+//!   selectors both check.
 //! - [`patch`]: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
 //!
 //! # Where to start
-//! docs/architecture.md shows where this crate sits between the store and the API server.
+//! [`resources::RESOURCES`], the table of served kinds; then
+//! [`admission::default`] and [`admission::validate`], which the API server's
+//! registry runs on every write.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -23,6 +29,7 @@
 pub mod admission;
 pub mod fields;
 pub mod labels;
+pub(crate) mod names;
 pub mod patch;
 pub mod resources;
 pub mod status;

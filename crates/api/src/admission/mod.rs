@@ -12,8 +12,9 @@
 //! See <https://kubernetes.io/docs/reference/using-api/api-concepts/#field-validation>.
 //!
 //! # Layout
-//! - [`names`]: the name and key formats (RFC 1123 labels and subdomains,
-//!   qualified names, label values, config keys, port names).
+//! - the name and key formats it checks (RFC 1123 labels and subdomains,
+//!   qualified names, label values, config keys, port names) are in the
+//!   crate's `names` module, which label selectors use too.
 //! - `defaults`: defaulting for every kind.
 //! - `meta`: `metadata` rules shared by all kinds (name, namespace, labels,
 //!   annotations, owner references, what an update may not change).
@@ -45,7 +46,7 @@
 //!   the API server applies them without [`validate`]'s update rules, or with
 //!   [`validate_status_update`].
 
-pub(crate) mod names;
+use crate::names;
 
 mod cluster;
 mod cron;

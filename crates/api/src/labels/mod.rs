@@ -43,7 +43,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::admission::names;
+use crate::names;
 
 mod parser;
 

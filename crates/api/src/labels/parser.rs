@@ -7,7 +7,7 @@
 //! read, which is what [`Context`] says.
 
 use super::{quote, Operator, Requirement};
-use crate::admission::names;
+use crate::names;
 
 /// Parses a whole selector into its requirements, in the order written.
 pub(super) fn parse(selector: &str) -> Result<Vec<Requirement>, String> {

@@ -38,7 +38,7 @@ use std::path::Path;
 pub use build::{build_oci_tarball, busybox_rootfs, ImageBuild, RootfsEntry};
 pub use store::{ImageStore, ResolvedImage};
 
-use crate::runtime::RuntimeError;
+use crate::containerd::{ConnectError, Connection};
 
 /// What reading, importing or resolving an image can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,9 @@ pub enum ImageError {
     /// containerd has no image by this name.
     #[error("image {0:?} is not present")]
     NotPresent(String),
+    /// containerd could not be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// containerd refused a call.
     #[error("containerd {what}: {message}")]
     Containerd {
@@ -94,26 +97,13 @@ impl ImageError {
             message: status.message().to_string(),
         }
     }
-
-    /// The runtime error for a container whose image is `image`.
-    pub(crate) fn for_image(self, image: &str) -> RuntimeError {
-        match self {
-            ImageError::NotPresent(_) => RuntimeError::ImageNeverPull {
-                image: image.to_string(),
-            },
-            other => RuntimeError::ImagePull {
-                image: image.to_string(),
-                message: other.to_string(),
-            },
-        }
-    }
 }
 
 impl ImageStore {
     /// Connects to containerd's socket for the images of `namespace` (for
     /// `skiff image import`, outside a kubelet).
-    pub async fn connect(socket: &Path, namespace: &str) -> Result<ImageStore, RuntimeError> {
-        let connection = crate::runtime::containerd::Connection::connect(socket, namespace).await?;
+    pub async fn connect(socket: &Path, namespace: &str) -> Result<ImageStore, ImageError> {
+        let connection = Connection::connect(socket, namespace).await?;
         Ok(ImageStore::new(connection))
     }
 

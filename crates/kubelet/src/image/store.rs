@@ -27,7 +27,7 @@ use super::oci::{
 };
 use super::reference::normalize;
 use super::ImageError;
-use crate::runtime::containerd::Connection;
+use crate::containerd::Connection;
 
 /// The snapshotter images are unpacked into and containers run from.
 pub const SNAPSHOTTER: &str = "overlayfs";

@@ -29,6 +29,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 pub mod containerd;
+pub mod hollow;
+pub mod process;
 
 /// The labels every sandbox and container carries, named as the real kubelet
 /// names them, so that a listing maps each back to its pod and container.

@@ -139,6 +139,13 @@ use prealloc::Preallocator;
 use record::{Record, MAX_PAYLOAD_LEN};
 use segment::Active;
 
+/// Fsyncs a directory, making file creations and deletions in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(WalError::io("fsync directory", dir))
+}
+
 /// Tunables of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalOptions {
@@ -335,7 +342,7 @@ impl Wal {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(WalError::io("create directory", dir))?;
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                segment::sync_dir(parent)?;
+                sync_dir(parent)?;
             }
         }
         let recover::RecoveredLog {
@@ -475,7 +482,7 @@ impl Wal {
             self.layout.segments.remove(0);
             tracing::debug!(path = %path.display(), "wal: purged segment");
         }
-        segment::sync_dir(&self.dir)?;
+        sync_dir(&self.dir)?;
         self.logical = self.layout.span();
         Ok(())
     }

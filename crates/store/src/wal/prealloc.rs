@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use super::segment::sync_dir;
+use super::sync_dir;
 use super::WalError;
 
 /// The name of the spare file in the log directory.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::prealloc::Preallocator;
 use super::record::{self, DecodeError, Record, HEADER_LEN};
+use super::sync_dir;
 use super::WalError;
 
 /// Disk sector size: a write that was cut short by a crash loses whole sectors,
@@ -164,13 +165,6 @@ fn next_intact_record(bytes: &[u8], from: usize) -> Option<usize> {
                 .is_some_and(|&kind| record::is_known_type(kind))
         })
         .find(|&at| record::decode(&bytes[at..]).is_ok())
-}
-
-/// Fsyncs a directory, making file creations and deletions in it durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(WalError::io("fsync directory", dir))
 }
 
 /// The segment being written: the last one.

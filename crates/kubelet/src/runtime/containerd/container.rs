@@ -48,7 +48,7 @@ impl ContainerdRuntime {
             .images
             .resolve(&config.image)
             .await
-            .map_err(|error| error.for_image(&config.image))?;
+            .map_err(|error| super::image_error(error, &config.image))?;
         let process = ProcessInput::for_container(config, &image.run);
         if process.args.is_empty() {
             return Err(RuntimeError::CreateContainer(

@@ -34,7 +34,6 @@
 //! read from the container's memory cgroup, which exists until the task is
 //! deleted (on remove).
 
-pub mod connection;
 mod container;
 mod exec;
 pub mod log;
@@ -46,10 +45,11 @@ pub mod spec;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use connection::Connection;
+pub use crate::containerd::Connection;
 
 use crate::cni::{Cni, NetworkConfig};
-use crate::image::ImageStore;
+use crate::containerd::ConnectError;
+use crate::image::{ImageError, ImageStore};
 use crate::runtime::{
     ContainerConfig, ContainerId, ContainerStatus, ExecOutput, Result, Runtime, RuntimeError,
     SandboxConfig, SandboxId, SandboxStatus,
@@ -136,7 +136,7 @@ impl Runtime for ContainerdRuntime {
             .resolve(image)
             .await
             .map(|_| ())
-            .map_err(|error| error.for_image(image))
+            .map_err(|error| image_error(error, image))
     }
 
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<SandboxId> {
@@ -186,5 +186,25 @@ impl Runtime for ContainerdRuntime {
         timeout: Duration,
     ) -> Result<ExecOutput> {
         self.exec(id, command, timeout).await
+    }
+}
+
+impl From<ConnectError> for RuntimeError {
+    fn from(error: ConnectError) -> RuntimeError {
+        RuntimeError::Other(error.to_string())
+    }
+}
+
+/// The runtime error for a container whose image is `image`: a missing one
+/// is ErrImageNeverPull (nothing can be pulled), anything else ErrImagePull.
+pub(crate) fn image_error(error: ImageError, image: &str) -> RuntimeError {
+    match error {
+        ImageError::NotPresent(_) => RuntimeError::ImageNeverPull {
+            image: image.to_string(),
+        },
+        other => RuntimeError::ImagePull {
+            image: image.to_string(),
+            message: other.to_string(),
+        },
     }
 }

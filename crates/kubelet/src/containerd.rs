@@ -1,4 +1,5 @@
-//! One connection to containerd's gRPC socket, scoped to a containerd
+//! One connection to containerd's gRPC socket, shared by the image store
+//! ([`crate::image`]) and the containerd runtime ([`crate::runtime::containerd`]), scoped to a containerd
 //! namespace: every request carries the `containerd-namespace` header, and
 //! requests made during an import carry a lease (`containerd-lease`) so that
 //! containerd's garbage collector keeps what is half-written.
@@ -16,12 +17,17 @@ use containerd_client::services::v1::{
 use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 
-use crate::runtime::{Result, RuntimeError};
+use sha2::{Digest, Sha256};
 
 /// The gRPC metadata key containerd reads the namespace from.
 const NAMESPACE_HEADER: &str = "containerd-namespace";
 /// The gRPC metadata key containerd reads a lease from.
 const LEASE_HEADER: &str = "containerd-lease";
+
+/// containerd could not be reached, or the namespace is not a valid header value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
 
 /// A channel to containerd and the namespace every request is made in.
 #[derive(Clone, Debug)]
@@ -32,12 +38,11 @@ pub struct Connection {
 
 impl Connection {
     /// Connects to containerd's socket; requests will use `namespace`.
-    pub async fn connect(socket: &Path, namespace: &str) -> Result<Connection> {
-        let namespace = AsciiMetadataValue::try_from(namespace).map_err(|_| {
-            RuntimeError::Other(format!("invalid containerd namespace {namespace:?}"))
-        })?;
+    pub async fn connect(socket: &Path, namespace: &str) -> Result<Connection, ConnectError> {
+        let namespace = AsciiMetadataValue::try_from(namespace)
+            .map_err(|_| ConnectError(format!("invalid containerd namespace {namespace:?}")))?;
         let channel = containerd_client::connect(socket).await.map_err(|error| {
-            RuntimeError::Other(format!(
+            ConnectError(format!(
                 "cannot connect to containerd at {}: {error}",
                 socket.display()
             ))
@@ -67,13 +72,10 @@ impl Connection {
     /// behind does not pin what it holds for ever); returns its ID.
     /// Resources created under it survive garbage collection until it is
     /// deleted, by which time something else must refer to them.
-    pub(crate) async fn create_lease(
-        &self,
-        purpose: &str,
-    ) -> std::result::Result<String, tonic::Status> {
+    pub(crate) async fn create_lease(&self, purpose: &str) -> Result<String, tonic::Status> {
         let seed = format!("{purpose} {:?}", SystemTime::now());
-        let digest = crate::image::digest::sha256_digest(seed.as_bytes());
-        let id = format!("skiff-{}", &digest["sha256:".len().."sha256:".len() + 16]);
+        let digest = format!("{:x}", Sha256::digest(seed.as_bytes()));
+        let id = format!("skiff-{}", &digest[..16]);
         let now = jiff::Timestamp::now();
         let expiry = now
             .checked_add(jiff::SignedDuration::from_hours(1))
@@ -87,7 +89,7 @@ impl Connection {
     }
 
     /// Deletes a lease; what it held is now kept only by references.
-    pub(crate) async fn delete_lease(&self, id: &str) -> std::result::Result<(), tonic::Status> {
+    pub(crate) async fn delete_lease(&self, id: &str) -> Result<(), tonic::Status> {
         let delete = DeleteRequest {
             id: id.to_string(),
             sync: false,

@@ -1,0 +1,118 @@
+//! The CronJob controller's shell: informers on CronJobs and Jobs, a queue
+//! of CronJob keys, workers applying [`super::reconcile`]'s plan.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use skiff_client::{
+    Api, DeleteParams, ObjectKey, PostParams, PropagationPolicy, QueueConfig, Store, WorkQueue,
+};
+
+use crate::error::Error;
+use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::manager::{now, worker, Context, Runner};
+use crate::{meta, writes};
+
+struct Controller {
+    ctx: Context,
+    cron_jobs: Store<CronJob>,
+    jobs: Store<Job>,
+}
+
+/// Registers the controller's handlers; the runner starts its workers.
+pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
+    let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
+    let slot = informers.get::<CronJob>()?;
+    let cron_jobs = slot.store();
+    let q = queue.clone();
+    slot.on_any(move |cj| q.add(ObjectKey::of(cj.as_ref())));
+    let slot = informers.get::<Job>()?;
+    let jobs = slot.store();
+    let q: WorkQueue<ObjectKey> = queue.clone();
+    slot.on_any(move |job| {
+        if let Some(key) = controller_key(&job.metadata, "CronJob") {
+            q.add(key);
+        }
+    });
+    let controller = Arc::new(Controller {
+        ctx: ctx.clone(),
+        cron_jobs,
+        jobs,
+    });
+    let workers = ctx.config.workers;
+    Ok(Box::new(move |shutdown| {
+        Box::pin(worker::run(
+            "cronjob",
+            queue,
+            workers,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
+    }))
+}
+
+impl Controller {
+    async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
+        let Some(cron_job) = self.cron_jobs.get_key(key) else {
+            return Ok(None);
+        };
+        let uid = cron_job.metadata.uid.clone().unwrap_or_default();
+        let jobs: Vec<Arc<Job>> = self
+            .jobs
+            .by_index(BY_NAMESPACE, &key.namespace)
+            .into_iter()
+            .filter(|j| meta::controller_of(&j.metadata).is_some_and(|r| r.uid == uid))
+            .collect();
+        let refs: Vec<&Job> = jobs.iter().map(|j| j.as_ref()).collect();
+        let plan = match super::reconcile(&cron_job, &refs, now()) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                self.ctx
+                    .events
+                    .warning(cron_job.as_ref(), "InvalidCronJob", &reason)
+                    .await;
+                return Ok(None);
+            }
+        };
+        if let Some((reason, message)) = &plan.warning {
+            self.ctx
+                .events
+                .warning(cron_job.as_ref(), reason, message)
+                .await;
+        }
+        let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let background = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..Default::default()
+        };
+        let deletes = plan.delete.iter().map(|name| {
+            let (api, params) = (api.clone(), background.clone());
+            async move { writes::delete(&api, name, &params).await }
+        });
+        writes::all("Job deletions", deletes.collect()).await?;
+        if let Some(job) = &plan.create {
+            match api.create(&PostParams::default(), job).await {
+                Err(e) if e.is_already_exists() => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        if !meta::same(&cron_job.status, &Some(plan.status.clone())) {
+            let mut next = cron_job.as_ref().clone();
+            next.status = Some(plan.status);
+            let api: Api<CronJob> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
+        }
+        Ok(plan.requeue_after)
+    }
+}

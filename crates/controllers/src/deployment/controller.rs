@@ -1,0 +1,165 @@
+//! The Deployment controller's shell: informers on Deployments and
+//! ReplicaSets, a queue of Deployment keys, workers applying
+//! [`super::reconcile`]'s plan.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use serde_json::json;
+use skiff_client::{
+    Api, DeleteParams, ObjectKey, Patch, PatchParams, PostParams, PropagationPolicy, QueueConfig,
+    Store, WorkQueue,
+};
+
+use crate::error::Error;
+use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::manager::{now, worker, Context, Runner};
+use crate::{meta, writes};
+
+struct Controller {
+    ctx: Context,
+    deployments: Store<Deployment>,
+    sets: Store<ReplicaSet>,
+}
+
+fn queue_for(deployments: &Store<Deployment>, queue: &WorkQueue<ObjectKey>, rs: &ReplicaSet) {
+    if let Some(key) = controller_key(&rs.metadata, "Deployment") {
+        queue.add(key);
+        return;
+    }
+    let namespace = rs.metadata.namespace.clone().unwrap_or_default();
+    let labels = meta::labels(&rs.metadata);
+    for d in deployments.by_index(BY_NAMESPACE, &namespace) {
+        let selector = d
+            .spec
+            .as_ref()
+            .and_then(|s| meta::selector(Some(&s.selector)).ok());
+        if selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
+            queue.add(ObjectKey::of(d.as_ref()));
+        }
+    }
+}
+
+/// Registers the controller's handlers; the runner starts its workers.
+pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
+    let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
+    let slot = informers.get::<Deployment>()?;
+    let deployments = slot.store();
+    let q = queue.clone();
+    slot.on_any(move |d| q.add(ObjectKey::of(d.as_ref())));
+    let slot = informers.get::<ReplicaSet>()?;
+    let sets = slot.store();
+    let (q, d) = (queue.clone(), deployments.clone());
+    slot.on_add(move |rs| queue_for(&d, &q, rs));
+    let (q, d) = (queue.clone(), deployments.clone());
+    slot.on_update(move |old, new| {
+        queue_for(&d, &q, old);
+        queue_for(&d, &q, new);
+    });
+    let (q, d) = (queue.clone(), deployments.clone());
+    slot.on_delete(move |rs| queue_for(&d, &q, rs));
+    let controller = Arc::new(Controller {
+        ctx: ctx.clone(),
+        deployments,
+        sets,
+    });
+    let workers = ctx.config.workers;
+    Ok(Box::new(move |shutdown| {
+        Box::pin(worker::run(
+            "deployment",
+            queue,
+            workers,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
+    }))
+}
+
+impl Controller {
+    async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
+        let Some(deployment) = self.deployments.get_key(key) else {
+            return Ok(None);
+        };
+        let sets = self.sets.by_index(BY_NAMESPACE, &key.namespace);
+        let refs: Vec<&ReplicaSet> = sets.iter().map(|rs| rs.as_ref()).collect();
+        let plan = match super::reconcile(&deployment, &refs, now()) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                self.ctx
+                    .events
+                    .warning(deployment.as_ref(), "InvalidDeployment", &reason)
+                    .await;
+                return Ok(None);
+            }
+        };
+        let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let by_name = |name: &String| {
+            sets.iter()
+                .find(|rs| rs.metadata.name.as_ref() == Some(name))
+                .cloned()
+        };
+        let owner = meta::controller_ref(deployment.as_ref());
+        let uid = deployment.metadata.uid.clone().unwrap_or_default();
+        let adopt = plan.adopt.iter().filter_map(by_name).map(|rs| {
+            let (api, owner) = (api.clone(), owner.clone());
+            async move { writes::adopt(&api, rs.as_ref(), owner).await }
+        });
+        writes::all("adoptions", adopt.collect()).await?;
+        let release = plan.release.iter().filter_map(by_name).map(|rs| {
+            let (api, uid) = (api.clone(), uid.clone());
+            async move { writes::release(&api, rs.as_ref(), &uid).await }
+        });
+        writes::all("releases", release.collect()).await?;
+        if let Some(rs) = &plan.create {
+            match api.create(&PostParams::default(), rs).await {
+                Ok(_) => {}
+                // Made by an earlier run whose write the cache has not shown yet.
+                Err(e) if e.is_already_exists() => return Ok(Some(Duration::from_millis(100))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let scales = plan.scale.iter().map(|scale| {
+            let annotations: serde_json::Map<String, serde_json::Value> = scale
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            let patch = json!({
+                "metadata": { "annotations": annotations },
+                "spec": { "replicas": scale.replicas },
+            });
+            let api = api.clone();
+            async move {
+                api.patch(&scale.name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map(|_| ())
+            }
+        });
+        writes::all("ReplicaSet scalings", scales.collect()).await?;
+        let background = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..Default::default()
+        };
+        let deletes = plan.delete.iter().map(|name| {
+            let (api, params) = (api.clone(), background.clone());
+            async move { writes::delete(&api, name, &params).await }
+        });
+        writes::all("ReplicaSet deletions", deletes.collect()).await?;
+        if !meta::same(&deployment.status, &Some(plan.status.clone())) {
+            let mut next = deployment.as_ref().clone();
+            next.status = Some(plan.status);
+            let api: Api<Deployment> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
+        }
+        Ok(plan.requeue_after)
+    }
+}

@@ -1,0 +1,268 @@
+//! The Job controller's shell: informers on Jobs and Pods, a queue of Job
+//! keys, workers applying [`super::reconcile`]'s plan in the order that makes
+//! counting exactly-once: status first, then finalizers, then pods.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use serde_json::json;
+use skiff_client::{
+    Api, DeleteParams, ObjectKey, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+    QueueConfig, Store, WorkQueue,
+};
+
+use super::TRACKING_FINALIZER;
+use crate::error::Error;
+use crate::expectations::Expectations;
+use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::manager::{now, worker, Context, Runner};
+use crate::{meta, writes};
+
+struct Controller {
+    ctx: Context,
+    jobs: Store<Job>,
+    pods: Store<Pod>,
+    expectations: Arc<Mutex<Expectations<ObjectKey>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers the controller's handlers; the runner starts its workers.
+pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
+    let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
+    let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
+    let slot = informers.get::<Job>()?;
+    let jobs = slot.store();
+    let q = queue.clone();
+    slot.on_any(move |job| q.add(ObjectKey::of(job.as_ref())));
+    let slot = informers.get::<Pod>()?;
+    let pods = slot.store();
+    let (q, e) = (queue.clone(), expectations.clone());
+    slot.on_add(move |pod| {
+        if let Some(key) = controller_key(&pod.metadata, "Job") {
+            lock(&e).creation_observed(&key);
+            q.add(key);
+        }
+    });
+    let (q, e) = (queue.clone(), expectations.clone());
+    slot.on_update(move |old, new| {
+        if let Some(key) = controller_key(&new.metadata, "Job") {
+            if old.metadata.deletion_timestamp.is_none()
+                && new.metadata.deletion_timestamp.is_some()
+            {
+                lock(&e).deletion_observed(&key);
+            }
+            q.add(key);
+        }
+    });
+    let (q, e) = (queue.clone(), expectations.clone());
+    slot.on_delete(move |pod| {
+        if let Some(key) = controller_key(&pod.metadata, "Job") {
+            if pod.metadata.deletion_timestamp.is_none() {
+                lock(&e).deletion_observed(&key);
+            }
+            q.add(key);
+        }
+    });
+    let controller = Arc::new(Controller {
+        ctx: ctx.clone(),
+        jobs,
+        pods,
+        expectations,
+    });
+    let workers = ctx.config.workers;
+    Ok(Box::new(move |shutdown| {
+        Box::pin(worker::run("job", queue, workers, shutdown, move |key| {
+            let controller = controller.clone();
+            async move { controller.sync(&key).await }
+        }))
+    }))
+}
+
+impl Controller {
+    async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
+        let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
+        let Some(job) = self.jobs.get_key(key) else {
+            lock(&self.expectations).forget(key);
+            return self.release_orphans(key, &pod_api, &namespace_pods).await;
+        };
+        let now = now();
+        let refs: Vec<&Pod> = namespace_pods.iter().map(|p| p.as_ref()).collect();
+        let may_manage = lock(&self.expectations).satisfied(key, now);
+        let plan = match super::reconcile(&job, &refs, may_manage, now) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                self.ctx
+                    .events
+                    .warning(job.as_ref(), "InvalidJob", &reason)
+                    .await;
+                return Ok(None);
+            }
+        };
+        let by_name = |name: &String| {
+            namespace_pods
+                .iter()
+                .find(|p| p.metadata.name.as_ref() == Some(name))
+                .cloned()
+        };
+        let owner = meta::controller_ref(job.as_ref());
+        let adopt = plan.adopt.iter().filter_map(by_name).map(|p| {
+            let (api, owner) = (pod_api.clone(), owner.clone());
+            async move { writes::adopt(&api, p.as_ref(), owner).await }
+        });
+        writes::all("adoptions", adopt.collect()).await?;
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let release = plan.release.iter().filter_map(by_name).map(|p| {
+            let (api, uid) = (pod_api.clone(), uid.clone());
+            async move { writes::release(&api, p.as_ref(), &uid).await }
+        });
+        writes::all("releases", release.collect()).await?;
+        // 1. Status first: the uids about to lose their finalizer are recorded.
+        if !meta::same(&job.status, &Some(plan.status.clone())) {
+            let mut next = job.as_ref().clone();
+            next.status = Some(plan.status.clone());
+            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
+        }
+        // 2. Then the finalizers go.
+        let finalizers: Vec<_> = plan.remove_finalizers.iter().filter_map(by_name).collect();
+        remove_finalizers(&pod_api, &finalizers).await?;
+        // 3. Then pods are created and deleted.
+        self.create(key, &job, &pod_api, &plan.create, now).await?;
+        self.delete(key, &pod_api, &plan.delete, now).await?;
+        if plan.delete_job {
+            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            let params = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            writes::delete(&api, &key.name, &params).await?;
+        }
+        Ok(plan.requeue_after)
+    }
+
+    /// A Job that is gone leaves its pods' finalizers behind: remove them, so
+    /// the pods can go too.
+    async fn release_orphans(
+        &self,
+        key: &ObjectKey,
+        api: &Api<Pod>,
+        pods: &[Arc<Pod>],
+    ) -> Result<Option<Duration>, Error> {
+        let orphans: Vec<Arc<Pod>> = pods
+            .iter()
+            .filter(|p| controller_key(&p.metadata, "Job").as_ref() == Some(key))
+            .filter(|p| {
+                p.metadata
+                    .finalizers
+                    .iter()
+                    .flatten()
+                    .any(|f| f == TRACKING_FINALIZER)
+            })
+            .cloned()
+            .collect();
+        remove_finalizers(api, &orphans).await?;
+        Ok(None)
+    }
+
+    async fn create(
+        &self,
+        key: &ObjectKey,
+        job: &Job,
+        api: &Api<Pod>,
+        indexes: &[Option<i32>],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        lock(&self.expectations).expect(key, indexes.len(), 0, now);
+        let mut done = 0;
+        for batch in crate::replicaset::slow_start_batches(indexes.len()) {
+            let creates = indexes[done..done + batch].iter().map(|index| {
+                let (api, pod) = (api.clone(), super::new_pod(job, *index));
+                async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
+            });
+            let result = writes::all("pod creations", creates.collect()).await;
+            done += batch;
+            if let Err(error) = result {
+                let failed = match &error {
+                    Error::Partial { failed, .. } => *failed,
+                    _ => batch,
+                };
+                let mut e = lock(&self.expectations);
+                for _ in 0..failed + indexes.len() - done {
+                    e.creation_observed(key);
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        api: &Api<Pod>,
+        names: &[String],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        lock(&self.expectations).expect(key, 0, names.len(), now);
+        let deletes = names.iter().map(|name| {
+            let (api, expectations, key) = (api.clone(), self.expectations.clone(), key.clone());
+            async move {
+                let result = writes::delete(&api, name, &DeleteParams::default()).await;
+                if result.is_err() {
+                    lock(&expectations).deletion_observed(&key);
+                }
+                result
+            }
+        });
+        writes::all("pod deletions", deletes.collect()).await
+    }
+}
+
+/// Removes the tracking finalizer from `pods`, each guarded by its resourceVersion.
+async fn remove_finalizers(api: &Api<Pod>, pods: &[Arc<Pod>]) -> Result<(), Error> {
+    let patches = pods.iter().map(|pod| {
+        let remaining: Vec<&String> = pod
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| *f != TRACKING_FINALIZER)
+            .collect();
+        let patch = json!({ "metadata": {
+            "finalizers": remaining,
+            "resourceVersion": pod.metadata.resource_version,
+        }});
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api = api.clone();
+        async move {
+            writes::ignore_not_found(
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                    .map(|_| ()),
+            )
+        }
+    });
+    writes::all("finalizer removals", patches.collect()).await
+}

@@ -1,0 +1,144 @@
+//! One informer per kind, shared by every controller that needs it: each
+//! registers its handlers, then all start together and the controllers wait
+//! for their caches to fill (a small shared informer factory).
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use skiff_client::{Api, Client, Informer, InformerConfig, Object, ObjectKey, Resource, Store};
+use tokio_util::sync::CancellationToken;
+
+/// The index every cache carries: objects by namespace.
+pub(crate) const BY_NAMESPACE: &str = "namespace";
+
+/// One kind's informer, before it runs.
+pub(crate) struct Slot<K: Object> {
+    informer: Option<Informer<K>>,
+    store: Store<K>,
+}
+
+impl<K: Object + Resource<DynamicType = ()>> Slot<K> {
+    fn new(client: &Client) -> Result<Slot<K>, skiff_client::Error> {
+        let mut informer = Informer::new(Api::<K>::all(client.clone()), InformerConfig::default())
+            .with_index(BY_NAMESPACE, |o: &K| {
+                vec![o.meta().namespace.clone().unwrap_or_default()]
+            });
+        let store = informer.store();
+        Ok(Slot {
+            informer: Some(informer),
+            store,
+        })
+    }
+
+    fn take(&mut self) -> Informer<K> {
+        self.informer.take().expect("an informer runs once")
+    }
+
+    /// The cache this informer fills.
+    pub(crate) fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Calls `handler` for each object added.
+    pub(crate) fn on_add(&mut self, handler: impl Fn(&Arc<K>) + Send + Sync + 'static) {
+        let informer = self.take().on_add(handler);
+        self.informer = Some(informer);
+    }
+
+    /// Calls `handler(old, new)` for each object changed.
+    pub(crate) fn on_update(&mut self, handler: impl Fn(&Arc<K>, &Arc<K>) + Send + Sync + 'static) {
+        let informer = self.take().on_update(handler);
+        self.informer = Some(informer);
+    }
+
+    /// Calls `handler` for each object removed.
+    pub(crate) fn on_delete(&mut self, handler: impl Fn(&Arc<K>) + Send + Sync + 'static) {
+        let informer = self.take().on_delete(handler);
+        self.informer = Some(informer);
+    }
+
+    /// Calls `handler` with the object on every add, update (new state) and delete.
+    pub(crate) fn on_any(&mut self, handler: impl Fn(&Arc<K>) + Send + Sync + Clone + 'static) {
+        let (add, update) = (handler.clone(), handler.clone());
+        self.on_add(add);
+        self.on_update(move |_, new| update(new));
+        self.on_delete(handler);
+    }
+}
+
+/// A slot of any kind, as the manager holds it.
+trait AnySlot: Send {
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
+    fn run(&mut self, shutdown: CancellationToken) -> BoxFuture<'static, ()>;
+}
+
+impl<K: Object + Resource<DynamicType = ()>> AnySlot for Slot<K> {
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn run(&mut self, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+        Box::pin(self.take().run(shutdown))
+    }
+}
+
+/// The informers of one manager run, by kind.
+pub(crate) struct Informers {
+    client: Client,
+    slots: Vec<(std::any::TypeId, Box<dyn AnySlot>)>,
+    syncs: Vec<BoxFuture<'static, ()>>,
+}
+
+impl Informers {
+    pub(crate) fn new(client: Client) -> Informers {
+        Informers {
+            client,
+            slots: Vec::new(),
+            syncs: Vec::new(),
+        }
+    }
+
+    /// The informer of kind `K`, made on first use.
+    pub(crate) fn get<K: Object + Resource<DynamicType = ()>>(
+        &mut self,
+    ) -> Result<&mut Slot<K>, skiff_client::Error> {
+        let id = std::any::TypeId::of::<K>();
+        if !self.slots.iter().any(|(t, _)| *t == id) {
+            let slot: Slot<K> = Slot::new(&self.client)?;
+            let store = slot.store();
+            self.syncs
+                .push(Box::pin(async move { store.wait_for_sync().await }));
+            self.slots.push((id, Box::new(slot)));
+        }
+        let (_, slot) = self
+            .slots
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .expect("the slot was just made");
+        Ok(slot
+            .as_any()
+            .downcast_mut::<Slot<K>>()
+            .expect("slots are filed by their type"))
+    }
+
+    /// Starts every informer and waits until all caches have listed once.
+    pub(crate) async fn start(mut self, shutdown: &CancellationToken) {
+        for (_, slot) in self.slots.iter_mut() {
+            tokio::spawn(slot.run(shutdown.clone()));
+        }
+        tokio::select! {
+            _ = futures::future::join_all(self.syncs) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// The key of the controller (of `kind`) that controls `meta`, if any.
+pub(crate) fn controller_key(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+) -> Option<ObjectKey> {
+    let reference = crate::meta::controller_of(meta)?;
+    (reference.kind == kind)
+        .then(|| ObjectKey::new(meta.namespace.as_deref().unwrap_or(""), &reference.name))
+}

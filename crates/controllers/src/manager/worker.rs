@@ -1,0 +1,61 @@
+//! Workers: take keys off a controller's queue and reconcile them, as
+//! client-go's `processNextWorkItem`.
+//!
+//! A reconcile that succeeds forgets the key's failures and, if it asks,
+//! queues the key again after a delay; one that fails is queued again after
+//! its per-key backoff. Either way the key is marked done, so an event that
+//! came in meanwhile brings it back once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use skiff_client::{ObjectKey, WorkQueue};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::Error;
+
+/// Runs `workers` workers over `queue` until `shutdown`, each calling
+/// `sync(key)`: `Ok(Some(delay))` to look again after `delay`.
+pub(crate) async fn run<F, Fut>(
+    controller: &'static str,
+    queue: WorkQueue<ObjectKey>,
+    workers: usize,
+    shutdown: CancellationToken,
+    sync: F,
+) where
+    F: Fn(ObjectKey) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Option<Duration>, Error>> + Send,
+{
+    let stop = queue.clone();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        stop.shutdown();
+    });
+    let mut handles = Vec::new();
+    for _ in 0..workers.max(1) {
+        let (queue, sync) = (queue.clone(), sync.clone());
+        handles.push(tokio::spawn(async move {
+            while let Some(key) = queue.get().await {
+                let span = tracing::debug_span!("reconcile", controller, key = %key);
+                match sync(key.clone()).instrument(span).await {
+                    Ok(requeue) => {
+                        queue.forget(&key);
+                        if let Some(delay) = requeue {
+                            queue.add_after(key.clone(), delay);
+                        }
+                    }
+                    Err(error) => {
+                        let delay = queue.requeue_rate_limited(key.clone());
+                        tracing::info!(controller, %key, %error, ?delay, "reconcile failed; retrying");
+                    }
+                }
+                queue.done(&key);
+            }
+        }));
+    }
+    for handle in handles {
+        let _ = handle.await;
+    }
+}

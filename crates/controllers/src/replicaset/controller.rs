@@ -1,0 +1,238 @@
+//! The ReplicaSet controller's shell: informers on ReplicaSets and Pods, a
+//! work queue of ReplicaSet keys, and workers applying [`super::reconcile`]'s
+//! plan through the client.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use skiff_client::{Api, DeleteParams, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
+
+use crate::error::Error;
+use crate::expectations::Expectations;
+use crate::manager::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::manager::{now, worker, Context, Runner};
+use crate::{meta, pods, writes};
+
+struct Controller {
+    ctx: Context,
+    sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    expectations: Arc<Mutex<Expectations<ObjectKey>>>,
+}
+
+/// Queues the ReplicaSets that a pod without a controller could belong to.
+fn queue_matching(sets: &Store<ReplicaSet>, queue: &WorkQueue<ObjectKey>, pod: &Pod) {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let labels = meta::labels(&pod.metadata);
+    for rs in sets.by_index(BY_NAMESPACE, &namespace) {
+        let selector = rs
+            .spec
+            .as_ref()
+            .and_then(|s| meta::selector(Some(&s.selector)).ok());
+        if selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
+            queue.add(ObjectKey::of(rs.as_ref()));
+        }
+    }
+}
+
+/// Registers the controller's handlers; the runner starts its workers.
+pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
+    let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
+    let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
+    let set_slot = informers.get::<ReplicaSet>()?;
+    let sets = set_slot.store();
+    let q = queue.clone();
+    set_slot.on_any(move |rs| q.add(ObjectKey::of(rs.as_ref())));
+    let pod_slot = informers.get::<Pod>()?;
+    let pods_store = pod_slot.store();
+    let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
+    pod_slot.on_add(
+        move |pod| match controller_key(&pod.metadata, "ReplicaSet") {
+            Some(key) => {
+                lock(&e).creation_observed(&key);
+                q.add(key);
+            }
+            None => queue_matching(&s, &q, pod),
+        },
+    );
+    let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
+    pod_slot.on_update(move |old, new| {
+        let owner = controller_key(&new.metadata, "ReplicaSet");
+        if let Some(key) = &owner {
+            if old.metadata.deletion_timestamp.is_none()
+                && new.metadata.deletion_timestamp.is_some()
+            {
+                lock(&e).deletion_observed(key);
+            }
+            q.add(key.clone());
+        }
+        if let Some(key) = controller_key(&old.metadata, "ReplicaSet") {
+            q.add(key);
+        }
+        if owner.is_none() {
+            queue_matching(&s, &q, new);
+        }
+    });
+    let (q, e) = (queue.clone(), expectations.clone());
+    pod_slot.on_delete(move |pod| {
+        if let Some(key) = controller_key(&pod.metadata, "ReplicaSet") {
+            if pod.metadata.deletion_timestamp.is_none() {
+                lock(&e).deletion_observed(&key);
+            }
+            q.add(key);
+        }
+    });
+    let controller = Arc::new(Controller {
+        ctx: ctx.clone(),
+        sets,
+        pods: pods_store,
+        expectations,
+    });
+    let workers = ctx.config.workers;
+    Ok(Box::new(move |shutdown| {
+        Box::pin(worker::run(
+            "replicaset",
+            queue,
+            workers,
+            shutdown,
+            move |key| {
+                let controller = controller.clone();
+                async move { controller.sync(&key).await }
+            },
+        ))
+    }))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Controller {
+    async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
+        let Some(rs) = self.sets.get_key(key) else {
+            lock(&self.expectations).forget(key);
+            return Ok(None);
+        };
+        let now = now();
+        let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
+        let refs: Vec<&Pod> = namespace_pods.iter().map(|p| p.as_ref()).collect();
+        let may_manage = lock(&self.expectations).satisfied(key, now);
+        let plan = match super::reconcile(&rs, &refs, may_manage, now) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                self.ctx
+                    .events
+                    .warning(rs.as_ref(), "InvalidReplicaSet", &reason)
+                    .await;
+                return Ok(None);
+            }
+        };
+        let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+        let by_name = |name: &String| {
+            namespace_pods
+                .iter()
+                .find(|p| p.metadata.name.as_ref() == Some(name))
+                .cloned()
+        };
+        let owner = meta::controller_ref(rs.as_ref());
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
+        let claims = plan.adopt.iter().filter_map(by_name).map(|p| {
+            let (api, owner) = (pod_api.clone(), owner.clone());
+            async move { writes::adopt(&api, p.as_ref(), owner).await }
+        });
+        writes::all("adoptions", claims.collect()).await?;
+        let releases = plan.release.iter().filter_map(by_name).map(|p| {
+            let (api, uid) = (pod_api.clone(), uid.clone());
+            async move { writes::release(&api, p.as_ref(), &uid).await }
+        });
+        writes::all("releases", releases.collect()).await?;
+        self.create(key, &rs, &pod_api, plan.create, now).await?;
+        self.delete(key, &pod_api, &plan.delete, now).await?;
+        if !meta::same(&rs.status, &Some(plan.status.clone())) {
+            let mut next = rs.as_ref().clone();
+            next.status = Some(plan.status);
+            let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
+            api.replace_status(
+                &next.metadata.name.clone().unwrap_or_default(),
+                &PostParams::default(),
+                &next,
+            )
+            .await?;
+        }
+        Ok(plan.requeue_after)
+    }
+
+    /// Creates `count` pods in slow-start batches; a failing batch stops the
+    /// rest, and the pods never created are no longer expected.
+    async fn create(
+        &self,
+        key: &ObjectKey,
+        rs: &ReplicaSet,
+        api: &Api<Pod>,
+        count: usize,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Result<(), Error> {
+        if count == 0 {
+            return Ok(());
+        }
+        lock(&self.expectations).expect(key, count, 0, now);
+        let template = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        let pod = pods::from_template(
+            &template,
+            &key.namespace,
+            &format!("{}-", key.name),
+            meta::controller_ref(rs),
+        );
+        let mut remaining = count;
+        for batch in super::slow_start_batches(count) {
+            let creates = (0..batch).map(|_| {
+                let (api, pod) = (api.clone(), pod.clone());
+                async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
+            });
+            let result = writes::all("pod creations", creates.collect()).await;
+            remaining -= batch;
+            if let Err(error) = result {
+                let mut e = lock(&self.expectations);
+                let failed = match &error {
+                    Error::Partial { failed, .. } => *failed,
+                    _ => batch,
+                };
+                for _ in 0..failed + remaining {
+                    e.creation_observed(key);
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        api: &Api<Pod>,
+        names: &[String],
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Result<(), Error> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        lock(&self.expectations).expect(key, 0, names.len(), now);
+        let deletes = names.iter().map(|name| {
+            let (api, expectations, key) = (api.clone(), self.expectations.clone(), key.clone());
+            async move {
+                let result = writes::delete(&api, name, &DeleteParams::default()).await;
+                if result.is_err() {
+                    lock(&expectations).deletion_observed(&key);
+                }
+                result
+            }
+        });
+        writes::all("pod deletions", deletes.collect()).await
+    }
+}

@@ -1,0 +1,82 @@
+//! Writes the controllers share: adopting and releasing through owner
+//! references, deleting that tolerates "already gone", and collecting the
+//! results of many writes made at once.
+
+use futures::stream::{self, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use skiff_client::{Api, DeleteParams, Object, Patch, PatchParams};
+
+use crate::error::Error;
+
+/// How many writes of one reconcile are in flight at once.
+pub(crate) const CONCURRENT_WRITES: usize = 16;
+
+/// Runs `writes` concurrently; the first failure (of all) is the error.
+pub(crate) async fn all<F>(what: &'static str, writes: Vec<F>) -> Result<(), Error>
+where
+    F: std::future::Future<Output = Result<(), skiff_client::Error>>,
+{
+    let attempted = writes.len();
+    let results: Vec<Result<(), skiff_client::Error>> = stream::iter(writes)
+        .buffer_unordered(CONCURRENT_WRITES)
+        .collect()
+        .await;
+    let mut failures = results.into_iter().filter_map(Result::err);
+    match failures.next() {
+        None => Ok(()),
+        Some(first) => Err(Error::Partial {
+            what,
+            failed: 1 + failures.count(),
+            attempted,
+            first,
+        }),
+    }
+}
+
+/// Sets `owner` as the controller of the object named `name`, guarded by the
+/// resourceVersion the cache showed.
+pub(crate) async fn adopt<K: Object>(
+    api: &Api<K>,
+    object: &K,
+    owner: OwnerReference,
+) -> Result<(), skiff_client::Error> {
+    let patch = crate::meta::adopt_patch(object.meta(), owner);
+    let name = object.meta().name.clone().unwrap_or_default();
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map(|_| ())
+}
+
+/// Removes the reference to `owner_uid` from `object`.
+pub(crate) async fn release<K: Object>(
+    api: &Api<K>,
+    object: &K,
+    owner_uid: &str,
+) -> Result<(), skiff_client::Error> {
+    let patch = crate::meta::release_patch(object.meta(), owner_uid);
+    let name = object.meta().name.clone().unwrap_or_default();
+    ignore_not_found(
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ()),
+    )
+}
+
+/// Deletes `name`; an object already gone is not an error.
+pub(crate) async fn delete<K: Object>(
+    api: &Api<K>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<(), skiff_client::Error> {
+    ignore_not_found(api.delete(name, params).await.map(|_| ()))
+}
+
+/// `Ok` for NotFound: what was to be removed is gone.
+pub(crate) fn ignore_not_found(
+    result: Result<(), skiff_client::Error>,
+) -> Result<(), skiff_client::Error> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,5 @@
+//! The controllers against a real in-process API server, through the client.
+
+mod common;
+mod nodes;
+mod workloads;
