@@ -5,8 +5,11 @@
 //!
 //! # Layout
 //! - `cli`: the command line (clap), one subcommand per component or client action.
-//! - `store`, `apiserver`, `up`: the servers' subcommands, flags turned into the
-//!   library's config and `run` until a signal.
+//! - `store`, `apiserver`, `kubelet`, `controller_manager`, `up`:
+//!   the servers' subcommands, flags turned into the library's config and
+//!   `run` until a signal.
+//! - `component`: what the kubelet, scheduler and controller manager share
+//!   (finding the API server, leader-election flags).
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
 //! - `image`: `skiff image import`, OCI image tarballs into containerd.
 //! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`).
@@ -20,8 +23,11 @@
 mod apiserver;
 mod bench;
 mod cli;
+mod component;
+mod controller_manager;
 mod image;
 mod kubectl;
+mod kubelet;
 mod shutdown;
 mod store;
 mod up;
@@ -60,9 +66,11 @@ fn main() -> anyhow::Result<()> {
         Command::Delete(args) => kubectl::run(kubectl::Verb::Delete(args)),
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
         Command::Image(command) => image::run(command),
-        Command::Kubelet(_) | Command::Scheduler(_) | Command::ControllerManager(_) => {
-            anyhow::bail!("this component is not built into skiff yet")
+        Command::Kubelet(args) => kubelet::run(args),
+        Command::Scheduler(_) => {
+            anyhow::bail!("the scheduler is not built into skiff yet")
         }
+        Command::ControllerManager(args) => controller_manager::run(args),
         Command::Bench(command) => {
             let runtime = bench::runtime(&command)?;
             let result = runtime.block_on(bench::run(command));
