@@ -26,7 +26,8 @@ pub enum Command {
     Store(StoreArgs),
     /// Run the API server (gRPC) against etcd-compatible stores.
     Apiserver(ApiserverArgs),
-    /// Run a one-machine control plane: a store and the API server in one process.
+    /// Run a one-machine cluster in one process: a store, the API server, the
+    /// scheduler, the controllers and a kubelet.
     Up(UpArgs),
     /// Measure an etcd-API store (skiff-store or etcd) under load.
     #[command(subcommand)]
@@ -43,6 +44,169 @@ pub enum Command {
     Logs(LogsArgs),
     /// Execute a command in a container (as kubectl exec).
     Exec(ExecArgs),
+    /// Run a node agent: register a Node and run the pods bound to it.
+    Kubelet(KubeletArgs),
+    /// Run the scheduler: bind every pod without a node to one.
+    Scheduler(SchedulerArgs),
+    /// Run the controllers (ReplicaSet, Deployment, Job, CronJob, Endpoints, …).
+    ControllerManager(ControllerManagerArgs),
+    /// Manage the node's container images (containerd).
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// Which container runtime a kubelet runs pods with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeName {
+    /// containerd when its socket is reachable and the user is root, else process.
+    Auto,
+    /// Real containers through containerd and runc.
+    Containerd,
+    /// Plain child processes, no isolation, no images.
+    Process,
+    /// Simulated containers that run nothing (for scale tests).
+    Hollow,
+}
+
+/// `skiff kubelet`: flags named as the kubelet's.
+#[derive(Debug, Args)]
+pub struct KubeletArgs {
+    /// The Node's name [default: this host's name].
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The container runtime.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub runtime: RuntimeName,
+    /// Where pod directories, volumes, logs and the process runtime live.
+    #[arg(long, default_value = "/var/lib/skiff/kubelet")]
+    pub root_dir: PathBuf,
+    /// The node's IP, reported in its status and as the pods' hostIP.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub node_ip: std::net::IpAddr,
+    /// The address the kubelet's server (logs, exec) listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub address: std::net::IpAddr,
+    /// The port of the kubelet's server; 0 for none.
+    #[arg(long, default_value_t = 10250)]
+    pub port: u16,
+    /// The node's `topology.kubernetes.io/zone` label.
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// The node's `node.kubernetes.io/instance-type` label.
+    #[arg(long)]
+    pub instance_type: Option<String>,
+    /// containerd's gRPC socket (the containerd runtime).
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    pub containerd_socket: PathBuf,
+    /// Import every `*.tar` OCI image layout in this directory into
+    /// containerd before starting (the containerd runtime).
+    #[arg(long)]
+    pub image_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Kubernetes' leader-election flags, shared by the scheduler and the
+/// controller manager.
+#[derive(Debug, Args)]
+pub struct LeaderElectionArgs {
+    /// Run only while holding the Lease, so that one of several copies acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// How long a Lease stays held without renewal (such as 15s).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: std::time::Duration,
+    /// How long the leader keeps trying to renew before it stops leading.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: std::time::Duration,
+    /// How often to try to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: std::time::Duration,
+    /// The namespace of the Lease.
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+}
+
+/// `skiff scheduler`: flags named as kube-scheduler's.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// A KubeSchedulerConfiguration YAML file with the profiles.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub leader_election: LeaderElectionArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff controller-manager`: flags named as kube-controller-manager's.
+#[derive(Debug, Args)]
+pub struct ControllerManagerArgs {
+    /// Controllers to run: `*` for all, a name to add one, `-name` to leave one out.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+    /// Workers per controller.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_syncs: usize,
+    /// How long a node may go without renewing its Lease before it is Unknown.
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub node_monitor_grace_period: std::time::Duration,
+    /// How often node health is looked at.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub node_monitor_period: std::time::Duration,
+    /// Nodes whose pods are evicted per second.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f64,
+    /// The eviction rate when a zone is mostly down.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f64,
+    #[command(flatten)]
+    pub leader_election: LeaderElectionArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Parses a duration as Kubernetes' flags write one: a number and a unit
+/// (`ms`, `s`, `m`, `h`), such as `15s` or `500ms`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a number"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("{text:?} has an unknown unit {unit:?}")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// `skiff image …`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Import OCI image layout tarballs into containerd's content store, create
+    /// the images and unpack them, so pods can run them without a registry.
+    Import(ImageImportArgs),
+}
+
+/// `skiff image import FILE…`.
+#[derive(Debug, Args)]
+pub struct ImageImportArgs {
+    /// OCI image layout tarballs (`docker save`, `ctr image export`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// containerd's gRPC socket.
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    pub containerd_socket: PathBuf,
+    /// The containerd namespace the kubelet runs pods in.
+    #[arg(long, default_value = "skiff")]
+    pub namespace: String,
 }
 
 /// `skiff store`: flags named as etcd's.
@@ -134,7 +298,7 @@ pub struct ApiserverArgs {
     pub ranges: ServiceRangeArgs,
 }
 
-/// `skiff up`: a store and the API server in one process.
+/// `skiff up`: a whole one-machine cluster in one process.
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Where the store keeps its data.
@@ -146,6 +310,18 @@ pub struct UpArgs {
     /// List of URLs to serve etcd's API on, for outside store clients.
     #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
     pub listen_client_urls: Vec<String>,
+    /// The container runtime of the cluster's one kubelet.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub runtime: RuntimeName,
+    /// The kubelet's Node name [default: this host's name].
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The port of the kubelet's server (logs, exec) on 127.0.0.1.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
+    /// containerd's gRPC socket (the containerd runtime).
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    pub containerd_socket: PathBuf,
     #[command(flatten)]
     pub ranges: ServiceRangeArgs,
 }
@@ -424,6 +600,99 @@ mod tests {
         };
         assert_eq!(args.data_dir, PathBuf::from("./skiff-data"));
         assert_eq!(args.listen_client_urls, ["http://127.0.0.1:2379"]);
+    }
+
+    #[test]
+    fn image_import_takes_files_and_defaults_to_containerds_socket() {
+        let Command::Image(ImageCommand::Import(args)) =
+            Cli::try_parse_from(["skiff", "image", "import", "a.tar", "b.tar"])
+                .unwrap()
+                .command
+        else {
+            panic!("not the image import command")
+        };
+        assert_eq!(args.files, [PathBuf::from("a.tar"), PathBuf::from("b.tar")]);
+        assert_eq!(
+            args.containerd_socket,
+            PathBuf::from("/run/containerd/containerd.sock")
+        );
+        assert_eq!(args.namespace, "skiff");
+        let err = Cli::try_parse_from(["skiff", "image", "import"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn kubelet_flags_follow_the_kubelets_names() {
+        let Command::Kubelet(args) = Cli::try_parse_from([
+            "skiff",
+            "kubelet",
+            "--node-name",
+            "n1",
+            "--runtime",
+            "hollow",
+            "--zone",
+            "eu-1a",
+            "--instance-type",
+            "m5.large",
+            "--server",
+            "http://10.0.0.1:6443",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not the kubelet command")
+        };
+        assert_eq!(args.node_name.as_deref(), Some("n1"));
+        assert_eq!(args.runtime, RuntimeName::Hollow);
+        assert_eq!(args.zone.as_deref(), Some("eu-1a"));
+        assert_eq!(args.instance_type.as_deref(), Some("m5.large"));
+        assert_eq!(args.server.server.as_deref(), Some("http://10.0.0.1:6443"));
+        assert_eq!(args.port, 10250);
+        let err = Cli::try_parse_from(["skiff", "kubelet", "--runtime", "docker"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn leader_election_is_on_unless_turned_off() {
+        let Command::Scheduler(args) =
+            Cli::try_parse_from(["skiff", "scheduler", "--config", "s.yaml"])
+                .unwrap()
+                .command
+        else {
+            panic!("not the scheduler command")
+        };
+        assert!(args.leader_election.leader_elect);
+        assert_eq!(
+            args.leader_election.leader_elect_lease_duration,
+            std::time::Duration::from_secs(15)
+        );
+        assert_eq!(args.config, Some(PathBuf::from("s.yaml")));
+        let Command::ControllerManager(args) = Cli::try_parse_from([
+            "skiff",
+            "controller-manager",
+            "--leader-elect=false",
+            "--controllers",
+            "*,-cronjob",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not the controller-manager command")
+        };
+        assert!(!args.leader_election.leader_elect);
+        assert_eq!(args.controllers, ["*", "-cronjob"]);
+    }
+
+    #[test]
+    fn durations_are_written_with_a_unit() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("15").unwrap_err().contains("no unit"));
+        assert!(parse_duration("15d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("s").is_err());
     }
 
     #[test]

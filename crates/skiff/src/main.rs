@@ -5,9 +5,13 @@
 //!
 //! # Layout
 //! - `cli`: the command line (clap), one subcommand per component or client action.
-//! - `store`, `apiserver`, `up`: the servers' subcommands, flags turned into the
-//!   library's config and `run` until a signal.
+//! - `store`, `apiserver`, `kubelet`, `controller_manager`, `up`:
+//!   the servers' subcommands, flags turned into the library's config and
+//!   `run` until a signal.
+//! - `component`: what the kubelet, scheduler and controller manager share
+//!   (finding the API server, leader-election flags).
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
+//! - `image`: `skiff image import`, OCI image tarballs into containerd.
 //! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`).
 //! - `bench`: `skiff bench`, load generators for a store and for the API server.
 //!
@@ -19,10 +23,16 @@
 mod apiserver;
 mod bench;
 mod cli;
+mod component;
+mod controller_manager;
+mod image;
 mod kubectl;
+mod kubelet;
 mod shutdown;
 mod store;
 mod up;
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 use mimalloc::MiMalloc;
@@ -57,6 +67,12 @@ fn main() -> anyhow::Result<()> {
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
         Command::Logs(args) => kubectl::run(kubectl::Verb::Logs(args)),
         Command::Exec(args) => kubectl::exec::run_blocking(args),
+        Command::Image(command) => image::run(command),
+        Command::Kubelet(args) => kubelet::run(args),
+        Command::Scheduler(_) => {
+            anyhow::bail!("the scheduler is not built into skiff yet")
+        }
+        Command::ControllerManager(args) => controller_manager::run(args),
         Command::Bench(command) => {
             let runtime = bench::runtime(&command)?;
             let result = runtime.block_on(bench::run(command));
@@ -72,10 +88,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr; `RUST_LOG` picks what is shown (default: info).
+/// Colour codes only when stderr is a terminal, so a log written to a file
+/// or a pipe reads as plain text.
 fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -44,11 +44,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let registry_config = registry_config(&args.ranges)?;
     let mut store_listeners = Vec::new();
+    let mut store_urls = Vec::new();
     for url in &args.listen_client_urls {
         let addr = parse_url(url)?;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen for store clients on {addr}"))?;
+        let bound = listener
+            .local_addr()
+            .context("reading the store listener's address")?;
+        store_urls.push(server_url(bound));
         store_listeners.push(listener);
     }
     let api_listener = TcpListener::bind(args.listen)
@@ -57,13 +62,13 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     let api_addr = api_listener
         .local_addr()
         .context("reading the API listener's address")?;
-    match std::env::var_os("HOME") {
-        Some(home) => {
-            let path = write_client_config(Path::new(&home), api_addr)?;
-            tracing::info!(path = %path.display(), server = %server_url(api_addr), "wrote the client config");
+    let config_file = match std::env::var_os("HOME") {
+        Some(home) => Some(write_client_config(Path::new(&home), api_addr)?),
+        None => {
+            tracing::warn!("HOME is not set; not writing the client config file");
+            None
         }
-        None => tracing::warn!("HOME is not set; not writing the client config file"),
-    }
+    };
     let store = Store::open(StoreConfig {
         data_dir: args.data_dir.clone(),
         preallocate_wal_from_start: true,
@@ -73,7 +78,7 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     tracing::info!(data_dir = %args.data_dir.display(), "store open");
     let advertised = Advertised {
-        client_urls: args.listen_client_urls.clone(),
+        client_urls: store_urls.clone(),
         peer_urls: vec!["http://127.0.0.1:2380".into()],
     };
     let store_server = tokio::spawn(skiff_store::server::serve(
@@ -91,6 +96,13 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
             .bootstrap()
             .await
             .map_err(|e| anyhow::anyhow!("preparing the API server: {e}"))?;
+        let ready = Ready {
+            api_server: server_url(api_addr),
+            store_clients: store_urls,
+            data_dir: args.data_dir.clone(),
+            config_file,
+        };
+        print!("{}", ready.banner());
         skiff_apiserver::server::serve(api_listener, registry.clone(), shutdown.clone())
             .await
             .context("the API server")
@@ -112,6 +124,47 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     match store_result {
         Ok(result) => result.context("the store server"),
         Err(join) => Err(anyhow::anyhow!("the store server task failed: {join}")),
+    }
+}
+
+/// Where a started `skiff up` can be reached, printed once it is ready.
+struct Ready {
+    /// The API server's URL.
+    api_server: String,
+    /// The URLs serving etcd's API.
+    store_clients: Vec<String>,
+    /// The store's data directory.
+    data_dir: PathBuf,
+    /// The client config file written, if `$HOME` is set.
+    config_file: Option<PathBuf>,
+}
+
+impl Ready {
+    /// The plain text `skiff up` prints on stdout when ready: where it
+    /// listens, then the next commands to try.
+    fn banner(&self) -> String {
+        let config_file = match &self.config_file {
+            Some(path) => path.display().to_string(),
+            None => "not written ($HOME is not set)".to_string(),
+        };
+        format!(
+            "skiff is up.\n\
+             \n  API server:     {api}\
+             \n  store clients:  {store}\
+             \n  data directory: {data}\
+             \n  client config:  {config_file}\
+             \n\
+             \nTry:\
+             \n  skiff get nodes\
+             \n  skiff apply -f examples/\
+             \n  skiff get pods -w\
+             \n  skiff get deployments,jobs,cronjobs\
+             \n\
+             \nCtrl-C stops the cluster; the next `skiff up` with the same data directory resumes it.\n",
+            api = self.api_server,
+            store = self.store_clients.join(", "),
+            data = self.data_dir.display(),
+        )
     }
 }
 
@@ -192,6 +245,41 @@ mod tests {
             text.matches("server").count(),
             2,
             "one comment, one key: {text}"
+        );
+    }
+
+    #[test]
+    fn the_ready_banner_says_where_it_listens_and_what_to_try() {
+        let ready = Ready {
+            api_server: "http://127.0.0.1:6443".into(),
+            store_clients: vec![
+                "http://127.0.0.1:2379".into(),
+                "http://127.0.0.1:2479".into(),
+            ],
+            data_dir: PathBuf::from("./skiff-data"),
+            config_file: Some(PathBuf::from("/home/me/.skiff/config")),
+        };
+        let banner = ready.banner();
+        for line in [
+            "  API server:     http://127.0.0.1:6443",
+            "  store clients:  http://127.0.0.1:2379, http://127.0.0.1:2479",
+            "  data directory: ./skiff-data",
+            "  client config:  /home/me/.skiff/config",
+            "  skiff get nodes",
+            "  skiff apply -f examples/",
+            "  skiff get pods -w",
+        ] {
+            assert!(banner.lines().any(|l| l == line), "{line:?} in\n{banner}");
+        }
+        assert!(!banner.contains('\u{1b}'), "no terminal codes: {banner:?}");
+        let without_home = Ready {
+            config_file: None,
+            ..ready
+        }
+        .banner();
+        assert!(
+            without_home.contains("client config:  not written"),
+            "{without_home}"
         );
     }
 
