@@ -5,9 +5,9 @@
 //!
 //! # Layout
 //! - `cli`: the command line (clap), one subcommand per component or client action.
-//! - `store`, `apiserver`, `kubelet`, `controller_manager`, `up`:
+//! - `store`, `apiserver`, `kubelet`, `scheduler`, `controller_manager`, `up`:
 //!   the servers' subcommands, flags turned into the library's config and
-//!   `run` until a signal.
+//!   `run` until a signal; `up` runs them all in one process.
 //! - `component`: what the kubelet, scheduler and controller manager share
 //!   (finding the API server, leader-election flags).
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
@@ -28,6 +28,7 @@ mod controller_manager;
 mod image;
 mod kubectl;
 mod kubelet;
+mod scheduler;
 mod shutdown;
 mod store;
 mod up;
@@ -69,9 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::Exec(args) => kubectl::exec::run_blocking(args),
         Command::Image(command) => image::run(command),
         Command::Kubelet(args) => kubelet::run(args),
-        Command::Scheduler(_) => {
-            anyhow::bail!("the scheduler is not built into skiff yet")
-        }
+        Command::Scheduler(args) => scheduler::run(args),
         Command::ControllerManager(args) => controller_manager::run(args),
         Command::Bench(command) => {
             let runtime = bench::runtime(&command)?;

@@ -1,6 +1,15 @@
-//! `skiff up`: a one-machine control plane in one process — a store member
-//! (serving etcd's API to outside clients too) and the API server reading and
-//! writing it with no network hop — until Ctrl-C or SIGTERM.
+//! `skiff up`: a whole one-machine cluster in one process — a store member
+//! (data in `--data-dir`, serving etcd's API to outside clients too), the API
+//! server reading and writing it with no network hop, the scheduler, the
+//! controller manager and one kubelet named after the host — until Ctrl-C or
+//! SIGTERM. The next `skiff up` over the same data directory resumes the same
+//! cluster: the store reopens its log, and the kubelet (its files under
+//! `<data-dir>/kubelet`) adopts the pods still running.
+//!
+//! The kubelet's runtime is `--runtime`: by default containerd when its
+//! socket answers and we are root, else plain processes (see `kubelet`).
+//! Once everything is ready, `skiff up` prints where it listens and the next
+//! commands to try on stdout; its log goes to stderr.
 //!
 //! # The client config file
 //! Once the API server listens, `skiff up` writes `$HOME/.skiff/config` so
@@ -19,6 +28,8 @@
 //!
 //! # Caveats
 //! One server per file: a second `skiff up` on the same machine takes it over.
+//! No leader election among the components: each is the only one. A
+//! component that fails is logged when the cluster stops, not at once.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,10 +40,12 @@ use skiff_apiserver::{LocalStorage, Registry};
 use skiff_store::grpc::Advertised;
 use skiff_store::{server::parse_url, Store, StoreConfig};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::registry_config;
 use crate::cli::UpArgs;
+use crate::kubelet;
 use crate::shutdown::cancel_on_signal;
 
 /// Opens the store, starts both servers and waits for a signal.
@@ -102,10 +115,15 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
             data_dir: args.data_dir.clone(),
             config_file,
         };
+        let components = start_components(&args, &registry, &shutdown).await?;
         print!("{}", ready.banner());
-        skiff_apiserver::server::serve(api_listener, registry.clone(), shutdown.clone())
-            .await
-            .context("the API server")
+        let served =
+            skiff_apiserver::server::serve(api_listener, registry.clone(), shutdown.clone())
+                .await
+                .context("the API server");
+        shutdown.cancel();
+        stop_components(components).await;
+        served
     }
     .await;
     // Whatever ended the API server ends the store server too.
@@ -124,6 +142,72 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     match store_result {
         Ok(result) => result.context("the store server"),
         Err(join) => Err(anyhow::anyhow!("the store server task failed: {join}")),
+    }
+}
+
+/// Starts the scheduler, the controller manager and one kubelet as tasks,
+/// each with its own in-process connection to the API server. None elects a
+/// leader: this process is the only one of each.
+async fn start_components(
+    args: &UpArgs,
+    registry: &Arc<Registry>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
+    let mut tasks = JoinSet::new();
+    let scheduler = skiff_scheduler::Config {
+        leader_election: false,
+        ..skiff_scheduler::Config::default()
+    };
+    let (client, token) = (in_process_client(registry).await?, shutdown.clone());
+    tasks.spawn(async move {
+        skiff_scheduler::run(scheduler, client, token)
+            .await
+            .context("the scheduler")
+    });
+    let controllers = skiff_controllers::Config {
+        leader_election: None,
+        ..skiff_controllers::Config::default()
+    };
+    let (client, token) = (in_process_client(registry).await?, shutdown.clone());
+    tasks.spawn(async move {
+        skiff_controllers::run(controllers, client, token)
+            .await
+            .context("the controller manager")
+    });
+    let kubelet = kubelet::Start {
+        config: skiff_kubelet::Config {
+            node_name: args.node_name.clone().unwrap_or_else(kubelet::host_name),
+            root_dir: args.data_dir.join("kubelet"),
+            listen: (args.kubelet_port != 0)
+                .then(|| SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), args.kubelet_port)),
+            ..skiff_kubelet::Config::default()
+        },
+        runtime: kubelet::choose_on_host(args.runtime, &args.containerd_socket).await,
+        containerd_socket: args.containerd_socket.clone(),
+        image_dir: None,
+    };
+    let (client, token) = (in_process_client(registry).await?, shutdown.clone());
+    tasks.spawn(kubelet::start(kubelet, client, token));
+    Ok(tasks)
+}
+
+/// A client of `registry` over an in-process connection of its own.
+async fn in_process_client(registry: &Arc<Registry>) -> anyhow::Result<skiff_client::Client> {
+    let channel = skiff_apiserver::grpc::in_process_channel(registry.clone())
+        .await
+        .context("connecting to the API server in process")?;
+    Ok(skiff_client::Client::new(channel))
+}
+
+/// Waits for the components to stop (their token is cancelled), logging
+/// any that failed.
+async fn stop_components(mut tasks: JoinSet<anyhow::Result<()>>) {
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!("{err:#}"),
+            Err(join) => tracing::error!("a component's task failed: {join}"),
+        }
     }
 }
 

@@ -9,16 +9,27 @@
 //! temporary directory. Many clusters run side by side in one test binary.
 //!
 //! ```no_run
-//! use skiff_testing::TestCluster;
+//! use skiff_testing::{Runtime, TestCluster};
 //!
 //! # async fn example() -> Result<(), skiff_testing::Error> {
-//! let cluster = TestCluster::builder().start().await?;
+//! let cluster = TestCluster::builder()
+//!     .nodes(3)
+//!     .runtime(Runtime::Hollow)
+//!     .start()
+//!     .await?;
 //! let client = cluster.client().await?;
 //! // … create objects through `client`, run your controller against it …
 //! drop(cluster); // stops everything and removes the data directory
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! By default a cluster runs the scheduler and the controller manager (no
+//! leader election: each is the only one) and no nodes; [`Builder::nodes`]
+//! adds kubelets named `node-1` … `node-N`, with hollow containers (they run
+//! nothing, and report Running at once) unless [`Builder::runtime`] says
+//! otherwise. [`Builder::api_only`] leaves out everything but the store and
+//! the API server, for testing a controller of your own alone.
 //!
 //! # Layout
 //! - [`TestCluster`] and its [`Builder`]: start, hand out clients, stop.
@@ -28,7 +39,9 @@
 //!
 //! # Caveats
 //! One store member (no raft peers) per cluster; the store syncs its log to
-//! the temporary directory's disk as a real one does.
+//! the temporary directory's disk as a real one does. Kubelets serve no
+//! logs or exec (no ports). A component that fails is logged, and the rest
+//! go on.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -38,7 +51,9 @@ use std::sync::Arc;
 
 use skiff_apiserver::{LocalStorage, Registry, RegistryConfig};
 use skiff_client::Client;
+use skiff_kubelet::runtime::hollow::HollowConfig;
 use skiff_store::{Store, StoreConfig};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// What starting a cluster or connecting to it can fail with.
@@ -58,13 +73,57 @@ pub enum Error {
     Connect(String),
 }
 
+/// Which container runtime the cluster's kubelets use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// Simulated containers: nothing runs, pods report Running at once.
+    #[default]
+    Hollow,
+    /// Plain child processes of the test (commands must exist on the host).
+    Process,
+}
+
 /// How a [`TestCluster`] is set up; `TestCluster::builder()` makes one.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Builder {
     registry: RegistryConfig,
+    control_plane: bool,
+    nodes: usize,
+    runtime: Runtime,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            registry: RegistryConfig::default(),
+            control_plane: true,
+            nodes: 0,
+            runtime: Runtime::default(),
+        }
+    }
 }
 
 impl Builder {
+    /// Runs this many kubelets, named `node-1` … `node-N` (default none).
+    pub fn nodes(mut self, nodes: usize) -> Builder {
+        self.nodes = nodes;
+        self
+    }
+
+    /// The kubelets' container runtime (default [`Runtime::Hollow`]).
+    pub fn runtime(mut self, runtime: Runtime) -> Builder {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Runs only the store and the API server: no scheduler, controllers
+    /// or kubelets.
+    pub fn api_only(mut self) -> Builder {
+        self.control_plane = false;
+        self.nodes = 0;
+        self
+    }
+
     /// Uses this registry configuration (watch cache sizes, service ranges, a
     /// seed for generated names).
     pub fn registry_config(mut self, config: RegistryConfig) -> Builder {
@@ -73,7 +132,8 @@ impl Builder {
     }
 
     /// Starts the cluster: a store in a fresh temporary directory, then the
-    /// API server's registry over it with the system namespaces created.
+    /// API server's registry over it with the system namespaces created,
+    /// then the scheduler, the controller manager and the kubelets.
     pub async fn start(self) -> Result<TestCluster, Error> {
         let dir = tempfile::Builder::new()
             .prefix("skiff-test-cluster-")
@@ -93,12 +153,20 @@ impl Builder {
             .bootstrap()
             .await
             .map_err(|e| Error::Bootstrap(e.to_string()))?;
-        Ok(TestCluster {
+        let mut cluster = TestCluster {
             registry,
             store: Some(store),
             shutdown: CancellationToken::new(),
+            components: JoinSet::new(),
             dir,
-        })
+        };
+        if self.control_plane {
+            cluster.start_control_plane().await?;
+        }
+        for index in 1..=self.nodes {
+            cluster.start_kubelet(index, self.runtime).await?;
+        }
+        Ok(cluster)
     }
 }
 
@@ -108,6 +176,7 @@ pub struct TestCluster {
     registry: Arc<Registry>,
     store: Option<Store>,
     shutdown: CancellationToken,
+    components: JoinSet<()>,
     dir: tempfile::TempDir,
 }
 
@@ -140,12 +209,67 @@ impl TestCluster {
         self.shutdown.clone()
     }
 
-    /// Stops every part and closes the store, waiting for it.
+    /// Stops every part and closes the store, waiting for them.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
+        while self.components.join_next().await.is_some() {}
         if let Some(store) = self.store.take() {
             store.close().await;
         }
+    }
+}
+
+impl TestCluster {
+    /// The scheduler and the controller manager, as tasks.
+    async fn start_control_plane(&mut self) -> Result<(), Error> {
+        let scheduler = skiff_scheduler::Config {
+            leader_election: false,
+            ..skiff_scheduler::Config::default()
+        };
+        let (client, token) = (self.client().await?, self.shutdown.clone());
+        self.components.spawn(async move {
+            if let Err(err) = skiff_scheduler::run(scheduler, client, token).await {
+                tracing::error!("the scheduler stopped: {err}");
+            }
+        });
+        let controllers = skiff_controllers::Config {
+            leader_election: None,
+            ..skiff_controllers::Config::default()
+        };
+        let (client, token) = (self.client().await?, self.shutdown.clone());
+        self.components.spawn(async move {
+            if let Err(err) = skiff_controllers::run(controllers, client, token).await {
+                tracing::error!("the controller manager stopped: {err}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Kubelet `node-<index>`, as a task, its files under the data directory.
+    async fn start_kubelet(&mut self, index: usize, runtime: Runtime) -> Result<(), Error> {
+        let name = format!("node-{index}");
+        let runtime = match runtime {
+            Runtime::Process => skiff_kubelet::RuntimeChoice::Process,
+            // Pod IPs of different nodes must not repeat: 10.244.<index>.x.
+            Runtime::Hollow => skiff_kubelet::RuntimeChoice::Hollow(HollowConfig {
+                pod_ip_base: std::net::Ipv4Addr::new(10, 244, (index % 256) as u8, 0),
+                ..HollowConfig::default()
+            }),
+        };
+        let config = skiff_kubelet::Config {
+            node_name: name.clone(),
+            runtime,
+            root_dir: self.dir.path().join("kubelet").join(&name),
+            listen: None,
+            ..skiff_kubelet::Config::default()
+        };
+        let (client, token) = (self.client().await?, self.shutdown.clone());
+        self.components.spawn(async move {
+            if let Err(err) = skiff_kubelet::run(config, client, token).await {
+                tracing::error!(node = %name, "the kubelet stopped: {err}");
+            }
+        });
+        Ok(())
     }
 }
 

@@ -1,0 +1,119 @@
+//! TestCluster with its scheduler, controllers and hollow kubelets: nodes
+//! register, and a Deployment's pods are scheduled, run and counted available.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use skiff_client::{Api, ListParams, PostParams};
+use skiff_testing::{Runtime, TestCluster};
+
+fn deployment(name: &str, replicas: i32) -> Deployment {
+    let labels: std::collections::BTreeMap<String, String> =
+        [("app".to_string(), name.to_string())].into();
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "web".into(),
+                        image: Some("busybox".into()),
+                        command: Some(vec!["sleep".into(), "3600".into()]),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Polls `check` every 100 ms, a bounded number of times, until it answers
+/// `Some`; panics with `what` and the last observation otherwise.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut last = String::new();
+    for _ in 0..600 {
+        match check().await {
+            Ok(value) => return value,
+            Err(observed) => last = observed,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} never happened; last seen: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_on_hollow_nodes_becomes_available() {
+    let cluster = TestCluster::builder()
+        .nodes(3)
+        .runtime(Runtime::Hollow)
+        .start()
+        .await
+        .unwrap();
+    let client = cluster.client().await.unwrap();
+    let nodes: Api<Node> = Api::all(client.clone());
+    eventually("three nodes registering", || async {
+        let names: Vec<String> = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        (names == ["node-1", "node-2", "node-3"])
+            .then_some(())
+            .ok_or(format!("{names:?}"))
+    })
+    .await;
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&PostParams::default(), &deployment("web", 3))
+        .await
+        .unwrap();
+    eventually("the Deployment becoming available", || async {
+        let status = deployments
+            .get("web")
+            .await
+            .map_err(|e| e.to_string())?
+            .status
+            .unwrap_or_default();
+        (status.available_replicas == Some(3) && status.ready_replicas == Some(3))
+            .then_some(())
+            .ok_or(format!("{status:?}"))
+    })
+    .await;
+
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let listed = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(listed.len(), 3, "one pod per replica");
+    for pod in &listed {
+        let spec = pod.spec.as_ref().expect("a pod has a spec");
+        let node = spec.node_name.as_deref().unwrap_or_default();
+        assert!(node.starts_with("node-"), "bound to a node: {node:?}");
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        assert_eq!(phase, Some("Running"), "{:?}", pod.metadata.name);
+    }
+    cluster.stop().await;
+}
