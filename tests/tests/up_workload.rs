@@ -4,7 +4,7 @@
 //! stop; SIGTERM stops the cluster cleanly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
