@@ -36,10 +36,19 @@ pub(crate) fn leader_election(args: &LeaderElectionArgs, lease_name: &str) -> Le
     LeaderElectionConfig {
         namespace: args.leader_elect_resource_namespace.clone(),
         lease_name: lease_name.to_string(),
-        identity: format!("{}_{}", crate::kubelet::host_name(), std::process::id()),
+        identity: format!("{}_{}", host_name(), std::process::id()),
         lease_duration: args.leader_elect_lease_duration,
         renew_deadline: args.leader_elect_renew_deadline,
         retry_period: args.leader_elect_retry_period,
         release_on_cancel: true,
     }
+}
+
+/// This host's name as a Node name (lower case), or `localhost`.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }

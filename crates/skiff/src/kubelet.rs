@@ -70,15 +70,6 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// This host's name as a Node name (lower case), or `localhost`.
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 /// What a kubelet is started with, beyond its `Config`.
 pub(crate) struct Start {
     /// The kubelet's configuration (its `runtime` is set from `runtime`).
@@ -160,7 +151,10 @@ pub fn run(args: KubeletArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = cancel_on_signal();
         let client = crate::component::client(args.server.server.as_deref())?;
-        let node_name = args.node_name.clone().unwrap_or_else(host_name);
+        let node_name = args
+            .node_name
+            .clone()
+            .unwrap_or_else(crate::component::host_name);
         let start = Start {
             config: config(&args, node_name),
             runtime: choose_on_host(args.runtime, &args.containerd_socket).await,
@@ -195,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_host_name_is_a_lower_case_node_name() {
-        let name = host_name();
+        let name = crate::component::host_name();
         assert!(!name.is_empty());
         assert_eq!(name, name.to_ascii_lowercase());
     }

@@ -176,7 +176,10 @@ async fn start_components(
     });
     let kubelet = kubelet::Start {
         config: skiff_kubelet::Config {
-            node_name: args.node_name.clone().unwrap_or_else(kubelet::host_name),
+            node_name: args
+                .node_name
+                .clone()
+                .unwrap_or_else(crate::component::host_name),
             root_dir: args.data_dir.join("kubelet"),
             listen: (args.kubelet_port != 0)
                 .then(|| SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), args.kubelet_port)),
