@@ -90,6 +90,16 @@ async fn connect(api_port: u16) -> ApiClient<Channel> {
     panic!("the API server on port {api_port} never answered");
 }
 
+fn config_maps(name: &str) -> Option<ResourceRef> {
+    Some(ResourceRef {
+        version: "v1".into(),
+        resource: "configmaps".into(),
+        namespace: "default".into(),
+        name: name.into(),
+        ..Default::default()
+    })
+}
+
 fn pods(name: &str) -> Option<ResourceRef> {
     Some(ResourceRef {
         version: "v1".into(),
@@ -116,24 +126,29 @@ async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
             .any(|l| l == format!("server = \"http://127.0.0.1:{api_port}\"")),
         "{config}"
     );
-    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
-                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    // A ConfigMap, which no component of `skiff up` changes after it is written
+    // (a pod would be scheduled and started at once, moving its resourceVersion).
+    let settings = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"},
+                          "data": {"greeting": "hello"}});
     let created = client
         .create(CreateRequest {
-            r#ref: pods(""),
-            object: serde_json::to_vec(&pod).unwrap(),
+            r#ref: config_maps(""),
+            object: serde_json::to_vec(&settings).unwrap(),
             ..Default::default()
         })
         .await
-        .expect("the pod is created")
+        .expect("the config map is created")
         .into_inner();
     let created: Value = serde_json::from_slice(&created.object).unwrap();
 
-    // The same process serves etcd's API: the pod is at Kubernetes' key.
+    // The same process serves etcd's API: the object is at Kubernetes' key.
     let mut etcd = etcd_client::Client::connect([format!("http://127.0.0.1:{store_port}")], None)
         .await
         .unwrap();
-    let got = etcd.get("/registry/pods/default/web", None).await.unwrap();
+    let got = etcd
+        .get("/registry/configmaps/default/web", None)
+        .await
+        .unwrap();
     let kv = &got.kvs()[0];
     assert_eq!(
         kv.mod_revision().to_string(),
@@ -145,16 +160,16 @@ async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
     let status = up.interrupt().await;
     assert!(status.success(), "skiff up exited with {status}");
 
-    // Restarted on the same data, it still has the pod.
+    // Restarted on the same data, it still has the object.
     let up = Up::start(&data, api_port, store_port);
     let mut client = connect(api_port).await;
     let again = client
         .get(GetRequest {
-            r#ref: pods("web"),
+            r#ref: config_maps("web"),
             ..Default::default()
         })
         .await
-        .expect("the pod survived the restart")
+        .expect("the config map survived the restart")
         .into_inner();
     let again: Value = serde_json::from_slice(&again.object).unwrap();
     assert_eq!(again, created);
