@@ -32,6 +32,9 @@ impl Up {
                 "--listen-client-urls",
                 &format!("http://127.0.0.1:{store_port}"),
             ])
+            // The whole cluster runs, but its kubelet serves no port that
+            // another test's could clash with.
+            .args(["--kubelet-port", "0"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
             .spawn()

@@ -31,6 +31,9 @@ impl Up {
                 "--listen-client-urls",
                 &format!("http://127.0.0.1:{store_port}"),
             ])
+            // The benchmark measures the API server alone: nothing schedules or
+            // runs the pods it creates.
+            .args(["--disable", "scheduler,controller-manager,kubelet"])
             .env("HOME", dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -33,6 +33,9 @@ impl Up {
                 "--listen-client-urls",
                 &format!("http://127.0.0.1:{store_port}"),
             ])
+            // Objects keep the state they were written with: nothing schedules
+            // or runs the pods these tests print.
+            .args(["--disable", "scheduler,controller-manager,kubelet"])
             .env("HOME", &home)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("up.log")).unwrap())

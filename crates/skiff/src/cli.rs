@@ -55,6 +55,17 @@ pub enum Command {
     Image(ImageCommand),
 }
 
+/// A component `skiff up` runs beside the store and the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Component {
+    /// The scheduler.
+    Scheduler,
+    /// The controller manager.
+    ControllerManager,
+    /// The node's kubelet.
+    Kubelet,
+}
+
 /// Which container runtime a kubelet runs pods with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeName {
@@ -322,6 +333,10 @@ pub struct UpArgs {
     /// containerd's gRPC socket (the containerd runtime).
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
     pub containerd_socket: PathBuf,
+    /// Components not to run, comma-separated: `scheduler`,
+    /// `controller-manager`, `kubelet` (the store and the API server always run).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub disable: Vec<Component>,
     #[command(flatten)]
     pub ranges: ServiceRangeArgs,
 }

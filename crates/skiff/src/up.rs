@@ -44,7 +44,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::apiserver::registry_config;
-use crate::cli::UpArgs;
+use crate::cli::{Component, UpArgs};
 use crate::kubelet;
 use crate::shutdown::cancel_on_signal;
 
@@ -147,7 +147,8 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
 
 /// Starts the scheduler, the controller manager and one kubelet as tasks,
 /// each with its own in-process connection to the API server. None elects a
-/// leader: this process is the only one of each.
+/// leader: this process is the only one of each. `--disable` leaves any of
+/// them out.
 async fn start_components(
     args: &UpArgs,
     registry: &Arc<Registry>,
@@ -158,22 +159,29 @@ async fn start_components(
         leader_election: false,
         ..skiff_scheduler::Config::default()
     };
-    let (client, token) = (in_process_client(registry).await?, shutdown.clone());
-    tasks.spawn(async move {
-        skiff_scheduler::run(scheduler, client, token)
-            .await
-            .context("the scheduler")
-    });
+    if !args.disable.contains(&Component::Scheduler) {
+        let (client, token) = (in_process_client(registry).await?, shutdown.clone());
+        tasks.spawn(async move {
+            skiff_scheduler::run(scheduler, client, token)
+                .await
+                .context("the scheduler")
+        });
+    }
     let controllers = skiff_controllers::Config {
         leader_election: None,
         ..skiff_controllers::Config::default()
     };
-    let (client, token) = (in_process_client(registry).await?, shutdown.clone());
-    tasks.spawn(async move {
-        skiff_controllers::run(controllers, client, token)
-            .await
-            .context("the controller manager")
-    });
+    if !args.disable.contains(&Component::ControllerManager) {
+        let (client, token) = (in_process_client(registry).await?, shutdown.clone());
+        tasks.spawn(async move {
+            skiff_controllers::run(controllers, client, token)
+                .await
+                .context("the controller manager")
+        });
+    }
+    if args.disable.contains(&Component::Kubelet) {
+        return Ok(tasks);
+    }
     let kubelet = kubelet::Start {
         config: skiff_kubelet::Config {
             node_name: args
