@@ -2,50 +2,40 @@
 //! it, and clients over the API server's in-process channel; and a scheduler
 //! running on it until the test ends.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
-use skiff_apiserver::{LocalStorage, Registry, RegistryConfig};
+use skiff_apiserver::RegistryConfig;
 use skiff_client::{Api, Client, PostParams};
 use skiff_scheduler::scheduler::{run, Config};
-use skiff_store::{Store, StoreConfig};
+use skiff_testing::TestCluster;
 use tokio_util::sync::CancellationToken;
 
+/// The store and the API server only: each test starts its own scheduler.
 pub struct Cluster {
-    pub registry: Arc<Registry>,
-    _dir: tempfile::TempDir,
+    inner: TestCluster,
 }
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Store::open(StoreConfig {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        })
-        .await
-        .expect("the store opens");
-        let registry = Arc::new(Registry::new(
-            Arc::new(LocalStorage::new(store)),
-            RegistryConfig {
+        let inner = TestCluster::builder()
+            .api_only()
+            .registry_config(RegistryConfig {
                 seed: Some(1),
                 ..RegistryConfig::default()
-            },
-        ));
-        registry.bootstrap().await.expect("the registry bootstraps");
-        Cluster {
-            registry,
-            _dir: dir,
-        }
+            })
+            .start()
+            .await
+            .expect("the cluster starts");
+        Cluster { inner }
     }
 
     pub async fn client(&self) -> Client {
-        let channel = skiff_apiserver::grpc::in_process_channel(self.registry.clone())
+        self.inner
+            .client()
             .await
-            .expect("the in-process channel opens");
-        Client::new(channel)
+            .expect("the in-process channel opens")
     }
 
     /// Starts a scheduler; it stops when the returned token is cancelled.
