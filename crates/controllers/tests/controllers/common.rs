@@ -1,53 +1,42 @@
-//! A cluster for one test — a store in a temporary directory, a registry over
-//! it, clients over the API server's in-process channel — and a stand-in
+//! A cluster for one test — skiff-testing's TestCluster with the store and the
+//! API server only, so each test runs its own manager — and a stand-in
 //! for kubelets that writes pod status directly.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use skiff_apiserver::{LocalStorage, Registry, RegistryConfig};
+use skiff_apiserver::RegistryConfig;
 use skiff_client::{Api, Client, ListParams, PostParams};
 use skiff_controllers::Config;
-use skiff_store::{Store, StoreConfig};
+use skiff_testing::TestCluster;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub struct Cluster {
-    pub registry: Arc<Registry>,
-    _dir: tempfile::TempDir,
+    inner: TestCluster,
 }
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Store::open(StoreConfig {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        })
-        .await
-        .expect("the store opens");
-        let registry = Arc::new(Registry::new(
-            Arc::new(LocalStorage::new(store)),
-            RegistryConfig {
+        let inner = TestCluster::builder()
+            .api_only()
+            .registry_config(RegistryConfig {
                 seed: Some(1),
                 ..Default::default()
-            },
-        ));
-        registry.bootstrap().await.expect("the registry bootstraps");
-        Cluster {
-            registry,
-            _dir: dir,
-        }
+            })
+            .start()
+            .await
+            .expect("the cluster starts");
+        Cluster { inner }
     }
 
     pub async fn client(&self) -> Client {
-        let channel = skiff_apiserver::grpc::in_process_channel(self.registry.clone())
+        self.inner
+            .client()
             .await
-            .expect("the in-process channel opens");
-        Client::new(channel)
+            .expect("the in-process channel opens")
     }
 }
 
