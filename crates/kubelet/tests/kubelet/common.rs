@@ -1,43 +1,31 @@
-//! An API server for one test: a store in a temporary directory and a
-//! registry over it, reached through the API server's in-process channel.
+//! An API server for one test: skiff-testing's TestCluster with the store and
+//! the API server only, so each test runs its own kubelet.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_apiserver::{LocalStorage, Registry, RegistryConfig};
+use skiff_apiserver::RegistryConfig;
 use skiff_client::Client;
-use skiff_store::{Store, StoreConfig};
+use skiff_testing::TestCluster;
 
 pub struct Cluster {
     pub client: Client,
-    _registry: Arc<Registry>,
-    _dir: tempfile::TempDir,
+    _inner: TestCluster,
 }
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = Store::open(StoreConfig {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        })
-        .await
-        .expect("the store opens");
-        let registry = Arc::new(Registry::new(
-            Arc::new(LocalStorage::new(store)),
-            RegistryConfig {
+        let inner = TestCluster::builder()
+            .api_only()
+            .registry_config(RegistryConfig {
                 seed: Some(1),
                 ..RegistryConfig::default()
-            },
-        ));
-        registry.bootstrap().await.expect("the registry bootstraps");
-        let channel = skiff_apiserver::grpc::in_process_channel(registry.clone())
+            })
+            .start()
             .await
-            .expect("the in-process channel opens");
+            .expect("the cluster starts");
         Cluster {
-            client: Client::new(channel),
-            _registry: registry,
-            _dir: dir,
+            client: inner.client().await.expect("the in-process channel opens"),
+            _inner: inner,
         }
     }
 }
