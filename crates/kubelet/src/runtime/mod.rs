@@ -20,8 +20,9 @@
 //! partial line that continues in the next record).
 //!
 //! # Caveats
-//! No attach, port-forward or checkpointing; interactive exec (a stream with a
-//! TTY) is [`Runtime::exec`]'s job and not every runtime offers it.
+//! No attach, port-forward or checkpointing; exec runs a command to its end
+//! with all of its stdin given up front ([`Runtime::exec_with_stdin`]): no
+//! TTY and no interactive stream.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -317,4 +318,23 @@ pub trait Runtime: Send + Sync + 'static {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput>;
+
+    /// [`Runtime::exec_sync`] with `stdin` as the command's standard input,
+    /// closed after its last byte, as `skiff exec -i` needs. Runtimes that
+    /// cannot feed stdin refuse it (this default) unless it is empty.
+    async fn exec_with_stdin(
+        &self,
+        id: &str,
+        command: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        if !stdin.is_empty() {
+            return Err(RuntimeError::Unsupported {
+                runtime: self.name(),
+                what: "exec with stdin",
+            });
+        }
+        self.exec_sync(id, command, timeout).await
+    }
 }

@@ -1,18 +1,25 @@
 //! exec_sync: a command run to its end inside a running container, through
 //! the Tasks service's Exec (a new process in the task's namespaces and
-//! cgroup), its output read from two FIFOs into memory.
+//! cgroup), its output read from two FIFOs into memory. Stdin, when given,
+//! goes through a third FIFO that the shim copies to the process and closes
+//! once its writer, the kubelet, has written everything and closed it.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use containerd_client::services::v1::{
-    DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest, WaitRequest,
+    CloseIoRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest,
+    WaitRequest,
 };
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
 
 use super::container::close_output;
 use super::log;
 use super::record::{self, new_id};
 use super::spec::{self, ProcessInput};
-use super::{containerd_error, ContainerdRuntime};
+use super::{containerd_error, Connection, ContainerdRuntime};
 use crate::runtime::{ExecOutput, Result, RuntimeError};
 
 impl ContainerdRuntime {
@@ -21,6 +28,7 @@ impl ContainerdRuntime {
         &self,
         id: &str,
         command: &[String],
+        stdin: &[u8],
         timeout: Duration,
     ) -> Result<ExecOutput> {
         let container = self.record(record::KIND_CONTAINER, id).await?;
@@ -30,6 +38,18 @@ impl ContainerdRuntime {
         let (stdout_path, stderr_path) = (dir.join("stdout"), dir.join("stderr"));
         let io_error = |error: std::io::Error| RuntimeError::Other(format!("exec output: {error}"));
         std::fs::create_dir_all(&dir).map_err(io_error)?;
+        let input = match stdin.is_empty() {
+            true => None,
+            false => {
+                let path = dir.join("stdin");
+                let writer = open_stdin(&path).map_err(io_error)?;
+                Some(Stdin {
+                    path,
+                    writer,
+                    data: stdin.to_vec(),
+                })
+            }
+        };
         let stdout = tokio::spawn(log::read_all(
             log::open_fifo(&stdout_path).map_err(io_error)?,
         ));
@@ -37,9 +57,12 @@ impl ContainerdRuntime {
             log::open_fifo(&stderr_path).map_err(io_error)?,
         ));
 
-        let ran = self
-            .run_exec(id, &exec_id, &process, &stdout_path, &stderr_path, timeout)
-            .await;
+        let io = ExecIo {
+            stdin: input,
+            stdout: stdout_path.clone(),
+            stderr: stderr_path.clone(),
+        };
+        let ran = self.run_exec(id, &exec_id, &process, io, timeout).await;
         if ran.is_err() {
             close_output(&stdout_path, &stderr_path);
         }
@@ -68,15 +91,19 @@ impl ContainerdRuntime {
         id: &str,
         exec_id: &str,
         process: &ProcessInput,
-        stdout: &std::path::Path,
-        stderr: &std::path::Path,
+        io: ExecIo,
         timeout: Duration,
     ) -> Result<i32> {
         let exec = ExecProcessRequest {
             container_id: id.to_string(),
             exec_id: exec_id.to_string(),
-            stdout: stdout.display().to_string(),
-            stderr: stderr.display().to_string(),
+            stdin: io
+                .stdin
+                .as_ref()
+                .map(|s| s.path.display().to_string())
+                .unwrap_or_default(),
+            stdout: io.stdout.display().to_string(),
+            stderr: io.stderr.display().to_string(),
             spec: Some(prost_types::Any {
                 type_url: spec::PROCESS_TYPE_URL.to_string(),
                 value: spec::process_spec(process).to_string().into_bytes(),
@@ -97,6 +124,16 @@ impl ContainerdRuntime {
             .start(self.connection.request(start))
             .await
             .map_err(|status| containerd_error("exec start", status))?;
+        // The shim has opened stdin's FIFO by now (it does so at start), so
+        // what is written stays readable after the kubelet closes its end.
+        if let Some(stdin) = io.stdin {
+            let close = CloseIoRequest {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+                stdin: true,
+            };
+            tokio::spawn(stdin.write(self.connection.clone(), close));
+        }
         let wait = WaitRequest {
             container_id: id.to_string(),
             exec_id: exec_id.to_string(),
@@ -124,6 +161,42 @@ impl ContainerdRuntime {
             }
         }
     }
+}
+
+/// Where an exec's streams go.
+struct ExecIo {
+    stdin: Option<Stdin>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+/// An exec's stdin: its FIFO, the kubelet's end of it, and what to write.
+struct Stdin {
+    path: PathBuf,
+    writer: pipe::Sender,
+    data: Vec<u8>,
+}
+
+impl Stdin {
+    /// Writes everything, then closes the kubelet's end and tells the shim
+    /// (CloseIO), which closes the process's stdin.
+    async fn write(mut self, connection: Connection, close: CloseIoRequest) {
+        if let Err(error) = self.writer.write_all(&self.data).await {
+            tracing::debug!(%error, "exec stdin not fully written");
+        }
+        drop(self.writer);
+        if let Err(status) = connection.tasks().close_io(connection.request(close)).await {
+            tracing::debug!(error = %status.message(), "exec stdin not closed by the shim");
+        }
+    }
+}
+
+/// Makes stdin's FIFO and opens the kubelet's end. Opened for reading and
+/// writing, so that the open succeeds before the shim opens the other end.
+fn open_stdin(path: &Path) -> std::io::Result<pipe::Sender> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(std::io::Error::from)?;
+    pipe::OpenOptions::new().read_write(true).open_sender(path)
 }
 
 /// The exec'd process: the command, with the container's environment and

@@ -554,6 +554,16 @@ impl Runtime for ProcessRuntime {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput> {
+        self.exec_with_stdin(id, command, &[], timeout).await
+    }
+
+    async fn exec_with_stdin(
+        &self,
+        id: &str,
+        command: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
         let (record, _) = self.record(id)?;
         let Some(program) = command.first() else {
             return Err(RuntimeError::Other("exec: an empty command".into()));
@@ -565,9 +575,23 @@ impl Runtime for ProcessRuntime {
             .env_clear()
             .env("PATH", child::DEFAULT_PATH)
             .envs(record.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let output = tokio::time::timeout(timeout, process.output()).await;
+        let mut running = process
+            .spawn()
+            .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
+        if let Some(mut pipe) = running.stdin.take() {
+            let stdin = stdin.to_vec();
+            // Written beside the wait: a command that reads slowly would
+            // otherwise block the write. Dropping the pipe closes stdin.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = pipe.write_all(&stdin).await;
+            });
+        }
+        let output = tokio::time::timeout(timeout, running.wait_with_output()).await;
         let output = output
             .map_err(|_| RuntimeError::Other(format!("command timed out after {timeout:?}")))?
             .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;

@@ -161,6 +161,39 @@ async fn exec_runs_in_the_containers_directory_with_its_env_and_times_out() {
 }
 
 #[tokio::test]
+async fn exec_with_stdin_feeds_the_command_and_closes_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = open(&dir.path().join("rt")).await;
+    let sandbox = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
+    let id = rt
+        .create_container(&sandbox, &shell("app", "sleep 1000", dir.path()))
+        .await
+        .unwrap();
+    rt.start_container(&id).await.unwrap();
+    let cat = [
+        "sh".to_string(),
+        "-c".to_string(),
+        "cat; echo end".to_string(),
+    ];
+    let output = rt
+        .exec_with_stdin(&id, &cat, b"hi\n", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (output.exit_code, output.stdout.as_slice()),
+        (0, &b"hi\nend\n"[..])
+    );
+    let large = vec![b'x'; 1 << 20];
+    let count = ["wc".to_string(), "-c".to_string()];
+    let output = rt
+        .exec_with_stdin(&id, &count, &large, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1048576");
+    rt.stop_container(&id, Duration::ZERO).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_reopened_runtime_adopts_running_processes_and_learns_their_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("rt");
