@@ -146,6 +146,16 @@ impl ProcessRuntime {
         Ok(runtime)
     }
 
+    /// The IDs of the sandbox's containers.
+    fn containers_of(&self, sandbox: &str) -> Vec<String> {
+        lock(&self.state)
+            .containers
+            .values()
+            .filter(|c| c.record.sandbox_id == sandbox)
+            .map(|c| c.record.id.clone())
+            .collect()
+    }
+
     fn container_dir(&self, id: &str) -> PathBuf {
         self.config.root_dir.join("containers").join(id)
     }
@@ -348,13 +358,7 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn stop_pod_sandbox(&self, id: &str) -> Result<()> {
-        let containers: Vec<String> = lock(&self.state)
-            .containers
-            .values()
-            .filter(|c| c.record.sandbox_id == id)
-            .map(|c| c.record.id.clone())
-            .collect();
-        for container in containers {
+        for container in self.containers_of(id) {
             self.stop_container(&container, Duration::ZERO).await?;
         }
         let mut state = lock(&self.state);
@@ -367,13 +371,7 @@ impl Runtime for ProcessRuntime {
 
     async fn remove_pod_sandbox(&self, id: &str) -> Result<()> {
         self.stop_pod_sandbox(id).await?;
-        let containers: Vec<String> = lock(&self.state)
-            .containers
-            .values()
-            .filter(|c| c.record.sandbox_id == id)
-            .map(|c| c.record.id.clone())
-            .collect();
-        for container in containers {
+        for container in self.containers_of(id) {
             self.remove_container(&container).await?;
         }
         lock(&self.state).sandboxes.remove(id);
