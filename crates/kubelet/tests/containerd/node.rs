@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use skiff_kubelet::cni::NetworkConfig;
-use skiff_kubelet::image::{build_oci_tarball, busybox_rootfs, ImageBuild};
 use skiff_kubelet::runtime::containerd::{ContainerdConfig, ContainerdRuntime};
 use skiff_kubelet::runtime::Runtime;
 
@@ -148,14 +147,7 @@ impl Drop for Node {
 /// An OCI image layout tarball of the node's static busybox.
 pub fn busybox_tarball() -> Vec<u8> {
     let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
-    build_oci_tarball(&ImageBuild {
-        name: "busybox".into(),
-        rootfs: busybox_rootfs(busybox),
-        cmd: vec!["sh".into()],
-        env: vec!["PATH=/bin".into()],
-        ..ImageBuild::default()
-    })
-    .expect("build the image")
+    skiff_kubelet::image::busybox_tarball(busybox).expect("build the image")
 }
 
 fn containerd_config(dir: &Path, socket: &Path) -> String {
