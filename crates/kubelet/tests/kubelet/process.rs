@@ -25,6 +25,18 @@ fn config(root: &Path, node: &str) -> Config {
     }
 }
 
+/// Waits until the process runtime under the kubelet's `root` holds no
+/// container: every process of the test's pods is stopped and removed, so
+/// none outlives the test.
+async fn no_containers_left(root: &Path) {
+    let containers = root.join("process/containers");
+    eventually("every container is removed", || async {
+        let left = std::fs::read_dir(&containers).map_or(0, |d| d.count());
+        (left == 0).then_some(())
+    })
+    .await;
+}
+
 fn phase(pod: &Pod) -> Option<&str> {
     pod.status.as_ref()?.phase.as_deref()
 }
@@ -214,6 +226,7 @@ async fn a_missing_command_is_reported_and_other_pods_still_run() {
         };
         pods.delete(name, &now).await.unwrap();
     }
+    no_containers_left(&dir.path().join("kubelet")).await;
     shutdown.cancel();
     kubelet.await.unwrap().unwrap();
 }
@@ -369,6 +382,7 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         ..DeleteParams::default()
     };
     pods.delete("flaky", &now).await.unwrap();
+    no_containers_left(&dir.path().join("kubelet")).await;
     shutdown.cancel();
     kubelet.await.unwrap().unwrap();
 }

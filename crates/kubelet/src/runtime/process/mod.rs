@@ -576,10 +576,12 @@ impl Runtime for ProcessRuntime {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         let mut running = process
             .spawn()
             .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
+        let group = running.id();
         if let Some(mut pipe) = running.stdin.take() {
             let stdin = stdin.to_vec();
             // Written beside the wait: a command that reads slowly would
@@ -590,9 +592,17 @@ impl Runtime for ProcessRuntime {
             });
         }
         let output = tokio::time::timeout(timeout, running.wait_with_output()).await;
-        let output = output
-            .map_err(|_| RuntimeError::Other(format!("command timed out after {timeout:?}")))?
-            .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
+        let Ok(output) = output else {
+            // The command's own children go too (a shell's `sleep`), not
+            // only the process that was started: the group is killed.
+            if let Some(group) = group {
+                child::signal_group(group, "KILL").await;
+            }
+            return Err(RuntimeError::Other(format!(
+                "command timed out after {timeout:?}"
+            )));
+        };
+        let output = output.map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
         Ok(ExecOutput {
             exit_code: exit_code_of(output.status),
             stdout: output.stdout,

@@ -153,10 +153,21 @@ async fn exec_runs_in_the_containers_directory_with_its_env_and_times_out() {
         stdout.starts_with("hello\n") && stdout.trim_end().ends_with("rootfs/work"),
         "{stdout}"
     );
+    let pid_file = dir.path().join("sleeper");
+    let script = format!("sleep 1000 & echo $! > {}; wait", pid_file.display());
     let hang = rt
-        .exec_sync(&id, &command("sleep 1000"), Duration::from_millis(100))
+        .exec_sync(&id, &command(&script), Duration::from_millis(300))
         .await;
     assert!(hang.is_err(), "a command past its timeout is an error");
+    let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+    let proc_dir = Path::new("/proc").join(sleeper.trim());
+    for _ in 0..500 {
+        if !proc_dir.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!proc_dir.exists(), "the command's children are killed too");
     rt.stop_container(&id, Duration::ZERO).await.unwrap();
 }
 
