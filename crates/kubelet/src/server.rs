@@ -7,7 +7,8 @@
 //!   response open and streams new lines.
 //! - `POST /exec/{namespace}/{pod}/{container}?command=…&command=…&timeoutSeconds=N`:
 //!   runs the command in the container to completion, the request body as
-//!   its stdin, and answers JSON `{"exitCode": …, "stdout": …, "stderr": …}`
+//!   its stdin (on a terminal with `tty=true`, where the runtime can), and
+//!   answers JSON `{"exitCode": …, "stdout": …, "stderr": …}`
 //!   (non-interactive exec).
 //! - `GET /pods`: the pods bound to this node, as a PodList.
 //! - `GET /healthz`: `ok`.
@@ -246,7 +247,7 @@ async fn exec(
     let output = state
         .kubelet
         .runtime
-        .exec_with_stdin(&current.id, &command, &stdin, timeout)
+        .exec_with_stdin(&current.id, &command, &stdin, flag(&values, "tty"), timeout)
         .await;
     let output = output.map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let body = json!({

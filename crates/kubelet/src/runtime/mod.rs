@@ -320,15 +320,20 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<ExecOutput>;
 
     /// [`Runtime::exec_sync`] with `stdin` as the command's standard input,
-    /// closed after its last byte, as `skiff exec -i` needs. Runtimes that
-    /// cannot feed stdin refuse it (this default) unless it is empty.
+    /// closed after its last byte, as `skiff exec -i` needs; with `tty`, on a
+    /// terminal where the runtime can allocate one (`-t`), its output then
+    /// all on stdout. Runtimes that cannot feed stdin refuse it (this
+    /// default) unless it is empty; `tty` is a wish, ignored where it cannot
+    /// be met.
     async fn exec_with_stdin(
         &self,
         id: &str,
         command: &[String],
         stdin: &[u8],
+        tty: bool,
         timeout: Duration,
     ) -> Result<ExecOutput> {
+        let _ = tty;
         if !stdin.is_empty() {
             return Err(RuntimeError::Unsupported {
                 runtime: self.name(),

@@ -189,7 +189,18 @@ async fn exec(
     command: &[&str],
     stdin: Option<&[u8]>,
 ) -> (i32, String) {
-    let mut params = AttachParams::default().stdin(stdin.is_some());
+    exec_on(pods, (pod, container), command, stdin, false).await
+}
+
+/// [`exec`], on a terminal when `tty`.
+async fn exec_on(
+    pods: &Api<Pod>,
+    (pod, container): (&str, &str),
+    command: &[&str],
+    stdin: Option<&[u8]>,
+    tty: bool,
+) -> (i32, String) {
+    let mut params = AttachParams::default().stdin(stdin.is_some()).tty(tty);
     params.container = Some(container.to_string());
     let mut process = pods
         .exec(pod, command.iter().copied(), &params)
@@ -338,6 +349,12 @@ async fn a_pod_runs_on_containerd_through_the_api_server_from_creation_to_deleti
     assert_eq!(echoed, (0, "hi\nmore\n".to_string()));
     let failed = exec(&pods, "shared", "web", &["sh", "-c", "exit 3"], None).await;
     assert_eq!(failed.0, 3);
+    // -t: a terminal, so output lines end in CR LF and the input is echoed.
+    let (code, terminal) = exec_on(&pods, ("shared", "web"), &["busybox", "tty"], None, true).await;
+    assert_eq!(code, 0);
+    assert!(terminal.starts_with("/dev/pts/"), "{terminal:?}");
+    let (code, typed) = exec_on(&pods, ("shared", "web"), &["cat"], Some(b"hi\n"), true).await;
+    assert_eq!((code, typed.matches("hi\r\n").count()), (0, 2), "{typed:?}");
 
     let runtime = kubelet.runtime().await;
     let (sandboxes, held) = held_for(&runtime, &uid).await;

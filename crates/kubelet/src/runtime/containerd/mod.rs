@@ -28,7 +28,8 @@
 //! No pause container: the network namespace is held by a bind mount, and
 //! the pod's containers do not share IPC or PID namespaces. No `/etc/hosts`
 //! or `/etc/resolv.conf` management, no seccomp or AppArmor profile, no user
-//! namespaces, no TTY; exec's stdin is written whole, not streamed. Log output is
+//! namespaces, no TTY for containers (exec has one on request); exec's stdin is
+//! written whole, not streamed. Log output is
 //! copied by the kubelet process: while it is down the shim buffers, and
 //! [`ContainerdRuntime::resume_logs`] reattaches after a restart. OOM kills are
 //! read from the container's memory cgroup, which exists until the task is
@@ -185,7 +186,7 @@ impl Runtime for ContainerdRuntime {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput> {
-        self.exec(id, command, &[], timeout).await
+        self.exec(id, command, &[], false, timeout).await
     }
 
     async fn exec_with_stdin(
@@ -193,9 +194,10 @@ impl Runtime for ContainerdRuntime {
         id: &str,
         command: &[String],
         stdin: &[u8],
+        tty: bool,
         timeout: Duration,
     ) -> Result<ExecOutput> {
-        self.exec(id, command, stdin, timeout).await
+        self.exec(id, command, stdin, tty, timeout).await
     }
 }
 

@@ -552,14 +552,16 @@ impl Runtime for ProcessRuntime {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput> {
-        self.exec_with_stdin(id, command, &[], timeout).await
+        self.exec_with_stdin(id, command, &[], false, timeout).await
     }
 
+    /// `tty` is ignored: plain processes get pipes, not a terminal.
     async fn exec_with_stdin(
         &self,
         id: &str,
         command: &[String],
         stdin: &[u8],
+        _tty: bool,
         timeout: Duration,
     ) -> Result<ExecOutput> {
         let (record, _) = self.record(id)?;

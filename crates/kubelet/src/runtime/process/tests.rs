@@ -187,7 +187,7 @@ async fn exec_with_stdin_feeds_the_command_and_closes_its_input() {
         "cat; echo end".to_string(),
     ];
     let output = rt
-        .exec_with_stdin(&id, &cat, b"hi\n", Duration::from_secs(30))
+        .exec_with_stdin(&id, &cat, b"hi\n", false, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(
@@ -197,7 +197,7 @@ async fn exec_with_stdin_feeds_the_command_and_closes_its_input() {
     let large = vec![b'x'; 1 << 20];
     let count = ["wc".to_string(), "-c".to_string()];
     let output = rt
-        .exec_with_stdin(&id, &count, &large, Duration::from_secs(30))
+        .exec_with_stdin(&id, &count, &large, false, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1048576");
