@@ -9,6 +9,13 @@
 //! Every test cleans up after itself, even when it fails: [`node::Node`]'s drop
 //! removes the pods (network namespaces, CNI allocations), kills the shims
 //! and containerd it started, unmounts what is left and deletes the bridge.
+//!
+//! - `node`: the containerd of a test and its cleanup.
+//! - `runtime`: the runtime alone, call by call.
+//! - `kubelet`: the whole path — an API server, the real kubelet, a pod from
+//!   creation to deletion, `pods/log` and `pods/exec`, a kubelet restart.
+//! - `bad_input`: a missing image, a missing command, a hanging probe, a
+//!   tarball that is not OCI.
 
 mod bad_input;
 // The API server of the kubelet suite; not every helper is used here.
