@@ -315,12 +315,22 @@ impl Runtime for HollowRuntime {
             .collect())
     }
 
-    async fn exec_sync(
+    /// No command runs: the exit code is the container's scripted
+    /// readiness (0 ready, 1 not), whatever the command.
+    async fn exec_with_stdin(
         &self,
         id: &str,
         _command: &[String],
+        stdin: &[u8],
+        _tty: bool,
         _timeout: Duration,
     ) -> Result<ExecOutput> {
+        if !stdin.is_empty() {
+            return Err(RuntimeError::Unsupported {
+                runtime: "hollow",
+                what: "exec with stdin",
+            });
+        }
         let (running, ready) = self.with_container(id, |container, now| {
             let running = matches!(container.state(now), ContainerState::Running { .. });
             (running, container.script.ready)

@@ -22,7 +22,7 @@
 //! # Caveats
 //! No attach, port-forward or checkpointing; exec runs a command to its end
 //! with all of its stdin given up front ([`Runtime::exec_with_stdin`]): no
-//! TTY and no interactive stream.
+//! interactive stream, and a terminal only where the runtime allocates one.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -311,20 +311,23 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Runs `command` in a running container until it ends or `timeout`
     /// passes (then it is killed and this is an error), as exec probes and
-    /// non-interactive `skiff exec` need.
+    /// non-interactive `skiff exec` need: [`Runtime::exec_with_stdin`] with
+    /// no stdin and no terminal.
     async fn exec_sync(
         &self,
         id: &str,
         command: &[String],
         timeout: Duration,
-    ) -> Result<ExecOutput>;
+    ) -> Result<ExecOutput> {
+        self.exec_with_stdin(id, command, &[], false, timeout).await
+    }
 
-    /// [`Runtime::exec_sync`] with `stdin` as the command's standard input,
-    /// closed after its last byte, as `skiff exec -i` needs; with `tty`, on a
-    /// terminal where the runtime can allocate one (`-t`), its output then
-    /// all on stdout. Runtimes that cannot feed stdin refuse it (this
-    /// default) unless it is empty; `tty` is a wish, ignored where it cannot
-    /// be met.
+    /// Runs `command` as [`Runtime::exec_sync`] does, with `stdin` as its
+    /// standard input, closed after its last byte, as `skiff exec -i` needs;
+    /// with `tty`, on a terminal where the runtime can allocate one (`-t`),
+    /// its output then all on stdout. A runtime that cannot feed stdin
+    /// refuses a non-empty one ([`RuntimeError::Unsupported`]); `tty` is a
+    /// wish, ignored where it cannot be met.
     async fn exec_with_stdin(
         &self,
         id: &str,
@@ -332,14 +335,5 @@ pub trait Runtime: Send + Sync + 'static {
         stdin: &[u8],
         tty: bool,
         timeout: Duration,
-    ) -> Result<ExecOutput> {
-        let _ = tty;
-        if !stdin.is_empty() {
-            return Err(RuntimeError::Unsupported {
-                runtime: self.name(),
-                what: "exec with stdin",
-            });
-        }
-        self.exec_sync(id, command, timeout).await
-    }
+    ) -> Result<ExecOutput>;
 }

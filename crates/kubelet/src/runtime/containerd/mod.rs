@@ -180,15 +180,6 @@ impl Runtime for ContainerdRuntime {
         self.list().await
     }
 
-    async fn exec_sync(
-        &self,
-        id: &str,
-        command: &[String],
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
-        self.exec(id, command, &[], false, timeout).await
-    }
-
     async fn exec_with_stdin(
         &self,
         id: &str,

@@ -546,15 +546,6 @@ impl Runtime for ProcessRuntime {
             .collect())
     }
 
-    async fn exec_sync(
-        &self,
-        id: &str,
-        command: &[String],
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
-        self.exec_with_stdin(id, command, &[], false, timeout).await
-    }
-
     /// `tty` is ignored: plain processes get pipes, not a terminal.
     async fn exec_with_stdin(
         &self,
