@@ -136,6 +136,8 @@ async fn a_probe_that_hangs_is_unhealthy_with_a_timeout_and_the_pod_not_ready() 
 #[tokio::test]
 async fn an_image_tarball_that_is_not_an_oci_layout_is_refused_with_a_clear_error() {
     let node = Node::start().await;
+    node.runtime().await; // containerd answers
+                          // As `skiff image import` connects.
     let images = ImageStore::connect(&node.config.socket, &node.config.namespace)
         .await
         .expect("containerd is reachable");

@@ -80,10 +80,19 @@ impl Node {
         panic!("containerd did not create its socket");
     }
 
+    /// A runtime connected to this node's containerd. A containerd that has
+    /// just created its socket may not answer yet on a loaded machine, so a
+    /// refused connection is tried again.
     pub async fn runtime(&self) -> ContainerdRuntime {
-        ContainerdRuntime::connect(self.config.clone())
-            .await
-            .expect("connect to containerd")
+        let mut last = None;
+        for _ in 0..POLLS {
+            match ContainerdRuntime::connect(self.config.clone()).await {
+                Ok(runtime) => return runtime,
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        panic!("cannot connect to containerd: {last:?}");
     }
 
     /// A runtime with the busybox image imported.
