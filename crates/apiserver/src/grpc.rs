@@ -589,7 +589,12 @@ mod tests {
             .find(|r| r.resource == "pods")
             .unwrap();
         assert_eq!(pods.short_names, ["po"]);
-        assert!(pods.subresources.contains(&"binding".to_string()));
+        for subresource in ["status", "binding", "log", "exec"] {
+            assert!(
+                pods.subresources.contains(&subresource.to_string()),
+                "pods/{subresource} is listed"
+            );
+        }
         assert_eq!(discovery.resources.len(), resources::RESOURCES.len());
     }
 

@@ -29,6 +29,8 @@
 //! - [`watch`]: the watch workload (many watchers, one paced writer).
 //! - [`api`]: `skiff bench api`, the same measurements one level up, through the API
 //!   server's gRPC service: pod creates, pod watches and pod lists.
+//! - `pods`: `skiff bench pods`, a node's costs: pod startup latency on a real
+//!   runtime, and memory per hollow node.
 //!
 //! # Where to start
 //! [`run`] reads top to bottom: validate, connect, run the workload, print the report.
@@ -43,6 +45,7 @@ pub(crate) mod api;
 mod args;
 mod common;
 pub(crate) mod kv;
+mod pods;
 pub(crate) mod watch;
 
 pub use args::BenchCommand;
@@ -56,7 +59,7 @@ use common::{connect, Op};
 pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match command {
         BenchCommand::Kv(args) => args.threads(),
-        BenchCommand::Api(_) => return tokio::runtime::Runtime::new(),
+        BenchCommand::Api(_) | BenchCommand::Pods(_) => return tokio::runtime::Runtime::new(),
     };
     if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -91,6 +94,11 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             config.validate()?;
             let report = api::run(&config).await?;
             print!("{}", report.render(output)?);
+            Ok(())
+        }
+        BenchCommand::Pods(args) => {
+            let report = pods::run(&args).await?;
+            print!("{}", report.render(args.output)?);
             Ok(())
         }
     }
