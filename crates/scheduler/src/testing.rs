@@ -99,6 +99,9 @@ pub(crate) trait PodExt: Sized {
     fn priority(self, priority: i32) -> Self;
     fn affinity(self, affinity: serde_json::Value) -> Self;
     fn spec_json(self, field: &str, value: serde_json::Value) -> Self;
+    fn nominated_node(self, node: &str) -> Self;
+    fn ready(self) -> Self;
+    fn terminating(self) -> Self;
 }
 
 impl PodExt for Pod {
@@ -177,6 +180,29 @@ impl PodExt for Pod {
         let mut json = serde_json::to_value(&self).expect("pods serialize");
         json["spec"][field] = value;
         serde_json::from_value(json).expect("a valid pod spec")
+    }
+    fn nominated_node(mut self, node: &str) -> Pod {
+        self.status
+            .get_or_insert_with(Default::default)
+            .nominated_node_name = Some(node.into());
+        self
+    }
+    fn ready(mut self) -> Pod {
+        let condition =
+            serde_json::from_value(serde_json::json!({"type": "Ready", "status": "True"}))
+                .expect("a valid condition");
+        let status = self.status.get_or_insert_with(Default::default);
+        status
+            .conditions
+            .get_or_insert_with(Vec::new)
+            .push(condition);
+        self
+    }
+    fn terminating(mut self) -> Pod {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        self.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+        self
     }
 }
 

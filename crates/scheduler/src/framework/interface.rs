@@ -44,6 +44,18 @@ pub const ALL_EVENTS: &[ClusterEvent] = &[
     ClusterEvent::AssignedPodDelete,
 ];
 
+/// A node added or changed: all that can make a node-only check pass
+/// (NodeAffinity, TaintToleration, NodeUnschedulable).
+pub const NODE_EVENTS: &[ClusterEvent] = &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate];
+
+/// A node added or changed, or a pod leaving one: all that can free room
+/// (NodeResourcesFit, BalancedAllocation).
+pub const RESOURCE_EVENTS: &[ClusterEvent] = &[
+    ClusterEvent::NodeAdd,
+    ClusterEvent::NodeUpdate,
+    ClusterEvent::AssignedPodDelete,
+];
+
 /// A scheduling plugin: its name and the extension points it implements.
 pub trait Plugin: Send + Sync {
     /// The name profiles use for it (`NodeResourcesFit`).

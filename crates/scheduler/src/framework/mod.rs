@@ -8,7 +8,10 @@
 //! - `runtime`: [`Framework`], a cycle from PreFilter to selecting a node,
 //!   with `percentageOfNodesToScore`; [`FitError`] and its message.
 //! - `node_info`: [`NodeInfo`] and [`PodInfo`] with precomputed requests.
-//! - `snapshot`: [`Snapshot`], the nodes one cycle sees.
+//! - `snapshot`: [`Snapshot`], the nodes one cycle sees, with nominations
+//!   and PodDisruptionBudgets.
+//! - `nominator`: [`Nominator`], pods nominated to nodes by preemption, and
+//!   [`with_nominated_pods`], filtering as if they were already there.
 //! - `resource`: [`Resource`] amounts and how a pod's request is summed.
 //! - `status`, `cycle_state`: [`Status`] with its [`Code`], and [`CycleState`].
 //!
@@ -23,6 +26,7 @@
 mod cycle_state;
 mod interface;
 mod node_info;
+mod nominator;
 mod resource;
 mod runtime;
 mod snapshot;
@@ -32,9 +36,10 @@ pub use cycle_state::CycleState;
 pub use interface::{
     BindPlugin, ClusterEvent, FilterPlugin, NodeFilter, PermitPlugin, Plugin, PostFilterPlugin,
     PostFilterResult, PreBindPlugin, PreFilterPlugin, PreScorePlugin, ReservePlugin, ScorePlugin,
-    ALL_EVENTS, MAX_NODE_SCORE,
+    ALL_EVENTS, MAX_NODE_SCORE, NODE_EVENTS, RESOURCE_EVENTS,
 };
 pub use node_info::{pod_key, HostPort, NodeInfo, PodInfo};
+pub use nominator::{with_nominated_pods, Nominator};
 pub use resource::Resource;
 pub use runtime::{num_feasible_nodes_to_find, FitError, Framework, ScheduleResult};
 pub use snapshot::Snapshot;

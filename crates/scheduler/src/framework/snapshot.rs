@@ -3,12 +3,19 @@
 //! before each cycle by replacing only the nodes that changed (see
 //! `crate::cache`), so a cycle at 5,000 nodes copies one or two `Arc`s, not
 //! 5,000 NodeInfos.
+//!
+//! Besides the nodes, a snapshot carries what the queue and the cache know
+//! beyond them: the pods nominated to nodes by preemption ([`Nominator`]) and
+//! the PodDisruptionBudgets preemption respects, each shared by `Arc`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
 use super::node_info::NodeInfo;
+use super::nominator::Nominator;
 
 /// Gives every snapshot its own identity.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -26,6 +33,8 @@ pub struct Snapshot {
     /// entry `i` is version `log_base + i + 1`.
     log: Vec<String>,
     log_base: u64,
+    nominator: Arc<Nominator>,
+    pod_disruption_budgets: Arc<Vec<Arc<PodDisruptionBudget>>>,
 }
 
 impl Default for Snapshot {
@@ -38,6 +47,8 @@ impl Default for Snapshot {
             with_required_anti_affinity: Vec::new(),
             log: Vec::new(),
             log_base: 0,
+            nominator: Arc::default(),
+            pod_disruption_budgets: Arc::default(),
         }
     }
 }
@@ -54,6 +65,8 @@ impl Clone for Snapshot {
             with_required_anti_affinity: self.with_required_anti_affinity.clone(),
             log: self.log.clone(),
             log_base: self.log_base,
+            nominator: self.nominator.clone(),
+            pod_disruption_budgets: self.pod_disruption_budgets.clone(),
         }
     }
 }
@@ -99,6 +112,26 @@ impl Snapshot {
         self.with_required_anti_affinity
             .iter()
             .map(|&i| &*self.nodes[i])
+    }
+
+    /// The pods nominated to nodes, as the queue had them when the cycle began.
+    pub fn nominator(&self) -> &Nominator {
+        &self.nominator
+    }
+
+    /// Replaces the nominations (the queue's, shared copy-on-write).
+    pub fn set_nominator(&mut self, nominator: Arc<Nominator>) {
+        self.nominator = nominator;
+    }
+
+    /// Every PodDisruptionBudget, as the cache had them.
+    pub fn pod_disruption_budgets(&self) -> &[Arc<PodDisruptionBudget>] {
+        &self.pod_disruption_budgets
+    }
+
+    /// Replaces the PodDisruptionBudgets.
+    pub fn set_pod_disruption_budgets(&mut self, budgets: Arc<Vec<Arc<PodDisruptionBudget>>>) {
+        self.pod_disruption_budgets = budgets;
     }
 
     /// This snapshot's identity (clones get their own).

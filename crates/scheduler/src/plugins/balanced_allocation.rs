@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::node_resources_fit::{default_resources, requested_and_allocatable, ResourceSpec};
 use crate::framework::{
     ClusterEvent, CycleState, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+    RESOURCE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -47,11 +48,7 @@ impl Plugin for BalancedAllocation {
         NAME
     }
     fn events(&self) -> &'static [ClusterEvent] {
-        &[
-            ClusterEvent::NodeAdd,
-            ClusterEvent::NodeUpdate,
-            ClusterEvent::AssignedPodDelete,
-        ]
+        RESOURCE_EVENTS
     }
     fn as_score(&self) -> Option<&dyn ScorePlugin> {
         Some(self)

@@ -6,6 +6,7 @@
 
 use crate::framework::{
     ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
+    NODE_EVENTS,
 };
 
 use super::helpers::{default_normalize, labels_of, node_selector_term_matches};
@@ -23,7 +24,7 @@ impl Plugin for NodeAffinity {
         NAME
     }
     fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate]
+        NODE_EVENTS
     }
     fn as_filter(&self) -> Option<&dyn FilterPlugin> {
         Some(self)

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::helpers::default_weight;
 use crate::framework::{
     ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
-    MAX_NODE_SCORE,
+    MAX_NODE_SCORE, RESOURCE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -157,11 +157,7 @@ impl Plugin for NodeResourcesFit {
         NAME
     }
     fn events(&self) -> &'static [ClusterEvent] {
-        &[
-            ClusterEvent::NodeAdd,
-            ClusterEvent::NodeUpdate,
-            ClusterEvent::AssignedPodDelete,
-        ]
+        RESOURCE_EVENTS
     }
     fn as_filter(&self) -> Option<&dyn FilterPlugin> {
         Some(self)

@@ -3,8 +3,10 @@
 
 use k8s_openapi::api::core::v1::Taint;
 
-use super::helpers::tolerated;
-use crate::framework::{ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use super::helpers::{tolerated, tolerations_of};
+use crate::framework::{
+    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, Status, NODE_EVENTS,
+};
 
 /// The plugin's name in profiles.
 pub const NAME: &str = "NodeUnschedulable";
@@ -19,7 +21,7 @@ impl Plugin for NodeUnschedulable {
         NAME
     }
     fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate]
+        NODE_EVENTS
     }
     fn as_filter(&self) -> Option<&dyn FilterPlugin> {
         Some(self)
@@ -42,13 +44,7 @@ impl FilterPlugin for NodeUnschedulable {
             effect: "NoSchedule".into(),
             ..Default::default()
         };
-        let tolerations = pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.tolerations.as_deref())
-            .unwrap_or_default();
-        if tolerated(tolerations, &taint) {
+        if tolerated(tolerations_of(pod), &taint) {
             Status::success()
         } else {
             Status::unresolvable(REASON)

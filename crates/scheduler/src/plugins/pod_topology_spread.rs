@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
-use super::helpers::{labels_of, selector_matches};
+use super::helpers::selects;
 use super::node_affinity::matches_required;
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin,
-    PreScorePlugin, ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
+    CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreScorePlugin,
+    ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
 /// The plugin's name in profiles.
@@ -58,7 +58,7 @@ fn matching_pods(constraint: &TopologySpreadConstraint, pod: &PodInfo, node: &No
     node.pods()
         .iter()
         .filter(|p| p.namespace() == pod.namespace() && p.pod.metadata.deletion_timestamp.is_none())
-        .filter(|p| selector_matches(selector, labels_of(&p.pod.metadata.labels)))
+        .filter(|p| selects(selector, p))
         .count() as i64
 }
 
@@ -66,7 +66,7 @@ fn self_match(constraint: &TopologySpreadConstraint, pod: &PodInfo) -> i64 {
     let matches = constraint
         .label_selector
         .as_ref()
-        .is_some_and(|s| selector_matches(s, labels_of(&pod.pod.metadata.labels)));
+        .is_some_and(|s| selects(s, pod));
     i64::from(matches)
 }
 
@@ -252,9 +252,6 @@ struct FilterState {
 impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
         NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        crate::framework::ALL_EVENTS
     }
     fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
         Some(self)

@@ -1,8 +1,10 @@
 //! The scheduler against a real in-process API server: pods bound through
 //! `pods/binding`, failures reported on the pod and in Events, bad input,
-//! preemption, and leader election between two schedulers.
+//! preemption (with PodDisruptionBudgets and nominations, in `preemption`),
+//! and leader election between two schedulers.
 
 mod common;
+mod preemption;
 
 use std::time::Duration;
 

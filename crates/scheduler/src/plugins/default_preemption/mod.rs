@@ -1,33 +1,54 @@
 //! DefaultPreemption: when no node fits, find a node where evicting pods of
 //! lower priority would make room, as kube-scheduler's PostFilter does:
 //!
+//! 0. A pod that may not preempt is turned away: `preemptionPolicy: Never`,
+//!    or a pod already nominated to a node where a lower-priority pod is
+//!    still terminating (its earlier preemption is under way).
 //! 1. Candidates are the nodes that refused the pod with `Unschedulable`
 //!    (not `UnschedulableAndUnresolvable`: evicting cannot fix a taint).
 //! 2. On each, take away every pod of lower priority; if the pod still does
-//!    not fit, the node is no candidate.
-//! 3. Give back ("reprieve") those pods one by one, highest priority first,
-//!    keeping each one the pod still fits beside; the rest are the victims.
-//! 4. Pick the node whose most important victim has the lowest priority,
-//!    then the lowest sum of victim priorities, then the fewest victims.
+//!    not fit (beside the pods nominated there, see `framework::Nominator`),
+//!    the node is no candidate.
+//! 3. Give back ("reprieve") those pods one by one, most important first —
+//!    first those whose eviction would break a PodDisruptionBudget, then the
+//!    rest — keeping each one the pod still fits beside; the rest are the
+//!    victims, and the budget-breaking ones among them are counted.
+//! 4. Pick the node with the fewest budget violations, then whose most
+//!    important victim has the lowest priority, then the lowest sum of victim
+//!    priorities, then the fewest victims, then whose most important victims
+//!    started latest (`pickOneNodeForPreemption`).
 //!
 //! The scheduler then deletes the victims and writes
-//! `status.nominatedNodeName`; the pod is retried when they are gone.
+//! `status.nominatedNodeName`; the pod is retried when they are gone, and its
+//! nomination holds the room meanwhile. When no node can be made to fit, the
+//! pod's nomination is taken back.
+//!
+//! # Layout
+//! - this module: the plugin, the victims on one node, the choice of node.
+//! - `pdb`: PodDisruptionBudgets' allowances and which victims break them.
 //!
 //! # Caveats
-//! No PodDisruptionBudgets; nominated pods do not hold their room against
-//! other pods; cross-node state (affinity, spreading) is not recomputed
-//! without the victims.
+//! Cross-node state (affinity, spreading) is not recomputed without the
+//! victims; budgets' expected counts come from the pods in the cache (see
+//! `pdb`); victims are deleted, not evicted through `pods/eviction`.
 
+mod pdb;
+
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::framework::{
-    Code, CycleState, NodeFilter, NodeInfo, Plugin, PodInfo, PostFilterPlugin, PostFilterResult,
-    Snapshot, Status,
+    with_nominated_pods, Code, CycleState, NodeFilter, NodeInfo, Plugin, PodInfo, PostFilterPlugin,
+    PostFilterResult, Snapshot, Status,
 };
+use pdb::{budgets, split_by_violation, Budget};
 
 /// The plugin's name in profiles.
 pub const NAME: &str = "DefaultPreemption";
+
+/// Why a pod already nominated is not let to preempt again.
+const REASON_TERMINATING: &str = "not eligible due to a terminating pod on the nominated node.";
 
 /// The DefaultPreemption plugin.
 pub struct DefaultPreemption;
@@ -45,19 +66,46 @@ impl Plugin for DefaultPreemption {
 struct Candidate {
     node: String,
     victims: Vec<Arc<PodInfo>>,
+    /// Victims whose eviction breaks a PodDisruptionBudget.
+    violations: usize,
 }
 
 impl Candidate {
-    fn rank(&self) -> (i32, i64, usize) {
+    /// Smaller is better; the order of kube's `pickOneNodeForPreemption`.
+    fn rank(&self) -> (usize, i32, i64, usize, Reverse<i64>) {
         let highest = self
             .victims
             .iter()
             .map(|v| v.priority)
             .max()
             .unwrap_or(i32::MIN);
-        let sum = self.victims.iter().map(|v| i64::from(v.priority)).sum();
-        (highest, sum, self.victims.len())
+        // Offset so that more victims always weigh more, negative priorities too.
+        let sum = self
+            .victims
+            .iter()
+            .map(|v| i64::from(v.priority) - i64::from(i32::MIN))
+            .sum();
+        let earliest_start = self
+            .victims
+            .iter()
+            .filter(|v| v.priority == highest)
+            .map(|v| start_time(v).unwrap_or(i64::MIN))
+            .min()
+            .unwrap_or(i64::MIN);
+        (
+            self.violations,
+            highest,
+            sum,
+            self.victims.len(),
+            Reverse(earliest_start),
+        )
     }
+}
+
+/// `status.startTime` in nanoseconds.
+fn start_time(pod: &PodInfo) -> Option<i64> {
+    let time = pod.pod.status.as_ref()?.start_time.as_ref()?;
+    i64::try_from(time.0.as_nanosecond()).ok()
 }
 
 impl PostFilterPlugin for DefaultPreemption {
@@ -79,6 +127,10 @@ impl PostFilterPlugin for DefaultPreemption {
                 "not eligible due to preemptionPolicy=Never.",
             ));
         }
+        if terminating_on_nominated_node(pod, snapshot, statuses) {
+            return Err(Status::unresolvable(REASON_TERMINATING));
+        }
+        let budgets = budgets(snapshot);
         let mut best: Option<Candidate> = None;
         let mut names: Vec<&String> = statuses
             .iter()
@@ -90,7 +142,11 @@ impl PostFilterPlugin for DefaultPreemption {
             let Some(node) = snapshot.get(name) else {
                 continue;
             };
-            let Some(candidate) = victims_on(state, pod, node, filters) else {
+            let fits = |n: &NodeInfo| {
+                with_nominated_pods(pod, n, snapshot, |n| filters.run_filters(state, pod, n))
+                    .is_success()
+            };
+            let Some(candidate) = victims_on(pod, node, &budgets, fits) else {
                 continue;
             };
             if best.as_ref().is_none_or(|b| candidate.rank() < b.rank()) {
@@ -109,12 +165,43 @@ impl PostFilterPlugin for DefaultPreemption {
     }
 }
 
-/// The fewest, least important pods to evict from `node` so the pod fits.
+/// Whether the pod is nominated to a node where a pod of lower priority is
+/// still terminating: its last preemption is not over, so it waits rather
+/// than evict more (kube's `PodEligibleToPreemptOthers`). A nominated node
+/// that can never take the pod does not hold it back.
+fn terminating_on_nominated_node(
+    pod: &PodInfo,
+    snapshot: &Snapshot,
+    statuses: &HashMap<String, Status>,
+) -> bool {
+    let from_status = pod
+        .pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref());
+    let Some(name) = snapshot.nominator().node_of(&pod.key).or(from_status) else {
+        return false;
+    };
+    if statuses
+        .get(name)
+        .is_some_and(|s| s.code() == Code::UnschedulableAndUnresolvable)
+    {
+        return false;
+    }
+    snapshot.get(name).is_some_and(|node| {
+        node.pods()
+            .iter()
+            .any(|p| p.priority < pod.priority && p.pod.metadata.deletion_timestamp.is_some())
+    })
+}
+
+/// The fewest, least important pods to evict from `node` so the pod `fits`,
+/// sparing budget-protected pods first (kube's `selectVictimsOnNode`).
 fn victims_on(
-    state: &CycleState,
     pod: &PodInfo,
     node: &NodeInfo,
-    filters: &dyn NodeFilter,
+    budgets: &[Budget<'_>],
+    fits: impl Fn(&NodeInfo) -> bool,
 ) -> Option<Candidate> {
     let mut reduced = node.clone();
     let mut lower: Vec<Arc<PodInfo>> = node
@@ -129,103 +216,43 @@ fn victims_on(
     for p in &lower {
         reduced.remove_pod(&p.key);
     }
-    if !filters.run_filters(state, pod, &reduced).is_success() {
+    if !fits(&reduced) {
         return None;
     }
-    lower.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.key.cmp(&b.key)));
+    // Most important first: higher priority, then started earlier.
+    lower.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then_with(|| start_time(a).cmp(&start_time(b)))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    // Each node's victims are counted against fresh allowances.
+    let mut allowances = budgets.to_vec();
+    let (violating, non_violating) = split_by_violation(lower, &mut allowances);
     let mut victims = Vec::new();
-    for p in lower {
+    let mut violations = 0;
+    let mut reprieve = |p: Arc<PodInfo>, reduced: &mut NodeInfo| -> bool {
         reduced.add_pod(p.clone());
-        if !filters.run_filters(state, pod, &reduced).is_success() {
-            reduced.remove_pod(&p.key);
-            victims.push(p);
+        if fits(reduced) {
+            return true;
         }
+        reduced.remove_pod(&p.key);
+        victims.push(p);
+        false
+    };
+    for p in violating {
+        violations += usize::from(!reprieve(p, &mut reduced));
+    }
+    for p in non_violating {
+        reprieve(p, &mut reduced);
     }
     victims.sort_by_key(|v| v.priority);
     Some(Candidate {
         node: node.name().to_string(),
         victims,
+        violations,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::plugins::node_resources_fit::NodeResourcesFit;
-    use crate::plugins::taint_toleration::TaintToleration;
-    use crate::testing::{node, pod, snapshot, NodeExt, OneFilter, PodExt};
-
-    fn preempt(
-        incoming: &k8s_openapi::api::core::v1::Pod,
-        nodes: &[k8s_openapi::api::core::v1::Node],
-        existing: &[k8s_openapi::api::core::v1::Pod],
-    ) -> Result<(String, Vec<String>), Status> {
-        let fit = NodeResourcesFit::new(Default::default()).expect("default args");
-        let plugins: [&dyn Plugin; 2] = [&fit, &TaintToleration];
-        let filters = OneFilter(&plugins);
-        let snapshot = snapshot(nodes, existing);
-        let pod = PodInfo::new(Arc::new(incoming.clone()));
-        let state = CycleState::new();
-        let statuses: HashMap<String, Status> = snapshot
-            .nodes()
-            .iter()
-            .map(|n| (n.name().to_string(), filters.run_filters(&state, &pod, n)))
-            .filter(|(_, s)| !s.is_success())
-            .collect();
-        DefaultPreemption
-            .post_filter(&state, &pod, &snapshot, &statuses, &filters)
-            .map(|r| {
-                (
-                    r.nominated_node_name,
-                    r.victims.iter().map(|v| v.key.clone()).collect(),
-                )
-            })
-    }
-
-    #[test]
-    fn evicts_the_fewest_lowest_priority_pods() {
-        let nodes = [node("a"), node("b")];
-        let existing = [
-            pod("a-low").node_name("a").priority(1).request("cpu", "2"),
-            pod("a-mid").node_name("a").priority(5).request("cpu", "2"),
-            pod("b-mid1").node_name("b").priority(5).request("cpu", "2"),
-            pod("b-mid2").node_name("b").priority(5).request("cpu", "2"),
-        ];
-        let incoming = pod("urgent").priority(10).request("cpu", "2");
-        // On a, evicting a-low (priority 1) is enough; on b a priority-5 pod must go.
-        assert_eq!(
-            preempt(&incoming, &nodes, &existing),
-            Ok(("a".to_string(), vec!["default/a-low".to_string()]))
-        );
-    }
-
-    #[test]
-    fn pods_of_equal_or_higher_priority_are_never_victims() {
-        let nodes = [node("a")];
-        let existing = [pod("same").node_name("a").priority(10).request("cpu", "4")];
-        let incoming = pod("p").priority(10).request("cpu", "1");
-        assert!(preempt(&incoming, &nodes, &existing).is_err());
-    }
-
-    #[test]
-    fn unresolvable_nodes_are_no_candidates() {
-        let nodes = [node("tainted").taint("dedicated", "x", "NoSchedule")];
-        let existing = [pod("low")
-            .node_name("tainted")
-            .priority(0)
-            .request("cpu", "4")];
-        let incoming = pod("p").priority(10).request("cpu", "1");
-        assert!(preempt(&incoming, &nodes, &existing).is_err());
-    }
-
-    #[test]
-    fn preemption_policy_never_opts_out() {
-        let nodes = [node("a")];
-        let existing = [pod("low").node_name("a").request("cpu", "4")];
-        let incoming = pod("p")
-            .priority(10)
-            .request("cpu", "1")
-            .spec_json("preemptionPolicy", serde_json::json!("Never"));
-        assert!(preempt(&incoming, &nodes, &existing).is_err());
-    }
-}
+mod tests;
