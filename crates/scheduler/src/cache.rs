@@ -288,9 +288,6 @@ impl Cache {
                 _ => snapshot.remove(&name),
             }
         }
-        if changed > 0 {
-            snapshot.reindex_affinity();
-        }
         snapshot.set_pod_disruption_budgets(self.budget_list.clone());
         changed
     }
@@ -396,5 +393,47 @@ mod tests {
             cache.node("a").is_none(),
             "placeholder dropped with its last pod"
         );
+    }
+
+    #[test]
+    fn nodes_with_anti_affinity_pods_are_tracked_as_nodes_move_and_change() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a", "b", "c"]);
+        let solo = pod("solo")
+            .node_name("c")
+            .affinity(serde_json::json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "solo"}},
+                "topologyKey": "kubernetes.io/hostname"}]}}));
+        cache.add_pod(Arc::new(solo));
+        cache.update_snapshot(&mut snapshot);
+        let names = |s: &Snapshot| -> Vec<String> {
+            s.nodes_with_required_anti_affinity()
+                .map(|n| n.name().to_string())
+                .collect()
+        };
+        assert_eq!(names(&snapshot), ["c"]);
+        // Removing a moves c into a's place in the snapshot.
+        cache.remove_node("a");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(names(&snapshot), ["c"]);
+        assert_eq!(snapshot.nodes_with_affinity().count(), 1);
+        cache.remove_pod("default/solo");
+        cache.update_snapshot(&mut snapshot);
+        assert!(names(&snapshot).is_empty());
+    }
+
+    #[test]
+    fn budgets_reach_the_snapshot_and_leave_it() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a"]);
+        let budget: PodDisruptionBudget = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"minAvailable": 1}}))
+        .expect("a valid budget");
+        cache.add_pod_disruption_budget(Arc::new(budget.clone()));
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(snapshot.pod_disruption_budgets().len(), 1);
+        cache.remove_pod_disruption_budget(&budget);
+        cache.update_snapshot(&mut snapshot);
+        assert!(snapshot.pod_disruption_budgets().is_empty());
     }
 }

@@ -4,7 +4,8 @@
 //! profile's plugins in order (`Framework`).
 //!
 //! # Layout
-//! - `interface`: the [`Plugin`] trait and one trait per extension point.
+//! - `interface`: the [`Plugin`] trait and one trait per extension point,
+//!   and `impl_plugin!`, which declares the points a plugin serves.
 //! - `runtime`: [`Framework`], a cycle from PreFilter to selecting a node,
 //!   with `percentageOfNodesToScore`; [`FitError`] and its message.
 //! - `node_info`: [`NodeInfo`] and [`PodInfo`] with precomputed requests.
@@ -33,6 +34,7 @@ mod snapshot;
 mod status;
 
 pub use cycle_state::CycleState;
+pub(crate) use interface::impl_plugin;
 pub use interface::{
     BindPlugin, ClusterEvent, FilterPlugin, NodeFilter, PermitPlugin, Plugin, PostFilterPlugin,
     PostFilterResult, PreBindPlugin, PreFilterPlugin, PreScorePlugin, ReservePlugin, ScorePlugin,

@@ -8,7 +8,7 @@
 //! beyond them: the pods nominated to nodes by preemption ([`Nominator`]) and
 //! the PodDisruptionBudgets preemption respects, each shared by `Arc`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -27,8 +27,10 @@ pub struct Snapshot {
     id: u64,
     nodes: Vec<Arc<NodeInfo>>,
     index: HashMap<String, usize>,
-    with_affinity: Vec<usize>,
-    with_required_anti_affinity: Vec<usize>,
+    /// Indexes of the nodes with pods that have (anti-)affinity, kept as
+    /// nodes are replaced, so no cycle scans every node for them.
+    with_affinity: BTreeSet<usize>,
+    with_required_anti_affinity: BTreeSet<usize>,
     /// Names of the nodes changed (replaced, added or removed), in order;
     /// entry `i` is version `log_base + i + 1`.
     log: Vec<String>,
@@ -43,8 +45,8 @@ impl Default for Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             nodes: Vec::new(),
             index: HashMap::new(),
-            with_affinity: Vec::new(),
-            with_required_anti_affinity: Vec::new(),
+            with_affinity: BTreeSet::new(),
+            with_required_anti_affinity: BTreeSet::new(),
             log: Vec::new(),
             log_base: 0,
             nominator: Arc::default(),
@@ -78,7 +80,6 @@ impl Snapshot {
         for node in nodes {
             snapshot.upsert(Arc::new(node));
         }
-        snapshot.reindex_affinity();
         snapshot
     }
 
@@ -164,13 +165,24 @@ impl Snapshot {
     /// Puts `info` in place of the node of the same name, or appends it.
     pub(crate) fn upsert(&mut self, info: Arc<NodeInfo>) {
         self.record(info.name());
-        match self.index.get(info.name()) {
-            Some(&i) => self.nodes[i] = info,
+        let i = match self.index.get(info.name()) {
+            Some(&i) => {
+                self.nodes[i] = info;
+                i
+            }
             None => {
                 self.index.insert(info.name().to_string(), self.nodes.len());
                 self.nodes.push(info);
+                self.nodes.len() - 1
             }
-        }
+        };
+        let node = &self.nodes[i];
+        let (affinity, anti_affinity) = (
+            node.has_pods_with_affinity(),
+            node.has_pods_with_required_anti_affinity(),
+        );
+        mark(&mut self.with_affinity, i, affinity);
+        mark(&mut self.with_required_anti_affinity, i, anti_affinity);
     }
 
     /// Removes the node named `name`, if present.
@@ -180,22 +192,28 @@ impl Snapshot {
         };
         self.record(name);
         self.nodes.swap_remove(i);
+        // The last node moved from index `len` into `i`.
+        let moved_from = self.nodes.len();
+        for set in [
+            &mut self.with_affinity,
+            &mut self.with_required_anti_affinity,
+        ] {
+            set.remove(&i);
+            if set.remove(&moved_from) {
+                set.insert(i);
+            }
+        }
         if let Some(moved) = self.nodes.get(i) {
             self.index.insert(moved.name().to_string(), i);
         }
     }
+}
 
-    /// Recomputes the lists of nodes with affinity pods (a scan of flags).
-    pub(crate) fn reindex_affinity(&mut self) {
-        self.with_affinity.clear();
-        self.with_required_anti_affinity.clear();
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.has_pods_with_affinity() {
-                self.with_affinity.push(i);
-            }
-            if node.has_pods_with_required_anti_affinity() {
-                self.with_required_anti_affinity.push(i);
-            }
-        }
+/// Puts `i` in `set` or takes it out.
+fn mark(set: &mut BTreeSet<usize>, i: usize, member: bool) {
+    if member {
+        set.insert(i);
+    } else {
+        set.remove(&i);
     }
 }

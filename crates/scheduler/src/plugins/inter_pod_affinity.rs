@@ -20,11 +20,11 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Affinity, Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 
 use super::helpers::{selector_is_empty, selects};
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreScorePlugin,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
     ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
@@ -76,6 +76,16 @@ impl DomainCounts {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Adds every count of `other`.
+    fn merge(&mut self, other: DomainCounts) {
+        for (key, values) in other.0 {
+            let mine = self.0.entry(key).or_default();
+            for (value, count) in values {
+                *mine.entry(value).or_insert(0) += count;
+            }
+        }
+    }
 }
 
 /// The InterPodAffinity plugin.
@@ -113,12 +123,12 @@ impl<'p> Terms<'p> {
     }
 }
 
+fn affinity_of(pod: &Pod) -> Option<&Affinity> {
+    pod.spec.as_ref()?.affinity.as_ref()
+}
+
 fn affinity(pod: &Pod) -> Terms<'_> {
-    let terms = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_affinity.as_ref());
+    let terms = affinity_of(pod).and_then(|a| a.pod_affinity.as_ref());
     Terms::new(
         terms.and_then(|a| {
             a.required_during_scheduling_ignored_during_execution
@@ -132,11 +142,7 @@ fn affinity(pod: &Pod) -> Terms<'_> {
 }
 
 fn anti_affinity(pod: &Pod) -> Terms<'_> {
-    let terms = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_anti_affinity.as_ref());
+    let terms = affinity_of(pod).and_then(|a| a.pod_anti_affinity.as_ref());
     Terms::new(
         terms.and_then(|a| {
             a.required_during_scheduling_ignored_during_execution
@@ -168,23 +174,11 @@ pub(crate) fn term_matches(term: &PodAffinityTerm, owner_namespace: &str, pod: &
             .is_some_and(|s| selects(s, pod))
 }
 
-impl Plugin for InterPodAffinity {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
-        Some(self)
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(
+    InterPodAffinity,
+    NAME,
+    [pre_filter, filter, pre_score, score]
+);
 
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
@@ -284,54 +278,42 @@ impl PreScorePlugin for InterPodAffinity {
         let has_own_preferences = !affinity(&pod.pod).preferred.is_empty()
             || !anti_affinity(&pod.pod).preferred.is_empty();
         let mut scores = DomainCounts::default();
-        let mut add = |node: &NodeInfo, key: &str, weight: i64| scores.add(node, key, weight);
-        let namespace = pod.namespace();
+        // Preferred terms of `owner` (in `namespace`) that select `target`
+        // add their weight to the node's domain: affinity up, anti-affinity down.
+        let mut weigh = |node: &NodeInfo, owner: &Pod, namespace: &str, target: &PodInfo| {
+            for (terms, sign) in [
+                (affinity(owner).preferred, 1),
+                (anti_affinity(owner).preferred, -1),
+            ] {
+                for t in terms {
+                    if term_matches(&t.pod_affinity_term, namespace, target) {
+                        let key = &t.pod_affinity_term.topology_key;
+                        scores.add(node, key, sign * i64::from(t.weight));
+                    }
+                }
+            }
+        };
         let nodes: Box<dyn Iterator<Item = &NodeInfo>> = if has_own_preferences {
             Box::new(snapshot.nodes().iter().map(|n| &**n))
         } else {
             Box::new(snapshot.nodes_with_affinity())
         };
+        let mut required = DomainCounts::default();
         for node in nodes {
             for existing in node.pods() {
-                for t in affinity(&pod.pod).preferred {
-                    if term_matches(&t.pod_affinity_term, namespace, existing) {
-                        add(node, &t.pod_affinity_term.topology_key, i64::from(t.weight));
-                    }
-                }
-                for t in anti_affinity(&pod.pod).preferred {
-                    if term_matches(&t.pod_affinity_term, namespace, existing) {
-                        add(
-                            node,
-                            &t.pod_affinity_term.topology_key,
-                            -i64::from(t.weight),
-                        );
-                    }
-                }
+                weigh(node, &pod.pod, pod.namespace(), existing);
                 if !existing.has_affinity {
                     continue;
                 }
-                let owner = existing.namespace();
+                weigh(node, &existing.pod, existing.namespace(), pod);
                 for t in affinity(&existing.pod).required {
-                    if term_matches(t, owner, pod) {
-                        add(node, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
-                    }
-                }
-                for t in affinity(&existing.pod).preferred {
-                    if term_matches(&t.pod_affinity_term, owner, pod) {
-                        add(node, &t.pod_affinity_term.topology_key, i64::from(t.weight));
-                    }
-                }
-                for t in anti_affinity(&existing.pod).preferred {
-                    if term_matches(&t.pod_affinity_term, owner, pod) {
-                        add(
-                            node,
-                            &t.pod_affinity_term.topology_key,
-                            -i64::from(t.weight),
-                        );
+                    if term_matches(t, existing.namespace(), pod) {
+                        required.add(node, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
                     }
                 }
             }
         }
+        scores.merge(required);
         if scores.is_empty() {
             return Status::skip();
         }

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::Taint;
 
 use super::helpers::{tolerated, tolerations_of};
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, Status, NODE_EVENTS,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, Status, NODE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -16,17 +16,7 @@ pub const REASON: &str = "node(s) were unschedulable";
 /// The NodeUnschedulable plugin.
 pub struct NodeUnschedulable;
 
-impl Plugin for NodeUnschedulable {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        NODE_EVENTS
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(NodeUnschedulable, NAME, events: NODE_EVENTS, [filter]);
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use super::helpers::selects;
 use super::node_affinity::matches_required;
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreScorePlugin,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
     ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
@@ -249,23 +249,11 @@ struct FilterState {
     mins: Vec<i64>,
 }
 
-impl Plugin for PodTopologySpread {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
-        Some(self)
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(
+    PodTopologySpread,
+    NAME,
+    [pre_filter, filter, pre_score, score]
+);
 
 const FILTER_KEY: &str = "PodTopologySpread/filter";
 const SCORE_KEY: &str = "PodTopologySpread/score";

@@ -6,8 +6,7 @@ use k8s_openapi::api::core::v1::Toleration;
 
 use super::helpers::{default_normalize, taints_of, tolerated, tolerates, tolerations_of};
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
-    NODE_EVENTS,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, NODE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -16,20 +15,7 @@ pub const NAME: &str = "TaintToleration";
 /// The TaintToleration plugin.
 pub struct TaintToleration;
 
-impl Plugin for TaintToleration {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        NODE_EVENTS
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(TaintToleration, NAME, events: NODE_EVENTS, [filter, score]);
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {

@@ -39,8 +39,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::framework::{
-    with_nominated_pods, Code, CycleState, NodeFilter, NodeInfo, Plugin, PodInfo, PostFilterPlugin,
-    PostFilterResult, Snapshot, Status,
+    impl_plugin, with_nominated_pods, Code, CycleState, NodeFilter, NodeInfo, PodInfo,
+    PostFilterPlugin, PostFilterResult, Snapshot, Status,
 };
 use pdb::{budgets, split_by_violation, Budget};
 
@@ -53,14 +53,7 @@ const REASON_TERMINATING: &str = "not eligible due to a terminating pod on the n
 /// The DefaultPreemption plugin.
 pub struct DefaultPreemption;
 
-impl Plugin for DefaultPreemption {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn as_post_filter(&self) -> Option<&dyn PostFilterPlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(DefaultPreemption, NAME, [post_filter]);
 
 /// The victims a node would need, and the key it is ranked by.
 struct Candidate {

@@ -1,7 +1,7 @@
 //! Preemption over tables of nodes and pods: who is evicted, and where.
 
 use super::*;
-use crate::framework::Nominator;
+use crate::framework::{Nominator, Plugin};
 use crate::plugins::node_resources_fit::NodeResourcesFit;
 use crate::plugins::taint_toleration::TaintToleration;
 use crate::testing::{node, pod, snapshot, NodeExt, OneFilter, PodExt};
