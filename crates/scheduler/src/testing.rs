@@ -12,6 +12,12 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::framework::{CycleState, NodeFilter, NodeInfo, Plugin, PodInfo, Snapshot, Status};
 
+/// Sets `key` in a label or annotation map, making the map if needed.
+fn put(map: &mut Option<BTreeMap<String, String>>, key: &str, value: &str) {
+    map.get_or_insert_with(BTreeMap::new)
+        .insert(key.into(), value.into());
+}
+
 /// A node with 4 cpu, 8Gi memory and room for 110 pods, labelled with its hostname.
 pub(crate) fn node(name: &str) -> Node {
     let mut node = Node::default();
@@ -49,10 +55,7 @@ impl NodeExt for Node {
         self
     }
     fn label(mut self, key: &str, value: &str) -> Node {
-        self.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), value.into());
+        put(&mut self.metadata.labels, key, value);
         self
     }
     fn taint(mut self, key: &str, value: &str, effect: &str) -> Node {
@@ -124,17 +127,11 @@ impl PodExt for Pod {
         self
     }
     fn label(mut self, key: &str, value: &str) -> Pod {
-        self.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), value.into());
+        put(&mut self.metadata.labels, key, value);
         self
     }
     fn annotation(mut self, key: &str, value: &str) -> Pod {
-        self.metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), value.into());
+        put(&mut self.metadata.annotations, key, value);
         self
     }
     fn toleration(mut self, key: &str, operator: &str, value: &str, effect: &str) -> Pod {
