@@ -163,6 +163,14 @@ pub async fn bench(client: Client, options: BenchOptions) -> Result<BenchReport,
     }
     let elapsed = start.elapsed();
     let bound_pods = store.list().iter().filter(|p| bound(p)).count();
+    // A binding task notes its latency after the write returns, which may be
+    // after the watch delivered the bound pod: give the last ones a moment.
+    for _ in 0..100 {
+        if metrics.bindings().count >= bound_pods {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     shutdown.cancel();
     match scheduler.await {
         Ok(result) => result?,
