@@ -39,7 +39,8 @@ pub struct PodTopologySpread {
     memos: Mutex<HashMap<String, Memo>>,
 }
 
-fn constraints<'p>(pod: &'p PodInfo, when: &str) -> Vec<&'p TopologySpreadConstraint> {
+/// The pod's constraints with `whenUnsatisfiable: <when>`.
+fn constraints(pod: &PodInfo, when: &str) -> Vec<TopologySpreadConstraint> {
     pod.pod
         .spec
         .as_ref()
@@ -47,6 +48,7 @@ fn constraints<'p>(pod: &'p PodInfo, when: &str) -> Vec<&'p TopologySpreadConstr
         .unwrap_or_default()
         .iter()
         .filter(|c| c.when_unsatisfiable == when)
+        .cloned()
         .collect()
 }
 
@@ -260,10 +262,7 @@ const SCORE_KEY: &str = "PodTopologySpread/score";
 
 impl PreFilterPlugin for PodTopologySpread {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
-        let hard: Vec<TopologySpreadConstraint> = constraints(pod, "DoNotSchedule")
-            .into_iter()
-            .cloned()
-            .collect();
+        let hard = constraints(pod, "DoNotSchedule");
         if hard.is_empty() {
             return Status::skip();
         }
@@ -309,10 +308,7 @@ impl PreScorePlugin for PodTopologySpread {
         nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
-        let soft: Vec<TopologySpreadConstraint> = constraints(pod, "ScheduleAnyway")
-            .into_iter()
-            .cloned()
-            .collect();
+        let soft = constraints(pod, "ScheduleAnyway");
         if soft.is_empty() {
             return Status::skip();
         }

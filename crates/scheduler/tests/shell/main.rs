@@ -255,33 +255,6 @@ async fn lease_holder(cluster: &Cluster) -> Option<String> {
         .holder_identity
 }
 
-/// `skiff bench scheduler` in a test: run with
-/// `cargo test --release -p skiff-scheduler --test shell -- --ignored --nocapture bench`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: minutes in a debug build"]
-async fn bench_scheduler_1000_and_5000_nodes() {
-    for (nodes, pods) in [(1_000, 10_000), (5_000, 10_000)] {
-        let cluster = Cluster::new().await;
-        let options = skiff_scheduler::bench::BenchOptions {
-            nodes,
-            pods,
-            ..Default::default()
-        };
-        let report = skiff_scheduler::bench::bench(cluster.client().await, options)
-            .await
-            .expect("the bench runs");
-        println!(
-            "nodes {} pods {} in {:.2}s: {:.0} pods/s; cache {:?} bytes/node",
-            report.nodes,
-            report.pods,
-            report.elapsed.as_secs_f64(),
-            report.pods_per_second,
-            report.cache_bytes_per_node
-        );
-        assert_eq!(report.pods, pods, "every pod bound");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bench_workload_binds_every_pod_on_a_small_cluster() {
     let cluster = Cluster::new().await;
