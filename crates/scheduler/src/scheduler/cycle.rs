@@ -99,15 +99,21 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
     };
     let node = result.node_name.clone();
     let mut state_of_cycle = result.state;
-    {
+    let nominated = {
         let mut state = context.lock();
         if let Err(error) = state.cache.assume_pod(pod.clone(), &node) {
             tracing::error!(%error, "assume failed");
             return;
         }
         // Placed: it no longer holds room elsewhere (kube's assume does the same).
+        let nominated = state
+            .queue
+            .nominator()
+            .node_of(&pod.key)
+            .map(str::to_string);
         state.queue.nominate(&pod.key, None);
-    }
+        nominated
+    };
     let status = framework.run_reserve(&mut state_of_cycle, &pod, &node);
     let status = if status.is_success() {
         framework.run_permit(&state_of_cycle, &pod, &node)
@@ -144,7 +150,8 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
                 state.cache.finish_binding(&pod.key, now());
                 state.queue.done(&pod.key);
             }
-            events::clear_stale_nomination(&context.client, &pod.pod, &node).await;
+            events::clear_stale_nomination(&context.client, &pod.pod, nominated.as_deref(), &node)
+                .await;
             if context.config.record_scheduled_events {
                 events::scheduled(&context.client, &pod.pod, &node).await;
             }

@@ -133,10 +133,19 @@ pub(crate) async fn failed_scheduling(
     record(client, pod, "Warning", "FailedScheduling", message).await;
 }
 
-/// A pod bound to another node than the one it was nominated to: its
+/// A pod bound to another node than the one it was nominated to (in the
+/// queue, or in the status the pod had when it was taken off the queue): its
 /// `status.nominatedNodeName` no longer means anything, so it is cleared.
-pub(crate) async fn clear_stale_nomination(client: &Client, pod: &Pod, node: &str) {
-    if nominated_node_name(pod).is_none_or(|nominated| nominated == node) {
+pub(crate) async fn clear_stale_nomination(
+    client: &Client,
+    pod: &Pod,
+    nominated: Option<&str>,
+    node: &str,
+) {
+    if nominated
+        .or(nominated_node_name(pod))
+        .is_none_or(|nominated| nominated == node)
+    {
         return;
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace(pod));

@@ -105,3 +105,34 @@ async fn preemption_spares_budgeted_pods_and_the_nomination_holds_the_room() {
     assert!(!terminating(&cluster, "urgent").await);
     shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nomination_is_cleared_when_the_pod_binds_elsewhere() {
+    let cluster = Cluster::new().await;
+    cluster.add_node("a", "2", json!({})).await;
+    running(&cluster, "low", "web", 1, "1500m", "a").await;
+    let (shutdown, _task) = cluster.scheduler(Config::default()).await;
+    let mut urgent = pod("urgent", "1500m");
+    urgent["spec"]["priority"] = json!(10);
+    cluster.add_pod(urgent).await;
+    let nominated = || async {
+        let pod = cluster.pod("urgent").await;
+        pod.status.and_then(|s| s.nominated_node_name)
+    };
+    eventually("urgent nominated to a", || async {
+        nominated().await.as_deref() == Some("a")
+    })
+    .await;
+    // Before low is gone, a roomier node joins: urgent goes there instead.
+    cluster.add_node("c", "4", json!({})).await;
+    eventually("urgent bound", || async {
+        cluster.node_of("urgent").await.is_some()
+    })
+    .await;
+    assert_eq!(cluster.node_of("urgent").await.as_deref(), Some("c"));
+    eventually("the stale nomination cleared", || async {
+        nominated().await.is_none()
+    })
+    .await;
+    shutdown.cancel();
+}
