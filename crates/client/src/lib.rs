@@ -84,7 +84,7 @@ pub(crate) mod params;
 pub mod pod;
 pub mod queue;
 
-pub use api::{Api, Object};
+pub use api::{Api, Object, RawEvent};
 pub use client::{Client, ClientConfig};
 pub use discovery::{Discovery, Served};
 pub use either::Either;
