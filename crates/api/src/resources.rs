@@ -235,6 +235,17 @@ pub static RESOURCES: &[Resource] = &[
         "endpointslices"
     ),
     resource!(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        ["pdb"],
+        ["status"],
+        "poddisruptionbudgets"
+    ),
+    resource!(
         "scheduling.k8s.io",
         "v1",
         "priorityclasses",
@@ -370,6 +381,8 @@ mod tests {
             ("lease", "leases"),
             ("endpointslice", "endpointslices"),
             ("job.batch", "jobs"),
+            ("pdb", "poddisruptionbudgets"),
+            ("poddisruptionbudgets.policy", "poddisruptionbudgets"),
         ];
         for (typed, plural) in cases {
             let found = lookup(typed).unwrap_or_else(|| panic!("{typed} finds nothing"));

@@ -121,7 +121,7 @@ where
 
 /// Decodes `object` into the k8s-openapi struct of `kind` and encodes it again.
 fn typed_round_trip(kind: &str, object: Value) -> Result<Value, String> {
-    use k8s_openapi::api::{apps, batch, coordination, core, discovery, scheduling};
+    use k8s_openapi::api::{apps, batch, coordination, core, discovery, policy, scheduling};
     match kind {
         "Namespace" => via::<core::v1::Namespace>(object),
         "Node" => via::<core::v1::Node>(object),
@@ -140,6 +140,7 @@ fn typed_round_trip(kind: &str, object: Value) -> Result<Value, String> {
         "Deployment" => via::<apps::v1::Deployment>(object),
         "EndpointSlice" => via::<discovery::v1::EndpointSlice>(object),
         "PriorityClass" => via::<scheduling::v1::PriorityClass>(object),
+        "PodDisruptionBudget" => via::<policy::v1::PodDisruptionBudget>(object),
         other => Err(format!("kind {other} is not served")),
     }
 }

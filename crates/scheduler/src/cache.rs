@@ -14,14 +14,18 @@
 //! between cache and snapshot (`Arc::make_mut`), so a change copies one node,
 //! and a cycle at 5,000 nodes copies nothing.
 //!
+//! The cache also keeps the PodDisruptionBudgets (preemption reads them from
+//! the snapshot), as one shared list rebuilt when one of them changes.
+//!
 //! # Caveats
 //! No node image states or volume bookkeeping.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use crate::framework::{pod_key, NodeInfo, PodInfo, Snapshot};
 
@@ -56,6 +60,9 @@ pub struct Cache {
     dirty: HashSet<String>,
     generation: u64,
     ttl: Duration,
+    pod_disruption_budgets: BTreeMap<String, Arc<PodDisruptionBudget>>,
+    /// The budgets above as the snapshot shares them.
+    budget_list: Arc<Vec<Arc<PodDisruptionBudget>>>,
 }
 
 impl Default for Cache {
@@ -72,6 +79,16 @@ fn node_of(pod: &Pod) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
+/// `namespace/name` of a budget.
+fn budget_key(budget: &PodDisruptionBudget) -> String {
+    let meta = &budget.metadata;
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
 impl Cache {
     /// An empty cache whose assumed pods expire `ttl` after binding.
     pub fn new(ttl: Duration) -> Cache {
@@ -81,6 +98,8 @@ impl Cache {
             dirty: HashSet::new(),
             generation: 0,
             ttl,
+            pod_disruption_budgets: BTreeMap::new(),
+            budget_list: Arc::default(),
         }
     }
 
@@ -236,6 +255,29 @@ impl Cache {
         self.nodes.get(name)
     }
 
+    /// Adds or replaces a PodDisruptionBudget.
+    pub fn add_pod_disruption_budget(&mut self, budget: Arc<PodDisruptionBudget>) {
+        self.pod_disruption_budgets
+            .insert(budget_key(&budget), budget);
+        self.rebuild_budget_list();
+    }
+
+    /// Removes a PodDisruptionBudget.
+    pub fn remove_pod_disruption_budget(&mut self, budget: &PodDisruptionBudget) {
+        if self
+            .pod_disruption_budgets
+            .remove(&budget_key(budget))
+            .is_some()
+        {
+            self.rebuild_budget_list();
+        }
+    }
+
+    fn rebuild_budget_list(&mut self) {
+        let list = self.pod_disruption_budgets.values().cloned().collect();
+        self.budget_list = Arc::new(list);
+    }
+
     /// Brings `snapshot` up to date, touching only the nodes that changed;
     /// returns how many it replaced.
     pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) -> usize {
@@ -246,9 +288,7 @@ impl Cache {
                 _ => snapshot.remove(&name),
             }
         }
-        if changed > 0 {
-            snapshot.reindex_affinity();
-        }
+        snapshot.set_pod_disruption_budgets(self.budget_list.clone());
         changed
     }
 }
@@ -353,5 +393,47 @@ mod tests {
             cache.node("a").is_none(),
             "placeholder dropped with its last pod"
         );
+    }
+
+    #[test]
+    fn nodes_with_anti_affinity_pods_are_tracked_as_nodes_move_and_change() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a", "b", "c"]);
+        let solo = pod("solo")
+            .node_name("c")
+            .affinity(serde_json::json!({"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "solo"}},
+                "topologyKey": "kubernetes.io/hostname"}]}}));
+        cache.add_pod(Arc::new(solo));
+        cache.update_snapshot(&mut snapshot);
+        let names = |s: &Snapshot| -> Vec<String> {
+            s.nodes_with_required_anti_affinity()
+                .map(|n| n.name().to_string())
+                .collect()
+        };
+        assert_eq!(names(&snapshot), ["c"]);
+        // Removing a moves c into a's place in the snapshot.
+        cache.remove_node("a");
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(names(&snapshot), ["c"]);
+        assert_eq!(snapshot.nodes_with_affinity().count(), 1);
+        cache.remove_pod("default/solo");
+        cache.update_snapshot(&mut snapshot);
+        assert!(names(&snapshot).is_empty());
+    }
+
+    #[test]
+    fn budgets_reach_the_snapshot_and_leave_it() {
+        let (mut cache, mut snapshot) = cache_with_nodes(&["a"]);
+        let budget: PodDisruptionBudget = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"minAvailable": 1}}))
+        .expect("a valid budget");
+        cache.add_pod_disruption_budget(Arc::new(budget.clone()));
+        cache.update_snapshot(&mut snapshot);
+        assert_eq!(snapshot.pod_disruption_budgets().len(), 1);
+        cache.remove_pod_disruption_budget(&budget);
+        cache.update_snapshot(&mut snapshot);
+        assert!(snapshot.pod_disruption_budgets().is_empty());
     }
 }

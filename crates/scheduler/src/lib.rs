@@ -4,9 +4,11 @@
 //! plugins are Kubernetes' own (NodeResourcesFit, TaintToleration, …) and Amazon
 //! ECS's placement strategies (binpack, spread, random, distinctInstance, memberOf).
 //!
-//! Data comes in from informers on Pods and Nodes (through skiff-client) into
-//! the [`cache`] and the [`queue`]; it goes out as Bindings (`pods/binding`),
-//! PodScheduled conditions and FailedScheduling Events.
+//! Data comes in from informers on Pods, Nodes and PodDisruptionBudgets
+//! (through skiff-client) into the [`cache`] and the [`queue`]; it goes out as
+//! Bindings (`pods/binding`), PodScheduled conditions, FailedScheduling
+//! Events, and, when preemption runs, deleted victims and
+//! `status.nominatedNodeName`.
 //!
 //! # Layout
 //! - [`framework`]: the extension points as traits, `NodeInfo`, `Snapshot`,

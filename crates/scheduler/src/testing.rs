@@ -12,6 +12,12 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::framework::{CycleState, NodeFilter, NodeInfo, Plugin, PodInfo, Snapshot, Status};
 
+/// Sets `key` in a label or annotation map, making the map if needed.
+fn put(map: &mut Option<BTreeMap<String, String>>, key: &str, value: &str) {
+    map.get_or_insert_with(BTreeMap::new)
+        .insert(key.into(), value.into());
+}
+
 /// A node with 4 cpu, 8Gi memory and room for 110 pods, labelled with its hostname.
 pub(crate) fn node(name: &str) -> Node {
     let mut node = Node::default();
@@ -49,10 +55,7 @@ impl NodeExt for Node {
         self
     }
     fn label(mut self, key: &str, value: &str) -> Node {
-        self.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), value.into());
+        put(&mut self.metadata.labels, key, value);
         self
     }
     fn taint(mut self, key: &str, value: &str, effect: &str) -> Node {
@@ -99,6 +102,9 @@ pub(crate) trait PodExt: Sized {
     fn priority(self, priority: i32) -> Self;
     fn affinity(self, affinity: serde_json::Value) -> Self;
     fn spec_json(self, field: &str, value: serde_json::Value) -> Self;
+    fn nominated_node(self, node: &str) -> Self;
+    fn ready(self) -> Self;
+    fn terminating(self) -> Self;
 }
 
 impl PodExt for Pod {
@@ -121,17 +127,11 @@ impl PodExt for Pod {
         self
     }
     fn label(mut self, key: &str, value: &str) -> Pod {
-        self.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), value.into());
+        put(&mut self.metadata.labels, key, value);
         self
     }
     fn annotation(mut self, key: &str, value: &str) -> Pod {
-        self.metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(key.into(), value.into());
+        put(&mut self.metadata.annotations, key, value);
         self
     }
     fn toleration(mut self, key: &str, operator: &str, value: &str, effect: &str) -> Pod {
@@ -177,6 +177,29 @@ impl PodExt for Pod {
         let mut json = serde_json::to_value(&self).expect("pods serialize");
         json["spec"][field] = value;
         serde_json::from_value(json).expect("a valid pod spec")
+    }
+    fn nominated_node(mut self, node: &str) -> Pod {
+        self.status
+            .get_or_insert_with(Default::default)
+            .nominated_node_name = Some(node.into());
+        self
+    }
+    fn ready(mut self) -> Pod {
+        let condition =
+            serde_json::from_value(serde_json::json!({"type": "Ready", "status": "True"}))
+                .expect("a valid condition");
+        let status = self.status.get_or_insert_with(Default::default);
+        status
+            .conditions
+            .get_or_insert_with(Vec::new)
+            .push(condition);
+        self
+    }
+    fn terminating(mut self) -> Pod {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        self.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+        self
     }
 }
 

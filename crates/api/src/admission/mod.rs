@@ -19,9 +19,10 @@
 //! - `meta`: `metadata` rules shared by all kinds (name, namespace, labels,
 //!   annotations, owner references, what an update may not change).
 //! - `pod`: pod specs and pod templates, and what a pod update may change.
-//! - `workloads`: Job, CronJob, Deployment, ReplicaSet; `cron` parses a
-//!   CronJob's schedule.
-//! - `quantity`: resource quantities (`500m`, `1Gi`) for requests ≤ limits.
+//! - `workloads`: Job, CronJob, Deployment, ReplicaSet, PodDisruptionBudget;
+//!   `cron` parses a CronJob's schedule.
+//! - [`quantity`]: resource quantities (`500m`, `1Gi`) for requests ≤ limits;
+//!   public, so the scheduler reads quantities exactly as admission does.
 //! - `network`: Service, Endpoints, EndpointSlice.
 //! - `cluster`: Namespace, Node, ConfigMap, Secret, ServiceAccount, Event,
 //!   Lease, PriorityClass.
@@ -54,7 +55,7 @@ mod defaults;
 mod meta;
 mod network;
 mod pod;
-mod quantity;
+pub mod quantity;
 mod workloads;
 
 use std::fmt;
@@ -240,7 +241,7 @@ pub fn default(kind: &str, object: &mut Value) {
 /// Validates an object of `kind` being created (`old` = None) or replacing
 /// `old`; empty when it is valid.
 pub fn validate(kind: &str, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    use k8s_openapi::api::{apps, batch, coordination, core, discovery, scheduling};
+    use k8s_openapi::api::{apps, batch, coordination, core, discovery, policy, scheduling};
     match kind {
         "Pod" => typed::<core::v1::Pod>(object, old, pod::validate_pod),
         "Service" => typed::<core::v1::Service>(object, old, network::validate_service),
@@ -257,6 +258,11 @@ pub fn validate(kind: &str, object: &Value, old: Option<&Value>) -> Vec<FieldErr
         "ReplicaSet" => workloads::selector_presence(
             object,
             typed::<apps::v1::ReplicaSet>(object, old, workloads::validate_replica_set),
+        ),
+        "PodDisruptionBudget" => typed::<policy::v1::PodDisruptionBudget>(
+            object,
+            old,
+            workloads::validate_pod_disruption_budget,
         ),
         "Namespace" => typed::<core::v1::Namespace>(object, old, cluster::validate_namespace),
         "Node" => typed::<core::v1::Node>(object, old, cluster::validate_node),

@@ -8,7 +8,7 @@ pub(crate) const QUANTITY_FORMAT_ERROR: &str =
 
 /// The quantity in billionths of a unit (`1m` = 1_000_000), rounded up;
 /// `None` when the text is not a quantity or does not fit.
-pub(crate) fn parse_nanos(text: &str) -> Option<i128> {
+pub fn parse_nanos(text: &str) -> Option<i128> {
     let (negative, rest) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
         b'+' => (false, &text[1..]),

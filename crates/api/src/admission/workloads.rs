@@ -1,5 +1,7 @@
 //! Workloads: Job, CronJob, Deployment and ReplicaSet (Kubernetes'
-//! `ValidateJob`, `ValidateCronJob`, `ValidateDeployment`, `ValidateReplicaSet`).
+//! `ValidateJob`, `ValidateCronJob`, `ValidateDeployment`, `ValidateReplicaSet`),
+//! and the PodDisruptionBudget that guards their pods
+//! (`ValidatePodDisruptionBudget`).
 //!
 //! Each owns pods through a label selector that must match its pod
 //! template's labels, or the controller would create pods it cannot see.
@@ -9,6 +11,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
@@ -281,6 +284,59 @@ pub(crate) fn validate_replica_set(
             (&replica_set.metadata, &old.metadata),
             &spec.selector,
             old_selector,
+        ));
+    }
+    errs
+}
+
+/// The eviction policies a budget may name for unhealthy pods.
+const UNHEALTHY_POD_EVICTION_POLICIES: &[&str] = &["AlwaysAllow", "IfHealthyBudget"];
+
+/// Validates a PodDisruptionBudget on create or update (its spec may change).
+pub(crate) fn validate_pod_disruption_budget(
+    budget: &PodDisruptionBudget,
+    old: Option<&PodDisruptionBudget>,
+) -> Vec<FieldError> {
+    let mut errs = meta::validate_object_meta(&budget.metadata, true, NameRule::Subdomain);
+    let spec = budget.spec.clone().unwrap_or_default();
+    if spec.min_available.is_some() && spec.max_unavailable.is_some() {
+        errs.push(FieldError::invalid(
+            "spec",
+            &json!(spec),
+            "minAvailable and maxUnavailable cannot be both set",
+        ));
+    }
+    for (field, value) in [
+        ("spec.minAvailable", &spec.min_available),
+        ("spec.maxUnavailable", &spec.max_unavailable),
+    ] {
+        errs.extend(validate_int_or_percent(value.as_ref(), field));
+        if let Some(IntOrString::String(s)) = value {
+            if percent(s).is_some_and(|p| p > 100) {
+                errs.push(FieldError::invalid(
+                    field,
+                    &json!(s),
+                    "must not be greater than 100%",
+                ));
+            }
+        }
+    }
+    if let Some(selector) = &spec.selector {
+        errs.extend(validate_label_selector(selector, "spec.selector"));
+    }
+    if let Some(policy) = spec.unhealthy_pod_eviction_policy.as_deref() {
+        if !UNHEALTHY_POD_EVICTION_POLICIES.contains(&policy) {
+            errs.push(FieldError::not_supported(
+                "spec.unhealthyPodEvictionPolicy",
+                &json!(policy),
+                UNHEALTHY_POD_EVICTION_POLICIES,
+            ));
+        }
+    }
+    if let Some(old) = old {
+        errs.extend(meta::validate_object_meta_update(
+            &budget.metadata,
+            &old.metadata,
         ));
     }
     errs

@@ -43,7 +43,7 @@ use rand::SeedableRng;
 use serde::Deserialize;
 
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreScorePlugin,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
     ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 use constraint::{PlacementConstraint, PlacementConstraintSpec};
@@ -189,23 +189,7 @@ struct Placement {
 /// Each feasible node's score, from its rank.
 struct Ranks(HashMap<String, i64>);
 
-impl Plugin for EcsPlacement {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
-        Some(self)
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(EcsPlacement, NAME, [pre_filter, filter, pre_score, score]);
 
 impl PreFilterPlugin for EcsPlacement {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _: &Snapshot) -> Status {

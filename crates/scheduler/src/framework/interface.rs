@@ -44,6 +44,18 @@ pub const ALL_EVENTS: &[ClusterEvent] = &[
     ClusterEvent::AssignedPodDelete,
 ];
 
+/// A node added or changed: all that can make a node-only check pass
+/// (NodeAffinity, TaintToleration, NodeUnschedulable).
+pub const NODE_EVENTS: &[ClusterEvent] = &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate];
+
+/// A node added or changed, or a pod leaving one: all that can free room
+/// (NodeResourcesFit, BalancedAllocation).
+pub const RESOURCE_EVENTS: &[ClusterEvent] = &[
+    ClusterEvent::NodeAdd,
+    ClusterEvent::NodeUpdate,
+    ClusterEvent::AssignedPodDelete,
+];
+
 /// A scheduling plugin: its name and the extension points it implements.
 pub trait Plugin: Send + Sync {
     /// The name profiles use for it (`NodeResourcesFit`).
@@ -84,6 +96,71 @@ pub trait Plugin: Send + Sync {
         None
     }
 }
+
+/// Implements [`Plugin`] for a plugin type: its name, the events that may
+/// make a pod it rejected fit (every event when left out), and the extension
+/// points it serves — each one a trait the type implements:
+///
+/// ```ignore
+/// impl_plugin!(NodeAffinity, NAME, events: NODE_EVENTS, [filter, score]);
+/// ```
+macro_rules! impl_plugin {
+    ($plugin:ty, $name:expr, events: $events:expr, [$($point:ident),* $(,)?]) => {
+        impl $crate::framework::Plugin for $plugin {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn events(&self) -> &'static [$crate::framework::ClusterEvent] {
+                $events
+            }
+            $($crate::framework::impl_plugin!(@point $point);)*
+        }
+    };
+    ($plugin:ty, $name:expr, [$($point:ident),* $(,)?]) => {
+        impl $crate::framework::Plugin for $plugin {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            $($crate::framework::impl_plugin!(@point $point);)*
+        }
+    };
+    (@point pre_filter) => {
+        fn as_pre_filter(&self) -> Option<&dyn $crate::framework::PreFilterPlugin> {
+            Some(self)
+        }
+    };
+    (@point filter) => {
+        fn as_filter(&self) -> Option<&dyn $crate::framework::FilterPlugin> {
+            Some(self)
+        }
+    };
+    (@point post_filter) => {
+        fn as_post_filter(&self) -> Option<&dyn $crate::framework::PostFilterPlugin> {
+            Some(self)
+        }
+    };
+    (@point pre_score) => {
+        fn as_pre_score(&self) -> Option<&dyn $crate::framework::PreScorePlugin> {
+            Some(self)
+        }
+    };
+    (@point score) => {
+        fn as_score(&self) -> Option<&dyn $crate::framework::ScorePlugin> {
+            Some(self)
+        }
+    };
+    (@point reserve) => {
+        fn as_reserve(&self) -> Option<&dyn $crate::framework::ReservePlugin> {
+            Some(self)
+        }
+    };
+    (@point permit) => {
+        fn as_permit(&self) -> Option<&dyn $crate::framework::PermitPlugin> {
+            Some(self)
+        }
+    };
+}
+pub(crate) use impl_plugin;
 
 /// Checks or precomputes something about the pod once per cycle.
 pub trait PreFilterPlugin {

@@ -8,6 +8,9 @@
 //! for no cpu or memory as asking for 100m and 200Mi, so scoring still
 //! spreads such pods (`schedutil.GetNonzeroRequests`).
 //!
+//! Quantities are read by skiff-api's parser, the one admission validates
+//! them with, so the scheduler and the API server agree on every amount.
+//!
 //! # Caveats
 //! Sidecar (restartable) init containers are treated as ordinary init
 //! containers; hugepages are extended resources like any other.
@@ -16,6 +19,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use skiff_api::admission::quantity::parse_nanos;
 
 /// The cpu a container without a cpu request counts as when scoring (100m).
 pub(crate) const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
@@ -166,57 +170,6 @@ fn div_ceil(value: i128, by: i128) -> i128 {
     } else {
         quotient
     }
-}
-
-/// A quantity (`500m`, `1.5Gi`, `2e3`) in billionths of a unit, rounded up,
-/// as `resource.Quantity` reads it.
-fn parse_nanos(text: &str) -> Option<i128> {
-    let (negative, rest) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(rest.len());
-    let (number, suffix) = rest.split_at(end);
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
-        return None;
-    }
-    let (mut exp10, exp2): (i32, u32) = match suffix {
-        "" => (0, 0),
-        "n" => (-9, 0),
-        "u" => (-6, 0),
-        "m" => (-3, 0),
-        "k" => (3, 0),
-        "M" => (6, 0),
-        "G" => (9, 0),
-        "T" => (12, 0),
-        "P" => (15, 0),
-        "E" => (18, 0),
-        "Ki" => (0, 10),
-        "Mi" => (0, 20),
-        "Gi" => (0, 30),
-        "Ti" => (0, 40),
-        "Pi" => (0, 50),
-        "Ei" => (0, 60),
-        other => {
-            let exponent = other.strip_prefix(['e', 'E'])?;
-            (exponent.parse::<i32>().ok()?, 0)
-        }
-    };
-    exp10 -= fraction.len() as i32;
-    let digits = format!("{whole}{fraction}");
-    let mut value: i128 = digits.trim_start_matches('0').parse().unwrap_or(0);
-    value = value.checked_mul(1i128.checked_shl(exp2)?)?;
-    let scale = exp10 + 9;
-    if scale >= 0 {
-        value = value.checked_mul(10i128.checked_pow(scale as u32)?)?;
-    } else {
-        value = div_ceil(value, 10i128.checked_pow(scale.unsigned_abs())?);
-    }
-    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]

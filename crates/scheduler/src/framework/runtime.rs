@@ -5,7 +5,9 @@
 //! Filtering stops once enough feasible nodes are found —
 //! `percentageOfNodesToScore`, by default adaptive: `50 - nodes/125` percent,
 //! at least 5%, and never fewer than 100 nodes — and the next cycle starts
-//! where this one stopped, so every node gets its turn.
+//! where this one stopped, so every node gets its turn. A node is filtered
+//! with the pods nominated to it that are at least as important as the pod
+//! (see `nominator`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use super::interface::{
     BindPlugin, FilterPlugin, NodeFilter, Plugin, PostFilterResult, PreBindPlugin,
 };
+use super::nominator::with_nominated_pods;
 use super::{Code, CycleState, NodeInfo, PodInfo, Snapshot, Status};
 
 /// Below this many nodes every node is filtered (kube's `minFeasibleNodesToFind`).
@@ -266,11 +269,13 @@ impl Framework {
         for i in 0..nodes.len() {
             let node = &*nodes[(start + i) % nodes.len()];
             evaluated += 1;
-            let status = filters
-                .iter()
-                .map(|(name, filter)| filter.filter(state, pod, node).with_plugin(name))
-                .find(|status| !status.is_success())
-                .unwrap_or_else(Status::success);
+            let status = with_nominated_pods(pod, node, snapshot, |node| {
+                filters
+                    .iter()
+                    .map(|(name, filter)| filter.filter(state, pod, node).with_plugin(name))
+                    .find(|status| !status.is_success())
+                    .unwrap_or_else(Status::success)
+            });
             if status.is_success() {
                 feasible.push(node);
                 if feasible.len() >= wanted {

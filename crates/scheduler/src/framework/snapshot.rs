@@ -3,12 +3,19 @@
 //! before each cycle by replacing only the nodes that changed (see
 //! `crate::cache`), so a cycle at 5,000 nodes copies one or two `Arc`s, not
 //! 5,000 NodeInfos.
+//!
+//! Besides the nodes, a snapshot carries what the queue and the cache know
+//! beyond them: the pods nominated to nodes by preemption ([`Nominator`]) and
+//! the PodDisruptionBudgets preemption respects, each shared by `Arc`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
 use super::node_info::NodeInfo;
+use super::nominator::Nominator;
 
 /// Gives every snapshot its own identity.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -20,12 +27,16 @@ pub struct Snapshot {
     id: u64,
     nodes: Vec<Arc<NodeInfo>>,
     index: HashMap<String, usize>,
-    with_affinity: Vec<usize>,
-    with_required_anti_affinity: Vec<usize>,
+    /// Indexes of the nodes with pods that have (anti-)affinity, kept as
+    /// nodes are replaced, so no cycle scans every node for them.
+    with_affinity: BTreeSet<usize>,
+    with_required_anti_affinity: BTreeSet<usize>,
     /// Names of the nodes changed (replaced, added or removed), in order;
     /// entry `i` is version `log_base + i + 1`.
     log: Vec<String>,
     log_base: u64,
+    nominator: Arc<Nominator>,
+    pod_disruption_budgets: Arc<Vec<Arc<PodDisruptionBudget>>>,
 }
 
 impl Default for Snapshot {
@@ -34,10 +45,12 @@ impl Default for Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             nodes: Vec::new(),
             index: HashMap::new(),
-            with_affinity: Vec::new(),
-            with_required_anti_affinity: Vec::new(),
+            with_affinity: BTreeSet::new(),
+            with_required_anti_affinity: BTreeSet::new(),
             log: Vec::new(),
             log_base: 0,
+            nominator: Arc::default(),
+            pod_disruption_budgets: Arc::default(),
         }
     }
 }
@@ -54,6 +67,8 @@ impl Clone for Snapshot {
             with_required_anti_affinity: self.with_required_anti_affinity.clone(),
             log: self.log.clone(),
             log_base: self.log_base,
+            nominator: self.nominator.clone(),
+            pod_disruption_budgets: self.pod_disruption_budgets.clone(),
         }
     }
 }
@@ -65,7 +80,6 @@ impl Snapshot {
         for node in nodes {
             snapshot.upsert(Arc::new(node));
         }
-        snapshot.reindex_affinity();
         snapshot
     }
 
@@ -101,6 +115,26 @@ impl Snapshot {
             .map(|&i| &*self.nodes[i])
     }
 
+    /// The pods nominated to nodes, as the queue had them when the cycle began.
+    pub fn nominator(&self) -> &Nominator {
+        &self.nominator
+    }
+
+    /// Replaces the nominations (the queue's, shared copy-on-write).
+    pub fn set_nominator(&mut self, nominator: Arc<Nominator>) {
+        self.nominator = nominator;
+    }
+
+    /// Every PodDisruptionBudget, as the cache had them.
+    pub fn pod_disruption_budgets(&self) -> &[Arc<PodDisruptionBudget>] {
+        &self.pod_disruption_budgets
+    }
+
+    /// Replaces the PodDisruptionBudgets.
+    pub fn set_pod_disruption_budgets(&mut self, budgets: Arc<Vec<Arc<PodDisruptionBudget>>>) {
+        self.pod_disruption_budgets = budgets;
+    }
+
     /// This snapshot's identity (clones get their own).
     pub fn id(&self) -> u64 {
         self.id
@@ -131,13 +165,24 @@ impl Snapshot {
     /// Puts `info` in place of the node of the same name, or appends it.
     pub(crate) fn upsert(&mut self, info: Arc<NodeInfo>) {
         self.record(info.name());
-        match self.index.get(info.name()) {
-            Some(&i) => self.nodes[i] = info,
+        let i = match self.index.get(info.name()) {
+            Some(&i) => {
+                self.nodes[i] = info;
+                i
+            }
             None => {
                 self.index.insert(info.name().to_string(), self.nodes.len());
                 self.nodes.push(info);
+                self.nodes.len() - 1
             }
-        }
+        };
+        let node = &self.nodes[i];
+        let (affinity, anti_affinity) = (
+            node.has_pods_with_affinity(),
+            node.has_pods_with_required_anti_affinity(),
+        );
+        mark(&mut self.with_affinity, i, affinity);
+        mark(&mut self.with_required_anti_affinity, i, anti_affinity);
     }
 
     /// Removes the node named `name`, if present.
@@ -147,22 +192,28 @@ impl Snapshot {
         };
         self.record(name);
         self.nodes.swap_remove(i);
+        // The last node moved from index `len` into `i`.
+        let moved_from = self.nodes.len();
+        for set in [
+            &mut self.with_affinity,
+            &mut self.with_required_anti_affinity,
+        ] {
+            set.remove(&i);
+            if set.remove(&moved_from) {
+                set.insert(i);
+            }
+        }
         if let Some(moved) = self.nodes.get(i) {
             self.index.insert(moved.name().to_string(), i);
         }
     }
+}
 
-    /// Recomputes the lists of nodes with affinity pods (a scan of flags).
-    pub(crate) fn reindex_affinity(&mut self) {
-        self.with_affinity.clear();
-        self.with_required_anti_affinity.clear();
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.has_pods_with_affinity() {
-                self.with_affinity.push(i);
-            }
-            if node.has_pods_with_required_anti_affinity() {
-                self.with_required_anti_affinity.push(i);
-            }
-        }
+/// Puts `i` in `set` or takes it out.
+fn mark(set: &mut BTreeSet<usize>, i: usize, member: bool) {
+    if member {
+        set.insert(i);
+    } else {
+        set.remove(&i);
     }
 }

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::node_resources_fit::{default_resources, requested_and_allocatable, ResourceSpec};
 use crate::framework::{
-    ClusterEvent, CycleState, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+    impl_plugin, CycleState, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+    RESOURCE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -42,21 +43,7 @@ impl BalancedAllocation {
     }
 }
 
-impl Plugin for BalancedAllocation {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[
-            ClusterEvent::NodeAdd,
-            ClusterEvent::NodeUpdate,
-            ClusterEvent::AssignedPodDelete,
-        ]
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(BalancedAllocation, NAME, events: RESOURCE_EVENTS, [score]);
 
 impl ScorePlugin for BalancedAllocation {
     fn score(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Node, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration,
 };
+
+use crate::framework::{NodeInfo, PodInfo};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -39,6 +41,39 @@ pub(crate) fn selector_matches(
                 _ => false,
             }
         })
+}
+
+/// Whether `selector` picks `pod` by its labels.
+pub(crate) fn selects(selector: &LabelSelector, pod: &PodInfo) -> bool {
+    selector_matches(selector, labels_of(&pod.pod.metadata.labels))
+}
+
+/// Whether a selector has no requirement at all (it then selects
+/// everything, or, where Kubernetes says so, nothing).
+pub(crate) fn selector_is_empty(selector: &LabelSelector) -> bool {
+    selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty())
+}
+
+/// The pod's tolerations.
+pub(crate) fn tolerations_of(pod: &PodInfo) -> &[Toleration] {
+    pod.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or_default()
+}
+
+/// The node's taints.
+pub(crate) fn taints_of(node: &NodeInfo) -> &[Taint] {
+    node.node()
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
 }
 
 /// Whether the node matches one node selector term: all its matchExpressions

@@ -20,11 +20,11 @@
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Affinity, Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 
-use super::helpers::{labels_of, selector_matches};
+use super::helpers::{selector_is_empty, selects};
 use crate::framework::{
-    CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreScorePlugin,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
     ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
@@ -76,6 +76,16 @@ impl DomainCounts {
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Adds every count of `other`.
+    fn merge(&mut self, other: DomainCounts) {
+        for (key, values) in other.0 {
+            let mine = self.0.entry(key).or_default();
+            for (value, count) in values {
+                *mine.entry(value).or_insert(0) += count;
+            }
+        }
+    }
 }
 
 /// The InterPodAffinity plugin.
@@ -95,61 +105,63 @@ struct PreScoreState {
     scores: DomainCounts,
 }
 
-fn required_affinity(pod: &Pod) -> &[PodAffinityTerm] {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_affinity.as_ref())
-        .and_then(|a| {
+/// A pod's terms of one kind, affinity or anti-affinity (the two are shaped alike).
+struct Terms<'p> {
+    required: &'p [PodAffinityTerm],
+    preferred: &'p [WeightedPodAffinityTerm],
+}
+
+impl<'p> Terms<'p> {
+    fn new(
+        required: Option<&'p Vec<PodAffinityTerm>>,
+        preferred: Option<&'p Vec<WeightedPodAffinityTerm>>,
+    ) -> Terms<'p> {
+        Terms {
+            required: required.map_or(&[], Vec::as_slice),
+            preferred: preferred.map_or(&[], Vec::as_slice),
+        }
+    }
+}
+
+fn affinity_of(pod: &Pod) -> Option<&Affinity> {
+    pod.spec.as_ref()?.affinity.as_ref()
+}
+
+fn affinity(pod: &Pod) -> Terms<'_> {
+    let terms = affinity_of(pod).and_then(|a| a.pod_affinity.as_ref());
+    Terms::new(
+        terms.and_then(|a| {
             a.required_during_scheduling_ignored_during_execution
-                .as_deref()
-        })
-        .unwrap_or_default()
+                .as_ref()
+        }),
+        terms.and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        }),
+    )
 }
 
-fn required_anti_affinity(pod: &Pod) -> &[PodAffinityTerm] {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| {
+fn anti_affinity(pod: &Pod) -> Terms<'_> {
+    let terms = affinity_of(pod).and_then(|a| a.pod_anti_affinity.as_ref());
+    Terms::new(
+        terms.and_then(|a| {
             a.required_during_scheduling_ignored_during_execution
-                .as_deref()
-        })
-        .unwrap_or_default()
-}
-
-fn preferred_affinity(pod: &Pod) -> &[WeightedPodAffinityTerm] {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_affinity.as_ref())
-        .and_then(|a| {
+                .as_ref()
+        }),
+        terms.and_then(|a| {
             a.preferred_during_scheduling_ignored_during_execution
-                .as_deref()
-        })
-        .unwrap_or_default()
-}
-
-fn preferred_anti_affinity(pod: &Pod) -> &[WeightedPodAffinityTerm] {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| {
-            a.preferred_during_scheduling_ignored_during_execution
-                .as_deref()
-        })
-        .unwrap_or_default()
+                .as_ref()
+        }),
+    )
 }
 
 /// Whether `term`, written in a pod of namespace `owner_namespace`, selects `pod`.
 pub(crate) fn term_matches(term: &PodAffinityTerm, owner_namespace: &str, pod: &PodInfo) -> bool {
     let namespace = pod.namespace();
-    let all_namespaces = term.namespace_selector.as_ref().is_some_and(|s| {
-        s.match_labels.as_ref().is_none_or(|m| m.is_empty())
-            && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
-    });
+    let all_namespaces = term
+        .namespace_selector
+        .as_ref()
+        .is_some_and(selector_is_empty);
     let namespace_ok = all_namespaces
         || match term.namespaces.as_deref() {
             Some(list) if !list.is_empty() => list.iter().any(|n| n == namespace),
@@ -159,36 +171,24 @@ pub(crate) fn term_matches(term: &PodAffinityTerm, owner_namespace: &str, pod: &
         && term
             .label_selector
             .as_ref()
-            .is_some_and(|s| selector_matches(s, labels_of(&pod.pod.metadata.labels)))
+            .is_some_and(|s| selects(s, pod))
 }
 
-impl Plugin for InterPodAffinity {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
-        Some(self)
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(
+    InterPodAffinity,
+    NAME,
+    [pre_filter, filter, pre_score, score]
+);
 
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
-        let affinity_terms = required_affinity(&pod.pod).to_vec();
-        let anti_affinity_terms = required_anti_affinity(&pod.pod).to_vec();
+        let affinity_terms = affinity(&pod.pod).required.to_vec();
+        let anti_affinity_terms = anti_affinity(&pod.pod).required.to_vec();
         let mut s = PreFilterState::default();
         // 1. Existing pods whose required anti-affinity selects this pod.
         for node in snapshot.nodes_with_required_anti_affinity() {
             for existing in node.pods().iter().filter(|p| p.has_required_anti_affinity) {
-                for term in required_anti_affinity(&existing.pod) {
+                for term in anti_affinity(&existing.pod).required {
                     if term_matches(term, existing.namespace(), pod) {
                         s.existing_anti_affinity.add(node, &term.topology_key, 1);
                     }
@@ -275,57 +275,45 @@ impl PreScorePlugin for InterPodAffinity {
         _: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
-        let has_own_preferences = !preferred_affinity(&pod.pod).is_empty()
-            || !preferred_anti_affinity(&pod.pod).is_empty();
+        let has_own_preferences = !affinity(&pod.pod).preferred.is_empty()
+            || !anti_affinity(&pod.pod).preferred.is_empty();
         let mut scores = DomainCounts::default();
-        let mut add = |node: &NodeInfo, key: &str, weight: i64| scores.add(node, key, weight);
-        let namespace = pod.namespace();
+        // Preferred terms of `owner` (in `namespace`) that select `target`
+        // add their weight to the node's domain: affinity up, anti-affinity down.
+        let mut weigh = |node: &NodeInfo, owner: &Pod, namespace: &str, target: &PodInfo| {
+            for (terms, sign) in [
+                (affinity(owner).preferred, 1),
+                (anti_affinity(owner).preferred, -1),
+            ] {
+                for t in terms {
+                    if term_matches(&t.pod_affinity_term, namespace, target) {
+                        let key = &t.pod_affinity_term.topology_key;
+                        scores.add(node, key, sign * i64::from(t.weight));
+                    }
+                }
+            }
+        };
         let nodes: Box<dyn Iterator<Item = &NodeInfo>> = if has_own_preferences {
             Box::new(snapshot.nodes().iter().map(|n| &**n))
         } else {
             Box::new(snapshot.nodes_with_affinity())
         };
+        let mut required = DomainCounts::default();
         for node in nodes {
             for existing in node.pods() {
-                for t in preferred_affinity(&pod.pod) {
-                    if term_matches(&t.pod_affinity_term, namespace, existing) {
-                        add(node, &t.pod_affinity_term.topology_key, i64::from(t.weight));
-                    }
-                }
-                for t in preferred_anti_affinity(&pod.pod) {
-                    if term_matches(&t.pod_affinity_term, namespace, existing) {
-                        add(
-                            node,
-                            &t.pod_affinity_term.topology_key,
-                            -i64::from(t.weight),
-                        );
-                    }
-                }
+                weigh(node, &pod.pod, pod.namespace(), existing);
                 if !existing.has_affinity {
                     continue;
                 }
-                let owner = existing.namespace();
-                for t in required_affinity(&existing.pod) {
-                    if term_matches(t, owner, pod) {
-                        add(node, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
-                    }
-                }
-                for t in preferred_affinity(&existing.pod) {
-                    if term_matches(&t.pod_affinity_term, owner, pod) {
-                        add(node, &t.pod_affinity_term.topology_key, i64::from(t.weight));
-                    }
-                }
-                for t in preferred_anti_affinity(&existing.pod) {
-                    if term_matches(&t.pod_affinity_term, owner, pod) {
-                        add(
-                            node,
-                            &t.pod_affinity_term.topology_key,
-                            -i64::from(t.weight),
-                        );
+                weigh(node, &existing.pod, existing.namespace(), pod);
+                for t in affinity(&existing.pod).required {
+                    if term_matches(t, existing.namespace(), pod) {
+                        required.add(node, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
                     }
                 }
             }
         }
+        scores.merge(required);
         if scores.is_empty() {
             return Status::skip();
         }

@@ -5,7 +5,7 @@
 //! scores are scaled so the best node has 100.
 
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, NODE_EVENTS,
 };
 
 use super::helpers::{default_normalize, labels_of, node_selector_term_matches};
@@ -18,20 +18,7 @@ pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
 /// The NodeAffinity plugin.
 pub struct NodeAffinity;
 
-impl Plugin for NodeAffinity {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate]
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(NodeAffinity, NAME, events: NODE_EVENTS, [filter, score]);
 
 /// Whether the node satisfies the pod's nodeSelector and required node affinity.
 pub(crate) fn matches_required(pod: &PodInfo, node: &k8s_openapi::api::core::v1::Node) -> bool {

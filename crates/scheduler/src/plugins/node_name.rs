@@ -1,6 +1,8 @@
 //! NodeName: a pod that names its node (`spec.nodeName`) fits only there.
 
-use crate::framework::{ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use crate::framework::{
+    impl_plugin, ClusterEvent, CycleState, FilterPlugin, NodeInfo, PodInfo, Status,
+};
 
 /// The plugin's name in profiles.
 pub const NAME: &str = "NodeName";
@@ -10,17 +12,7 @@ pub const REASON: &str = "node(s) didn't match the requested node name";
 /// The NodeName plugin.
 pub struct NodeName;
 
-impl Plugin for NodeName {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd]
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(NodeName, NAME, events: &[ClusterEvent::NodeAdd], [filter]);
 
 impl FilterPlugin for NodeName {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {

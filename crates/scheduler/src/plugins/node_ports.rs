@@ -3,8 +3,8 @@
 //! (`0.0.0.0` overlaps every IP).
 
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, HostPort, NodeInfo, Plugin, PodInfo, PreFilterPlugin,
-    Snapshot, Status,
+    impl_plugin, ClusterEvent, CycleState, FilterPlugin, HostPort, NodeInfo, PodInfo,
+    PreFilterPlugin, Snapshot, Status,
 };
 
 /// The plugin's name in profiles.
@@ -15,20 +15,7 @@ pub const REASON: &str = "node(s) didn't have free ports for the requested pod p
 /// The NodePorts plugin.
 pub struct NodePorts;
 
-impl Plugin for NodePorts {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::AssignedPodDelete]
-    }
-    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
-        Some(self)
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(NodePorts, NAME, events: &[ClusterEvent::NodeAdd, ClusterEvent::AssignedPodDelete], [pre_filter, filter]);
 
 impl PreFilterPlugin for NodePorts {
     fn pre_filter(&self, _: &mut CycleState, pod: &PodInfo, _: &Snapshot) -> Status {

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::helpers::default_weight;
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
-    MAX_NODE_SCORE,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+    RESOURCE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -152,24 +152,7 @@ impl NodeResourcesFit {
     }
 }
 
-impl Plugin for NodeResourcesFit {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[
-            ClusterEvent::NodeAdd,
-            ClusterEvent::NodeUpdate,
-            ClusterEvent::AssignedPodDelete,
-        ]
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(NodeResourcesFit, NAME, events: RESOURCE_EVENTS, [filter, score]);
 
 impl FilterPlugin for NodeResourcesFit {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {

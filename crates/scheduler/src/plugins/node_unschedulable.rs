@@ -3,8 +3,10 @@
 
 use k8s_openapi::api::core::v1::Taint;
 
-use super::helpers::tolerated;
-use crate::framework::{ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use super::helpers::{tolerated, tolerations_of};
+use crate::framework::{
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, Status, NODE_EVENTS,
+};
 
 /// The plugin's name in profiles.
 pub const NAME: &str = "NodeUnschedulable";
@@ -14,17 +16,7 @@ pub const REASON: &str = "node(s) were unschedulable";
 /// The NodeUnschedulable plugin.
 pub struct NodeUnschedulable;
 
-impl Plugin for NodeUnschedulable {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate]
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(NodeUnschedulable, NAME, events: NODE_EVENTS, [filter]);
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
@@ -42,13 +34,7 @@ impl FilterPlugin for NodeUnschedulable {
             effect: "NoSchedule".into(),
             ..Default::default()
         };
-        let tolerations = pod
-            .pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.tolerations.as_deref())
-            .unwrap_or_default();
-        if tolerated(tolerations, &taint) {
+        if tolerated(tolerations_of(pod), &taint) {
             Status::success()
         } else {
             Status::unresolvable(REASON)

@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
-use super::helpers::{labels_of, selector_matches};
+use super::helpers::selects;
 use super::node_affinity::matches_required;
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, PreFilterPlugin,
-    PreScorePlugin, ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
+    ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
 /// The plugin's name in profiles.
@@ -39,7 +39,8 @@ pub struct PodTopologySpread {
     memos: Mutex<HashMap<String, Memo>>,
 }
 
-fn constraints<'p>(pod: &'p PodInfo, when: &str) -> Vec<&'p TopologySpreadConstraint> {
+/// The pod's constraints with `whenUnsatisfiable: <when>`.
+fn constraints(pod: &PodInfo, when: &str) -> Vec<TopologySpreadConstraint> {
     pod.pod
         .spec
         .as_ref()
@@ -47,6 +48,7 @@ fn constraints<'p>(pod: &'p PodInfo, when: &str) -> Vec<&'p TopologySpreadConstr
         .unwrap_or_default()
         .iter()
         .filter(|c| c.when_unsatisfiable == when)
+        .cloned()
         .collect()
 }
 
@@ -58,7 +60,7 @@ fn matching_pods(constraint: &TopologySpreadConstraint, pod: &PodInfo, node: &No
     node.pods()
         .iter()
         .filter(|p| p.namespace() == pod.namespace() && p.pod.metadata.deletion_timestamp.is_none())
-        .filter(|p| selector_matches(selector, labels_of(&p.pod.metadata.labels)))
+        .filter(|p| selects(selector, p))
         .count() as i64
 }
 
@@ -66,7 +68,7 @@ fn self_match(constraint: &TopologySpreadConstraint, pod: &PodInfo) -> i64 {
     let matches = constraint
         .label_selector
         .as_ref()
-        .is_some_and(|s| selector_matches(s, labels_of(&pod.pod.metadata.labels)));
+        .is_some_and(|s| selects(s, pod));
     i64::from(matches)
 }
 
@@ -249,36 +251,18 @@ struct FilterState {
     mins: Vec<i64>,
 }
 
-impl Plugin for PodTopologySpread {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        crate::framework::ALL_EVENTS
-    }
-    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
-        Some(self)
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(
+    PodTopologySpread,
+    NAME,
+    [pre_filter, filter, pre_score, score]
+);
 
 const FILTER_KEY: &str = "PodTopologySpread/filter";
 const SCORE_KEY: &str = "PodTopologySpread/score";
 
 impl PreFilterPlugin for PodTopologySpread {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
-        let hard: Vec<TopologySpreadConstraint> = constraints(pod, "DoNotSchedule")
-            .into_iter()
-            .cloned()
-            .collect();
+        let hard = constraints(pod, "DoNotSchedule");
         if hard.is_empty() {
             return Status::skip();
         }
@@ -324,10 +308,7 @@ impl PreScorePlugin for PodTopologySpread {
         nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
-        let soft: Vec<TopologySpreadConstraint> = constraints(pod, "ScheduleAnyway")
-            .into_iter()
-            .cloned()
-            .collect();
+        let soft = constraints(pod, "ScheduleAnyway");
         if soft.is_empty() {
             return Status::skip();
         }

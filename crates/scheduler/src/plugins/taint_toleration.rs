@@ -4,9 +4,9 @@
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use super::helpers::{default_normalize, tolerated, tolerates};
+use super::helpers::{default_normalize, taints_of, tolerated, tolerates, tolerations_of};
 use crate::framework::{
-    ClusterEvent, CycleState, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, NODE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -15,38 +15,12 @@ pub const NAME: &str = "TaintToleration";
 /// The TaintToleration plugin.
 pub struct TaintToleration;
 
-fn tolerations(pod: &PodInfo) -> &[Toleration] {
-    pod.pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.tolerations.as_deref())
-        .unwrap_or_default()
-}
-
-impl Plugin for TaintToleration {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-    fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeUpdate]
-    }
-    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
-        Some(self)
-    }
-    fn as_score(&self) -> Option<&dyn ScorePlugin> {
-        Some(self)
-    }
-}
+impl_plugin!(TaintToleration, NAME, events: NODE_EVENTS, [filter, score]);
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let taints = node
-            .node()
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or_default();
-        let tolerations = tolerations(pod);
+        let taints = taints_of(node);
+        let tolerations = tolerations_of(pod);
         let untolerated = taints
             .iter()
             .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
@@ -71,13 +45,8 @@ impl ScorePlugin for TaintToleration {
                 None | Some("") | Some("PreferNoSchedule")
             )
         };
-        let tolerations = tolerations(pod);
-        let taints = node
-            .node()
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or_default();
+        let tolerations = tolerations_of(pod);
+        let taints = taints_of(node);
         Ok(taints
             .iter()
             .filter(|taint| taint.effect == "PreferNoSchedule")

@@ -14,6 +14,10 @@
 //! backoff rather than unschedulable: the event it might have needed has
 //! already passed (kube's `moveRequestCycle`).
 //!
+//! The queue also keeps the nominations of its pods (kube's `PodNominator`):
+//! the node preemption found for a pod, from the cycle that preempted or from
+//! the pod's `status.nominatedNodeName`, until the pod is bound or deleted.
+//!
 //! The queue is pure: every method that depends on time takes `now`, so tests
 //! drive it with a logical clock.
 //!
@@ -26,7 +30,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::framework::{ClusterEvent, PodInfo};
+use crate::framework::{ClusterEvent, Nominator, PodInfo};
 
 /// Backoff and flush periods.
 #[derive(Clone, Debug)]
@@ -111,6 +115,8 @@ pub struct SchedulingQueue {
     seq: u64,
     scheduling_cycle: u64,
     move_request_cycle: u64,
+    /// Shared with snapshots, copied on write.
+    nominator: Arc<Nominator>,
 }
 
 impl SchedulingQueue {
@@ -129,6 +135,7 @@ impl SchedulingQueue {
             seq: 0,
             scheduling_cycle: 0,
             move_request_cycle: 0,
+            nominator: Arc::default(),
         }
     }
 
@@ -165,6 +172,7 @@ impl SchedulingQueue {
 
     /// A new pending pod, or a newer version of one already queued.
     pub fn add(&mut self, pod: Arc<PodInfo>, now: Instant) {
+        self.update_nomination(&pod);
         let key = pod.key.clone();
         if let Some(entry) = self.pods.get_mut(&key) {
             entry.info.pod = pod;
@@ -199,6 +207,7 @@ impl SchedulingQueue {
     /// (its status, say, or the PodScheduled condition the scheduler wrote):
     /// kept, but not a reason to try the pod again.
     pub fn update_quietly(&mut self, pod: Arc<PodInfo>) {
+        self.update_nomination(&pod);
         if let Some(entry) = self.pods.get_mut(&pod.key) {
             entry.info.pod = pod;
         }
@@ -208,6 +217,41 @@ impl SchedulingQueue {
     pub fn delete(&mut self, key: &str) {
         self.pods.remove(key);
         self.unschedulable.remove(key);
+        self.nominate(key, None);
+    }
+
+    /// Nominates a queued pod to `node` (preemption made room there), or
+    /// takes its nomination back (`None`).
+    pub fn nominate(&mut self, key: &str, node: Option<&str>) {
+        match (node, self.pods.get(key)) {
+            (Some(node), Some(entry)) => {
+                let pod = entry.info.pod.clone();
+                Arc::make_mut(&mut self.nominator).add(pod, node);
+            }
+            _ if self.nominator.node_of(key).is_some() => {
+                Arc::make_mut(&mut self.nominator).remove(key);
+            }
+            _ => {}
+        }
+    }
+
+    /// The nominations, to hand to a cycle's snapshot.
+    pub fn nominator(&self) -> &Arc<Nominator> {
+        &self.nominator
+    }
+
+    /// Follows a newer version of a pod: its `status.nominatedNodeName`, or
+    /// the nomination it already had.
+    fn update_nomination(&mut self, pod: &Arc<PodInfo>) {
+        let nominated = pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .is_some_and(|n| !n.is_empty());
+        if nominated || self.nominator.node_of(&pod.key).is_some() {
+            Arc::make_mut(&mut self.nominator).update(pod.clone());
+        }
     }
 
     /// Moves pods whose backoff is over to active.

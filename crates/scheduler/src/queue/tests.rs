@@ -134,3 +134,42 @@ fn updating_an_unschedulable_pod_retries_it_and_deleting_drops_it() {
     assert_eq!(popped(&mut q, t0 + secs(5)), Some("default/p".into()));
     assert!(q.pop(t0 + secs(5)).is_none());
 }
+
+#[test]
+fn nominations_last_until_the_pod_is_bound_or_deleted() {
+    let t0 = Instant::now();
+    let mut q = queue();
+    q.add(info("p", 10), t0);
+    q.pop(t0);
+    q.nominate("default/p", Some("a"));
+    assert_eq!(q.nominator().node_of("default/p"), Some("a"));
+    // The informer's copy without the status yet keeps it; the status moves it.
+    q.update_quietly(info("p", 10));
+    assert_eq!(q.nominator().node_of("default/p"), Some("a"));
+    let moved = pod("p").priority(10).nominated_node("b");
+    q.update_quietly(Arc::new(PodInfo::new(Arc::new(moved))));
+    assert_eq!(q.nominator().pods_on("b").len(), 1);
+    q.done("default/p");
+    assert!(
+        q.nominator().is_empty(),
+        "bound: the room is no longer held"
+    );
+
+    let nominated = pod("q").priority(10).nominated_node("a");
+    q.add(Arc::new(PodInfo::new(Arc::new(nominated))), t0);
+    assert_eq!(
+        q.nominator().node_of("default/q"),
+        Some("a"),
+        "read from the status"
+    );
+    q.nominate("default/q", None);
+    assert!(
+        q.nominator().is_empty(),
+        "preemption found nothing: taken back"
+    );
+    q.nominate("default/q", Some("a"));
+    q.delete("default/q");
+    assert!(q.nominator().is_empty(), "deleted");
+    q.nominate("default/gone", Some("a"));
+    assert!(q.nominator().is_empty(), "only queued pods are nominated");
+}

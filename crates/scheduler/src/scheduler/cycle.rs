@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{events, now, Context};
-use crate::framework::{Code, CycleState, FitError, Framework, PodInfo, Snapshot, Status};
-use crate::profile::DEFAULT_SCHEDULER_NAME;
+use super::events::{self, NominatedNode};
+use super::{now, scheduler_name, Context};
+use crate::framework::{
+    Code, CycleState, FitError, Framework, PodInfo, PostFilterResult, Snapshot, Status,
+};
 use crate::queue::QueuedPodInfo;
 
 /// How often leftovers are flushed and expired assumptions cleaned up.
@@ -25,7 +27,11 @@ pub(crate) async fn run_loop(context: Arc<Context>, shutdown: CancellationToken)
         };
         let span =
             tracing::debug_span!("schedule", pod = %queued.pod.key, attempt = queued.attempts);
+        let started = Instant::now();
         span.in_scope(|| schedule_one(&context, &mut snapshot, queued));
+        if let Some(metrics) = &context.config.metrics {
+            metrics.observe_attempt(started.elapsed());
+        }
         // Let binding tasks and informers run between cycles.
         tokio::task::yield_now().await;
     }
@@ -67,13 +73,7 @@ async fn next_pod(
 }
 
 fn profile_of<'c>(context: &'c Context, pod: &PodInfo) -> Option<&'c Arc<Framework>> {
-    let name = pod
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.scheduler_name.as_deref())
-        .unwrap_or(DEFAULT_SCHEDULER_NAME);
-    context.profiles.get(name)
+    context.profiles.get(scheduler_name(&pod.pod))
 }
 
 /// One scheduling cycle; binding continues in a spawned task.
@@ -91,6 +91,7 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
             return;
         }
         state.cache.update_snapshot(snapshot);
+        snapshot.set_nominator(state.queue.nominator().clone());
     }
     let result = match framework.schedule(&pod, snapshot) {
         Ok(result) => result,
@@ -98,10 +99,21 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
     };
     let node = result.node_name.clone();
     let mut state_of_cycle = result.state;
-    if let Err(error) = context.lock().cache.assume_pod(pod.clone(), &node) {
-        tracing::error!(%error, "assume failed");
-        return;
-    }
+    let nominated = {
+        let mut state = context.lock();
+        if let Err(error) = state.cache.assume_pod(pod.clone(), &node) {
+            tracing::error!(%error, "assume failed");
+            return;
+        }
+        // Placed: it no longer holds room elsewhere (kube's assume does the same).
+        let nominated = state
+            .queue
+            .nominator()
+            .node_of(&pod.key)
+            .map(str::to_string);
+        state.queue.nominate(&pod.key, None);
+        nominated
+    };
     let status = framework.run_reserve(&mut state_of_cycle, &pod, &node);
     let status = if status.is_success() {
         framework.run_permit(&state_of_cycle, &pod, &node)
@@ -116,7 +128,7 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
             .queue
             .add_unschedulable(&pod.key, vec![status.plugin()], now());
         drop(state);
-        spawn_failure_report(context, &pod, status.to_string(), None);
+        spawn_failure_report(context, &pod, status.to_string(), Nomination::Keep);
         return;
     }
     tracing::debug!(node = %node, evaluated = result.evaluated_nodes, feasible = result.feasible_nodes, "assumed");
@@ -127,13 +139,19 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
     }
     let context = context.clone();
     tokio::spawn(async move {
+        let started = Instant::now();
         let status = framework.run_bind(&pod.pod, &node).await;
+        if let Some(metrics) = &context.config.metrics {
+            metrics.observe_binding(started.elapsed());
+        }
         if status.is_success() {
             {
                 let mut state = context.lock();
                 state.cache.finish_binding(&pod.key, now());
                 state.queue.done(&pod.key);
             }
+            events::clear_stale_nomination(&context.client, &pod.pod, nominated.as_deref(), &node)
+                .await;
             if context.config.record_scheduled_events {
                 events::scheduled(&context.client, &pod.pod, &node).await;
             }
@@ -150,7 +168,7 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
                 &context.client,
                 &pod.pod,
                 &format!("Binding rejected: {status}"),
-                None,
+                NominatedNode::Keep,
             )
             .await;
         }
@@ -166,16 +184,21 @@ fn unschedulable(
     fit_error: FitError,
 ) {
     let mut message = fit_error.message();
-    let mut nominated = None;
+    let mut nomination = Nomination::Keep;
     let retriable = fit_error
         .pre_filter
         .as_ref()
         .is_none_or(|s| s.code() != Code::Error);
     if fit_error.pre_filter.is_none() && !fit_error.statuses.is_empty() {
         match framework.run_post_filters(&fit_error.state, pod, snapshot, &fit_error.statuses) {
-            Ok(result) => nominated = Some(result),
+            Ok(result) => nomination = Nomination::Set(result),
             Err(status) if status.plugin().is_empty() => {}
             Err(status) => {
+                // Unschedulable: no node can be made to fit, so the pod
+                // holds no room; other rejections keep what it holds.
+                if status.code() == Code::Unschedulable {
+                    nomination = Nomination::Clear;
+                }
                 message = format!(
                     "{message} preemption: {}.",
                     preemption_message(snapshot.len(), &status)
@@ -188,12 +211,29 @@ fn unschedulable(
     } else {
         Vec::new()
     };
-    context
-        .lock()
-        .queue
-        .add_unschedulable(&pod.key, plugins, now());
+    {
+        let mut state = context.lock();
+        match &nomination {
+            Nomination::Set(result) => state
+                .queue
+                .nominate(&pod.key, Some(&result.nominated_node_name)),
+            Nomination::Clear => state.queue.nominate(&pod.key, None),
+            Nomination::Keep => {}
+        }
+        state.queue.add_unschedulable(&pod.key, plugins, now());
+    }
     tracing::debug!(%message, "unschedulable");
-    spawn_failure_report(context, pod, message, nominated);
+    spawn_failure_report(context, pod, message, nomination);
+}
+
+/// What an unschedulable pod's cycle does to its nomination.
+enum Nomination {
+    /// Preemption made room on a node: nominate the pod there.
+    Set(PostFilterResult),
+    /// No node can be made to fit: take any nomination back.
+    Clear,
+    /// Leave it as it is (no preemption ran, or the pod may not preempt now).
+    Keep,
 }
 
 fn preemption_message(nodes: usize, status: &Status) -> String {
@@ -204,15 +244,19 @@ fn spawn_failure_report(
     context: &Arc<Context>,
     pod: &Arc<PodInfo>,
     message: String,
-    nominated: Option<crate::framework::PostFilterResult>,
+    nomination: Nomination,
 ) {
     let client = context.client.clone();
     let pod = pod.clone();
     tokio::spawn(async move {
-        if let Some(result) = &nominated {
-            events::preempt(&client, &pod.pod, result).await;
-        }
-        let node = nominated.as_ref().map(|r| r.nominated_node_name.as_str());
-        events::failed_scheduling(&client, &pod.pod, &message, node).await;
+        let nominated = match &nomination {
+            Nomination::Set(result) => {
+                events::preempt(&client, &pod.pod, result).await;
+                NominatedNode::Set(&result.nominated_node_name)
+            }
+            Nomination::Clear => NominatedNode::Clear,
+            Nomination::Keep => NominatedNode::Keep,
+        };
+        events::failed_scheduling(&client, &pod.pod, &message, nominated).await;
     });
 }

@@ -80,13 +80,33 @@ pub(crate) async fn scheduled(client: &Client, pod: &Pod, node: &str) {
     record(client, pod, "Normal", "Scheduled", &message).await;
 }
 
+/// What to write to a pod's `status.nominatedNodeName`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NominatedNode<'a> {
+    /// Preemption made room on this node.
+    Set(&'a str),
+    /// No node can be made to fit: clear it (if the pod has one).
+    Clear,
+    /// Leave it alone.
+    Keep,
+}
+
+/// The pod's `status.nominatedNodeName`, if set.
+fn nominated_node_name(pod: &Pod) -> Option<&str> {
+    pod.status
+        .as_ref()?
+        .nominated_node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+}
+
 /// `PodScheduled=False` (reason Unschedulable) with `message`, the nominated
-/// node if preemption found one, and a `FailedScheduling` Warning Event.
+/// node as preemption decided, and a `FailedScheduling` Warning Event.
 pub(crate) async fn failed_scheduling(
     client: &Client,
     pod: &Pod,
     message: &str,
-    nominated: Option<&str>,
+    nominated: NominatedNode<'_>,
 ) {
     let mut status = json!({"conditions": [{
         "type": "PodScheduled",
@@ -95,8 +115,12 @@ pub(crate) async fn failed_scheduling(
         "message": message,
         "lastTransitionTime": Time(Timestamp::now()),
     }]});
-    if let Some(node) = nominated {
-        status["nominatedNodeName"] = json!(node);
+    match nominated {
+        NominatedNode::Set(node) => status["nominatedNodeName"] = json!(node),
+        NominatedNode::Clear if nominated_node_name(pod).is_some() => {
+            status["nominatedNodeName"] = serde_json::Value::Null
+        }
+        NominatedNode::Clear | NominatedNode::Keep => {}
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace(pod));
     let patch = Patch::Merge(json!({ "status": status }));
@@ -107,6 +131,31 @@ pub(crate) async fn failed_scheduling(
         tracing::debug!(pod = name(pod), %error, "writing PodScheduled failed");
     }
     record(client, pod, "Warning", "FailedScheduling", message).await;
+}
+
+/// A pod bound to another node than the one it was nominated to (in the
+/// queue, or in the status the pod had when it was taken off the queue): its
+/// `status.nominatedNodeName` no longer means anything, so it is cleared.
+pub(crate) async fn clear_stale_nomination(
+    client: &Client,
+    pod: &Pod,
+    nominated: Option<&str>,
+    node: &str,
+) {
+    if nominated
+        .or(nominated_node_name(pod))
+        .is_none_or(|nominated| nominated == node)
+    {
+        return;
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace(pod));
+    let patch = Patch::Merge(json!({"status": {"nominatedNodeName": null}}));
+    if let Err(error) = api
+        .patch_status(name(pod), &PatchParams::default(), &patch)
+        .await
+    {
+        tracing::debug!(pod = name(pod), %error, "clearing nominatedNodeName failed");
+    }
 }
 
 /// Deletes preemption's victims, each with a `Preempted` Event.

@@ -1,16 +1,17 @@
 //! Informer events into the cache and the queue (kube-scheduler's
 //! `eventhandlers.go`): a pending pod for one of our profiles goes to the
-//! queue; a bound pod goes to the cache; nodes go to the cache; and every
-//! change that could make a pod fit moves unschedulable pods back.
+//! queue; a bound pod goes to the cache; nodes and PodDisruptionBudgets go to
+//! the cache; and every change that could make a pod fit moves unschedulable
+//! pods back.
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use skiff_client::Informer;
 
-use super::{now, Context};
+use super::{now, scheduler_name, Context};
 use crate::framework::{pod_key, ClusterEvent, PodInfo};
-use crate::profile::DEFAULT_SCHEDULER_NAME;
 
 /// Whether the pod is bound (or being bound) to a node.
 fn assigned(pod: &Pod) -> bool {
@@ -28,12 +29,7 @@ fn terminated(pod: &Pod) -> bool {
 
 /// Whether one of our profiles schedules the pod.
 fn responsible(context: &Context, pod: &Pod) -> bool {
-    let name = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.scheduler_name.as_deref())
-        .unwrap_or(DEFAULT_SCHEDULER_NAME);
-    context.profiles.contains_key(name)
+    context.profiles.contains_key(scheduler_name(pod))
 }
 
 /// Whether a pending pod's update could change where it fits: not its
@@ -80,6 +76,29 @@ pub(crate) fn node_informer(informer: Informer<Node>, context: &Arc<Context>) ->
                 .cache
                 .remove_node(node.metadata.name.as_deref().unwrap_or_default());
         })
+}
+
+/// Wires the PodDisruptionBudget informer's handlers: budgets only change
+/// whom preemption picks, so no pod is moved.
+pub(crate) fn pod_disruption_budget_informer(
+    informer: Informer<PodDisruptionBudget>,
+    context: &Arc<Context>,
+) -> Informer<PodDisruptionBudget> {
+    let (on_add, on_update, on_delete) = (context.clone(), context.clone(), context.clone());
+    informer
+        .on_add(move |budget| {
+            on_add
+                .lock()
+                .cache
+                .add_pod_disruption_budget(budget.clone())
+        })
+        .on_update(move |_, budget| {
+            on_update
+                .lock()
+                .cache
+                .add_pod_disruption_budget(budget.clone())
+        })
+        .on_delete(move |budget| on_delete.lock().cache.remove_pod_disruption_budget(budget))
 }
 
 /// Wires the pod informer's handlers.

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  Pod informer ─┐  handlers: pending pods → queue; bound pods → cache
-//! Node informer ─┘            every change → queue.move_all_on_event
+//! Node informer ─┤            every change → queue.move_all_on_event
+//!  PDB informer ─┘            budgets → cache (read by preemption)
 //!                      │
 //!        cycle loop:  pop ─► cache.update_snapshot ─► Framework::schedule
 //!                      │ fits:   cache.assume_pod, Reserve, Permit,
@@ -22,6 +23,7 @@
 //! - `cycle`: the loop, one pod at a time.
 //! - `binder`: `DefaultBinder`, the Bind plugin over `pods/binding`.
 //! - `events`: PodScheduled conditions, Events and preemption's API calls.
+//! - `metrics`: attempt and binding latencies, recorded when [`Config::metrics`] asks.
 //!
 //! # Caveats
 //! One scheduling loop; no extenders; no metrics endpoint.
@@ -30,6 +32,7 @@ mod binder;
 mod cycle;
 mod events;
 mod handlers;
+mod metrics;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,17 +40,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use skiff_client::{Api, Client, Informer, InformerConfig, LeaderElectionConfig, LeaderElector};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Cache, DEFAULT_ASSUMED_POD_TTL};
 use crate::framework::Framework;
-use crate::profile::SchedulerConfiguration;
+use crate::profile::{SchedulerConfiguration, DEFAULT_SCHEDULER_NAME};
 use crate::queue::{interest_of, QueueConfig, SchedulingQueue};
 use crate::Error;
 
 pub use binder::DefaultBinder;
+pub use metrics::{Metrics, Percentiles};
 
 /// How the scheduler runs. `Default` gives the default profile, leader
 /// election off, and kube-scheduler's queue timings.
@@ -70,6 +75,9 @@ pub struct Config {
     pub seed: u64,
     /// Record a `Scheduled` Event for every bound pod, as kube-scheduler does.
     pub record_scheduled_events: bool,
+    /// Where to record scheduling and binding latencies (benchmarks); none
+    /// by default.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for Config {
@@ -93,6 +101,7 @@ impl Default for Config {
             assumed_pod_ttl: DEFAULT_ASSUMED_POD_TTL,
             seed: 0,
             record_scheduled_events: true,
+            metrics: None,
         }
     }
 }
@@ -116,6 +125,14 @@ pub(crate) struct Context {
 /// The time now on tokio's clock (paused in tests), as the queue and cache take it.
 pub(crate) fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
+}
+
+/// The profile a pod asks for (`spec.schedulerName`, `default-scheduler` when unset).
+pub(crate) fn scheduler_name(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.as_deref())
+        .unwrap_or(DEFAULT_SCHEDULER_NAME)
 }
 
 impl Context {
@@ -207,18 +224,31 @@ async fn schedule(
         &context,
     );
     let pods = handlers::pod_informer(
-        Informer::new(Api::<Pod>::all(client), InformerConfig::default()),
+        Informer::new(Api::<Pod>::all(client.clone()), InformerConfig::default()),
         &context,
     );
-    let (mut nodes, mut pods) = (nodes, pods);
-    let (node_store, pod_store) = (nodes.store(), pods.store());
+    let budgets = handlers::pod_disruption_budget_informer(
+        Informer::new(
+            Api::<PodDisruptionBudget>::all(client),
+            InformerConfig::default(),
+        ),
+        &context,
+    );
+    let (mut nodes, mut pods, mut budgets) = (nodes, pods, budgets);
+    let stores = (nodes.store(), pods.store(), budgets.store());
     let tasks = [
         tokio::spawn(nodes.run(shutdown.clone())),
         tokio::spawn(pods.run(shutdown.clone())),
+        tokio::spawn(budgets.run(shutdown.clone())),
     ];
     tokio::select! {
         _ = shutdown.cancelled() => {}
-        _ = async { node_store.wait_for_sync().await; pod_store.wait_for_sync().await } => {
+        // As kube-scheduler, start once every cache has listed.
+        _ = async {
+            stores.0.wait_for_sync().await;
+            stores.1.wait_for_sync().await;
+            stores.2.wait_for_sync().await;
+        } => {
             tracing::info!("caches synced: scheduling");
             cycle::run_loop(context.clone(), shutdown.clone()).await;
         }

@@ -1,8 +1,10 @@
 //! The scheduler against a real in-process API server: pods bound through
 //! `pods/binding`, failures reported on the pod and in Events, bad input,
-//! preemption, and leader election between two schedulers.
+//! preemption (with PodDisruptionBudgets and nominations, in `preemption`),
+//! and leader election between two schedulers.
 
 mod common;
+mod preemption;
 
 use std::time::Duration;
 
@@ -251,33 +253,6 @@ async fn lease_holder(cluster: &Cluster) -> Option<String> {
         .ok()??
         .spec?
         .holder_identity
-}
-
-/// `skiff bench scheduler` in a test: run with
-/// `cargo test --release -p skiff-scheduler --test shell -- --ignored --nocapture bench`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: minutes in a debug build"]
-async fn bench_scheduler_1000_and_5000_nodes() {
-    for (nodes, pods) in [(1_000, 10_000), (5_000, 10_000)] {
-        let cluster = Cluster::new().await;
-        let options = skiff_scheduler::bench::BenchOptions {
-            nodes,
-            pods,
-            ..Default::default()
-        };
-        let report = skiff_scheduler::bench::bench(cluster.client().await, options)
-            .await
-            .expect("the bench runs");
-        println!(
-            "nodes {} pods {} in {:.2}s: {:.0} pods/s; cache {:?} bytes/node",
-            report.nodes,
-            report.pods,
-            report.elapsed.as_secs_f64(),
-            report.pods_per_second,
-            report.cache_bytes_per_node
-        );
-        assert_eq!(report.pods, pods, "every pod bound");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

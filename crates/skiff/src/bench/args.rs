@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use super::api::{self, Workload};
 use super::common::{normalize_endpoint, parse_duration, BenchError, Op, OutputFormat};
 use super::kv;
+use super::scheduler;
 
 /// The benchmarks `skiff bench` can run.
 #[derive(Debug, Subcommand)]
@@ -21,6 +22,38 @@ pub enum BenchCommand {
     Api(ApiArgs),
     /// A node's costs: pod startup latency (create → Running), or memory per hollow node.
     Pods(super::pods::PodsArgs),
+    /// Pods scheduled and bound per second, against an in-process API server and store.
+    Scheduler(SchedulerArgs),
+}
+
+/// The flags of `skiff bench scheduler`; defaults come from [`scheduler::Config::default`].
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Simulated nodes (8 cpu, 32Gi, 110 pods; three zones).
+    #[arg(long, default_value_t = scheduler::Config::default().nodes)]
+    pub nodes: usize,
+    /// Pending pods to schedule (100m cpu, 128Mi; spread over zones; every
+    /// twentieth one per host).
+    #[arg(long, default_value_t = scheduler::Config::default().pods)]
+    pub pods: usize,
+    /// Do not record a `Scheduled` Event per pod (kube-scheduler records one).
+    #[arg(long)]
+    pub no_events: bool,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+impl SchedulerArgs {
+    /// The benchmark configuration these flags describe;
+    /// [`scheduler::Config::validate`] checks it.
+    pub fn config(&self) -> scheduler::Config {
+        scheduler::Config {
+            nodes: self.nodes,
+            pods: self.pods,
+            events: !self.no_events,
+        }
+    }
 }
 
 /// The flags of `skiff bench api`; defaults come from [`api::Config::default`].
@@ -361,5 +394,33 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
         let err = parse(&["api", "--workload", "delete"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn bench_scheduler_defaults_and_flags() {
+        let parsed = |flags: &[&str]| match parse(&[&["scheduler"], flags].concat()).unwrap() {
+            BenchCommand::Scheduler(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let defaults = parsed(&[]).config();
+        assert_eq!(
+            (defaults.nodes, defaults.pods, defaults.events),
+            (1000, 10_000, true)
+        );
+        let args = parsed(&[
+            "--nodes",
+            "5000",
+            "--pods",
+            "20000",
+            "--no-events",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(args.output, OutputFormat::Json);
+        let config = args.config();
+        assert_eq!(
+            (config.nodes, config.pods, config.events),
+            (5000, 20_000, false)
+        );
     }
 }

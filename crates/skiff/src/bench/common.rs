@@ -72,6 +72,9 @@ pub enum BenchError {
         /// What went wrong.
         reason: String,
     },
+    /// The scheduler benchmark stopped before every pod was bound.
+    #[error("the scheduler benchmark failed: {0}")]
+    Scheduler(String),
     /// The report could not be encoded as JSON.
     #[error("cannot encode the report: {0}")]
     Encode(#[from] serde_json::Error),

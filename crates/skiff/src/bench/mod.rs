@@ -31,6 +31,8 @@
 //!   server's gRPC service: pod creates, pod watches and pod lists.
 //! - `pods`: `skiff bench pods`, a node's costs: pod startup latency on a real
 //!   runtime, and memory per hollow node.
+//! - [`scheduler`]: `skiff bench scheduler`, pods scheduled and bound per second by the
+//!   scheduler against an API server and store it starts in-process.
 //!
 //! # Where to start
 //! [`run`] reads top to bottom: validate, connect, run the workload, print the report.
@@ -46,6 +48,7 @@ mod args;
 mod common;
 pub(crate) mod kv;
 mod pods;
+pub(crate) mod scheduler;
 pub(crate) mod watch;
 
 pub use args::BenchCommand;
@@ -55,11 +58,13 @@ use common::{connect, Op};
 /// The runtime a `skiff bench …` command runs on. `kv` runs on `--threads` threads: with
 /// one, a single event loop, where a response wakes its client with no hand-off between
 /// threads (the cheapest per request); with more, a multi-threaded runtime of that many
-/// workers. `api` uses a multi-threaded runtime of one worker per core.
+/// workers. `api` and `scheduler` use a multi-threaded runtime of one worker per core.
 pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match command {
         BenchCommand::Kv(args) => args.threads(),
-        BenchCommand::Api(_) | BenchCommand::Pods(_) => return tokio::runtime::Runtime::new(),
+        BenchCommand::Api(_) | BenchCommand::Pods(_) | BenchCommand::Scheduler(_) => {
+            return tokio::runtime::Runtime::new()
+        }
     };
     if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -98,6 +103,13 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
         }
         BenchCommand::Pods(args) => {
             let report = pods::run(&args).await?;
+            print!("{}", report.render(args.output)?);
+            Ok(())
+        }
+        BenchCommand::Scheduler(args) => {
+            let config = args.config();
+            config.validate()?;
+            let report = scheduler::run(&config).await?;
             print!("{}", report.render(args.output)?);
             Ok(())
         }

@@ -1,4 +1,4 @@
-//! Jobs, CronJobs, Deployments and ReplicaSets.
+//! Jobs, CronJobs, Deployments, ReplicaSets and PodDisruptionBudgets.
 
 use serde_json::{json, Value};
 
@@ -198,5 +198,60 @@ fn deployment_strategy_and_deadlines() {
         "Deployment",
         &slow,
         "spec.progressDeadlineSeconds: Invalid value: 10: must be greater than minReadySeconds",
+    );
+}
+
+fn budget() -> Value {
+    json!({"metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "minAvailable": 2}})
+}
+
+#[test]
+fn pod_disruption_budgets() {
+    assert_valid("PodDisruptionBudget", &budget());
+    let by_percent = with(&budget(), "/spec/minAvailable", Value::Null);
+    assert_valid(
+        "PodDisruptionBudget",
+        &with(&by_percent, "/spec/maxUnavailable", json!("30%")),
+    );
+    assert_error_starting(
+        "PodDisruptionBudget",
+        &with(&budget(), "/spec/maxUnavailable", json!(1)),
+        "spec: Invalid value: {",
+    );
+    assert!(
+        check(
+            "PodDisruptionBudget",
+            &with(&budget(), "/spec/maxUnavailable", json!(1)),
+            None
+        )
+        .iter()
+        .any(|e| e.ends_with(": minAvailable and maxUnavailable cannot be both set")),
+        "not both"
+    );
+    assert_error(
+        "PodDisruptionBudget",
+        &with(&budget(), "/spec/minAvailable", json!(-1)),
+        "spec.minAvailable: Invalid value: -1: must be greater than or equal to 0",
+    );
+    assert_error(
+        "PodDisruptionBudget",
+        &with(&by_percent, "/spec/maxUnavailable", json!("120%")),
+        "spec.maxUnavailable: Invalid value: \"120%\": must not be greater than 100%",
+    );
+    assert_error_starting(
+        "PodDisruptionBudget",
+        &with(&budget(), "/spec/minAvailable", json!("half")),
+        "spec.minAvailable: Invalid value: \"half\": a valid percent string must be",
+    );
+    assert_error(
+        "PodDisruptionBudget",
+        &with(&budget(), "/spec/unhealthyPodEvictionPolicy", json!("Never")),
+        "spec.unhealthyPodEvictionPolicy: Unsupported value: \"Never\": supported values: \"AlwaysAllow\", \"IfHealthyBudget\"",
+    );
+    assert_error(
+        "PodDisruptionBudget",
+        &with(&budget(), "/metadata/namespace", Value::Null),
+        "metadata.namespace: Required value",
     );
 }
