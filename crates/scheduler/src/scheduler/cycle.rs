@@ -150,10 +150,10 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
                 state.cache.finish_binding(&pod.key, now());
                 state.queue.done(&pod.key);
             }
-            events::clear_stale_nomination(&context.client, &pod.pod, nominated.as_deref(), &node)
+            events::clear_stale_nomination(&context.writer, &pod.pod, nominated.as_deref(), &node)
                 .await;
             if context.config.record_scheduled_events {
-                events::scheduled(&context.client, &pod.pod, &node).await;
+                events::scheduled(&context.writer, &pod.pod, &node).await;
             }
         } else {
             framework.run_unreserve(&mut state_of_cycle, &pod, &node);
@@ -165,7 +165,7 @@ fn schedule_one(context: &Arc<Context>, snapshot: &mut Snapshot, queued: QueuedP
             context.wake.notify_one();
             tracing::warn!(pod = %pod.key, %node, %status, "binding failed");
             events::failed_scheduling(
-                &context.client,
+                &context.writer,
                 &pod.pod,
                 &format!("Binding rejected: {status}"),
                 NominatedNode::Keep,
@@ -246,17 +246,17 @@ fn spawn_failure_report(
     message: String,
     nomination: Nomination,
 ) {
-    let client = context.client.clone();
+    let writer = context.writer.clone();
     let pod = pod.clone();
     tokio::spawn(async move {
         let nominated = match &nomination {
             Nomination::Set(result) => {
-                events::preempt(&client, &pod.pod, result).await;
+                events::preempt(&writer, &pod.pod, result).await;
                 NominatedNode::Set(&result.nominated_node_name)
             }
             Nomination::Clear => NominatedNode::Clear,
             Nomination::Keep => NominatedNode::Keep,
         };
-        events::failed_scheduling(&client, &pod.pod, &message, nominated).await;
+        events::failed_scheduling(&writer, &pod.pod, &message, nominated).await;
     });
 }

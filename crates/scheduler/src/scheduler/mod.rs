@@ -114,7 +114,8 @@ pub(crate) struct State {
 
 /// What the handlers, the loop and the binding tasks share.
 pub(crate) struct Context {
-    pub(crate) client: Client,
+    /// The client and Event recorder of everything written besides Bindings.
+    pub(crate) writer: events::Writer,
     pub(crate) profiles: HashMap<String, Arc<Framework>>,
     pub(crate) state: Mutex<State>,
     /// Woken when the queue may have a pod ready.
@@ -215,7 +216,7 @@ async fn schedule(
             queue: SchedulingQueue::new(config.queue.clone(), interest),
         }),
         wake: Notify::new(),
-        client: client.clone(),
+        writer: events::Writer::new(client.clone()),
         profiles,
         config,
     });
