@@ -19,6 +19,7 @@ pub const CONTROLLERS: &[&str] = &[
     "cronjob",
     "nodelifecycle",
     "serviceaccount",
+    "garbagecollector",
 ];
 
 /// What the manager runs, and how.

@@ -21,8 +21,9 @@
 //!   content, then finalize); no shell yet.
 //! - [`nodelifecycle`]: nodes whose Lease went quiet become Unknown, are
 //!   tainted, and their pods evicted, at a limited rate.
-//! - [`garbagecollector`]: the garbage collector's decisions over the
-//!   owner-reference graph (Background, Foreground, Orphan); no shell yet.
+//! - [`garbagecollector`]: deletes dependents of deleted owners over the
+//!   owner-reference graph of every discovered resource (Background,
+//!   Foreground, Orphan).
 //! - [`serviceaccount`]: a `default` ServiceAccount in each namespace.
 //! - [`meta`], [`pods`], [`expectations`]: what the controllers share —
 //!   owner references and adoption, pod predicates and ordering, and the
@@ -36,8 +37,8 @@
 //! `replicaset/mod.rs`, then `replicaset/controller.rs`.
 //!
 //! # Caveats
-//! The garbage collector and the namespace controller have their decisions
-//! but no shell; the manager runs neither. Each module lists what it leaves out.
+//! The namespace controller has its decisions but no shell; the manager
+//! does not run it. Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -61,10 +61,13 @@ async fn run_controllers(
         events: Recorder::new(client.clone(), "controller-manager"),
         config: config.clone(),
     };
-    let mut informers = Informers::new(client.clone());
+    // Discovered once per term: the garbage collector and the namespace
+    // controller act on every resource the server serves.
+    let discovery = client.discover().await?;
+    let mut informers = Informers::new(client.clone(), discovery);
     let mut runners: Vec<Runner> = Vec::new();
     type Register = fn(&Context, &mut Informers) -> Result<Runner, Error>;
-    let all: [(&str, Register); 7] = [
+    let all: [(&str, Register); 8] = [
         ("replicaset", crate::replicaset::controller::register),
         ("deployment", crate::deployment::controller::register),
         ("job", crate::job::controller::register),
@@ -74,6 +77,10 @@ async fn run_controllers(
         (
             "serviceaccount",
             crate::serviceaccount::controller::register,
+        ),
+        (
+            "garbagecollector",
+            crate::garbagecollector::controller::register,
         ),
     ];
     for (name, register) in all {

@@ -9,22 +9,24 @@
 use std::future::Future;
 use std::time::Duration;
 
-use skiff_client::{ObjectKey, WorkQueue};
+use skiff_client::WorkQueue;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::error::Error;
 
 /// Runs `workers` workers over `queue` until `shutdown`, each calling
-/// `sync(key)`: `Ok(Some(delay))` to look again after `delay`.
-pub(crate) async fn run<F, Fut>(
+/// `sync(key)`: `Ok(Some(delay))` to look again after `delay`. Keys are
+/// usually [`skiff_client::ObjectKey`]s; the garbage collector's are uids.
+pub(crate) async fn run<T, F, Fut>(
     controller: &'static str,
-    queue: WorkQueue<ObjectKey>,
+    queue: WorkQueue<T>,
     workers: usize,
     shutdown: CancellationToken,
     sync: F,
 ) where
-    F: Fn(ObjectKey) -> Fut + Clone + Send + Sync + 'static,
+    T: Clone + Eq + std::hash::Hash + std::fmt::Display + Send + Sync + 'static,
+    F: Fn(T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Option<Duration>, Error>> + Send,
 {
     let stop = queue.clone();

@@ -1,5 +1,6 @@
 //! The controllers against a real in-process API server, through the client.
 
 mod common;
+mod garbagecollector;
 mod nodes;
 mod workloads;
