@@ -20,6 +20,7 @@ pub const CONTROLLERS: &[&str] = &[
     "nodelifecycle",
     "serviceaccount",
     "garbagecollector",
+    "namespace",
 ];
 
 /// What the manager runs, and how.

@@ -67,7 +67,7 @@ async fn run_controllers(
     let mut informers = Informers::new(client.clone(), discovery);
     let mut runners: Vec<Runner> = Vec::new();
     type Register = fn(&Context, &mut Informers) -> Result<Runner, Error>;
-    let all: [(&str, Register); 8] = [
+    let all: [(&str, Register); 9] = [
         ("replicaset", crate::replicaset::controller::register),
         ("deployment", crate::deployment::controller::register),
         ("job", crate::job::controller::register),
@@ -82,6 +82,7 @@ async fn run_controllers(
             "garbagecollector",
             crate::garbagecollector::controller::register,
         ),
+        ("namespace", crate::namespace::controller::register),
     ];
     for (name, register) in all {
         if config.enabled(name) {

@@ -2,5 +2,6 @@
 
 mod common;
 mod garbagecollector;
+mod namespaces;
 mod nodes;
 mod workloads;
