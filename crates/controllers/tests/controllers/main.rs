@@ -2,6 +2,7 @@
 
 mod common;
 mod garbagecollector;
+mod leader_election;
 mod namespaces;
 mod nodes;
 mod workloads;
