@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use skiff_client::{
     Api, ApiResource, Client, Discovery, DynamicObject, Informer, InformerConfig, Object,
-    ObjectKey, Resource, Store,
+    ObjectKey, Resource, Store, WorkQueue,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,34 @@ impl<K: Object> Slot<K> {
         self.on_add(add);
         self.on_update(move |_, new| update(new));
         self.on_delete(handler);
+    }
+
+    /// Queues each object's own key whenever it is added, changed or
+    /// removed: the informer of the kind a controller reconciles.
+    pub(crate) fn queue_keys(&mut self, queue: &WorkQueue<ObjectKey>) {
+        let queue = queue.clone();
+        self.on_any(move |object| queue.add(ObjectKey::of(object.as_ref())));
+    }
+
+    /// Queues the keys `related` names for each object added, changed
+    /// (before and after the change) or removed: the informer of a kind
+    /// whose objects point at the reconciled ones (owned pods, selected
+    /// ReplicaSets).
+    pub(crate) fn queue_related(
+        &mut self,
+        queue: &WorkQueue<ObjectKey>,
+        related: impl Fn(&K) -> Vec<ObjectKey> + Send + Sync + 'static,
+    ) {
+        let related = Arc::new(related);
+        let (q, r) = (queue.clone(), related.clone());
+        self.on_add(move |object| r(object).into_iter().for_each(|key| q.add(key)));
+        let (q, r) = (queue.clone(), related.clone());
+        self.on_update(move |old, new| {
+            r(old).into_iter().for_each(|key| q.add(key.clone()));
+            r(new).into_iter().for_each(|key| q.add(key));
+        });
+        let q = queue.clone();
+        self.on_delete(move |object| related(object).into_iter().for_each(|key| q.add(key)));
     }
 }
 

@@ -7,12 +7,14 @@
 //! came in meanwhile brings it back once.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_client::WorkQueue;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::context::Runner;
 use crate::error::Error;
 
 /// Runs `workers` workers over `queue` until `shutdown`, each calling
@@ -60,4 +62,31 @@ pub(crate) async fn run<T, F, Fut>(
     for handle in handles {
         let _ = handle.await;
     }
+}
+
+/// A controller's shell, as its workers call it: look at `key` now.
+pub(crate) trait Reconciler: Send + Sync + 'static {
+    /// What its queue holds: usually a [`skiff_client::ObjectKey`].
+    type Key: Clone + Eq + std::hash::Hash + std::fmt::Display + Send + Sync + 'static;
+
+    /// Reconciles what `key` names: `Ok(Some(delay))` to look again after `delay`.
+    fn sync(&self, key: &Self::Key)
+        -> impl Future<Output = Result<Option<Duration>, Error>> + Send;
+}
+
+/// The [`Runner`] a controller registers: `workers` workers over `queue`,
+/// each calling `reconciler.sync(key)`.
+pub(crate) fn runner<R: Reconciler>(
+    controller: &'static str,
+    queue: WorkQueue<R::Key>,
+    workers: usize,
+    reconciler: R,
+) -> Runner {
+    let reconciler = Arc::new(reconciler);
+    Box::new(move |shutdown| {
+        Box::pin(run(controller, queue, workers, shutdown, move |key| {
+            let reconciler = reconciler.clone();
+            async move { reconciler.sync(&key).await }
+        }))
+    })
 }

@@ -92,24 +92,17 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             }
         });
     }
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         discovery,
         graph,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "garbagecollector",
-            queue,
-            workers,
-            shutdown,
-            move |uid| {
-                let controller = controller.clone();
-                async move { controller.sync(&uid).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "garbagecollector",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
 fn upsert(graph: &Mutex<Graph>, queue: &WorkQueue<String>, object: Object) {
@@ -121,15 +114,19 @@ fn upsert(graph: &Mutex<Graph>, queue: &WorkQueue<String>, object: Object) {
     }
 }
 
-impl Controller {
-    async fn sync(&self, uid: &str) -> Result<Option<Duration>, Error> {
+impl worker::Reconciler for Controller {
+    type Key = String;
+
+    async fn sync(&self, uid: &String) -> Result<Option<Duration>, Error> {
         let actions = lock(&self.graph).decide(uid);
         for action in actions {
             self.act(action).await?;
         }
         Ok(None)
     }
+}
 
+impl Controller {
     async fn act(&self, action: Action) -> Result<(), Error> {
         let uid = match &action {
             Action::Delete(uid, _) | Action::RemoveOwners(uid, _) => uid,

@@ -40,8 +40,7 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
     let slot = informers.get::<Job>()?;
     let jobs = slot.store();
-    let q = queue.clone();
-    slot.on_any(move |job| q.add(ObjectKey::of(job.as_ref())));
+    slot.queue_keys(&queue);
     let slot = informers.get::<Pod>()?;
     let pods = slot.store();
     let (q, e) = (queue.clone(), expectations.clone());
@@ -71,22 +70,18 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             q.add(key);
         }
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         jobs,
         pods,
         expectations,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run("job", queue, workers, shutdown, move |key| {
-            let controller = controller.clone();
-            async move { controller.sync(&key).await }
-        }))
-    }))
+    };
+    Ok(worker::runner("job", queue, ctx.config.workers, controller))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
@@ -157,7 +152,9 @@ impl Controller {
         }
         Ok(plan.requeue_after)
     }
+}
 
+impl Controller {
     /// A Job that is gone leaves its pods' finalizers behind: remove them, so
     /// the pods can go too.
     async fn release_orphans(

@@ -4,7 +4,6 @@
 //! report the conditions, and finalize once nothing remains.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, NamespaceStatus};
@@ -69,27 +68,22 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             q.add(ObjectKey::of(ns.as_ref()));
         }
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         namespaces,
         resources,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "namespace",
-            queue,
-            workers,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "namespace",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let Some(namespace) = self.namespaces.get_key(key) else {
             return Ok(None);
@@ -119,7 +113,9 @@ impl Controller {
         }
         Ok(Some(super::RESYNC))
     }
+}
 
+impl Controller {
     /// Every object of every deletable resource in `namespace`; a resource
     /// that cannot be listed is named in the failures instead.
     async fn list_contents(

@@ -45,8 +45,7 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
     let set_slot = informers.get::<ReplicaSet>()?;
     let sets = set_slot.store();
-    let q = queue.clone();
-    set_slot.on_any(move |rs| q.add(ObjectKey::of(rs.as_ref())));
+    set_slot.queue_keys(&queue);
     let pod_slot = informers.get::<Pod>()?;
     let pods_store = pod_slot.store();
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
@@ -86,32 +85,27 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             q.add(key);
         }
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         sets,
         pods: pods_store,
         expectations,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "replicaset",
-            queue,
-            workers,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "replicaset",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let Some(rs) = self.sets.get_key(key) else {
             lock(&self.expectations).forget(key);
@@ -165,7 +159,9 @@ impl Controller {
         }
         Ok(plan.requeue_after)
     }
+}
 
+impl Controller {
     /// Creates `count` pods in slow-start batches; a failing batch stops the
     /// rest, and the pods never created are no longer expected.
     async fn create(
