@@ -9,7 +9,7 @@
 //! different resources fill at different moments. Writes are guarded by
 //! the uid (deletes) or the resourceVersion (patches) the graph saw.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -23,7 +23,8 @@ use super::{Action, Graph, Object, Propagation};
 use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::informers::Informers;
-use crate::{worker, writes};
+use crate::worker;
+use crate::writes::{self, lock};
 
 /// Resources not watched, as Kubernetes' garbage collector's default
 /// ignored resources: events are many and never own anything.
@@ -36,10 +37,6 @@ struct Controller {
     ctx: Context,
     discovery: Discovery,
     graph: Arc<Mutex<Graph>>,
-}
-
-fn lock(graph: &Mutex<Graph>) -> MutexGuard<'_, Graph> {
-    graph.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The resources the garbage collector watches.

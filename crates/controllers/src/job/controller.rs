@@ -20,18 +20,15 @@ use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::expectations::Expectations;
 use crate::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::meta;
 use crate::worker;
-use crate::{meta, writes};
+use crate::writes::{self, lock};
 
 struct Controller {
     ctx: Context,
     jobs: Store<Job>,
     pods: Store<Pod>,
     expectations: Arc<Mutex<Expectations<ObjectKey>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Registers the controller's handlers; the runner starts its workers.
@@ -137,7 +134,7 @@ impl worker::Reconciler for Controller {
         remove_finalizers(&pod_api, &finalizers).await?;
         // 3. Then pods are created and deleted.
         self.create(key, &job, &pod_api, &plan.create, now).await?;
-        self.delete(key, &pod_api, &plan.delete, now).await?;
+        writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
         if plan.delete_job {
             let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
             let params = DeleteParams {
@@ -212,30 +209,6 @@ impl Controller {
             }
         }
         Ok(())
-    }
-
-    async fn delete(
-        &self,
-        key: &ObjectKey,
-        api: &Api<Pod>,
-        names: &[String],
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        lock(&self.expectations).expect(key, 0, names.len(), now);
-        let deletes = names.iter().map(|name| {
-            let (api, expectations, key) = (api.clone(), self.expectations.clone(), key.clone());
-            async move {
-                let result = writes::delete(&api, name, &DeleteParams::default()).await;
-                if result.is_err() {
-                    lock(&expectations).deletion_observed(&key);
-                }
-                result
-            }
-        });
-        writes::all("pod deletions", deletes.collect()).await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use skiff_client::{Api, DeleteParams, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
+use skiff_client::{Api, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
 
 use crate::clock::now;
 use crate::context::{Context, Runner};
@@ -15,7 +15,8 @@ use crate::error::Error;
 use crate::expectations::Expectations;
 use crate::informers::{controller_key, Informers, BY_NAMESPACE};
 use crate::worker;
-use crate::{meta, pods, writes};
+use crate::writes::{self, lock};
+use crate::{meta, pods};
 
 struct Controller {
     ctx: Context,
@@ -99,10 +100,6 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     ))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl worker::Reconciler for Controller {
     type Key = ObjectKey;
 
@@ -145,7 +142,7 @@ impl worker::Reconciler for Controller {
         });
         writes::all("releases", releases.collect()).await?;
         self.create(key, &rs, &pod_api, plan.create, now).await?;
-        self.delete(key, &pod_api, &plan.delete, now).await?;
+        writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
         if !meta::same(&rs.status, &Some(plan.status.clone())) {
             let mut next = rs.as_ref().clone();
             next.status = Some(plan.status);
@@ -208,29 +205,5 @@ impl Controller {
             }
         }
         Ok(())
-    }
-
-    async fn delete(
-        &self,
-        key: &ObjectKey,
-        api: &Api<Pod>,
-        names: &[String],
-        now: k8s_openapi::jiff::Timestamp,
-    ) -> Result<(), Error> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        lock(&self.expectations).expect(key, 0, names.len(), now);
-        let deletes = names.iter().map(|name| {
-            let (api, expectations, key) = (api.clone(), self.expectations.clone(), key.clone());
-            async move {
-                let result = writes::delete(&api, name, &DeleteParams::default()).await;
-                if result.is_err() {
-                    lock(&expectations).deletion_observed(&key);
-                }
-                result
-            }
-        });
-        writes::all("pod deletions", deletes.collect()).await
     }
 }
