@@ -19,8 +19,8 @@
 //! - `meta`: `metadata` rules shared by all kinds (name, namespace, labels,
 //!   annotations, owner references, what an update may not change).
 //! - `pod`: pod specs and pod templates, and what a pod update may change.
-//! - `workloads`: Job, CronJob, Deployment, ReplicaSet; `cron` parses a
-//!   CronJob's schedule.
+//! - `workloads`: Job, CronJob, Deployment, ReplicaSet; [`cron`] parses a
+//!   CronJob's schedule (and is what the CronJob controller reads it with).
 //! - `quantity`: resource quantities (`500m`, `1Gi`) for requests ≤ limits.
 //! - `network`: Service, Endpoints, EndpointSlice.
 //! - `cluster`: Namespace, Node, ConfigMap, Secret, ServiceAccount, Event,
@@ -49,7 +49,7 @@
 use crate::names;
 
 mod cluster;
-mod cron;
+pub mod cron;
 mod defaults;
 mod meta;
 mod network;
