@@ -29,6 +29,8 @@
 //! - [`watch`]: the watch workload (many watchers, one paced writer).
 //! - [`api`]: `skiff bench api`, the same measurements one level up, through the API
 //!   server's gRPC service: pod creates, pod watches and pod lists.
+//! - [`controllers`]: `skiff bench controllers`, a ReplicaSet scale-up and a Deployment
+//!   rollout in an in-process cluster of hollow nodes.
 //!
 //! # Where to start
 //! [`run`] reads top to bottom: validate, connect, run the workload, print the report.
@@ -42,6 +44,7 @@
 pub(crate) mod api;
 mod args;
 mod common;
+pub(crate) mod controllers;
 pub(crate) mod kv;
 pub(crate) mod watch;
 
@@ -56,7 +59,9 @@ use common::{connect, Op};
 pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match command {
         BenchCommand::Kv(args) => args.threads(),
-        BenchCommand::Api(_) => return tokio::runtime::Runtime::new(),
+        BenchCommand::Api(_) | BenchCommand::Controllers(_) => {
+            return tokio::runtime::Runtime::new()
+        }
     };
     if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -91,6 +96,12 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             config.validate()?;
             let report = api::run(&config).await?;
             print!("{}", report.render(output)?);
+            Ok(())
+        }
+        BenchCommand::Controllers(args) => {
+            let config = args.config();
+            config.validate()?;
+            print!("{}", controllers::run(&config).await?.render());
             Ok(())
         }
     }
