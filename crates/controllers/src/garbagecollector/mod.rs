@@ -10,7 +10,8 @@
 //! - An owner being deleted with the `foregroundDeletion` finalizer
 //!   (Foreground) has its dependents deleted first (Foreground themselves
 //!   when they own others); the finalizer goes once no dependent with
-//!   `blockOwnerDeletion: true` remains.
+//!   `blockOwnerDeletion: true` remains. A dependent that another, "solid"
+//!   owner still keeps only loses its reference instead.
 //!
 //! See <https://kubernetes.io/docs/concepts/architecture/garbage-collection/>.
 //!
@@ -198,6 +199,11 @@ impl Graph {
             }
         } else if owner.has_finalizer(FOREGROUND) {
             for d in deps.iter().filter(|d| !d.deleting) {
+                if self.has_solid_owner(d, &owner.uid) {
+                    // Another owner keeps it: it only lets go of this one.
+                    actions.insert(Action::RemoveOwners(d.uid.clone(), vec![owner.uid.clone()]));
+                    continue;
+                }
                 let propagation = if self.dependents.contains_key(&d.uid) {
                     Propagation::Foreground
                 } else {
@@ -214,6 +220,19 @@ impl Graph {
                 actions.insert(Action::RemoveFinalizer(owner.uid.clone(), FOREGROUND));
             }
         }
+    }
+
+    /// Whether `dependent` has an owner other than `except` that exists and
+    /// is not itself waiting for its dependents to go (Kubernetes' "solid"
+    /// owners, as opposed to dangling and waiting ones).
+    fn has_solid_owner(&self, dependent: &Object, except: &str) -> bool {
+        dependent.owners.iter().any(|r| {
+            r.uid != except
+                && self
+                    .objects
+                    .get(&r.uid)
+                    .is_some_and(|o| !(o.deleting && o.has_finalizer(FOREGROUND)))
+        })
     }
 
     fn as_dependent(&self, object: &Object, actions: &mut BTreeSet<Action>) {

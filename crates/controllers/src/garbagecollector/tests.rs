@@ -154,3 +154,15 @@ fn a_released_dependent_no_longer_holds_its_old_owner() {
         [Action::RemoveFinalizer("rs".into(), ORPHAN)]
     );
 }
+
+#[test]
+fn a_dependent_kept_by_another_owner_only_lets_go_of_the_foreground_one() {
+    let deploy = deleting(object("d", &[]), FOREGROUND);
+    let keeper = object("keeper", &[]);
+    let shared = object("cm", &[("d", true), ("keeper", false)]);
+    assert_eq!(
+        reconcile(&[deploy, keeper, shared]),
+        [Action::RemoveOwners("cm".into(), vec!["d".into()])],
+        "the ConfigMap stays; the Deployment waits until the reference is gone"
+    );
+}
