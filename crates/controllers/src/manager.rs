@@ -8,9 +8,14 @@
 //! reconcile is a function of what the caches show, a manager started in the
 //! middle of anything picks up where the last one stopped.
 //!
+//! Each term starts by asking the server what it serves (discovery): the
+//! garbage collector watches, and the namespace controller empties, every
+//! resource found.
+//!
 //! # Caveats
 //! No health or metrics endpoints; controllers are named as
-//! kube-controller-manager's `--controllers` flag names them.
+//! kube-controller-manager's `--controllers` flag names them. Resources are
+//! discovered once per term, not re-discovered while it lasts.
 
 use skiff_client::{Client, LeaderElector};
 use tokio_util::sync::CancellationToken;
