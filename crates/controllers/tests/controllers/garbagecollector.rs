@@ -116,3 +116,23 @@ async fn foreground_deletion_keeps_the_owner_until_its_dependents_are_gone() {
     assert!(all(&sets).await.is_empty() && all(&pods).await.is_empty());
     manager.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependents_orphaned_while_no_manager_ran_are_collected_by_the_next() {
+    let (cluster, manager, deployments, sets, pods) = rolled_out().await;
+    manager.stop().await;
+    // With no garbage collector running, the Deployment goes at once and its
+    // ReplicaSet and pods are left pointing at nothing.
+    deployments
+        .delete("api", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(deployments.get_opt("api").await.unwrap().is_none());
+    assert_eq!(all(&sets).await.len(), 1);
+    let manager = Manager::start(&cluster).await;
+    eventually("no ReplicaSet and no pod left", || async {
+        all(&sets).await.is_empty() && all(&pods).await.is_empty()
+    })
+    .await;
+    manager.stop().await;
+}
