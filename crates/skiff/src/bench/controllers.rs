@@ -13,7 +13,9 @@
 //!    waited for (not measured), then its image changes; the time until the
 //!    rollout is complete as `skiff rollout status` judges it.
 //!
-//! Progress is polled every `POLL` with a list, which the timings include.
+//! The scale-up's pods are followed with an informer (a list, then a watch)
+//! rather than repeated lists, so that watching does not load the server
+//! more than the work measured; its cache is looked at every `POLL`.
 //!
 //! # Caveats
 //! The load generator, the control plane and the kubelets share one
@@ -27,8 +29,11 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, Replica
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::json;
-use skiff_client::{Api, Client, ListParams, Patch, PatchParams, PostParams};
+use skiff_client::{
+    Api, Client, Informer, InformerConfig, ListParams, Patch, PatchParams, PostParams,
+};
 use skiff_testing::{Runtime, TestCluster};
+use tokio_util::sync::CancellationToken;
 
 use super::common::BenchError;
 
@@ -190,26 +195,33 @@ async fn scale_up(client: &Client, config: &Config) -> Result<Duration, String> 
     sets.create(&PostParams::default(), &rs)
         .await
         .map_err(|e| e.to_string())?;
+    let config_list = InformerConfig {
+        list: ListParams::default().labels("app=bench-scale"),
+        ..InformerConfig::default()
+    };
+    let mut informer = Informer::new(pods, config_list);
+    let cache = informer.store();
+    let stop = CancellationToken::new();
+    tokio::spawn(informer.run(stop.clone()));
+    cache.wait_for_sync().await;
     let start = Instant::now();
     let scale = json!({"spec": {"replicas": config.pods}});
     sets.patch("bench-scale", &PatchParams::default(), &Patch::Merge(scale))
         .await
         .map_err(|e| e.to_string())?;
     let wanted = config.pods as usize;
-    until("every pod Running", config.timeout, || async {
-        let list = pods
-            .list_all(&ListParams::default().labels("app=bench-scale"))
-            .await
-            .map_err(|e| e.to_string())?;
-        let running = list
-            .items
+    let all_running = until("every pod Running", config.timeout, || async {
+        let running = cache
+            .list()
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .count();
         Ok(running >= wanted)
     })
-    .await?;
-    Ok(start.elapsed())
+    .await;
+    let elapsed = start.elapsed();
+    stop.cancel();
+    all_running.map(|()| elapsed)
 }
 
 async fn rollout(client: &Client, config: &Config) -> Result<Duration, String> {
