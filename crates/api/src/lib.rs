@@ -17,6 +17,7 @@
 //!   qualified names, label values, port names) that admission and label
 //!   selectors both check.
 //! - [`patch`]: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
+//! - [`clock`]: injected wall-clock time, shared by the API server and the kubelet.
 //!
 //! # Where to start
 //! [`resources::RESOURCES`], the table of served kinds; then
@@ -27,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod clock;
 pub mod fields;
 pub mod labels;
 pub(crate) mod names;

@@ -99,7 +99,7 @@ pub static RESOURCES: &[Resource] = &[
         "Pod",
         true,
         ["po"],
-        ["status", "binding", "log"],
+        ["status", "binding", "log", "exec"],
         "pods"
     ),
     resource!(

@@ -1,6 +1,6 @@
 //! Time and randomness, injected so tests can fix them: the wall clock for
-//! `creationTimestamp` and `deletionTimestamp`, and a seeded generator for
-//! UIDs, generated names and allocations.
+//! `creationTimestamp` and `deletionTimestamp` (skiff-api's [`Clock`]), and a
+//! seeded generator for UIDs, generated names and allocations.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,21 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Where the registry reads the time from.
-pub trait Clock: Send + Sync + 'static {
-    /// The current time.
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
+pub use skiff_api::clock::{Clock, SystemClock};
 
 /// Formats a time as Kubernetes' `metav1.Time`: RFC 3339 in UTC, whole seconds
 /// (`2024-05-01T12:00:00Z`).

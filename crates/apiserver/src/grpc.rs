@@ -140,6 +140,25 @@ pub async fn in_process_channel(
         .await
 }
 
+/// What the `Discovery` call answers: every served resource with its verbs
+/// and subresources. Public so that clients' tests can build a discovery
+/// answer without a server.
+pub fn discovery_resources() -> Vec<ApiResource> {
+    resources::RESOURCES
+        .iter()
+        .map(|r| ApiResource {
+            group: r.group.into(),
+            version: r.version.into(),
+            resource: r.resource.into(),
+            kind: r.kind.into(),
+            namespaced: r.namespaced,
+            short_names: r.short_names.iter().map(|s| s.to_string()).collect(),
+            verbs: VERBS.iter().map(|s| s.to_string()).collect(),
+            subresources: r.subresources.iter().map(|s| s.to_string()).collect(),
+        })
+        .collect()
+}
+
 fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, ResourceRef), Status> {
     let reference = reference.clone().unwrap_or_default();
     let found = resources::by_gvr(&reference.group, &reference.version, &reference.resource)
@@ -347,20 +366,9 @@ impl Api for ApiService {
         &self,
         _request: Request<DiscoveryRequest>,
     ) -> Result<Response<DiscoveryResponse>, Status> {
-        let resources = resources::RESOURCES
-            .iter()
-            .map(|r| ApiResource {
-                group: r.group.into(),
-                version: r.version.into(),
-                resource: r.resource.into(),
-                kind: r.kind.into(),
-                namespaced: r.namespaced,
-                short_names: r.short_names.iter().map(|s| s.to_string()).collect(),
-                verbs: VERBS.iter().map(|s| s.to_string()).collect(),
-                subresources: r.subresources.iter().map(|s| s.to_string()).collect(),
-            })
-            .collect();
-        Ok(Response::new(DiscoveryResponse { resources }))
+        Ok(Response::new(DiscoveryResponse {
+            resources: discovery_resources(),
+        }))
     }
 
     type LogsStream = BoxStream<'static, Result<LogChunk, Status>>;
@@ -581,7 +589,12 @@ mod tests {
             .find(|r| r.resource == "pods")
             .unwrap();
         assert_eq!(pods.short_names, ["po"]);
-        assert!(pods.subresources.contains(&"binding".to_string()));
+        for subresource in ["status", "binding", "log", "exec"] {
+            assert!(
+                pods.subresources.contains(&subresource.to_string()),
+                "pods/{subresource} is listed"
+            );
+        }
         assert_eq!(discovery.resources.len(), resources::RESOURCES.len());
     }
 

@@ -78,17 +78,19 @@ pub mod api;
 pub mod client;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod informer;
 pub mod leader_election;
 pub(crate) mod params;
 pub mod pod;
 pub mod queue;
 
-pub use api::{Api, Object};
+pub use api::{Api, Object, RawEvent};
 pub use client::{Client, ClientConfig};
 pub use discovery::{Discovery, Served};
 pub use either::Either;
 pub use error::Error;
+pub use events::{EventType, Occurrence, Recorder, Reporter};
 pub use informer::{Change, Informer, InformerConfig, InformerStats, ObjectKey, Store};
 pub use kube_core;
 pub use kube_core::params::{

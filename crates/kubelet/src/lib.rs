@@ -77,7 +77,13 @@ pub async fn run(
             Arc::new(ProcessRuntime::open(process).await?)
         }
         RuntimeChoice::Containerd(containerd) => {
-            Arc::new(ContainerdRuntime::connect(containerd.clone()).await?)
+            let runtime = ContainerdRuntime::connect(containerd.clone()).await?;
+            // Containers that ran on while no kubelet was here write their
+            // output to the log again.
+            if let Err(error) = runtime.resume_logs().await {
+                tracing::warn!(%error, "cannot reattach the logs of running containers");
+            }
+            Arc::new(runtime)
         }
         RuntimeChoice::Hollow(hollow) => {
             Arc::new(HollowRuntime::new(hollow.clone(), Arc::new(SystemClock)))

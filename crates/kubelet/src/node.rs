@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus,
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
     NodeSystemInfo,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -27,7 +27,7 @@ use skiff_client::{Api, Client, Patch, PatchParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
 use crate::pod::status_time;
-use crate::{Config, Error};
+use crate::{Config, Error, RuntimeChoice};
 
 /// The namespace of node Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -112,8 +112,23 @@ pub fn node_object(
             labels: Some(labels),
             ..ObjectMeta::default()
         },
-        spec: None,
+        spec: pod_cidr(config).map(|cidr| NodeSpec {
+            pod_cidr: Some(cidr.clone()),
+            pod_cidrs: Some(vec![cidr]),
+            ..NodeSpec::default()
+        }),
         status: Some(node_status(config, capacity, runtime, port, now)),
+    }
+}
+
+/// The podCIDR the node's pod network hands addresses out of, published in
+/// `spec.podCIDR` as a kubelet started with `--pod-cidr` does (skiff has no
+/// node IPAM controller to assign one). Only the containerd runtime gives
+/// pods addresses of their own.
+fn pod_cidr(config: &Config) -> Option<String> {
+    match &config.runtime {
+        RuntimeChoice::Containerd(containerd) => Some(containerd.network.pod_cidr.clone()),
+        RuntimeChoice::Process | RuntimeChoice::Hollow(_) => None,
     }
 }
 

@@ -11,7 +11,7 @@
 //! does, and tears the sandbox down once the pod is gone.
 //!
 //! # Caveats
-//! Events are not recorded yet; a sandbox that fails to start is retried at
+//! A sandbox that fails to start is retried at
 //! the next hint with no backoff of its own.
 
 use std::collections::BTreeMap;
@@ -126,6 +126,7 @@ impl Worker {
             self.ensure_probers(pod, &sandboxes, &containers);
             let plan = self.plan(pod, &sandboxes, &containers);
             if plan.actions.is_empty() || round + 1 == MAX_ROUNDS {
+                self.record_back_offs(pod, &plan.status);
                 self.write_status(pod, &plan.status).await;
                 if plan.terminated {
                     self.delete(pod).await;
@@ -387,6 +388,17 @@ impl Worker {
         Ok(sources)
     }
 
+    /// A `BackOff` Event for each container whose status has just turned
+    /// to CrashLoopBackOff or ImagePullBackOff, as the kubelet records.
+    fn record_back_offs(&self, pod: &Pod, status: &PodStatus) {
+        let before = self.last_written.as_ref().or(pod.status.as_ref());
+        for (container, message) in entered_back_off(before, status) {
+            self.kubelet
+                .events
+                .warning(pod, "BackOff", &message, Some(&container));
+        }
+    }
+
     /// Writes the status if it differs from the pod's and from the last one
     /// written (the server may normalise what it stores).
     async fn write_status(&mut self, pod: &Pod, status: &PodStatus) {
@@ -435,6 +447,36 @@ impl Worker {
     }
 }
 
+/// The containers (all kinds) waiting in a back-off in `now` but not in
+/// `before`, each with the message of its `BackOff` Event.
+fn entered_back_off(before: Option<&PodStatus>, now: &PodStatus) -> Vec<(String, String)> {
+    let waiting_in = |status: Option<&PodStatus>| -> BTreeMap<String, (String, String)> {
+        let all = status.into_iter().flat_map(|s| {
+            let init = s.init_container_statuses.iter().flatten();
+            init.chain(s.container_statuses.iter().flatten())
+        });
+        all.filter_map(|c| {
+            let waiting = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.clone()?;
+            let message = waiting.message.clone().unwrap_or_default();
+            Some((c.name.clone(), (reason, message)))
+        })
+        .collect()
+    };
+    let (before, now) = (waiting_in(before), waiting_in(Some(now)));
+    now.into_iter()
+        .filter(|(name, (reason, _))| before.get(name).map(|(r, _)| r) != Some(reason))
+        .filter_map(|(name, (reason, message))| match reason.as_str() {
+            "CrashLoopBackOff" => {
+                let message = format!("Back-off restarting failed container {name}");
+                Some((name, message))
+            }
+            "ImagePullBackOff" => Some((name, message)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The labels every sandbox and container of `pod` carries.
 fn pod_labels(pod: &Pod) -> BTreeMap<String, String> {
     let meta = &pod.metadata;
@@ -456,4 +498,48 @@ pub(crate) fn key(pod: &Pod) -> String {
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(pairs: &[(&str, &str)]) -> PodStatus {
+        let statuses = pairs
+            .iter()
+            .map(|(name, reason)| {
+                serde_json::from_value(json!({
+                    "name": name, "ready": false, "restartCount": 1, "image": "i", "imageID": "",
+                    "state": {"waiting": {"reason": reason, "message": format!("about {name}")}},
+                }))
+                .expect("a container status")
+            })
+            .collect();
+        PodStatus {
+            container_statuses: Some(statuses),
+            ..PodStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_back_off_event_is_due_once_when_a_container_enters_it() {
+        let before = waiting(&[("a", "ContainerCreating"), ("b", "CrashLoopBackOff")]);
+        let now = waiting(&[
+            ("a", "CrashLoopBackOff"),
+            ("b", "CrashLoopBackOff"),
+            ("c", "ImagePullBackOff"),
+            ("d", "ErrImageNeverPull"),
+        ]);
+        assert_eq!(
+            entered_back_off(Some(&before), &now),
+            [
+                (
+                    "a".to_string(),
+                    "Back-off restarting failed container a".to_string()
+                ),
+                ("c".to_string(), "about c".to_string()),
+            ]
+        );
+        assert!(entered_back_off(Some(&now), &now).is_empty());
+    }
 }

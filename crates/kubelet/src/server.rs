@@ -6,8 +6,10 @@
 //!   `previous` reads the attempt before the current one; `follow` keeps the
 //!   response open and streams new lines.
 //! - `POST /exec/{namespace}/{pod}/{container}?command=…&command=…&timeoutSeconds=N`:
-//!   runs the command in the container to completion and answers JSON
-//!   `{"exitCode": …, "stdout": …, "stderr": …}` (non-interactive exec).
+//!   runs the command in the container to completion, the request body as
+//!   its stdin (on a terminal with `tty=true`, where the runtime can), and
+//!   answers JSON `{"exitCode": …, "stdout": …, "stderr": …}`
+//!   (non-interactive exec).
 //! - `GET /pods`: the pods bound to this node, as a PodList.
 //! - `GET /healthz`: `ok`.
 //!
@@ -36,6 +38,9 @@ use crate::context::Kubelet;
 use crate::logs::{self, LogOptions};
 use crate::runtime::{labels, ContainerState, ContainerStatus};
 
+/// The most stdin an exec takes: what the API server passes on at most.
+const MAX_EXEC_STDIN_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Clone)]
 struct AppState {
     kubelet: Arc<Kubelet>,
@@ -60,7 +65,12 @@ pub(crate) fn router(kubelet: Arc<Kubelet>, pods: Store<Pod>) -> Router {
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
-        .route("/exec/{namespace}/{pod}/{container}", post(exec).get(exec))
+        .route(
+            "/exec/{namespace}/{pod}/{container}",
+            post(exec)
+                .get(exec)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_EXEC_STDIN_BYTES)),
+        )
         .with_state(AppState { kubelet, pods })
 }
 
@@ -213,6 +223,7 @@ async fn exec(
     State(state): State<AppState>,
     Path((namespace, pod, container)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
+    stdin: axum::body::Bytes,
 ) -> Result<Response, Refusal> {
     let values = query_values(&query);
     let command: Vec<String> = values
@@ -236,7 +247,7 @@ async fn exec(
     let output = state
         .kubelet
         .runtime
-        .exec_sync(&current.id, &command, timeout)
+        .exec_with_stdin(&current.id, &command, &stdin, flag(&values, "tty"), timeout)
         .await;
     let output = output.map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let body = json!({

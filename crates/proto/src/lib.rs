@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod conn;
+pub mod keys;
 
 /// etcd's MVCC records: a key's versions and watch events.
 #[allow(missing_docs, clippy::all)]

@@ -108,17 +108,15 @@ fn validate_ports(spec: &ServiceSpec, service_type: &str, errs: &mut Vec<FieldEr
     }
 }
 
-/// `spec.ports[i]`, one of `port_count`.
-fn validate_port<'a>(
-    port: &'a ServicePort,
-    i: usize,
+/// A port of a Service or an Endpoints subset at `path`, one of
+/// `port_count`: its name (a DNS label, required when there are several),
+/// number and protocol.
+fn validate_named_port(
+    path: &str,
+    (name, number, protocol): (&str, i32, Option<&str>),
     port_count: usize,
-    service_type: &str,
-    port_names: &mut BTreeSet<&'a str>,
-    errs: &mut Vec<FieldError>,
-) {
-    let path = format!("spec.ports[{i}]");
-    let name = port.name.as_deref().unwrap_or_default();
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
     if name.is_empty() {
         if port_count > 1 {
             errs.push(FieldError::required(format!("{path}.name"), ""));
@@ -131,21 +129,40 @@ fn validate_port<'a>(
                 msg,
             ));
         }
-        if !port_names.insert(name) {
-            errs.push(FieldError::duplicate(format!("{path}.name"), &json!(name)));
-        }
     }
-    for msg in names::port_number(i64::from(port.port)) {
+    for msg in names::port_number(i64::from(number)) {
         errs.push(FieldError::invalid(
             format!("{path}.port"),
-            &json!(port.port),
+            &json!(number),
             msg,
         ));
     }
     errs.extend(pod::validate_protocol(
-        port.protocol.as_deref(),
+        protocol,
         &format!("{path}.protocol"),
     ));
+    errs
+}
+
+/// `spec.ports[i]`, one of `port_count`.
+fn validate_port<'a>(
+    port: &'a ServicePort,
+    i: usize,
+    port_count: usize,
+    service_type: &str,
+    port_names: &mut BTreeSet<&'a str>,
+    errs: &mut Vec<FieldError>,
+) {
+    let path = format!("spec.ports[{i}]");
+    let name = port.name.as_deref().unwrap_or_default();
+    errs.extend(validate_named_port(
+        &path,
+        (name, port.port, port.protocol.as_deref()),
+        port_count,
+    ));
+    if !name.is_empty() && !port_names.insert(name) {
+        errs.push(FieldError::duplicate(format!("{path}.name"), &json!(name)));
+    }
     match &port.target_port {
         Some(IntOrString::Int(target)) => {
             for msg in names::port_number(i64::from(*target)) {
@@ -311,31 +328,11 @@ pub(crate) fn validate_endpoints(
         }
         let ports = subset.ports.as_deref().unwrap_or_default();
         for (j, port) in ports.iter().enumerate() {
-            let port_path = format!("{path}.ports[{j}]");
             let name = port.name.as_deref().unwrap_or_default();
-            if name.is_empty() {
-                if ports.len() > 1 {
-                    errs.push(FieldError::required(format!("{port_path}.name"), ""));
-                }
-            } else {
-                for msg in names::dns1123_label(name) {
-                    errs.push(FieldError::invalid(
-                        format!("{port_path}.name"),
-                        &json!(name),
-                        msg,
-                    ));
-                }
-            }
-            for msg in names::port_number(i64::from(port.port)) {
-                errs.push(FieldError::invalid(
-                    format!("{port_path}.port"),
-                    &json!(port.port),
-                    msg,
-                ));
-            }
-            errs.extend(pod::validate_protocol(
-                port.protocol.as_deref(),
-                &format!("{port_path}.protocol"),
+            errs.extend(validate_named_port(
+                &format!("{path}.ports[{j}]"),
+                (name, port.port, port.protocol.as_deref()),
+                ports.len(),
             ));
         }
     }

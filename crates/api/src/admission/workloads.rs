@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job, JobSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 
@@ -249,15 +249,11 @@ pub(crate) fn validate_deployment(
         }
     }
     if let Some(old) = old {
-        errs.extend(meta::validate_object_meta_update(
-            &deployment.metadata,
-            &old.metadata,
-        ));
         let old_selector = old.spec.as_ref().map(|s| &s.selector);
-        errs.extend(immutable(
-            "spec.selector",
-            &json!(spec.selector),
-            &json!(old_selector),
+        errs.extend(validate_selector_update(
+            (&deployment.metadata, &old.metadata),
+            &spec.selector,
+            old_selector,
         ));
     }
     errs
@@ -280,17 +276,29 @@ pub(crate) fn validate_replica_set(
         &spec.template.clone().unwrap_or_default(),
     ));
     if let Some(old) = old {
-        errs.extend(meta::validate_object_meta_update(
-            &replica_set.metadata,
-            &old.metadata,
-        ));
         let old_selector = old.spec.as_ref().map(|s| &s.selector);
-        errs.extend(immutable(
-            "spec.selector",
-            &json!(spec.selector),
-            &json!(old_selector),
+        errs.extend(validate_selector_update(
+            (&replica_set.metadata, &old.metadata),
+            &spec.selector,
+            old_selector,
         ));
     }
+    errs
+}
+
+/// What an update of a Deployment or ReplicaSet may not change: its
+/// metadata's fixed fields and its selector.
+fn validate_selector_update(
+    (meta, old_meta): (&ObjectMeta, &ObjectMeta),
+    selector: &LabelSelector,
+    old_selector: Option<&LabelSelector>,
+) -> Vec<FieldError> {
+    let mut errs = meta::validate_object_meta_update(meta, old_meta);
+    errs.extend(immutable(
+        "spec.selector",
+        &json!(selector),
+        &json!(old_selector),
+    ));
     errs
 }
 

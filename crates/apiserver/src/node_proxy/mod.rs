@@ -14,8 +14,9 @@
 //! - `GET /containerLogs/{namespace}/{pod}/{container}?follow=true&previous=true&tailLines=N&timestamps=true&limitBytes=N&sinceSeconds=N`
 //!   answers 200 with the log as plain text (chunked while `follow` keeps it
 //!   open), or an error status whose body is the message.
-//! - `POST /exec/{namespace}/{pod}/{container}?command=a&command=b&…` runs
-//!   the command to completion; the request body is the command's stdin.
+//! - `POST /exec/{namespace}/{pod}/{container}?command=a&command=b&…&tty=true` runs
+//!   the command to completion; the request body is the command's stdin, and
+//!   `tty=true` asks for a terminal.
 //!   It answers 200 with JSON `{"exitCode": N, "stdout": "…", "stderr": "…"}`,
 //!   or an error status whose body is the message.
 //!
@@ -29,8 +30,9 @@
 //!
 //! # Caveats
 //! Exec is not interactive: stdin is read until the client closes it, then
-//! the command runs, then its output comes back whole; `tty` is accepted and
-//! ignored. Real kubelets speak SPDY or WebSocket streams there. `limitBytes`
+//! the command runs, then its output comes back whole; with `tty` the
+//! kubelet runs it on a terminal where its runtime can (containerd), with no
+//! resizing and no interactive echo to the client. Real kubelets speak SPDY or WebSocket streams there. `limitBytes`
 //! is also enforced here; `sinceSeconds` is passed on and honoured only if
 //! the kubelet does. No TLS or authentication to the kubelet.
 
@@ -193,11 +195,14 @@ pub(crate) async fn exec(
         true => read_stdin(first, rest).await?,
         false => Vec::new(),
     };
-    let query: Vec<String> = first
+    let mut query: Vec<String> = first
         .command
         .iter()
         .map(|arg| format!("command={}", percent_encode(arg)))
         .collect();
+    if first.tty {
+        query.push("tty=true".to_string());
+    }
     let path = format!(
         "/exec/{}/{}/{}?{}",
         pod.namespace,

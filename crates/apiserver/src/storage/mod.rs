@@ -155,27 +155,4 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<StorageWatch, StorageError>>;
 }
 
-/// The end of the range that holds every key starting with `prefix` (etcd's
-/// `--prefix`): the prefix with its last byte incremented.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix_end;
-
-    #[test]
-    fn prefix_end_increments_the_last_byte() {
-        assert_eq!(prefix_end(b"/registry/pods/"), b"/registry/pods0".to_vec());
-        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(prefix_end(b"\xff"), vec![0]);
-    }
-}
+pub use skiff_proto::keys::prefix_end;

@@ -11,7 +11,10 @@
 //! `WatchParams`, and answer `ObjectList<K>`, `WatchEvent<K>` and, for a
 //! delete, `Either<K, Status>`. The `raw` verbs (`get_raw`, `list_raw`,
 //! `create_raw`, `replace_raw`, `watch_raw`) answer the server's JSON as it
-//! came, for callers that print it.
+//! came, for callers that print it; the `bytes` verbs (`get_bytes`,
+//! `list_bytes`, `create_bytes`, `replace_bytes`, `patch_bytes`,
+//! `delete_bytes`, `watch_bytes`) send and answer JSON bytes unparsed, and
+//! are what the others are built on.
 //!
 //! A kind the server does not serve is refused by the server (404 NotFound)
 //! on the first call, as with kube-rs.
@@ -40,15 +43,16 @@ use kube_core::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use skiff_proto::api::{
-    CreateRequest, DeleteRequest, GetRequest, PatchRequest, ResourceRef, UpdateRequest,
-};
+use skiff_proto::api::ResourceRef;
 
 use crate::error::Error;
 use crate::params;
 use crate::Client;
 
+mod bytes;
 mod raw;
+
+pub use bytes::RawEvent;
 
 /// What an [`Api<K>`] can carry: a kube-core [`Resource`] that travels as JSON.
 /// Every k8s-openapi resource type and [`kube_core::DynamicObject`] is one.
@@ -195,14 +199,7 @@ impl<K: Object> Api<K> {
     }
 
     async fn get_subresource(&self, name: &str, subresource: &str) -> Result<K, Error> {
-        let bytes = self
-            .client
-            .get(GetRequest {
-                r#ref: Some(self.reference(name, subresource)),
-                resource_version: String::new(),
-            })
-            .await?;
-        self.decode(&bytes)
+        self.decode(&self.get_at(name, subresource).await?)
     }
 
     /// The object named `name`, or `None` when it does not exist.
@@ -218,8 +215,7 @@ impl<K: Object> Api<K> {
     /// resourceVersion to watch from and, when more pages follow, the
     /// continue token.
     pub async fn list(&self, params: &ListParams) -> Result<ObjectList<K>, Error> {
-        let request = params::list_request(self.reference("", ""), params);
-        let bytes = self.client.list(request).await?;
+        let bytes = self.list_bytes(params).await?;
         let kind = &self.resource.kind;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::json(format!("the server's {kind} list does not decode"), e))
@@ -241,15 +237,7 @@ impl<K: Object> Api<K> {
 
     /// Creates `object` and answers it as stored.
     pub async fn create(&self, params: &PostParams, object: &K) -> Result<K, Error> {
-        let bytes = self
-            .client
-            .create(CreateRequest {
-                r#ref: Some(self.reference("", "")),
-                object: self.encode(object)?,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
-            .await?;
+        let bytes = self.create_bytes(params, self.encode(object)?).await?;
         self.decode(&bytes)
     }
 
@@ -262,15 +250,7 @@ impl<K: Object> Api<K> {
         params: &PostParams,
         data: Vec<u8>,
     ) -> Result<T, Error> {
-        let bytes = self
-            .client
-            .create(CreateRequest {
-                r#ref: Some(self.reference(name, subresource)),
-                object: data,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
-            .await?;
+        let bytes = self.create_at(name, subresource, params, data).await?;
         self.decode(&bytes)
     }
 
@@ -301,13 +281,7 @@ impl<K: Object> Api<K> {
         object: &K,
     ) -> Result<K, Error> {
         let bytes = self
-            .client
-            .update(UpdateRequest {
-                r#ref: Some(self.reference(name, subresource)),
-                object: self.encode(object)?,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
+            .update_at(name, subresource, params, self.encode(object)?)
             .await?;
         self.decode(&bytes)
     }
@@ -339,22 +313,7 @@ impl<K: Object> Api<K> {
         params: &PatchParams,
         patch: &Patch<P>,
     ) -> Result<K, Error> {
-        let (kind, body) = params::patch_body(patch)?;
-        let field_validation = match params.field_validation {
-            Some(_) => params::patch_validation(params),
-            None => self.post_validation(),
-        };
-        let bytes = self
-            .client
-            .patch(PatchRequest {
-                r#ref: Some(self.reference(name, subresource)),
-                r#type: kind as i32,
-                patch: body,
-                field_validation,
-                dry_run: params.dry_run,
-            })
-            .await?;
-        self.decode(&bytes)
+        self.decode(&self.patch_at(name, subresource, params, patch).await?)
     }
 
     /// Deletes the object named `name`: `Left` with its state when it is
@@ -365,14 +324,7 @@ impl<K: Object> Api<K> {
         name: &str,
         params: &DeleteParams,
     ) -> Result<Either<K, Status>, Error> {
-        let bytes = self
-            .client
-            .delete(DeleteRequest {
-                r#ref: Some(self.reference(name, "")),
-                options: params::delete_options(params),
-                dry_run: params.dry_run,
-            })
-            .await?;
+        let bytes = self.delete_bytes(name, params).await?;
         let answer: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::json("the server's answer to a delete does not decode", e))?;
         if answer["kind"] == "Status" {
@@ -396,11 +348,10 @@ impl<K: Object> Api<K> {
         params: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>, Error>>, Error> {
-        let request = params::watch_request(self.reference("", ""), params, resource_version);
-        let events = self.client.watch(request).await?;
+        let events = self.watch_bytes(params, resource_version).await?;
         let kind = self.resource.kind.clone();
         Ok(events
-            .map(move |event| event.and_then(|e| decode_event(&kind, &e.r#type, &e.object)))
+            .map(move |event| event.and_then(|e| decode_event(&kind, &e.event_type, &e.object)))
             .boxed())
     }
 }

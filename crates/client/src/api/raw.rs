@@ -15,44 +15,25 @@ use futures::StreamExt;
 use kube_core::params::{ListParams, PostParams, WatchParams};
 use kube_core::WatchEvent;
 use serde_json::Value;
-use skiff_proto::api::{CreateRequest, GetRequest, UpdateRequest};
 
 use super::{decode_event, Api};
 use crate::error::Error;
-use crate::params;
 
 impl<K> Api<K> {
     /// [`Api::get`], as the server's JSON.
     pub async fn get_raw(&self, name: &str) -> Result<Value, Error> {
-        let bytes = self
-            .client
-            .get(GetRequest {
-                r#ref: Some(self.reference(name, "")),
-                resource_version: String::new(),
-            })
-            .await?;
-        self.parse(&bytes, "")
+        self.parse(&self.get_bytes(name).await?, "")
     }
 
     /// [`Api::list`], as the server's JSON: the whole list, its `metadata`
     /// and `items`.
     pub async fn list_raw(&self, params: &ListParams) -> Result<Value, Error> {
-        let request = params::list_request(self.reference("", ""), params);
-        let bytes = self.client.list(request).await?;
-        self.parse(&bytes, " list")
+        self.parse(&self.list_bytes(params).await?, " list")
     }
 
     /// [`Api::create`] of JSON, answering the stored object's JSON.
     pub async fn create_raw(&self, params: &PostParams, object: &Value) -> Result<Value, Error> {
-        let bytes = self
-            .client
-            .create(CreateRequest {
-                r#ref: Some(self.reference("", "")),
-                object: self.serialize(object)?,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
-            .await?;
+        let bytes = self.create_bytes(params, self.serialize(object)?).await?;
         self.parse(&bytes, "")
     }
 
@@ -64,13 +45,7 @@ impl<K> Api<K> {
         object: &Value,
     ) -> Result<Value, Error> {
         let bytes = self
-            .client
-            .update(UpdateRequest {
-                r#ref: Some(self.reference(name, "")),
-                object: self.serialize(object)?,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
+            .replace_bytes(name, params, self.serialize(object)?)
             .await?;
         self.parse(&bytes, "")
     }
@@ -81,11 +56,10 @@ impl<K> Api<K> {
         params: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<Value>, Error>>, Error> {
-        let request = params::watch_request(self.reference("", ""), params, resource_version);
-        let events = self.client.watch(request).await?;
+        let events = self.watch_bytes(params, resource_version).await?;
         let kind = self.resource.kind.clone();
         Ok(events
-            .map(move |event| event.and_then(|e| decode_event(&kind, &e.r#type, &e.object)))
+            .map(move |event| event.and_then(|e| decode_event(&kind, &e.event_type, &e.object)))
             .boxed())
     }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod common;
+mod events;
 mod informer;
 mod kubelet;
 mod leader_election;

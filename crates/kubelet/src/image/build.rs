@@ -86,6 +86,19 @@ pub fn busybox_rootfs(busybox: Vec<u8>) -> Vec<RootfsEntry> {
     entries
 }
 
+/// The image `busybox` (`docker.io/library/busybox:latest`) of Debian's
+/// static busybox, `sh` by default: what the containerd suite and
+/// `skiff bench pods` run where no registry is reachable.
+pub fn busybox_tarball(busybox: Vec<u8>) -> Result<Vec<u8>, ImageError> {
+    build_oci_tarball(&ImageBuild {
+        name: "busybox".into(),
+        rootfs: busybox_rootfs(busybox),
+        cmd: vec!["sh".into()],
+        env: vec!["PATH=/bin".into()],
+        ..ImageBuild::default()
+    })
+}
+
 /// An OCI image layout tarball holding one image of one uncompressed layer.
 pub fn build_oci_tarball(build: &ImageBuild) -> Result<Vec<u8>, ImageError> {
     let layer = layer_tar(&build.rootfs)?;

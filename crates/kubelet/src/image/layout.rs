@@ -99,17 +99,23 @@ impl ImageLayout {
 
 /// Every regular file in the tarball by its path (without a leading `./`).
 fn read_files(tarball: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ImageError> {
+    if tarball.starts_with(&[0x1f, 0x8b]) {
+        return Err(ImageError::NotALayout(
+            "a gzip-compressed file; decompress it to a tar archive first".to_string(),
+        ));
+    }
+    let not_tar = |e: std::io::Error| ImageError::NotALayout(format!("not a tar archive: {e}"));
     let mut archive = tar::Archive::new(tarball);
     let mut files = BTreeMap::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
+    for entry in archive.entries().map_err(not_tar)? {
+        let mut entry = entry.map_err(not_tar)?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let path = path.trim_start_matches("./").to_string();
+        let path = entry.path().map_err(not_tar)?;
+        let path = path.to_string_lossy().trim_start_matches("./").to_string();
         let mut contents = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut contents)?;
+        entry.read_to_end(&mut contents).map_err(not_tar)?;
         files.insert(path, contents);
     }
     Ok(files)

@@ -35,7 +35,7 @@ pub mod store;
 
 use std::path::Path;
 
-pub use build::{build_oci_tarball, busybox_rootfs, ImageBuild, RootfsEntry};
+pub use build::{build_oci_tarball, busybox_rootfs, busybox_tarball, ImageBuild, RootfsEntry};
 pub use store::{ImageStore, ResolvedImage};
 
 use crate::containerd::{ConnectError, Connection};

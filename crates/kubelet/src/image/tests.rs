@@ -98,6 +98,18 @@ fn a_tarball_without_index_json_is_not_a_layout() {
 }
 
 #[test]
+fn bytes_that_are_not_a_tar_archive_are_not_a_layout() {
+    for (bytes, says) in [
+        (&b"this is not a tarball at all"[..], "not a tar archive"),
+        (&[0x1f, 0x8b, 8, 0][..], "gzip-compressed"),
+    ] {
+        let error = ImageLayout::read(bytes, &Platform::current()).unwrap_err();
+        assert!(matches!(error, ImageError::NotALayout(_)), "{error}");
+        assert!(error.to_string().contains(says), "{error}");
+    }
+}
+
+#[test]
 fn a_docker_archive_is_refused_with_a_message_saying_so() {
     let error = ImageLayout::read(&tar_with(&[("manifest.json", b"[]")]), &Platform::current())
         .unwrap_err();

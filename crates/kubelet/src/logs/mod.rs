@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Longest text in one record; a longer line is split into partial records.
-const MAX_RECORD: usize = 16 * 1024;
+/// The longest text one record carries (containerd's default, 16 KiB); a
+/// longer line is split into partial records.
+pub const MAX_RECORD: usize = 16 * 1024;
 
 /// Which output stream a record came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,11 +57,21 @@ pub fn container_log_path(pod_log_dir: &Path, container: &str, attempt: u32) -> 
     pod_log_dir.join(container).join(format!("{attempt}.log"))
 }
 
+/// One record, newline-terminated: `text` (without its newline) written at
+/// `time`; `partial` marks a line that continues in the next record.
+pub fn format_record(time: SystemTime, stream: Stream, partial: bool, text: &[u8]) -> Vec<u8> {
+    let tag = if partial { "P" } else { "F" };
+    let stamp = crate::clock::timestamp(time);
+    let mut record = format!("{stamp} {} {tag} ", stream.as_str()).into_bytes();
+    record.extend_from_slice(text);
+    record.push(b'\n');
+    record
+}
+
 /// The records for `bytes` (one or more lines of output, with or without a
 /// final newline), written at `time`. Text after the last newline is a
 /// partial record.
 pub fn format_records(time: SystemTime, stream: Stream, bytes: &[u8]) -> Vec<u8> {
-    let stamp = crate::clock::timestamp(time);
     let mut out = Vec::with_capacity(bytes.len() + 48);
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -71,10 +82,7 @@ pub fn format_records(time: SystemTime, stream: Stream, bytes: &[u8]) -> Vec<u8>
                 (&rest[..n], false, n)
             }
         };
-        let tag = if full { "F" } else { "P" };
-        out.extend_from_slice(format!("{stamp} {} {tag} ", stream.as_str()).as_bytes());
-        out.extend_from_slice(line);
-        out.push(b'\n');
+        out.extend(format_record(time, stream, !full, line));
         rest = &rest[taken..];
     }
     out
@@ -190,6 +198,25 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_time_stream_tag_and_text_on_one_line() {
+        let time = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let record = format_record(time, Stream::Stdout, false, b"hello");
+        assert_eq!(
+            String::from_utf8(record).unwrap(),
+            "2023-11-14T22:13:20.123456789Z stdout F hello\n"
+        );
+    }
+
+    #[test]
+    fn a_partial_stderr_record_is_tagged_p() {
+        let record = format_record(SystemTime::UNIX_EPOCH, Stream::Stderr, true, b"x");
+        assert_eq!(
+            String::from_utf8(record).unwrap(),
+            "1970-01-01T00:00:00Z stderr P x\n"
+        );
+    }
 
     #[test]
     fn each_line_becomes_a_full_record_and_a_trailing_fragment_a_partial_one() {

@@ -164,6 +164,21 @@ impl HollowRuntime {
             .lock()
             .expect("the hollow runtime's lock is never poisoned")
     }
+
+    /// Runs `f` on the container `id` with the time now.
+    fn with_container<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Container, SystemTime) -> T,
+    ) -> Result<T> {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        let container = state
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| not_found("container", id))?;
+        Ok(f(container, now))
+    }
 }
 
 impl State {
@@ -268,25 +283,13 @@ impl Runtime for HollowRuntime {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        let container = state
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| not_found("container", id))?;
-        container.started_at.get_or_insert(now);
-        Ok(())
+        self.with_container(id, |container, now| {
+            container.started_at.get_or_insert(now);
+        })
     }
 
     async fn stop_container(&self, id: &str, _grace: Duration) -> Result<()> {
-        let now = self.clock.now();
-        let mut state = self.lock();
-        let container = state
-            .containers
-            .get_mut(id)
-            .ok_or_else(|| not_found("container", id))?;
-        stop(container, now);
-        Ok(())
+        self.with_container(id, stop)
     }
 
     async fn remove_container(&self, id: &str) -> Result<()> {
@@ -312,25 +315,33 @@ impl Runtime for HollowRuntime {
             .collect())
     }
 
-    async fn exec_sync(
+    /// No command runs: the exit code is the container's scripted
+    /// readiness (0 ready, 1 not), whatever the command.
+    async fn exec_with_stdin(
         &self,
         id: &str,
         _command: &[String],
+        stdin: &[u8],
+        _tty: bool,
         _timeout: Duration,
     ) -> Result<ExecOutput> {
-        let now = self.clock.now();
-        let state = self.lock();
-        let container = state
-            .containers
-            .get(id)
-            .ok_or_else(|| not_found("container", id))?;
-        if !matches!(container.state(now), ContainerState::Running { .. }) {
+        if !stdin.is_empty() {
+            return Err(RuntimeError::Unsupported {
+                runtime: "hollow",
+                what: "exec with stdin",
+            });
+        }
+        let (running, ready) = self.with_container(id, |container, now| {
+            let running = matches!(container.state(now), ContainerState::Running { .. });
+            (running, container.script.ready)
+        })?;
+        if !running {
             return Err(RuntimeError::Other(format!(
                 "container {id:?} is not running"
             )));
         }
         Ok(ExecOutput {
-            exit_code: if container.script.ready { 0 } else { 1 },
+            exit_code: if ready { 0 } else { 1 },
             ..ExecOutput::default()
         })
     }

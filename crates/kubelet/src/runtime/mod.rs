@@ -20,8 +20,9 @@
 //! partial line that continues in the next record).
 //!
 //! # Caveats
-//! No attach, port-forward or checkpointing; interactive exec (a stream with a
-//! TTY) is [`Runtime::exec`]'s job and not every runtime offers it.
+//! No attach, port-forward or checkpointing; exec runs a command to its end
+//! with all of its stdin given up front ([`Runtime::exec_with_stdin`]): no
+//! interactive stream, and a terminal only where the runtime allocates one.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -310,11 +311,29 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Runs `command` in a running container until it ends or `timeout`
     /// passes (then it is killed and this is an error), as exec probes and
-    /// non-interactive `skiff exec` need.
+    /// non-interactive `skiff exec` need: [`Runtime::exec_with_stdin`] with
+    /// no stdin and no terminal.
     async fn exec_sync(
         &self,
         id: &str,
         command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
+        self.exec_with_stdin(id, command, &[], false, timeout).await
+    }
+
+    /// Runs `command` as [`Runtime::exec_sync`] does, with `stdin` as its
+    /// standard input, closed after its last byte, as `skiff exec -i` needs;
+    /// with `tty`, on a terminal where the runtime can allocate one (`-t`),
+    /// its output then all on stdout. A runtime that cannot feed stdin
+    /// refuses a non-empty one ([`RuntimeError::Unsupported`]); `tty` is a
+    /// wish, ignored where it cannot be met.
+    async fn exec_with_stdin(
+        &self,
+        id: &str,
+        command: &[String],
+        stdin: &[u8],
+        tty: bool,
         timeout: Duration,
     ) -> Result<ExecOutput>;
 }

@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
-use skiff_client::{Api, DeleteParams, PostParams};
+use skiff_client::{Api, AttachParams, DeleteParams, PostParams};
 use skiff_kubelet::logs::{self, LogOptions};
 use skiff_kubelet::{Config, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,18 @@ fn config(root: &Path, node: &str) -> Config {
         relist_period: Duration::from_millis(100),
         ..Config::default()
     }
+}
+
+/// Waits until the process runtime under the kubelet's `root` holds no
+/// container: every process of the test's pods is stopped and removed, so
+/// none outlives the test.
+async fn no_containers_left(root: &Path) {
+    let containers = root.join("process/containers");
+    eventually("every container is removed", || async {
+        let left = std::fs::read_dir(&containers).map_or(0, |d| d.count());
+        (left == 0).then_some(())
+    })
+    .await;
 }
 
 fn phase(pod: &Pod) -> Option<&str> {
@@ -140,6 +153,18 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
     let (code, _) = http(port, "GET", "/containerLogs/default/web/app?previous=true").await;
     assert_eq!(code, 400, "there is no previous attempt yet");
 
+    // `echo hi | skiff exec -i web -- cat`: stdin through the API server.
+    let mut cat = pods
+        .exec("web", ["cat"], &AttachParams::default().stdin(true))
+        .await
+        .unwrap();
+    let mut stdin = cat.stdin().expect("stdin was asked for");
+    stdin.write_all(b"hi\n").await.unwrap();
+    stdin.close();
+    let stdout = cat.stdout().expect("stdout");
+    assert_eq!(cat.join().await.unwrap(), 0);
+    assert_eq!(stdout.concat().await, b"hi\n");
+
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
@@ -201,6 +226,7 @@ async fn a_missing_command_is_reported_and_other_pods_still_run() {
         };
         pods.delete(name, &now).await.unwrap();
     }
+    no_containers_left(&dir.path().join("kubelet")).await;
     shutdown.cancel();
     kubelet.await.unwrap().unwrap();
 }
@@ -356,6 +382,7 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         ..DeleteParams::default()
     };
     pods.delete("flaky", &now).await.unwrap();
+    no_containers_left(&dir.path().join("kubelet")).await;
     shutdown.cancel();
     kubelet.await.unwrap().unwrap();
 }

@@ -19,6 +19,8 @@ pub enum BenchCommand {
     Kv(KvArgs),
     /// Kubernetes API load through skiff's API server: pod creates, watches or lists.
     Api(ApiArgs),
+    /// A node's costs: pod startup latency (create → Running), or memory per hollow node.
+    Pods(super::pods::PodsArgs),
     /// The controllers at scale in an in-process cluster of hollow nodes:
     /// a ReplicaSet scale-up and a Deployment rollout.
     Controllers(ControllersArgs),

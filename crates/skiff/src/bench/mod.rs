@@ -29,6 +29,8 @@
 //! - [`watch`]: the watch workload (many watchers, one paced writer).
 //! - [`api`]: `skiff bench api`, the same measurements one level up, through the API
 //!   server's gRPC service: pod creates, pod watches and pod lists.
+//! - `pods`: `skiff bench pods`, a node's costs: pod startup latency on a real
+//!   runtime, and memory per hollow node.
 //! - [`controllers`]: `skiff bench controllers`, a ReplicaSet scale-up and a Deployment
 //!   rollout in an in-process cluster of hollow nodes.
 //!
@@ -46,6 +48,7 @@ mod args;
 mod common;
 pub(crate) mod controllers;
 pub(crate) mod kv;
+mod pods;
 pub(crate) mod watch;
 
 pub use args::BenchCommand;
@@ -59,7 +62,7 @@ use common::{connect, Op};
 pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match command {
         BenchCommand::Kv(args) => args.threads(),
-        BenchCommand::Api(_) | BenchCommand::Controllers(_) => {
+        BenchCommand::Api(_) | BenchCommand::Pods(_) | BenchCommand::Controllers(_) => {
             return tokio::runtime::Runtime::new()
         }
     };
@@ -96,6 +99,11 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             config.validate()?;
             let report = api::run(&config).await?;
             print!("{}", report.render(output)?);
+            Ok(())
+        }
+        BenchCommand::Pods(args) => {
+            let report = pods::run(&args).await?;
+            print!("{}", report.render(args.output)?);
             Ok(())
         }
         BenchCommand::Controllers(args) => {

@@ -32,6 +32,7 @@ use skiff_proto::etcdserverpb::kv_client::KvClient;
 use skiff_proto::etcdserverpb::watch_client::WatchClient;
 use skiff_proto::etcdserverpb::watch_request::RequestUnion;
 use skiff_proto::etcdserverpb::{PutRequest, WatchCreateRequest, WatchRequest, WatchResponse};
+use skiff_proto::keys::prefix_end;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -115,20 +116,6 @@ pub(crate) fn stamp(value: &mut [u8], since_base: Duration) {
 pub(crate) fn sent_at(value: &[u8]) -> Option<Duration> {
     let bytes: [u8; TIMESTAMP_LEN] = value.get(..TIMESTAMP_LEN)?.try_into().ok()?;
     Some(Duration::from_nanos(u64::from_le_bytes(bytes)))
-}
-
-/// The end of the range of keys starting with `prefix`, as etcd clients compute it
-/// (`clientv3.GetPrefixRangeEnd`): the prefix with its last byte below 0xff incremented,
-/// or `"\0"` (every key from the prefix on) if there is no such byte.
-pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 /// Puts keys under the prefix at `config.put_rate` per second until `stop`; the tally
@@ -311,16 +298,5 @@ mod tests {
     fn values_too_short_for_a_timestamp_are_not_ours() {
         assert_eq!(sent_at(b"short"), None);
         assert_eq!(sent_at(b""), None);
-    }
-
-    #[test]
-    fn the_prefix_end_is_the_prefix_with_its_last_byte_incremented() {
-        assert_eq!(prefix_end(b"/bench/"), b"/bench0".to_vec());
-        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
-        assert_eq!(
-            prefix_end(b"\xff\xff"),
-            vec![0],
-            "no end: every key from the prefix on"
-        );
     }
 }

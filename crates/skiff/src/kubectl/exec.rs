@@ -5,7 +5,9 @@
 //!
 //! # Caveats
 //! Not interactive: with `-i` all of standard input is read and sent before
-//! the command's output comes back, and `-t` allocates no terminal.
+//! the command's output comes back. `-t` runs the command on a terminal
+//! where the node's runtime can allocate one (containerd; not the process
+//! runtime), but this side's terminal stays as it is: no raw mode, no resize.
 
 use futures::StreamExt;
 use skiff_client::AttachParams;

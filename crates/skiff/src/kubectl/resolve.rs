@@ -48,19 +48,7 @@ pub(crate) mod tests {
 
     /// The discovery answer of a server serving what skiff serves.
     pub(crate) fn discovery() -> Discovery {
-        let served = skiff_api::resources::RESOURCES
-            .iter()
-            .map(|r| skiff_proto::api::ApiResource {
-                group: r.group.into(),
-                version: r.version.into(),
-                resource: r.resource.into(),
-                kind: r.kind.into(),
-                namespaced: r.namespaced,
-                short_names: r.short_names.iter().map(|s| s.to_string()).collect(),
-                ..Default::default()
-            })
-            .collect();
-        Discovery::from_served(served)
+        Discovery::from_served(skiff_apiserver::grpc::discovery_resources())
     }
 
     /// The served resource a typed name means.

@@ -5,7 +5,7 @@
 //! The shim writes the container's stdout and stderr into two FIFOs; one copier
 //! per stream reads its FIFO until the last writer closes it, cuts the bytes
 //! into lines ([`LineSplitter`]) and appends one record per line. A line
-//! longer than [`MAX_LINE`] is cut into partial (`P`) records and a final `F`
+//! longer than [`MAX_RECORD`] is cut into partial (`P`) records and a final `F`
 //! one, as containerd does; text left at the end without a newline is a full
 //! record.
 
@@ -15,36 +15,7 @@ use std::time::SystemTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
-/// The longest text one record carries (containerd's default, 16 KiB).
-pub const MAX_LINE: usize = 16 * 1024;
-
-/// Which of the container's output streams a record is from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-impl Stream {
-    fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-/// One log record, newline-terminated.
-pub fn format_record(time: SystemTime, stream: Stream, partial: bool, text: &[u8]) -> Vec<u8> {
-    let time = jiff::Timestamp::try_from(time).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let tag = if partial { "P" } else { "F" };
-    let mut record = format!("{time} {} {tag} ", stream.as_str()).into_bytes();
-    record.extend_from_slice(text);
-    record.push(b'\n');
-    record
-}
+pub use crate::logs::{format_record, Stream, MAX_RECORD};
 
 /// Cuts a byte stream into log lines: `(text without its newline, partial)`.
 #[derive(Debug, Default)]
@@ -61,7 +32,7 @@ impl LineSplitter {
                 lines.push((std::mem::take(&mut self.pending), false));
             } else {
                 self.pending.push(byte);
-                if self.pending.len() == MAX_LINE {
+                if self.pending.len() == MAX_RECORD {
                     lines.push((std::mem::take(&mut self.pending), true));
                 }
             }
@@ -142,29 +113,7 @@ pub(crate) async fn read_all(mut fifo: pipe::Receiver) -> std::io::Result<Vec<u8
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    #[test]
-    fn a_record_is_time_stream_tag_and_text_on_one_line() {
-        let time = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
-        let record = format_record(time, Stream::Stdout, false, b"hello");
-        assert_eq!(
-            String::from_utf8(record).unwrap(),
-            "2023-11-14T22:13:20.123456789Z stdout F hello\n"
-        );
-    }
-
-    #[test]
-    fn a_partial_stderr_record_is_tagged_p() {
-        let time = SystemTime::UNIX_EPOCH;
-        let record = format_record(time, Stream::Stderr, true, b"x");
-        assert_eq!(
-            String::from_utf8(record).unwrap(),
-            "1970-01-01T00:00:00Z stderr P x\n"
-        );
-    }
 
     #[test]
     fn lines_are_cut_at_newlines_across_chunks() {
@@ -187,11 +136,11 @@ mod tests {
     #[test]
     fn an_overlong_line_is_partial_records_then_a_full_one() {
         let mut splitter = LineSplitter::default();
-        let mut chunk = vec![b'a'; MAX_LINE + 3];
+        let mut chunk = vec![b'a'; MAX_RECORD + 3];
         chunk.push(b'\n');
         let lines = splitter.push(&chunk);
         assert_eq!(lines.len(), 2);
-        assert_eq!((lines[0].0.len(), lines[0].1), (MAX_LINE, true));
+        assert_eq!((lines[0].0.len(), lines[0].1), (MAX_RECORD, true));
         assert_eq!(lines[1], (b"aaa".to_vec(), false));
     }
 }

@@ -28,7 +28,8 @@
 //! No pause container: the network namespace is held by a bind mount, and
 //! the pod's containers do not share IPC or PID namespaces. No `/etc/hosts`
 //! or `/etc/resolv.conf` management, no seccomp or AppArmor profile, no user
-//! namespaces, no TTY or stdin (interactive exec comes later). Log output is
+//! namespaces, no TTY for containers (exec has one on request); exec's stdin is
+//! written whole, not streamed. Log output is
 //! copied by the kubelet process: while it is down the shim buffers, and
 //! [`ContainerdRuntime::resume_logs`] reattaches after a restart. OOM kills are
 //! read from the container's memory cgroup, which exists until the task is
@@ -179,13 +180,15 @@ impl Runtime for ContainerdRuntime {
         self.list().await
     }
 
-    async fn exec_sync(
+    async fn exec_with_stdin(
         &self,
         id: &str,
         command: &[String],
+        stdin: &[u8],
+        tty: bool,
         timeout: Duration,
     ) -> Result<ExecOutput> {
-        self.exec(id, command, timeout).await
+        self.exec(id, command, stdin, tty, timeout).await
     }
 }
 

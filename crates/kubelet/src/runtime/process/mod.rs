@@ -146,6 +146,16 @@ impl ProcessRuntime {
         Ok(runtime)
     }
 
+    /// The IDs of the sandbox's containers.
+    fn containers_of(&self, sandbox: &str) -> Vec<String> {
+        lock(&self.state)
+            .containers
+            .values()
+            .filter(|c| c.record.sandbox_id == sandbox)
+            .map(|c| c.record.id.clone())
+            .collect()
+    }
+
     fn container_dir(&self, id: &str) -> PathBuf {
         self.config.root_dir.join("containers").join(id)
     }
@@ -348,13 +358,7 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn stop_pod_sandbox(&self, id: &str) -> Result<()> {
-        let containers: Vec<String> = lock(&self.state)
-            .containers
-            .values()
-            .filter(|c| c.record.sandbox_id == id)
-            .map(|c| c.record.id.clone())
-            .collect();
-        for container in containers {
+        for container in self.containers_of(id) {
             self.stop_container(&container, Duration::ZERO).await?;
         }
         let mut state = lock(&self.state);
@@ -367,13 +371,7 @@ impl Runtime for ProcessRuntime {
 
     async fn remove_pod_sandbox(&self, id: &str) -> Result<()> {
         self.stop_pod_sandbox(id).await?;
-        let containers: Vec<String> = lock(&self.state)
-            .containers
-            .values()
-            .filter(|c| c.record.sandbox_id == id)
-            .map(|c| c.record.id.clone())
-            .collect();
-        for container in containers {
+        for container in self.containers_of(id) {
             self.remove_container(&container).await?;
         }
         lock(&self.state).sandboxes.remove(id);
@@ -548,10 +546,13 @@ impl Runtime for ProcessRuntime {
             .collect())
     }
 
-    async fn exec_sync(
+    /// `tty` is ignored: plain processes get pipes, not a terminal.
+    async fn exec_with_stdin(
         &self,
         id: &str,
         command: &[String],
+        stdin: &[u8],
+        _tty: bool,
         timeout: Duration,
     ) -> Result<ExecOutput> {
         let (record, _) = self.record(id)?;
@@ -565,12 +566,36 @@ impl Runtime for ProcessRuntime {
             .env_clear()
             .env("PATH", child::DEFAULT_PATH)
             .envs(record.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
-        let output = tokio::time::timeout(timeout, process.output()).await;
-        let output = output
-            .map_err(|_| RuntimeError::Other(format!("command timed out after {timeout:?}")))?
+        let mut running = process
+            .spawn()
             .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
+        let group = running.id();
+        if let Some(mut pipe) = running.stdin.take() {
+            let stdin = stdin.to_vec();
+            // Written beside the wait: a command that reads slowly would
+            // otherwise block the write. Dropping the pipe closes stdin.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = pipe.write_all(&stdin).await;
+            });
+        }
+        let output = tokio::time::timeout(timeout, running.wait_with_output()).await;
+        let Ok(output) = output else {
+            // The command's own children go too (a shell's `sleep`), not
+            // only the process that was started: the group is killed.
+            if let Some(group) = group {
+                child::signal_group(group, "KILL").await;
+            }
+            return Err(RuntimeError::Other(format!(
+                "command timed out after {timeout:?}"
+            )));
+        };
+        let output = output.map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
         Ok(ExecOutput {
             exit_code: exit_code_of(output.status),
             stdout: output.stdout,

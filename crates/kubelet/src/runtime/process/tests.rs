@@ -153,10 +153,54 @@ async fn exec_runs_in_the_containers_directory_with_its_env_and_times_out() {
         stdout.starts_with("hello\n") && stdout.trim_end().ends_with("rootfs/work"),
         "{stdout}"
     );
+    let pid_file = dir.path().join("sleeper");
+    let script = format!("sleep 1000 & echo $! > {}; wait", pid_file.display());
     let hang = rt
-        .exec_sync(&id, &command("sleep 1000"), Duration::from_millis(100))
+        .exec_sync(&id, &command(&script), Duration::from_millis(300))
         .await;
     assert!(hang.is_err(), "a command past its timeout is an error");
+    let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+    let proc_dir = Path::new("/proc").join(sleeper.trim());
+    for _ in 0..500 {
+        if !proc_dir.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!proc_dir.exists(), "the command's children are killed too");
+    rt.stop_container(&id, Duration::ZERO).await.unwrap();
+}
+
+#[tokio::test]
+async fn exec_with_stdin_feeds_the_command_and_closes_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = open(&dir.path().join("rt")).await;
+    let sandbox = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
+    let id = rt
+        .create_container(&sandbox, &shell("app", "sleep 1000", dir.path()))
+        .await
+        .unwrap();
+    rt.start_container(&id).await.unwrap();
+    let cat = [
+        "sh".to_string(),
+        "-c".to_string(),
+        "cat; echo end".to_string(),
+    ];
+    let output = rt
+        .exec_with_stdin(&id, &cat, b"hi\n", false, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (output.exit_code, output.stdout.as_slice()),
+        (0, &b"hi\nend\n"[..])
+    );
+    let large = vec![b'x'; 1 << 20];
+    let count = ["wc".to_string(), "-c".to_string()];
+    let output = rt
+        .exec_with_stdin(&id, &count, &large, false, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1048576");
     rt.stop_container(&id, Duration::ZERO).await.unwrap();
 }
 

@@ -61,17 +61,17 @@ use std::time::Instant;
 
 use tonic::transport::Channel;
 
-use super::common::{connect, status_message, BenchError, ErrorLog, Stop, Tally, REQUEST_TIMEOUT};
-use pods::{api_client, create_pods, ensure_namespace, list_names, pods_ref, run_id, setup};
+use skiff_client::ListParams;
+
+use super::common::{connect, error_chain, BenchError, ErrorLog, Stop, Tally, REQUEST_TIMEOUT};
+use pods::{create_pods, ensure_namespace, list_names, pods, run_id, setup};
 use report::ListCounts;
 pub use report::{ApiReport, Config, Workload};
-use skiff_proto::api::ListRequest;
 
 /// Runs the configured workload and reports on it.
 pub(crate) async fn run(config: &Config) -> Result<ApiReport, BenchError> {
     let channels = connect(std::slice::from_ref(&config.server), config.conns).await?;
-    let mut client = api_client(&channels[0]);
-    ensure_namespace(&mut client, config).await?;
+    ensure_namespace(&channels[0], config).await?;
     match config.workload {
         Workload::Create => run_create(config, &channels).await,
         Workload::Watch => watch::run(config, &channels).await,
@@ -97,8 +97,8 @@ async fn run_create(config: &Config, channels: &[Channel]) -> Result<ApiReport, 
 // list
 
 async fn run_list(config: &Config, channels: &[Channel]) -> Result<ApiReport, BenchError> {
-    let mut client = api_client(&channels[0]);
-    let (existing, _) = list_names(&mut client, config).await?;
+    let pods = pods(&channels[0], &config.namespace);
+    let (existing, _) = list_names(&pods, config).await?;
     let missing: Vec<String> = (0..config.pods)
         .map(|index| format!("list-{index:06}"))
         .filter(|name| !existing.contains(name))
@@ -132,17 +132,16 @@ async fn run_list(config: &Config, channels: &[Channel]) -> Result<ApiReport, Be
     let mut tally = Tally::default();
     let mut items = 0;
     let start = Instant::now();
+    let params = ListParams {
+        resource_version: Some(config.resource_version.clone()).filter(|rv| !rv.is_empty()),
+        ..ListParams::default()
+    };
     for _ in 0..config.repetitions {
-        let request = ListRequest {
-            r#ref: pods_ref(&config.namespace, ""),
-            resource_version: config.resource_version.clone(),
-            ..Default::default()
-        };
         let started = Instant::now();
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, client.list(request)).await;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, pods.list_bytes(&params)).await;
         let elapsed = started.elapsed();
         match answer {
-            Ok(Ok(answer)) => match count_items(&answer.into_inner().list) {
+            Ok(Ok(answer)) => match count_items(&answer) {
                 Ok(count) if count >= config.pods => {
                     tally.record_ok(elapsed);
                     items = count;
@@ -159,9 +158,9 @@ async fn run_list(config: &Config, channels: &[Channel]) -> Result<ApiReport, Be
                     errors.note(&format!("the pod list is not a list: {err}"));
                 }
             },
-            Ok(Err(status)) => {
+            Ok(Err(err)) => {
                 tally.errors += 1;
-                errors.note(&status_message(&status));
+                errors.note(&error_chain(&err));
             }
             Err(_) => {
                 tally.errors += 1;

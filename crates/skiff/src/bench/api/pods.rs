@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use skiff_proto::api::api_client::ApiClient;
-use skiff_proto::api::{CreateRequest, ListRequest, ResourceRef};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use skiff_client::{Api, Client, ClientConfig, ListParams, PostParams};
 use tonic::transport::Channel;
 
 use super::super::common::{
-    error_chain, status_message, BenchError, Budget, ErrorLog, Gaps, Stop, Tally, REQUEST_TIMEOUT,
+    error_chain, BenchError, Budget, ErrorLog, Gaps, Stop, Tally, REQUEST_TIMEOUT,
 };
 use super::report::Config;
 
@@ -18,21 +18,18 @@ use super::report::Config;
 /// the run began>`.
 pub(crate) const SENT_ANNOTATION: &str = "bench.skiff.dev/sent";
 
-/// An API client on `channel` that accepts answers of any size (a list of ten thousand
-/// pods is several megabytes, beyond tonic's 4 MiB default).
-pub(super) fn api_client(channel: &Channel) -> ApiClient<Channel> {
-    ApiClient::new(channel.clone()).max_decoding_message_size(usize::MAX)
+/// The pods of `namespace` through `channel`, with no bound on the size of an answer
+/// (a list of a hundred thousand pods is beyond the client's default 64 MiB).
+pub(super) fn pods(channel: &Channel, namespace: &str) -> Api<Pod> {
+    Api::namespaced(client(channel), namespace)
 }
 
-/// The pods of `namespace`, or the pod `name` in it.
-pub(super) fn pods_ref(namespace: &str, name: &str) -> Option<ResourceRef> {
-    Some(ResourceRef {
-        version: "v1".into(),
-        resource: "pods".into(),
-        namespace: namespace.into(),
-        name: name.into(),
-        ..Default::default()
-    })
+fn client(channel: &Channel) -> Client {
+    let config = ClientConfig {
+        max_message_bytes: usize::MAX,
+        ..ClientConfig::default()
+    };
+    Client::with_config(channel.clone(), &config)
 }
 
 /// A small pod as JSON: one container, and the send-time annotation when given.
@@ -53,31 +50,22 @@ pub(super) fn run_id() -> String {
 }
 
 /// Creates the namespace unless it exists.
-pub(super) async fn ensure_namespace(
-    client: &mut ApiClient<Channel>,
-    config: &Config,
-) -> Result<(), BenchError> {
+pub(super) async fn ensure_namespace(channel: &Channel, config: &Config) -> Result<(), BenchError> {
+    let namespaces = Api::<Namespace>::all(client(channel));
     let namespace = serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": config.namespace},
     });
-    let request = CreateRequest {
-        r#ref: Some(ResourceRef {
-            version: "v1".into(),
-            resource: "namespaces".into(),
-            ..Default::default()
-        }),
-        object: serde_json::to_vec(&namespace)?,
-        ..Default::default()
-    };
-    match tokio::time::timeout(REQUEST_TIMEOUT, client.create(request)).await {
+    let (params, object) = (PostParams::default(), serde_json::to_vec(&namespace)?);
+    let create = namespaces.create_bytes(&params, object);
+    match tokio::time::timeout(REQUEST_TIMEOUT, create).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(status)) if status.code() == tonic::Code::AlreadyExists => Ok(()),
-        Ok(Err(status)) => Err(setup(
+        Ok(Err(err)) if err.is_already_exists() => Ok(()),
+        Ok(Err(err)) => Err(setup(
             config,
             format!(
                 "cannot create namespace {}: {}",
                 config.namespace,
-                error_chain(&status)
+                error_chain(&err)
             ),
         )),
         Err(_) => Err(setup(
@@ -96,7 +84,7 @@ pub(super) fn setup(config: &Config, reason: String) -> BenchError {
 
 /// The names of the namespace's pods and the list's resourceVersion.
 pub(super) async fn list_names(
-    client: &mut ApiClient<Channel>,
+    pods: &Api<Pod>,
     config: &Config,
 ) -> Result<(HashSet<String>, String), BenchError> {
     #[derive(serde::Deserialize)]
@@ -116,11 +104,9 @@ pub(super) async fn list_names(
         #[serde(default)]
         items: Vec<Item>,
     }
-    let request = ListRequest {
-        r#ref: pods_ref(&config.namespace, ""),
-        ..Default::default()
-    };
-    let answer = tokio::time::timeout(REQUEST_TIMEOUT, client.list(request))
+    let params = ListParams::default();
+    let list = pods.list_bytes(&params);
+    let answer = tokio::time::timeout(REQUEST_TIMEOUT, list)
         .await
         .map_err(|_| {
             setup(
@@ -128,14 +114,8 @@ pub(super) async fn list_names(
                 format!("no answer to a list in {REQUEST_TIMEOUT:?}"),
             )
         })?
-        .map_err(|status| {
-            setup(
-                config,
-                format!("cannot list pods: {}", error_chain(&status)),
-            )
-        })?
-        .into_inner();
-    let list: List = serde_json::from_slice(&answer.list)
+        .map_err(|err| setup(config, format!("cannot list pods: {}", error_chain(&err))))?;
+    let list: List = serde_json::from_slice(&answer)
         .map_err(|err| setup(config, format!("the pod list is not a list: {err}")))?;
     let names = list.items.into_iter().map(|i| i.metadata.name).collect();
     Ok((names, list.metadata.resource_version))
@@ -158,8 +138,7 @@ pub(super) async fn create_pods(
     let tasks: Vec<_> = (0..config.clients)
         .map(|index| {
             tokio::spawn(create_loop(
-                api_client(&channels[index % channels.len()]),
-                config.namespace.clone(),
+                pods(&channels[index % channels.len()], &config.namespace),
                 names.clone(),
                 budget.clone(),
                 errors.clone(),
@@ -182,29 +161,25 @@ pub(super) async fn create_pods(
 
 /// One client: claims a sequence number, creates that pod, records how long it took.
 async fn create_loop(
-    mut client: ApiClient<Channel>,
-    namespace: String,
+    pods: Api<Pod>,
     names: Names,
     budget: Arc<Budget>,
     errors: Arc<ErrorLog>,
     gaps: Arc<Gaps>,
 ) -> Tally {
     let mut tally = Tally::default();
+    let params = PostParams::default();
     while let Some(seq) = budget.next(Instant::now()) {
-        let request = CreateRequest {
-            r#ref: pods_ref(&namespace, ""),
-            object: pod_json(&names(seq), None),
-            ..Default::default()
-        };
+        let create = pods.create_bytes(&params, pod_json(&names(seq), None));
         let started = Instant::now();
-        match tokio::time::timeout(REQUEST_TIMEOUT, client.create(request)).await {
+        match tokio::time::timeout(REQUEST_TIMEOUT, create).await {
             Ok(Ok(_)) => {
                 tally.record_ok(started.elapsed());
                 gaps.success();
             }
-            Ok(Err(status)) => {
+            Ok(Err(err)) => {
                 tally.errors += 1;
-                errors.note(&status_message(&status));
+                errors.note(&error_chain(&err));
             }
             Err(_) => {
                 tally.errors += 1;

@@ -16,18 +16,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use hdrhistogram::Histogram;
-use skiff_proto::api::api_client::ApiClient;
-use skiff_proto::api::{PatchRequest, PatchType, WatchEvent, WatchRequest};
+use k8s_openapi::api::core::v1::Pod;
+use skiff_client::{Api, Patch, PatchParams, RawEvent, WatchParams};
 use tokio::sync::watch;
 use tonic::transport::Channel;
-use tonic::Streaming;
 
 use super::super::common::{
-    connect, error_chain, new_histogram, record_latency, status_message, BenchError, Budget,
-    ErrorLog, Latency, Stop, Tally, REQUEST_TIMEOUT,
+    connect, error_chain, new_histogram, record_latency, BenchError, Budget, ErrorLog, Latency,
+    Stop, Tally, REQUEST_TIMEOUT,
 };
-use super::pods::{api_client, create_pods, list_names, pods_ref, run_id, setup, SENT_ANNOTATION};
+use super::pods::{create_pods, list_names, pods, run_id, setup, SENT_ANNOTATION};
+
+/// A watch stream of events as bytes.
+type Events = BoxStream<'static, Result<RawEvent, skiff_client::Error>>;
 use super::report::{ApiReport, Config, WatchCounts};
 
 /// How many pods the writer cycles through.
@@ -40,10 +44,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(5);
 pub(super) async fn run(config: &Config, channels: &[Channel]) -> Result<ApiReport, BenchError> {
     // The writer gets a connection of its own, as a separate client would have.
     let writer_channel = connect(std::slice::from_ref(&config.server), 1).await?;
-    let mut writer_client = api_client(&writer_channel[0]);
+    let writer_pods = pods(&writer_channel[0], &config.namespace);
 
     // 1. The pods to write exist, and the watches start after them.
-    let (existing, _) = list_names(&mut writer_client, config).await?;
+    let (existing, _) = list_names(&writer_pods, config).await?;
     let missing: Vec<String> = (0..WATCH_PODS)
         .map(watch_pod_name)
         .filter(|name| !existing.contains(name))
@@ -60,7 +64,7 @@ pub(super) async fn run(config: &Config, channels: &[Channel]) -> Result<ApiRepo
             ));
         }
     }
-    let (_, resource_version) = list_names(&mut writer_client, config).await?;
+    let (_, resource_version) = list_names(&writer_pods, config).await?;
     let run = run_id();
     let base = Instant::now();
 
@@ -92,8 +96,7 @@ pub(super) async fn run(config: &Config, channels: &[Channel]) -> Result<ApiRepo
     // 3. Write at a steady pace.
     let start = Instant::now();
     let writer = Writer {
-        client: writer_client,
-        namespace: config.namespace.clone(),
+        pods: writer_pods,
         run,
         base,
         times: writes.clone(),
@@ -153,14 +156,12 @@ async fn open_watch(
     config: &Config,
     channel: &Channel,
     resource_version: &str,
-) -> Result<Streaming<WatchEvent>, BenchError> {
-    let request = WatchRequest {
-        r#ref: pods_ref(&config.namespace, ""),
-        resource_version: resource_version.to_string(),
-        ..Default::default()
-    };
-    let mut client = api_client(channel);
-    tokio::time::timeout(REQUEST_TIMEOUT, client.watch(request))
+) -> Result<Events, BenchError> {
+    let pods = pods(channel, &config.namespace);
+    // No bookmarks: every event is a write of the run or another change.
+    let params = WatchParams::default().disable_bookmarks();
+    let watch = pods.watch_bytes(&params, resource_version);
+    tokio::time::timeout(REQUEST_TIMEOUT, watch)
         .await
         .map_err(|_| {
             setup(
@@ -168,8 +169,7 @@ async fn open_watch(
                 format!("no answer to a watch request in {REQUEST_TIMEOUT:?}"),
             )
         })?
-        .map(tonic::Response::into_inner)
-        .map_err(|status| setup(config, format!("watch refused: {}", error_chain(&status))))
+        .map_err(|err| setup(config, format!("watch refused: {}", error_chain(&err))))
 }
 
 /// When each write of the run had its answer, by sequence number, in nanoseconds since
@@ -235,7 +235,7 @@ struct Seen {
 
 /// One watch stream and what it needs to time events.
 struct Receiver {
-    stream: Streaming<WatchEvent>,
+    stream: Events,
     base: Instant,
     needle: Arc<[u8]>,
     writes: Arc<WriteTimes>,
@@ -263,21 +263,21 @@ impl Receiver {
                 break;
             }
             tokio::select! {
-                message = self.stream.message() => {
+                message = self.stream.next() => {
                     let event = match message {
-                        Ok(Some(event)) => event,
-                        Ok(None) => {
+                        Some(Ok(event)) => event,
+                        None => {
                             seen.tally.errors += 1;
                             errors.note("the server closed a watch stream");
                             break;
                         }
-                        Err(status) => {
+                        Some(Err(err)) => {
                             seen.tally.errors += 1;
-                            errors.note(&status_message(&status));
+                            errors.note(&error_chain(&err));
                             break;
                         }
                     };
-                    if event.r#type == "ERROR" {
+                    if event.event_type == "ERROR" {
                         seen.tally.errors += 1;
                         errors.note(&format!(
                             "watch ended with an error: {}",
@@ -300,7 +300,7 @@ impl Receiver {
     }
 
     /// Records the latencies of one event, if it is one of this run's writes.
-    fn time(&self, event: &WatchEvent, seen: &mut Seen) {
+    fn time(&self, event: &RawEvent, seen: &mut Seen) {
         let Some((seq, sent)) = stamp_in(&event.object, &self.needle) else {
             return;
         };
@@ -326,8 +326,7 @@ fn watch_pod_name(index: u64) -> String {
 
 /// The watch workload's single writer.
 struct Writer {
-    client: ApiClient<Channel>,
-    namespace: String,
+    pods: Api<Pod>,
     run: String,
     base: Instant,
     times: Arc<WriteTimes>,
@@ -372,25 +371,21 @@ impl Writer {
 
     /// Write `seq`: a merge patch of one pod's stamp. Returns the write's latency.
     fn write(&self, seq: u64) -> impl std::future::Future<Output = Result<Duration, String>> {
-        let mut client = self.client.clone();
+        let pods = self.pods.clone();
         let (base, times) = (self.base, self.times.clone());
         let sent = stamp(&self.run, seq, base.elapsed());
         let patch = serde_json::json!({"metadata": {"annotations": {SENT_ANNOTATION: sent}}});
-        let request = PatchRequest {
-            r#ref: pods_ref(&self.namespace, &watch_pod_name(seq % WATCH_PODS)),
-            r#type: PatchType::Merge.into(),
-            patch: patch.to_string().into_bytes(),
-            ..Default::default()
-        };
         async move {
             let started = Instant::now();
-            let request = client.patch(request);
+            let name = watch_pod_name(seq % WATCH_PODS);
+            let (params, patch) = (PatchParams::default(), Patch::Merge(patch));
+            let request = pods.patch_bytes(&name, &params, &patch);
             match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
                 Ok(Ok(_)) => {
                     times.answered(seq, base.elapsed());
                     Ok(started.elapsed())
                 }
-                Ok(Err(status)) => Err(status_message(&status)),
+                Ok(Err(err)) => Err(error_chain(&err)),
                 Err(_) => Err(format!("write timed out after {REQUEST_TIMEOUT:?}")),
             }
         }
