@@ -9,8 +9,9 @@
 //!   update, patch, delete, watch, pods/binding — over a [`Storage`], written
 //!   once for all kinds; what a kind does differently (status on create,
 //!   Service addresses, graceful pod deletion, namespace termination) is its
-//!   strategy in `registry/strategy/`. Also the namespace controller, which
-//!   empties and removes deleted namespaces.
+//!   strategy in `registry/strategy/`. A deleted namespace stays Terminating
+//!   until the controller manager's namespace controller has emptied it and
+//!   calls its `finalize` subresource.
 //! - [`storage`]: the [`Storage`] trait and its two implementations: an
 //!   in-process [`skiff_store::Store`] ([`LocalStorage`]) and a remote etcd v3
 //!   endpoint list ([`EtcdStorage`]).

@@ -20,7 +20,7 @@
 //!   connect timeout and message limits of a [`ClientConfig`].
 //! - [`api`]: [`Api<K>`], the verbs of one resource — get, list, create,
 //!   replace, replace_status, patch, patch_status, delete, watch, and the
-//!   `binding` and `status` subresources.
+//!   `binding`, `status` and namespaces' `finalize` subresources.
 //! - [`discovery`]: [`Discovery`], what the server serves and which resource
 //!   a typed name (`po`, `deploy.apps`) or a kind means.
 //! - `params`: how kube-core's verb options travel in skiff's requests.

@@ -19,6 +19,8 @@ pub const CONTROLLERS: &[&str] = &[
     "cronjob",
     "nodelifecycle",
     "serviceaccount",
+    "garbagecollector",
+    "namespace",
 ];
 
 /// What the manager runs, and how.

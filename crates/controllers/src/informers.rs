@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use skiff_client::{Api, Client, Informer, InformerConfig, Object, ObjectKey, Resource, Store};
+use skiff_client::{
+    Api, ApiResource, Client, Discovery, DynamicObject, Informer, InformerConfig, Object,
+    ObjectKey, Resource, Store, WorkQueue,
+};
 use tokio_util::sync::CancellationToken;
 
 /// The index every cache carries: objects by namespace.
@@ -17,17 +20,17 @@ pub(crate) struct Slot<K: Object> {
     store: Store<K>,
 }
 
-impl<K: Object + Resource<DynamicType = ()>> Slot<K> {
-    fn new(client: &Client) -> Result<Slot<K>, skiff_client::Error> {
-        let mut informer = Informer::new(Api::<K>::all(client.clone()), InformerConfig::default())
+impl<K: Object> Slot<K> {
+    fn new(api: Api<K>) -> Slot<K> {
+        let mut informer = Informer::new(api, InformerConfig::default())
             .with_index(BY_NAMESPACE, |o: &K| {
                 vec![o.meta().namespace.clone().unwrap_or_default()]
             });
         let store = informer.store();
-        Ok(Slot {
+        Slot {
             informer: Some(informer),
             store,
-        })
+        }
     }
 
     fn take(&mut self) -> Informer<K> {
@@ -64,6 +67,34 @@ impl<K: Object + Resource<DynamicType = ()>> Slot<K> {
         self.on_update(move |_, new| update(new));
         self.on_delete(handler);
     }
+
+    /// Queues each object's own key whenever it is added, changed or
+    /// removed: the informer of the kind a controller reconciles.
+    pub(crate) fn queue_keys(&mut self, queue: &WorkQueue<ObjectKey>) {
+        let queue = queue.clone();
+        self.on_any(move |object| queue.add(ObjectKey::of(object.as_ref())));
+    }
+
+    /// Queues the keys `related` names for each object added, changed
+    /// (before and after the change) or removed: the informer of a kind
+    /// whose objects point at the reconciled ones (owned pods, selected
+    /// ReplicaSets).
+    pub(crate) fn queue_related(
+        &mut self,
+        queue: &WorkQueue<ObjectKey>,
+        related: impl Fn(&K) -> Vec<ObjectKey> + Send + Sync + 'static,
+    ) {
+        let related = Arc::new(related);
+        let (q, r) = (queue.clone(), related.clone());
+        self.on_add(move |object| r(object).into_iter().for_each(|key| q.add(key)));
+        let (q, r) = (queue.clone(), related.clone());
+        self.on_update(move |old, new| {
+            r(old).into_iter().for_each(|key| q.add(key.clone()));
+            r(new).into_iter().for_each(|key| q.add(key));
+        });
+        let q = queue.clone();
+        self.on_delete(move |object| related(object).into_iter().for_each(|key| q.add(key)));
+    }
 }
 
 /// A slot of any kind, as the manager holds it.
@@ -72,7 +103,7 @@ trait AnySlot: Send {
     fn run(&mut self, shutdown: CancellationToken) -> BoxFuture<'static, ()>;
 }
 
-impl<K: Object + Resource<DynamicType = ()>> AnySlot for Slot<K> {
+impl<K: Object> AnySlot for Slot<K> {
     fn as_any(&mut self) -> &mut dyn std::any::Any {
         self
     }
@@ -82,43 +113,69 @@ impl<K: Object + Resource<DynamicType = ()>> AnySlot for Slot<K> {
     }
 }
 
+/// Which informer a slot is: a compiled-in type, or a discovered resource
+/// (group and plural) seen as [`DynamicObject`]s.
+#[derive(Clone, PartialEq, Eq)]
+enum SlotId {
+    Typed(std::any::TypeId),
+    Dynamic(String, String),
+}
+
 /// The informers of one manager run, by kind.
 pub(crate) struct Informers {
     client: Client,
-    slots: Vec<(std::any::TypeId, Box<dyn AnySlot>)>,
+    discovery: Discovery,
+    slots: Vec<(SlotId, Box<dyn AnySlot>)>,
     syncs: Vec<BoxFuture<'static, ()>>,
 }
 
 impl Informers {
-    pub(crate) fn new(client: Client) -> Informers {
+    pub(crate) fn new(client: Client, discovery: Discovery) -> Informers {
         Informers {
             client,
+            discovery,
             slots: Vec::new(),
             syncs: Vec::new(),
         }
+    }
+
+    /// What the API server serves, as discovered when this run started.
+    pub(crate) fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// The informer of a discovered resource, made on first use.
+    pub(crate) fn dynamic(&mut self, resource: &ApiResource) -> &mut Slot<DynamicObject> {
+        let id = SlotId::Dynamic(resource.group.clone(), resource.plural.clone());
+        let client = self.client.clone();
+        self.slot(id, || Slot::new(Api::all_with(client, resource)))
     }
 
     /// The informer of kind `K`, made on first use.
     pub(crate) fn get<K: Object + Resource<DynamicType = ()>>(
         &mut self,
     ) -> Result<&mut Slot<K>, skiff_client::Error> {
-        let id = std::any::TypeId::of::<K>();
+        let id = SlotId::Typed(std::any::TypeId::of::<K>());
+        let client = self.client.clone();
+        Ok(self.slot(id, || Slot::new(Api::all(client))))
+    }
+
+    fn slot<K: Object>(&mut self, id: SlotId, make: impl FnOnce() -> Slot<K>) -> &mut Slot<K> {
         if !self.slots.iter().any(|(t, _)| *t == id) {
-            let slot: Slot<K> = Slot::new(&self.client)?;
+            let slot = make();
             let store = slot.store();
             self.syncs
                 .push(Box::pin(async move { store.wait_for_sync().await }));
-            self.slots.push((id, Box::new(slot)));
+            self.slots.push((id.clone(), Box::new(slot)));
         }
         let (_, slot) = self
             .slots
             .iter_mut()
             .find(|(t, _)| *t == id)
             .expect("the slot was just made");
-        Ok(slot
-            .as_any()
+        slot.as_any()
             .downcast_mut::<Slot<K>>()
-            .expect("slots are filed by their type"))
+            .expect("slots are filed by their type")
     }
 
     /// Starts every informer and waits until all caches have listed once.

@@ -1,5 +1,6 @@
 //! skiff's controllers: ReplicaSet, Deployment, Job, Endpoints (with
-//! EndpointSlices), CronJob, node lifecycle and ServiceAccount, each a level-triggered reconcile loop
+//! EndpointSlices), CronJob, node lifecycle, ServiceAccount, the garbage
+//! collector and the namespace controller, each a level-triggered reconcile loop
 //! over shared informers, run together by a controller manager under
 //! Lease-based leader election.
 //!
@@ -17,12 +18,13 @@
 //! - [`job`]: runs pods to completion, counted exactly once.
 //! - [`endpoints`]: the addresses behind each Service, as Endpoints and EndpointSlices.
 //! - [`cronjob`]: Jobs on a cron schedule in a time zone (ECS's scheduled tasks).
-//! - [`namespace`]: the namespace controller's decisions (delete the
-//!   content, then finalize); no shell yet.
+//! - [`namespace`]: empties a Terminating namespace of every discovered
+//!   namespaced resource, then finalizes it.
 //! - [`nodelifecycle`]: nodes whose Lease went quiet become Unknown, are
 //!   tainted, and their pods evicted, at a limited rate.
-//! - [`garbagecollector`]: the garbage collector's decisions over the
-//!   owner-reference graph (Background, Foreground, Orphan); no shell yet.
+//! - [`garbagecollector`]: deletes dependents of deleted owners over the
+//!   owner-reference graph of every discovered resource (Background,
+//!   Foreground, Orphan).
 //! - [`serviceaccount`]: a `default` ServiceAccount in each namespace.
 //! - [`meta`], [`pods`], [`expectations`]: what the controllers share —
 //!   owner references and adoption, pod predicates and ordering, and the
@@ -36,8 +38,7 @@
 //! `replicaset/mod.rs`, then `replicaset/controller.rs`.
 //!
 //! # Caveats
-//! The garbage collector and the namespace controller have their decisions
-//! but no shell; the manager runs neither. Each module lists what it leaves out.
+//! Each module lists what it leaves out.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

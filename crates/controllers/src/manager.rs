@@ -8,9 +8,14 @@
 //! reconcile is a function of what the caches show, a manager started in the
 //! middle of anything picks up where the last one stopped.
 //!
+//! Each term starts by asking the server what it serves (discovery): the
+//! garbage collector watches, and the namespace controller empties, every
+//! resource found.
+//!
 //! # Caveats
 //! No health or metrics endpoints; controllers are named as
-//! kube-controller-manager's `--controllers` flag names them.
+//! kube-controller-manager's `--controllers` flag names them. Resources are
+//! discovered once per term, not re-discovered while it lasts.
 
 use skiff_client::{Client, LeaderElector};
 use tokio_util::sync::CancellationToken;
@@ -61,10 +66,13 @@ async fn run_controllers(
         events: Recorder::new(client.clone(), "controller-manager"),
         config: config.clone(),
     };
-    let mut informers = Informers::new(client.clone());
+    // Discovered once per term: the garbage collector and the namespace
+    // controller act on every resource the server serves.
+    let discovery = client.discover().await?;
+    let mut informers = Informers::new(client.clone(), discovery);
     let mut runners: Vec<Runner> = Vec::new();
     type Register = fn(&Context, &mut Informers) -> Result<Runner, Error>;
-    let all: [(&str, Register); 7] = [
+    let all: [(&str, Register); 9] = [
         ("replicaset", crate::replicaset::controller::register),
         ("deployment", crate::deployment::controller::register),
         ("job", crate::job::controller::register),
@@ -75,6 +83,11 @@ async fn run_controllers(
             "serviceaccount",
             crate::serviceaccount::controller::register,
         ),
+        (
+            "garbagecollector",
+            crate::garbagecollector::controller::register,
+        ),
+        ("namespace", crate::namespace::controller::register),
     ];
     for (name, register) in all {
         if config.enabled(name) {

@@ -7,24 +7,28 @@
 //! came in meanwhile brings it back once.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use skiff_client::{ObjectKey, WorkQueue};
+use skiff_client::WorkQueue;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::context::Runner;
 use crate::error::Error;
 
 /// Runs `workers` workers over `queue` until `shutdown`, each calling
-/// `sync(key)`: `Ok(Some(delay))` to look again after `delay`.
-pub(crate) async fn run<F, Fut>(
+/// `sync(key)`: `Ok(Some(delay))` to look again after `delay`. Keys are
+/// usually [`skiff_client::ObjectKey`]s; the garbage collector's are uids.
+pub(crate) async fn run<T, F, Fut>(
     controller: &'static str,
-    queue: WorkQueue<ObjectKey>,
+    queue: WorkQueue<T>,
     workers: usize,
     shutdown: CancellationToken,
     sync: F,
 ) where
-    F: Fn(ObjectKey) -> Fut + Clone + Send + Sync + 'static,
+    T: Clone + Eq + std::hash::Hash + std::fmt::Display + Send + Sync + 'static,
+    F: Fn(T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Option<Duration>, Error>> + Send,
 {
     let stop = queue.clone();
@@ -58,4 +62,31 @@ pub(crate) async fn run<F, Fut>(
     for handle in handles {
         let _ = handle.await;
     }
+}
+
+/// A controller's shell, as its workers call it: look at `key` now.
+pub(crate) trait Reconciler: Send + Sync + 'static {
+    /// What its queue holds: usually a [`skiff_client::ObjectKey`].
+    type Key: Clone + Eq + std::hash::Hash + std::fmt::Display + Send + Sync + 'static;
+
+    /// Reconciles what `key` names: `Ok(Some(delay))` to look again after `delay`.
+    fn sync(&self, key: &Self::Key)
+        -> impl Future<Output = Result<Option<Duration>, Error>> + Send;
+}
+
+/// The [`Runner`] a controller registers: `workers` workers over `queue`,
+/// each calling `reconciler.sync(key)`.
+pub(crate) fn runner<R: Reconciler>(
+    controller: &'static str,
+    queue: WorkQueue<R::Key>,
+    workers: usize,
+    reconciler: R,
+) -> Runner {
+    let reconciler = Arc::new(reconciler);
+    Box::new(move |shutdown| {
+        Box::pin(run(controller, queue, workers, shutdown, move |key| {
+            let reconciler = reconciler.clone();
+            async move { reconciler.sync(&key).await }
+        }))
+    })
 }

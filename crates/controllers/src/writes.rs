@@ -2,11 +2,16 @@
 //! references, deleting that tolerates "already gone", and collecting the
 //! results of many writes made at once.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use futures::stream::{self, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use skiff_client::{Api, DeleteParams, Object, Patch, PatchParams};
+use k8s_openapi::jiff::Timestamp;
+use skiff_client::{Api, DeleteParams, Object, ObjectKey, Patch, PatchParams};
 
 use crate::error::Error;
+use crate::expectations::Expectations;
 
 /// How many writes of one reconcile are in flight at once.
 pub(crate) const CONCURRENT_WRITES: usize = 16;
@@ -79,4 +84,33 @@ pub(crate) fn ignore_not_found(
         Err(e) if e.is_not_found() => Ok(()),
         other => other,
     }
+}
+
+/// Locks state shared with informer handlers; a handler that panicked
+/// leaves it as it was, still usable.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Deletes the pods `names` of the controller `key` (a ReplicaSet, a Job),
+/// expecting their deletions first; a delete that fails is no longer expected.
+pub(crate) async fn delete_expected(
+    expectations: &Arc<Mutex<Expectations<ObjectKey>>>,
+    key: &ObjectKey,
+    api: &Api<Pod>,
+    names: &[String],
+    now: Timestamp,
+) -> Result<(), Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    lock(expectations).expect(key, 0, names.len(), now);
+    let deletes = names.iter().map(|name| async move {
+        let result = delete(api, name, &DeleteParams::default()).await;
+        if result.is_err() {
+            lock(expectations).deletion_observed(key);
+        }
+        result
+    });
+    all("pod deletions", deletes.collect()).await
 }

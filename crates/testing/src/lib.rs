@@ -33,6 +33,7 @@
 //!
 //! # Layout
 //! - [`TestCluster`] and its [`Builder`]: start, hand out clients, stop.
+//! - [`eventually`]: poll until the cluster reaches a state.
 //!
 //! # Where to start
 //! [`Builder::start`] shows what a cluster is made of, in the order it starts.
@@ -45,6 +46,10 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod eventually;
+
+pub use eventually::{eventually, Observation};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,13 +1,11 @@
 //! TestCluster with its scheduler, controllers and hollow kubelets: nodes
 //! register, and a Deployment's pods are scheduled, run and counted available.
 
-use std::time::Duration;
-
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use skiff_client::{Api, ListParams, PostParams};
-use skiff_testing::{Runtime, TestCluster};
+use skiff_testing::{eventually, Runtime, TestCluster};
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
     let labels: std::collections::BTreeMap<String, String> =
@@ -42,24 +40,6 @@ fn deployment(name: &str, replicas: i32) -> Deployment {
         }),
         ..Default::default()
     }
-}
-
-/// Polls `check` every 100 ms, a bounded number of times, until it answers
-/// `Some`; panics with `what` and the last observation otherwise.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let mut last = String::new();
-    for _ in 0..600 {
-        match check().await {
-            Ok(value) => return value,
-            Err(observed) => last = observed,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} never happened; last seen: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! Cron schedules as a CronJob's `spec.schedule` takes them: five fields
 //! (minute, hour, day of month, month, day of week) or a descriptor such as
 //! `@hourly`, with the error texts of the cron library Kubernetes uses
-//! (robfig/cron v3's standard parser).
+//! (robfig/cron v3's standard parser). Admission validates schedules with
+//! it, and the CronJob controller computes its times from what it parses.
 
 use std::collections::BTreeSet;
 
@@ -41,22 +42,25 @@ const DAY_OF_WEEK: Bounds = Bounds {
 };
 
 /// A parsed schedule: the minutes, hours, days, months and weekdays it fires on.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Schedule {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
     /// Minutes of the hour (0–59).
-    pub(crate) minutes: BTreeSet<u32>,
+    pub minutes: BTreeSet<u32>,
     /// Hours of the day (0–23).
-    pub(crate) hours: BTreeSet<u32>,
+    pub hours: BTreeSet<u32>,
     /// Days of the month (1–31).
-    pub(crate) days_of_month: BTreeSet<u32>,
+    pub days_of_month: BTreeSet<u32>,
     /// Months (1–12).
-    pub(crate) months: BTreeSet<u32>,
+    pub months: BTreeSet<u32>,
     /// Days of the week (0 = Sunday).
-    pub(crate) days_of_week: BTreeSet<u32>,
+    pub days_of_week: BTreeSet<u32>,
+    /// The day of month or the day of week was written `*` or `?`: then a
+    /// day must match both fields, otherwise either (robfig's star bit).
+    pub day_star: bool,
 }
 
 /// Parses a schedule; `@every <duration>` is accepted but has no fields, so it gives `None`.
-pub(crate) fn parse(spec: &str) -> Result<Option<Schedule>, String> {
+pub fn parse(spec: &str) -> Result<Option<Schedule>, String> {
     let spec = spec.trim();
     if spec.is_empty() {
         return Err("empty spec string".to_string());
@@ -91,7 +95,9 @@ pub(crate) fn parse(spec: &str) -> Result<Option<Schedule>, String> {
             fields.join(" ")
         ));
     }
+    let star = |f: &str| f.starts_with('*') || f.starts_with('?');
     Ok(Some(Schedule {
+        day_star: star(fields[2]) || star(fields[4]),
         minutes: parse_field(fields[0], &MINUTE)?,
         hours: parse_field(fields[1], &HOUR)?,
         days_of_month: parse_field(fields[2], &DAY_OF_MONTH)?,

@@ -20,7 +20,8 @@
 //!   annotations, owner references, what an update may not change).
 //! - `pod`: pod specs and pod templates, and what a pod update may change.
 //! - `workloads`: Job, CronJob, Deployment, ReplicaSet, PodDisruptionBudget;
-//!   `cron` parses a CronJob's schedule.
+//!   [`cron`] parses a CronJob's schedule (and is what the CronJob controller
+//!   reads it with).
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) for requests ≤ limits;
 //!   public, so the scheduler reads quantities exactly as admission does.
 //! - `network`: Service, Endpoints, EndpointSlice.
@@ -50,7 +51,7 @@
 use crate::names;
 
 mod cluster;
-mod cron;
+pub mod cron;
 mod defaults;
 mod meta;
 mod network;

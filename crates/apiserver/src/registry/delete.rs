@@ -13,7 +13,7 @@
 //!   `deletionGracePeriodSeconds`; its kubelet stops it and deletes it again
 //!   with grace period 0. An unbound pod goes at once;
 //! - a namespace turns `Terminating` and keeps its `kubernetes` finalizer until
-//!   the namespace controller (`namespace.rs`) has emptied it and calls `finalize`;
+//!   the namespace controller (skiff-controllers) has emptied it and calls `finalize`;
 //! - a Service frees its ClusterIP and NodePorts in the txn that deletes it.
 
 use serde::Deserialize;

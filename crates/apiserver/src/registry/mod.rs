@@ -19,8 +19,6 @@
 //! - `list.rs`: list — consistent lists from the watch cache, paging and
 //!   exact revisions from the store.
 //! - `allocator.rs`: Service ClusterIPs and NodePorts, kept in the store.
-//! - `namespace.rs`: the namespace controller, which empties and finalizes
-//!   Terminating namespaces (started by [`Registry::bootstrap`]).
 //! - `tests/`: the behaviour, each scenario run over the in-process store
 //!   and over a real etcd (`tests/fixture.rs`), by topic: admission, lists,
 //!   restarts, selectors, watches.
@@ -46,7 +44,6 @@ mod binding;
 mod create;
 mod delete;
 mod list;
-mod namespace;
 mod strategy;
 pub mod write;
 
@@ -99,9 +96,6 @@ pub struct RegistryConfig {
     pub consistent_list_wait: Duration,
     /// Seed of UIDs, generated names and allocations; `None` = from the OS.
     pub seed: Option<u64>,
-    /// How often the namespace controller looks again at a Terminating
-    /// namespace whose content is still going (bound pods, finalizers).
-    pub namespace_resync: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -113,7 +107,6 @@ impl Default for RegistryConfig {
             bookmark_interval: Duration::from_secs(60),
             consistent_list_wait: Duration::from_secs(3),
             seed: None,
-            namespace_resync: Duration::from_secs(2),
         }
     }
 }
@@ -175,11 +168,8 @@ pub struct Registry {
     random: Random,
     config: RegistryConfig,
     caches: HashMap<&'static str, OnceCell<Arc<WatchCache>>>,
-    /// Stops the watch caches' store watches and the namespace controller
-    /// when the registry is dropped.
+    /// Stops the watch caches' store watches when the registry is dropped.
     stop: tokio_util::sync::CancellationToken,
-    /// Whether `bootstrap` has started the namespace controller.
-    namespace_controller: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Registry {
@@ -230,7 +220,6 @@ impl Registry {
             config,
             caches,
             stop: tokio_util::sync::CancellationToken::new(),
-            namespace_controller: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -274,8 +263,7 @@ impl Registry {
     /// Prepares a fresh or restarted API server: starts the watch caches,
     /// creates Kubernetes' system namespaces (`default`, `kube-system`,
     /// `kube-public`, `kube-node-lease`) when they are missing, as the
-    /// Kubernetes API server's bootstrap controller does, and starts the
-    /// namespace controller (once), which runs until the registry is dropped.
+    /// Kubernetes API server's bootstrap controller does.
     pub async fn bootstrap(self: &Arc<Self>) -> Result<(), ApiError> {
         self.start_watch_caches().await?;
         let namespaces = resources::lookup("namespaces").expect("namespaces are served");
@@ -292,7 +280,6 @@ impl Registry {
                 Err(e) => return Err(e),
             }
         }
-        self.start_namespace_controller();
         Ok(())
     }
 

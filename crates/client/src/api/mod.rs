@@ -32,7 +32,7 @@ use std::marker::PhantomData;
 use either::Either;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, Pod};
+use k8s_openapi::api::core::v1::{Binding, Namespace, Pod};
 use kube_core::params::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, ValidationDirective, WatchParams,
 };
@@ -370,6 +370,21 @@ impl Api<Pod> {
         self.create_subresource::<Value>("binding", name, params, data)
             .await?;
         Ok(())
+    }
+}
+
+impl Api<Namespace> {
+    /// Replaces the `spec.finalizers` of the namespace named `name` through
+    /// its `finalize` subresource, as the namespace controller does once the
+    /// namespace is empty: a Terminating namespace left with no finalizers
+    /// is removed. Refused with a Conflict while the namespace holds objects.
+    pub async fn finalize(
+        &self,
+        name: &str,
+        params: &PostParams,
+        namespace: &Namespace,
+    ) -> Result<Namespace, Error> {
+        self.update(name, "finalize", params, namespace).await
     }
 }
 

@@ -27,37 +27,30 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let slot = informers.get::<CronJob>()?;
     let cron_jobs = slot.store();
-    let q = queue.clone();
-    slot.on_any(move |cj| q.add(ObjectKey::of(cj.as_ref())));
+    slot.queue_keys(&queue);
     let slot = informers.get::<Job>()?;
     let jobs = slot.store();
-    let q: WorkQueue<ObjectKey> = queue.clone();
-    slot.on_any(move |job| {
-        if let Some(key) = controller_key(&job.metadata, "CronJob") {
-            q.add(key);
-        }
+    slot.queue_related(&queue, |job| {
+        controller_key(&job.metadata, "CronJob")
+            .into_iter()
+            .collect()
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         cron_jobs,
         jobs,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "cronjob",
-            queue,
-            workers,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "cronjob",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let Some(cron_job) = self.cron_jobs.get_key(key) else {
             return Ok(None);

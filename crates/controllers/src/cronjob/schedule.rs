@@ -1,96 +1,34 @@
-//! Cron schedules: five fields (minute, hour, day of month, month, day of
-//! week) with lists, ranges, steps and names, or a descriptor (`@hourly`,
-//! `@daily`, …), as robfig/cron v3's standard parser that Kubernetes uses;
-//! and the next time a schedule fires, in a time zone.
+//! When a cron schedule fires next, in a time zone. The schedule itself is
+//! parsed by skiff-api's [`skiff_api::admission::cron`], the parser admission
+//! validates `spec.schedule` with, so what the API accepts is what runs.
 
 use chrono::{
     DateTime, Datelike, Duration as ChronoDuration, NaiveDate, NaiveDateTime, TimeZone, Timelike,
 };
 use chrono_tz::Tz;
+use skiff_api::admission::cron;
 
-/// A field's bounds and names.
-struct Field {
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-}
-
-const MINUTE: Field = Field {
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: Field = Field {
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY_OF_MONTH: Field = Field {
-    min: 1,
-    max: 31,
-    names: &[],
-};
-const MONTH: Field = Field {
-    min: 1,
-    max: 12,
-    names: &[
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ],
-};
-const DAY_OF_WEEK: Field = Field {
-    min: 0,
-    max: 6,
-    names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
-};
-
-/// A parsed schedule: one bit per value each field allows.
+/// A parsed five-field schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Schedule {
-    minutes: u64,
-    hours: u64,
-    days_of_month: u64,
-    months: u64,
-    days_of_week: u64,
-    /// Day of month or day of week was `*`: then both must match (robfig's
-    /// rule); otherwise either may.
-    day_star: bool,
-}
+pub struct Schedule(cron::Schedule);
 
 impl Schedule {
-    /// Parses a schedule; the error names what is wrong.
+    /// Parses a schedule; the error names what is wrong. `@every <duration>`
+    /// passes admission but is not run: it has no fields to fire on.
     pub fn parse(spec: &str) -> Result<Schedule, String> {
-        let spec = spec.trim();
-        let expanded = match spec {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            s if s.starts_with('@') => return Err(format!("unrecognized descriptor: {s}")),
-            s => s,
-        };
-        let fields: Vec<&str> = expanded.split_whitespace().collect();
-        if fields.len() != 5 {
-            return Err(format!(
-                "expected exactly 5 fields, found {}: {spec}",
-                fields.len()
-            ));
+        match cron::parse(spec)? {
+            Some(schedule) => Ok(Schedule(schedule)),
+            None => Err(format!("unsupported descriptor: {}", spec.trim())),
         }
-        let star = |f: &str| f.starts_with('*') || f.starts_with('?');
-        Ok(Schedule {
-            minutes: bits(fields[0], &MINUTE)?,
-            hours: bits(fields[1], &HOUR)?,
-            days_of_month: bits(fields[2], &DAY_OF_MONTH)?,
-            months: bits(fields[3], &MONTH)?,
-            days_of_week: bits(fields[4], &DAY_OF_WEEK)?,
-            day_star: star(fields[2]) || star(fields[4]),
-        })
     }
 
     fn day_matches(&self, date: NaiveDate) -> bool {
-        let dom = self.days_of_month & (1 << date.day()) != 0;
-        let dow = self.days_of_week & (1 << date.weekday().num_days_from_sunday()) != 0;
-        if self.day_star {
+        let dom = self.0.days_of_month.contains(&date.day());
+        let dow = self
+            .0
+            .days_of_week
+            .contains(&date.weekday().num_days_from_sunday());
+        if self.0.day_star {
             dom && dow
         } else {
             dom || dow
@@ -106,7 +44,7 @@ impl Schedule {
         let limit = start + ChronoDuration::days(5 * 366);
         let mut t: NaiveDateTime = start;
         while t < limit {
-            if self.months & (1 << t.month()) == 0 {
+            if !self.0.months.contains(&t.month()) {
                 let (y, m) = if t.month() == 12 {
                     (t.year() + 1, 1)
                 } else {
@@ -119,11 +57,11 @@ impl Schedule {
                 t = t.date().succ_opt()?.and_hms_opt(0, 0, 0)?;
                 continue;
             }
-            if self.hours & (1 << t.hour()) == 0 {
+            if !self.0.hours.contains(&t.hour()) {
                 t = t.with_minute(0)? + ChronoDuration::hours(1);
                 continue;
             }
-            if self.minutes & (1 << t.minute()) == 0 {
+            if !self.0.minutes.contains(&t.minute()) {
                 t += ChronoDuration::minutes(1);
                 continue;
             }
@@ -135,71 +73,6 @@ impl Schedule {
         }
         None
     }
-}
-
-/// The bits one field allows: `*`, `?`, values, names, `a-b`, `/step`, lists.
-fn bits(field: &str, bounds: &Field) -> Result<u64, String> {
-    let mut bits = 0u64;
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((range, step)) => {
-                let step: u32 = step
-                    .parse()
-                    .map_err(|_| format!("failed to parse int from {step}"))?;
-                if step == 0 {
-                    return Err(format!("step of range should be a positive number: {part}"));
-                }
-                (range, Some(step))
-            }
-            None => (part, None),
-        };
-        let (low, high) = if range == "*" || range == "?" {
-            (bounds.min, bounds.max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a, bounds)?, value(b, bounds)?)
-        } else {
-            let v = value(range, bounds)?;
-            (v, if step.is_some() { bounds.max } else { v })
-        };
-        if low < bounds.min || high > bounds.max {
-            return Err(format!(
-                "end of range ({high}) above maximum ({}): {part}",
-                bounds.max
-            ));
-        }
-        if low > high {
-            return Err(format!(
-                "beginning of range ({low}) beyond end of range ({high}): {part}"
-            ));
-        }
-        let mut v = low;
-        while v <= high {
-            bits |= 1 << v;
-            v += step.unwrap_or(1);
-        }
-    }
-    Ok(bits)
-}
-
-fn value(text: &str, bounds: &Field) -> Result<u32, String> {
-    let lower = text.to_ascii_lowercase();
-    if let Some(i) = bounds.names.iter().position(|n| *n == lower) {
-        return Ok(i as u32 + bounds.min);
-    }
-    let v: u32 = text
-        .parse()
-        .map_err(|_| format!("failed to parse int from {text}"))?;
-    // Day of week 7 is Sunday too.
-    if bounds.names.first() == Some(&"sun") && v == 7 {
-        return Ok(0);
-    }
-    if v < bounds.min || v > bounds.max {
-        return Err(format!(
-            "value {v} out of range [{}, {}]: {text}",
-            bounds.min, bounds.max
-        ));
-    }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -237,9 +110,9 @@ mod tests {
             utc(2026, 2, 1, 12, 0)
         );
         assert_eq!(
-            next("0 0 * * 7", utc(2026, 1, 1, 0, 0)),
+            next("0 0 * * 0", utc(2026, 1, 1, 0, 0)),
             utc(2026, 1, 4, 0, 0),
-            "7 is Sunday"
+            "0 is Sunday"
         );
     }
 
@@ -301,7 +174,7 @@ mod tests {
             .contains("exactly 5 fields"));
         assert!(Schedule::parse("61 * * * *")
             .unwrap_err()
-            .contains("out of range"));
+            .contains("above maximum"));
         assert!(Schedule::parse("*/0 * * * *")
             .unwrap_err()
             .contains("positive"));

@@ -2,7 +2,6 @@
 //! ReplicaSets, a queue of Deployment keys, workers applying
 //! [`super::reconcile`]'s plan.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -25,22 +24,25 @@ struct Controller {
     sets: Store<ReplicaSet>,
 }
 
-fn queue_for(deployments: &Store<Deployment>, queue: &WorkQueue<ObjectKey>, rs: &ReplicaSet) {
+/// The Deployment controlling `rs`, or else those whose selector matches it.
+fn deployments_of(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectKey> {
     if let Some(key) = controller_key(&rs.metadata, "Deployment") {
-        queue.add(key);
-        return;
+        return vec![key];
     }
     let namespace = rs.metadata.namespace.clone().unwrap_or_default();
     let labels = meta::labels(&rs.metadata);
-    for d in deployments.by_index(BY_NAMESPACE, &namespace) {
-        let selector = d
-            .spec
-            .as_ref()
-            .and_then(|s| meta::selector(Some(&s.selector)).ok());
-        if selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
-            queue.add(ObjectKey::of(d.as_ref()));
-        }
-    }
+    deployments
+        .by_index(BY_NAMESPACE, &namespace)
+        .into_iter()
+        .filter(|d| {
+            let selector = d
+                .spec
+                .as_ref()
+                .and_then(|s| meta::selector(Some(&s.selector)).ok());
+            selector.is_some_and(|s| !s.is_empty() && s.matches(&labels))
+        })
+        .map(|d| ObjectKey::of(d.as_ref()))
+        .collect()
 }
 
 /// Registers the controller's handlers; the runner starts its workers.
@@ -48,40 +50,27 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let slot = informers.get::<Deployment>()?;
     let deployments = slot.store();
-    let q = queue.clone();
-    slot.on_any(move |d| q.add(ObjectKey::of(d.as_ref())));
+    slot.queue_keys(&queue);
     let slot = informers.get::<ReplicaSet>()?;
     let sets = slot.store();
-    let (q, d) = (queue.clone(), deployments.clone());
-    slot.on_add(move |rs| queue_for(&d, &q, rs));
-    let (q, d) = (queue.clone(), deployments.clone());
-    slot.on_update(move |old, new| {
-        queue_for(&d, &q, old);
-        queue_for(&d, &q, new);
-    });
-    let (q, d) = (queue.clone(), deployments.clone());
-    slot.on_delete(move |rs| queue_for(&d, &q, rs));
-    let controller = Arc::new(Controller {
+    let d = deployments.clone();
+    slot.queue_related(&queue, move |rs| deployments_of(&d, rs));
+    let controller = Controller {
         ctx: ctx.clone(),
         deployments,
         sets,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "deployment",
-            queue,
-            workers,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "deployment",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let Some(deployment) = self.deployments.get_key(key) else {
             return Ok(None);

@@ -1,7 +1,6 @@
 //! The Endpoints and EndpointSlice controllers' shell: informers on
 //! Services, Pods, Endpoints and EndpointSlices, a queue of Service keys.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
@@ -22,20 +21,23 @@ struct Controller {
     slices: Store<EndpointSlice>,
 }
 
-/// Queues every Service in the pod's namespace whose selector matches it.
-fn queue_services(services: &Store<Service>, queue: &WorkQueue<ObjectKey>, pod: &Pod) {
+/// Every Service in the pod's namespace whose selector matches it.
+fn services_of(services: &Store<Service>, pod: &Pod) -> Vec<ObjectKey> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let labels = crate::meta::labels(&pod.metadata);
-    for service in services.by_index(BY_NAMESPACE, &namespace) {
-        let selector = service
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .filter(|s| !s.is_empty());
-        if selector.is_some_and(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v))) {
-            queue.add(ObjectKey::of(service.as_ref()));
-        }
-    }
+    services
+        .by_index(BY_NAMESPACE, &namespace)
+        .into_iter()
+        .filter(|service| {
+            let selector = service
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .filter(|s| !s.is_empty());
+            selector.is_some_and(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        })
+        .map(|service| ObjectKey::of(service.as_ref()))
+        .collect()
 }
 
 /// Registers the controller's handlers; the runner starts its workers.
@@ -43,19 +45,11 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let slot = informers.get::<Service>()?;
     let services = slot.store();
-    let q = queue.clone();
-    slot.on_any(move |s| q.add(ObjectKey::of(s.as_ref())));
+    slot.queue_keys(&queue);
     let slot = informers.get::<Pod>()?;
     let pods = slot.store();
-    let (q, s) = (queue.clone(), services.clone());
-    slot.on_add(move |pod| queue_services(&s, &q, pod));
-    let (q, s) = (queue.clone(), services.clone());
-    slot.on_update(move |old, new| {
-        queue_services(&s, &q, old);
-        queue_services(&s, &q, new);
-    });
-    let (q, s) = (queue.clone(), services.clone());
-    slot.on_delete(move |pod| queue_services(&s, &q, pod));
+    let s = services.clone();
+    slot.queue_related(&queue, move |pod| services_of(&s, pod));
     let endpoints = informers.get::<Endpoints>()?.store();
     let slot = informers.get::<EndpointSlice>()?;
     let slices = slot.store();
@@ -73,29 +67,24 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             ));
         }
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         services,
         pods,
         endpoints,
         slices,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "endpoints",
-            queue,
-            workers,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "endpoints",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let endpoints_api: Api<Endpoints> =
             Api::namespaced(self.ctx.client.clone(), &key.namespace);

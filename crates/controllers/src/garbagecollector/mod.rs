@@ -1,6 +1,6 @@
-//! The garbage collector's decisions: which objects go, or lose owner
-//! references, because of their owners — over a dependency graph of every
-//! object, as Kubernetes' `GarbageCollector` (pkg/controller/garbagecollector/).
+//! The garbage collector: which objects go, or lose owner references,
+//! because of their owners — over a dependency graph of every object, as
+//! Kubernetes' `GarbageCollector` (pkg/controller/garbagecollector/).
 //!
 //! - A dependent all of whose owners are gone is deleted (Background); one
 //!   with some owners gone loses the dangling references.
@@ -10,13 +10,28 @@
 //! - An owner being deleted with the `foregroundDeletion` finalizer
 //!   (Foreground) has its dependents deleted first (Foreground themselves
 //!   when they own others); the finalizer goes once no dependent with
-//!   `blockOwnerDeletion: true` remains.
+//!   `blockOwnerDeletion: true` remains. A dependent that another, "solid"
+//!   owner still keeps only loses its reference instead.
+//!
+//! See <https://kubernetes.io/docs/concepts/architecture/garbage-collection/>.
+//!
+//! # Layout
+//! - this file: the pure core — a [`Graph`] of objects by uid with the
+//!   reverse (owner → dependents) index, kept up to date one object at a
+//!   time, and [`Graph::decide`], what to do about one object now.
+//! - `controller.rs`: the shell — an informer per discovered resource feeds
+//!   the graph; workers take uids off a queue, confirm with live reads and
+//!   write.
 //!
 //! # Caveats
-//! Only the pure graph is built: there is no shell yet, so the manager does
-//! not run a garbage collector. "Gone" is judged from the graph; the shell
-//! must confirm an owner's absence with a live read (by uid) before deleting,
-//! as Kubernetes' `attemptToDeleteItem` does, because caches lag.
+//! "Gone" is first judged from the graph; the shell confirms an owner's
+//! absence with a live read (by name, compared by uid) before deleting or
+//! removing a reference, as Kubernetes' `attemptToDeleteItem` does, because
+//! caches lag. The shell watches whole objects (no metadata-only informers),
+//! so an object the manager already caches for another controller is cached
+//! twice. Events are not watched, as in Kubernetes' default ignored resources.
+
+pub(crate) mod controller;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +61,14 @@ pub struct Object {
     pub finalizers: Vec<String>,
     /// Whether `metadata.deletionTimestamp` is set.
     pub deleting: bool,
+    /// `metadata.resourceVersion`, to guard the writes decided from this state.
+    pub resource_version: String,
+}
+
+impl Object {
+    fn has_finalizer(&self, finalizer: &str) -> bool {
+        self.finalizers.iter().any(|f| f == finalizer)
+    }
 }
 
 /// How a dependent is deleted.
@@ -68,34 +91,120 @@ pub enum Action {
     RemoveFinalizer(String, &'static str),
 }
 
-/// What the garbage collector does now, given every object (sorted).
-pub fn reconcile(objects: &[Object]) -> Vec<Action> {
-    let by_uid: BTreeMap<&str, &Object> = objects.iter().map(|o| (o.uid.as_str(), o)).collect();
-    let mut dependents: BTreeMap<&str, Vec<&Object>> = BTreeMap::new();
-    for object in objects {
+/// Every object known, by uid, and who depends on whom.
+#[derive(Debug, Default)]
+pub struct Graph {
+    objects: BTreeMap<String, Object>,
+    /// Owner uid → the uids of the objects that reference it. An owner may
+    /// be here before (or without) being in `objects`.
+    dependents: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    /// The object with this uid, if the graph holds it.
+    pub fn get(&self, uid: &str) -> Option<&Object> {
+        self.objects.get(uid)
+    }
+
+    /// Whether the graph holds an object with this uid.
+    pub fn contains(&self, uid: &str) -> bool {
+        self.objects.contains_key(uid)
+    }
+
+    /// Records `object` as it is now; answers the uids whose decisions may
+    /// have changed: the object, its owners before and after (an owner
+    /// waiting for its dependents), and its dependents (no longer dangling).
+    pub fn upsert(&mut self, object: Object) -> BTreeSet<String> {
+        let mut touched = BTreeSet::from([object.uid.clone()]);
+        if let Some(old) = self.objects.remove(&object.uid) {
+            self.unlink(&old);
+            touched.extend(old.owners.iter().map(|r| r.uid.clone()));
+        } else {
+            touched.extend(self.dependents_of(&object.uid));
+        }
         for owner in &object.owners {
-            dependents
-                .entry(owner.uid.as_str())
+            touched.insert(owner.uid.clone());
+            self.dependents
+                .entry(owner.uid.clone())
                 .or_default()
-                .push(object);
+                .insert(object.uid.clone());
+        }
+        self.objects.insert(object.uid.clone(), object);
+        touched
+    }
+
+    /// Forgets the object with this uid; answers the uids whose decisions may
+    /// have changed: its owners and its dependents.
+    pub fn remove(&mut self, uid: &str) -> BTreeSet<String> {
+        let Some(old) = self.objects.remove(uid) else {
+            return BTreeSet::new();
+        };
+        self.unlink(&old);
+        let mut touched: BTreeSet<String> = old.owners.iter().map(|r| r.uid.clone()).collect();
+        touched.extend(self.dependents_of(uid));
+        touched
+    }
+
+    fn unlink(&mut self, object: &Object) {
+        for owner in &object.owners {
+            if let Some(set) = self.dependents.get_mut(&owner.uid) {
+                set.remove(&object.uid);
+                if set.is_empty() {
+                    self.dependents.remove(&owner.uid);
+                }
+            }
         }
     }
-    let mut actions = BTreeSet::new();
-    for owner in objects.iter().filter(|o| o.deleting) {
-        let deps = dependents
-            .get(owner.uid.as_str())
-            .cloned()
-            .unwrap_or_default();
-        if owner.finalizers.iter().any(|f| f == ORPHAN) {
+
+    fn dependents_of(&self, uid: &str) -> Vec<String> {
+        self.dependents
+            .get(uid)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn dependents(&self, uid: &str) -> Vec<&Object> {
+        self.dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.objects.get(d))
+            .collect()
+    }
+
+    /// What to do now about the object with this uid: as an owner being
+    /// deleted (orphan or delete its dependents, then drop its finalizer),
+    /// and as a dependent (go with its owners, or lose dangling references).
+    pub fn decide(&self, uid: &str) -> Vec<Action> {
+        let Some(object) = self.objects.get(uid) else {
+            return Vec::new();
+        };
+        let mut actions = BTreeSet::new();
+        if object.deleting {
+            self.as_owner(object, &mut actions);
+        } else {
+            self.as_dependent(object, &mut actions);
+        }
+        actions.into_iter().collect()
+    }
+
+    fn as_owner(&self, owner: &Object, actions: &mut BTreeSet<Action>) {
+        let deps = self.dependents(&owner.uid);
+        if owner.has_finalizer(ORPHAN) {
             for d in &deps {
                 actions.insert(Action::RemoveOwners(d.uid.clone(), vec![owner.uid.clone()]));
             }
             if deps.is_empty() {
                 actions.insert(Action::RemoveFinalizer(owner.uid.clone(), ORPHAN));
             }
-        } else if owner.finalizers.iter().any(|f| f == FOREGROUND) {
+        } else if owner.has_finalizer(FOREGROUND) {
             for d in deps.iter().filter(|d| !d.deleting) {
-                let propagation = if dependents.contains_key(d.uid.as_str()) {
+                if self.has_solid_owner(d, &owner.uid) {
+                    // Another owner keeps it: it only lets go of this one.
+                    actions.insert(Action::RemoveOwners(d.uid.clone(), vec![owner.uid.clone()]));
+                    continue;
+                }
+                let propagation = if self.dependents.contains_key(&d.uid) {
                     Propagation::Foreground
                 } else {
                     Propagation::Background
@@ -112,14 +221,28 @@ pub fn reconcile(objects: &[Object]) -> Vec<Action> {
             }
         }
     }
-    for object in objects
-        .iter()
-        .filter(|o| !o.deleting && !o.owners.is_empty())
-    {
+
+    /// Whether `dependent` has an owner other than `except` that exists and
+    /// is not itself waiting for its dependents to go (Kubernetes' "solid"
+    /// owners, as opposed to dangling and waiting ones).
+    fn has_solid_owner(&self, dependent: &Object, except: &str) -> bool {
+        dependent.owners.iter().any(|r| {
+            r.uid != except
+                && self
+                    .objects
+                    .get(&r.uid)
+                    .is_some_and(|o| !(o.deleting && o.has_finalizer(FOREGROUND)))
+        })
+    }
+
+    fn as_dependent(&self, object: &Object, actions: &mut BTreeSet<Action>) {
+        if object.owners.is_empty() {
+            return;
+        }
         let absent: Vec<String> = object
             .owners
             .iter()
-            .filter(|r| !by_uid.contains_key(r.uid.as_str()))
+            .filter(|r| !self.objects.contains_key(&r.uid))
             .map(|r| r.uid.clone())
             .collect();
         if absent.len() == object.owners.len() {
@@ -128,92 +251,18 @@ pub fn reconcile(objects: &[Object]) -> Vec<Action> {
             actions.insert(Action::RemoveOwners(object.uid.clone(), absent));
         }
     }
-    actions.into_iter().collect()
+}
+
+/// What the garbage collector does now, given every object: the decisions
+/// about each, together and sorted.
+pub fn reconcile(objects: &[Object]) -> Vec<Action> {
+    let mut graph = Graph::default();
+    for object in objects {
+        graph.upsert(object.clone());
+    }
+    let all: BTreeSet<Action> = objects.iter().flat_map(|o| graph.decide(&o.uid)).collect();
+    all.into_iter().collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn object(uid: &str, owners: &[(&str, bool)]) -> Object {
-        Object {
-            uid: uid.into(),
-            kind: "Pod".into(),
-            name: uid.into(),
-            owners: owners
-                .iter()
-                .map(|(owner, block)| OwnerReference {
-                    uid: owner.to_string(),
-                    block_owner_deletion: Some(*block),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
-
-    fn deleting(mut o: Object, finalizer: &str) -> Object {
-        o.deleting = true;
-        o.finalizers = vec![finalizer.into()];
-        o
-    }
-
-    #[test]
-    fn dependents_of_a_vanished_owner_are_deleted_in_the_background() {
-        let pod = object("pod", &[("rs", true)]);
-        assert_eq!(
-            reconcile(&[pod]),
-            [Action::Delete("pod".into(), Propagation::Background)]
-        );
-    }
-
-    #[test]
-    fn a_dependent_with_a_living_owner_only_loses_the_dangling_reference() {
-        let owner = object("cm", &[]);
-        let pod = object("pod", &[("cm", false), ("gone", false)]);
-        assert_eq!(
-            reconcile(&[owner, pod]),
-            [Action::RemoveOwners("pod".into(), vec!["gone".into()])]
-        );
-    }
-
-    #[test]
-    fn orphan_removes_references_then_the_finalizer() {
-        let rs = deleting(object("rs", &[]), ORPHAN);
-        let pod = object("pod", &[("rs", true)]);
-        assert_eq!(
-            reconcile(&[rs.clone(), pod]),
-            [Action::RemoveOwners("pod".into(), vec!["rs".into()])]
-        );
-        assert_eq!(
-            reconcile(&[rs]),
-            [Action::RemoveFinalizer("rs".into(), ORPHAN)]
-        );
-    }
-
-    #[test]
-    fn foreground_deletes_dependents_first_and_waits_for_blocking_ones() {
-        let deploy = deleting(object("d", &[]), FOREGROUND);
-        let rs = object("rs", &[("d", true)]);
-        let pod = object("pod", &[("rs", true)]);
-        assert_eq!(
-            reconcile(&[deploy.clone(), rs.clone(), pod]),
-            [Action::Delete("rs".into(), Propagation::Foreground)],
-            "the ReplicaSet owns pods, so it goes in the foreground too"
-        );
-        let going = deleting(rs, FOREGROUND);
-        assert_eq!(
-            reconcile(&[deploy.clone(), going]),
-            [Action::RemoveFinalizer("rs".into(), FOREGROUND)],
-            "the ReplicaSet's pods are gone, so it may go; the Deployment still waits for it"
-        );
-        let loose = object("cm", &[("d", false)]);
-        assert_eq!(
-            reconcile(&[deploy, loose]),
-            [
-                Action::Delete("cm".into(), Propagation::Background),
-                Action::RemoveFinalizer("d".into(), FOREGROUND),
-            ]
-        );
-    }
-}
+mod tests;

@@ -20,8 +20,9 @@ use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::expectations::Expectations;
 use crate::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::meta;
 use crate::worker;
-use crate::{meta, writes};
+use crate::writes::{self, lock};
 
 struct Controller {
     ctx: Context,
@@ -30,18 +31,13 @@ struct Controller {
     expectations: Arc<Mutex<Expectations<ObjectKey>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Registers the controller's handlers; the runner starts its workers.
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
     let slot = informers.get::<Job>()?;
     let jobs = slot.store();
-    let q = queue.clone();
-    slot.on_any(move |job| q.add(ObjectKey::of(job.as_ref())));
+    slot.queue_keys(&queue);
     let slot = informers.get::<Pod>()?;
     let pods = slot.store();
     let (q, e) = (queue.clone(), expectations.clone());
@@ -71,22 +67,18 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             q.add(key);
         }
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         jobs,
         pods,
         expectations,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run("job", queue, workers, shutdown, move |key| {
-            let controller = controller.clone();
-            async move { controller.sync(&key).await }
-        }))
-    }))
+    };
+    Ok(worker::runner("job", queue, ctx.config.workers, controller))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
@@ -142,7 +134,7 @@ impl Controller {
         remove_finalizers(&pod_api, &finalizers).await?;
         // 3. Then pods are created and deleted.
         self.create(key, &job, &pod_api, &plan.create, now).await?;
-        self.delete(key, &pod_api, &plan.delete, now).await?;
+        writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
         if plan.delete_job {
             let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
             let params = DeleteParams {
@@ -157,7 +149,9 @@ impl Controller {
         }
         Ok(plan.requeue_after)
     }
+}
 
+impl Controller {
     /// A Job that is gone leaves its pods' finalizers behind: remove them, so
     /// the pods can go too.
     async fn release_orphans(
@@ -215,30 +209,6 @@ impl Controller {
             }
         }
         Ok(())
-    }
-
-    async fn delete(
-        &self,
-        key: &ObjectKey,
-        api: &Api<Pod>,
-        names: &[String],
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        lock(&self.expectations).expect(key, 0, names.len(), now);
-        let deletes = names.iter().map(|name| {
-            let (api, expectations, key) = (api.clone(), self.expectations.clone(), key.clone());
-            async move {
-                let result = writes::delete(&api, name, &DeleteParams::default()).await;
-                if result.is_err() {
-                    lock(&expectations).deletion_observed(&key);
-                }
-                result
-            }
-        });
-        writes::all("pod deletions", deletes.collect()).await
     }
 }
 

@@ -9,12 +9,25 @@
 //! condition, and once nothing remains removes its finalizer through the
 //! namespace's `finalize` subresource.
 //!
+//! A round whose deletes fail reports them in the
+//! `NamespaceDeletionContentFailure` condition and is tried again.
+//!
+//! # Layout
+//! - this file: the pure decisions — [`reconcile`] (what to delete, whether
+//!   to finalize), [`content_failure`] and [`merge_conditions`].
+//! - `controller.rs`: the shell — an informer on Namespaces, and per
+//!   Terminating namespace a round over every discovered namespaced resource.
+//!
 //! # Caveats
-//! Only the decision is built: there is no shell yet (the client has no
-//! `finalize` call), and the API server's own small namespace finalizer
-//! (`registry/namespace.rs`) still does the work.
+//! Objects are deleted one by one (no `deletecollection`); a round with
+//! content left is repeated every [`RESYNC`] rather than on the content's
+//! own events; no `NamespaceFinalizersRemaining` or discovery-failure
+//! conditions.
+
+pub(crate) mod controller;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -22,6 +35,10 @@ use k8s_openapi::jiff::Timestamp;
 
 /// The finalizer the namespace controller owns.
 pub const FINALIZER: &str = "kubernetes";
+
+/// How soon a namespace whose content is still going is looked at again
+/// (pods in their grace period, objects with finalizers).
+pub const RESYNC: Duration = Duration::from_secs(1);
 
 /// What one round of a namespace's deletion does.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -58,7 +75,7 @@ pub fn reconcile(
         NamespaceCondition {
             type_: "NamespaceContentRemaining".into(),
             status: "False".into(),
-            reason: Some("ContentDeleted".into()),
+            reason: Some("ContentRemoved".into()),
             message: Some("All content successfully removed".into()),
             last_transition_time: Some(Time(now)),
         }
@@ -83,6 +100,56 @@ pub fn reconcile(
         finalize: left.is_empty(),
         condition: Some(condition),
     }
+}
+
+/// The `NamespaceDeletionContentFailure` condition after a round whose
+/// deletes failed with `failures` (one message per failed resource).
+pub fn content_failure(failures: &[String], now: Timestamp) -> NamespaceCondition {
+    let (status, reason, message) = if failures.is_empty() {
+        (
+            "False",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization".to_string(),
+        )
+    } else {
+        (
+            "True",
+            "ContentDeletionFailed",
+            format!(
+                "Failed to delete all resource types, {} remaining: {}",
+                failures.len(),
+                failures.join(", ")
+            ),
+        )
+    };
+    NamespaceCondition {
+        type_: "NamespaceDeletionContentFailure".into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: Some(message),
+        last_transition_time: Some(Time(now)),
+    }
+}
+
+/// `existing` conditions with `updates` written over those of the same type;
+/// a condition whose status did not change keeps its `lastTransitionTime`.
+pub fn merge_conditions(
+    existing: &[NamespaceCondition],
+    updates: Vec<NamespaceCondition>,
+) -> Vec<NamespaceCondition> {
+    let mut merged = existing.to_vec();
+    for mut update in updates {
+        match merged.iter_mut().find(|c| c.type_ == update.type_) {
+            Some(current) => {
+                if current.status == update.status {
+                    update.last_transition_time = current.last_transition_time.clone();
+                }
+                *current = update;
+            }
+            None => merged.push(update),
+        }
+    }
+    merged
 }
 
 #[cfg(test)]
@@ -130,5 +197,42 @@ mod tests {
         ns.metadata.deletion_timestamp = None;
         let remaining = BTreeMap::from([("pods".to_string(), 2)]);
         assert_eq!(reconcile(&ns, &remaining, at(5)), Plan::default());
+    }
+
+    #[test]
+    fn failed_deletes_are_named_in_the_content_failure_condition() {
+        let failed = content_failure(&["pods: the server is unavailable".into()], at(5));
+        assert_eq!(failed.status, "True");
+        assert_eq!(
+            failed.message.as_deref(),
+            Some(
+                "Failed to delete all resource types, 1 remaining: pods: the server is unavailable"
+            )
+        );
+        let fine = content_failure(&[], at(6));
+        assert_eq!(
+            (fine.status.as_str(), fine.reason.as_deref()),
+            ("False", Some("ContentDeleted"))
+        );
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_while_its_status_holds() {
+        let remaining = BTreeMap::from([("pods".to_string(), 2)]);
+        let first = reconcile(&terminating(), &remaining, at(5))
+            .condition
+            .unwrap();
+        let later = reconcile(&terminating(), &remaining, at(9))
+            .condition
+            .unwrap();
+        let merged = merge_conditions(&[first], vec![later, content_failure(&[], at(9))]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].last_transition_time, Some(Time(at(5))));
+        let emptied = reconcile(&terminating(), &BTreeMap::new(), at(12))
+            .condition
+            .unwrap();
+        let merged = merge_conditions(&merged, vec![emptied]);
+        assert_eq!(merged[0].status, "False");
+        assert_eq!(merged[0].last_transition_time, Some(Time(at(12))));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use skiff_client::{Api, DeleteParams, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
+use skiff_client::{Api, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
 
 use crate::clock::now;
 use crate::context::{Context, Runner};
@@ -15,7 +15,8 @@ use crate::error::Error;
 use crate::expectations::Expectations;
 use crate::informers::{controller_key, Informers, BY_NAMESPACE};
 use crate::worker;
-use crate::{meta, pods, writes};
+use crate::writes::{self, lock};
+use crate::{meta, pods};
 
 struct Controller {
     ctx: Context,
@@ -45,8 +46,7 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
     let set_slot = informers.get::<ReplicaSet>()?;
     let sets = set_slot.store();
-    let q = queue.clone();
-    set_slot.on_any(move |rs| q.add(ObjectKey::of(rs.as_ref())));
+    set_slot.queue_keys(&queue);
     let pod_slot = informers.get::<Pod>()?;
     let pods_store = pod_slot.store();
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
@@ -86,32 +86,23 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             q.add(key);
         }
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         sets,
         pods: pods_store,
         expectations,
-    });
-    let workers = ctx.config.workers;
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "replicaset",
-            queue,
-            workers,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner(
+        "replicaset",
+        queue,
+        ctx.config.workers,
+        controller,
+    ))
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
 
-impl Controller {
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let Some(rs) = self.sets.get_key(key) else {
             lock(&self.expectations).forget(key);
@@ -151,7 +142,7 @@ impl Controller {
         });
         writes::all("releases", releases.collect()).await?;
         self.create(key, &rs, &pod_api, plan.create, now).await?;
-        self.delete(key, &pod_api, &plan.delete, now).await?;
+        writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
         if !meta::same(&rs.status, &Some(plan.status.clone())) {
             let mut next = rs.as_ref().clone();
             next.status = Some(plan.status);
@@ -165,7 +156,9 @@ impl Controller {
         }
         Ok(plan.requeue_after)
     }
+}
 
+impl Controller {
     /// Creates `count` pods in slow-start batches; a failing batch stops the
     /// rest, and the pods never created are no longer expected.
     async fn create(
@@ -212,29 +205,5 @@ impl Controller {
             }
         }
         Ok(())
-    }
-
-    async fn delete(
-        &self,
-        key: &ObjectKey,
-        api: &Api<Pod>,
-        names: &[String],
-        now: k8s_openapi::jiff::Timestamp,
-    ) -> Result<(), Error> {
-        if names.is_empty() {
-            return Ok(());
-        }
-        lock(&self.expectations).expect(key, 0, names.len(), now);
-        let deletes = names.iter().map(|name| {
-            let (api, expectations, key) = (api.clone(), self.expectations.clone(), key.clone());
-            async move {
-                let result = writes::delete(&api, name, &DeleteParams::default()).await;
-                if result.is_err() {
-                    lock(&expectations).deletion_observed(&key);
-                }
-                result
-            }
-        });
-        writes::all("pod deletions", deletes.collect()).await
     }
 }

@@ -1,7 +1,6 @@
 //! The ServiceAccount controller's shell: informers on Namespaces and
 //! ServiceAccounts, a queue of namespace names.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -36,26 +35,17 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
             sa.metadata.namespace.as_deref().unwrap_or(""),
         ))
     });
-    let controller = Arc::new(Controller {
+    let controller = Controller {
         ctx: ctx.clone(),
         namespaces,
         accounts,
-    });
-    Ok(Box::new(move |shutdown| {
-        Box::pin(worker::run(
-            "serviceaccount",
-            queue,
-            1,
-            shutdown,
-            move |key| {
-                let controller = controller.clone();
-                async move { controller.sync(&key).await }
-            },
-        ))
-    }))
+    };
+    Ok(worker::runner("serviceaccount", queue, 1, controller))
 }
 
-impl Controller {
+impl worker::Reconciler for Controller {
+    type Key = ObjectKey;
+
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let Some(namespace) = self.namespaces.get_key(key) else {
             return Ok(None);

@@ -2,7 +2,6 @@
 //! API server only, so each test runs its own manager — and a stand-in
 //! for kubelets that writes pod status directly.
 
-use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
@@ -13,6 +12,8 @@ use skiff_controllers::Config;
 use skiff_testing::TestCluster;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use skiff_testing::eventually;
 
 pub struct Cluster {
     inner: TestCluster,
@@ -76,22 +77,6 @@ impl Manager {
         self.shutdown.cancel();
         let _ = self.task.await;
     }
-}
-
-/// Polls `check` every 20 ms until it holds; panics with `what` after a
-/// generous bound (the bound only stops a hung test).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..3000 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 /// What the stand-in kubelet does with a pod.

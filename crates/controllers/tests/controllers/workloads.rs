@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{eventually, kubelet, Cluster, Manager, Outcome};
 
-fn labels(app: &str) -> BTreeMap<String, String> {
+pub(crate) fn labels(app: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("app".to_string(), app.to_string())])
 }
 
-fn template(app: &str, image: &str) -> PodTemplateSpec {
+pub(crate) fn template(app: &str, image: &str) -> PodTemplateSpec {
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels(app)),
@@ -34,7 +34,7 @@ fn template(app: &str, image: &str) -> PodTemplateSpec {
     }
 }
 
-fn meta(name: &str) -> ObjectMeta {
+pub(crate) fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
         namespace: Some("default".into()),
@@ -42,7 +42,7 @@ fn meta(name: &str) -> ObjectMeta {
     }
 }
 
-async fn active_pods(pods: &Api<Pod>, app: &str) -> Vec<Pod> {
+pub(crate) async fn active_pods(pods: &Api<Pod>, app: &str) -> Vec<Pod> {
     let list = pods
         .list(&ListParams::default().labels(&format!("app={app}")))
         .await
@@ -109,7 +109,7 @@ async fn a_replica_set_keeps_its_replicas_across_a_manager_restart() {
     manager.stop().await;
 }
 
-fn deployment(replicas: i32, image: &str) -> Deployment {
+pub(crate) fn deployment(replicas: i32, image: &str) -> Deployment {
     Deployment {
         metadata: meta("api"),
         spec: Some(DeploymentSpec {

@@ -1,11 +1,11 @@
 //! An API server for one test: skiff-testing's TestCluster with the store and
 //! the API server only, so each test runs its own kubelet.
 
-use std::time::Duration;
-
 use skiff_apiserver::RegistryConfig;
 use skiff_client::Client;
 use skiff_testing::TestCluster;
+
+pub use skiff_testing::eventually;
 
 pub struct Cluster {
     pub client: Client,
@@ -28,22 +28,6 @@ impl Cluster {
             _inner: inner,
         }
     }
-}
-
-/// Polls `check` every 50 ms until it returns `Some`; panics with `what`
-/// after a generous bound (the bound only stops a hung test).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..1200 {
-        if let Some(value) = check().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("never happened: {what}");
 }
 
 /// One plain HTTP/1.1 request (`Connection: close`); the status code and body.

@@ -2,8 +2,6 @@
 //! it, and clients over the API server's in-process channel; and a scheduler
 //! running on it until the test ends.
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 use skiff_apiserver::RegistryConfig;
@@ -11,6 +9,8 @@ use skiff_client::{Api, Client, PostParams};
 use skiff_scheduler::scheduler::{run, Config};
 use skiff_testing::TestCluster;
 use tokio_util::sync::CancellationToken;
+
+pub use skiff_testing::eventually;
 
 /// The store and the API server only: each test starts its own scheduler.
 pub struct Cluster {
@@ -92,20 +92,4 @@ pub fn pod(name: &str, cpu: &str) -> serde_json::Value {
         "metadata": {"name": name, "namespace": "default"},
         "spec": {"containers": [{"name": "app", "image": "pause", "resources": {"requests": {"cpu": cpu}}}]},
     })
-}
-
-/// Polls `check` every 20 ms until it holds; panics with `what` after a
-/// generous bound (the machine may be slow; the bound only stops a hung test).
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..1500 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never happened: {what}");
 }

@@ -10,8 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::api::{self, Workload};
 use super::common::{normalize_endpoint, parse_duration, BenchError, Op, OutputFormat};
-use super::kv;
-use super::scheduler;
+use super::{controllers, kv, scheduler};
 
 /// The benchmarks `skiff bench` can run.
 #[derive(Debug, Subcommand)]
@@ -24,6 +23,9 @@ pub enum BenchCommand {
     Pods(super::pods::PodsArgs),
     /// Pods scheduled and bound per second, against an in-process API server and store.
     Scheduler(SchedulerArgs),
+    /// The controllers at scale in an in-process cluster of hollow nodes:
+    /// a ReplicaSet scale-up and a Deployment rollout.
+    Controllers(ControllersArgs),
 }
 
 /// The flags of `skiff bench scheduler`; defaults come from [`scheduler::Config::default`].
@@ -52,6 +54,32 @@ impl SchedulerArgs {
             nodes: self.nodes,
             pods: self.pods,
             events: !self.no_events,
+        }
+    }
+}
+
+/// The flags of `skiff bench controllers`; defaults from [`controllers::Config::default`].
+#[derive(Debug, Args)]
+pub struct ControllersArgs {
+    /// Hollow nodes (kubelets whose containers run nothing).
+    #[arg(long, default_value_t = controllers::Config::default().nodes)]
+    pub nodes: usize,
+    /// Pods the ReplicaSet is scaled up to.
+    #[arg(long, default_value_t = controllers::Config::default().pods)]
+    pub pods: i32,
+    /// Pods of the Deployment whose image is rolled out.
+    #[arg(long, default_value_t = controllers::Config::default().rollout_pods)]
+    pub rollout_pods: i32,
+}
+
+impl ControllersArgs {
+    /// The benchmark's configuration.
+    pub fn config(&self) -> controllers::Config {
+        controllers::Config {
+            nodes: self.nodes,
+            pods: self.pods,
+            rollout_pods: self.rollout_pods,
+            ..controllers::Config::default()
         }
     }
 }
@@ -324,6 +352,25 @@ mod tests {
             .config()
             .unwrap_err();
         assert!(err.to_string().contains("TLS"), "{err}");
+    }
+
+    #[test]
+    fn bench_controllers_takes_the_scale_of_the_issue_by_default() {
+        let args = match parse(&["controllers", "--nodes", "3"]).unwrap() {
+            BenchCommand::Controllers(args) => args,
+            other => panic!("parsed as {other:?}"),
+        };
+        let config = args.config();
+        assert_eq!(
+            (config.nodes, config.pods, config.rollout_pods),
+            (3, 10_000, 1_000)
+        );
+        assert!(config.validate().is_ok());
+        let none = match parse(&["controllers", "--pods", "0"]).unwrap() {
+            BenchCommand::Controllers(args) => args.config(),
+            other => panic!("parsed as {other:?}"),
+        };
+        assert!(none.validate().is_err());
     }
 
     fn bench_api(flags: &[&str]) -> ApiArgs {

@@ -33,6 +33,8 @@
 //!   runtime, and memory per hollow node.
 //! - [`scheduler`]: `skiff bench scheduler`, pods scheduled and bound per second by the
 //!   scheduler against an API server and store it starts in-process.
+//! - [`controllers`]: `skiff bench controllers`, a ReplicaSet scale-up and a Deployment
+//!   rollout in an in-process cluster of hollow nodes.
 //!
 //! # Where to start
 //! [`run`] reads top to bottom: validate, connect, run the workload, print the report.
@@ -46,6 +48,7 @@
 pub(crate) mod api;
 mod args;
 mod common;
+pub(crate) mod controllers;
 pub(crate) mod kv;
 mod pods;
 pub(crate) mod scheduler;
@@ -62,9 +65,10 @@ use common::{connect, Op};
 pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtime> {
     let threads = match command {
         BenchCommand::Kv(args) => args.threads(),
-        BenchCommand::Api(_) | BenchCommand::Pods(_) | BenchCommand::Scheduler(_) => {
-            return tokio::runtime::Runtime::new()
-        }
+        BenchCommand::Api(_)
+        | BenchCommand::Pods(_)
+        | BenchCommand::Scheduler(_)
+        | BenchCommand::Controllers(_) => return tokio::runtime::Runtime::new(),
     };
     if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -111,6 +115,12 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             config.validate()?;
             let report = scheduler::run(&config).await?;
             print!("{}", report.render(args.output)?);
+            Ok(())
+        }
+        BenchCommand::Controllers(args) => {
+            let config = args.config();
+            config.validate()?;
+            print!("{}", controllers::run(&config).await?.render());
             Ok(())
         }
     }

@@ -295,11 +295,7 @@ impl Fixture {
 
     /// A bootstrapped registry over `backend`.
     pub(crate) async fn on(backend: Backend) -> Fixture {
-        let config = RegistryConfig {
-            namespace_resync: Duration::from_millis(50),
-            ..Default::default()
-        };
-        Fixture::with_config(backend, config).await
+        Fixture::with_config(backend, RegistryConfig::default()).await
     }
 
     /// A bootstrapped registry over `backend` set up with `config` (seed 1).
