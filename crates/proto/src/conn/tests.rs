@@ -1,235 +1,96 @@
-//! The batching rules, on a scripted socket and on real connections.
+//! The batching rules, on real connections.
 
 use super::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::Waker;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
 
-/// A socket that records each write and takes at most `limit` bytes of it,
-/// refusing (Pending) every other write when `stall` is set.
-#[derive(Default)]
-struct Socket {
-    writes: Vec<Vec<u8>>,
-    limit: Option<usize>,
-    stall: bool,
-    stalled: bool,
-    flushes: usize,
-    shut: bool,
-}
-
-impl AsyncWrite for Socket {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.stall {
-            self.stalled = !self.stalled;
-            if self.stalled {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-        }
-        let n = self.limit.map_or(buf.len(), |l| l.min(buf.len()));
-        self.writes.push(buf[..n].to_vec());
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.flushes += 1;
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shut = true;
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// A waker that counts its wakes.
-struct Counter(AtomicUsize);
-
-impl std::task::Wake for Counter {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<Counter>, Waker) {
-    let counter = Arc::new(Counter(AtomicUsize::new(0)));
-    (Arc::clone(&counter), Waker::from(counter))
-}
-
-fn write(c: &mut Coalesce<Socket>, cx: &mut Context<'_>, bytes: &[u8]) -> usize {
-    match Pin::new(c).poll_write(cx, bytes) {
-        Poll::Ready(Ok(n)) => n,
-        other => panic!("a write into the buffer is taken at once: {other:?}"),
-    }
-}
-
-#[test]
-fn writes_before_a_flush_go_out_as_one_after_the_task_yields_once() {
-    let (woken, waker) = counting_waker();
-    let mut cx = Context::from_waker(&waker);
-    let mut c = Coalesce::new(Socket::default());
-    assert_eq!(write(&mut c, &mut cx, b"headers "), 8);
-    let vectored = [io::IoSlice::new(b"data "), io::IoSlice::new(b"trailers")];
-    assert!(matches!(
-        Pin::new(&mut c).poll_write_vectored(&mut cx, &vectored),
-        Poll::Ready(Ok(13))
-    ));
-    assert!(
-        c.io.writes.is_empty(),
-        "nothing reaches the socket before a flush"
-    );
-
-    // The first flush yields: it wakes its own task and waits.
-    assert!(Pin::new(&mut c).poll_flush(&mut cx).is_pending());
-    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
-    assert!(c.io.writes.is_empty());
-
-    // Meanwhile another response joins the buffer.
-    write(&mut c, &mut cx, b" second");
-    assert!(matches!(
-        Pin::new(&mut c).poll_flush(&mut cx),
-        Poll::Ready(Ok(()))
-    ));
-    assert_eq!(c.io.writes, [b"headers data trailers second".to_vec()]);
-    assert_eq!(c.io.flushes, 1);
-
-    // An empty buffer flushes at once, without yielding.
-    assert!(matches!(
-        Pin::new(&mut c).poll_flush(&mut cx),
-        Poll::Ready(Ok(()))
-    ));
-    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
-    // The next buffer yields again.
-    write(&mut c, &mut cx, b"next");
-    assert!(Pin::new(&mut c).poll_flush(&mut cx).is_pending());
-    assert_eq!(woken.0.load(Ordering::SeqCst), 2);
-}
-
-#[test]
-fn a_full_buffer_is_written_before_more_is_taken_and_partial_writes_resume() {
-    let (_, waker) = counting_waker();
-    let mut cx = Context::from_waker(&waker);
-    let mut c = Coalesce::new(Socket {
-        limit: Some(10_000),
-        stall: true,
-        ..Default::default()
-    });
-    let big = vec![7u8; DEFAULT_MAX_BUFFERED + 100];
-    // Only what fits is taken.
-    assert_eq!(write(&mut c, &mut cx, &big), DEFAULT_MAX_BUFFERED);
-    assert!(c.io.writes.is_empty());
-    // The buffer is full: the next write drains it first, through a
-    // stalling socket that takes 10,000 bytes at a time.
-    let mut polls = 0;
-    let n = loop {
-        polls += 1;
-        assert!(polls < 100, "the drain makes progress");
-        match Pin::new(&mut c).poll_write(&mut cx, &big[DEFAULT_MAX_BUFFERED..]) {
-            Poll::Ready(Ok(n)) => break n,
-            Poll::Ready(Err(e)) => panic!("{e}"),
-            Poll::Pending => {}
-        }
-    };
-    assert_eq!(n, 100);
-    let drained: usize = c.io.writes.iter().map(Vec::len).sum();
-    assert_eq!(
-        drained, DEFAULT_MAX_BUFFERED,
-        "the whole first buffer went out"
-    );
-    assert!(c.io.writes.iter().all(|w| w.len() <= 10_000));
-    assert_eq!(c.buf.len(), 100);
-}
-
-#[test]
-fn shutdown_writes_out_what_is_buffered_first() {
-    let (woken, waker) = counting_waker();
-    let mut cx = Context::from_waker(&waker);
-    let mut c = Coalesce::new(Socket::default());
-    write(&mut c, &mut cx, b"goaway");
-    assert!(matches!(
-        Pin::new(&mut c).poll_shutdown(&mut cx),
-        Poll::Ready(Ok(()))
-    ));
-    assert_eq!(c.io.writes, [b"goaway".to_vec()]);
-    assert!(c.io.shut);
-    assert_eq!(woken.0.load(Ordering::SeqCst), 0, "shutdown does not yield");
+/// A connected pair: the wrapped server side and the plain client side.
+async fn pair(max_buffered: usize) -> (Coalesce<TcpStream>, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (Coalesce::with_max_buffered(server, max_buffered), client)
 }
 
 #[tokio::test]
-async fn bytes_flushed_one_response_at_a_time_arrive_whole_and_in_order() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (client, server) = tokio::io::duplex(1 << 20);
-    let mut conn = Coalesce::new(server);
-    for part in [&b"one,"[..], b"two,", b"three"] {
-        conn.write_all(part).await.unwrap();
+async fn bytes_flushed_one_piece_at_a_time_arrive_whole_and_in_order() {
+    let (mut conn, mut client) = pair(DEFAULT_MAX_BUFFERED).await;
+    let mut sent = Vec::new();
+    for i in 0..1000u32 {
+        let piece = format!("piece {i};");
+        conn.write_all(piece.as_bytes()).await.unwrap();
         conn.flush().await.unwrap();
+        sent.extend_from_slice(piece.as_bytes());
     }
     conn.shutdown().await.unwrap();
     let mut got = Vec::new();
-    let mut client = client;
     client.read_to_end(&mut got).await.unwrap();
-    assert_eq!(got, b"one,two,three");
-}
-
-#[test]
-fn a_connection_made_with_a_larger_limit_holds_that_much_before_writing() {
-    let (_, waker) = counting_waker();
-    let mut cx = Context::from_waker(&waker);
-    let limit = 4 * DEFAULT_MAX_BUFFERED;
-    let mut c = Coalesce::with_max_buffered(Socket::default(), limit);
-    let frame = vec![1u8; DEFAULT_MAX_BUFFERED];
-    for _ in 0..4 {
-        assert_eq!(write(&mut c, &mut cx, &frame), DEFAULT_MAX_BUFFERED);
-    }
-    assert!(
-        c.io.writes.is_empty(),
-        "four default buffers' worth fit in one buffer"
-    );
-    // The fifth must wait for the whole buffer to go out, in one write.
-    assert_eq!(write(&mut c, &mut cx, &frame), DEFAULT_MAX_BUFFERED);
-    assert_eq!(c.io.writes.len(), 1);
-    assert_eq!(c.io.writes[0].len(), limit);
+    assert_eq!(got, sent);
 }
 
 #[tokio::test]
-async fn a_tcp_connection_delivers_many_flushed_pieces_in_order_and_still_reads() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
-    use tonic::transport::server::Connected;
-
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let peer = tokio::spawn(async move {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let mut got = Vec::new();
-        stream.read_to_end(&mut got).await.unwrap();
-        stream.write_all(b"bye").await.unwrap();
-        got
-    });
-    let (stream, _) = listener.accept().await.unwrap();
-    let mut conn = Coalesce::with_max_buffered(stream, 4096);
-    assert_eq!(
-        conn.connect_info().remote_addr().map(|a| a.ip()),
-        Some(addr.ip()),
-        "the peer's address shows through the layer"
+async fn a_full_buffer_takes_no_more_until_the_writer_has_taken_it() {
+    let (conn, mut client) = pair(16).await;
+    let mut cx = Context::from_waker(Waker::noop());
+    let taken = match conn.poll_buffer(&mut cx, &[io::IoSlice::new(&[7u8; 40])]) {
+        Poll::Ready(Ok(n)) => n,
+        other => panic!("the first write is taken: {other:?}"),
+    };
+    assert_eq!(taken, 16, "no more than the limit is held");
+    assert!(
+        conn.poll_buffer(&mut cx, &[io::IoSlice::new(b"x")])
+            .is_pending(),
+        "a full buffer waits for the writer"
     );
-    let mut expected = Vec::new();
-    for i in 0..1000u32 {
-        let piece = format!("frame {i};").repeat(i as usize % 7 + 1);
-        conn.write_all(piece.as_bytes()).await.unwrap();
-        conn.flush().await.unwrap();
-        expected.extend_from_slice(piece.as_bytes());
-    }
+    // The writer takes the buffer on its turn; room comes back.
+    let mut conn = conn;
+    conn.write_all(b"tail").await.unwrap();
     conn.shutdown().await.unwrap();
-    assert_eq!(peer.await.unwrap(), expected);
-    let mut reply = Vec::new();
-    conn.read_to_end(&mut reply).await.unwrap();
-    assert_eq!(reply, b"bye");
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got.len(), 20);
+    assert!(got.ends_with(b"tail"));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_still_writes_what_was_handed_over() {
+    let (mut conn, mut client) = pair(DEFAULT_MAX_BUFFERED).await;
+    conn.write_all(b"last words").await.unwrap();
+    conn.flush().await.unwrap();
+    drop(conn);
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"last words");
+}
+
+#[tokio::test]
+async fn the_connection_still_reads_while_its_writer_writes() {
+    let (mut conn, mut client) = pair(DEFAULT_MAX_BUFFERED).await;
+    client.write_all(b"ping").await.unwrap();
+    let mut got = [0u8; 4];
+    conn.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ping");
+    conn.write_all(b"pong").await.unwrap();
+    conn.flush().await.unwrap();
+    client.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"pong");
+}
+
+#[tokio::test]
+async fn writes_after_the_peer_is_gone_fail_rather_than_vanish() {
+    let (mut conn, client) = pair(DEFAULT_MAX_BUFFERED).await;
+    drop(client);
+    let mut failed = false;
+    // The first writes may be taken before the writer meets the closed socket.
+    for _ in 0..200 {
+        let written = conn.write_all(&[0u8; 4096]).await;
+        let flushed = conn.flush().await;
+        if written.is_err() || flushed.is_err() {
+            failed = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(failed, "a write error reaches the connection");
 }
