@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::{Metadata, Resource};
 use skiff_client::{Api, DeleteParams, Object, ObjectKey, Patch, PatchParams};
 
 use crate::error::Error;
@@ -50,6 +51,39 @@ pub(crate) async fn adopt<K: Object>(
     api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
         .await
         .map(|_| ())
+}
+
+/// Applies the claims of a reconcile, as Kubernetes' ControllerRefManager:
+/// of `objects`, those named in `adopted` get `owner` as their controller,
+/// and those named in `released` lose their reference to it.
+pub(crate) async fn claim<K, O>(
+    api: &Api<K>,
+    objects: &[Arc<K>],
+    owner: &O,
+    (adopted, released): (&[String], &[String]),
+) -> Result<(), Error>
+where
+    K: Object,
+    O: Resource + Metadata<Ty = ObjectMeta>,
+{
+    let by_name = |name: &String| {
+        objects
+            .iter()
+            .find(|o| o.meta().name.as_ref() == Some(name))
+            .cloned()
+    };
+    let reference = crate::meta::controller_ref(owner);
+    let uid = owner.metadata().uid.clone().unwrap_or_default();
+    let adoptions = adopted.iter().filter_map(by_name).map(|object| {
+        let (api, reference) = (api.clone(), reference.clone());
+        async move { adopt(&api, object.as_ref(), reference).await }
+    });
+    all("adoptions", adoptions.collect()).await?;
+    let releases = released.iter().filter_map(by_name).map(|object| {
+        let (api, uid) = (api.clone(), uid.clone());
+        async move { release(&api, object.as_ref(), &uid).await }
+    });
+    all("releases", releases.collect()).await
 }
 
 /// Removes the reference to `owner_uid` from `object`.

@@ -88,23 +88,8 @@ impl worker::Reconciler for Controller {
             }
         };
         let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-        let by_name = |name: &String| {
-            sets.iter()
-                .find(|rs| rs.metadata.name.as_ref() == Some(name))
-                .cloned()
-        };
-        let owner = meta::controller_ref(deployment.as_ref());
-        let uid = deployment.metadata.uid.clone().unwrap_or_default();
-        let adopt = plan.adopt.iter().filter_map(by_name).map(|rs| {
-            let (api, owner) = (api.clone(), owner.clone());
-            async move { writes::adopt(&api, rs.as_ref(), owner).await }
-        });
-        writes::all("adoptions", adopt.collect()).await?;
-        let release = plan.release.iter().filter_map(by_name).map(|rs| {
-            let (api, uid) = (api.clone(), uid.clone());
-            async move { writes::release(&api, rs.as_ref(), &uid).await }
-        });
-        writes::all("releases", release.collect()).await?;
+        let claims = (&plan.adopt[..], &plan.release[..]);
+        writes::claim(&api, &sets, deployment.as_ref(), claims).await?;
         if let Some(rs) = &plan.create {
             match api.create(&PostParams::default(), rs).await {
                 Ok(_) => {}

@@ -99,24 +99,15 @@ impl worker::Reconciler for Controller {
                 return Ok(None);
             }
         };
+        let claims = (&plan.adopt[..], &plan.release[..]);
+        writes::claim(&pod_api, &namespace_pods, job.as_ref(), claims).await?;
         let by_name = |name: &String| {
             namespace_pods
                 .iter()
                 .find(|p| p.metadata.name.as_ref() == Some(name))
                 .cloned()
         };
-        let owner = meta::controller_ref(job.as_ref());
-        let adopt = plan.adopt.iter().filter_map(by_name).map(|p| {
-            let (api, owner) = (pod_api.clone(), owner.clone());
-            async move { writes::adopt(&api, p.as_ref(), owner).await }
-        });
-        writes::all("adoptions", adopt.collect()).await?;
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        let release = plan.release.iter().filter_map(by_name).map(|p| {
-            let (api, uid) = (pod_api.clone(), uid.clone());
-            async move { writes::release(&api, p.as_ref(), &uid).await }
-        });
-        writes::all("releases", release.collect()).await?;
         // 1. Status first: the uids about to lose their finalizer are recorded.
         if !meta::same(&job.status, &Some(plan.status.clone())) {
             let mut next = job.as_ref().clone();

@@ -123,24 +123,8 @@ impl worker::Reconciler for Controller {
             }
         };
         let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-        let by_name = |name: &String| {
-            namespace_pods
-                .iter()
-                .find(|p| p.metadata.name.as_ref() == Some(name))
-                .cloned()
-        };
-        let owner = meta::controller_ref(rs.as_ref());
-        let uid = rs.metadata.uid.clone().unwrap_or_default();
-        let claims = plan.adopt.iter().filter_map(by_name).map(|p| {
-            let (api, owner) = (pod_api.clone(), owner.clone());
-            async move { writes::adopt(&api, p.as_ref(), owner).await }
-        });
-        writes::all("adoptions", claims.collect()).await?;
-        let releases = plan.release.iter().filter_map(by_name).map(|p| {
-            let (api, uid) = (pod_api.clone(), uid.clone());
-            async move { writes::release(&api, p.as_ref(), &uid).await }
-        });
-        writes::all("releases", releases.collect()).await?;
+        let claims = (&plan.adopt[..], &plan.release[..]);
+        writes::claim(&pod_api, &namespace_pods, rs.as_ref(), claims).await?;
         self.create(key, &rs, &pod_api, plan.create, now).await?;
         writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
         if !meta::same(&rs.status, &Some(plan.status.clone())) {
