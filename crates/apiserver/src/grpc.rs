@@ -182,6 +182,14 @@ fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, Resour
     }
 }
 
+/// A write's options as the request carries them.
+fn write_options(field_validation_value: i32, dry_run: bool) -> WriteOptions {
+    WriteOptions {
+        field_validation: field_validation(field_validation_value),
+        dry_run,
+    }
+}
+
 fn field_validation(value: i32) -> FieldValidation {
     match skiff_proto::api::FieldValidation::try_from(value) {
         Ok(skiff_proto::api::FieldValidation::Ignore) => FieldValidation::Ignore,
@@ -206,10 +214,7 @@ impl Api for ApiService {
     ) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let options = WriteOptions {
-            field_validation: field_validation(req.field_validation),
-            dry_run: req.dry_run,
-        };
+        let options = write_options(req.field_validation, req.dry_run);
         let result = match r.subresource.as_str() {
             "" => {
                 self.registry
@@ -279,10 +284,7 @@ impl Api for ApiService {
     ) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let options = WriteOptions {
-            field_validation: field_validation(req.field_validation),
-            dry_run: req.dry_run,
-        };
+        let options = write_options(req.field_validation, req.dry_run);
         object_response(
             self.registry
                 .update(
@@ -303,10 +305,7 @@ impl Api for ApiService {
     ) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let options = WriteOptions {
-            field_validation: field_validation(req.field_validation),
-            dry_run: req.dry_run,
-        };
+        let options = write_options(req.field_validation, req.dry_run);
         let patch_type = match skiff_proto::api::PatchType::try_from(req.r#type) {
             Ok(skiff_proto::api::PatchType::Json) => PatchType::Json,
             Ok(skiff_proto::api::PatchType::Merge) => PatchType::Merge,

@@ -191,6 +191,28 @@ impl TestCluster {
         Builder::default()
     }
 
+    /// The store and the API server only, with generated names and
+    /// allocations drawn from a fixed seed so that a test repeats itself:
+    /// the cluster a component's own tests start, each running the component
+    /// under test itself. Panics when it cannot start, as a test fixture does.
+    pub async fn api_for_tests() -> TestCluster {
+        TestCluster::builder()
+            .api_only()
+            .registry_config(RegistryConfig {
+                seed: Some(1),
+                ..RegistryConfig::default()
+            })
+            .start()
+            .await
+            .expect("the test cluster starts")
+    }
+
+    /// [`TestCluster::client`] for tests: panics when the in-process
+    /// channel does not open.
+    pub async fn test_client(&self) -> Client {
+        self.client().await.expect("the in-process channel opens")
+    }
+
     /// A new client of the cluster's API server, over a connection of its own.
     pub async fn client(&self) -> Result<Client, Error> {
         let channel = skiff_apiserver::grpc::in_process_channel(self.registry.clone())

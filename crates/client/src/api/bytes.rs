@@ -121,14 +121,18 @@ impl<K> Api<K> {
         params: &PostParams,
         object: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
-        self.client
-            .create(CreateRequest {
-                r#ref: Some(self.reference(name, subresource)),
-                object,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
-            .await
+        let (r#ref, field_validation) = (
+            Some(self.reference(name, subresource)),
+            self.post_validation(),
+        );
+        let dry_run = params.dry_run;
+        let request = CreateRequest {
+            r#ref,
+            object,
+            field_validation,
+            dry_run,
+        };
+        self.client.create(request).await
     }
 
     pub(super) async fn update_at(
@@ -138,14 +142,18 @@ impl<K> Api<K> {
         params: &PostParams,
         object: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
-        self.client
-            .update(UpdateRequest {
-                r#ref: Some(self.reference(name, subresource)),
-                object,
-                field_validation: self.post_validation(),
-                dry_run: params.dry_run,
-            })
-            .await
+        let (r#ref, field_validation) = (
+            Some(self.reference(name, subresource)),
+            self.post_validation(),
+        );
+        let dry_run = params.dry_run;
+        let request = UpdateRequest {
+            r#ref,
+            object,
+            field_validation,
+            dry_run,
+        };
+        self.client.update(request).await
     }
 
     pub(super) async fn patch_at<P: Serialize>(

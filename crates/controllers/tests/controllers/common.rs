@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use skiff_apiserver::RegistryConfig;
 use skiff_client::{Api, Client, ListParams, PostParams};
 use skiff_controllers::Config;
 use skiff_testing::TestCluster;
@@ -21,23 +20,13 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let inner = TestCluster::builder()
-            .api_only()
-            .registry_config(RegistryConfig {
-                seed: Some(1),
-                ..Default::default()
-            })
-            .start()
-            .await
-            .expect("the cluster starts");
-        Cluster { inner }
+        Cluster {
+            inner: TestCluster::api_for_tests().await,
+        }
     }
 
     pub async fn client(&self) -> Client {
-        self.inner
-            .client()
-            .await
-            .expect("the in-process channel opens")
+        self.inner.test_client().await
     }
 }
 

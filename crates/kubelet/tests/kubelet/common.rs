@@ -1,7 +1,6 @@
 //! An API server for one test: skiff-testing's TestCluster with the store and
 //! the API server only, so each test runs its own kubelet.
 
-use skiff_apiserver::RegistryConfig;
 use skiff_client::Client;
 use skiff_testing::TestCluster;
 
@@ -14,17 +13,9 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let inner = TestCluster::builder()
-            .api_only()
-            .registry_config(RegistryConfig {
-                seed: Some(1),
-                ..RegistryConfig::default()
-            })
-            .start()
-            .await
-            .expect("the cluster starts");
+        let inner = TestCluster::api_for_tests().await;
         Cluster {
-            client: inner.client().await.expect("the in-process channel opens"),
+            client: inner.test_client().await,
             _inner: inner,
         }
     }

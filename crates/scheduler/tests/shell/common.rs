@@ -4,7 +4,6 @@
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
-use skiff_apiserver::RegistryConfig;
 use skiff_client::{Api, Client, PostParams};
 use skiff_scheduler::scheduler::{run, Config};
 use skiff_testing::TestCluster;
@@ -19,23 +18,13 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn new() -> Cluster {
-        let inner = TestCluster::builder()
-            .api_only()
-            .registry_config(RegistryConfig {
-                seed: Some(1),
-                ..RegistryConfig::default()
-            })
-            .start()
-            .await
-            .expect("the cluster starts");
-        Cluster { inner }
+        Cluster {
+            inner: TestCluster::api_for_tests().await,
+        }
     }
 
     pub async fn client(&self) -> Client {
-        self.inner
-            .client()
-            .await
-            .expect("the in-process channel opens")
+        self.inner.test_client().await
     }
 
     /// Starts a scheduler; it stops when the returned token is cancelled.
