@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::json;
 use skiff_client::{Api, LeaderElectionConfig, Patch, PatchParams, PostParams};
 use skiff_controllers::Config;
 
 use crate::common::{eventually, Cluster, Manager};
-use crate::workloads::{active_pods, labels, meta, template};
+use crate::workloads::{active_pods, replica_set};
 
 /// A candidate with short timings; it does not give the Lease up on
 /// shutdown, so stopping it is a crash as far as the other can tell.
@@ -50,19 +49,7 @@ async fn one_manager_acts_and_the_other_takes_over_when_it_stops() {
     })
     .await;
     let second = Manager::start_with(&cluster, candidate("second")).await;
-    let rs = ReplicaSet {
-        metadata: meta("web"),
-        spec: Some(ReplicaSetSpec {
-            replicas: Some(1),
-            selector: LabelSelector {
-                match_labels: Some(labels("web")),
-                ..Default::default()
-            },
-            template: Some(template("web", "nginx")),
-            min_ready_seconds: None,
-        }),
-        status: None,
-    };
+    let rs = replica_set("web", 1);
     sets.create(&PostParams::default(), &rs).await.unwrap();
     eventually("the leader acts", || async {
         active_pods(&pods, "web").await.len() == 1

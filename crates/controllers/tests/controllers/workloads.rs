@@ -34,6 +34,23 @@ pub(crate) fn template(app: &str, image: &str) -> PodTemplateSpec {
     }
 }
 
+/// A ReplicaSet of `replicas` nginx pods labelled `app: <name>`.
+pub(crate) fn replica_set(name: &str, replicas: i32) -> ReplicaSet {
+    ReplicaSet {
+        metadata: meta(name),
+        spec: Some(ReplicaSetSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector {
+                match_labels: Some(labels(name)),
+                ..Default::default()
+            },
+            template: Some(template(name, "nginx")),
+            min_ready_seconds: None,
+        }),
+        status: None,
+    }
+}
+
 pub(crate) fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
@@ -60,19 +77,7 @@ async fn a_replica_set_keeps_its_replicas_across_a_manager_restart() {
     let manager = Manager::start(&cluster).await;
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let rs = ReplicaSet {
-        metadata: meta("web"),
-        spec: Some(ReplicaSetSpec {
-            replicas: Some(5),
-            selector: LabelSelector {
-                match_labels: Some(labels("web")),
-                ..Default::default()
-            },
-            template: Some(template("web", "nginx")),
-            min_ready_seconds: None,
-        }),
-        status: None,
-    };
+    let rs = replica_set("web", 5);
     sets.create(&PostParams::default(), &rs).await.unwrap();
     eventually("five pods", || async {
         active_pods(&pods, "web").await.len() == 5
