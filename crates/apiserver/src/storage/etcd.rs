@@ -10,12 +10,12 @@ use skiff_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use skiff_proto::etcdserverpb::watch_client::WatchClient;
 use skiff_proto::etcdserverpb::{
     watch_request, RangeRequest, RangeResponse, StatusRequest, TxnRequest, TxnResponse,
-    WatchCreateRequest, WatchProgressRequest, WatchRequest,
+    WatchProgressRequest, WatchRequest,
 };
 use tokio::sync::{mpsc, OnceCell};
 use tonic::transport::{Channel, Endpoint};
 
-use super::{prefix_end, ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch};
+use super::{ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch};
 
 /// The registry's storage on a remote etcd v3 API.
 #[derive(Clone)]
@@ -164,13 +164,7 @@ impl Storage for EtcdStorage {
         async move {
             let create = WatchRequest {
                 request_union: Some(watch_request::RequestUnion::CreateRequest(
-                    WatchCreateRequest {
-                        range_end: prefix_end(&prefix),
-                        key: prefix,
-                        start_revision,
-                        prev_kv: true,
-                        ..Default::default()
-                    },
+                    super::prefix_watch(prefix, start_revision),
                 )),
             };
             // The request stream stays open for as long as the watch lives;

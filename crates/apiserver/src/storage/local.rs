@@ -10,7 +10,7 @@ use skiff_store::watch::{WatchSpec, WatchUpdate, Watcher};
 use skiff_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
-use super::{prefix_end, ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch};
+use super::{ProgressRequester, Storage, StorageError, StorageWatch, WatchBatch};
 
 /// The registry's storage on an in-process [`Store`].
 #[derive(Clone)]
@@ -53,13 +53,7 @@ impl Storage for LocalStorage {
         prefix: Vec<u8>,
         start_revision: i64,
     ) -> BoxFuture<'_, Result<StorageWatch, StorageError>> {
-        let spec = WatchSpec {
-            range_end: prefix_end(&prefix),
-            key: prefix,
-            start_revision,
-            prev_kv: true,
-            ..Default::default()
-        };
+        let spec = WatchSpec::from(&super::prefix_watch(prefix, start_revision));
         let (requests_tx, requests) = mpsc::unbounded_channel();
         let updates = LocalWatch {
             watcher: self.store.watch_hub().watch(spec),

@@ -33,7 +33,9 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::Stream;
-use skiff_proto::etcdserverpb::{RangeRequest, RangeResponse, TxnRequest, TxnResponse};
+use skiff_proto::etcdserverpb::{
+    RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchCreateRequest,
+};
 use skiff_proto::mvccpb::Event;
 
 pub use etcd::EtcdStorage;
@@ -156,3 +158,16 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 pub use skiff_proto::keys::prefix_end;
+
+/// The etcd watch behind [`Storage::watch`]: every key under `prefix`, from
+/// `start_revision`, each event with the key's previous value (the watch cache
+/// needs it to tell a DELETED object and to filter by old labels).
+fn prefix_watch(prefix: Vec<u8>, start_revision: i64) -> WatchCreateRequest {
+    WatchCreateRequest {
+        range_end: prefix_end(&prefix),
+        key: prefix,
+        start_revision,
+        prev_kv: true,
+        ..Default::default()
+    }
+}

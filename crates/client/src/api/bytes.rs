@@ -22,6 +22,15 @@ use super::Api;
 use crate::error::Error;
 use crate::params;
 
+/// The two verbs that send a whole object.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Write {
+    /// POST: a new object, or a subresource such as a pod's binding.
+    Create,
+    /// PUT: the object (or its status) replaced.
+    Update,
+}
+
 /// One watch event as the wire carries it: its type (`ADDED`, `MODIFIED`,
 /// `DELETED`, `BOOKMARK` or `ERROR`) and the object's (or Status's) JSON,
 /// shared with the buffer it arrived in rather than copied.
@@ -51,7 +60,7 @@ impl<K> Api<K> {
         params: &PostParams,
         object: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
-        self.create_at("", "", params, object).await
+        self.write_at(Write::Create, ("", ""), params, object).await
     }
 
     /// Replaces the object named `name` with the JSON `object`.
@@ -61,7 +70,8 @@ impl<K> Api<K> {
         params: &PostParams,
         object: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
-        self.update_at(name, "", params, object).await
+        self.write_at(Write::Update, (name, ""), params, object)
+            .await
     }
 
     /// Patches the object named `name`; answers the patched object.
@@ -114,46 +124,38 @@ impl<K> Api<K> {
             .await
     }
 
-    pub(super) async fn create_at(
+    /// Writes `object` to the object named `name` (or its `subresource`):
+    /// a create (POST) or an update (PUT), which carry the same fields.
+    pub(super) async fn write_at(
         &self,
-        name: &str,
-        subresource: &str,
+        verb: Write,
+        at: (&str, &str),
         params: &PostParams,
         object: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
-        let (r#ref, field_validation) = (
-            Some(self.reference(name, subresource)),
-            self.post_validation(),
-        );
+        let r#ref = Some(self.reference(at.0, at.1));
+        let field_validation = self.post_validation();
         let dry_run = params.dry_run;
-        let request = CreateRequest {
-            r#ref,
-            object,
-            field_validation,
-            dry_run,
-        };
-        self.client.create(request).await
-    }
-
-    pub(super) async fn update_at(
-        &self,
-        name: &str,
-        subresource: &str,
-        params: &PostParams,
-        object: Vec<u8>,
-    ) -> Result<Vec<u8>, Error> {
-        let (r#ref, field_validation) = (
-            Some(self.reference(name, subresource)),
-            self.post_validation(),
-        );
-        let dry_run = params.dry_run;
-        let request = UpdateRequest {
-            r#ref,
-            object,
-            field_validation,
-            dry_run,
-        };
-        self.client.update(request).await
+        match verb {
+            Write::Create => {
+                let request = CreateRequest {
+                    r#ref,
+                    object,
+                    field_validation,
+                    dry_run,
+                };
+                self.client.create(request).await
+            }
+            Write::Update => {
+                let request = UpdateRequest {
+                    r#ref,
+                    object,
+                    field_validation,
+                    dry_run,
+                };
+                self.client.update(request).await
+            }
+        }
     }
 
     pub(super) async fn patch_at<P: Serialize>(

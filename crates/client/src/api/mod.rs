@@ -53,6 +53,7 @@ mod bytes;
 mod raw;
 
 pub use bytes::RawEvent;
+use bytes::Write;
 
 /// What an [`Api<K>`] can carry: a kube-core [`Resource`] that travels as JSON.
 /// Every k8s-openapi resource type and [`kube_core::DynamicObject`] is one.
@@ -250,7 +251,9 @@ impl<K: Object> Api<K> {
         params: &PostParams,
         data: Vec<u8>,
     ) -> Result<T, Error> {
-        let bytes = self.create_at(name, subresource, params, data).await?;
+        let bytes = self
+            .write_at(Write::Create, (name, subresource), params, data)
+            .await?;
         self.decode(&bytes)
     }
 
@@ -281,7 +284,12 @@ impl<K: Object> Api<K> {
         object: &K,
     ) -> Result<K, Error> {
         let bytes = self
-            .update_at(name, subresource, params, self.encode(object)?)
+            .write_at(
+                Write::Update,
+                (name, subresource),
+                params,
+                self.encode(object)?,
+            )
             .await?;
         self.decode(&bytes)
     }

@@ -289,6 +289,26 @@ impl ErrorLog {
     }
 }
 
+/// Awaits one request for at most [`REQUEST_TIMEOUT`] and answers its result; a failure
+/// (put in words by `describe`) or a timeout (named `what … timed out`) is noted in `log`,
+/// counted in `errors`, and answers `None`, so a load loop goes on with its next request.
+pub(crate) async fn bounded<T, E>(
+    what: &str,
+    log: &ErrorLog,
+    errors: &mut u64,
+    describe: impl FnOnce(&E) -> String,
+    request: impl std::future::Future<Output = Result<T, E>>,
+) -> Option<T> {
+    let failure = match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+        Ok(Ok(answer)) => return Some(answer),
+        Ok(Err(err)) => describe(&err),
+        Err(_) => format!("{what} timed out after {REQUEST_TIMEOUT:?}"),
+    };
+    *errors += 1;
+    log.note(&failure);
+    None
+}
+
 /// The text of a failed gRPC call, as printed by [`ErrorLog`]: its code, its message and,
 /// for transport failures, their causes ("Unavailable: tcp connect error: Connection refused").
 pub(crate) fn status_message(status: &tonic::Status) -> String {

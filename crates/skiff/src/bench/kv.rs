@@ -39,8 +39,8 @@ use skiff_proto::etcdserverpb::{
 use tonic::transport::Channel;
 
 use super::common::{
-    error_chain, normalize_endpoint, status_message, BenchError, Budget, ErrorLog, Gaps, Latency,
-    Op, Report, Stop, Tally, TxnCounts, REQUEST_TIMEOUT,
+    bounded, error_chain, normalize_endpoint, status_message, BenchError, Budget, ErrorLog, Gaps,
+    Latency, Op, Report, Stop, Tally, TxnCounts,
 };
 
 /// Bytes at the start of every value of the watch workload that carry its put's send
@@ -448,23 +448,15 @@ impl Client {
         while let Some(seq) = budget.next(Instant::now()) {
             let index = self.keys.pick(seq);
             let started = Instant::now();
-            match tokio::time::timeout(REQUEST_TIMEOUT, self.call(index)).await {
-                Ok(Ok(outcome)) => {
-                    tally.record_ok(started.elapsed());
-                    gaps.success();
-                    match outcome {
-                        Outcome::Done => {}
-                        Outcome::TxnSucceeded => tally.txn_succeeded += 1,
-                        Outcome::TxnFailed => tally.txn_failed += 1,
-                    }
-                }
-                Ok(Err(status)) => {
-                    tally.errors += 1;
-                    errors.note(&status_message(&status));
-                }
-                Err(_) => {
-                    tally.errors += 1;
-                    errors.note(&format!("request timed out after {REQUEST_TIMEOUT:?}"));
+            let call = self.call(index);
+            let answer = bounded("request", &errors, &mut tally.errors, status_message, call);
+            if let Some(outcome) = answer.await {
+                tally.record_ok(started.elapsed());
+                gaps.success();
+                match outcome {
+                    Outcome::Done => {}
+                    Outcome::TxnSucceeded => tally.txn_succeeded += 1,
+                    Outcome::TxnFailed => tally.txn_failed += 1,
                 }
             }
         }

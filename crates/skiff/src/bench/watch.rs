@@ -39,7 +39,7 @@ use tonic::transport::Channel;
 use tonic::Streaming;
 
 use super::common::{
-    error_chain, status_message, BenchError, Budget, ErrorLog, Op, Report, Stop, Tally,
+    bounded, error_chain, status_message, BenchError, Budget, ErrorLog, Op, Report, Stop, Tally,
     WatchCounts, REQUEST_TIMEOUT,
 };
 use super::kv::{key_name, random_value, report, Config, KeyChooser, TIMESTAMP_LEN};
@@ -147,16 +147,12 @@ async fn write_paced(
             value: value.clone(),
             ..Default::default()
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, kv.put(request)).await {
-            Ok(Ok(_)) => tally.ops += 1,
-            Ok(Err(status)) => {
-                tally.errors += 1;
-                errors.note(&status_message(&status));
-            }
-            Err(_) => {
-                tally.errors += 1;
-                errors.note(&format!("put timed out after {REQUEST_TIMEOUT:?}"));
-            }
+        let put = kv.put(request);
+        if bounded("put", &errors, &mut tally.errors, status_message, put)
+            .await
+            .is_some()
+        {
+            tally.ops += 1;
         }
     }
     tally

@@ -20,7 +20,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use skiff_proto::etcdserverpb::watch_create_request::FilterType;
 use skiff_proto::etcdserverpb::watch_request::RequestUnion;
 use skiff_proto::etcdserverpb::watch_server::{Watch, WatchServer};
 use skiff_proto::etcdserverpb::{
@@ -201,18 +200,7 @@ impl Session {
             return self.send(response).await;
         }
         let watch_id = self.assign_watch_id(create.watch_id);
-        let filters = create
-            .filters
-            .iter()
-            .filter_map(|f| FilterType::try_from(*f).ok());
-        let spec = WatchSpec {
-            no_put: filters.clone().any(|f| f == FilterType::Noput),
-            no_delete: filters.clone().any(|f| f == FilterType::Nodelete),
-            key: create.key,
-            range_end: create.range_end,
-            start_revision: create.start_revision,
-            prev_kv: create.prev_kv,
-        };
+        let spec = WatchSpec::from(&create);
         let watcher = self.hub.watch(spec);
         let mut response = self.response(watcher.created_revision(), watch_id);
         response.created = true;

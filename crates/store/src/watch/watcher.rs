@@ -4,6 +4,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use skiff_proto::etcdserverpb::watch_create_request::FilterType;
+use skiff_proto::etcdserverpb::WatchCreateRequest;
 use skiff_proto::mvccpb::event::EventType;
 use skiff_proto::mvccpb::Event;
 use tokio::sync::mpsc;
@@ -26,6 +28,27 @@ pub struct WatchSpec {
     pub no_put: bool,
     /// etcd's `NODELETE` filter: drop delete events.
     pub no_delete: bool,
+}
+
+impl From<&WatchCreateRequest> for WatchSpec {
+    /// The watch an etcd `WatchCreateRequest` asks for; unknown filter values are ignored,
+    /// as etcd does.
+    fn from(create: &WatchCreateRequest) -> WatchSpec {
+        let filters = || {
+            create
+                .filters
+                .iter()
+                .filter_map(|f| FilterType::try_from(*f).ok())
+        };
+        WatchSpec {
+            key: create.key.clone(),
+            range_end: create.range_end.clone(),
+            start_revision: create.start_revision,
+            prev_kv: create.prev_kv,
+            no_put: filters().any(|f| f == FilterType::Noput),
+            no_delete: filters().any(|f| f == FilterType::Nodelete),
+        }
+    }
 }
 
 impl WatchSpec {

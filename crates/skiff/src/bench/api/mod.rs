@@ -63,7 +63,7 @@ use tonic::transport::Channel;
 
 use skiff_client::ListParams;
 
-use super::common::{connect, error_chain, BenchError, ErrorLog, Stop, Tally, REQUEST_TIMEOUT};
+use super::common::{bounded, connect, error_chain, BenchError, ErrorLog, Stop, Tally};
 use pods::{create_pods, ensure_namespace, list_names, pods, run_id, setup};
 use report::ListCounts;
 pub use report::{ApiReport, Config, Workload};
@@ -138,33 +138,26 @@ async fn run_list(config: &Config, channels: &[Channel]) -> Result<ApiReport, Be
     };
     for _ in 0..config.repetitions {
         let started = Instant::now();
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, pods.list_bytes(&params)).await;
+        let list = pods.list_bytes(&params);
+        let describe = |err: &skiff_client::Error| error_chain(err);
+        let answer = bounded("list", &errors, &mut tally.errors, describe, list).await;
         let elapsed = started.elapsed();
-        match answer {
-            Ok(Ok(answer)) => match count_items(&answer) {
-                Ok(count) if count >= config.pods => {
-                    tally.record_ok(elapsed);
-                    items = count;
-                }
-                Ok(count) => {
-                    tally.errors += 1;
-                    errors.note(&format!(
-                        "a list returned {count} items, fewer than the {} pods created",
-                        config.pods
-                    ));
-                }
-                Err(err) => {
-                    tally.errors += 1;
-                    errors.note(&format!("the pod list is not a list: {err}"));
-                }
-            },
-            Ok(Err(err)) => {
-                tally.errors += 1;
-                errors.note(&error_chain(&err));
+        match answer.map(|answer: Vec<u8>| count_items(&answer)) {
+            None => {}
+            Some(Ok(count)) if count >= config.pods => {
+                tally.record_ok(elapsed);
+                items = count;
             }
-            Err(_) => {
+            Some(Ok(count)) => {
                 tally.errors += 1;
-                errors.note(&format!("list timed out after {REQUEST_TIMEOUT:?}"));
+                errors.note(&format!(
+                    "a list returned {count} items, fewer than the {} pods created",
+                    config.pods
+                ));
+            }
+            Some(Err(err)) => {
+                tally.errors += 1;
+                errors.note(&format!("the pod list is not a list: {err}"));
             }
         }
     }

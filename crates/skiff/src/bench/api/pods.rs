@@ -10,7 +10,7 @@ use skiff_client::{Api, Client, ClientConfig, ListParams, PostParams};
 use tonic::transport::Channel;
 
 use super::super::common::{
-    error_chain, BenchError, Budget, ErrorLog, Gaps, Stop, Tally, REQUEST_TIMEOUT,
+    bounded, error_chain, BenchError, Budget, ErrorLog, Gaps, Stop, Tally, REQUEST_TIMEOUT,
 };
 use super::report::Config;
 
@@ -172,19 +172,13 @@ async fn create_loop(
     while let Some(seq) = budget.next(Instant::now()) {
         let create = pods.create_bytes(&params, pod_json(&names(seq), None));
         let started = Instant::now();
-        match tokio::time::timeout(REQUEST_TIMEOUT, create).await {
-            Ok(Ok(_)) => {
-                tally.record_ok(started.elapsed());
-                gaps.success();
-            }
-            Ok(Err(err)) => {
-                tally.errors += 1;
-                errors.note(&error_chain(&err));
-            }
-            Err(_) => {
-                tally.errors += 1;
-                errors.note(&format!("create timed out after {REQUEST_TIMEOUT:?}"));
-            }
+        let describe = |err: &skiff_client::Error| error_chain(err);
+        if bounded("create", &errors, &mut tally.errors, describe, create)
+            .await
+            .is_some()
+        {
+            tally.record_ok(started.elapsed());
+            gaps.success();
         }
     }
     tally
