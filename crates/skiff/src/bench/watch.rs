@@ -148,7 +148,7 @@ async fn write_paced(
             ..Default::default()
         };
         let put = kv.put(request);
-        if bounded("put", &errors, &mut tally.errors, status_message, put)
+        if bounded("put", errors, &mut tally.errors, status_message, put)
             .await
             .is_some()
         {
