@@ -69,6 +69,18 @@ pub use skiff::api::v1 as api;
 pub use skiff::raft::v1 as raftpb;
 pub use skiff::store::v1 as store;
 
+impl From<api::CreateRequest> for api::UpdateRequest {
+    /// An update (PUT) carries exactly what a create (POST) carries.
+    fn from(create: api::CreateRequest) -> api::UpdateRequest {
+        api::UpdateRequest {
+            r#ref: create.r#ref,
+            object: create.object,
+            field_validation: create.field_validation,
+            dry_run: create.dry_run,
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every skiff proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 

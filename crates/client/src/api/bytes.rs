@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use kube_core::params::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use serde::Serialize;
-use skiff_proto::api::{CreateRequest, DeleteRequest, GetRequest, PatchRequest, UpdateRequest};
+use skiff_proto::api::{CreateRequest, DeleteRequest, GetRequest, PatchRequest};
 
 use super::Api;
 use crate::error::Error;
@@ -133,28 +133,15 @@ impl<K> Api<K> {
         params: &PostParams,
         object: Vec<u8>,
     ) -> Result<Vec<u8>, Error> {
-        let r#ref = Some(self.reference(at.0, at.1));
-        let field_validation = self.post_validation();
-        let dry_run = params.dry_run;
+        let request = CreateRequest {
+            r#ref: Some(self.reference(at.0, at.1)),
+            object,
+            field_validation: self.post_validation(),
+            dry_run: params.dry_run,
+        };
         match verb {
-            Write::Create => {
-                let request = CreateRequest {
-                    r#ref,
-                    object,
-                    field_validation,
-                    dry_run,
-                };
-                self.client.create(request).await
-            }
-            Write::Update => {
-                let request = UpdateRequest {
-                    r#ref,
-                    object,
-                    field_validation,
-                    dry_run,
-                };
-                self.client.update(request).await
-            }
+            Write::Create => self.client.create(request).await,
+            Write::Update => self.client.update(request.into()).await,
         }
     }
 

@@ -309,6 +309,26 @@ pub(crate) async fn bounded<T, E>(
     None
 }
 
+/// Waits for every client task and merges what they counted. A client task cannot fail
+/// on its own; if one panicked, its operations are lost and the run says so (one error)
+/// rather than hiding it.
+pub(crate) async fn merge_clients(
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
+    errors: &ErrorLog,
+) -> Tally {
+    let mut total = Tally::default();
+    for task in tasks {
+        match task.await {
+            Ok(tally) => total.merge(&tally),
+            Err(err) => {
+                errors.note(&format!("a client stopped: {err}"));
+                total.errors += 1;
+            }
+        }
+    }
+    total
+}
+
 /// The text of a failed gRPC call, as printed by [`ErrorLog`]: its code, its message and,
 /// for transport failures, their causes ("Unavailable: tcp connect error: Connection refused").
 pub(crate) fn status_message(status: &tonic::Status) -> String {

@@ -39,8 +39,8 @@ use skiff_proto::etcdserverpb::{
 use tonic::transport::Channel;
 
 use super::common::{
-    bounded, error_chain, normalize_endpoint, status_message, BenchError, Budget, ErrorLog, Gaps,
-    Latency, Op, Report, Stop, Tally, TxnCounts,
+    bounded, error_chain, merge_clients, normalize_endpoint, status_message, BenchError, Budget,
+    ErrorLog, Gaps, Latency, Op, Report, Stop, Tally, TxnCounts,
 };
 
 /// Bytes at the start of every value of the watch workload that carry its put's send
@@ -403,18 +403,7 @@ async fn closed_loop(
             gaps.clone(),
         )));
     }
-    let mut total = Tally::default();
-    for task in tasks {
-        match task.await {
-            Ok(tally) => total.merge(&tally),
-            // A client task cannot fail on its own; if it panicked, its operations are lost
-            // and the run says so rather than hiding it.
-            Err(err) => {
-                errors.note(&format!("a client stopped: {err}"));
-                total.errors += 1;
-            }
-        }
-    }
+    let mut total = merge_clients(tasks, &errors).await;
     total.longest_gap = gaps.longest();
     total
 }

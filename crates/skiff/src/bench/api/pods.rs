@@ -10,7 +10,8 @@ use skiff_client::{Api, Client, ClientConfig, ListParams, PostParams};
 use tonic::transport::Channel;
 
 use super::super::common::{
-    bounded, error_chain, BenchError, Budget, ErrorLog, Gaps, Stop, Tally, REQUEST_TIMEOUT,
+    bounded, error_chain, merge_clients, BenchError, Budget, ErrorLog, Gaps, Stop, Tally,
+    REQUEST_TIMEOUT,
 };
 use super::report::Config;
 
@@ -146,16 +147,7 @@ pub(super) async fn create_pods(
             ))
         })
         .collect();
-    let mut total = Tally::default();
-    for task in tasks {
-        match task.await {
-            Ok(tally) => total.merge(&tally),
-            Err(err) => {
-                errors.note(&format!("a client stopped: {err}"));
-                total.errors += 1;
-            }
-        }
-    }
+    let total = merge_clients(tasks, &errors).await;
     (total, gaps.longest())
 }
 
