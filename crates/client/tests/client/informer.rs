@@ -8,8 +8,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use serde_json::json;
 use skiff_apiserver::RegistryConfig;
 use skiff_client::{
-    Api, Change, DeleteParams, Informer, InformerConfig, ListParams, Object, Patch, PatchParams,
-    PostParams, ResourceExt, Store,
+    Api, Change, DeleteParams, Informer, InformerConfig, InformerStats, ListParams, Object, Patch,
+    PatchParams, PostParams, ResourceExt, Store,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,41 @@ async fn next<K: Object>(changes: &mut UnboundedReceiver<Change<K>>) -> String {
         Change::Added(k) => format!("ADDED {}", name(&k)),
         Change::Updated { new, .. } => format!("UPDATED {}", name(&new)),
         Change::Deleted(k) => format!("DELETED {}", name(&k)),
+    }
+}
+
+/// An informer running in the test: what it reports, its cache and counters,
+/// and the means to stop it.
+struct Started<K: Object> {
+    changes: UnboundedReceiver<Change<K>>,
+    store: Store<K>,
+    stats: Arc<InformerStats>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+}
+
+/// Subscribes to `informer` and runs it.
+fn start<K: Object>(mut informer: Informer<K>) -> Started<K> {
+    let changes = informer.subscribe();
+    let store = informer.store();
+    let stats = informer.stats();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(informer.run(shutdown.clone()));
+    Started {
+        changes,
+        store,
+        stats,
+        shutdown,
+        running,
+    }
+}
+
+impl<K: Object> Started<K> {
+    /// Stops the informer and waits until it has.
+    async fn stop(self) -> UnboundedReceiver<Change<K>> {
+        self.shutdown.cancel();
+        self.running.await.unwrap();
+        self.changes
     }
 }
 
@@ -98,14 +133,12 @@ async fn an_informer_sees_adds_updates_and_deletes_and_its_cache_matches_the_ser
                 .push(format!("update {}", new.metadata.name.clone().unwrap()))
         })
         .on_delete(log("delete"));
-    let mut changes = informer.subscribe();
     let store = informer.store();
     assert!(!store.has_synced());
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(informer.run(shutdown.clone()));
+    let mut informer = start(informer);
     store.wait_for_sync().await;
     assert!(store.has_synced());
-    assert_eq!(next(&mut changes).await, "ADDED before");
+    assert_eq!(next(&mut informer.changes).await, "ADDED before");
 
     pods.create(&pp, &pod("a", "node-1")).await.unwrap();
     pods.create(&pp, &pod("b", "node-2")).await.unwrap();
@@ -120,7 +153,7 @@ async fn an_informer_sees_adds_updates_and_deletes_and_its_cache_matches_the_ser
     pods.delete("before", &now).await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..4 {
-        seen.push(next(&mut changes).await);
+        seen.push(next(&mut informer.changes).await);
     }
     assert_eq!(seen, ["ADDED a", "ADDED b", "UPDATED a", "DELETED before"]);
     assert_eq!(
@@ -139,8 +172,7 @@ async fn an_informer_sees_adds_updates_and_deletes_and_its_cache_matches_the_ser
     let a = store.get("default", "a").expect("a is cached");
     assert_eq!(a.metadata.labels.as_ref().unwrap()["x"], "1");
 
-    shutdown.cancel();
-    running.await.unwrap();
+    informer.stop().await;
 }
 
 #[tokio::test]
@@ -151,14 +183,9 @@ async fn an_informer_resumes_where_its_cut_watch_stopped() {
     writer.create(&pp, &config_map("a", &[])).await.unwrap();
 
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
-    let mut informer = Informer::new(cms.clone(), quick());
-    let mut changes = informer.subscribe();
-    let store = informer.store();
-    let stats = informer.stats();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(informer.run(shutdown.clone()));
-    assert_eq!(next(&mut changes).await, "ADDED a");
-    eventually("the first watch is open", || stats.watches() == 1).await;
+    let mut informer = start(Informer::new(cms.clone(), quick()));
+    assert_eq!(next(&mut informer.changes).await, "ADDED a");
+    eventually("the first watch is open", || informer.stats.watches() == 1).await;
 
     cluster.cut();
     writer.create(&pp, &config_map("b", &[])).await.unwrap();
@@ -172,19 +199,18 @@ async fn an_informer_resumes_where_its_cut_watch_stopped() {
         .unwrap();
     cluster.heal();
 
-    assert_eq!(next(&mut changes).await, "ADDED b");
-    assert_eq!(next(&mut changes).await, "UPDATED a");
+    assert_eq!(next(&mut informer.changes).await, "ADDED b");
+    assert_eq!(next(&mut informer.changes).await, "UPDATED a");
     assert_eq!(
-        stats.lists(),
+        informer.stats.lists(),
         1,
         "a cut watch resumes without listing again"
     );
-    assert!(stats.watches() >= 2);
-    let (cached, server) = cache_and_server(&store, &cms).await;
+    assert!(informer.stats.watches() >= 2);
+    let (cached, server) = cache_and_server(&informer.store, &cms).await;
     assert_eq!(cached, server);
 
-    shutdown.cancel();
-    running.await.unwrap();
+    let mut changes = informer.stop().await;
     assert!(
         changes.try_recv().is_err(),
         "nothing was replayed: {:?}",
@@ -196,28 +222,23 @@ async fn an_informer_resumes_where_its_cut_watch_stopped() {
 async fn an_informer_follows_watches_the_server_closes() {
     let cluster = Cluster::new().await;
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
-    let mut informer = Informer::new(
+    let mut informer = start(Informer::new(
         cms.clone(),
         InformerConfig {
             watch_timeout_seconds: Some(1),
             ..quick()
         },
-    );
-    let mut changes = informer.subscribe();
-    let stats = informer.stats();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(informer.run(shutdown.clone()));
+    ));
     eventually("the server closed a watch and it was reopened", || {
-        stats.watches() >= 2
+        informer.stats.watches() >= 2
     })
     .await;
     cms.create(&PostParams::default(), &config_map("late", &[]))
         .await
         .unwrap();
-    assert_eq!(next(&mut changes).await, "ADDED late");
-    assert_eq!(stats.lists(), 1);
-    shutdown.cancel();
-    running.await.unwrap();
+    assert_eq!(next(&mut informer.changes).await, "ADDED late");
+    assert_eq!(informer.stats.lists(), 1);
+    informer.stop().await;
 }
 
 #[tokio::test]
@@ -234,16 +255,14 @@ async fn an_informer_lists_again_after_410_expired_and_reports_what_it_missed() 
     writer.create(&pp, &config_map("kept", &[])).await.unwrap();
 
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
-    let mut informer = Informer::new(cms.clone(), quick());
-    let mut changes = informer.subscribe();
-    let store = informer.store();
-    let stats = informer.stats();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(informer.run(shutdown.clone()));
-    let mut first = vec![next(&mut changes).await, next(&mut changes).await];
+    let mut informer = start(Informer::new(cms.clone(), quick()));
+    let mut first = vec![
+        next(&mut informer.changes).await,
+        next(&mut informer.changes).await,
+    ];
     first.sort();
     assert_eq!(first, ["ADDED gone", "ADDED kept"]);
-    eventually("the first watch is open", || stats.watches() == 1).await;
+    eventually("the first watch is open", || informer.stats.watches() == 1).await;
 
     // While the informer is cut off, more changes happen than the server's
     // watch window keeps: its resourceVersion expires.
@@ -268,10 +287,10 @@ async fn an_informer_lists_again_after_410_expired_and_reports_what_it_missed() 
         .unwrap();
     cluster.heal();
 
-    eventually("the informer listed again", || stats.lists() >= 2).await;
+    eventually("the informer listed again", || informer.stats.lists() >= 2).await;
     let mut missed = Vec::new();
     for _ in 0..8 {
-        missed.push(next(&mut changes).await);
+        missed.push(next(&mut informer.changes).await);
     }
     missed.sort();
     let mut expected: Vec<String> = (0..6).map(|i| format!("ADDED new-{i}")).collect();
@@ -279,12 +298,11 @@ async fn an_informer_lists_again_after_410_expired_and_reports_what_it_missed() 
     expected.push("UPDATED kept".into());
     expected.sort();
     assert_eq!(missed, expected);
-    let (cached, server) = cache_and_server(&store, &cms).await;
+    let (cached, server) = cache_and_server(&informer.store, &cms).await;
     assert_eq!(cached, server);
 
     // And it watches again from the new list.
     writer.create(&pp, &config_map("after", &[])).await.unwrap();
-    assert_eq!(next(&mut changes).await, "ADDED after");
-    shutdown.cancel();
-    running.await.unwrap();
+    assert_eq!(next(&mut informer.changes).await, "ADDED after");
+    informer.stop().await;
 }

@@ -26,6 +26,17 @@ impl Member {
         Member { mvcc, index: 0, db }
     }
 
+    /// A new member whose state machine is restored from `source`'s snapshot.
+    fn restored_from(source: &mut Member) -> Self {
+        let stream = source.snapshot();
+        let mut target = Member::new();
+        target
+            .mvcc
+            .restore_snapshot(&mut stream.as_slice())
+            .unwrap();
+        target
+    }
+
     /// Applies the next entry without committing it to sled.
     fn apply_staged(&mut self, request: Request) {
         self.index += 1;
@@ -169,12 +180,7 @@ fn assert_same_state(a: &Mvcc, b: &Mvcc) {
 #[test]
 fn a_restored_store_answers_every_read_as_the_original() {
     let mut source = populated();
-    let stream = source.snapshot();
-    let mut target = Member::new();
-    target
-        .mvcc
-        .restore_snapshot(&mut stream.as_slice())
-        .unwrap();
+    let mut target = Member::restored_from(&mut source);
 
     assert_same_state(&source.mvcc, &target.mvcc);
     assert!(
@@ -201,12 +207,7 @@ fn a_restored_store_answers_every_read_as_the_original() {
 #[test]
 fn a_restored_store_goes_on_applying_as_the_original() {
     let mut source = populated();
-    let stream = source.snapshot();
-    let mut target = Member::new();
-    target
-        .mvcc
-        .restore_snapshot(&mut stream.as_slice())
-        .unwrap();
+    let mut target = Member::restored_from(&mut source);
     target.index = source.index;
 
     for m in [&mut source, &mut target] {
@@ -221,12 +222,7 @@ fn a_restored_store_goes_on_applying_as_the_original() {
 #[test]
 fn a_restored_store_survives_a_reopen() {
     let mut source = populated();
-    let stream = source.snapshot();
-    let mut target = Member::new();
-    target
-        .mvcc
-        .restore_snapshot(&mut stream.as_slice())
-        .unwrap();
+    let target = Member::restored_from(&mut source);
     let Member { mvcc, db, .. } = target;
     drop(mvcc);
     let reopened = Mvcc::open(db.open_tree("kv").unwrap()).unwrap();
