@@ -178,9 +178,13 @@ pub struct ControllerManagerArgs {
 }
 
 /// Parses a duration as Kubernetes' flags write one: a number and a unit
-/// (`ms`, `s`, `m`, `h`), such as `15s` or `500ms`.
+/// (`ms`, `s`, `m`, `h`), such as `15s` or `500ms`; a bare `0` too, as Go's
+/// `time.ParseDuration` takes it.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
@@ -451,6 +455,32 @@ pub struct DeleteArgs {
     /// Delete every object of the type in the namespace.
     #[arg(long)]
     pub all: bool,
+    /// What happens to the objects' dependents: background (deleted after
+    /// their owner), foreground (deleted before it) or orphan (kept, their
+    /// ownerReferences removed); `true` and `false` are deprecated spellings
+    /// of background and orphan.
+    #[arg(long, default_value = "background", num_args = 0..=1,
+          default_missing_value = "background", require_equals = true)]
+    pub cascade: String,
+    /// Seconds given to the objects to terminate gracefully; -1 uses each
+    /// object's own default, 0 means 1 unless --force is given.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub grace_period: i64,
+    /// Signal the objects to shut down at once (same as --grace-period=1).
+    #[arg(long)]
+    pub now: bool,
+    /// Remove the objects from the API at once, without waiting for the
+    /// node to confirm that pods stopped (--grace-period=0).
+    #[arg(long)]
+    pub force: bool,
+    /// Wait until the objects are gone before returning.
+    #[arg(long, default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true,
+          action = clap::ArgAction::Set)]
+    pub wait: bool,
+    /// How long to wait for the objects to be gone; 0 waits for a week.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -706,6 +736,7 @@ mod tests {
         assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("15").unwrap_err().contains("no unit"));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("15d").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("s").is_err());
     }

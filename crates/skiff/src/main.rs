@@ -12,7 +12,8 @@
 //!   (finding the API server, leader-election flags).
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
 //! - `image`: `skiff image import`, OCI image tarballs into containerd.
-//! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`).
+//! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`,
+//!   `rollout`, …).
 //! - `bench`: `skiff bench`, load generators for a store and for the API server.
 //!
 //! # Where to start

@@ -18,6 +18,7 @@
 //!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
 //! - [`logs`], [`exec`]: a pod's `log` and `exec` subresources, over skiff-client.
+//! - [`follow`]: one object followed by watch, for `delete --wait`.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
 //!   [`age`]: "3m20s"-style ages.
 //! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
@@ -42,6 +43,9 @@ pub(crate) mod apply;
 pub(crate) mod delete;
 pub(crate) mod describe;
 pub(crate) mod exec;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub(crate) mod follow;
 pub(crate) mod get;
 pub(crate) mod json;
 pub(crate) mod jsonpath;
@@ -157,11 +161,19 @@ impl Session {
     pub async fn connect(flag: Option<&str>) -> Result<Session, Error> {
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let server = server::server_url(flag, home.as_deref())?;
-        let failed = |e| Error::from_client(e, &server);
         let client = Client::connect_with(server.as_str(), &ClientConfig::default())
             .await
-            .map_err(failed)?;
-        let discovery = client.discover().await.map_err(failed)?;
+            .map_err(|e| Error::from_client(e, &server))?;
+        Session::over(client, server).await
+    }
+
+    /// A session over a client already connected to `server` (the address,
+    /// for messages): reads discovery.
+    pub async fn over(client: Client, server: String) -> Result<Session, Error> {
+        let discovery = client
+            .discover()
+            .await
+            .map_err(|e| Error::from_client(e, &server))?;
         Ok(Session {
             client,
             server,
@@ -205,6 +217,13 @@ pub(crate) fn namespace_or_default(namespace: &Option<String>) -> String {
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.
 pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Writes command output to `out` (standard output, or a test's buffer); a
+/// closed pipe is not an error.
+pub(crate) fn emit(out: &mut dyn Write, text: &str) {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
