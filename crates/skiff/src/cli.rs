@@ -44,6 +44,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Execute a command in a container (as kubectl exec).
     Exec(ExecArgs),
+    /// Manage the rollout of a Deployment (as kubectl rollout).
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Run a node agent: register a Node and run the pods bound to it.
     Kubelet(KubeletArgs),
     /// Run the scheduler: bind every pod without a node to one.
@@ -485,6 +488,76 @@ pub struct DeleteArgs {
     pub server: ServerArgs,
 }
 
+/// `skiff rollout …`: kubectl's subcommands for Deployments.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Watch a rollout until it completes (as kubectl rollout status).
+    Status(RolloutStatusArgs),
+    /// Show the revisions of a Deployment (as kubectl rollout history).
+    History(RolloutHistoryArgs),
+    /// Roll back to a previous revision (as kubectl rollout undo).
+    Undo(RolloutUndoArgs),
+    /// Stop the controller from rolling out template changes (as kubectl rollout pause).
+    Pause(RolloutArgs),
+    /// Let a paused Deployment roll out again (as kubectl rollout resume).
+    Resume(RolloutArgs),
+    /// Replace every pod through a new rollout (as kubectl rollout restart).
+    Restart(RolloutArgs),
+}
+
+/// The Deployments a rollout command acts on.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// The kind (deployment, deploy, deployments.apps), or KIND/NAME.
+    pub kind: String,
+    /// Names of the objects, or more KIND/NAME.
+    pub names: Vec<String>,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff rollout status`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct RolloutStatusArgs {
+    #[command(flatten)]
+    pub target: RolloutArgs,
+    /// Keep watching until the rollout finishes; with false, print the
+    /// status once.
+    #[arg(short, long, default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true,
+          action = clap::ArgAction::Set)]
+    pub watch: bool,
+    /// How long to wait before giving up; 0 waits for ever.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Fail unless the rollout is of this revision (0: any).
+    #[arg(long, default_value_t = 0)]
+    pub revision: i64,
+}
+
+/// `skiff rollout history`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct RolloutHistoryArgs {
+    #[command(flatten)]
+    pub target: RolloutArgs,
+    /// Show the pod template of this revision (0: list every revision).
+    #[arg(long, default_value_t = 0)]
+    pub revision: i64,
+}
+
+/// `skiff rollout undo`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct RolloutUndoArgs {
+    #[command(flatten)]
+    pub target: RolloutArgs,
+    /// The revision to roll back to (0: the one before the current).
+    #[arg(long, default_value_t = 0)]
+    pub to_revision: i64,
+}
+
 /// `skiff describe`: flags named as kubectl's.
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
@@ -726,6 +799,53 @@ mod tests {
         };
         assert!(!args.leader_election.leader_elect);
         assert_eq!(args.controllers, ["*", "-cronjob"]);
+    }
+
+    #[test]
+    fn rollout_flags_follow_kubectls() {
+        let parse = |line: &[&str]| {
+            let line = [&["skiff", "rollout"], line].concat();
+            match Cli::try_parse_from(line).unwrap().command {
+                Command::Rollout(command) => command,
+                other => panic!("not rollout: {other:?}"),
+            }
+        };
+        let RolloutCommand::Status(status) = parse(&["status", "deploy/web"]) else {
+            panic!("not status")
+        };
+        assert!(status.watch && status.timeout.is_zero() && status.revision == 0);
+        assert_eq!(status.target.kind, "deploy/web");
+        let RolloutCommand::Status(status) = parse(&[
+            "status",
+            "deployment",
+            "web",
+            "-n",
+            "prod",
+            "--watch=false",
+            "--timeout=2m",
+            "--revision",
+            "3",
+        ]) else {
+            panic!("not status")
+        };
+        assert!(!status.watch);
+        assert_eq!(status.timeout, std::time::Duration::from_secs(120));
+        assert_eq!(status.revision, 3);
+        assert_eq!(status.target.names, ["web"]);
+        assert_eq!(status.target.namespace.as_deref(), Some("prod"));
+        let RolloutCommand::Undo(undo) = parse(&["undo", "deploy/web", "--to-revision=2"]) else {
+            panic!("not undo")
+        };
+        assert_eq!(undo.to_revision, 2);
+        let RolloutCommand::History(history) = parse(&["history", "deploy/web"]) else {
+            panic!("not history")
+        };
+        assert_eq!(history.revision, 0);
+        for verb in ["pause", "resume", "restart"] {
+            parse(&[verb, "deploy/web"]);
+        }
+        let err = Cli::try_parse_from(["skiff", "rollout", "status"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 
     #[test]

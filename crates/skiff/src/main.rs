@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
         Command::Logs(args) => kubectl::run(kubectl::Verb::Logs(args)),
         Command::Exec(args) => kubectl::exec::run_blocking(args),
+        Command::Rollout(command) => kubectl::run(kubectl::Verb::Rollout(command)),
         Command::Image(command) => image::run(command),
         Command::Kubelet(args) => kubelet::run(args),
         Command::Scheduler(args) => scheduler::run(args),

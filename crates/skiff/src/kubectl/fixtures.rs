@@ -1,11 +1,11 @@
 //! What the commands' tests against a whole in-process cluster share: a
-//! [`TestCluster`] with hollow kubelets, a session over it, a ReplicaSet
-//! to act on, and a command line run as `skiff` would run
+//! [`TestCluster`] with hollow kubelets, a session over it, a Deployment
+//! and a ReplicaSet to act on, and a command line run as `skiff` would run
 //! it, its standard output captured.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use skiff_client::{Api, ListParams};
@@ -33,7 +33,7 @@ fn labels(app: &str) -> BTreeMap<String, String> {
 }
 
 /// A pod template of one container `web` running `image`, labelled `app`.
-fn template(app: &str, image: &str) -> PodTemplateSpec {
+pub(crate) fn template(app: &str, image: &str) -> PodTemplateSpec {
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels(app)),
@@ -47,6 +47,37 @@ fn template(app: &str, image: &str) -> PodTemplateSpec {
             }],
             ..Default::default()
         }),
+    }
+}
+
+/// `template` as a ReplicaSet's: with a pod-template-hash label.
+pub(crate) fn with_hash(mut template: PodTemplateSpec, hash: &str) -> PodTemplateSpec {
+    template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("pod-template-hash".into(), hash.into());
+    template
+}
+
+/// A Deployment `name` of `replicas` pods running `image`.
+pub(crate) fn deployment(name: &str, replicas: i32, image: &str) -> Deployment {
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector {
+                match_labels: Some(labels(name)),
+                ..Default::default()
+            },
+            template: template(name, image),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -87,12 +118,13 @@ pub(crate) fn parse(line: &[&str]) -> crate::cli::Command {
         .command
 }
 
-/// Runs `skiff LINE…` (a delete command) over `session`: its
+/// Runs `skiff LINE…` (a rollout or delete command) over `session`: its
 /// result and what it wrote to standard output.
 pub(crate) async fn skiff(session: &Session, line: &[&str]) -> (Result<(), Error>, String) {
     use crate::cli::Command;
     let mut out = Vec::new();
     let result = match parse(line) {
+        Command::Rollout(command) => super::rollout::execute(session, &command, &mut out).await,
         Command::Delete(args) => match super::delete::options::Options::from_args(&args) {
             Ok(options) => super::delete::execute(session, &args, &options, &mut out).await,
             Err(err) => Err(err),
@@ -109,4 +141,12 @@ pub(crate) async fn ok(session: &Session, line: &[&str]) -> String {
         panic!("skiff {line:?} failed: {err}; printed {out:?}");
     }
     out
+}
+
+/// [`skiff`] for a command that must fail: its error as printed.
+pub(crate) async fn fails(session: &Session, line: &[&str]) -> String {
+    match skiff(session, line).await {
+        (Err(err), _) => err.to_string(),
+        (Ok(()), out) => panic!("skiff {line:?} succeeded, printing {out:?}"),
+    }
 }

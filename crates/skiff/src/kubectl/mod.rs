@@ -1,4 +1,4 @@
-//! `skiff get`, `apply`, `delete` and `describe`: kubectl's everyday commands,
+//! `skiff get`, `apply`, `delete`, `describe` and `rollout`: kubectl's everyday commands,
 //! talking to skiff's API server through skiff-client.
 //!
 //! Like kubectl, each command first asks the server what it serves
@@ -18,7 +18,10 @@
 //!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
 //! - [`logs`], [`exec`]: a pod's `log` and `exec` subresources, over skiff-client.
-//! - [`follow`]: one object followed by watch, for `delete --wait`.
+//! - [`rollout`]: `rollout status|history|undo|pause|resume|restart` for
+//!   Deployments.
+//! - [`follow`]: one object followed by watch, for `rollout status` and
+//!   `delete --wait`.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
 //!   [`age`]: "3m20s"-style ages.
 //! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
@@ -53,6 +56,7 @@ pub(crate) mod logs;
 pub(crate) mod manifest;
 pub(crate) mod printers;
 pub(crate) mod resolve;
+pub(crate) mod rollout;
 pub(crate) mod server;
 pub(crate) mod table;
 pub(crate) mod yaml;
@@ -62,7 +66,7 @@ use std::io::Write;
 use skiff_api::status::ApiError;
 use skiff_client::{Api, Client, ClientConfig, Discovery, DynamicObject, Served};
 
-use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs};
+use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs, RolloutCommand};
 
 /// What went wrong, printed as kubectl prints it.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +121,8 @@ pub enum Verb {
     Describe(DescribeArgs),
     /// `skiff logs`.
     Logs(LogsArgs),
+    /// `skiff rollout …`.
+    Rollout(RolloutCommand),
 }
 
 /// Runs one command; on failure prints the error as kubectl does and exits with 1.
@@ -131,6 +137,7 @@ pub fn run(verb: Verb) -> anyhow::Result<()> {
             Verb::Delete(args) => delete::run(args).await,
             Verb::Describe(args) => describe::run(args).await,
             Verb::Logs(args) => logs::run(args).await,
+            Verb::Rollout(command) => rollout::run(command).await,
         }
     });
     drop(runtime);
