@@ -18,8 +18,8 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use skiff_controllers::deployment::revision;
 
-use super::{emit, Named};
-use crate::kubectl::{Error, Session};
+use super::Named;
+use crate::kubectl::{emit, Error, Session};
 
 /// The annotation that says why a revision was made.
 pub(crate) const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";

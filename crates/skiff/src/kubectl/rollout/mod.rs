@@ -49,7 +49,6 @@ use std::io::Write;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use skiff_client::{Api, ListParams};
 
-pub(crate) use super::emit;
 use super::{namespace_or_default, targets, Error, Session};
 use crate::cli::{RolloutArgs, RolloutCommand};
 

@@ -17,8 +17,8 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{json, Value};
 use skiff_client::{Patch, PatchParams};
 
-use super::{emit, Named};
-use crate::kubectl::{Error, Session};
+use super::Named;
+use crate::kubectl::{emit, Error, Session};
 
 /// The template annotation `restart` sets.
 pub(crate) const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";

@@ -13,10 +13,10 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use skiff_client::ResourceExt;
 use skiff_controllers::deployment::revision;
 
-use super::super::follow::{Follower, Seen};
-use super::{emit, Named};
+use super::Named;
 use crate::cli::RolloutStatusArgs;
-use crate::kubectl::{Error, Session};
+use crate::kubectl::follow::{Follower, Seen};
+use crate::kubectl::{emit, Error, Session};
 
 /// What kubectl prints for `deployment` now, and whether the rollout is
 /// done; an error when it failed. With `revision` above 0 the rollout must be

@@ -17,8 +17,8 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use skiff_client::PostParams;
 use skiff_controllers::deployment::revision;
 
-use super::{emit, Named};
-use crate::kubectl::{Error, Session};
+use super::Named;
+use crate::kubectl::{emit, Error, Session};
 
 /// Annotations a rollback neither copies from the ReplicaSet nor drops from
 /// the Deployment (kubectl's `annotationsToSkip`).
