@@ -202,6 +202,29 @@ mod cluster {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wait_gives_up_after_the_timeout_on_an_object_kept_by_a_finalizer() {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let (_cluster, session) = cluster(0).await;
+        let maps: Api<ConfigMap> = Api::namespaced(session.client.clone(), "default");
+        let mut kept = ConfigMap::default();
+        kept.metadata.name = Some("kept".into());
+        kept.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+        maps.create(&PostParams::default(), &kept).await.unwrap();
+        let (result, out) = crate::kubectl::fixtures::skiff(
+            &session,
+            &["delete", "configmap", "kept", "--timeout=100ms"],
+        )
+        .await;
+        assert_eq!(out, "configmap \"kept\" deleted\n");
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "error: timed out waiting for the condition on configmaps/kept"
+        );
+        let held = maps.get("kept").await.unwrap();
+        assert!(held.metadata.deletion_timestamp.is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wait_returns_once_a_terminating_pod_is_gone() {
         let (_cluster, session) = cluster(1).await;
         web_with_two_pods(&session).await;

@@ -142,6 +142,16 @@ async fn status_fails_once_the_progress_deadline_passes() {
         fails(&session, &["rollout", "status", "deploy/web"]).await,
         "error: deployment \"web\" exceeded its progress deadline"
     );
+    // Within its deadline, a rollout that cannot finish outlasts --timeout.
+    create(&session, deployment("slow", 1, "nginx:1.24")).await;
+    assert_eq!(
+        fails(
+            &session,
+            &["rollout", "status", "deploy/slow", "--timeout=100ms"]
+        )
+        .await,
+        "error: timed out waiting for the condition"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
