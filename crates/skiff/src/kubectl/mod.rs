@@ -28,6 +28,8 @@
 //!   writes them; [`jsonpath`]: `-o jsonpath=…`, `-o custom-columns=…` and
 //!   `--sort-by`.
 //! - [`manifest`]: reading YAML/JSON files, directories and standard input.
+//! - `fixtures` (tests only): an in-process cluster with hollow kubelets and
+//!   a command line run over it, for the commands' end-to-end tests.
 //!
 //! # Where to start
 //! [`run`] connects and dispatches; [`get::run`] shows the whole round trip.
