@@ -44,6 +44,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Execute a command in a container (as kubectl exec).
     Exec(ExecArgs),
+    /// Manage the rollout of a Deployment (as kubectl rollout).
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
     /// Run a node agent: register a Node and run the pods bound to it.
     Kubelet(KubeletArgs),
     /// Run the scheduler: bind every pod without a node to one.
@@ -178,9 +181,13 @@ pub struct ControllerManagerArgs {
 }
 
 /// Parses a duration as Kubernetes' flags write one: a number and a unit
-/// (`ms`, `s`, `m`, `h`), such as `15s` or `500ms`.
+/// (`ms`, `s`, `m`, `h`), such as `15s` or `500ms`; a bare `0` too, as Go's
+/// `time.ParseDuration` takes it.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .ok_or_else(|| format!("{text:?} has no unit (ms, s, m or h)"))?;
@@ -451,8 +458,104 @@ pub struct DeleteArgs {
     /// Delete every object of the type in the namespace.
     #[arg(long)]
     pub all: bool,
+    /// What happens to the objects' dependents: background (deleted after
+    /// their owner), foreground (deleted before it) or orphan (kept, their
+    /// ownerReferences removed); `true` and `false` are deprecated spellings
+    /// of background and orphan.
+    #[arg(long, default_value = "background", num_args = 0..=1,
+          default_missing_value = "background", require_equals = true)]
+    pub cascade: String,
+    /// Seconds given to the objects to terminate gracefully; -1 uses each
+    /// object's own default, 0 means 1 unless --force is given.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub grace_period: i64,
+    /// Signal the objects to shut down at once (same as --grace-period=1).
+    #[arg(long)]
+    pub now: bool,
+    /// Remove the objects from the API at once, without waiting for the
+    /// node to confirm that pods stopped (--grace-period=0).
+    #[arg(long)]
+    pub force: bool,
+    /// Wait until the objects are gone before returning.
+    #[arg(long, default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true,
+          action = clap::ArgAction::Set)]
+    pub wait: bool,
+    /// How long to wait for the objects to be gone; 0 waits for a week.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// `skiff rollout …`: kubectl's subcommands for Deployments.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Watch a rollout until it completes (as kubectl rollout status).
+    Status(RolloutStatusArgs),
+    /// Show the revisions of a Deployment (as kubectl rollout history).
+    History(RolloutHistoryArgs),
+    /// Roll back to a previous revision (as kubectl rollout undo).
+    Undo(RolloutUndoArgs),
+    /// Stop the controller from rolling out template changes (as kubectl rollout pause).
+    Pause(RolloutArgs),
+    /// Let a paused Deployment roll out again (as kubectl rollout resume).
+    Resume(RolloutArgs),
+    /// Replace every pod through a new rollout (as kubectl rollout restart).
+    Restart(RolloutArgs),
+}
+
+/// The Deployments a rollout command acts on.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// The kind (deployment, deploy, deployments.apps), or KIND/NAME.
+    pub kind: String,
+    /// Names of the objects, or more KIND/NAME.
+    pub names: Vec<String>,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `skiff rollout status`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct RolloutStatusArgs {
+    #[command(flatten)]
+    pub target: RolloutArgs,
+    /// Keep watching until the rollout finishes; with false, print the
+    /// status once.
+    #[arg(short, long, default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true,
+          action = clap::ArgAction::Set)]
+    pub watch: bool,
+    /// How long to wait before giving up; 0 waits for ever.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Fail unless the rollout is of this revision (0: any).
+    #[arg(long, default_value_t = 0)]
+    pub revision: i64,
+}
+
+/// `skiff rollout history`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct RolloutHistoryArgs {
+    #[command(flatten)]
+    pub target: RolloutArgs,
+    /// Show the pod template of this revision (0: list every revision).
+    #[arg(long, default_value_t = 0)]
+    pub revision: i64,
+}
+
+/// `skiff rollout undo`: flags named as kubectl's.
+#[derive(Debug, Args)]
+pub struct RolloutUndoArgs {
+    #[command(flatten)]
+    pub target: RolloutArgs,
+    /// The revision to roll back to (0: the one before the current).
+    #[arg(long, default_value_t = 0)]
+    pub to_revision: i64,
 }
 
 /// `skiff describe`: flags named as kubectl's.
@@ -699,6 +802,53 @@ mod tests {
     }
 
     #[test]
+    fn rollout_flags_follow_kubectls() {
+        let parse = |line: &[&str]| {
+            let line = [&["skiff", "rollout"], line].concat();
+            match Cli::try_parse_from(line).unwrap().command {
+                Command::Rollout(command) => command,
+                other => panic!("not rollout: {other:?}"),
+            }
+        };
+        let RolloutCommand::Status(status) = parse(&["status", "deploy/web"]) else {
+            panic!("not status")
+        };
+        assert!(status.watch && status.timeout.is_zero() && status.revision == 0);
+        assert_eq!(status.target.kind, "deploy/web");
+        let RolloutCommand::Status(status) = parse(&[
+            "status",
+            "deployment",
+            "web",
+            "-n",
+            "prod",
+            "--watch=false",
+            "--timeout=2m",
+            "--revision",
+            "3",
+        ]) else {
+            panic!("not status")
+        };
+        assert!(!status.watch);
+        assert_eq!(status.timeout, std::time::Duration::from_secs(120));
+        assert_eq!(status.revision, 3);
+        assert_eq!(status.target.names, ["web"]);
+        assert_eq!(status.target.namespace.as_deref(), Some("prod"));
+        let RolloutCommand::Undo(undo) = parse(&["undo", "deploy/web", "--to-revision=2"]) else {
+            panic!("not undo")
+        };
+        assert_eq!(undo.to_revision, 2);
+        let RolloutCommand::History(history) = parse(&["history", "deploy/web"]) else {
+            panic!("not history")
+        };
+        assert_eq!(history.revision, 0);
+        for verb in ["pause", "resume", "restart"] {
+            parse(&[verb, "deploy/web"]);
+        }
+        let err = Cli::try_parse_from(["skiff", "rollout", "status"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
     fn durations_are_written_with_a_unit() {
         use std::time::Duration;
         assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
@@ -706,6 +856,7 @@ mod tests {
         assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("15").unwrap_err().contains("no unit"));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("15d").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("s").is_err());
     }

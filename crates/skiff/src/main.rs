@@ -12,7 +12,8 @@
 //!   (finding the API server, leader-election flags).
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
 //! - `image`: `skiff image import`, OCI image tarballs into containerd.
-//! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`).
+//! - `kubectl`: the client commands (`get`, `apply`, `delete`, `describe`,
+//!   `rollout`, …).
 //! - `bench`: `skiff bench`, load generators for a store and for the API server.
 //!
 //! # Where to start
@@ -68,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Describe(args) => kubectl::run(kubectl::Verb::Describe(args)),
         Command::Logs(args) => kubectl::run(kubectl::Verb::Logs(args)),
         Command::Exec(args) => kubectl::exec::run_blocking(args),
+        Command::Rollout(command) => kubectl::run(kubectl::Verb::Rollout(command)),
         Command::Image(command) => image::run(command),
         Command::Kubelet(args) => kubelet::run(args),
         Command::Scheduler(args) => scheduler::run(args),

@@ -1,4 +1,4 @@
-//! `skiff get`, `apply`, `delete` and `describe`: kubectl's everyday commands,
+//! `skiff get`, `apply`, `delete`, `describe` and `rollout`: kubectl's everyday commands,
 //! talking to skiff's API server through skiff-client.
 //!
 //! Like kubectl, each command first asks the server what it serves
@@ -18,12 +18,18 @@
 //!   [`targets`] reads `TYPE[,TYPE…] NAME…` and `TYPE/NAME…` arguments.
 //! - [`get`], [`apply`], [`delete`], [`describe`]: one command each.
 //! - [`logs`], [`exec`]: a pod's `log` and `exec` subresources, over skiff-client.
+//! - [`rollout`]: `rollout status|history|undo|pause|resume|restart` for
+//!   Deployments.
+//! - [`follow`]: one object followed by watch, for `rollout status` and
+//!   `delete --wait`.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
 //!   [`age`]: "3m20s"-style ages.
 //! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
 //!   writes them; [`jsonpath`]: `-o jsonpath=…`, `-o custom-columns=…` and
 //!   `--sort-by`.
 //! - [`manifest`]: reading YAML/JSON files, directories and standard input.
+//! - `fixtures` (tests only): an in-process cluster with hollow kubelets and
+//!   a command line run over it, for the commands' end-to-end tests.
 //!
 //! # Where to start
 //! [`run`] connects and dispatches; [`get::run`] shows the whole round trip.
@@ -42,6 +48,9 @@ pub(crate) mod apply;
 pub(crate) mod delete;
 pub(crate) mod describe;
 pub(crate) mod exec;
+#[cfg(test)]
+pub(crate) mod fixtures;
+pub(crate) mod follow;
 pub(crate) mod get;
 pub(crate) mod json;
 pub(crate) mod jsonpath;
@@ -49,6 +58,7 @@ pub(crate) mod logs;
 pub(crate) mod manifest;
 pub(crate) mod printers;
 pub(crate) mod resolve;
+pub(crate) mod rollout;
 pub(crate) mod server;
 pub(crate) mod table;
 pub(crate) mod yaml;
@@ -58,7 +68,7 @@ use std::io::Write;
 use skiff_api::status::ApiError;
 use skiff_client::{Api, Client, ClientConfig, Discovery, DynamicObject, Served};
 
-use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs};
+use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs, RolloutCommand};
 
 /// What went wrong, printed as kubectl prints it.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +123,8 @@ pub enum Verb {
     Describe(DescribeArgs),
     /// `skiff logs`.
     Logs(LogsArgs),
+    /// `skiff rollout …`.
+    Rollout(RolloutCommand),
 }
 
 /// Runs one command; on failure prints the error as kubectl does and exits with 1.
@@ -127,6 +139,7 @@ pub fn run(verb: Verb) -> anyhow::Result<()> {
             Verb::Delete(args) => delete::run(args).await,
             Verb::Describe(args) => describe::run(args).await,
             Verb::Logs(args) => logs::run(args).await,
+            Verb::Rollout(command) => rollout::run(command).await,
         }
     });
     drop(runtime);
@@ -157,11 +170,19 @@ impl Session {
     pub async fn connect(flag: Option<&str>) -> Result<Session, Error> {
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let server = server::server_url(flag, home.as_deref())?;
-        let failed = |e| Error::from_client(e, &server);
         let client = Client::connect_with(server.as_str(), &ClientConfig::default())
             .await
-            .map_err(failed)?;
-        let discovery = client.discover().await.map_err(failed)?;
+            .map_err(|e| Error::from_client(e, &server))?;
+        Session::over(client, server).await
+    }
+
+    /// A session over a client already connected to `server` (the address,
+    /// for messages): reads discovery.
+    pub async fn over(client: Client, server: String) -> Result<Session, Error> {
+        let discovery = client
+            .discover()
+            .await
+            .map_err(|e| Error::from_client(e, &server))?;
         Ok(Session {
             client,
             server,
@@ -205,6 +226,13 @@ pub(crate) fn namespace_or_default(namespace: &Option<String>) -> String {
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.
 pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// Writes command output to `out` (standard output, or a test's buffer); a
+/// closed pipe is not an error.
+pub(crate) fn emit(out: &mut dyn Write, text: &str) {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
