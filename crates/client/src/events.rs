@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::{Metadata, Resource};
 use kube_core::params::{Patch, PatchParams, PostParams};
@@ -194,6 +194,8 @@ impl Recorder {
             }),
             first_timestamp: at.clone(),
             last_timestamp: at,
+            // To the microsecond, where the timestamps above have whole seconds.
+            event_time: Some(MicroTime(now)),
             count: Some(1),
             reporting_component: Some(self.reporter.component.clone()),
             reporting_instance: self.reporter.instance.clone(),

@@ -47,6 +47,9 @@ pub enum Command {
     /// Manage the rollout of a Deployment (as kubectl rollout).
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Show an object's journey through the cluster, step by step.
+    #[command(subcommand)]
+    Trace(TraceCommand),
     /// Run a node agent: register a Node and run the pods bound to it.
     Kubelet(KubeletArgs),
     /// Run the scheduler: bind every pod without a node to one.
@@ -503,6 +506,25 @@ pub enum RolloutCommand {
     Resume(RolloutArgs),
     /// Replace every pod through a new rollout (as kubectl rollout restart).
     Restart(RolloutArgs),
+}
+
+/// `skiff trace`: what the cluster did with an object, in order.
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// A pod's journey: stored, created by its owner, scheduled, started, ready, ended.
+    Pod(TracePodArgs),
+}
+
+/// `skiff trace pod NAME`.
+#[derive(Debug, Args)]
+pub struct TracePodArgs {
+    /// The pod, as NAME or pod/NAME.
+    pub pod: String,
+    /// The namespace [default: default].
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// The Deployments a rollout command acts on.

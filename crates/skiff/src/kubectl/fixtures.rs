@@ -118,13 +118,14 @@ pub(crate) fn parse(line: &[&str]) -> crate::cli::Command {
         .command
 }
 
-/// Runs `skiff LINE…` (a rollout or delete command) over `session`: its
+/// Runs `skiff LINE…` (a rollout, delete or trace command) over `session`: its
 /// result and what it wrote to standard output.
 pub(crate) async fn skiff(session: &Session, line: &[&str]) -> (Result<(), Error>, String) {
     use crate::cli::Command;
     let mut out = Vec::new();
     let result = match parse(line) {
         Command::Rollout(command) => super::rollout::execute(session, &command, &mut out).await,
+        Command::Trace(command) => super::trace::execute(session, &command, &mut out).await,
         Command::Delete(args) => match super::delete::options::Options::from_args(&args) {
             Ok(options) => super::delete::execute(session, &args, &options, &mut out).await,
             Err(err) => Err(err),

@@ -1,4 +1,4 @@
-//! `skiff get`, `apply`, `delete`, `describe` and `rollout`: kubectl's everyday commands,
+//! `skiff get`, `apply`, `delete`, `describe`, `rollout` and `trace`: kubectl's everyday commands,
 //! talking to skiff's API server through skiff-client.
 //!
 //! Like kubectl, each command first asks the server what it serves
@@ -20,6 +20,7 @@
 //! - [`logs`], [`exec`]: a pod's `log` and `exec` subresources, over skiff-client.
 //! - [`rollout`]: `rollout status|history|undo|pause|resume|restart` for
 //!   Deployments.
+//! - [`trace`]: `trace pod NAME`, a pod's journey from its record and Events.
 //! - [`follow`]: one object followed by watch, for `rollout status` and
 //!   `delete --wait`.
 //! - [`printers`]: the table columns per kind; [`table`]: aligning them;
@@ -61,6 +62,7 @@ pub(crate) mod resolve;
 pub(crate) mod rollout;
 pub(crate) mod server;
 pub(crate) mod table;
+pub(crate) mod trace;
 pub(crate) mod yaml;
 
 use std::io::Write;
@@ -68,7 +70,9 @@ use std::io::Write;
 use skiff_api::status::ApiError;
 use skiff_client::{Api, Client, ClientConfig, Discovery, DynamicObject, Served};
 
-use crate::cli::{ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs, RolloutCommand};
+use crate::cli::{
+    ApplyArgs, DeleteArgs, DescribeArgs, GetArgs, LogsArgs, RolloutCommand, TraceCommand,
+};
 
 /// What went wrong, printed as kubectl prints it.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +129,8 @@ pub enum Verb {
     Logs(LogsArgs),
     /// `skiff rollout …`.
     Rollout(RolloutCommand),
+    /// `skiff trace …`.
+    Trace(TraceCommand),
 }
 
 /// Runs one command; on failure prints the error as kubectl does and exits with 1.
@@ -140,6 +146,7 @@ pub fn run(verb: Verb) -> anyhow::Result<()> {
             Verb::Describe(args) => describe::run(args).await,
             Verb::Logs(args) => logs::run(args).await,
             Verb::Rollout(command) => rollout::run(command).await,
+            Verb::Trace(command) => trace::run(command).await,
         }
     });
     drop(runtime);
