@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod linearizability;
 pub mod netns;
+pub mod up;
 
 use std::path::PathBuf;
 use std::process::Command;

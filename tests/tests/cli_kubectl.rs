@@ -3,80 +3,38 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+use skiff_e2e::up::UpProcess;
 use skiff_e2e::{free_port, skiff_binary};
 
-/// A `skiff up` process with its own data directory and HOME, stopped on drop.
-struct Up {
-    child: Child,
-    home: PathBuf,
-    server: String,
-    _dir: tempfile::TempDir,
+/// A `skiff up` in which nothing schedules or runs pods: objects keep the
+/// state they were written with, which is what these tests print.
+struct Up(UpProcess);
+
+impl std::ops::Deref for Up {
+    type Target = UpProcess;
+    fn deref(&self) -> &UpProcess {
+        &self.0
+    }
 }
 
 impl Up {
     fn start() -> Up {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let (api_port, store_port) = (free_port(), free_port());
-        let child = Command::new(skiff_binary())
-            .arg("up")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--listen", &format!("127.0.0.1:{api_port}")])
-            .args([
-                "--listen-client-urls",
-                &format!("http://127.0.0.1:{store_port}"),
-            ])
-            // Objects keep the state they were written with: nothing schedules
-            // or runs the pods these tests print.
-            .args(["--disable", "scheduler,controller-manager,kubelet"])
-            .env("HOME", &home)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("up.log")).unwrap())
-            .spawn()
-            .expect("skiff up starts");
-        let up = Up {
-            child,
-            home,
-            server: format!("http://127.0.0.1:{api_port}"),
-            _dir: dir,
-        };
-        // Ready once the default namespace is served (bootstrap done).
-        for _ in 0..600 {
-            if up
-                .skiff(&["get", "ns", "default", "-o", "name"])
-                .status
-                .success()
-            {
-                return up;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("skiff up at {} never answered", up.server);
+        Up(UpProcess::start(&[
+            "--disable",
+            "scheduler,controller-manager,kubelet",
+        ]))
     }
 
-    /// A `skiff` command with this server's HOME and no server from the environment.
+    /// A `skiff ARGS` command with this server's HOME and no server from the environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(skiff_binary());
+        let mut command = self.0.command(skiff_binary());
+        command.args(args);
         command
-            .args(args)
-            .env("HOME", &self.home)
-            .env_remove("SKIFF_SERVER");
-        command
-    }
-
-    /// Runs `skiff ARGS --server URL`.
-    fn skiff(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .args(["--server", &self.server])
-            .output()
-            .unwrap()
     }
 
     /// Runs `skiff ARGS --server URL`, which must succeed; its standard output.
@@ -94,13 +52,6 @@ impl Up {
             let out = self.skiff(&["apply", "-f", file.to_str().unwrap()]);
             assert!(out.status.success(), "applying {name}: {out:?}");
         }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -381,9 +332,9 @@ fn the_server_comes_from_the_flag_the_environment_or_the_config_file() {
         .unwrap();
     assert_eq!(stdout(&out), "namespace/default\n", "{out:?}");
     // ~/.skiff/config, as `skiff up` writes it.
-    std::fs::create_dir_all(up.home.join(".skiff")).unwrap();
+    std::fs::create_dir_all(up.home().join(".skiff")).unwrap();
     std::fs::write(
-        up.home.join(".skiff/config"),
+        up.home().join(".skiff/config"),
         format!("server = \"{}\"\n", up.server),
     )
     .unwrap();

@@ -4,107 +4,46 @@
 //! stop; SIGTERM stops the cluster cleanly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use skiff_e2e::{free_port, skiff_binary};
+use skiff_e2e::up::UpProcess;
 
-struct Up {
-    child: Child,
-    dir: PathBuf,
-    server: String,
+/// `skiff up` as the README runs it, with the process runtime and a known node name.
+fn start() -> UpProcess {
+    UpProcess::start(&["--runtime", "process", "--node-name", "up-node"])
 }
 
-impl Up {
-    fn start(dir: &Path) -> Up {
-        let (api, store, kubelet) = (free_port(), free_port(), free_port());
-        let child = Command::new(skiff_binary())
-            .env("HOME", dir)
-            .arg("up")
-            .arg("--data-dir")
-            .arg(dir.join("skiff-data"))
-            .args(["--listen", &format!("127.0.0.1:{api}")])
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{store}")])
-            .args(["--kubelet-port", &kubelet.to_string()])
-            .args(["--runtime", "process", "--node-name", "up-node"])
-            .stdout(std::fs::File::create(dir.join("up.out")).unwrap())
-            .stderr(std::fs::File::create(dir.join("up.log")).unwrap())
-            .spawn()
-            .expect("skiff up starts");
-        Up {
-            child,
-            dir: dir.to_path_buf(),
-            server: format!("http://127.0.0.1:{api}"),
-        }
+/// `skiff get … -o json`, parsed, or `None` while it fails.
+fn get_json(up: &UpProcess, args: &[&str]) -> Option<Value> {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "json"]);
+    let out = up.skiff(&all);
+    if !out.status.success() {
+        return None;
     }
-
-    fn skiff(&self, args: &[&str]) -> Output {
-        Command::new(skiff_binary())
-            .env("HOME", &self.dir)
-            .args(args)
-            .args(["--server", &self.server])
-            .output()
-            .expect("skiff runs")
-    }
-
-    /// `skiff get … -o json`, parsed, or `None` while it fails.
-    fn get_json(&self, args: &[&str]) -> Option<Value> {
-        let mut all = vec!["get"];
-        all.extend_from_slice(args);
-        all.extend(["-o", "json"]);
-        let out = self.skiff(&all);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("up.log")).unwrap_or_default()
-    }
-
-    /// Polls `check` a bounded number of times, 200 ms apart.
-    async fn eventually(&self, what: &str, mut check: impl FnMut(&Up) -> Result<(), String>) {
-        let mut last = String::new();
-        for _ in 0..450 {
-            match check(self) {
-                Ok(()) => return,
-                Err(seen) => last = seen,
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!(
-            "{what} never happened; last seen: {last}\nskiff up's log:\n{}",
-            self.log()
-        );
-    }
-
-    /// Sends SIGTERM by pid and waits, a bounded number of times, for the exit.
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        for _ in 0..600 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "skiff up did not stop after SIGTERM; its log:\n{}",
-            self.log()
-        );
-    }
+    serde_json::from_slice(&out.stdout).ok()
 }
 
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+/// Polls `check` a bounded number of times, 200 ms apart.
+async fn eventually(
+    up: &UpProcess,
+    what: &str,
+    mut check: impl FnMut(&UpProcess) -> Result<(), String>,
+) {
+    let mut last = String::new();
+    for _ in 0..450 {
+        match check(up) {
+            Ok(()) => return,
+            Err(seen) => last = seen,
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    panic!(
+        "{what} never happened; last seen: {last}\nskiff up's log:\n{}",
+        up.log()
+    );
 }
 
 fn example(name: &str) -> PathBuf {
@@ -119,10 +58,9 @@ fn field<'a>(value: &'a Value, path: &[&str]) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_a_deployment_on_the_process_runtime_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = Up::start(dir.path());
-    up.eventually("the node registering Ready", |up| {
-        let node = up.get_json(&["nodes", "up-node"]).ok_or("no node yet")?;
+    let mut up = start();
+    eventually(&up, "the node registering Ready", |up| {
+        let node = get_json(up, &["nodes", "up-node"]).ok_or("no node yet")?;
         let conditions = field(&node, &["status", "conditions"]);
         let ready = conditions
             .as_array()
@@ -132,7 +70,7 @@ async fn up_runs_a_deployment_on_the_process_runtime_and_stops_on_sigterm() {
         ready.then_some(()).ok_or(conditions.to_string())
     })
     .await;
-    let banner = std::fs::read_to_string(dir.path().join("up.out")).unwrap();
+    let banner = up.banner();
     assert!(
         banner.contains(&format!("API server:     {}", up.server)),
         "{banner}"
@@ -146,17 +84,15 @@ async fn up_runs_a_deployment_on_the_process_runtime_and_stops_on_sigterm() {
     let manifest = example("deployment.yaml");
     let applied = up.skiff(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(applied.status.success(), "{applied:?}");
-    up.eventually("the Deployment becoming available", |up| {
-        let d = up
-            .get_json(&["deployment", "clock"])
-            .ok_or("no deployment")?;
+    eventually(&up, "the Deployment becoming available", |up| {
+        let d = get_json(up, &["deployment", "clock"]).ok_or("no deployment")?;
         let status = field(&d, &["status"]);
         (status["availableReplicas"] == 2 && status["readyReplicas"] == 2)
             .then_some(())
             .ok_or(status.to_string())
     })
     .await;
-    let pods = up.get_json(&["pods", "-l", "app=clock"]).unwrap();
+    let pods = get_json(&up, &["pods", "-l", "app=clock"]).unwrap();
     let items = pods["items"].as_array().expect("a pod list");
     assert_eq!(items.len(), 2, "{pods}");
     for pod in items {
@@ -168,17 +104,17 @@ async fn up_runs_a_deployment_on_the_process_runtime_and_stops_on_sigterm() {
     let scaled = std::fs::read_to_string(&manifest)
         .unwrap()
         .replace("replicas: 2", "replicas: 0");
-    let scaled_path = dir.path().join("clock-zero.yaml");
+    let scaled_path = up.dir().join("clock-zero.yaml");
     std::fs::write(&scaled_path, scaled).unwrap();
     let applied = up.skiff(&["apply", "-f", scaled_path.to_str().unwrap()]);
     assert!(applied.status.success(), "{applied:?}");
-    up.eventually("the pods going", |up| {
-        let pods = up.get_json(&["pods", "-l", "app=clock"]).ok_or("no list")?;
+    eventually(&up, "the pods going", |up| {
+        let pods = get_json(up, &["pods", "-l", "app=clock"]).ok_or("no list")?;
         let left = pods["items"].as_array().map_or(0, Vec::len);
         (left == 0).then_some(()).ok_or(format!("{left} pods left"))
     })
     .await;
 
-    let status = up.terminate().await;
+    let status = up.stop("TERM");
     assert!(status.success(), "skiff up exited with {status}");
 }
