@@ -26,6 +26,8 @@ pub enum BenchCommand {
     /// The controllers at scale in an in-process cluster of hollow nodes:
     /// a ReplicaSet scale-up and a Deployment rollout.
     Controllers(ControllersArgs),
+    /// What a cluster costs: `skiff up` and TestCluster start to a Ready node, idle memory.
+    Up(super::up::UpArgs),
 }
 
 /// The flags of `skiff bench scheduler`; defaults come from [`scheduler::Config::default`].

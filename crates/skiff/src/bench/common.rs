@@ -329,6 +329,19 @@ pub(crate) async fn merge_clients(
     total
 }
 
+/// Resident memory (VmRSS) of the process `pid` (a number, or `self`), from
+/// /proc; the error says what could not be read.
+pub(crate) fn rss_of(pid: &str) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|e| format!("reading {path}: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| format!("no VmRSS in {path}"))
+}
+
 /// The text of a failed gRPC call, as printed by [`ErrorLog`]: its code, its message and,
 /// for transport failures, their causes ("Unavailable: tcp connect error: Connection refused").
 pub(crate) fn status_message(status: &tonic::Status) -> String {

@@ -52,6 +52,7 @@ pub(crate) mod controllers;
 pub(crate) mod kv;
 mod pods;
 pub(crate) mod scheduler;
+mod up;
 pub(crate) mod watch;
 
 pub use args::BenchCommand;
@@ -68,7 +69,8 @@ pub fn runtime(command: &BenchCommand) -> std::io::Result<tokio::runtime::Runtim
         BenchCommand::Api(_)
         | BenchCommand::Pods(_)
         | BenchCommand::Scheduler(_)
-        | BenchCommand::Controllers(_) => return tokio::runtime::Runtime::new(),
+        | BenchCommand::Controllers(_)
+        | BenchCommand::Up(_) => return tokio::runtime::Runtime::new(),
     };
     if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -121,6 +123,10 @@ pub async fn run(command: BenchCommand) -> Result<(), BenchError> {
             let config = args.config();
             config.validate()?;
             print!("{}", controllers::run(&config).await?.render());
+            Ok(())
+        }
+        BenchCommand::Up(args) => {
+            print!("{}", up::run(&args).await?.render(&args));
             Ok(())
         }
     }

@@ -46,7 +46,7 @@ use skiff_store::{Store, StoreConfig};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{format_latency, BenchError, Latency, OutputFormat};
+use super::common::{format_latency, rss_of, BenchError, Latency, OutputFormat};
 
 /// The namespace the benchmark's pods live in.
 const NAMESPACE: &str = "bench-pods";
@@ -231,16 +231,9 @@ fn setup(reason: String) -> BenchError {
     }
 }
 
-/// Resident memory of this process, from /proc/self/status.
+/// Resident memory of this process.
 fn rss_bytes() -> Result<u64, BenchError> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| setup(format!("reading /proc/self/status: {e}")))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| setup("no VmRSS in /proc/self/status".into()))
+    rss_of("self").map_err(setup)
 }
 
 async fn hollow_memory(
