@@ -11,6 +11,7 @@ use crate::{free_port, skiff_binary};
 pub struct UpProcess {
     child: Child,
     dir: tempfile::TempDir,
+    argv: Vec<String>,
     /// The API server's URL, `http://127.0.0.1:PORT`.
     pub server: String,
     /// The store's client URL (etcd's API), `http://127.0.0.1:PORT`.
@@ -23,30 +24,38 @@ impl UpProcess {
     /// server answers.
     pub fn start(args: &[&str]) -> UpProcess {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("the test's HOME is created");
+        std::fs::create_dir_all(dir.path().join("home")).expect("the test's HOME is created");
         let (api, store, kubelet) = (free_port(), free_port(), free_port());
-        let child = Command::new(skiff_binary())
-            .arg("up")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--listen", &format!("127.0.0.1:{api}")])
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{store}")])
-            .args(["--kubelet-port", &kubelet.to_string()])
-            .args(args)
-            .env("HOME", &home)
-            .stdout(std::fs::File::create(dir.path().join("up.out")).expect("up.out"))
-            .stderr(std::fs::File::create(dir.path().join("up.log")).expect("up.log"))
-            .spawn()
-            .expect("skiff up starts");
+        let mut argv: Vec<String> = vec!["up".into(), "--data-dir".into()];
+        argv.push(dir.path().join("data").display().to_string());
+        argv.extend(["--listen".into(), format!("127.0.0.1:{api}")]);
+        argv.extend([
+            "--listen-client-urls".into(),
+            format!("http://127.0.0.1:{store}"),
+        ]);
+        argv.extend(["--kubelet-port".into(), kubelet.to_string()]);
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let child = spawn(dir.path(), &argv);
         let mut up = UpProcess {
             child,
             dir,
+            argv,
             server: format!("http://127.0.0.1:{api}"),
             store: format!("http://127.0.0.1:{store}"),
         };
         up.wait_ready();
         up
+    }
+
+    /// Starts it again, after [`UpProcess::stop`], with the same flags, data
+    /// and ports, and waits until it answers.
+    pub fn restart(&mut self) {
+        assert!(
+            matches!(self.child.try_wait(), Ok(Some(_))),
+            "restart only a stopped skiff up"
+        );
+        self.child = spawn(self.dir.path(), &self.argv);
+        self.wait_ready();
     }
 
     /// Polls, a bounded number of times, until the default namespace is
@@ -128,6 +137,24 @@ impl UpProcess {
             self.log()
         );
     }
+}
+
+/// `skiff ARGV` with HOME and its output files in `dir` (the log appended to).
+fn spawn(dir: &Path, argv: &[String]) -> Child {
+    let output = |name: &str| {
+        std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    Command::new(skiff_binary())
+        .args(argv)
+        .env("HOME", dir.join("home"))
+        .stdout(output("up.out"))
+        .stderr(output("up.log"))
+        .spawn()
+        .expect("skiff up starts")
 }
 
 impl Drop for UpProcess {

@@ -3,48 +3,22 @@
 //! config file under $HOME, Ctrl-C stops it cleanly, and the data is there
 //! after a restart.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use skiff_e2e::up::UpProcess;
 use skiff_e2e::{free_port, skiff_binary};
 use skiff_proto::api::api_client::ApiClient;
 use skiff_proto::api::{CreateRequest, GetRequest, ResourceRef};
 use tonic::transport::Channel;
 
-struct Up {
+/// A `skiff apiserver` process, killed when dropped unless it was stopped.
+struct Apiserver {
     child: Child,
-    log: std::path::PathBuf,
 }
 
-impl Up {
-    fn start(data: &Path, api_port: u16, store_port: u16) -> Up {
-        // HOME is the test's directory: `skiff up` writes its client config there.
-        let home = data.parent().expect("the data directory has a parent");
-        let child = Command::new(skiff_binary())
-            .env("HOME", home)
-            .arg("up")
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--listen", &format!("127.0.0.1:{api_port}")])
-            .args([
-                "--listen-client-urls",
-                &format!("http://127.0.0.1:{store_port}"),
-            ])
-            // The whole cluster runs, but its kubelet serves no port that
-            // another test's could clash with.
-            .args(["--kubelet-port", "0"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
-            .spawn()
-            .expect("skiff up starts");
-        Up {
-            child,
-            log: data.with_extension("log"),
-        }
-    }
-
+impl Apiserver {
     /// Sends SIGINT (as Ctrl-C) and waits, a bounded number of times, for a clean exit.
     async fn interrupt(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -57,12 +31,11 @@ impl Up {
             // Not a thread sleep: the client's connection tasks run on this runtime.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        panic!("skiff up did not stop after SIGINT; its log:\n{log}");
+        panic!("skiff apiserver did not stop after SIGINT");
     }
 }
 
-impl Drop for Up {
+impl Drop for Apiserver {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
@@ -113,20 +86,18 @@ fn pods(name: &str) -> Option<ResourceRef> {
     })
 }
 
-#[tokio::test]
+// Two workers: `stop` blocks one while the clients' connection tasks close on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("skiff-data");
-    let (api_port, store_port) = (free_port(), free_port());
-    let up = Up::start(&data, api_port, store_port);
-    let mut client = connect(api_port).await;
+    let mut up = UpProcess::start(&[]);
+    let mut client = ApiClient::connect(up.server.clone()).await.unwrap();
     // Client commands find the server through $HOME/.skiff/config.
-    let config = std::fs::read_to_string(dir.path().join(".skiff/config"))
+    let config = std::fs::read_to_string(up.home().join(".skiff/config"))
         .expect("skiff up wrote $HOME/.skiff/config");
     assert!(
         config
             .lines()
-            .any(|l| l == format!("server = \"http://127.0.0.1:{api_port}\"")),
+            .any(|l| l == format!("server = \"{}\"", up.server)),
         "{config}"
     );
     // A ConfigMap, which no component of `skiff up` changes after it is written
@@ -145,7 +116,7 @@ async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
     let created: Value = serde_json::from_slice(&created.object).unwrap();
 
     // The same process serves etcd's API: the object is at Kubernetes' key.
-    let mut etcd = etcd_client::Client::connect([format!("http://127.0.0.1:{store_port}")], None)
+    let mut etcd = etcd_client::Client::connect([up.store.clone()], None)
         .await
         .unwrap();
     let got = etcd
@@ -160,12 +131,13 @@ async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
     drop(etcd);
     drop(client);
 
-    let status = up.interrupt().await;
+    let status = up.stop("INT");
     assert!(status.success(), "skiff up exited with {status}");
 
     // Restarted on the same data, it still has the object.
-    let up = Up::start(&data, api_port, store_port);
-    let mut client = connect(api_port).await;
+    let first_run = up.log().len();
+    up.restart();
+    let mut client = ApiClient::connect(up.server.clone()).await.unwrap();
     let again = client
         .get(GetRequest {
             r#ref: config_maps("web"),
@@ -177,9 +149,8 @@ async fn up_serves_the_api_over_its_own_store_and_stops_on_ctrl_c() {
     let again: Value = serde_json::from_slice(&again.object).unwrap();
     assert_eq!(again, created);
     drop(client);
-    let log = up.log.clone();
-    assert!(up.interrupt().await.success());
-    let log = std::fs::read_to_string(log).unwrap();
+    assert!(up.stop("INT").success());
+    let log = up.log().split_off(first_run);
     assert!(
         !log.contains("still open after the shutdown grace period"),
         "closed connections were waited for: {log}"
@@ -199,7 +170,7 @@ async fn apiserver_serves_the_api_over_a_remote_store() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("skiff apiserver starts");
-    let apiserver = Up { child, log };
+    let apiserver = Apiserver { child };
     let mut client = connect(api_port).await;
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "remote"},
                      "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
