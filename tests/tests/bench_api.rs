@@ -5,14 +5,26 @@
 use std::process::Command;
 
 use serde_json::Value;
-use skiff_e2e::{free_port, skiff_binary};
 use skiff_e2e::up::UpProcess;
+use skiff_e2e::{free_port, skiff_binary};
 
 /// `skiff up` with the store and the API server only: the benchmark measures
 /// the API server alone, and nothing schedules or runs the pods it creates.
 fn start() -> UpProcess {
     UpProcess::start(&["--disable", "scheduler,controller-manager,kubelet"])
 }
+
+/// Five watchers, a second of writes at 20 per second.
+const WATCH: &[&str] = &[
+    "--workload",
+    "watch",
+    "--watchers",
+    "5",
+    "--duration",
+    "1s",
+    "--rate",
+    "20",
+];
 
 /// Runs `skiff bench api --output json` with `flags` and returns its report.
 fn bench(up: &UpProcess, flags: &[&str]) -> Value {
@@ -60,19 +72,7 @@ async fn every_api_workload_reports_consistent_counts() {
     assert_eq!(again["errors"], 0, "{again}");
 
     // watch: every watcher saw every write, with nothing missed.
-    let watch = bench(
-        &up,
-        &[
-            "--workload",
-            "watch",
-            "--watchers",
-            "5",
-            "--duration",
-            "1s",
-            "--rate",
-            "20",
-        ],
-    );
+    let watch = bench(&up, WATCH);
     let counts = &watch["watch"];
     let writes = counts["writes"].as_u64().unwrap();
     assert!(writes > 0, "{watch}");
@@ -83,19 +83,7 @@ async fn every_api_workload_reports_consistent_counts() {
     assert_eq!(watch["errors"], 0, "{watch}");
 
     // A second watch run patches the pods the first one created: events still all arrive.
-    let rewatch = bench(
-        &up,
-        &[
-            "--workload",
-            "watch",
-            "--watchers",
-            "5",
-            "--duration",
-            "1s",
-            "--rate",
-            "20",
-        ],
-    );
+    let rewatch = bench(&up, WATCH);
     assert!(
         rewatch["watch"]["writes"].as_u64().unwrap() > 0,
         "{rewatch}"
