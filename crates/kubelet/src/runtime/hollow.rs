@@ -18,7 +18,8 @@
 //! # Caveats
 //! Images listed in [`HollowConfig::absent_images`] fail to pull; every other
 //! image is present. Stopping a container ends it at once with 143 (SIGTERM),
-//! whatever the grace period. Exec runs nothing: its output is empty.
+//! whatever the grace period. Exec runs nothing: its output is empty, and an
+//! interactive one (stdin or a terminal) is refused.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -26,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::{
-    ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, Result, Runtime,
-    RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    not_running, ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecRequest,
+    ExecStreams, Result, Runtime, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
 };
 use crate::clock::Clock;
 
@@ -316,19 +317,13 @@ impl Runtime for HollowRuntime {
     }
 
     /// No command runs: the exit code is the container's scripted
-    /// readiness (0 ready, 1 not), whatever the command.
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        _command: &[String],
-        stdin: &[u8],
-        _tty: bool,
-        _timeout: Duration,
-    ) -> Result<ExecOutput> {
-        if !stdin.is_empty() {
+    /// readiness (0 ready, 1 not), whatever the command, and there is no
+    /// output. With stdin or a terminal there is nothing to talk to: refused.
+    async fn exec(&self, id: &str, request: &ExecRequest, _streams: ExecStreams) -> Result<i32> {
+        if request.stdin || request.tty {
             return Err(RuntimeError::Unsupported {
                 runtime: "hollow",
-                what: "exec with stdin",
+                what: "interactive exec (stdin or a terminal): it runs no commands",
             });
         }
         let (running, ready) = self.with_container(id, |container, now| {
@@ -336,14 +331,9 @@ impl Runtime for HollowRuntime {
             (running, container.script.ready)
         })?;
         if !running {
-            return Err(RuntimeError::Other(format!(
-                "container {id:?} is not running"
-            )));
+            return Err(not_running(id));
         }
-        Ok(ExecOutput {
-            exit_code: if ready { 0 } else { 1 },
-            ..ExecOutput::default()
-        })
+        Ok(if ready { 0 } else { 1 })
     }
 }
 
@@ -463,6 +453,35 @@ mod tests {
         assert_eq!(
             rt.exec_sync(&ready, &[], second).await.unwrap().exit_code,
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interactive_exec_is_refused_with_the_reason() {
+        let clock = TestClock::at(SystemTime::UNIX_EPOCH);
+        let rt = runtime(&clock);
+        let id = start(&rt, &container("a", &[])).await;
+        let request = ExecRequest {
+            command: vec!["sh".into()],
+            stdin: true,
+            tty: true,
+            timeout: None,
+        };
+        let (streams, _output) = ExecStreams::without_input();
+        let refused = rt.exec(&id, &request, streams).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RuntimeError::Unsupported {
+                    runtime: "hollow",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("runs no commands"),
+            "{refused}"
         );
     }
 

@@ -52,8 +52,8 @@ use crate::cni::{Cni, NetworkConfig};
 use crate::containerd::ConnectError;
 use crate::image::{ImageError, ImageStore};
 use crate::runtime::{
-    ContainerConfig, ContainerId, ContainerStatus, ExecOutput, Result, Runtime, RuntimeError,
-    SandboxConfig, SandboxId, SandboxStatus,
+    ContainerConfig, ContainerId, ContainerStatus, ExecRequest, ExecStreams, Result, Runtime,
+    RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
 };
 
 /// How to reach containerd and lay out the node's pods.
@@ -180,15 +180,8 @@ impl Runtime for ContainerdRuntime {
         self.list().await
     }
 
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        command: &[String],
-        stdin: &[u8],
-        tty: bool,
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
-        self.exec(id, command, stdin, tty, timeout).await
+    async fn exec(&self, id: &str, request: &ExecRequest, streams: ExecStreams) -> Result<i32> {
+        self.run_exec(id, request, streams).await
     }
 }
 

@@ -27,6 +27,7 @@
 //! kubelet was down is not copied into the log. Linux only (`/proc`).
 
 mod child;
+mod exec;
 #[cfg(test)]
 mod tests;
 
@@ -42,8 +43,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, Result, Runtime,
-    RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    not_running, ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecRequest,
+    ExecStreams, Result, Runtime, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
 };
 use crate::logs::Stream;
 
@@ -546,61 +547,12 @@ impl Runtime for ProcessRuntime {
             .collect())
     }
 
-    /// `tty` is ignored: plain processes get pipes, not a terminal.
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        command: &[String],
-        stdin: &[u8],
-        _tty: bool,
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
+    async fn exec(&self, id: &str, request: &ExecRequest, streams: ExecStreams) -> Result<i32> {
         let (record, _) = self.record(id)?;
-        let Some(program) = command.first() else {
-            return Err(RuntimeError::Other("exec: an empty command".into()));
-        };
-        let mut process = tokio::process::Command::new(program);
-        process
-            .args(&command[1..])
-            .current_dir(&record.cwd)
-            .env_clear()
-            .env("PATH", child::DEFAULT_PATH)
-            .envs(record.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut running = process
-            .spawn()
-            .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
-        let group = running.id();
-        if let Some(mut pipe) = running.stdin.take() {
-            let stdin = stdin.to_vec();
-            // Written beside the wait: a command that reads slowly would
-            // otherwise block the write. Dropping the pipe closes stdin.
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let _ = pipe.write_all(&stdin).await;
-            });
+        if record.pid.is_none() || record.exit.is_some() {
+            return Err(not_running(id));
         }
-        let output = tokio::time::timeout(timeout, running.wait_with_output()).await;
-        let Ok(output) = output else {
-            // The command's own children go too (a shell's `sleep`), not
-            // only the process that was started: the group is killed.
-            if let Some(group) = group {
-                child::signal_group(group, "KILL").await;
-            }
-            return Err(RuntimeError::Other(format!(
-                "command timed out after {timeout:?}"
-            )));
-        };
-        let output = output.map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
-        Ok(ExecOutput {
-            exit_code: exit_code_of(output.status),
-            stdout: output.stdout,
-            stderr: output.stderr,
-        })
+        exec::run(&record, request, streams).await
     }
 }
 
