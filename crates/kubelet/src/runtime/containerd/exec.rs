@@ -95,6 +95,11 @@ impl ExecProcess {
             fifos.paths.close_output();
             return Err(error);
         }
+        // A size sent before the start is set before any input is typed.
+        let mut resize = resize;
+        while let Ok(size) = resize.try_recv() {
+            self.resize_to(size).await;
+        }
         let feeding = fifos.stdin.map(|writer| {
             let exec = self.clone_ids();
             tokio::spawn(exec.feed(stdin, writer, process.terminal))
@@ -172,19 +177,24 @@ impl ExecProcess {
         }
     }
 
-    /// Sets the process's terminal to each new size (ResizePty).
+    /// Sets the process's terminal to each new size.
     async fn follow_resizes(self, mut resize: mpsc::Receiver<TerminalSize>) {
         while let Some(size) = resize.recv().await {
-            let request = ResizePtyRequest {
-                container_id: self.container_id.clone(),
-                exec_id: self.exec_id.clone(),
-                width: size.width.into(),
-                height: size.height.into(),
-            };
-            let mut tasks = self.connection.tasks();
-            if let Err(status) = tasks.resize_pty(self.connection.request(request)).await {
-                tracing::debug!(error = %status.message(), "exec terminal not resized");
-            }
+            self.resize_to(size).await;
+        }
+    }
+
+    /// ResizePty: the terminal's new size, which the process learns by SIGWINCH.
+    async fn resize_to(&self, size: TerminalSize) {
+        let request = ResizePtyRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            width: size.width.into(),
+            height: size.height.into(),
+        };
+        let mut tasks = self.connection.tasks();
+        if let Err(status) = tasks.resize_pty(self.connection.request(request)).await {
+            tracing::debug!(error = %status.message(), "exec terminal not resized");
         }
     }
 
