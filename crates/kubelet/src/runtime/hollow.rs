@@ -67,15 +67,8 @@ pub struct HollowRuntime {
 #[derive(Default)]
 struct State {
     next_id: u64,
-    sandboxes: BTreeMap<SandboxId, Sandbox>,
+    sandboxes: BTreeMap<SandboxId, SandboxStatus>,
     containers: BTreeMap<ContainerId, Container>,
-}
-
-struct Sandbox {
-    labels: BTreeMap<String, String>,
-    ready: bool,
-    ip: Ipv4Addr,
-    created_at: SystemTime,
 }
 
 struct Container {
@@ -211,12 +204,7 @@ impl Runtime for HollowRuntime {
         let id = state.new_id("hs");
         let offset = u32::try_from(state.next_id).unwrap_or(u32::MAX);
         let ip = Ipv4Addr::from(u32::from(self.config.pod_ip_base).wrapping_add(offset));
-        let sandbox = Sandbox {
-            labels: config.labels.clone(),
-            ready: true,
-            ip,
-            created_at: now,
-        };
+        let sandbox = SandboxStatus::new(id.clone(), config, Some(IpAddr::V4(ip)), now);
         state.sandboxes.insert(id.clone(), sandbox);
         Ok(id)
     }
@@ -245,18 +233,7 @@ impl Runtime for HollowRuntime {
     }
 
     async fn list_pod_sandboxes(&self) -> Result<Vec<SandboxStatus>> {
-        Ok(self
-            .lock()
-            .sandboxes
-            .iter()
-            .map(|(id, s)| SandboxStatus {
-                id: id.clone(),
-                labels: s.labels.clone(),
-                ready: s.ready,
-                ip: Some(IpAddr::V4(s.ip)),
-                created_at: s.created_at,
-            })
-            .collect())
+        Ok(self.lock().sandboxes.values().cloned().collect())
     }
 
     async fn create_container(

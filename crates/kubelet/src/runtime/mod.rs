@@ -146,8 +146,9 @@ pub struct SandboxConfig {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A sandbox as the runtime reports it.
-#[derive(Clone, Debug, PartialEq)]
+/// A sandbox as the runtime reports it; the process and hollow runtimes,
+/// which have nothing else to a sandbox, keep it as their record.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SandboxStatus {
     /// The runtime's ID for it.
     pub id: SandboxId,
@@ -156,9 +157,28 @@ pub struct SandboxStatus {
     /// Whether it is ready to hold containers (false once stopped).
     pub ready: bool,
     /// The pod's IP, when the sandbox has a network of its own.
+    #[serde(default)]
     pub ip: Option<IpAddr>,
     /// When it was created.
     pub created_at: SystemTime,
+}
+
+impl SandboxStatus {
+    /// A new, ready sandbox made from `config`.
+    pub(crate) fn new(
+        id: SandboxId,
+        config: &SandboxConfig,
+        ip: Option<IpAddr>,
+        created_at: SystemTime,
+    ) -> SandboxStatus {
+        SandboxStatus {
+            id,
+            labels: config.labels.clone(),
+            ready: true,
+            ip,
+            created_at,
+        }
+    }
 }
 
 /// A bind mount into a container.

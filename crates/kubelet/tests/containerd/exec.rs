@@ -5,89 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use skiff_kubelet::runtime::containerd::ContainerdRuntime;
-use skiff_kubelet::runtime::{
-    labels, ContainerConfig, ExecChunk, ExecRequest, ExecStreams, Runtime, SandboxConfig,
-    TerminalSize,
-};
-use tokio::sync::mpsc;
+use skiff_kubelet::runtime::{labels, ContainerConfig, Runtime, SandboxConfig, TerminalSize};
 
+use crate::common::ExecSession;
 use crate::node::Node;
-
-/// An exec running beside the test, driven as the kubelet's server drives
-/// one: typing, resizing, reading the output as it comes, ending stdin.
-struct Session {
-    stdin: Option<mpsc::Sender<Vec<u8>>>,
-    resize: mpsc::Sender<TerminalSize>,
-    output: mpsc::Receiver<ExecChunk>,
-    stdout: String,
-    stderr: String,
-    exit: tokio::task::JoinHandle<skiff_kubelet::runtime::Result<i32>>,
-}
-
-impl Session {
-    fn start(runtime: &Arc<ContainerdRuntime>, id: &str, command: &[&str], tty: bool) -> Session {
-        let (stdin, stdin_rx) = mpsc::channel(4);
-        let (resize, resize_rx) = mpsc::channel(4);
-        let (output_tx, output) = mpsc::channel(4);
-        let request = ExecRequest {
-            command: command.iter().map(|s| s.to_string()).collect(),
-            tty,
-            stdin: true,
-            timeout: None,
-        };
-        let streams = ExecStreams {
-            stdin: stdin_rx,
-            resize: resize_rx,
-            output: output_tx,
-        };
-        let (runtime, id) = (runtime.clone(), id.to_string());
-        let exit = tokio::spawn(async move { runtime.exec(&id, &request, streams).await });
-        Session {
-            stdin: Some(stdin),
-            resize,
-            output,
-            stdout: String::new(),
-            stderr: String::new(),
-            exit,
-        }
-    }
-
-    async fn type_in(&self, text: &str) {
-        let stdin = self.stdin.as_ref().expect("stdin is open");
-        stdin.send(text.as_bytes().to_vec()).await.expect("typed");
-    }
-
-    fn take(&mut self, chunk: ExecChunk) {
-        match chunk {
-            ExecChunk::Stdout(data) => self.stdout.push_str(&String::from_utf8_lossy(&data)),
-            ExecChunk::Stderr(data) => self.stderr.push_str(&String::from_utf8_lossy(&data)),
-        }
-    }
-
-    /// Reads output until stdout holds `text`.
-    async fn read_until(&mut self, text: &str) {
-        while !self.stdout.contains(text) {
-            match self.output.recv().await {
-                Some(chunk) => self.take(chunk),
-                None => panic!("the output ended before {text:?}: {:?}", self.stdout),
-            }
-        }
-    }
-
-    /// Ends stdin, reads the rest; (exit code, stdout, stderr).
-    async fn finish(mut self) -> (i32, String, String) {
-        drop(self.stdin.take());
-        while let Some(chunk) = self.output.recv().await {
-            self.take(chunk);
-        }
-        let code = self
-            .exit
-            .await
-            .expect("the exec task")
-            .expect("the command ran");
-        (code, self.stdout, self.stderr)
-    }
-}
 
 /// A running `sleep` container in a new sandbox; the runtime and its ID.
 async fn sleeper(node: &Node, pod: &str) -> (Arc<ContainerdRuntime>, String) {
@@ -123,7 +44,7 @@ async fn an_exec_answers_each_line_before_stdin_ends_and_stdins_end_reaches_it()
     let (runtime, id) = sleeper(&node, "converse").await;
     let script =
         r#"while read line; do echo "got $line"; echo "saw $line" >&2; done; echo end; exit 4"#;
-    let mut session = Session::start(&runtime, &id, &["sh", "-c", script], false);
+    let mut session = ExecSession::start(runtime, &id, &["sh", "-c", script], false);
     session.type_in("one\n").await;
     session.read_until("got one\n").await;
     session.type_in("two\n").await;
@@ -138,7 +59,7 @@ async fn an_exec_answers_each_line_before_stdin_ends_and_stdins_end_reaches_it()
 async fn an_exec_on_a_terminal_takes_its_size_and_exits_with_its_code() {
     let node = Node::start().await;
     let (runtime, id) = sleeper(&node, "terminal").await;
-    let mut session = Session::start(&runtime, &id, &["sh"], true);
+    let mut session = ExecSession::start(runtime, &id, &["sh"], true);
     let size = TerminalSize {
         width: 100,
         height: 30,

@@ -75,16 +75,8 @@ impl Drop for ProcessRuntime {
 
 #[derive(Default)]
 struct State {
-    sandboxes: BTreeMap<SandboxId, SandboxRecord>,
+    sandboxes: BTreeMap<SandboxId, SandboxStatus>,
     containers: BTreeMap<ContainerId, Container>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct SandboxRecord {
-    id: SandboxId,
-    labels: BTreeMap<String, String>,
-    ready: bool,
-    created_at: SystemTime,
 }
 
 /// A container's record, as kept in `container.json`.
@@ -186,8 +178,9 @@ impl ProcessRuntime {
         };
         let mut state = lock(&self.state);
         for entry in read_dir(&self.config.root_dir.join("sandboxes"))?.flatten() {
-            match read_json::<SandboxRecord>(&entry.path()) {
-                Some(record) => {
+            match read_json::<SandboxStatus>(&entry.path()) {
+                Some(mut record) => {
+                    record.ip = Some(self.config.pod_ip);
                     state.sandboxes.insert(record.id.clone(), record);
                 }
                 None => tracing::warn!(path = %entry.path().display(), "unreadable sandbox record"),
@@ -346,12 +339,8 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<SandboxId> {
-        let record = SandboxRecord {
-            id: self.new_id(),
-            labels: config.labels.clone(),
-            ready: true,
-            created_at: SystemTime::now(),
-        };
+        let ip = Some(self.config.pod_ip);
+        let record = SandboxStatus::new(self.new_id(), config, ip, SystemTime::now());
         write_json(&self.sandbox_file(&record.id), &record);
         let id = record.id.clone();
         lock(&self.state).sandboxes.insert(id.clone(), record);
@@ -381,18 +370,7 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn list_pod_sandboxes(&self) -> Result<Vec<SandboxStatus>> {
-        let ip = self.config.pod_ip;
-        Ok(lock(&self.state)
-            .sandboxes
-            .values()
-            .map(|s| SandboxStatus {
-                id: s.id.clone(),
-                labels: s.labels.clone(),
-                ready: s.ready,
-                ip: Some(ip),
-                created_at: s.created_at,
-            })
-            .collect())
+        Ok(lock(&self.state).sandboxes.values().cloned().collect())
     }
 
     async fn create_container(

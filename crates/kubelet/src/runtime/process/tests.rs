@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::*;
 use crate::logs::{self, LogOptions};
-use crate::runtime::{ExecChunk, TerminalSize};
 
 async fn open(root: &Path) -> ProcessRuntime {
     ProcessRuntime::open(ProcessConfig {
@@ -172,190 +171,14 @@ async fn exec_runs_in_the_containers_directory_with_its_env_and_times_out() {
     rt.stop_container(&id, Duration::ZERO).await.unwrap();
 }
 
-/// An exec running beside the test, driven as a caller drives one: typing,
-/// resizing, reading the output as it comes, ending stdin.
-struct Session {
-    stdin: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
-    resize: tokio::sync::mpsc::Sender<TerminalSize>,
-    output: tokio::sync::mpsc::Receiver<ExecChunk>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    exit: tokio::task::JoinHandle<Result<i32>>,
-}
-
-impl Session {
-    fn start(rt: &Arc<ProcessRuntime>, id: &str, command: &[&str], tty: bool) -> Session {
-        let (stdin, stdin_rx) = tokio::sync::mpsc::channel(4);
-        let (resize, resize_rx) = tokio::sync::mpsc::channel(4);
-        let (output_tx, output) = tokio::sync::mpsc::channel(4);
-        let request = ExecRequest {
-            command: command.iter().map(|s| s.to_string()).collect(),
-            tty,
-            stdin: true,
-            timeout: None,
-        };
-        let streams = ExecStreams {
-            stdin: stdin_rx,
-            resize: resize_rx,
-            output: output_tx,
-        };
-        let (rt, id) = (rt.clone(), id.to_string());
-        let exit = tokio::spawn(async move { rt.exec(&id, &request, streams).await });
-        Session {
-            stdin: Some(stdin),
-            resize,
-            output,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            exit,
-        }
-    }
-
-    async fn type_in(&self, text: &str) {
-        let stdin = self.stdin.as_ref().expect("stdin is open");
-        stdin.send(text.as_bytes().to_vec()).await.unwrap();
-    }
-
-    /// Reads output until stdout holds `text`; returns stdout so far.
-    async fn read_until(&mut self, text: &str) -> String {
-        while !String::from_utf8_lossy(&self.stdout).contains(text) {
-            match self.output.recv().await {
-                Some(ExecChunk::Stdout(data)) => self.stdout.extend(data),
-                Some(ExecChunk::Stderr(data)) => self.stderr.extend(data),
-                None => panic!(
-                    "the output ended before {text:?}: {:?}",
-                    String::from_utf8_lossy(&self.stdout)
-                ),
-            }
-        }
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    /// Ends stdin, reads the rest and returns (exit code, stdout, stderr).
-    async fn finish(mut self) -> (i32, String, String) {
-        drop(self.stdin.take());
-        while let Some(chunk) = self.output.recv().await {
-            match chunk {
-                ExecChunk::Stdout(data) => self.stdout.extend(data),
-                ExecChunk::Stderr(data) => self.stderr.extend(data),
-            }
-        }
-        let code = self.exit.await.unwrap().unwrap();
-        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-        (code, text(self.stdout), text(self.stderr))
-    }
-}
-
-async fn running_container(rt: &ProcessRuntime, dir: &Path) -> String {
-    let sandbox = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
-    let id = rt
-        .create_container(&sandbox, &shell("app", "sleep 1000", dir))
-        .await
-        .unwrap();
-    rt.start_container(&id).await.unwrap();
-    id
-}
-
-#[tokio::test]
-async fn exec_answers_each_line_before_stdin_ends_then_reports_the_exit_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(open(&dir.path().join("rt")).await);
-    let id = running_container(&rt, dir.path()).await;
-    let script =
-        r#"while read line; do echo "got $line"; echo "saw $line" >&2; done; echo end; exit 4"#;
-    let mut session = Session::start(&rt, &id, &["sh", "-c", script], false);
-    session.type_in("one\n").await;
-    session.read_until("got one\n").await;
-    session.type_in("two\n").await;
-    session.read_until("got two\n").await;
-    let (code, stdout, stderr) = session.finish().await;
-    assert_eq!(code, 4, "the exit code after stdin's end");
-    assert_eq!(
-        stdout, "got one\ngot two\nend\n",
-        "stdin's end reached the command"
-    );
-    assert_eq!(
-        stderr, "saw one\nsaw two\n",
-        "stderr comes apart from stdout"
-    );
-    rt.stop_container(&id, Duration::ZERO).await.unwrap();
-}
-
-#[tokio::test]
-async fn exec_feeds_a_large_stdin_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(open(&dir.path().join("rt")).await);
-    let id = running_container(&rt, dir.path()).await;
-    let session = Session::start(&rt, &id, &["wc", "-c"], false);
-    for _ in 0..16 {
-        session.type_in(&"x".repeat(64 * 1024)).await;
-    }
-    let (code, stdout, _) = session.finish().await;
-    assert_eq!((code, stdout.trim()), (0, "1048576"));
-    rt.stop_container(&id, Duration::ZERO).await.unwrap();
-}
-
-#[tokio::test]
-async fn exec_on_a_terminal_is_interactive_and_takes_its_size() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(open(&dir.path().join("rt")).await);
-    let id = running_container(&rt, dir.path()).await;
-    let mut session = Session::start(&rt, &id, &["sh"], true);
-    let size = TerminalSize {
-        width: 123,
-        height: 45,
-    };
-    session.resize.send(size).await.unwrap();
-    session.type_in("tty; stty size\n").await;
-    let seen = session.read_until("45 123").await;
-    assert!(
-        seen.contains("/dev/pts/"),
-        "the command is on a terminal: {seen}"
-    );
-    session.type_in("echo hi; exit 3\n").await;
-    session.read_until("hi\r\n").await;
-    let (code, _, stderr) = session.finish().await;
-    assert_eq!(code, 3);
-    assert_eq!(stderr, "", "a terminal's output is all stdout");
-    rt.stop_container(&id, Duration::ZERO).await.unwrap();
-}
-
-#[tokio::test]
-async fn the_end_of_stdin_on_a_terminal_is_ctrl_d() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(open(&dir.path().join("rt")).await);
-    let id = running_container(&rt, dir.path()).await;
-    let session = Session::start(&rt, &id, &["cat"], true);
-    session.type_in("typed\n").await;
-    let (code, stdout, _) = session.finish().await;
-    assert_eq!(code, 0, "cat read the end of its input: {stdout:?}");
-    assert!(stdout.contains("typed\r\n"), "{stdout:?}");
-    rt.stop_container(&id, Duration::ZERO).await.unwrap();
-}
-
-#[tokio::test]
-async fn an_exec_whose_caller_goes_is_killed() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(open(&dir.path().join("rt")).await);
-    let id = running_container(&rt, dir.path()).await;
-    let mut session = Session::start(&rt, &id, &["sh", "-c", "echo $$; exec sleep 1000"], false);
-    let pid = session.read_until("\n").await;
-    let proc_dir = Path::new("/proc").join(pid.trim());
-    drop(session.output);
-    let ended = session.exit.await.unwrap();
-    assert!(
-        ended.is_err(),
-        "an exec with nobody reading is not a success"
-    );
-    assert!(!proc_dir.exists(), "the command was killed and reaped");
-    rt.stop_container(&id, Duration::ZERO).await.unwrap();
-}
-
 #[tokio::test]
 async fn exec_of_a_missing_command_or_in_an_ended_container_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(open(&dir.path().join("rt")).await);
-    let id = running_container(&rt, dir.path()).await;
+    let rt = open(&dir.path().join("rt")).await;
+    let sandbox = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
+    let config = shell("app", "sleep 1000", dir.path());
+    let id = rt.create_container(&sandbox, &config).await.unwrap();
+    rt.start_container(&id).await.unwrap();
     let second = Duration::from_secs(30);
     let missing = rt.exec_sync(&id, &["no-such-command".into()], second).await;
     let error = missing.unwrap_err().to_string();
