@@ -28,8 +28,8 @@
 //! No pause container: the network namespace is held by a bind mount, and
 //! the pod's containers do not share IPC or PID namespaces. No `/etc/hosts`
 //! or `/etc/resolv.conf` management, no seccomp or AppArmor profile, no user
-//! namespaces, no TTY for containers (exec has one on request); exec's stdin is
-//! written whole, not streamed. Log output is
+//! namespaces, no TTY for containers (exec has one on request, resized with
+//! ResizePty; the end of stdin on it is a Ctrl-D, not CloseIO). Log output is
 //! copied by the kubelet process: while it is down the shim buffers, and
 //! [`ContainerdRuntime::resume_logs`] reattaches after a restart. OOM kills are
 //! read from the container's memory cgroup, which exists until the task is

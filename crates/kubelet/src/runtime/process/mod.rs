@@ -17,6 +17,10 @@
 //! - `containers/<id>/{stdout,stderr}`: the raw output, copied record by
 //!   record into the CRI-format log file the kubelet named.
 //!
+//! Exec (`exec.rs`) runs the command as a child of the kubelet with the
+//! container's directory and env, on pipes, or with `tty` on a
+//! pseudo-terminal of its own.
+//!
 //! A kubelet restarted over the same root adopts the processes still running
 //! (found by their pid and checked through `/proc`), so nothing is started
 //! twice; their exit codes come from the file the `sh` wrapper writes.
@@ -24,7 +28,10 @@
 //! # Caveats
 //! No isolation, no resource limits, no images (`image` is recorded and
 //! ignored; the command must exist on the node). Output written while the
-//! kubelet was down is not copied into the log. Linux only (`/proc`).
+//! kubelet was down is not copied into the log. Linux only (`/proc`); an
+//! exec on a terminal needs util-linux's `setsid`. An exec'd command leads a
+//! process group of its own, not the container's: stopping the container
+//! does not stop it (its caller going does).
 
 mod child;
 mod exec;
