@@ -93,12 +93,8 @@ fn asks_for_channel(headers: &HeaderMap) -> bool {
 
 /// Runs the exec over `connection`: frames in become stdin and resizes,
 /// output becomes frames out, and the outcome is the last frame.
-pub(crate) async fn session<C>(
-    runtime: Arc<dyn Runtime>,
-    id: String,
-    request: ExecRequest,
-    connection: C,
-) where
+async fn session<C>(runtime: Arc<dyn Runtime>, id: String, request: ExecRequest, connection: C)
+where
     C: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, mut writer) = tokio::io::split(connection);

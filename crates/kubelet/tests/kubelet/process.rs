@@ -7,7 +7,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
-use skiff_client::{Api, AttachParams, DeleteParams, PostParams};
+use skiff_client::{Api, AttachParams, DeleteParams, PostParams, TerminalSize};
 use skiff_kubelet::logs::{self, LogOptions};
 use skiff_kubelet::{Config, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
@@ -181,6 +181,27 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
         "the exit code after stdin's end"
     );
     assert_eq!(stderr.concat().await, b"saw one\nsaw two\n", "stderr apart");
+
+    // `skiff exec -it web -- sh`: a shell on a terminal, resized, typed at.
+    let params = AttachParams::default().stdin(true).tty(true);
+    let mut shell = pods.exec("web", ["sh"], &params).await.unwrap();
+    let sizes = shell.terminal_size().expect("a terminal was asked for");
+    let size = TerminalSize {
+        width: 90,
+        height: 20,
+    };
+    sizes.send(size).await.unwrap();
+    let mut stdin = shell.stdin().expect("stdin");
+    let mut stdout = shell.stdout().expect("stdout");
+    let mut seen = String::new();
+    for (typed, answer) in [("stty size\n", "20 90"), ("echo hi; exit 3\n", "hi\r\n")] {
+        stdin.write_all(typed.as_bytes()).await.unwrap();
+        while !seen.contains(answer) {
+            let more = stdout.next().await.expect("the answer before stdin ends");
+            seen.push_str(&String::from_utf8_lossy(&more));
+        }
+    }
+    assert_eq!(shell.join().await.unwrap(), 3, "{seen:?}");
 
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()
