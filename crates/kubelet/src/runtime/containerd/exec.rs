@@ -57,6 +57,7 @@ impl ContainerdRuntime {
 }
 
 /// An exec'd process, as containerd names it.
+#[derive(Clone)]
 struct ExecProcess {
     connection: Connection,
     container_id: String,
@@ -75,7 +76,7 @@ impl ExecProcess {
     ) -> Result<i32> {
         let ExecStreams {
             stdin,
-            resize,
+            mut resize,
             output,
         } = streams;
         let mut copies = vec![tokio::spawn(copy_output(
@@ -96,15 +97,13 @@ impl ExecProcess {
             return Err(error);
         }
         // A size sent before the start is set before any input is typed.
-        let mut resize = resize;
         while let Ok(size) = resize.try_recv() {
             self.resize_to(size).await;
         }
-        let feeding = fifos.stdin.map(|writer| {
-            let exec = self.clone_ids();
-            tokio::spawn(exec.feed(stdin, writer, process.terminal))
-        });
-        let resizing = tokio::spawn(self.clone_ids().follow_resizes(resize));
+        let feeding = fifos
+            .stdin
+            .map(|writer| tokio::spawn(self.clone().feed(stdin, writer, process.terminal)));
+        let resizing = tokio::spawn(self.clone().follow_resizes(resize));
         let exit = self.wait(timeout, &output).await;
         resizing.abort();
         if let Some(feeding) = feeding {
@@ -117,14 +116,6 @@ impl ExecProcess {
             let _ = copy.await;
         }
         exit
-    }
-
-    fn clone_ids(&self) -> ExecProcess {
-        ExecProcess {
-            connection: self.connection.clone(),
-            container_id: self.container_id.clone(),
-            exec_id: self.exec_id.clone(),
-        }
     }
 
     /// Exec and Start: the shim opens the FIFOs and the process runs.
