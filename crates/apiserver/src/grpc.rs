@@ -405,10 +405,10 @@ impl Api for ApiService {
             namespace: &r.namespace,
             name: &r.name,
         };
-        let frames = node_proxy::exec(&self.registry, &pod, &first, incoming)
+        let answers = node_proxy::exec(&self.registry, &pod, first, incoming)
             .await
             .map_err(|e| to_status(&e))?;
-        Ok(Response::new(node_proxy::exec_stream(frames)))
+        Ok(Response::new(answers))
     }
 }
 

@@ -103,5 +103,5 @@ pub use kube_core::{
     WatchEvent,
 };
 pub use leader_election::{LeaderElectionConfig, LeaderElector};
-pub use pod::{AttachedProcess, StdinWriter};
+pub use pod::{AttachedProcess, StdinWriter, TerminalSize};
 pub use queue::{QueueConfig, TokenBucket, WorkQueue};

@@ -8,15 +8,16 @@
 //!
 //! # Caveats
 //! `log_stream` yields byte chunks rather than kube-rs's `AsyncBufRead`;
-//! `since_time` and `pretty` are not sent. Exec is not interactive on the
-//! server's side: the command starts once stdin is closed, and its output
-//! arrives when it ends; `tty` is passed on and has no effect.
+//! `since_time` and `pretty` are not sent. Exec streams both ways while the
+//! command runs (stdin as written, output as produced, terminal resizes with
+//! `tty`); there is no attach to a container's own stdin.
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube_core::subresource::{AttachParams, LogParams};
 use skiff_proto::api::{exec_response, ExecRequest, ExecResponse, LogRequest};
+pub use skiff_proto::channel::TerminalSize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Api, Error};
@@ -56,9 +57,11 @@ impl Api<Pod> {
 
     /// Runs `command` in a container of the pod `name`. The answer is at
     /// once: write stdin through [`AttachedProcess::stdin`] (when
-    /// `params.stdin`), read [`AttachedProcess::stdout`] and
-    /// [`AttachedProcess::stderr`], and [`AttachedProcess::join`] for the
-    /// exit code — or the error that refused the exec.
+    /// `params.stdin`), send terminal sizes through
+    /// [`AttachedProcess::terminal_size`] (when `params.tty`), read
+    /// [`AttachedProcess::stdout`] and [`AttachedProcess::stderr`] as the
+    /// command writes them, and [`AttachedProcess::join`] for the exit code
+    /// — or the error that refused the exec.
     pub async fn exec<I, T>(
         &self,
         name: &str,
@@ -75,19 +78,21 @@ impl Api<Pod> {
             command: command.into_iter().map(Into::into).collect(),
             tty: params.tty,
             stdin: params.stdin,
-            stdin_data: Vec::new(),
+            ..ExecRequest::default()
         };
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(16);
+        let (resize_tx, resize_rx) = mpsc::channel::<TerminalSize>(4);
         let requests = ExecRequests {
             first: Some(first),
-            stdin: stdin_rx,
+            stdin: Some(stdin_rx),
+            resize: Some(resize_rx),
         };
         let (stdout_tx, stdout_rx) = mpsc::unbounded_channel();
         let (stderr_tx, stderr_rx) = mpsc::unbounded_channel();
         let (exit_tx, exit_rx) = oneshot::channel();
         let client = self.client.clone();
-        // The server answers once stdin is closed, so the call runs beside
-        // the caller, who holds the stdin writer.
+        // The call runs beside the caller, who writes stdin and resizes
+        // while the output comes.
         tokio::spawn(async move {
             let exit = match client.exec(requests).await {
                 Ok(responses) => route(responses, stdout_tx, stderr_tx).await,
@@ -97,6 +102,7 @@ impl Api<Pod> {
         });
         Ok(AttachedProcess {
             stdin: params.stdin.then(|| StdinWriter { sender: stdin_tx }),
+            terminal_size: params.tty.then_some(resize_tx),
             stdout: Some(receiver_stream(stdout_rx)),
             stderr: Some(receiver_stream(stderr_rx)),
             exit: exit_rx,
@@ -105,10 +111,12 @@ impl Api<Pod> {
 }
 
 /// The requests of one exec: the first message, then one per stdin write
-/// until the writer is dropped.
+/// and one per resize as they come; the end of stdin is a `close_stdin`
+/// message. The stream ends when both stdin and resizes have ended.
 pub(crate) struct ExecRequests {
     first: Option<ExecRequest>,
-    stdin: mpsc::Receiver<Vec<u8>>,
+    stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    resize: Option<mpsc::Receiver<TerminalSize>>,
 }
 
 impl futures::Stream for ExecRequests {
@@ -118,15 +126,46 @@ impl futures::Stream for ExecRequests {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<ExecRequest>> {
+        use std::task::Poll;
         if let Some(first) = self.first.take() {
-            return std::task::Poll::Ready(Some(first));
+            return Poll::Ready(Some(first));
         }
-        self.stdin.poll_recv(cx).map(|data| {
-            data.map(|stdin_data| ExecRequest {
-                stdin_data,
-                ..ExecRequest::default()
-            })
-        })
+        if let Some(resize) = &mut self.resize {
+            match resize.poll_recv(cx) {
+                Poll::Ready(Some(size)) => {
+                    return Poll::Ready(Some(ExecRequest {
+                        resize: Some(skiff_proto::api::TerminalSize {
+                            width: size.width.into(),
+                            height: size.height.into(),
+                        }),
+                        ..ExecRequest::default()
+                    }))
+                }
+                Poll::Ready(None) => self.resize = None,
+                Poll::Pending => {}
+            }
+        }
+        if let Some(stdin) = &mut self.stdin {
+            let message = match stdin.poll_recv(cx) {
+                Poll::Ready(Some(stdin_data)) => ExecRequest {
+                    stdin_data,
+                    ..ExecRequest::default()
+                },
+                Poll::Ready(None) => {
+                    self.stdin = None;
+                    ExecRequest {
+                        close_stdin: true,
+                        ..ExecRequest::default()
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            };
+            return Poll::Ready(Some(message));
+        }
+        match self.resize {
+            Some(_) => Poll::Pending,
+            None => Poll::Ready(None),
+        }
     }
 }
 
@@ -160,6 +199,7 @@ fn receiver_stream(mut rx: mpsc::UnboundedReceiver<Vec<u8>>) -> BoxStream<'stati
 /// A command running in a container, as kube-rs's `AttachedProcess`.
 pub struct AttachedProcess {
     stdin: Option<StdinWriter>,
+    terminal_size: Option<mpsc::Sender<TerminalSize>>,
     stdout: Option<BoxStream<'static, Vec<u8>>>,
     stderr: Option<BoxStream<'static, Vec<u8>>>,
     exit: oneshot::Receiver<Result<i32, Error>>,
@@ -178,6 +218,13 @@ impl AttachedProcess {
         self.stdin.take()
     }
 
+    /// The sender of the terminal's size, once; `None` without
+    /// `AttachParams::tty`. Send the size at the start and on every change
+    /// (SIGWINCH), as kube-rs's `terminal_size`.
+    pub fn terminal_size(&mut self) -> Option<mpsc::Sender<TerminalSize>> {
+        self.terminal_size.take()
+    }
+
     /// The command's stdout, once.
     pub fn stdout(&mut self) -> Option<BoxStream<'static, Vec<u8>>> {
         self.stdout.take()
@@ -192,6 +239,7 @@ impl AttachedProcess {
     /// (such as a pod with no host assigned). Closes stdin if still open.
     pub async fn join(mut self) -> Result<i32, Error> {
         drop(self.stdin.take());
+        drop(self.terminal_size.take());
         match self.exit.await {
             Ok(exit) => exit,
             Err(_) => Err(Error::Rpc(tonic::Status::cancelled(

@@ -19,7 +19,8 @@
 //! - `context`: what the kubelet's parts share.
 //! - `kubelet`: [`run`] — the main loop, the pod informer, one worker per pod
 //!   (`pod_worker`), the relist (PLEG) and housekeeping.
-//! - `server`: the kubelet's HTTP server (port 10250): container logs and exec.
+//! - `server`: the kubelet's HTTP server (port 10250): container logs, and
+//!   exec streamed over an upgraded connection (`server/exec.rs`).
 //! - [`pod`]: the pure pod sync — from spec and observed containers to actions
 //!   and a PodStatus; CrashLoopBackOff.
 //!

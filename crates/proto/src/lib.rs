@@ -7,6 +7,8 @@
 //! - [`store`]: the entries of skiff-store's log (`skiff.store.v1`).
 //! - [`raftpb`]: traffic between store members (`skiff.raft.v1`).
 //! - [`api`]: the API server's generic service (`skiff.api.v1`).
+//! - [`channel`]: the framing of an exec's streams between the API server and a
+//!   kubelet over one upgraded HTTP connection (stdin, stdout, stderr, status, resize).
 //! - [`conn`]: [`conn::Coalesce`], the write-batching layer under every gRPC
 //!   connection skiff serves or benchmarks with: a connection's writes leave in
 //!   a few large system calls instead of one per response.
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod channel;
 pub mod conn;
 pub mod keys;
 

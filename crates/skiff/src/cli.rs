@@ -635,7 +635,7 @@ pub struct ExecArgs {
     /// Pass standard input to the command.
     #[arg(short = 'i', long)]
     pub stdin: bool,
-    /// Ask for a terminal (accepted; skiff's exec has none).
+    /// Stdin is a TTY: the command runs on a terminal (with -i).
     #[arg(short = 't', long)]
     pub tty: bool,
     /// The namespace [default: default].

@@ -1,7 +1,8 @@
 //! Just enough of an HTTP/1.1 client to reach a kubelet: one request per
 //! connection (`Connection: close`), a response body read as a stream whether
 //! it is chunked, sized by `Content-Length`, or runs to the end of the
-//! connection.
+//! connection; or a connection upgraded to another protocol (`101 Switching
+//! Protocols`) and handed over whole, for an exec's streams.
 //!
 //! # Caveats
 //! Plain HTTP only (no TLS, as skiff's kubelet serves); no redirects,
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 /// How long connecting to a kubelet may take.
@@ -53,11 +55,7 @@ pub(crate) async fn request(
     path: &str,
     body: &[u8],
 ) -> io::Result<Response> {
-    let connecting = TcpStream::connect(authority);
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"))??;
-    let mut stream = BufReader::new(stream);
+    let mut stream = BufReader::new(connect(authority).await?);
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -68,15 +66,66 @@ pub(crate) async fn request(
     read_response(stream).await
 }
 
+/// How a request to switch protocols was answered.
+pub(crate) enum Upgrade {
+    /// `101 Switching Protocols`: the connection, both ways, now speaks the
+    /// protocol asked for.
+    Switched {
+        /// What the server sends (bytes already read past the head included).
+        reader: BufReader<OwnedReadHalf>,
+        /// What goes to the server; dropping it ends the connection.
+        writer: OwnedWriteHalf,
+    },
+    /// Any other answer, such as a refusal with its message.
+    Refused(Response),
+}
+
+/// Sends `POST path` to `authority` asking to switch the connection to
+/// `protocol` (`Connection: Upgrade`), as Kubernetes' API server does to
+/// stream an exec.
+pub(crate) async fn upgrade(authority: &str, path: &str, protocol: &str) -> io::Result<Upgrade> {
+    let (reader, mut writer) = connect(authority).await?.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nContent-Length: 0\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).await?;
+    writer.flush().await?;
+    let mut reader = BufReader::new(reader);
+    let head = read_head(&mut reader).await?;
+    if head.status == 101 {
+        return Ok(Upgrade::Switched { reader, writer });
+    }
+    Ok(Upgrade::Refused(Response {
+        status: head.status,
+        body: body(reader, head.framing()),
+    }))
+}
+
+async fn connect(authority: &str) -> io::Result<TcpStream> {
+    let connecting = TcpStream::connect(authority);
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"))?
+}
+
 /// Reads a response head from `reader` and hands the rest over as the body.
 pub(crate) async fn read_response<R>(mut reader: R) -> io::Result<Response>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
 {
+    let head = read_head(&mut reader).await?;
+    Ok(Response {
+        status: head.status,
+        body: body(reader, head.framing()),
+    })
+}
+
+/// Reads the status line and headers, up to the empty line.
+async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Head> {
     let mut lines = Vec::new();
     let mut size = 0;
     loop {
-        let line = read_line(&mut reader).await?;
+        let line = read_line(reader).await?;
         size += line.len() + 2;
         if size > MAX_HEAD_BYTES {
             return Err(invalid("the response head is too large"));
@@ -86,16 +135,7 @@ where
         }
         lines.push(line);
     }
-    let head = Head::parse(&lines)?;
-    let framing = match (head.chunked, head.content_length) {
-        (true, _) => Framing::Chunked,
-        (false, Some(length)) => Framing::Length(length),
-        (false, None) => Framing::ToEnd,
-    };
-    Ok(Response {
-        status: head.status,
-        body: body(reader, framing),
-    })
+    Head::parse(&lines)
 }
 
 /// What a response head says about the response.
@@ -107,6 +147,15 @@ struct Head {
 }
 
 impl Head {
+    /// How the body's end is known.
+    fn framing(&self) -> Framing {
+        match (self.chunked, self.content_length) {
+            (true, _) => Framing::Chunked,
+            (false, Some(length)) => Framing::Length(length),
+            (false, None) => Framing::ToEnd,
+        }
+    }
+
     /// Parses the status line and the headers that frame the body.
     fn parse(lines: &[String]) -> io::Result<Head> {
         let status_line = lines.first().ok_or_else(|| invalid("an empty response"))?;

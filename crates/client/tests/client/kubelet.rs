@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use skiff_proto::channel::{self, Outcome, TerminalSize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -59,7 +59,7 @@ impl FakeKubelet {
 
     async fn serve(self, stream: TcpStream) {
         let mut reader = BufReader::new(stream);
-        let Some((method, target, body)) = read_request(&mut reader).await else {
+        let Some((method, target, _body)) = read_request(&mut reader).await else {
             return;
         };
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -72,13 +72,12 @@ impl FakeKubelet {
             })
             .collect();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let stream = reader.get_mut();
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["containerLogs", _, pod, container]) => {
-                self.logs(stream, pod, container, &params).await
+                self.logs(reader.get_mut(), pod, container, &params).await
             }
-            ("POST", ["exec", _, _, _]) => exec(stream, &params, &body).await,
-            _ => respond(stream, 404, "no such path").await,
+            ("POST", ["exec", _, _, _]) => exec(&mut reader, &params).await,
+            _ => respond(reader.get_mut(), 404, "no such path").await,
         }
     }
 
@@ -128,34 +127,68 @@ impl FakeKubelet {
     }
 }
 
-/// Fake commands: `echo ARGS…`, `cat` (stdin to stdout), `sh -c "exit N"`,
-/// and anything else fails with 127 as a shell would.
-async fn exec(stream: &mut TcpStream, params: &[(String, String)], stdin: &[u8]) {
+/// Fake commands over the upgraded connection, as the kubelet streams an
+/// exec: `echo ARGS…`, `cat` (each stdin frame echoed on stdout as it comes,
+/// until stdin is closed), `stty size` (the first resize, as `rows cols`),
+/// `sh -c "exit N"`, and anything else fails with 127 as a shell would.
+async fn exec(reader: &mut BufReader<TcpStream>, params: &[(String, String)]) {
     let command: Vec<&str> = params
         .iter()
         .filter(|(k, _)| k == "command")
         .map(|(_, v)| v.as_str())
         .collect();
-    let (code, stdout, stderr) = match command.as_slice() {
-        ["echo", args @ ..] => (0, format!("{}\n", args.join(" ")), String::new()),
-        ["cat"] => (
-            0,
-            String::from_utf8_lossy(stdin).into_owned(),
-            String::new(),
-        ),
-        ["sh", "-c", script] if script.starts_with("exit ") => (
-            script[5..].trim().parse().unwrap_or(2),
-            String::new(),
-            String::new(),
-        ),
-        other => (
-            127,
-            String::new(),
-            format!("{}: not found\n", other.join(" ")),
-        ),
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: {}\r\n\r\n",
+        channel::PROTOCOL
+    );
+    if reader.get_mut().write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let code = match command.as_slice() {
+        ["echo", args @ ..] => {
+            send(
+                reader,
+                channel::STDOUT,
+                format!("{}\n", args.join(" ")).as_bytes(),
+            )
+            .await;
+            0
+        }
+        ["cat"] => {
+            while let Ok(Some(frame)) = channel::read_frame(reader).await {
+                match frame.channel {
+                    channel::STDIN => send(reader, channel::STDOUT, &frame.data).await,
+                    channel::CLOSE => break,
+                    _ => {}
+                }
+            }
+            0
+        }
+        ["stty", "size"] => {
+            while let Ok(Some(frame)) = channel::read_frame(reader).await {
+                if frame.channel == channel::RESIZE {
+                    let size = TerminalSize::decode(&frame.data).expect("a terminal size");
+                    let line = format!("{} {}\r\n", size.height, size.width);
+                    send(reader, channel::STDOUT, line.as_bytes()).await;
+                    break;
+                }
+            }
+            0
+        }
+        ["sh", "-c", script] if script.starts_with("exit ") => {
+            script[5..].trim().parse().unwrap_or(2)
+        }
+        other => {
+            let message = format!("{}: not found\n", other.join(" "));
+            send(reader, channel::STDERR, message.as_bytes()).await;
+            127
+        }
     };
-    let body = json!({"exitCode": code, "stdout": stdout, "stderr": stderr}).to_string();
-    respond(stream, 200, &body).await
+    send(reader, channel::ERROR, &Outcome::Exited(code).encode()).await;
+}
+
+async fn send(reader: &mut BufReader<TcpStream>, number: u8, data: &[u8]) {
+    let _ = channel::write_frame(reader.get_mut(), number, data).await;
 }
 
 async fn respond(stream: &mut TcpStream, status: u16, body: &str) {

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 use skiff_api::status::Reason;
-use skiff_client::{Api, AttachParams, Error, LogParams, PostParams};
+use skiff_client::{Api, AttachParams, Error, LogParams, PostParams, TerminalSize};
 
 use crate::common::Cluster;
 use crate::kubelet::FakeKubelet;
@@ -225,7 +225,7 @@ async fn exec_answers_the_commands_output_and_exit_code() {
 }
 
 #[tokio::test]
-async fn exec_passes_stdin_until_it_is_closed() {
+async fn exec_streams_stdin_and_output_while_the_command_runs() {
     let kubelet = FakeKubelet::start().await;
     let (_cluster, pods) = setup(kubelet.port).await;
     let mut cat = pods
@@ -233,13 +233,44 @@ async fn exec_passes_stdin_until_it_is_closed() {
         .await
         .expect("the exec starts");
     let mut stdin = cat.stdin().expect("stdin was asked for");
-    let stdout = cat.stdout().expect("stdout");
+    let mut stdout = cat.stdout().expect("stdout");
     stdin.write_all(b"line 1\n").await.expect("written");
+    assert_eq!(
+        stdout.next().await.as_deref(),
+        Some(&b"line 1\n"[..]),
+        "before stdin ends"
+    );
     stdin.write_all(b"line 2\n").await.expect("written");
+    assert_eq!(stdout.next().await.as_deref(), Some(&b"line 2\n"[..]));
     stdin.close();
-    assert_eq!(cat.join().await.expect("an exit code"), 0);
+    assert_eq!(
+        cat.join().await.expect("an exit code"),
+        0,
+        "stdin's end ended cat"
+    );
+    assert_eq!(stdout.next().await, None);
+}
+
+#[tokio::test]
+async fn a_terminal_size_reaches_the_kubelet() {
+    let kubelet = FakeKubelet::start().await;
+    let (_cluster, pods) = setup(kubelet.port).await;
+    let params = AttachParams::default().stdin(true).tty(true);
+    let mut stty = pods
+        .exec("web", ["stty", "size"], &params)
+        .await
+        .expect("the exec starts");
+    let sizes = stty.terminal_size().expect("a terminal was asked for");
+    let size = TerminalSize {
+        width: 100,
+        height: 30,
+    };
+    sizes.send(size).await.expect("sent");
+    let stdout = stty.stdout().expect("stdout");
+    let _stdin = stty.stdin();
+    assert_eq!(stty.join().await.expect("an exit code"), 0);
     let out: Vec<Vec<u8>> = stdout.collect().await;
-    assert_eq!(out.concat(), b"line 1\nline 2\n");
+    assert_eq!(out.concat(), b"30 100\r\n");
 }
 
 #[tokio::test]

@@ -18,7 +18,8 @@
 //! # Caveats
 //! Images listed in [`HollowConfig::absent_images`] fail to pull; every other
 //! image is present. Stopping a container ends it at once with 143 (SIGTERM),
-//! whatever the grace period. Exec runs nothing: its output is empty.
+//! whatever the grace period. Exec runs nothing: its output is empty, and an
+//! interactive one (stdin or a terminal) is refused.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -26,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::{
-    ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, Result, Runtime,
-    RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    not_running, ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecRequest,
+    ExecStreams, Result, Runtime, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
 };
 use crate::clock::Clock;
 
@@ -66,15 +67,8 @@ pub struct HollowRuntime {
 #[derive(Default)]
 struct State {
     next_id: u64,
-    sandboxes: BTreeMap<SandboxId, Sandbox>,
+    sandboxes: BTreeMap<SandboxId, SandboxStatus>,
     containers: BTreeMap<ContainerId, Container>,
-}
-
-struct Sandbox {
-    labels: BTreeMap<String, String>,
-    ready: bool,
-    ip: Ipv4Addr,
-    created_at: SystemTime,
 }
 
 struct Container {
@@ -210,12 +204,7 @@ impl Runtime for HollowRuntime {
         let id = state.new_id("hs");
         let offset = u32::try_from(state.next_id).unwrap_or(u32::MAX);
         let ip = Ipv4Addr::from(u32::from(self.config.pod_ip_base).wrapping_add(offset));
-        let sandbox = Sandbox {
-            labels: config.labels.clone(),
-            ready: true,
-            ip,
-            created_at: now,
-        };
+        let sandbox = SandboxStatus::new(id.clone(), config, Some(IpAddr::V4(ip)), now);
         state.sandboxes.insert(id.clone(), sandbox);
         Ok(id)
     }
@@ -244,18 +233,7 @@ impl Runtime for HollowRuntime {
     }
 
     async fn list_pod_sandboxes(&self) -> Result<Vec<SandboxStatus>> {
-        Ok(self
-            .lock()
-            .sandboxes
-            .iter()
-            .map(|(id, s)| SandboxStatus {
-                id: id.clone(),
-                labels: s.labels.clone(),
-                ready: s.ready,
-                ip: Some(IpAddr::V4(s.ip)),
-                created_at: s.created_at,
-            })
-            .collect())
+        Ok(self.lock().sandboxes.values().cloned().collect())
     }
 
     async fn create_container(
@@ -316,19 +294,13 @@ impl Runtime for HollowRuntime {
     }
 
     /// No command runs: the exit code is the container's scripted
-    /// readiness (0 ready, 1 not), whatever the command.
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        _command: &[String],
-        stdin: &[u8],
-        _tty: bool,
-        _timeout: Duration,
-    ) -> Result<ExecOutput> {
-        if !stdin.is_empty() {
+    /// readiness (0 ready, 1 not), whatever the command, and there is no
+    /// output. With stdin or a terminal there is nothing to talk to: refused.
+    async fn exec(&self, id: &str, request: &ExecRequest, _streams: ExecStreams) -> Result<i32> {
+        if request.stdin || request.tty {
             return Err(RuntimeError::Unsupported {
                 runtime: "hollow",
-                what: "exec with stdin",
+                what: "interactive exec (stdin or a terminal): it runs no commands",
             });
         }
         let (running, ready) = self.with_container(id, |container, now| {
@@ -336,14 +308,9 @@ impl Runtime for HollowRuntime {
             (running, container.script.ready)
         })?;
         if !running {
-            return Err(RuntimeError::Other(format!(
-                "container {id:?} is not running"
-            )));
+            return Err(not_running(id));
         }
-        Ok(ExecOutput {
-            exit_code: if ready { 0 } else { 1 },
-            ..ExecOutput::default()
-        })
+        Ok(if ready { 0 } else { 1 })
     }
 }
 
@@ -463,6 +430,35 @@ mod tests {
         assert_eq!(
             rt.exec_sync(&ready, &[], second).await.unwrap().exit_code,
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interactive_exec_is_refused_with_the_reason() {
+        let clock = TestClock::at(SystemTime::UNIX_EPOCH);
+        let rt = runtime(&clock);
+        let id = start(&rt, &container("a", &[])).await;
+        let request = ExecRequest {
+            command: vec!["sh".into()],
+            stdin: true,
+            tty: true,
+            timeout: None,
+        };
+        let (streams, _output) = ExecStreams::without_input();
+        let refused = rt.exec(&id, &request, streams).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RuntimeError::Unsupported {
+                    runtime: "hollow",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("runs no commands"),
+            "{refused}"
         );
     }
 

@@ -20,16 +20,20 @@
 //! partial line that continues in the next record).
 //!
 //! # Caveats
-//! No attach, port-forward or checkpointing; exec runs a command to its end
-//! with all of its stdin given up front ([`Runtime::exec_with_stdin`]): no
-//! interactive stream, and a terminal only where the runtime allocates one.
+//! No attach, port-forward or checkpointing. Exec ([`Runtime::exec`]) streams
+//! stdin, output and terminal resizes; the hollow runtime runs no commands,
+//! so it has no interactive exec.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+pub use skiff_proto::channel::TerminalSize;
+use tokio::sync::mpsc;
+
 pub mod containerd;
+mod exec_io;
 pub mod hollow;
 pub mod process;
 
@@ -142,8 +146,9 @@ pub struct SandboxConfig {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A sandbox as the runtime reports it.
-#[derive(Clone, Debug, PartialEq)]
+/// A sandbox as the runtime reports it; the process and hollow runtimes,
+/// which have nothing else to a sandbox, keep it as their record.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SandboxStatus {
     /// The runtime's ID for it.
     pub id: SandboxId,
@@ -152,9 +157,28 @@ pub struct SandboxStatus {
     /// Whether it is ready to hold containers (false once stopped).
     pub ready: bool,
     /// The pod's IP, when the sandbox has a network of its own.
+    #[serde(default)]
     pub ip: Option<IpAddr>,
     /// When it was created.
     pub created_at: SystemTime,
+}
+
+impl SandboxStatus {
+    /// A new, ready sandbox made from `config`.
+    pub(crate) fn new(
+        id: SandboxId,
+        config: &SandboxConfig,
+        ip: Option<IpAddr>,
+        created_at: SystemTime,
+    ) -> SandboxStatus {
+        SandboxStatus {
+            id,
+            labels: config.labels.clone(),
+            ready: true,
+            ip,
+            created_at,
+        }
+    }
 }
 
 /// A bind mount into a container.
@@ -255,7 +279,8 @@ pub struct ContainerStatus {
     pub state: ContainerState,
 }
 
-/// The result of a command run to completion inside a container.
+/// The result of a command run to completion inside a container
+/// ([`Runtime::exec_sync`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecOutput {
     /// The command's exit code.
@@ -264,6 +289,65 @@ pub struct ExecOutput {
     pub stdout: Vec<u8>,
     /// What it wrote to stderr.
     pub stderr: Vec<u8>,
+}
+
+/// A command to run in a running container ([`Runtime::exec`]), as CRI's
+/// `ExecRequest`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The command and its arguments, not run through a shell.
+    pub command: Vec<String>,
+    /// Run it on a terminal: stdin, stdout and stderr are one pseudo-terminal
+    /// and all output comes as stdout.
+    pub tty: bool,
+    /// Give it stdin; without, its stdin is empty.
+    pub stdin: bool,
+    /// Kill it and fail after this long (exec probes); `None` lets it run
+    /// until it ends or the caller goes.
+    pub timeout: Option<Duration>,
+}
+
+/// A piece of an exec'd command's output, as it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecChunk {
+    /// Bytes written to stdout (or to the terminal).
+    Stdout(Vec<u8>),
+    /// Bytes written to stderr.
+    Stderr(Vec<u8>),
+}
+
+/// The streams of one exec, as the runtime sees them.
+#[derive(Debug)]
+pub struct ExecStreams {
+    /// Bytes for the command's stdin as they are typed; when every sender is
+    /// gone, stdin ends (on a terminal: a Ctrl-D, as at a keyboard).
+    pub stdin: mpsc::Receiver<Vec<u8>>,
+    /// New terminal sizes (with `tty`): the first before or right after the
+    /// start, then on every change.
+    pub resize: mpsc::Receiver<TerminalSize>,
+    /// Where the output goes as it comes. When its receiver is gone the
+    /// caller has gone, and the command is killed.
+    pub output: mpsc::Sender<ExecChunk>,
+}
+
+impl ExecStreams {
+    /// Streams with no stdin and no resizes, and the receiver of the output.
+    pub fn without_input() -> (ExecStreams, mpsc::Receiver<ExecChunk>) {
+        let (_, stdin) = mpsc::channel(1);
+        let (_, resize) = mpsc::channel(1);
+        let (output, received) = mpsc::channel(16);
+        let streams = ExecStreams {
+            stdin,
+            resize,
+            output,
+        };
+        (streams, received)
+    }
+}
+
+/// The text of a runtime's refusal of an exec in a container that does not run.
+pub(crate) fn not_running(id: &str) -> RuntimeError {
+    RuntimeError::Other(format!("container {id:?} is not running"))
 }
 
 /// What runs containers for the kubelet: containerd, plain processes, or a
@@ -309,31 +393,37 @@ pub trait Runtime: Send + Sync + 'static {
     /// Every container this runtime holds for the kubelet, in any state.
     async fn list_containers(&self) -> Result<Vec<ContainerStatus>>;
 
-    /// Runs `command` in a running container until it ends or `timeout`
-    /// passes (then it is killed and this is an error), as exec probes and
-    /// non-interactive `skiff exec` need: [`Runtime::exec_with_stdin`] with
-    /// no stdin and no terminal.
+    /// Runs a command in a running container, streaming: stdin and resizes
+    /// go in and output comes out through `streams` while it runs. Returns
+    /// its exit code once it has ended and all its output is sent. What a
+    /// runtime cannot do (a terminal, stdin) is [`RuntimeError::Unsupported`].
+    async fn exec(&self, id: &str, request: &ExecRequest, streams: ExecStreams) -> Result<i32>;
+
+    /// Runs `command` to its end with no stdin, its output gathered, as exec
+    /// probes need: [`Runtime::exec`] killed after `timeout`.
     async fn exec_sync(
         &self,
         id: &str,
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput> {
-        self.exec_with_stdin(id, command, &[], false, timeout).await
+        let request = ExecRequest {
+            command: command.to_vec(),
+            timeout: Some(timeout),
+            ..ExecRequest::default()
+        };
+        let (streams, mut chunks) = ExecStreams::without_input();
+        let mut output = ExecOutput::default();
+        let gather = async {
+            while let Some(chunk) = chunks.recv().await {
+                match chunk {
+                    ExecChunk::Stdout(data) => output.stdout.extend(data),
+                    ExecChunk::Stderr(data) => output.stderr.extend(data),
+                }
+            }
+        };
+        let (exit_code, ()) = tokio::join!(self.exec(id, &request, streams), gather);
+        output.exit_code = exit_code?;
+        Ok(output)
     }
-
-    /// Runs `command` as [`Runtime::exec_sync`] does, with `stdin` as its
-    /// standard input, closed after its last byte, as `skiff exec -i` needs;
-    /// with `tty`, on a terminal where the runtime can allocate one (`-t`),
-    /// its output then all on stdout. A runtime that cannot feed stdin
-    /// refuses a non-empty one ([`RuntimeError::Unsupported`]); `tty` is a
-    /// wish, ignored where it cannot be met.
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        command: &[String],
-        stdin: &[u8],
-        tty: bool,
-        timeout: Duration,
-    ) -> Result<ExecOutput>;
 }

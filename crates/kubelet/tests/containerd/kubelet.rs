@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node as NodeObject, Pod};
 use serde_json::json;
-use skiff_client::{Api, AttachParams, DeleteParams, LogParams, PostParams};
+use skiff_client::{Api, AttachParams, DeleteParams, LogParams, PostParams, TerminalSize};
 use skiff_kubelet::runtime::containerd::{netns, ContainerdRuntime};
 use skiff_kubelet::runtime::{labels, Runtime};
 use skiff_kubelet::{Config, RuntimeChoice};
@@ -355,6 +355,30 @@ async fn a_pod_runs_on_containerd_through_the_api_server_from_creation_to_deleti
     assert!(terminal.starts_with("/dev/pts/"), "{terminal:?}");
     let (code, typed) = exec_on(&pods, ("shared", "web"), &["cat"], Some(b"hi\n"), true).await;
     assert_eq!((code, typed.matches("hi\r\n").count()), (0, 2), "{typed:?}");
+    // `skiff exec -it shared -- sh`: a shell on a terminal, typed at, resized.
+    let mut params = AttachParams::default().stdin(true).tty(true);
+    params.container = Some("web".into());
+    let mut shell = pods
+        .exec("shared", ["sh"], &params)
+        .await
+        .expect("accepted");
+    let sizes = shell.terminal_size().expect("a terminal");
+    let size = TerminalSize {
+        width: 100,
+        height: 30,
+    };
+    sizes.send(size).await.expect("resized");
+    let mut stdin = shell.stdin().expect("stdin");
+    let mut stdout = shell.stdout().expect("stdout");
+    let mut seen = String::new();
+    for (typed, answer) in [("stty size\n", "30 100"), ("echo hi; exit 3\n", "hi\r\n")] {
+        stdin.write_all(typed.as_bytes()).await.expect("typed");
+        while !seen.contains(answer) {
+            let more = stdout.next().await.expect("the answer before stdin ends");
+            seen.push_str(&String::from_utf8_lossy(&more));
+        }
+    }
+    assert_eq!(shell.join().await.expect("the shell ran"), 3, "{seen:?}");
 
     let runtime = kubelet.runtime().await;
     let (sandboxes, held) = held_for(&runtime, &uid).await;

@@ -12,6 +12,8 @@
 //!
 //! - `node`: the containerd of a test and its cleanup.
 //! - `runtime`: the runtime alone, call by call.
+//! - `exec`: interactive exec alone: a conversation on FIFOs, a terminal
+//!   with a resize.
 //! - `kubelet`: the whole path — an API server, the real kubelet, a pod from
 //!   creation to deletion, `pods/log` and `pods/exec`, a kubelet restart.
 //! - `bad_input`: a missing image, a missing command, a hanging probe, a
@@ -22,6 +24,7 @@ mod bad_input;
 #[allow(dead_code)]
 #[path = "../kubelet/common.rs"]
 mod common;
+mod exec;
 mod kubelet;
 mod node;
 mod runtime;

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
-use skiff_client::{Api, AttachParams, DeleteParams, PostParams};
+use skiff_client::{Api, AttachParams, DeleteParams, PostParams, TerminalSize};
 use skiff_kubelet::logs::{self, LogOptions};
 use skiff_kubelet::{Config, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
@@ -144,26 +144,64 @@ async fn a_bound_pod_runs_as_a_process_logs_and_is_gone_after_deletion() {
         "/exec/default/web/app?command=sh&command=-c&command=echo+in+$POD_NAME",
     )
     .await;
-    assert_eq!(code, 200, "{body}");
-    let output: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        output,
-        json!({"exitCode": 0, "stdout": "in web\n", "stderr": ""})
-    );
+    assert_eq!(code, 400, "exec needs the connection upgraded: {body}");
+    assert!(body.contains("skiff-channel/1"), "{body}");
     let (code, _) = http(port, "GET", "/containerLogs/default/web/app?previous=true").await;
     assert_eq!(code, 400, "there is no previous attempt yet");
 
-    // `echo hi | skiff exec -i web -- cat`: stdin through the API server.
-    let mut cat = pods
-        .exec("web", ["cat"], &AttachParams::default().stdin(true))
+    // `skiff exec -i web -- sh -c …`: a conversation through the API server,
+    // each answer read before stdin ends.
+    let script = r#"echo in $POD_NAME; while read line; do echo "got $line"; echo "saw $line" >&2; done; exit 5"#;
+    let mut shell = pods
+        .exec(
+            "web",
+            ["sh", "-c", script],
+            &AttachParams::default().stdin(true),
+        )
         .await
         .unwrap();
-    let mut stdin = cat.stdin().expect("stdin was asked for");
-    stdin.write_all(b"hi\n").await.unwrap();
+    let mut stdin = shell.stdin().expect("stdin was asked for");
+    let mut stdout = shell.stdout().expect("stdout");
+    let stderr = shell.stderr().expect("stderr");
+    let mut seen = Vec::new();
+    for (line, answer) in [
+        ("", "in web\n"),
+        ("one\n", "got one\n"),
+        ("two\n", "got two\n"),
+    ] {
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        while !String::from_utf8_lossy(&seen).ends_with(answer) {
+            seen.extend(stdout.next().await.expect("more output before stdin ends"));
+        }
+    }
     stdin.close();
-    let stdout = cat.stdout().expect("stdout");
-    assert_eq!(cat.join().await.unwrap(), 0);
-    assert_eq!(stdout.concat().await, b"hi\n");
+    assert_eq!(
+        shell.join().await.unwrap(),
+        5,
+        "the exit code after stdin's end"
+    );
+    assert_eq!(stderr.concat().await, b"saw one\nsaw two\n", "stderr apart");
+
+    // `skiff exec -it web -- sh`: a shell on a terminal, resized, typed at.
+    let params = AttachParams::default().stdin(true).tty(true);
+    let mut shell = pods.exec("web", ["sh"], &params).await.unwrap();
+    let sizes = shell.terminal_size().expect("a terminal was asked for");
+    let size = TerminalSize {
+        width: 90,
+        height: 20,
+    };
+    sizes.send(size).await.unwrap();
+    let mut stdin = shell.stdin().expect("stdin");
+    let mut stdout = shell.stdout().expect("stdout");
+    let mut seen = String::new();
+    for (typed, answer) in [("stty size\n", "20 90"), ("echo hi; exit 3\n", "hi\r\n")] {
+        stdin.write_all(typed.as_bytes()).await.unwrap();
+        while !seen.contains(answer) {
+            let more = stdout.next().await.expect("the answer before stdin ends");
+            seen.push_str(&String::from_utf8_lossy(&more));
+        }
+    }
+    assert_eq!(shell.join().await.unwrap(), 3, "{seen:?}");
 
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .unwrap()

@@ -35,11 +35,13 @@ use skiff_apiserver::{LocalStorage, Registry, RegistryConfig};
 use skiff_client::{
     Api, Change, Client, DeleteParams, Informer, InformerConfig, ListParams, PostParams,
 };
+use skiff_kubelet::clock::SystemClock;
 use skiff_kubelet::cni::NetworkConfig;
 use skiff_kubelet::image::{busybox_tarball, ImageStore};
 use skiff_kubelet::node::Capacity;
 use skiff_kubelet::runtime::containerd::{ContainerdConfig, ContainerdRuntime};
 use skiff_kubelet::runtime::hollow::HollowConfig;
+use skiff_kubelet::runtime::process::{ProcessConfig, ProcessRuntime};
 use skiff_kubelet::runtime::{labels, Runtime};
 use skiff_kubelet::{Config, RuntimeChoice};
 use skiff_store::{Store, StoreConfig};
@@ -281,16 +283,25 @@ async fn hollow_memory(
 struct BenchNode {
     choice: RuntimeChoice,
     image: String,
-    /// The containerd runtime, to wait for its pods to be gone at the end.
-    containerd: Option<ContainerdRuntime>,
+    /// The kubelet's runtime itself, shared with the benchmark: the kubelet
+    /// must not stop before the runtime holds none of the benchmark's pods,
+    /// or their containers (a process runtime's `sleep`s) outlive it.
+    runtime: Arc<dyn Runtime>,
 }
 
 async fn prepare_runtime(args: &PodsArgs, dir: &std::path::Path) -> Result<BenchNode, BenchError> {
     if args.runtime == PodRuntime::Process {
+        let process = ProcessConfig {
+            root_dir: kubelet_root(dir).join("process"),
+            pod_ip: Config::default().node_ip,
+        };
+        let runtime = ProcessRuntime::open(process)
+            .await
+            .map_err(|e| setup(format!("the process runtime: {e}")))?;
         return Ok(BenchNode {
             choice: RuntimeChoice::Process,
             image: "none".into(),
-            containerd: None,
+            runtime: Arc::new(runtime),
         });
     }
     let config = ContainerdConfig {
@@ -325,8 +336,13 @@ async fn prepare_runtime(args: &PodsArgs, dir: &std::path::Path) -> Result<Bench
     Ok(BenchNode {
         choice: RuntimeChoice::Containerd(config),
         image,
-        containerd: Some(containerd),
+        runtime: Arc::new(containerd),
     })
+}
+
+/// The kubelet's root directory in the benchmark's.
+fn kubelet_root(dir: &std::path::Path) -> PathBuf {
+    dir.join("kubelet")
 }
 
 /// An OCI image of the node's static busybox, as the containerd suite builds it.
@@ -350,13 +366,15 @@ async fn startup(
     let config = Config {
         node_name: "bench-node".into(),
         runtime: node.choice.clone(),
-        root_dir: dir.join("kubelet"),
+        root_dir: kubelet_root(dir),
         relist_period: Duration::from_millis(100),
         ..Config::default()
     };
-    let kubelet = tokio::spawn(skiff_kubelet::run(
+    let kubelet = tokio::spawn(skiff_kubelet::run_with_runtime(
         config,
         api.client().await?,
+        node.runtime.clone(),
+        Arc::new(SystemClock),
         shutdown.child_token(),
     ));
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -368,7 +386,7 @@ async fn startup(
     let waiters = watch_running(&client, shutdown).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let measured = measure(args, &pods, &node.image, &waiters).await;
-    clean_up(&pods, node.containerd.as_ref(), args.pods).await;
+    clean_up(&pods, node.runtime.as_ref(), args.pods).await;
     shutdown.cancel();
     let _ = kubelet.await;
     if args.runtime == PodRuntime::Containerd {
@@ -465,8 +483,10 @@ async fn start_one(
     Ok(running.saturating_duration_since(sent))
 }
 
-/// Deletes every pod and waits until the API and the runtime hold none.
-async fn clean_up(pods: &Api<Pod>, containerd: Option<&ContainerdRuntime>, count: usize) {
+/// Deletes every pod and waits until the API and the runtime hold none:
+/// a pod gone from the API may still run until the kubelet has seen its
+/// deletion and torn it down.
+async fn clean_up(pods: &Api<Pod>, runtime: &dyn Runtime, count: usize) {
     let delete = DeleteParams::default();
     for index in 0..count {
         let _ = pods.delete(&format!("pod-{index:05}"), &delete).await;
@@ -474,18 +494,15 @@ async fn clean_up(pods: &Api<Pod>, containerd: Option<&ContainerdRuntime>, count
     for _ in 0..600 {
         let left = pods.list(&ListParams::default()).await;
         let api_empty = left.map(|l| l.items.is_empty()).unwrap_or(false);
-        let runtime_empty = match containerd {
-            Some(runtime) => runtime
-                .list_pod_sandboxes()
-                .await
-                .map(|s| {
-                    !s.iter().any(|s| {
-                        s.labels.get(labels::POD_NAMESPACE).map(String::as_str) == Some(NAMESPACE)
-                    })
+        let runtime_empty = runtime
+            .list_pod_sandboxes()
+            .await
+            .map(|s| {
+                !s.iter().any(|s| {
+                    s.labels.get(labels::POD_NAMESPACE).map(String::as_str) == Some(NAMESPACE)
                 })
-                .unwrap_or(false),
-            None => true,
-        };
+            })
+            .unwrap_or(false);
         if api_empty && runtime_empty {
             return;
         }
@@ -523,6 +540,18 @@ mod tests {
         assert!(
             text.starts_with("runtime=process pods=3 concurrency=2\nstartup p50="),
             "{text}"
+        );
+        let ours = format!("skiff-bench-pods-{}-", std::process::id());
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+            .filter(|cmdline| cmdline.contains(&ours))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "the pods' processes outlived the benchmark: {left:?}"
         );
     }
 

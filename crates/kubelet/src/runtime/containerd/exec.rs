@@ -1,232 +1,288 @@
-//! exec_sync: a command run to its end inside a running container, through
-//! the Tasks service's Exec (a new process in the task's namespaces and
-//! cgroup), its output read from two FIFOs into memory. Stdin, when given,
-//! goes through a third FIFO that the shim copies to the process and closes
-//! once its writer, the kubelet, has written everything and closed it. With
-//! a terminal (`skiff exec -t`) the shim allocates a pseudo-terminal for the
-//! process and copies all its output to the stdout FIFO.
+//! Exec through containerd: the Tasks service's Exec starts a new process in
+//! the task's namespaces and cgroup, its streams on FIFOs in the container's
+//! state directory that the shim copies to and from the process: stdin (when
+//! asked), stdout and stderr — or, on a terminal (`tty`), one pseudo-terminal
+//! the shim allocates, whose output all comes on the stdout FIFO.
+//!
+//! While the process runs: what the caller types is written to the stdin
+//! FIFO; the end of the caller's stdin closes the kubelet's end and asks
+//! the shim to close the process's (CloseIO) — on a terminal, it types
+//! Ctrl-D instead, as closing would hang the terminal up; a resize is
+//! ResizePty; output is sent as the FIFOs yield it. A timeout, or a caller
+//! that goes, kills the process.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use containerd_client::services::v1::{
-    CloseIoRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest,
-    WaitRequest,
+    CloseIoRequest, DeleteProcessRequest, ExecProcessRequest, KillRequest, ResizePtyRequest,
+    StartRequest, WaitRequest,
 };
-
-use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
 
 use super::container::close_output;
 use super::log;
 use super::record::{self, new_id};
 use super::spec::{self, ProcessInput};
 use super::{containerd_error, Connection, ContainerdRuntime};
-use crate::runtime::{ExecOutput, Result, RuntimeError};
+use crate::runtime::exec_io::{copy_output, copy_stdin};
+use crate::runtime::{ExecChunk, ExecRequest, ExecStreams, Result, RuntimeError, TerminalSize};
 
 impl ContainerdRuntime {
-    #[tracing::instrument(skip(self))]
-    pub(super) async fn exec(
+    #[tracing::instrument(skip(self, streams))]
+    pub(super) async fn run_exec(
         &self,
         id: &str,
-        command: &[String],
-        stdin: &[u8],
-        tty: bool,
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
+        request: &ExecRequest,
+        streams: ExecStreams,
+    ) -> Result<i32> {
         let container = self.record(record::KIND_CONTAINER, id).await?;
         let spec = container.spec.as_ref().map(|s| s.value.as_slice());
-        let process = exec_process(spec, command, tty);
-        let exec_id = format!("exec-{}", &new_id(id)[..12]);
-        let dir = self.state_dir_of(id).join(&exec_id);
-        // On a terminal the shim copies everything the process writes to stdout.
-        let stdout_path = dir.join("stdout");
-        let stderr_path = (!tty).then(|| dir.join("stderr"));
-        let io_error = |error: std::io::Error| RuntimeError::Other(format!("exec output: {error}"));
-        std::fs::create_dir_all(&dir).map_err(io_error)?;
-        let input = match stdin.is_empty() {
-            true => None,
-            false => {
-                let path = dir.join("stdin");
-                let writer = open_stdin(&path).map_err(io_error)?;
-                Some(Stdin {
-                    path,
-                    writer,
-                    data: terminal_input(stdin, tty),
-                })
-            }
-        };
-        let stdout = tokio::spawn(log::read_all(
-            log::open_fifo(&stdout_path).map_err(io_error)?,
-        ));
-        let stderr = match &stderr_path {
-            Some(path) => Some(tokio::spawn(log::read_all(
-                log::open_fifo(path).map_err(io_error)?,
-            ))),
-            None => None,
-        };
-
-        let io = ExecIo {
-            stdin: input,
-            stdout: stdout_path.clone(),
-            stderr: stderr_path.clone(),
-        };
-        let ran = self.run_exec(id, &exec_id, &process, io, timeout).await;
-        if ran.is_err() {
-            close_output(&stdout_path, stderr_path.as_deref().unwrap_or(&stdout_path));
-        }
-        let delete = DeleteProcessRequest {
+        let process = exec_process(spec, &request.command, request.tty);
+        let exec = ExecProcess {
+            connection: self.connection.clone(),
             container_id: id.to_string(),
-            exec_id: exec_id.clone(),
+            exec_id: format!("exec-{}", &new_id(id)[..12]),
         };
-        self.connection
-            .tasks()
-            .delete_process(self.connection.request(delete))
-            .await
-            .ok();
-        // The FIFOs' names can go now: the readers hold them open.
+        let dir = self.state_dir_of(id).join(&exec.exec_id);
+        let fifos = Fifos::open(&dir, request)
+            .map_err(|e| RuntimeError::Other(format!("exec: the FIFOs: {e}")))?;
+        let ran = exec.run(&process, fifos, streams, request.timeout).await;
+        exec.delete().await;
+        // The FIFOs' names can go now: their ends are closed or held.
         std::fs::remove_dir_all(&dir).ok();
-        Ok(ExecOutput {
-            exit_code: ran?,
-            stdout: stdout.await.ok().and_then(|r| r.ok()).unwrap_or_default(),
-            stderr: match stderr {
-                Some(stderr) => stderr.await.ok().and_then(|r| r.ok()).unwrap_or_default(),
-                None => Vec::new(),
-            },
-        })
+        ran
+    }
+}
+
+/// An exec'd process, as containerd names it.
+#[derive(Clone)]
+struct ExecProcess {
+    connection: Connection,
+    container_id: String,
+    exec_id: String,
+}
+
+impl ExecProcess {
+    /// Creates and starts the process, copies its streams while it runs,
+    /// and returns its exit code once its output is all sent.
+    async fn run(
+        &self,
+        process: &ProcessInput,
+        fifos: Fifos,
+        streams: ExecStreams,
+        timeout: Option<Duration>,
+    ) -> Result<i32> {
+        let ExecStreams {
+            stdin,
+            mut resize,
+            output,
+        } = streams;
+        let mut copies = vec![tokio::spawn(copy_output(
+            fifos.stdout,
+            ExecChunk::Stdout,
+            output.clone(),
+        ))];
+        if let Some(stderr) = fifos.stderr {
+            copies.push(tokio::spawn(copy_output(
+                stderr,
+                ExecChunk::Stderr,
+                output.clone(),
+            )));
+        }
+        let started = self.start(process, &fifos.paths).await;
+        if let Err(error) = started {
+            fifos.paths.close_output();
+            return Err(error);
+        }
+        // A size sent before the start is set before any input is typed.
+        while let Ok(size) = resize.try_recv() {
+            self.resize_to(size).await;
+        }
+        let feeding = fifos
+            .stdin
+            .map(|writer| tokio::spawn(self.clone().feed(stdin, writer, process.terminal)));
+        let resizing = tokio::spawn(self.clone().follow_resizes(resize));
+        let exit = self.wait(timeout, &output).await;
+        resizing.abort();
+        if let Some(feeding) = feeding {
+            feeding.abort();
+        }
+        if exit.is_err() {
+            fifos.paths.close_output();
+        }
+        for copy in copies {
+            let _ = copy.await;
+        }
+        exit
     }
 
-    /// Creates, starts and waits for the exec'd process; kills it when
-    /// `timeout` passes. Returns its exit code.
-    async fn run_exec(
-        &self,
-        id: &str,
-        exec_id: &str,
-        process: &ProcessInput,
-        io: ExecIo,
-        timeout: Duration,
-    ) -> Result<i32> {
+    /// Exec and Start: the shim opens the FIFOs and the process runs.
+    async fn start(&self, process: &ProcessInput, paths: &FifoPaths) -> Result<()> {
+        let path = |p: Option<&PathBuf>| p.map(|p| p.display().to_string()).unwrap_or_default();
         let exec = ExecProcessRequest {
-            container_id: id.to_string(),
-            exec_id: exec_id.to_string(),
-            stdin: io
-                .stdin
-                .as_ref()
-                .map(|s| s.path.display().to_string())
-                .unwrap_or_default(),
-            stdout: io.stdout.display().to_string(),
-            stderr: io
-                .stderr
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            stdin: path(paths.stdin.as_ref()),
+            stdout: path(Some(&paths.stdout)),
+            stderr: path(paths.stderr.as_ref()),
             terminal: process.terminal,
             spec: Some(prost_types::Any {
                 type_url: spec::PROCESS_TYPE_URL.to_string(),
                 value: spec::process_spec(process).to_string().into_bytes(),
             }),
         };
-        self.connection
-            .tasks()
+        let tasks = || self.connection.tasks();
+        tasks()
             .exec(self.connection.request(exec))
             .await
             .map_err(|status| containerd_error("exec", status))?;
         let start = StartRequest {
-            container_id: id.to_string(),
-            exec_id: exec_id.to_string(),
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
         };
-        self.connection
-            .tasks()
+        tasks()
             .start(self.connection.request(start))
             .await
             .map_err(|status| containerd_error("exec start", status))?;
-        // The shim has opened stdin's FIFO by now (it does so at start), so
-        // what is written stays readable after the kubelet closes its end.
-        let writing = io.stdin.map(|stdin| {
-            let close = CloseIoRequest {
-                container_id: id.to_string(),
-                exec_id: exec_id.to_string(),
-                stdin: true,
-            };
-            // A terminal hangs up when its input closes: there the input
-            // stays open until the process ends.
-            let close = (!process.terminal).then_some(close);
-            tokio::spawn(stdin.write(self.connection.clone(), close))
-        });
-        let exit_code = self.wait_exec(id, exec_id, process, timeout).await;
-        if let Some(writing) = writing {
-            writing.abort();
-        }
-        exit_code
+        Ok(())
     }
 
-    /// Waits for the exec'd process to end; kills it when `timeout` passes.
-    async fn wait_exec(
-        &self,
-        id: &str,
-        exec_id: &str,
-        process: &ProcessInput,
-        timeout: Duration,
-    ) -> Result<i32> {
-        let wait = WaitRequest {
-            container_id: id.to_string(),
-            exec_id: exec_id.to_string(),
+    /// Copies the caller's stdin to the process; at its end, closes the
+    /// process's stdin (CloseIO), or on a terminal types Ctrl-D.
+    async fn feed(self, stdin: mpsc::Receiver<Vec<u8>>, writer: pipe::Sender, terminal: bool) {
+        // The shim has opened the FIFO by now (it does so at start), so
+        // what is written stays readable after the kubelet closes its end.
+        if !copy_stdin(stdin, writer, terminal).await || terminal {
+            return;
+        }
+        let close = CloseIoRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            stdin: true,
         };
         let mut tasks = self.connection.tasks();
-        match tokio::time::timeout(timeout, tasks.wait(self.connection.request(wait))).await {
-            Ok(Ok(response)) => Ok(response.into_inner().exit_status as i32),
-            Ok(Err(status)) => Err(containerd_error("exec wait", status)),
-            Err(_) => {
-                let kill = KillRequest {
-                    container_id: id.to_string(),
-                    exec_id: exec_id.to_string(),
-                    signal: 9,
-                    all: false,
-                };
-                self.connection
-                    .tasks()
-                    .kill(self.connection.request(kill))
-                    .await
-                    .ok();
-                Err(RuntimeError::Other(format!(
-                    "command {:?} timed out after {timeout:?}",
-                    process.args
-                )))
+        if let Err(status) = tasks.close_io(self.connection.request(close)).await {
+            tracing::debug!(error = %status.message(), "exec stdin not closed by the shim");
+        }
+    }
+
+    /// Sets the process's terminal to each new size.
+    async fn follow_resizes(self, mut resize: mpsc::Receiver<TerminalSize>) {
+        while let Some(size) = resize.recv().await {
+            self.resize_to(size).await;
+        }
+    }
+
+    /// ResizePty: the terminal's new size, which the process learns by SIGWINCH.
+    async fn resize_to(&self, size: TerminalSize) {
+        let request = ResizePtyRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            width: size.width.into(),
+            height: size.height.into(),
+        };
+        let mut tasks = self.connection.tasks();
+        if let Err(status) = tasks.resize_pty(self.connection.request(request)).await {
+            tracing::debug!(error = %status.message(), "exec terminal not resized");
+        }
+    }
+
+    /// Waits for the process to end; kills it when `timeout` passes or the
+    /// caller has gone.
+    async fn wait(
+        &self,
+        timeout: Option<Duration>,
+        output: &mpsc::Sender<ExecChunk>,
+    ) -> Result<i32> {
+        let wait = WaitRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+        };
+        let mut tasks = self.connection.tasks();
+        let deadline = async {
+            match timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
             }
+        };
+        let failure = tokio::select! {
+            waited = tasks.wait(self.connection.request(wait)) => {
+                return match waited {
+                    Ok(response) => Ok(response.into_inner().exit_status as i32),
+                    Err(status) => Err(containerd_error("exec wait", status)),
+                };
+            }
+            () = deadline => format!("command timed out after {:?}", timeout.unwrap_or_default()),
+            () = output.closed() => "exec: the caller has gone".to_string(),
+        };
+        let kill = KillRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+            signal: 9,
+            all: false,
+        };
+        self.connection
+            .tasks()
+            .kill(self.connection.request(kill))
+            .await
+            .ok();
+        Err(RuntimeError::Other(failure))
+    }
+
+    /// Deletes the ended process from the task.
+    async fn delete(&self) {
+        let delete = DeleteProcessRequest {
+            container_id: self.container_id.clone(),
+            exec_id: self.exec_id.clone(),
+        };
+        let mut tasks = self.connection.tasks();
+        if let Err(status) = tasks.delete_process(self.connection.request(delete)).await {
+            tracing::debug!(error = %status.message(), "exec process not deleted");
         }
     }
 }
 
-/// Where an exec's streams go.
-struct ExecIo {
-    stdin: Option<Stdin>,
+/// The FIFOs of one exec, made before it starts, and the kubelet's ends.
+struct Fifos {
+    paths: FifoPaths,
+    stdin: Option<pipe::Sender>,
+    stdout: pipe::Receiver,
+    /// `None` on a terminal.
+    stderr: Option<pipe::Receiver>,
+}
+
+/// Where an exec's FIFOs are, as the Exec request names them.
+struct FifoPaths {
+    stdin: Option<PathBuf>,
     stdout: PathBuf,
     /// `None` on a terminal.
     stderr: Option<PathBuf>,
 }
 
-/// An exec's stdin: its FIFO, the kubelet's end of it, and what to write.
-struct Stdin {
-    path: PathBuf,
-    writer: pipe::Sender,
-    data: Vec<u8>,
+impl FifoPaths {
+    /// Ends the copiers of a process that never ran or was killed.
+    fn close_output(&self) {
+        close_output(&self.stdout, self.stderr.as_deref().unwrap_or(&self.stdout));
+    }
 }
 
-impl Stdin {
-    /// Writes everything, then closes the kubelet's end and tells the shim
-    /// (CloseIO), which closes the process's stdin; without `close`, keeps
-    /// the end open until the task is aborted.
-    async fn write(mut self, connection: Connection, close: Option<CloseIoRequest>) {
-        if let Err(error) = self.writer.write_all(&self.data).await {
-            tracing::debug!(%error, "exec stdin not fully written");
-        }
-        let Some(close) = close else {
-            return std::future::pending().await;
+impl Fifos {
+    /// Makes `dir` and the FIFOs `request` needs, and opens the kubelet's ends.
+    fn open(dir: &Path, request: &ExecRequest) -> std::io::Result<Fifos> {
+        std::fs::create_dir_all(dir)?;
+        let paths = FifoPaths {
+            stdin: request.stdin.then(|| dir.join("stdin")),
+            stdout: dir.join("stdout"),
+            stderr: (!request.tty).then(|| dir.join("stderr")),
         };
-        drop(self.writer);
-        if let Err(status) = connection.tasks().close_io(connection.request(close)).await {
-            tracing::debug!(error = %status.message(), "exec stdin not closed by the shim");
-        }
+        Ok(Fifos {
+            stdin: paths.stdin.as_deref().map(open_stdin).transpose()?,
+            stdout: log::open_fifo(&paths.stdout)?,
+            stderr: paths.stderr.as_deref().map(log::open_fifo).transpose()?,
+            paths,
+        })
     }
 }
 
@@ -236,22 +292,6 @@ fn open_stdin(path: &Path) -> std::io::Result<pipe::Sender> {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .map_err(std::io::Error::from)?;
     pipe::OpenOptions::new().read_write(true).open_sender(path)
-}
-
-/// What is written to the exec's stdin. A terminal does not end its input
-/// when the writer closes, so the input ends as a user at the keyboard ends
-/// it: with Ctrl-D (EOT) at the start of a line, once more after a partial
-/// line, which the first Ctrl-D only sends on.
-fn terminal_input(stdin: &[u8], tty: bool) -> Vec<u8> {
-    const EOT: u8 = 0x04;
-    let mut data = stdin.to_vec();
-    if tty {
-        if !data.ends_with(b"\n") {
-            data.push(EOT);
-        }
-        data.push(EOT);
-    }
-    data
 }
 
 /// The exec'd process: the command, with the container's environment and
@@ -299,12 +339,5 @@ mod tests {
         let process = exec_process(Some(b"not json"), &["true".to_string()], false);
         assert_eq!(process.cwd, "/");
         assert!(process.env.is_empty());
-    }
-
-    #[test]
-    fn input_to_a_terminal_ends_with_ctrl_d_as_typed() {
-        assert_eq!(terminal_input(b"ls\n", false), b"ls\n");
-        assert_eq!(terminal_input(b"ls\n", true), b"ls\n\x04");
-        assert_eq!(terminal_input(b"partial", true), b"partial\x04\x04");
     }
 }

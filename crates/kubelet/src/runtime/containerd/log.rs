@@ -104,13 +104,6 @@ async fn copy(mut fifo: pipe::Receiver, stream: Stream, log_path: &Path) -> std:
     log.flush().await
 }
 
-/// Reads a FIFO to its end into memory (an exec'd command's output).
-pub(crate) async fn read_all(mut fifo: pipe::Receiver) -> std::io::Result<Vec<u8>> {
-    let mut output = Vec::new();
-    fifo.read_to_end(&mut output).await?;
-    Ok(output)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,8 +28,8 @@
 //! No pause container: the network namespace is held by a bind mount, and
 //! the pod's containers do not share IPC or PID namespaces. No `/etc/hosts`
 //! or `/etc/resolv.conf` management, no seccomp or AppArmor profile, no user
-//! namespaces, no TTY for containers (exec has one on request); exec's stdin is
-//! written whole, not streamed. Log output is
+//! namespaces, no TTY for containers (exec has one on request, resized with
+//! ResizePty; the end of stdin on it is a Ctrl-D, not CloseIO). Log output is
 //! copied by the kubelet process: while it is down the shim buffers, and
 //! [`ContainerdRuntime::resume_logs`] reattaches after a restart. OOM kills are
 //! read from the container's memory cgroup, which exists until the task is
@@ -52,8 +52,8 @@ use crate::cni::{Cni, NetworkConfig};
 use crate::containerd::ConnectError;
 use crate::image::{ImageError, ImageStore};
 use crate::runtime::{
-    ContainerConfig, ContainerId, ContainerStatus, ExecOutput, Result, Runtime, RuntimeError,
-    SandboxConfig, SandboxId, SandboxStatus,
+    ContainerConfig, ContainerId, ContainerStatus, ExecRequest, ExecStreams, Result, Runtime,
+    RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
 };
 
 /// How to reach containerd and lay out the node's pods.
@@ -180,15 +180,8 @@ impl Runtime for ContainerdRuntime {
         self.list().await
     }
 
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        command: &[String],
-        stdin: &[u8],
-        tty: bool,
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
-        self.exec(id, command, stdin, tty, timeout).await
+    async fn exec(&self, id: &str, request: &ExecRequest, streams: ExecStreams) -> Result<i32> {
+        self.run_exec(id, request, streams).await
     }
 }
 

@@ -139,7 +139,10 @@ pub(super) async fn wait_ended(pid: u32, dir: &Path, exited: Option<watch::Recei
 
 /// Copies one stream's raw output file into the CRI-format log, from byte
 /// `offset`, until the process has ended and everything is copied. Whole
-/// lines are copied as they come; a trailing fragment only at the end.
+/// lines are copied as they come; a trailing fragment only at the end. A
+/// raw file that is gone means the container was removed (its directory
+/// with it) while the copier had not yet seen its end: there is nothing
+/// left to copy, and nothing wrong.
 pub(super) async fn copy_log(
     raw: PathBuf,
     offset: u64,
@@ -154,6 +157,7 @@ pub(super) async fn copy_log(
             Ok(0) if finished => return,
             Ok(0) => tokio::time::sleep(POLL).await,
             Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return,
             Err(error) => {
                 tracing::warn!(raw = %raw.display(), %error, "log copy stopped");
                 return;

@@ -17,6 +17,10 @@
 //! - `containers/<id>/{stdout,stderr}`: the raw output, copied record by
 //!   record into the CRI-format log file the kubelet named.
 //!
+//! Exec (`exec.rs`) runs the command as a child of the kubelet with the
+//! container's directory and env, on pipes, or with `tty` on a
+//! pseudo-terminal of its own.
+//!
 //! A kubelet restarted over the same root adopts the processes still running
 //! (found by their pid and checked through `/proc`), so nothing is started
 //! twice; their exit codes come from the file the `sh` wrapper writes.
@@ -24,9 +28,13 @@
 //! # Caveats
 //! No isolation, no resource limits, no images (`image` is recorded and
 //! ignored; the command must exist on the node). Output written while the
-//! kubelet was down is not copied into the log. Linux only (`/proc`).
+//! kubelet was down is not copied into the log. Linux only (`/proc`); an
+//! exec on a terminal needs util-linux's `setsid`. An exec'd command leads a
+//! process group of its own, not the container's: stopping the container
+//! does not stop it (its caller going does).
 
 mod child;
+mod exec;
 #[cfg(test)]
 mod tests;
 
@@ -42,8 +50,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecOutput, Result, Runtime,
-    RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    not_running, ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecRequest,
+    ExecStreams, Result, Runtime, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
 };
 use crate::logs::Stream;
 
@@ -74,16 +82,8 @@ impl Drop for ProcessRuntime {
 
 #[derive(Default)]
 struct State {
-    sandboxes: BTreeMap<SandboxId, SandboxRecord>,
+    sandboxes: BTreeMap<SandboxId, SandboxStatus>,
     containers: BTreeMap<ContainerId, Container>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct SandboxRecord {
-    id: SandboxId,
-    labels: BTreeMap<String, String>,
-    ready: bool,
-    created_at: SystemTime,
 }
 
 /// A container's record, as kept in `container.json`.
@@ -185,8 +185,9 @@ impl ProcessRuntime {
         };
         let mut state = lock(&self.state);
         for entry in read_dir(&self.config.root_dir.join("sandboxes"))?.flatten() {
-            match read_json::<SandboxRecord>(&entry.path()) {
-                Some(record) => {
+            match read_json::<SandboxStatus>(&entry.path()) {
+                Some(mut record) => {
+                    record.ip = Some(self.config.pod_ip);
                     state.sandboxes.insert(record.id.clone(), record);
                 }
                 None => tracing::warn!(path = %entry.path().display(), "unreadable sandbox record"),
@@ -345,12 +346,8 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn run_pod_sandbox(&self, config: &SandboxConfig) -> Result<SandboxId> {
-        let record = SandboxRecord {
-            id: self.new_id(),
-            labels: config.labels.clone(),
-            ready: true,
-            created_at: SystemTime::now(),
-        };
+        let ip = Some(self.config.pod_ip);
+        let record = SandboxStatus::new(self.new_id(), config, ip, SystemTime::now());
         write_json(&self.sandbox_file(&record.id), &record);
         let id = record.id.clone();
         lock(&self.state).sandboxes.insert(id.clone(), record);
@@ -380,18 +377,7 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn list_pod_sandboxes(&self) -> Result<Vec<SandboxStatus>> {
-        let ip = self.config.pod_ip;
-        Ok(lock(&self.state)
-            .sandboxes
-            .values()
-            .map(|s| SandboxStatus {
-                id: s.id.clone(),
-                labels: s.labels.clone(),
-                ready: s.ready,
-                ip: Some(ip),
-                created_at: s.created_at,
-            })
-            .collect())
+        Ok(lock(&self.state).sandboxes.values().cloned().collect())
     }
 
     async fn create_container(
@@ -546,61 +532,12 @@ impl Runtime for ProcessRuntime {
             .collect())
     }
 
-    /// `tty` is ignored: plain processes get pipes, not a terminal.
-    async fn exec_with_stdin(
-        &self,
-        id: &str,
-        command: &[String],
-        stdin: &[u8],
-        _tty: bool,
-        timeout: Duration,
-    ) -> Result<ExecOutput> {
+    async fn exec(&self, id: &str, request: &ExecRequest, streams: ExecStreams) -> Result<i32> {
         let (record, _) = self.record(id)?;
-        let Some(program) = command.first() else {
-            return Err(RuntimeError::Other("exec: an empty command".into()));
-        };
-        let mut process = tokio::process::Command::new(program);
-        process
-            .args(&command[1..])
-            .current_dir(&record.cwd)
-            .env_clear()
-            .env("PATH", child::DEFAULT_PATH)
-            .envs(record.env.iter().map(|(k, v)| (k, v)))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut running = process
-            .spawn()
-            .map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
-        let group = running.id();
-        if let Some(mut pipe) = running.stdin.take() {
-            let stdin = stdin.to_vec();
-            // Written beside the wait: a command that reads slowly would
-            // otherwise block the write. Dropping the pipe closes stdin.
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let _ = pipe.write_all(&stdin).await;
-            });
+        if record.pid.is_none() || record.exit.is_some() {
+            return Err(not_running(id));
         }
-        let output = tokio::time::timeout(timeout, running.wait_with_output()).await;
-        let Ok(output) = output else {
-            // The command's own children go too (a shell's `sleep`), not
-            // only the process that was started: the group is killed.
-            if let Some(group) = group {
-                child::signal_group(group, "KILL").await;
-            }
-            return Err(RuntimeError::Other(format!(
-                "command timed out after {timeout:?}"
-            )));
-        };
-        let output = output.map_err(|e| RuntimeError::Other(format!("exec {program:?}: {e}")))?;
-        Ok(ExecOutput {
-            exit_code: exit_code_of(output.status),
-            stdout: output.stdout,
-            stderr: output.stderr,
-        })
+        exec::run(&record, request, streams).await
     }
 }
 

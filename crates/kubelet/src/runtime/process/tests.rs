@@ -136,7 +136,7 @@ async fn exec_runs_in_the_containers_directory_with_its_env_and_times_out() {
     let id = rt.create_container(&sandbox, &config).await.unwrap();
     rt.start_container(&id).await.unwrap();
     let command = |s: &str| vec!["sh".to_string(), "-c".to_string(), s.to_string()];
-    let mut output = ExecOutput::default();
+    let mut output = crate::runtime::ExecOutput::default();
     for _ in 0..500 {
         let check = command("test -e marker && echo $GREETING; pwd");
         output = rt
@@ -172,36 +172,21 @@ async fn exec_runs_in_the_containers_directory_with_its_env_and_times_out() {
 }
 
 #[tokio::test]
-async fn exec_with_stdin_feeds_the_command_and_closes_its_input() {
+async fn exec_of_a_missing_command_or_in_an_ended_container_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let rt = open(&dir.path().join("rt")).await;
     let sandbox = rt.run_pod_sandbox(&SandboxConfig::default()).await.unwrap();
-    let id = rt
-        .create_container(&sandbox, &shell("app", "sleep 1000", dir.path()))
-        .await
-        .unwrap();
+    let config = shell("app", "sleep 1000", dir.path());
+    let id = rt.create_container(&sandbox, &config).await.unwrap();
     rt.start_container(&id).await.unwrap();
-    let cat = [
-        "sh".to_string(),
-        "-c".to_string(),
-        "cat; echo end".to_string(),
-    ];
-    let output = rt
-        .exec_with_stdin(&id, &cat, b"hi\n", false, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(
-        (output.exit_code, output.stdout.as_slice()),
-        (0, &b"hi\nend\n"[..])
-    );
-    let large = vec![b'x'; 1 << 20];
-    let count = ["wc".to_string(), "-c".to_string()];
-    let output = rt
-        .exec_with_stdin(&id, &count, &large, false, Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1048576");
+    let second = Duration::from_secs(30);
+    let missing = rt.exec_sync(&id, &["no-such-command".into()], second).await;
+    let error = missing.unwrap_err().to_string();
+    assert!(error.contains("executable file not found"), "{error}");
     rt.stop_container(&id, Duration::ZERO).await.unwrap();
+    let ended = rt.exec_sync(&id, &["true".into()], second).await;
+    let error = ended.unwrap_err().to_string();
+    assert!(error.contains("is not running"), "{error}");
 }
 
 #[tokio::test]

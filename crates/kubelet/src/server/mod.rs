@@ -5,23 +5,24 @@
 //!   the container's output as plain text, read from its CRI-format log.
 //!   `previous` reads the attempt before the current one; `follow` keeps the
 //!   response open and streams new lines.
-//! - `POST /exec/{namespace}/{pod}/{container}?command=…&command=…&timeoutSeconds=N`:
-//!   runs the command in the container to completion, the request body as
-//!   its stdin (on a terminal with `tty=true`, where the runtime can), and
-//!   answers JSON `{"exitCode": …, "stdout": …, "stderr": …}`
-//!   (non-interactive exec).
+//! - `POST /exec/{namespace}/{pod}/{container}?command=…&command=…&stdin=true&tty=true`
+//!   with `Connection: Upgrade` and `Upgrade: skiff-channel/1`: runs the
+//!   command in the container and, once answered `101 Switching Protocols`,
+//!   streams its stdin, output, resizes and exit status over the connection
+//!   (`exec`, with skiff-proto's `channel` framing).
 //! - `GET /pods`: the pods bound to this node, as a PodList.
 //! - `GET /healthz`: `ok`.
 //!
 //! The node's status carries the port in `daemonEndpoints.kubeletEndpoint`.
 //!
 //! # Caveats
-//! Plain HTTP with no authentication; no interactive exec, attach or
-//! port-forward (those need SPDY or WebSocket streams); a followed log
-//! stays open until the client goes, even after the container ends.
+//! Plain HTTP with no authentication; exec speaks skiff's own channel
+//! framing on the upgraded connection, not SPDY or WebSocket, so only the
+//! API server (or another skiff client) can use it; no attach or
+//! port-forward; a followed log stays open until the client goes, even
+//! after the container ends.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -36,10 +37,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Kubelet;
 use crate::logs::{self, LogOptions};
-use crate::runtime::{labels, ContainerState, ContainerStatus};
+use crate::runtime::{labels, ContainerStatus};
 
-/// The most stdin an exec takes: what the API server passes on at most.
-const MAX_EXEC_STDIN_BYTES: usize = 16 * 1024 * 1024;
+mod exec;
 
 #[derive(Clone)]
 struct AppState {
@@ -67,9 +67,7 @@ pub(crate) fn router(kubelet: Arc<Kubelet>, pods: Store<Pod>) -> Router {
         )
         .route(
             "/exec/{namespace}/{pod}/{container}",
-            post(exec)
-                .get(exec)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_EXEC_STDIN_BYTES)),
+            post(exec::exec).get(exec::exec),
         )
         .with_state(AppState { kubelet, pods })
 }
@@ -217,45 +215,6 @@ async fn container_logs(
         Some((next, follower))
     });
     Ok(Body::from_stream(futures::StreamExt::chain(first, rest)).into_response())
-}
-
-async fn exec(
-    State(state): State<AppState>,
-    Path((namespace, pod, container)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    stdin: axum::body::Bytes,
-) -> Result<Response, Refusal> {
-    let values = query_values(&query);
-    let command: Vec<String> = values
-        .iter()
-        .filter(|(k, _)| k == "command")
-        .map(|(_, v)| v.clone())
-        .collect();
-    if command.is_empty() {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
-            "you must specify at least one command".into(),
-        ));
-    }
-    let (_, attempts) = find(&state, &namespace, &pod, &container).await?;
-    let current = &attempts[0];
-    if !matches!(current.state, ContainerState::Running { .. }) {
-        let message = format!("container {container:?} in pod {pod:?} is not running");
-        return Err(Refusal(StatusCode::BAD_REQUEST, message));
-    }
-    let timeout = Duration::from_secs(number(&values, "timeoutSeconds").unwrap_or(60));
-    let output = state
-        .kubelet
-        .runtime
-        .exec_with_stdin(&current.id, &command, &stdin, flag(&values, "tty"), timeout)
-        .await;
-    let output = output.map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let body = json!({
-        "exitCode": output.exit_code,
-        "stdout": String::from_utf8_lossy(&output.stdout),
-        "stderr": String::from_utf8_lossy(&output.stderr),
-    });
-    Ok(json_response(body))
 }
 
 #[cfg(test)]
