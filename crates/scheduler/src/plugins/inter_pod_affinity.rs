@@ -296,7 +296,9 @@ impl PreScorePlugin for InterPodAffinity {
         let nodes: Box<dyn Iterator<Item = &NodeInfo>> = if has_own_preferences {
             Box::new(snapshot.nodes().iter().map(|n| &**n))
         } else {
-            Box::new(snapshot.nodes_with_affinity())
+            // Only existing pods' preferred terms and required affinity
+            // can weigh: the nodes holding such pods are enough.
+            Box::new(snapshot.nodes_with_scoring_affinity())
         };
         let mut required = DomainCounts::default();
         for node in nodes {
@@ -428,7 +430,7 @@ mod tests {
         );
         let reasons: Vec<String> = filter_statuses(&InterPodAffinity, &noisy, &snapshot)
             .iter()
-            .flat_map(|s| s.reasons().to_vec())
+            .flat_map(|s| s.reasons().iter().map(|r| r.to_string()))
             .collect();
         assert_eq!(
             reasons,

@@ -245,10 +245,12 @@ impl Default for PodTopologySpread {
     }
 }
 
-/// What Filter reads: the counts and each constraint's smallest count.
+/// What Filter reads: the counts, and per constraint the most matching pods
+/// a domain may already hold (`maxSkew + min - selfMatch`), computed once
+/// per cycle rather than per node.
 struct FilterState {
     spread: Arc<SpreadState>,
-    mins: Vec<i64>,
+    limits: Vec<i64>,
 }
 
 impl_plugin!(
@@ -267,25 +269,25 @@ impl PreFilterPlugin for PodTopologySpread {
             return Status::skip();
         }
         let spread = self.hard_counts(pod, hard, snapshot);
-        let mins = (0..spread.constraints.len())
-            .map(|i| spread.min(i))
+        let limits = (spread.constraints.iter().enumerate())
+            .map(|(i, c)| i64::from(c.max_skew) + spread.min(i) - self_match(c, pod))
             .collect();
-        state.write(FILTER_KEY, FilterState { spread, mins });
+        state.write(FILTER_KEY, FilterState { spread, limits });
         Status::success()
     }
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(FilterState { spread, mins }) = state.read::<FilterState>(FILTER_KEY) else {
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Status {
+        let Some(FilterState { spread, limits }) = state.read::<FilterState>(FILTER_KEY) else {
             return Status::error("PodTopologySpread: no PreFilter state");
         };
         for (i, c) in spread.constraints.iter().enumerate() {
             let Some(value) = node.label(&c.topology_key) else {
                 return Status::unresolvable(REASON_MISSING_LABEL);
             };
-            let skew = spread.pods_in(i, value) + self_match(c, pod) - mins[i];
-            if skew > i64::from(c.max_skew) {
+            // skew = pods_in + selfMatch - min > maxSkew
+            if spread.pods_in(i, value) > limits[i] {
                 return Status::unschedulable(REASON);
             }
         }
@@ -423,7 +425,7 @@ mod tests {
             &snapshot,
         )
         .iter()
-        .flat_map(|s| s.reasons().to_vec())
+        .flat_map(|s| s.reasons().iter().map(|r| r.to_string()))
         .collect();
         assert_eq!(reasons, [REASON, REASON, REASON, REASON_MISSING_LABEL]);
     }
