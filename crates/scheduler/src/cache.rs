@@ -416,7 +416,11 @@ mod tests {
         cache.remove_node("a");
         cache.update_snapshot(&mut snapshot);
         assert_eq!(names(&snapshot), ["c"]);
-        assert_eq!(snapshot.nodes_with_affinity().count(), 1);
+        assert_eq!(
+            snapshot.nodes_with_scoring_affinity().count(),
+            0,
+            "required anti-affinity weighs in no other pod's score"
+        );
         cache.remove_pod("default/solo");
         cache.update_snapshot(&mut snapshot);
         assert!(names(&snapshot).is_empty());

@@ -107,14 +107,14 @@ pub(crate) trait PodExt: Sized {
     fn terminating(self) -> Self;
 }
 
+/// The spec every test pod has.
+fn spec_mut(pod: &mut Pod) -> &mut PodSpec {
+    pod.spec.as_mut().expect("test pods have a spec")
+}
+
 impl PodExt for Pod {
     fn request(mut self, name: &str, quantity: &str) -> Pod {
-        let container = &mut self
-            .spec
-            .as_mut()
-            .expect("test pods have a spec")
-            .containers[0];
-        container
+        spec_mut(&mut self).containers[0]
             .resources
             .get_or_insert_with(ResourceRequirements::default)
             .requests
@@ -123,7 +123,7 @@ impl PodExt for Pod {
         self
     }
     fn node_name(mut self, node: &str) -> Pod {
-        self.spec.as_mut().expect("test pods have a spec").node_name = Some(node.into());
+        spec_mut(&mut self).node_name = Some(node.into());
         self
     }
     fn label(mut self, key: &str, value: &str) -> Pod {
@@ -136,7 +136,7 @@ impl PodExt for Pod {
     }
     fn toleration(mut self, key: &str, operator: &str, value: &str, effect: &str) -> Pod {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let spec = self.spec.as_mut().expect("test pods have a spec");
+        let spec = spec_mut(&mut self);
         spec.tolerations
             .get_or_insert_with(Vec::new)
             .push(Toleration {
@@ -149,12 +149,7 @@ impl PodExt for Pod {
         self
     }
     fn host_port(mut self, port: i32) -> Pod {
-        let container = &mut self
-            .spec
-            .as_mut()
-            .expect("test pods have a spec")
-            .containers[0];
-        container
+        spec_mut(&mut self).containers[0]
             .ports
             .get_or_insert_with(Vec::new)
             .push(ContainerPort {
@@ -165,12 +160,12 @@ impl PodExt for Pod {
         self
     }
     fn priority(mut self, priority: i32) -> Pod {
-        self.spec.as_mut().expect("test pods have a spec").priority = Some(priority);
+        spec_mut(&mut self).priority = Some(priority);
         self
     }
     fn affinity(mut self, affinity: serde_json::Value) -> Pod {
         let affinity: Affinity = serde_json::from_value(affinity).expect("a valid affinity");
-        self.spec.as_mut().expect("test pods have a spec").affinity = Some(affinity);
+        spec_mut(&mut self).affinity = Some(affinity);
         self
     }
     fn spec_json(self, field: &str, value: serde_json::Value) -> Pod {

@@ -47,4 +47,4 @@ pub use nominator::{with_nominated_pods, Nominator};
 pub use resource::Resource;
 pub use runtime::{num_feasible_nodes_to_find, FitError, Framework, ScheduleResult};
 pub use snapshot::Snapshot;
-pub use status::{Code, Status};
+pub use status::{Code, Reason, Status};

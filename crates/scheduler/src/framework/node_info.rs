@@ -29,6 +29,9 @@ pub struct PodInfo {
     pub has_affinity: bool,
     /// Whether it has required anti-affinity terms.
     pub has_required_anti_affinity: bool,
+    /// Whether its terms weigh in other pods' scores: preferred affinity or
+    /// anti-affinity, or required affinity (`hardPodAffinityWeight`).
+    pub has_scoring_affinity: bool,
 }
 
 /// One host port a container binds: protocol, host IP ("0.0.0.0" when unset) and port.
@@ -72,6 +75,27 @@ impl PodInfo {
                     .as_ref()
             })
             .is_some_and(|terms| !terms.is_empty());
+        let has_scoring_affinity = affinity.is_some_and(|a| {
+            let affinity = a.pod_affinity.as_ref();
+            let anti_affinity = a.pod_anti_affinity.as_ref();
+            let present = |terms: Option<usize>| terms.is_some_and(|n| n > 0);
+            present(affinity.and_then(|t| {
+                let preferred = t
+                    .preferred_during_scheduling_ignored_during_execution
+                    .as_ref();
+                preferred.map(Vec::len)
+            })) || present(affinity.and_then(|t| {
+                let required = t
+                    .required_during_scheduling_ignored_during_execution
+                    .as_ref();
+                required.map(Vec::len)
+            })) || present(anti_affinity.and_then(|t| {
+                let preferred = t
+                    .preferred_during_scheduling_ignored_during_execution
+                    .as_ref();
+                preferred.map(Vec::len)
+            }))
+        });
         PodInfo {
             key: pod_key(&pod),
             priority: spec.and_then(|s| s.priority).unwrap_or(0),
@@ -80,6 +104,7 @@ impl PodInfo {
             host_ports,
             has_affinity,
             has_required_anti_affinity,
+            has_scoring_affinity,
             pod,
         }
     }
@@ -111,6 +136,13 @@ pub struct NodeInfo {
     used_ports: HashSet<HostPort>,
     pods_with_affinity: usize,
     pods_with_required_anti_affinity: usize,
+    pods_with_scoring_affinity: usize,
+    /// `spec.unschedulable`, and whether the node has taints: read by
+    /// every cycle's filters on every node they look at, so kept here
+    /// rather than read from the Node object (one cache miss less per node
+    /// at thousands of nodes).
+    unschedulable: bool,
+    tainted: bool,
     generation: u64,
 }
 
@@ -134,6 +166,9 @@ impl NodeInfo {
             used_ports: HashSet::new(),
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
+            pods_with_scoring_affinity: 0,
+            unschedulable: false,
+            tainted: false,
             generation: 0,
         }
     }
@@ -146,12 +181,29 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref())
             .map(Resource::from_list)
             .unwrap_or_default();
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.tainted = spec
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| !t.is_empty());
         self.node = Some(node);
     }
 
     pub(crate) fn clear_node(&mut self) {
         self.node = None;
         self.allocatable = Resource::default();
+        self.unschedulable = false;
+        self.tainted = false;
+    }
+
+    /// The node's `spec.unschedulable` (cordoned).
+    pub fn unschedulable(&self) -> bool {
+        self.unschedulable
+    }
+
+    /// Whether the node has any taint.
+    pub fn tainted(&self) -> bool {
+        self.tainted
     }
 
     /// The node's name.
@@ -216,6 +268,12 @@ impl NodeInfo {
         self.pods_with_required_anti_affinity > 0
     }
 
+    /// Whether any pod on the node has terms that weigh in other pods'
+    /// scores (see [`PodInfo::has_scoring_affinity`]).
+    pub fn has_pods_with_scoring_affinity(&self) -> bool {
+        self.pods_with_scoring_affinity > 0
+    }
+
     /// Bumped on every change, so a snapshot can tell a stale copy.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -232,6 +290,7 @@ impl NodeInfo {
         self.used_ports.extend(pod.host_ports.iter().cloned());
         self.pods_with_affinity += usize::from(pod.has_affinity);
         self.pods_with_required_anti_affinity += usize::from(pod.has_required_anti_affinity);
+        self.pods_with_scoring_affinity += usize::from(pod.has_scoring_affinity);
         self.pods.push(pod);
     }
 
@@ -248,6 +307,7 @@ impl NodeInfo {
         }
         self.pods_with_affinity -= usize::from(pod.has_affinity);
         self.pods_with_required_anti_affinity -= usize::from(pod.has_required_anti_affinity);
+        self.pods_with_scoring_affinity -= usize::from(pod.has_scoring_affinity);
         true
     }
 }

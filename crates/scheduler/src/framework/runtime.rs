@@ -205,8 +205,12 @@ impl Framework {
         if let Err(status) = self.run_pre_filters(&mut state, pod, snapshot) {
             return Err(fit_error(HashMap::new(), Some(status), state));
         }
-        let (feasible, statuses, evaluated) = self.find_feasible_nodes(&state, pod, snapshot);
+        let (feasible, rejected, evaluated) = self.find_feasible_nodes(&state, pod, snapshot);
         if feasible.is_empty() {
+            let statuses = rejected
+                .into_iter()
+                .map(|(node, status)| (node.name().to_string(), status))
+                .collect();
             return Err(fit_error(statuses, None, state));
         }
         let feasible_nodes = feasible.len();
@@ -247,12 +251,15 @@ impl Framework {
     }
 
     /// Filters nodes from where the last cycle stopped until enough fit.
+    /// Returns the feasible nodes, the rejected ones with their statuses
+    /// (named only if no node fits: most cycles drop them), and how many
+    /// nodes were filtered.
     fn find_feasible_nodes<'s>(
         &self,
         state: &CycleState,
         pod: &PodInfo,
         snapshot: &'s Snapshot,
-    ) -> (Vec<&'s NodeInfo>, HashMap<String, Status>, usize) {
+    ) -> (Vec<&'s NodeInfo>, Vec<(&'s NodeInfo, Status)>, usize) {
         let nodes = snapshot.nodes();
         let wanted = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, nodes.len());
         let start = self.next_start_node_index.load(Ordering::Relaxed) % nodes.len();
@@ -264,7 +271,7 @@ impl Framework {
             .filter_map(|p| Some((p.name(), p.as_filter()?)))
             .collect();
         let mut feasible = Vec::with_capacity(wanted);
-        let mut statuses = HashMap::new();
+        let mut rejected = Vec::new();
         let mut evaluated = 0;
         for i in 0..nodes.len() {
             let node = &*nodes[(start + i) % nodes.len()];
@@ -282,12 +289,12 @@ impl Framework {
                     break;
                 }
             } else {
-                statuses.insert(node.name().to_string(), status);
+                rejected.push((node, status));
             }
         }
         self.next_start_node_index
             .store((start + evaluated) % nodes.len(), Ordering::Relaxed);
-        (feasible, statuses, evaluated)
+        (feasible, rejected, evaluated)
     }
 
     /// Each Score plugin's normalized, weighted score summed per node.

@@ -27,9 +27,10 @@ pub struct Snapshot {
     id: u64,
     nodes: Vec<Arc<NodeInfo>>,
     index: HashMap<String, usize>,
-    /// Indexes of the nodes with pods that have (anti-)affinity, kept as
-    /// nodes are replaced, so no cycle scans every node for them.
-    with_affinity: BTreeSet<usize>,
+    /// Indexes of the nodes with pods whose (anti-)affinity terms weigh in
+    /// other pods' scores or refuse them, kept as nodes are replaced, so no
+    /// cycle scans every node for them.
+    with_scoring_affinity: BTreeSet<usize>,
     with_required_anti_affinity: BTreeSet<usize>,
     /// Names of the nodes changed (replaced, added or removed), in order;
     /// entry `i` is version `log_base + i + 1`.
@@ -45,7 +46,7 @@ impl Default for Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             nodes: Vec::new(),
             index: HashMap::new(),
-            with_affinity: BTreeSet::new(),
+            with_scoring_affinity: BTreeSet::new(),
             with_required_anti_affinity: BTreeSet::new(),
             log: Vec::new(),
             log_base: 0,
@@ -63,7 +64,7 @@ impl Clone for Snapshot {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             nodes: self.nodes.clone(),
             index: self.index.clone(),
-            with_affinity: self.with_affinity.clone(),
+            with_scoring_affinity: self.with_scoring_affinity.clone(),
             with_required_anti_affinity: self.with_required_anti_affinity.clone(),
             log: self.log.clone(),
             log_base: self.log_base,
@@ -103,9 +104,10 @@ impl Snapshot {
         self.nodes.get(*self.index.get(name)?)
     }
 
-    /// Nodes with at least one pod that has pod affinity or anti-affinity.
-    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.with_affinity.iter().map(|&i| &*self.nodes[i])
+    /// Nodes with at least one pod whose affinity terms weigh in other
+    /// pods' scores (preferred terms, or required affinity).
+    pub fn nodes_with_scoring_affinity(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.with_scoring_affinity.iter().map(|&i| &*self.nodes[i])
     }
 
     /// Nodes with at least one pod that has required anti-affinity.
@@ -178,10 +180,10 @@ impl Snapshot {
         };
         let node = &self.nodes[i];
         let (affinity, anti_affinity) = (
-            node.has_pods_with_affinity(),
+            node.has_pods_with_scoring_affinity(),
             node.has_pods_with_required_anti_affinity(),
         );
-        mark(&mut self.with_affinity, i, affinity);
+        mark(&mut self.with_scoring_affinity, i, affinity);
         mark(&mut self.with_required_anti_affinity, i, anti_affinity);
     }
 
@@ -195,7 +197,7 @@ impl Snapshot {
         // The last node moved from index `len` into `i`.
         let moved_from = self.nodes.len();
         for set in [
-            &mut self.with_affinity,
+            &mut self.with_scoring_affinity,
             &mut self.with_required_anti_affinity,
         ] {
             set.remove(&i);

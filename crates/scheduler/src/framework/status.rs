@@ -1,7 +1,13 @@
 //! The outcome of one plugin at one extension point: kube-scheduler's
 //! `framework.Status`, a code with reasons and the plugin that gave it.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// One reason: most are constants (`Insufficient cpu` is not, so it is
+/// owned), and a constant costs no allocation on the Filter path, where a
+/// cycle rejects thousands of nodes.
+pub type Reason = Cow<'static, str>;
 
 /// What a plugin decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,7 +29,7 @@ pub enum Code {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<String>,
+    reasons: Vec<Reason>,
     plugin: &'static str,
 }
 
@@ -34,7 +40,7 @@ impl Status {
     }
 
     /// A status with a code and reasons.
-    pub fn new(code: Code, reasons: Vec<String>) -> Status {
+    pub fn new(code: Code, reasons: Vec<Reason>) -> Status {
         Status {
             code,
             reasons,
@@ -43,17 +49,17 @@ impl Status {
     }
 
     /// `Unschedulable` with one reason.
-    pub fn unschedulable(reason: impl Into<String>) -> Status {
+    pub fn unschedulable(reason: impl Into<Reason>) -> Status {
         Status::new(Code::Unschedulable, vec![reason.into()])
     }
 
     /// `UnschedulableAndUnresolvable` with one reason.
-    pub fn unresolvable(reason: impl Into<String>) -> Status {
+    pub fn unresolvable(reason: impl Into<Reason>) -> Status {
         Status::new(Code::UnschedulableAndUnresolvable, vec![reason.into()])
     }
 
     /// `Error` with one reason.
-    pub fn error(reason: impl Into<String>) -> Status {
+    pub fn error(reason: impl Into<Reason>) -> Status {
         Status::new(Code::Error, vec![reason.into()])
     }
 
@@ -74,7 +80,7 @@ impl Status {
     }
 
     /// The reasons, one per failed check.
-    pub fn reasons(&self) -> &[String] {
+    pub fn reasons(&self) -> &[Reason] {
         &self.reasons
     }
 

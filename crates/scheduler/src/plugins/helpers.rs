@@ -69,6 +69,9 @@ pub(crate) fn tolerations_of(pod: &PodInfo) -> &[Toleration] {
 
 /// The node's taints.
 pub(crate) fn taints_of(node: &NodeInfo) -> &[Taint] {
+    if !node.tainted() {
+        return &[];
+    }
     node.node()
         .spec
         .as_ref()

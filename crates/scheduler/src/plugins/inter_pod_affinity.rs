@@ -19,10 +19,12 @@
 //! scheduler does not watch Namespaces. `matchLabelKeys` is not supported.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Affinity, Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 
 use super::helpers::{selector_is_empty, selects};
+use super::tally::{Tallies, Tally};
 use crate::framework::{
     impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
     ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
@@ -41,10 +43,31 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
 /// Counts (or scores) per topology domain: topologyKey → value → count.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct DomainCounts(HashMap<String, HashMap<String, i64>>);
 
 impl DomainCounts {
+    /// Adds `by` pods to domain `value` of `key`, forgetting a domain (and
+    /// a key) whose count comes back to zero, so a kept count reads as one
+    /// made afresh.
+    fn count(&mut self, key: &str, value: &str, by: i64) {
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        let n = match values.get_mut(value) {
+            Some(n) => n,
+            None => values.entry(value.to_string()).or_insert(0),
+        };
+        *n += by;
+        if *n == 0 {
+            values.remove(value);
+            if values.is_empty() {
+                self.0.remove(key);
+            }
+        }
+    }
+
     fn add(&mut self, node: &NodeInfo, key: &str, by: i64) {
         let Some(value) = node.label(key) else { return };
         let values = match self.0.get_mut(key) {
@@ -89,15 +112,174 @@ impl DomainCounts {
 }
 
 /// The InterPodAffinity plugin.
-pub struct InterPodAffinity;
+pub struct InterPodAffinity {
+    /// Existing pods' required anti-affinity terms (one sum for all pods).
+    existing: Tallies<ExistingAntiAffinity>,
+    /// Pods that a pod's own required terms select, per kind of pod.
+    own: Tallies<OwnTermCounts>,
+}
 
-#[derive(Default)]
-struct PreFilterState {
-    existing_anti_affinity: DomainCounts,
+impl InterPodAffinity {
+    /// The plugin, with no counts remembered yet.
+    pub fn new() -> InterPodAffinity {
+        InterPodAffinity {
+            existing: Tallies::default(),
+            own: Tallies::default(),
+        }
+    }
+}
+
+impl Default for InterPodAffinity {
+    fn default() -> Self {
+        InterPodAffinity::new()
+    }
+}
+
+/// One required anti-affinity term of existing pods, with the pods holding
+/// it per domain of its topologyKey.
+#[derive(Clone)]
+struct TermDomains {
+    namespace: String,
+    term: PodAffinityTerm,
+    pods: HashMap<String, i64>,
+}
+
+/// Every distinct required anti-affinity term of existing pods (keyed by
+/// its namespace and text), so a cycle matches each term against the pod
+/// once instead of once per pod holding it.
+#[derive(Clone, Default)]
+struct ExistingAntiAffinity(HashMap<String, TermDomains>);
+
+/// One existing pod's term on a node, in the domain `value`.
+struct TermOnNode {
+    key: String,
+    namespace: String,
+    term: PodAffinityTerm,
+    value: String,
+}
+
+impl Tally for ExistingAntiAffinity {
+    type Contribution = Vec<TermOnNode>;
+
+    fn apply(&mut self, terms: &Vec<TermOnNode>, sign: i64) {
+        for t in terms {
+            let entry = self.0.entry(t.key.clone()).or_insert_with(|| TermDomains {
+                namespace: t.namespace.clone(),
+                term: t.term.clone(),
+                pods: HashMap::new(),
+            });
+            let n = entry.pods.entry(t.value.clone()).or_insert(0);
+            *n += sign;
+            if *n == 0 {
+                entry.pods.remove(&t.value);
+                if entry.pods.is_empty() {
+                    self.0.remove(&t.key);
+                }
+            }
+        }
+    }
+}
+
+/// The required anti-affinity terms of the pods on `node`.
+fn existing_terms(node: &NodeInfo) -> Vec<TermOnNode> {
+    if !node.has_pods_with_required_anti_affinity() {
+        return Vec::new();
+    }
+    let mut terms = Vec::new();
+    for existing in node.pods().iter().filter(|p| p.has_required_anti_affinity) {
+        for term in anti_affinity(&existing.pod).required {
+            let Some(value) = node.label(&term.topology_key) else {
+                continue;
+            };
+            let namespace = existing.namespace();
+            terms.push(TermOnNode {
+                key: serde_json::to_string(&(namespace, term)).unwrap_or_default(),
+                namespace: namespace.to_string(),
+                term: term.clone(),
+                value: value.to_string(),
+            });
+        }
+    }
+    terms
+}
+
+/// Pods a pod's own required terms select, per domain: for affinity, pods
+/// matching all its terms; for anti-affinity, pods matching each term.
+#[derive(Clone, Default)]
+struct OwnTermCounts {
     affinity: DomainCounts,
     anti_affinity: DomainCounts,
+}
+
+/// What one node adds to [`OwnTermCounts`]: (topologyKey, value) pairs.
+type OwnTermsOnNode = (Vec<(String, String)>, Vec<(String, String)>);
+
+impl Tally for OwnTermCounts {
+    type Contribution = OwnTermsOnNode;
+
+    fn apply(&mut self, (affinity, anti_affinity): &OwnTermsOnNode, sign: i64) {
+        for (key, value) in affinity {
+            self.affinity.count(key, value, sign);
+        }
+        for (key, value) in anti_affinity {
+            self.anti_affinity.count(key, value, sign);
+        }
+    }
+}
+
+/// The pods on `node` that the terms (written in `namespace`) select.
+fn own_terms_on(
+    node: &NodeInfo,
+    namespace: &str,
+    affinity_terms: &[PodAffinityTerm],
+    anti_affinity_terms: &[PodAffinityTerm],
+) -> OwnTermsOnNode {
+    let mut on_node: OwnTermsOnNode = Default::default();
+    let note = |list: &mut Vec<(String, String)>, key: &str| {
+        if let Some(value) = node.label(key) {
+            list.push((key.to_string(), value.to_string()));
+        }
+    };
+    for existing in node.pods() {
+        if !affinity_terms.is_empty()
+            && affinity_terms
+                .iter()
+                .all(|t| term_matches(t, namespace, existing))
+        {
+            for term in affinity_terms {
+                note(&mut on_node.0, &term.topology_key);
+            }
+        }
+        for term in anti_affinity_terms {
+            if term_matches(term, namespace, existing) {
+                note(&mut on_node.1, &term.topology_key);
+            }
+        }
+    }
+    on_node
+}
+
+struct PreFilterState {
+    /// Existing pods' anti-affinity terms, and the keys of those that
+    /// select the incoming pod.
+    existing: Arc<ExistingAntiAffinity>,
+    selecting: Vec<String>,
+    own: Arc<OwnTermCounts>,
     affinity_terms: Vec<PodAffinityTerm>,
     anti_affinity_terms: Vec<PodAffinityTerm>,
+}
+
+impl PreFilterState {
+    /// Whether an existing pod in the node's domain refuses the pod.
+    fn existing_refuses(&self, node: &NodeInfo) -> bool {
+        self.selecting.iter().any(|key| {
+            self.existing.0.get(key).is_some_and(|t| {
+                node.label(&t.term.topology_key)
+                    .and_then(|value| t.pods.get(value))
+                    .is_some_and(|&n| n > 0)
+            })
+        })
+    }
 }
 
 #[derive(Default)]
@@ -184,47 +366,39 @@ impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
         let affinity_terms = affinity(&pod.pod).required.to_vec();
         let anti_affinity_terms = anti_affinity(&pod.pod).required.to_vec();
-        let mut s = PreFilterState::default();
         // 1. Existing pods whose required anti-affinity selects this pod.
-        for node in snapshot.nodes_with_required_anti_affinity() {
-            for existing in node.pods().iter().filter(|p| p.has_required_anti_affinity) {
-                for term in anti_affinity(&existing.pod).required {
-                    if term_matches(term, existing.namespace(), pod) {
-                        s.existing_anti_affinity.add(node, &term.topology_key, 1);
-                    }
-                }
-            }
-        }
-        // 2 and 3. Pods this pod's own required terms select, by domain.
-        if !affinity_terms.is_empty() || !anti_affinity_terms.is_empty() {
-            let namespace = pod.namespace();
-            for node in snapshot.nodes() {
-                for existing in node.pods() {
-                    if !affinity_terms.is_empty()
-                        && affinity_terms
-                            .iter()
-                            .all(|t| term_matches(t, namespace, existing))
-                    {
-                        for term in &affinity_terms {
-                            s.affinity.add(node, &term.topology_key, 1);
-                        }
-                    }
-                    for term in &anti_affinity_terms {
-                        if term_matches(term, namespace, existing) {
-                            s.anti_affinity.add(node, &term.topology_key, 1);
-                        }
-                    }
-                }
-            }
-        }
-        if s.existing_anti_affinity.is_empty()
-            && affinity_terms.is_empty()
-            && anti_affinity_terms.is_empty()
-        {
+        let existing = self.existing.get(
+            String::new(),
+            snapshot,
+            ExistingAntiAffinity::default,
+            |_, node| existing_terms(node),
+        );
+        let selecting: Vec<String> = (existing.0.iter())
+            .filter(|(_, t)| term_matches(&t.term, &t.namespace, pod))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if selecting.is_empty() && affinity_terms.is_empty() && anti_affinity_terms.is_empty() {
             return Status::skip();
         }
-        s.affinity_terms = affinity_terms;
-        s.anti_affinity_terms = anti_affinity_terms;
+        // 2 and 3. Pods this pod's own required terms select, by domain.
+        let own = if affinity_terms.is_empty() && anti_affinity_terms.is_empty() {
+            Arc::default()
+        } else {
+            let namespace = pod.namespace();
+            let key = serde_json::to_string(&(namespace, &affinity_terms, &anti_affinity_terms))
+                .unwrap_or_default();
+            self.own
+                .get(key, snapshot, OwnTermCounts::default, |_, node| {
+                    own_terms_on(node, namespace, &affinity_terms, &anti_affinity_terms)
+                })
+        };
+        let s = PreFilterState {
+            existing,
+            selecting,
+            own,
+            affinity_terms,
+            anti_affinity_terms,
+        };
         state.write(NAME, s);
         Status::success()
     }
@@ -236,15 +410,15 @@ impl FilterPlugin for InterPodAffinity {
             return Status::error("InterPodAffinity: no PreFilter state");
         };
         let count = |counts: &DomainCounts, key: &str| counts.get(node, key);
-        if s.existing_anti_affinity.sum(node) > 0 {
+        if s.existing_refuses(node) {
             return Status::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
         }
         if !s.affinity_terms.is_empty() {
             let satisfied = s
                 .affinity_terms
                 .iter()
-                .all(|t| count(&s.affinity, &t.topology_key) > 0);
-            let first_of_group = s.affinity.is_empty()
+                .all(|t| count(&s.own.affinity, &t.topology_key) > 0);
+            let first_of_group = s.own.affinity.is_empty()
                 && s.affinity_terms
                     .iter()
                     .all(|t| term_matches(t, pod.namespace(), pod));
@@ -259,7 +433,7 @@ impl FilterPlugin for InterPodAffinity {
         }
         if s.anti_affinity_terms
             .iter()
-            .any(|t| count(&s.anti_affinity, &t.topology_key) > 0)
+            .any(|t| count(&s.own.anti_affinity, &t.topology_key) > 0)
         {
             return Status::unschedulable(REASON_ANTI_AFFINITY);
         }
@@ -296,7 +470,9 @@ impl PreScorePlugin for InterPodAffinity {
         let nodes: Box<dyn Iterator<Item = &NodeInfo>> = if has_own_preferences {
             Box::new(snapshot.nodes().iter().map(|n| &**n))
         } else {
-            Box::new(snapshot.nodes_with_affinity())
+            // Only existing pods' preferred terms and required affinity
+            // can weigh: the nodes holding such pods are enough.
+            Box::new(snapshot.nodes_with_scoring_affinity())
         };
         let mut required = DomainCounts::default();
         for node in nodes {
@@ -371,7 +547,7 @@ mod tests {
         let web = pod("web").affinity(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("db", "zone")]}}));
         assert_eq!(
             filter_in(
-                &InterPodAffinity,
+                &InterPodAffinity::new(),
                 &web,
                 &snapshot(&zoned_nodes(), &existing)
             ),
@@ -384,11 +560,20 @@ mod tests {
         let first = pod("web").label("app", "web")
             .affinity(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}}));
         assert_eq!(
-            filter_in(&InterPodAffinity, &first, &snapshot(&zoned_nodes(), &[])),
+            filter_in(
+                &InterPodAffinity::new(),
+                &first,
+                &snapshot(&zoned_nodes(), &[])
+            ),
             ["a1", "a2", "b1"]
         );
         let other = pod("x").affinity(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}}));
-        assert!(filter_in(&InterPodAffinity, &other, &snapshot(&zoned_nodes(), &[])).is_empty());
+        assert!(filter_in(
+            &InterPodAffinity::new(),
+            &other,
+            &snapshot(&zoned_nodes(), &[])
+        )
+        .is_empty());
     }
 
     #[test]
@@ -398,7 +583,7 @@ mod tests {
             .affinity(json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "kubernetes.io/hostname")]}}));
         assert_eq!(
             filter_in(
-                &InterPodAffinity,
+                &InterPodAffinity::new(),
                 &by_host,
                 &snapshot(&zoned_nodes(), &existing)
             ),
@@ -408,7 +593,7 @@ mod tests {
             .affinity(json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}}));
         assert_eq!(
             filter_in(
-                &InterPodAffinity,
+                &InterPodAffinity::new(),
                 &by_zone,
                 &snapshot(&zoned_nodes(), &existing)
             ),
@@ -423,21 +608,75 @@ mod tests {
         let snapshot = snapshot(&zoned_nodes(), &existing);
         let noisy = pod("n").label("app", "noisy");
         assert_eq!(
-            filter_in(&InterPodAffinity, &noisy, &snapshot),
+            filter_in(&InterPodAffinity::new(), &noisy, &snapshot),
             ["b1", "none"]
         );
-        let reasons: Vec<String> = filter_statuses(&InterPodAffinity, &noisy, &snapshot)
+        let reasons: Vec<String> = filter_statuses(&InterPodAffinity::new(), &noisy, &snapshot)
             .iter()
-            .flat_map(|s| s.reasons().to_vec())
+            .flat_map(|s| s.reasons().iter().map(|r| r.to_string()))
             .collect();
         assert_eq!(
             reasons,
             [REASON_EXISTING_ANTI_AFFINITY, REASON_EXISTING_ANTI_AFFINITY]
         );
         assert_eq!(
-            filter_in(&InterPodAffinity, &pod("quiet"), &snapshot),
+            filter_in(&InterPodAffinity::new(), &pod("quiet"), &snapshot),
             ["a1", "a2", "b1", "none"]
         );
+    }
+
+    #[test]
+    fn remembered_counts_follow_the_cache_as_a_fresh_count_would() {
+        use crate::cache::Cache;
+        use crate::framework::Snapshot;
+        use std::sync::Arc;
+        let plugin = InterPodAffinity::new();
+        let mut cache = Cache::default();
+        for n in zoned_nodes() {
+            cache.add_node(Arc::new(n));
+        }
+        let mut snapshot = Snapshot::default();
+        let loner = |name: &str, node: &str, key: &str| {
+            pod(name)
+                .label("app", "web")
+                .node_name(node)
+                .affinity(json!({"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [term("noisy", key)]}}))
+        };
+        let incoming = [
+            pod("n").label("app", "noisy"),
+            pod("follower").affinity(json!({"podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [term("web", "zone")]}})),
+            pod("apart").affinity(json!({"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [term("web", "kubernetes.io/hostname")]}})),
+        ];
+        type Step = Box<dyn Fn(&mut Cache)>;
+        let steps: Vec<Step> = vec![
+            Box::new(|_| {}),
+            Box::new(move |c| c.add_pod(Arc::new(loner("l1", "a1", "zone")))),
+            Box::new(move |c| c.add_pod(Arc::new(loner("l2", "b1", "kubernetes.io/hostname")))),
+            Box::new(move |c| c.add_pod(Arc::new(loner("l3", "none", "zone")))),
+            Box::new(|c| c.add_pod(Arc::new(pod("w").label("app", "web").node_name("a2")))),
+            // Relabelled: no longer selected by "follower" and "apart".
+            Box::new(|c| c.update_pod(Arc::new(pod("w").label("app", "db").node_name("a2")))),
+            Box::new(|c| c.remove_pod("default/l1")),
+            Box::new(|c| c.remove_node("b1")),
+            Box::new(|c| c.add_node(Arc::new(node("b1").label("zone", "b")))),
+            Box::new(|c| c.remove_pod("default/l2")),
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            step(&mut cache);
+            cache.update_snapshot(&mut snapshot);
+            for p in &incoming {
+                let remembered = filter_statuses(&plugin, p, &snapshot);
+                let fresh = filter_statuses(&InterPodAffinity::new(), p, &snapshot);
+                assert_eq!(
+                    remembered, fresh,
+                    "after step {i}, pod {:?}",
+                    p.metadata.name
+                );
+            }
+        }
     }
 
     #[test]
@@ -451,7 +690,11 @@ mod tests {
             "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm": term("noisy", "zone")}]}}));
         // zone a: +10, zone b: -10, unlabelled: 0.
         assert_eq!(
-            score_in(&InterPodAffinity, &p, &snapshot(&zoned_nodes(), &existing)),
+            score_in(
+                &InterPodAffinity::new(),
+                &p,
+                &snapshot(&zoned_nodes(), &existing)
+            ),
             [100, 100, 0, 50]
         );
     }

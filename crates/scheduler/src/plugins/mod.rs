@@ -8,6 +8,7 @@
 //! - `inter_pod_affinity`, `pod_topology_spread`: placement relative to other pods.
 //! - `default_preemption`: the PostFilter that evicts lower-priority pods.
 //! - `helpers`: label selectors, node selector terms, tolerations.
+//! - `tally`: per-node sums kept from cycle to cycle, recounted where nodes changed.
 //!
 //! The ECS placement plugin lives in `crate::ecs` and is registered here too.
 
@@ -26,6 +27,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+mod tally;
 
 /// The queue-sort plugin's name: the queue orders by priority, then age.
 pub const PRIORITY_SORT: &str = "PrioritySort";
@@ -81,7 +83,7 @@ pub fn build(
         balanced_allocation::NAME => {
             Arc::new(balanced_allocation::BalancedAllocation::new(parse(args)?))
         }
-        inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity),
+        inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity::new()),
         pod_topology_spread::NAME => Arc::new(pod_topology_spread::PodTopologySpread::new()),
         default_preemption::NAME => Arc::new(default_preemption::DefaultPreemption),
         crate::ecs::NAME => Arc::new(crate::ecs::EcsPlacement::new(parse(args)?, seed)?),

@@ -25,12 +25,11 @@ pub(crate) fn matches_required(pod: &PodInfo, node: &k8s_openapi::api::core::v1:
     let Some(spec) = pod.pod.spec.as_ref() else {
         return true;
     };
-    let labels = labels_of(&node.metadata.labels);
-    let selector_ok = spec
-        .node_selector
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+    // The node's labels are read only when there is something to match.
+    let selector_ok = spec.node_selector.as_ref().is_none_or(|selector| {
+        let labels = labels_of(&node.metadata.labels);
+        selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    });
     let required = spec
         .affinity
         .as_ref()

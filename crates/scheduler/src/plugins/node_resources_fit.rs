@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::helpers::default_weight;
 use crate::framework::{
-    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
-    RESOURCE_EVENTS,
+    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, Reason, ScorePlugin, Status,
+    MAX_NODE_SCORE, RESOURCE_EVENTS,
 };
 
 /// The plugin's name in profiles.
@@ -171,17 +171,22 @@ pub(crate) fn insufficient_resources(
     pod: &PodInfo,
     node: &NodeInfo,
     ignored: &[String],
-) -> Vec<String> {
-    let mut reasons = Vec::new();
+) -> Vec<Reason> {
+    let mut reasons: Vec<Reason> = Vec::new();
     let allocatable = node.allocatable();
     let requested = node.requested();
     if node.pods().len() as i64 + 1 > allocatable.allowed_pod_number {
-        reasons.push("Too many pods".to_string());
+        reasons.push("Too many pods".into());
     }
     let asks = &pod.requests;
     let mut check = |name: &str, ask: i64, allocatable: i64, requested: i64| {
         if ask > 0 && ask > allocatable - requested && !ignored.iter().any(|i| i == name) {
-            reasons.push(format!("Insufficient {name}"));
+            let reason = match name {
+                "cpu" => "Insufficient cpu".into(),
+                "memory" => "Insufficient memory".into(),
+                other => format!("Insufficient {other}").into(),
+            };
+            reasons.push(reason);
         }
     };
     check(
@@ -336,7 +341,7 @@ mod tests {
         let reasons: Vec<Vec<String>> =
             filter_statuses(&plugin(serde_json::json!({})), &asking, &snapshot)
                 .iter()
-                .map(|s| s.reasons().to_vec())
+                .map(|s| s.reasons().iter().map(|r| r.to_string()).collect())
                 .collect();
         assert_eq!(
             reasons,

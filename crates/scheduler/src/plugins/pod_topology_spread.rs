@@ -14,13 +14,14 @@
 //! No cluster-level default constraints; `nodeTaintsPolicy` and
 //! `matchLabelKeys` are ignored.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
 use super::helpers::selects;
 use super::node_affinity::matches_required;
+use super::tally::{Tallies, Tally};
 use crate::framework::{
     impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
     ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
@@ -36,7 +37,7 @@ pub const REASON_MISSING_LABEL: &str =
 
 /// The PodTopologySpread plugin.
 pub struct PodTopologySpread {
-    memos: Mutex<HashMap<String, Memo>>,
+    tallies: Tallies<SpreadState>,
 }
 
 /// The pod's constraints with `whenUnsatisfiable: <when>`.
@@ -125,23 +126,6 @@ impl SpreadState {
         state
     }
 
-    /// Adds (`sign` 1) or takes away (-1) one node's contribution.
-    fn apply(&mut self, contribution: &Contribution, sign: i64) {
-        let Some(values) = contribution else { return };
-        for ((value, pods), counts) in values.iter().zip(self.counts.iter_mut()) {
-            // Allocate a key only for a domain not seen yet.
-            let entry = match counts.get_mut(value.as_str()) {
-                Some(entry) => entry,
-                None => counts.entry(value.clone()).or_insert((0, 0)),
-            };
-            entry.0 += sign * pods;
-            entry.1 += sign;
-            if entry.1 == 0 {
-                counts.remove(value.as_str());
-            }
-        }
-    }
-
     /// Matching pods in the domain `value` of constraint `i`.
     fn pods_in(&self, i: usize, value: &str) -> i64 {
         self.counts[i].get(value).map_or(0, |c| c.0)
@@ -158,28 +142,37 @@ impl SpreadState {
     }
 }
 
-/// The counts of one kind of pod (same namespace, constraints and node
-/// affinity), kept up to date from the snapshot's change log so a cycle
-/// recounts only the nodes that changed since the last pod of that kind.
-struct Memo {
-    snapshot: u64,
-    version: u64,
-    per_node: HashMap<String, Contribution>,
-    state: Arc<SpreadState>,
-}
+impl Tally for SpreadState {
+    type Contribution = Contribution;
 
-/// Memos kept at most: one per kind of pod seen recently.
-const MAX_MEMOS: usize = 64;
+    fn apply(&mut self, contribution: &Contribution, sign: i64) {
+        let Some(values) = contribution else { return };
+        for ((value, pods), counts) in values.iter().zip(self.counts.iter_mut()) {
+            // Allocate a key only for a domain not seen yet.
+            let entry = match counts.get_mut(value.as_str()) {
+                Some(entry) => entry,
+                None => counts.entry(value.clone()).or_insert((0, 0)),
+            };
+            entry.0 += sign * pods;
+            entry.1 += sign;
+            if entry.1 == 0 {
+                counts.remove(value.as_str());
+            }
+        }
+    }
+}
 
 impl PodTopologySpread {
     /// The plugin, with no counts remembered yet.
     pub fn new() -> PodTopologySpread {
         PodTopologySpread {
-            memos: Mutex::new(HashMap::new()),
+            tallies: Tallies::default(),
         }
     }
 
-    /// The DoNotSchedule counts for the pod, recounting only changed nodes.
+    /// The DoNotSchedule counts for the pod, kept per kind of pod (same
+    /// namespace, constraints and node affinity) and recounted only where
+    /// nodes changed since the last pod of that kind.
     fn hard_counts(
         &self,
         pod: &PodInfo,
@@ -195,47 +188,12 @@ impl PodTopologySpread {
                 .and_then(|a| a.node_affinity.as_ref()),
         ))
         .unwrap_or_default();
-        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
-        let changed = memos
-            .get(&key)
-            .filter(|m| m.snapshot == snapshot.id())
-            .and_then(|m| snapshot.changed_since(m.version));
-        let Some(changed) = changed else {
-            let mut per_node = HashMap::with_capacity(snapshot.len());
-            let mut state = SpreadState::new(hard);
-            for node in snapshot.nodes() {
-                let c = contribution(pod, &state.constraints, node);
-                state.apply(&c, 1);
-                per_node.insert(node.name().to_string(), c);
-            }
-            let state = Arc::new(state);
-            if memos.len() >= MAX_MEMOS {
-                memos.clear();
-            }
-            let memo = Memo {
-                snapshot: snapshot.id(),
-                version: snapshot.version(),
-                per_node,
-                state: state.clone(),
-            };
-            memos.insert(key, memo);
-            return state;
-        };
-        let changed: HashSet<&str> = changed.iter().map(String::as_str).collect();
-        let memo = memos.get_mut(&key).expect("the memo was just found");
-        let state = Arc::make_mut(&mut memo.state);
-        for name in changed {
-            if let Some(old) = memo.per_node.remove(name) {
-                state.apply(&old, -1);
-            }
-            if let Some(node) = snapshot.get(name) {
-                let c = contribution(pod, &state.constraints, node);
-                state.apply(&c, 1);
-                memo.per_node.insert(name.to_string(), c);
-            }
-        }
-        memo.version = snapshot.version();
-        memo.state.clone()
+        self.tallies.get(
+            key,
+            snapshot,
+            || SpreadState::new(hard),
+            |state, node| contribution(pod, &state.constraints, node),
+        )
     }
 }
 
@@ -245,10 +203,12 @@ impl Default for PodTopologySpread {
     }
 }
 
-/// What Filter reads: the counts and each constraint's smallest count.
+/// What Filter reads: the counts, and per constraint the most matching pods
+/// a domain may already hold (`maxSkew + min - selfMatch`), computed once
+/// per cycle rather than per node.
 struct FilterState {
     spread: Arc<SpreadState>,
-    mins: Vec<i64>,
+    limits: Vec<i64>,
 }
 
 impl_plugin!(
@@ -267,25 +227,25 @@ impl PreFilterPlugin for PodTopologySpread {
             return Status::skip();
         }
         let spread = self.hard_counts(pod, hard, snapshot);
-        let mins = (0..spread.constraints.len())
-            .map(|i| spread.min(i))
+        let limits = (spread.constraints.iter().enumerate())
+            .map(|(i, c)| i64::from(c.max_skew) + spread.min(i) - self_match(c, pod))
             .collect();
-        state.write(FILTER_KEY, FilterState { spread, mins });
+        state.write(FILTER_KEY, FilterState { spread, limits });
         Status::success()
     }
 }
 
 impl FilterPlugin for PodTopologySpread {
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(FilterState { spread, mins }) = state.read::<FilterState>(FILTER_KEY) else {
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Status {
+        let Some(FilterState { spread, limits }) = state.read::<FilterState>(FILTER_KEY) else {
             return Status::error("PodTopologySpread: no PreFilter state");
         };
         for (i, c) in spread.constraints.iter().enumerate() {
             let Some(value) = node.label(&c.topology_key) else {
                 return Status::unresolvable(REASON_MISSING_LABEL);
             };
-            let skew = spread.pods_in(i, value) + self_match(c, pod) - mins[i];
-            if skew > i64::from(c.max_skew) {
+            // skew = pods_in + selfMatch - min > maxSkew
+            if spread.pods_in(i, value) > limits[i] {
                 return Status::unschedulable(REASON);
             }
         }
@@ -423,7 +383,7 @@ mod tests {
             &snapshot,
         )
         .iter()
-        .flat_map(|s| s.reasons().to_vec())
+        .flat_map(|s| s.reasons().iter().map(|r| r.to_string()))
         .collect();
         assert_eq!(reasons, [REASON, REASON, REASON, REASON_MISSING_LABEL]);
     }
