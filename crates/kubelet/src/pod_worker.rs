@@ -29,7 +29,7 @@ use crate::pod::backoff::BackOff;
 use crate::pod::{self, Action, Input, KillReason, Plan, StartFailure};
 use crate::probe::Target;
 use crate::runtime::{
-    labels, ContainerConfig, ContainerStatus, RuntimeError, SandboxConfig, SandboxStatus,
+    labels, ContainerConfig, ContainerStatus, Resources, RuntimeError, SandboxConfig, SandboxStatus,
 };
 use crate::volume::{self, env};
 
@@ -337,7 +337,7 @@ impl Worker {
             working_dir: container.working_dir.clone(),
             env,
             mounts,
-            resources: Default::default(),
+            resources: Resources::limits_of(container),
             log_path: crate::logs::container_log_path(
                 &self.kubelet.pod_log_dir(pod),
                 &container.name,

@@ -29,6 +29,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use k8s_openapi::api::core::v1::Container;
+use skiff_api::admission::quantity::parse_nanos;
 pub use skiff_proto::channel::TerminalSize;
 use tokio::sync::mpsc;
 
@@ -200,6 +202,24 @@ pub struct Resources {
     pub cpu_limit_millis: Option<u64>,
     /// Memory limit in bytes; `None` is unlimited. Exceeding it is OOMKilled.
     pub memory_limit_bytes: Option<u64>,
+}
+
+impl Resources {
+    /// The limits of `container`'s `resources.limits` (`cpu`, `memory`), as
+    /// the kubelet hands them to the runtime; a limit that is absent or does
+    /// not parse (the API server refuses those) is no limit.
+    pub fn limits_of(container: &Container) -> Resources {
+        let limits = container.resources.as_ref().and_then(|r| r.limits.as_ref());
+        let nanos = |name: &str| {
+            let quantity = limits?.get(name)?;
+            let nanos = parse_nanos(&quantity.0)?;
+            u64::try_from(nanos).ok().filter(|n| *n > 0)
+        };
+        Resources {
+            cpu_limit_millis: nanos("cpu").map(|n| n.div_ceil(1_000_000)),
+            memory_limit_bytes: nanos("memory").map(|n| n.div_ceil(1_000_000_000)),
+        }
+    }
 }
 
 /// What a container is made from; the kubelet has resolved everything in the
@@ -425,5 +445,56 @@ pub trait Runtime: Send + Sync + 'static {
         let (exit_code, ()) = tokio::join!(self.exec(id, &request, streams), gather);
         output.exit_code = exit_code?;
         Ok(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ResourceRequirements;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    use super::*;
+
+    fn with_limits(limits: &[(&str, &str)]) -> Container {
+        let limits = limits
+            .iter()
+            .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+            .collect();
+        Container {
+            resources: Some(ResourceRequirements {
+                limits: Some(limits),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_container_s_limits_become_its_cgroup_settings() {
+        let limits = Resources::limits_of(&with_limits(&[("cpu", "250m"), ("memory", "32Mi")]));
+        assert_eq!(
+            limits,
+            Resources {
+                cpu_limit_millis: Some(250),
+                memory_limit_bytes: Some(32 * 1024 * 1024),
+            }
+        );
+        let whole = Resources::limits_of(&with_limits(&[("cpu", "1.5"), ("memory", "1G")]));
+        assert_eq!(whole.cpu_limit_millis, Some(1500));
+        assert_eq!(whole.memory_limit_bytes, Some(1_000_000_000));
+    }
+
+    #[test]
+    fn no_limits_and_requests_alone_are_no_limits() {
+        assert_eq!(
+            Resources::limits_of(&Container::default()),
+            Resources::default()
+        );
+        let mut requests_only = Container::default();
+        requests_only.resources = Some(ResourceRequirements {
+            requests: Some([("memory".to_string(), Quantity("64Mi".into()))].into()),
+            ..Default::default()
+        });
+        assert_eq!(Resources::limits_of(&requests_only), Resources::default());
     }
 }

@@ -16,6 +16,7 @@
 //!   with a resize.
 //! - `kubelet`: the whole path — an API server, the real kubelet, a pod from
 //!   creation to deletion, `pods/log` and `pods/exec`, a kubelet restart.
+//! - `limits`: a pod's resource limits as cgroups, OOMKilled in its status.
 //! - `bad_input`: a missing image, a missing command, a hanging probe, a
 //!   tarball that is not OCI.
 
@@ -26,5 +27,6 @@ mod bad_input;
 mod common;
 mod exec;
 mod kubelet;
+mod limits;
 mod node;
 mod runtime;
