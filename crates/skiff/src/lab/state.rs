@@ -193,7 +193,7 @@ async fn store_leader(state: &LabState) -> String {
 }
 
 /// A store member's own ID and the leader it knows of (0: none).
-async fn member_status(address: &str) -> Option<(u64, u64)> {
+pub(crate) async fn member_status(address: &str) -> Option<(u64, u64)> {
     use skiff_proto::etcdserverpb::maintenance_client::MaintenanceClient;
     use skiff_proto::etcdserverpb::StatusRequest;
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).ok()?;

@@ -174,8 +174,29 @@ async fn start_all(shared: &Shared, layout: &Layout) -> anyhow::Result<()> {
         for (name, offset) in waits {
             wait_for_log_line(shared, &name, offset, line).await?;
         }
+        if roles == [Role::Store] {
+            // An API server prepares its registry at start and exits if the
+            // store cannot answer, as before the first election.
+            wait_for_store_leader(layout).await?;
+        }
     }
     Ok(())
+}
+
+/// Waits until a store member knows of a leader.
+async fn wait_for_store_leader(layout: &Layout) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        for store in layout.processes.iter().filter(|p| p.role == Role::Store) {
+            if let Some((_, leader)) = super::state::member_status(&store.address).await {
+                if leader != 0 {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the store members elected no leader in {START_TIMEOUT:?}")
 }
 
 /// Waits until `name`'s log, past `offset`, has `line`; fails if it exits.
