@@ -553,6 +553,90 @@ fn banner(dir: &Path, layout: &Layout, config: Option<&Path>) -> String {
 mod tests {
     use super::*;
 
+    fn settings() -> Settings {
+        Settings {
+            servers: 3,
+            nodes: 2,
+            runtime: "hollow".into(),
+            dir: PathBuf::from("/lab"),
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_lease_duration_seconds: 40,
+            leader_elect_lease_duration: Duration::from_secs(15),
+        }
+    }
+
+    /// A supervisor of a lab whose processes all run (on paper: no children).
+    fn supervisor(dir: &Path) -> Supervisor {
+        let layout = plan::layout(&settings(), |_| 1);
+        Supervisor {
+            dir: dir.to_path_buf(),
+            binary: PathBuf::from("/nonexistent/skiff"),
+            state: LabState {
+                supervisor_pid: 1,
+                processes: layout
+                    .processes
+                    .iter()
+                    .map(|spec| ProcessRecord {
+                        spec: spec.clone(),
+                        pid: Some(1),
+                        state: ProcessState::Running,
+                    })
+                    .collect(),
+                layout,
+            },
+            children: HashMap::new(),
+            relays: Relays::default(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_answered_with_the_valid_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut supervisor = supervisor(dir.path());
+        let err = supervisor.handle("kill", Some("node-9")).unwrap_err();
+        assert!(err.contains("\"node-9\""), "{err}");
+        assert!(err.contains("store-1, store-2, store-3"), "{err}");
+        assert!(err.contains("node-2"), "{err}");
+        let err = supervisor.handle("frobnicate", None).unwrap_err();
+        assert!(err.contains("unknown request"), "{err}");
+    }
+
+    #[test]
+    fn only_store_members_are_partitioned_and_a_server_stands_for_its_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut supervisor = supervisor(dir.path());
+        let err = supervisor.handle("partition", Some("node-1")).unwrap_err();
+        assert!(err.contains("only store members"), "{err}");
+        let said = supervisor.handle("partition", Some("server-2")).unwrap();
+        assert_eq!(said, "partitioned store-2 from its peers");
+        assert!(supervisor.relays.is_partitioned("store-2"));
+        assert_eq!(
+            supervisor.process_state("store-2"),
+            Some(ProcessState::Partitioned)
+        );
+        let saved = LabState::read(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            saved.process("store-2").map(|p| p.state),
+            Some(ProcessState::Partitioned),
+            "lab.json follows"
+        );
+        supervisor.handle("heal", None).unwrap();
+        assert!(!supervisor.relays.is_partitioned("store-2"));
+        assert_eq!(
+            supervisor.process_state("store-2"),
+            Some(ProcessState::Running)
+        );
+    }
+
+    #[test]
+    fn killing_a_process_that_is_not_running_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut supervisor = supervisor(dir.path());
+        // No child was started here, so nothing is running to kill.
+        let err = supervisor.handle("kill", Some("node-1")).unwrap_err();
+        assert_eq!(err, "node-1 is not running");
+    }
+
     #[test]
     fn a_server_name_stands_for_its_store_member() {
         assert_eq!(store_of("server-2"), "store-2");
@@ -562,16 +646,7 @@ mod tests {
 
     #[test]
     fn the_banner_names_every_process_and_the_next_commands() {
-        let settings = Settings {
-            servers: 3,
-            nodes: 2,
-            runtime: "hollow".into(),
-            dir: PathBuf::from("/lab"),
-            node_monitor_grace_period: Duration::from_secs(40),
-            node_lease_duration_seconds: 40,
-            leader_elect_lease_duration: Duration::from_secs(15),
-        };
-        let layout = plan::layout(&settings, |_| 1);
+        let layout = plan::layout(&settings(), |_| 1);
         let banner = banner(Path::new("/lab"), &layout, None);
         for name in ["store-3", "apiserver-1", "controller-manager-2", "node-2"] {
             assert!(banner.contains(name), "{name} in {banner}");
