@@ -118,32 +118,44 @@ pub(crate) const MAX_NODES: usize = 240;
 
 /// The lab's layout; `port(ip)` answers a free port on `ip`.
 pub(crate) fn layout(settings: &Settings, mut port: impl FnMut(Ipv4Addr) -> u16) -> Layout {
-    let servers = 1..=settings.servers;
-    let mut stores = Vec::new();
-    let mut relays = Vec::new();
-    for i in servers.clone() {
+    let (mut processes, relays) = stores(settings, &mut port);
+    let store_clients: Vec<String> = processes
+        .iter()
+        .map(|p| format!("http://{}", p.address))
+        .collect();
+    let (apiservers, api_servers) = apiservers(settings, &store_clients, &mut port);
+    processes.extend(apiservers);
+    processes.extend(components(settings, &api_servers));
+    processes.extend((1..=settings.nodes).map(|k| kubelet(settings, k, &api_servers, &mut port)));
+    Layout {
+        processes,
+        relays,
+        api_servers,
+        store_clients,
+    }
+}
+
+/// One store member per server: it listens for peers behind its relay,
+/// whose address it advertises.
+fn stores(
+    settings: &Settings,
+    port: &mut impl FnMut(Ipv4Addr) -> u16,
+) -> (Vec<ProcessSpec>, Vec<RelaySpec>) {
+    let mut members = Vec::new();
+    for i in 1..=settings.servers {
         let ip = server_ip(i);
         let relay = SocketAddr::new(ip.into(), port(ip));
         let peer = SocketAddr::new(ip.into(), port(ip));
         let client = SocketAddr::new(ip.into(), port(ip));
-        let name = format!("store-{i}");
-        relays.push(RelaySpec {
-            member: name.clone(),
-            listen: relay,
-            target: peer,
-        });
-        stores.push((name, client, peer, relay));
+        members.push((format!("store-{i}"), client, peer, relay));
     }
-    let initial_cluster: Vec<String> = stores
+    let initial_cluster: Vec<String> = members
         .iter()
         .map(|(name, _, _, relay)| format!("{name}=http://{relay}"))
         .collect();
-    let store_clients: Vec<String> = stores
-        .iter()
-        .map(|(_, client, _, _)| format!("http://{client}"))
-        .collect();
     let mut processes = Vec::new();
-    for (name, client, peer, relay) in &stores {
+    let mut relays = Vec::new();
+    for (name, client, peer, relay) in members {
         processes.push(ProcessSpec {
             name: name.clone(),
             role: Role::Store,
@@ -151,9 +163,9 @@ pub(crate) fn layout(settings: &Settings, mut port: impl FnMut(Ipv4Addr) -> u16)
             args: strings(&[
                 "store",
                 "--name",
-                name,
+                &name,
                 "--data-dir",
-                &path(&settings.dir.join(name)),
+                &path(&settings.dir.join(&name)),
                 "--listen-client-urls",
                 &format!("http://{client}"),
                 "--initial-advertise-peer-urls",
@@ -166,12 +178,27 @@ pub(crate) fn layout(settings: &Settings, mut port: impl FnMut(Ipv4Addr) -> u16)
                 "skiff-lab",
             ]),
         });
+        relays.push(RelaySpec {
+            member: name,
+            listen: relay,
+            target: peer,
+        });
     }
-    let mut api_servers = Vec::new();
-    for i in servers.clone() {
+    (processes, relays)
+}
+
+/// One API server per server, on all store members (its own first); answers
+/// the processes and their URLs.
+fn apiservers(
+    settings: &Settings,
+    store_clients: &[String],
+    port: &mut impl FnMut(Ipv4Addr) -> u16,
+) -> (Vec<ProcessSpec>, Vec<String>) {
+    let mut processes = Vec::new();
+    let mut urls = Vec::new();
+    for i in 1..=settings.servers {
         let ip = server_ip(i);
         let listen = SocketAddr::new(ip.into(), port(ip));
-        // Its own member first; the client balances over all of them.
         let own = &store_clients[i - 1];
         let mut etcd = vec![own.clone()];
         etcd.extend(store_clients.iter().filter(|u| *u != own).cloned());
@@ -187,64 +214,73 @@ pub(crate) fn layout(settings: &Settings, mut port: impl FnMut(Ipv4Addr) -> u16)
                 &listen.to_string(),
             ]),
         });
-        api_servers.push(format!("http://{listen}"));
+        urls.push(format!("http://{listen}"));
     }
+    (processes, urls)
+}
+
+/// A scheduler and a controller manager per server, on its API server,
+/// electing leaders.
+fn components(settings: &Settings, api_servers: &[String]) -> Vec<ProcessSpec> {
     let election = leader_election_flags(settings.leader_elect_lease_duration);
+    let mut processes = Vec::new();
     for (role, command) in [
         (Role::Scheduler, "scheduler"),
         (Role::ControllerManager, "controller-manager"),
     ] {
-        for i in servers.clone() {
-            let mut args = strings(&[command, "--server", &api_servers[i - 1]]);
+        for (i, server) in api_servers.iter().enumerate() {
+            let mut args = strings(&[command, "--server", server]);
             args.extend(election.iter().cloned());
             if role == Role::ControllerManager {
                 args.push("--node-monitor-grace-period".into());
                 args.push(millis(settings.node_monitor_grace_period));
             }
             processes.push(ProcessSpec {
-                name: format!("{command}-{i}"),
+                name: format!("{command}-{}", i + 1),
                 role,
-                address: format!("→ {}", api_servers[i - 1]),
+                address: format!("→ {server}"),
                 args,
             });
         }
     }
-    for k in 1..=settings.nodes {
-        let ip = node_ip(k);
-        let kubelet_port = port(ip);
-        let server = &api_servers[(k - 1) % api_servers.len()];
-        processes.push(ProcessSpec {
-            name: format!("node-{k}"),
-            role: Role::Kubelet,
-            address: format!("{ip}:{kubelet_port}"),
-            args: strings(&[
-                "kubelet",
-                "--node-name",
-                &format!("lab-node-{k}"),
-                "--runtime",
-                &settings.runtime,
-                "--root-dir",
-                &path(&settings.dir.join(format!("node-{k}"))),
-                "--node-ip",
-                &ip.to_string(),
-                "--address",
-                &ip.to_string(),
-                "--port",
-                &kubelet_port.to_string(),
-                "--zone",
-                &zone(k),
-                "--node-lease-duration-seconds",
-                &settings.node_lease_duration_seconds.to_string(),
-                "--server",
-                server,
-            ]),
-        });
-    }
-    Layout {
-        processes,
-        relays,
-        api_servers,
-        store_clients,
+    processes
+}
+
+/// Node `k`'s kubelet, on API server ((k-1) mod servers)+1.
+fn kubelet(
+    settings: &Settings,
+    k: usize,
+    api_servers: &[String],
+    port: &mut impl FnMut(Ipv4Addr) -> u16,
+) -> ProcessSpec {
+    let ip = node_ip(k);
+    let kubelet_port = port(ip);
+    let server = &api_servers[(k - 1) % api_servers.len()];
+    ProcessSpec {
+        name: format!("node-{k}"),
+        role: Role::Kubelet,
+        address: format!("{ip}:{kubelet_port}"),
+        args: strings(&[
+            "kubelet",
+            "--node-name",
+            &format!("lab-node-{k}"),
+            "--runtime",
+            &settings.runtime,
+            "--root-dir",
+            &path(&settings.dir.join(format!("node-{k}"))),
+            "--node-ip",
+            &ip.to_string(),
+            "--address",
+            &ip.to_string(),
+            "--port",
+            &kubelet_port.to_string(),
+            "--zone",
+            &zone(k),
+            "--node-lease-duration-seconds",
+            &settings.node_lease_duration_seconds.to_string(),
+            "--server",
+            server,
+        ]),
     }
 }
 
