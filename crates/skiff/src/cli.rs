@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchCommand;
+use crate::lab::LabCommand;
 
 /// A Kubernetes-style control plane: an etcd-compatible store, an API server,
 /// a scheduler, controllers and a kubelet, in one binary.
@@ -29,6 +30,9 @@ pub enum Command {
     /// Run a one-machine cluster in one process: a store, the API server, the
     /// scheduler, the controllers and a kubelet.
     Up(UpArgs),
+    /// Run a multi-node lab cluster on this machine as separate processes.
+    #[command(subcommand)]
+    Lab(LabCommand),
     /// Measure an etcd-API store (skiff-store or etcd) under load.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -112,6 +116,12 @@ pub struct KubeletArgs {
     /// The node's `node.kubernetes.io/instance-type` label.
     #[arg(long)]
     pub instance_type: Option<String>,
+    /// The node Lease's duration in seconds; it is renewed every quarter of it.
+    #[arg(long, default_value_t = 40)]
+    pub node_lease_duration_seconds: i32,
+    /// How often the node's status is posted (such as 10s).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub node_status_update_frequency: std::time::Duration,
     /// containerd's gRPC socket (the containerd runtime).
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
     pub containerd_socket: PathBuf,

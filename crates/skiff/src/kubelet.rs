@@ -19,6 +19,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use skiff_client::Client;
@@ -141,6 +142,11 @@ fn config(args: &KubeletArgs, node_name: String) -> Config {
         zone: args.zone.clone(),
         instance_type: args.instance_type.clone(),
         listen: (args.port != 0).then(|| SocketAddr::new(args.address, args.port)),
+        lease_duration_seconds: args.node_lease_duration_seconds.max(1),
+        // As the kubelet's nodeLeaseRenewIntervalFraction: a quarter of the duration.
+        lease_renew_interval: Duration::from_secs(args.node_lease_duration_seconds.max(1) as u64)
+            / 4,
+        node_status_update_frequency: args.node_status_update_frequency,
         ..Config::default()
     }
 }

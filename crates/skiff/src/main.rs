@@ -8,6 +8,8 @@
 //! - `store`, `apiserver`, `kubelet`, `scheduler`, `controller_manager`, `up`:
 //!   the servers' subcommands, flags turned into the library's config and
 //!   `run` until a signal; `up` runs them all in one process.
+//! - `lab`: `skiff lab`, a multi-process lab cluster on one machine and the
+//!   supervisor that starts, kills, restarts and partitions its processes.
 //! - `component`: what the kubelet, scheduler and controller manager share
 //!   (finding the API server, leader-election flags).
 //! - `shutdown`: the one graceful-shutdown path of those servers (SIGINT/SIGTERM).
@@ -29,6 +31,7 @@ mod controller_manager;
 mod image;
 mod kubectl;
 mod kubelet;
+mod lab;
 mod scheduler;
 mod shutdown;
 mod store;
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(args),
         Command::Apiserver(args) => apiserver::run(args),
         Command::Up(args) => up::run(args),
+        Command::Lab(command) => lab::run(command),
         Command::Get(args) => kubectl::run(kubectl::Verb::Get(args)),
         Command::Apply(args) => kubectl::run(kubectl::Verb::Apply(args)),
         Command::Delete(args) => kubectl::run(kubectl::Verb::Delete(args)),
