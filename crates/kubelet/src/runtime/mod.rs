@@ -490,11 +490,13 @@ mod tests {
             Resources::limits_of(&Container::default()),
             Resources::default()
         );
-        let mut requests_only = Container::default();
-        requests_only.resources = Some(ResourceRequirements {
-            requests: Some([("memory".to_string(), Quantity("64Mi".into()))].into()),
+        let requests_only = Container {
+            resources: Some(ResourceRequirements {
+                requests: Some([("memory".to_string(), Quantity("64Mi".into()))].into()),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         assert_eq!(Resources::limits_of(&requests_only), Resources::default());
     }
 }
