@@ -28,6 +28,7 @@ mod bench;
 mod cli;
 mod component;
 mod controller_manager;
+mod flags;
 mod image;
 mod kubectl;
 mod kubelet;

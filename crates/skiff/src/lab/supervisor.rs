@@ -20,7 +20,7 @@ use super::plan::{self, Layout, Role, Settings};
 use super::relay::Relays;
 use super::state::{LabState, ProcessRecord, ProcessState};
 use super::LabUpArgs;
-use crate::cli::RuntimeName;
+use crate::flags::RuntimeName;
 
 /// How long a store member or API server may take to serve.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
