@@ -183,18 +183,9 @@ impl Worker {
     /// The runtime's sandboxes and containers of this pod.
     async fn observe(&self) -> Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError> {
         let runtime = &self.kubelet.runtime;
-        let ours = |l: &BTreeMap<String, String>| l.get(labels::POD_UID) == Some(&self.uid);
-        let sandboxes = runtime
-            .list_pod_sandboxes()
-            .await?
-            .into_iter()
-            .filter(|s| ours(&s.labels));
-        let containers = runtime
-            .list_containers()
-            .await?
-            .into_iter()
-            .filter(|c| ours(&c.labels));
-        Ok((sandboxes.collect(), containers.collect()))
+        let sandboxes = runtime.pod_sandboxes(&self.uid).await?;
+        let containers = runtime.pod_containers(&self.uid).await?;
+        Ok((sandboxes, containers))
     }
 
     async fn act(&mut self, pod: &Pod, sandboxes: &[SandboxStatus], action: Action) {

@@ -27,8 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::{
-    not_running, ContainerConfig, ContainerId, ContainerState, ContainerStatus, ExecRequest,
-    ExecStreams, Result, Runtime, RuntimeError, SandboxConfig, SandboxId, SandboxStatus,
+    not_running, of_pod, ContainerConfig, ContainerId, ContainerState, ContainerStatus,
+    ExecRequest, ExecStreams, Result, Runtime, RuntimeError, SandboxConfig, SandboxId,
+    SandboxStatus,
 };
 use crate::clock::Clock;
 
@@ -144,6 +145,26 @@ fn not_found(kind: &'static str, id: &str) -> RuntimeError {
 }
 
 impl HollowRuntime {
+    /// The statuses of the containers whose labels `keep` accepts.
+    fn containers_where(
+        &self,
+        keep: impl Fn(&BTreeMap<String, String>) -> bool,
+    ) -> Vec<ContainerStatus> {
+        let now = self.clock.now();
+        let state = self.lock();
+        let kept = state.containers.iter().filter(|(_, c)| keep(&c.labels));
+        kept.map(|(id, c)| ContainerStatus {
+            id: id.clone(),
+            sandbox_id: c.sandbox_id.clone(),
+            labels: c.labels.clone(),
+            name: c.name.clone(),
+            attempt: c.attempt,
+            image: c.image.clone(),
+            state: c.state(now),
+        })
+        .collect()
+    }
+
     /// A hollow runtime reading time from `clock`.
     pub fn new(config: HollowConfig, clock: Arc<dyn Clock>) -> HollowRuntime {
         HollowRuntime {
@@ -236,6 +257,14 @@ impl Runtime for HollowRuntime {
         Ok(self.lock().sandboxes.values().cloned().collect())
     }
 
+    /// Filters before copying: a pod worker asks on every sync, and a node
+    /// holds a hundred pods.
+    async fn pod_sandboxes(&self, uid: &str) -> Result<Vec<SandboxStatus>> {
+        let state = self.lock();
+        let ours = state.sandboxes.values().filter(|s| of_pod(&s.labels, uid));
+        Ok(ours.cloned().collect())
+    }
+
     async fn create_container(
         &self,
         sandbox: &str,
@@ -276,21 +305,12 @@ impl Runtime for HollowRuntime {
     }
 
     async fn list_containers(&self) -> Result<Vec<ContainerStatus>> {
-        let now = self.clock.now();
-        Ok(self
-            .lock()
-            .containers
-            .iter()
-            .map(|(id, c)| ContainerStatus {
-                id: id.clone(),
-                sandbox_id: c.sandbox_id.clone(),
-                labels: c.labels.clone(),
-                name: c.name.clone(),
-                attempt: c.attempt,
-                image: c.image.clone(),
-                state: c.state(now),
-            })
-            .collect())
+        Ok(self.containers_where(|_| true))
+    }
+
+    /// Filters before copying, as [`Runtime::pod_sandboxes`] here.
+    async fn pod_containers(&self, uid: &str) -> Result<Vec<ContainerStatus>> {
+        Ok(self.containers_where(|labels| of_pod(labels, uid)))
     }
 
     /// No command runs: the exit code is the container's scripted
@@ -325,6 +345,7 @@ fn stop(container: &mut Container, now: SystemTime) {
 mod tests {
     use super::*;
     use crate::clock::TestClock;
+    use crate::runtime::labels;
 
     fn runtime(clock: &TestClock) -> HollowRuntime {
         HollowRuntime::new(HollowConfig::default(), Arc::new(clock.clone()))
@@ -352,6 +373,41 @@ mod tests {
     async fn state(rt: &HollowRuntime, id: &str) -> ContainerState {
         let all = rt.list_containers().await.unwrap();
         all.into_iter().find(|c| c.id == id).unwrap().state
+    }
+
+    #[tokio::test]
+    async fn a_pod_s_sandboxes_and_containers_are_those_its_uid_labels() {
+        let clock = TestClock::at(SystemTime::UNIX_EPOCH);
+        let rt = runtime(&clock);
+        let uid_label =
+            |uid: &str| BTreeMap::from([(labels::POD_UID.to_string(), uid.to_string())]);
+        let mut ids = Vec::new();
+        for uid in ["a", "b"] {
+            let sandbox_config = SandboxConfig {
+                uid: uid.into(),
+                labels: uid_label(uid),
+                ..Default::default()
+            };
+            let sandbox = rt.run_pod_sandbox(&sandbox_config).await.unwrap();
+            let mut config = container("app", &[]);
+            config.labels = uid_label(uid);
+            ids.push((
+                sandbox.clone(),
+                rt.create_container(&sandbox, &config).await.unwrap(),
+            ));
+        }
+        let sandboxes = rt.pod_sandboxes("a").await.unwrap();
+        assert_eq!(
+            sandboxes.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            [&ids[0].0]
+        );
+        let containers = rt.pod_containers("b").await.unwrap();
+        assert_eq!(
+            containers.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            [&ids[1].1]
+        );
+        assert!(rt.pod_containers("c").await.unwrap().is_empty());
+        assert_eq!(rt.list_containers().await.unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -370,6 +370,11 @@ pub(crate) fn not_running(id: &str) -> RuntimeError {
     RuntimeError::Other(format!("container {id:?} is not running"))
 }
 
+/// Whether labels say their sandbox or container belongs to the pod `uid`.
+pub(crate) fn of_pod(pod_labels: &BTreeMap<String, String>, uid: &str) -> bool {
+    pod_labels.get(labels::POD_UID).is_some_and(|l| l == uid)
+}
+
 /// What runs containers for the kubelet: containerd, plain processes, or a
 /// simulation. Calls are idempotent where CRI's are (stopping a stopped
 /// container, removing a removed one, succeed).
@@ -394,6 +399,14 @@ pub trait Runtime: Send + Sync + 'static {
     /// Every sandbox this runtime holds for the kubelet.
     async fn list_pod_sandboxes(&self) -> Result<Vec<SandboxStatus>>;
 
+    /// The sandboxes of the pod `uid` (CRI's ListPodSandbox with a label
+    /// filter): what a pod worker reads on every sync. By default the whole
+    /// list, filtered; a runtime that can filter first should.
+    async fn pod_sandboxes(&self, uid: &str) -> Result<Vec<SandboxStatus>> {
+        let all = self.list_pod_sandboxes().await?;
+        Ok(all.into_iter().filter(|s| of_pod(&s.labels, uid)).collect())
+    }
+
     /// Creates a container in a sandbox (not started); returns its ID.
     async fn create_container(
         &self,
@@ -412,6 +425,13 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Every container this runtime holds for the kubelet, in any state.
     async fn list_containers(&self) -> Result<Vec<ContainerStatus>>;
+
+    /// The containers of the pod `uid` (CRI's ListContainers with a label
+    /// filter). By default the whole list, filtered.
+    async fn pod_containers(&self, uid: &str) -> Result<Vec<ContainerStatus>> {
+        let all = self.list_containers().await?;
+        Ok(all.into_iter().filter(|c| of_pod(&c.labels, uid)).collect())
+    }
 
     /// Runs a command in a running container, streaming: stdin and resizes
     /// go in and output comes out through `streams` while it runs. Returns
