@@ -61,7 +61,9 @@ pub async fn run_with_runtime(
         .and_then(|l| l.local_addr().ok())
         .map(|a| a.port());
     let node = node::node_object(&config, capacity, runtime.name(), port, clock.now());
-    let node = node::register(&client, &node).await?;
+    let Some(node) = node::register_until_done(&client, &node, &shutdown).await else {
+        return Ok(());
+    };
     tracing::info!(node = %config.node_name, runtime = runtime.name(), "node registered");
     tokio::spawn(node::heartbeat(
         client.clone(),

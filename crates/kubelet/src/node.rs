@@ -239,6 +239,46 @@ pub async fn register(client: &Client, node: &Node) -> Result<Node, Error> {
     }
 }
 
+/// [`register`], tried again after a failure as the kubelet does ("Unable to
+/// register node with API server"): the API server may be starting, or its
+/// store electing a leader. `None` if `shutdown` comes first.
+pub async fn register_until_done(
+    client: &Client,
+    node: &Node,
+    shutdown: &CancellationToken,
+) -> Option<Node> {
+    retry(shutdown, || register(client, node)).await
+}
+
+/// The first wait after a failed registration; each next one doubles.
+const REGISTER_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between registrations (the kubelet's 7 s).
+const MAX_REGISTER_BACKOFF: Duration = Duration::from_secs(7);
+
+/// Runs `attempt` until it succeeds, waiting [`REGISTER_BACKOFF`] after the
+/// first failure and twice as long after each next one, up to
+/// [`MAX_REGISTER_BACKOFF`]; `None` once `shutdown` is cancelled.
+async fn retry<T, F, Fut>(shutdown: &CancellationToken, mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut delay = REGISTER_BACKOFF;
+    loop {
+        match attempt().await {
+            Ok(done) => return Some(done),
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?delay, "unable to register the node with the API server")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(MAX_REGISTER_BACKOFF);
+    }
+}
+
 async fn post_status(nodes: &Api<Node>, name: &str, node: &Node) -> Result<Node, Error> {
     let patch = Patch::Merge(json!({ "status": node.status }));
     Ok(nodes
@@ -333,3 +373,38 @@ pub async fn renew_lease(
 
 /// How long the node status may go unposted.
 pub const DEFAULT_NODE_STATUS_UPDATE_FREQUENCY: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::runtime::RuntimeError;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_registration_is_tried_again_after_a_doubling_wait() {
+        let tries = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let done = retry(&CancellationToken::new(), || async {
+            match tries.fetch_add(1, Ordering::Relaxed) {
+                0..=2 => Err(Error::Runtime(RuntimeError::Other("not yet".into()))),
+                n => Ok(n),
+            }
+        })
+        .await;
+        assert_eq!(done, Some(3));
+        // 100 + 200 + 400 ms of waiting between the four tries.
+        assert_eq!(started.elapsed(), Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retrying_stops_at_shutdown() {
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let done: Option<()> = retry(&shutdown, || async {
+            Err(Error::Runtime(RuntimeError::Other("never".into())))
+        })
+        .await;
+        assert_eq!(done, None);
+    }
+}
