@@ -38,4 +38,27 @@ impl Recorder {
         let occurrence = skiff_client::Recorder::warning(reason, message);
         self.inner.publish(object, occurrence).await;
     }
+
+    /// What a controller does with a reconcile's answer: a plan goes on to
+    /// be applied; an object that cannot be acted on gets a Warning Event
+    /// with `reason` naming its kind (`InvalidReplicaSet`) and the message
+    /// saying why, and `None` tells the caller to go on with the others
+    /// (nothing is retried until the object changes).
+    pub async fn plan_or_warn<K, P>(
+        &self,
+        object: &K,
+        reason: &str,
+        plan: Result<P, String>,
+    ) -> Option<P>
+    where
+        K: Resource + Metadata<Ty = ObjectMeta>,
+    {
+        match plan {
+            Ok(plan) => Some(plan),
+            Err(message) => {
+                self.warning(object, reason, &message).await;
+                None
+            }
+        }
+    }
 }

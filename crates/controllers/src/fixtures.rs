@@ -56,20 +56,7 @@ pub fn pod(name: &str) -> PodBuilder {
 
 /// A pod template labelled `app=web` with one container `main` of `image`.
 pub fn template(image: &str) -> PodTemplateSpec {
-    PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(BTreeMap::from([("app".into(), "web".into())])),
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "main".into(),
-                image: Some(image.into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    }
+    skiff_testing::workloads::template("web", image)
 }
 
 impl PodBuilder {

@@ -5,14 +5,49 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use skiff_client::{
-    Api, ApiResource, Client, Discovery, DynamicObject, Informer, InformerConfig, Object,
-    ObjectKey, Resource, Store, WorkQueue,
+    Api, ApiResource, Client, Discovery, Informer, InformerConfig, Object, ObjectKey, Resource,
+    Store, WorkQueue,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::metadata::ObjectMetadata;
+
 /// The index every cache carries: objects by namespace.
 pub(crate) const BY_NAMESPACE: &str = "namespace";
+
+/// The index every cache carries: objects by the uid of their controller,
+/// those with none under [`orphans_of`] their namespace — Kubernetes'
+/// `controllerUIDIndex`, so that a sync reads its own objects and the
+/// candidates for adoption, not the whole namespace.
+const BY_CONTROLLER: &str = "controller";
+
+/// The [`BY_CONTROLLER`] value of a namespace's objects without a controller
+/// (no uid contains a `/`).
+fn orphans_of(namespace: &str) -> String {
+    format!("orphan/{namespace}")
+}
+
+fn controller_index(meta: &ObjectMeta) -> Vec<String> {
+    match crate::meta::controller_of(meta) {
+        Some(reference) => vec![reference.uid.clone()],
+        None => vec![orphans_of(meta.namespace.as_deref().unwrap_or(""))],
+    }
+}
+
+/// The objects of `store` that the controller with `uid` controls, then the
+/// orphans of its `namespace` it might adopt: everything a claim can act on.
+pub(crate) fn owned_or_orphans<K: Object>(
+    store: &Store<K>,
+    namespace: &str,
+    uid: &str,
+) -> Vec<Arc<K>> {
+    let mut candidates = store.by_index(BY_CONTROLLER, uid);
+    candidates.retain(|o| o.meta().namespace.as_deref().unwrap_or("") == namespace);
+    candidates.extend(store.by_index(BY_CONTROLLER, &orphans_of(namespace)));
+    candidates
+}
 
 /// One kind's informer, before it runs.
 pub(crate) struct Slot<K: Object> {
@@ -25,7 +60,8 @@ impl<K: Object> Slot<K> {
         let mut informer = Informer::new(api, InformerConfig::default())
             .with_index(BY_NAMESPACE, |o: &K| {
                 vec![o.meta().namespace.clone().unwrap_or_default()]
-            });
+            })
+            .with_index(BY_CONTROLLER, |o: &K| controller_index(o.meta()));
         let store = informer.store();
         Slot {
             informer: Some(informer),
@@ -114,11 +150,11 @@ impl<K: Object> AnySlot for Slot<K> {
 }
 
 /// Which informer a slot is: a compiled-in type, or a discovered resource
-/// (group and plural) seen as [`DynamicObject`]s.
+/// (group and plural) seen as [`ObjectMetadata`].
 #[derive(Clone, PartialEq, Eq)]
 enum SlotId {
     Typed(std::any::TypeId),
-    Dynamic(String, String),
+    Metadata(String, String),
 }
 
 /// The informers of one manager run, by kind.
@@ -144,9 +180,9 @@ impl Informers {
         &self.discovery
     }
 
-    /// The informer of a discovered resource, made on first use.
-    pub(crate) fn dynamic(&mut self, resource: &ApiResource) -> &mut Slot<DynamicObject> {
-        let id = SlotId::Dynamic(resource.group.clone(), resource.plural.clone());
+    /// The metadata informer of a discovered resource, made on first use.
+    pub(crate) fn metadata(&mut self, resource: &ApiResource) -> &mut Slot<ObjectMetadata> {
+        let id = SlotId::Metadata(resource.group.clone(), resource.plural.clone());
         let client = self.client.clone();
         self.slot(id, || Slot::new(Api::all_with(client, resource)))
     }
@@ -158,6 +194,29 @@ impl Informers {
         let id = SlotId::Typed(std::any::TypeId::of::<K>());
         let client = self.client.clone();
         Ok(self.slot(id, || Slot::new(Api::all(client))))
+    }
+
+    /// The cache of `K`, the kind a controller reconciles: each object's own
+    /// key is queued whenever it is added, changed or removed.
+    pub(crate) fn reconciled<K: Object + Resource<DynamicType = ()>>(
+        &mut self,
+        queue: &WorkQueue<ObjectKey>,
+    ) -> Result<Store<K>, skiff_client::Error> {
+        let slot = self.get::<K>()?;
+        slot.queue_keys(queue);
+        Ok(slot.store())
+    }
+
+    /// The cache of `K`, a kind whose objects point at the reconciled ones:
+    /// the keys `related` names are queued (see [`Slot::queue_related`]).
+    pub(crate) fn related<K: Object + Resource<DynamicType = ()>>(
+        &mut self,
+        queue: &WorkQueue<ObjectKey>,
+        related: impl Fn(&K) -> Vec<ObjectKey> + Send + Sync + 'static,
+    ) -> Result<Store<K>, skiff_client::Error> {
+        let slot = self.get::<K>()?;
+        slot.queue_related(queue, related);
+        Ok(slot.store())
     }
 
     fn slot<K: Object>(&mut self, id: SlotId, make: impl FnOnce() -> Slot<K>) -> &mut Slot<K> {
@@ -191,10 +250,7 @@ impl Informers {
 }
 
 /// The key of the controller (of `kind`) that controls `meta`, if any.
-pub(crate) fn controller_key(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    kind: &str,
-) -> Option<ObjectKey> {
+pub(crate) fn controller_key(meta: &ObjectMeta, kind: &str) -> Option<ObjectKey> {
     let reference = crate::meta::controller_of(meta)?;
     (reference.kind == kind)
         .then(|| ObjectKey::new(meta.namespace.as_deref().unwrap_or(""), &reference.name))

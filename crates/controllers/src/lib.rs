@@ -12,7 +12,8 @@
 //!   every enabled controller.
 //! - `context`: [`Config`] and what each controller is built from;
 //!   `informers`: one informer per kind, shared by the controllers; `worker`:
-//!   the loop that takes keys off a queue and reconciles them; `clock`: now.
+//!   the loop that takes keys off a queue and reconciles them; `clock`: now;
+//!   `metadata`: objects of any resource with their metadata only.
 //! - [`replicaset`]: keeps `replicas` pods of a template running.
 //! - [`deployment`]: rolls templates out through ReplicaSets (ECS's services).
 //! - [`job`]: runs pods to completion, counted exactly once.
@@ -56,6 +57,7 @@ mod informers;
 pub mod job;
 pub mod manager;
 pub mod meta;
+mod metadata;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod pods;

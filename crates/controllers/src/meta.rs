@@ -49,9 +49,12 @@ pub fn selector(selector: Option<&LabelSelector>) -> Result<Selector, String> {
     Selector::from_json(&value)
 }
 
-/// The labels of `meta`, empty when it has none.
-pub fn labels(meta: &ObjectMeta) -> BTreeMap<String, String> {
-    meta.labels.clone().unwrap_or_default()
+/// The labels of `meta`, empty when it has none (borrowed: a sync matches
+/// every pod it reads, and copying each pod's labels would cost more than
+/// the match).
+pub fn labels(meta: &ObjectMeta) -> &BTreeMap<String, String> {
+    static NONE: BTreeMap<String, String> = BTreeMap::new();
+    meta.labels.as_ref().unwrap_or(&NONE)
 }
 
 /// What a controller does with one candidate object.
@@ -76,7 +79,7 @@ pub fn claim(
     selector: &Selector,
     candidate: &ObjectMeta,
 ) -> Claim {
-    let matches = selector.matches(&labels(candidate));
+    let matches = selector.matches(labels(candidate));
     match controller_of(candidate) {
         Some(reference) if reference.uid == owner_uid => {
             if matches || owner_deleting {

@@ -1,6 +1,7 @@
 //! Writes the controllers share: adopting and releasing through owner
-//! references, deleting that tolerates "already gone", and collecting the
-//! results of many writes made at once.
+//! references, deleting that tolerates "already gone", creating and
+//! deleting pods under expectations, writing a status only when it
+//! changed, and collecting the results of many writes made at once.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,7 +10,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::{Metadata, Resource};
-use skiff_client::{Api, DeleteParams, Object, ObjectKey, Patch, PatchParams};
+use skiff_client::kube_core::NamespaceResourceScope;
+use skiff_client::{Api, Client, DeleteParams, Object, ObjectKey, Patch, PatchParams, PostParams};
 
 use crate::error::Error;
 use crate::expectations::Expectations;
@@ -126,6 +128,46 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Creates `pods` for the controller `key` (a ReplicaSet, a Job),
+/// expecting their creations first, in slow-start batches of 1, 2, 4, …
+/// ([`crate::replicaset::slow_start_batches`]): a failing batch stops the
+/// rest, so a template that cannot be created fails once rather than for
+/// every pod, and the pods never created are no longer expected.
+pub(crate) async fn create_expected(
+    expectations: &Arc<Mutex<Expectations<ObjectKey>>>,
+    key: &ObjectKey,
+    api: &Api<Pod>,
+    pods: Vec<Pod>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    if pods.is_empty() {
+        return Ok(());
+    }
+    lock(expectations).expect(key, pods.len(), 0, now);
+    let mut remaining = pods.len();
+    let mut pods = pods.into_iter();
+    for batch in crate::replicaset::slow_start_batches(remaining) {
+        let creates = pods
+            .by_ref()
+            .take(batch)
+            .map(|pod| async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) });
+        let result = all("pod creations", creates.collect()).await;
+        remaining -= batch;
+        if let Err(error) = result {
+            let failed = match &error {
+                Error::Partial { failed, .. } => *failed,
+                _ => batch,
+            };
+            let mut e = lock(expectations);
+            for _ in 0..failed + remaining {
+                e.creation_observed(key);
+            }
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the pods `names` of the controller `key` (a ReplicaSet, a Job),
 /// expecting their deletions first; a delete that fails is no longer expected.
 pub(crate) async fn delete_expected(
@@ -147,4 +189,56 @@ pub(crate) async fn delete_expected(
         result
     });
     all("pod deletions", deletes.collect()).await
+}
+
+/// A kind whose controller writes its `status` through the status subresource.
+pub(crate) trait HasStatus: Object + Metadata<Ty = ObjectMeta> {
+    /// The kind's status type.
+    type Status: serde::Serialize;
+    /// The status the object carries.
+    fn status(&self) -> Option<&Self::Status>;
+    /// Replaces the status.
+    fn set_status(&mut self, status: Self::Status);
+}
+
+macro_rules! has_status {
+    ($($kind:ty => $status:ty),* $(,)?) => {$(
+        impl HasStatus for $kind {
+            type Status = $status;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+            fn set_status(&mut self, status: $status) {
+                self.status = Some(status);
+            }
+        }
+    )*};
+}
+
+has_status!(
+    k8s_openapi::api::apps::v1::ReplicaSet => k8s_openapi::api::apps::v1::ReplicaSetStatus,
+    k8s_openapi::api::apps::v1::Deployment => k8s_openapi::api::apps::v1::DeploymentStatus,
+    k8s_openapi::api::batch::v1::Job => k8s_openapi::api::batch::v1::JobStatus,
+    k8s_openapi::api::batch::v1::CronJob => k8s_openapi::api::batch::v1::CronJobStatus,
+);
+
+/// Writes `status` into `object` through its status subresource, guarded by
+/// the resourceVersion the cache showed — unless it says what the object's
+/// status already says ([`crate::meta::same`]): a sync that changed nothing
+/// writes nothing.
+pub(crate) async fn status<K>(client: &Client, object: &K, status: K::Status) -> Result<(), Error>
+where
+    K: HasStatus + skiff_client::Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+{
+    if crate::meta::same(&object.status(), &Some(&status)) {
+        return Ok(());
+    }
+    let mut next = object.clone();
+    next.set_status(status);
+    let meta = object.metadata();
+    let api: Api<K> = Api::namespaced(client.clone(), meta.namespace.as_deref().unwrap_or(""));
+    let name = meta.name.as_deref().unwrap_or("");
+    api.replace_status(name, &PostParams::default(), &next)
+        .await?;
+    Ok(())
 }

@@ -34,6 +34,7 @@
 //! # Layout
 //! - [`TestCluster`] and its [`Builder`]: start, hand out clients, stop.
 //! - [`eventually`]: poll until the cluster reaches a state.
+//! - [`workloads`]: the pod templates and selectors tests and benchmarks use.
 //!
 //! # Where to start
 //! [`Builder::start`] shows what a cluster is made of, in the order it starts.
@@ -48,6 +49,7 @@
 #![deny(missing_docs)]
 
 mod eventually;
+pub mod workloads;
 
 pub use eventually::{eventually, Observation};
 

@@ -25,16 +25,12 @@ struct Controller {
 /// Registers the controller's handlers; the runner starts its workers.
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
-    let slot = informers.get::<CronJob>()?;
-    let cron_jobs = slot.store();
-    slot.queue_keys(&queue);
-    let slot = informers.get::<Job>()?;
-    let jobs = slot.store();
-    slot.queue_related(&queue, |job| {
+    let cron_jobs = informers.reconciled::<CronJob>(&queue)?;
+    let jobs = informers.related(&queue, |job: &Job| {
         controller_key(&job.metadata, "CronJob")
             .into_iter()
             .collect()
-    });
+    })?;
     let controller = Controller {
         ctx: ctx.clone(),
         cron_jobs,
@@ -63,15 +59,13 @@ impl worker::Reconciler for Controller {
             .filter(|j| meta::controller_of(&j.metadata).is_some_and(|r| r.uid == uid))
             .collect();
         let refs: Vec<&Job> = jobs.iter().map(|j| j.as_ref()).collect();
-        let plan = match super::reconcile(&cron_job, &refs, now()) {
-            Ok(plan) => plan,
-            Err(reason) => {
-                self.ctx
-                    .events
-                    .warning(cron_job.as_ref(), "InvalidCronJob", &reason)
-                    .await;
-                return Ok(None);
-            }
+        let plan = super::reconcile(&cron_job, &refs, now());
+        let events = &self.ctx.events;
+        let Some(plan) = events
+            .plan_or_warn(cron_job.as_ref(), "InvalidCronJob", plan)
+            .await
+        else {
+            return Ok(None);
         };
         if let Some((reason, message)) = &plan.warning {
             self.ctx
@@ -97,17 +91,7 @@ impl worker::Reconciler for Controller {
                 }
             }
         }
-        if !meta::same(&cron_job.status, &Some(plan.status.clone())) {
-            let mut next = cron_job.as_ref().clone();
-            next.status = Some(plan.status);
-            let api: Api<CronJob> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-            api.replace_status(
-                &next.metadata.name.clone().unwrap_or_default(),
-                &PostParams::default(),
-                &next,
-            )
-            .await?;
-        }
+        writes::status(&self.ctx.client, cron_job.as_ref(), plan.status).await?;
         Ok(plan.requeue_after)
     }
 }

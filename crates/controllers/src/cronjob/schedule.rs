@@ -90,59 +90,75 @@ mod tests {
             .unwrap()
     }
 
+    /// Checks each `(schedule, after, expected next time, why)`.
+    fn check(table: &[(&str, DateTime<Tz>, DateTime<Tz>, &str)]) {
+        for (schedule, after, expected, why) in table {
+            assert_eq!(
+                next(schedule, *after),
+                *expected,
+                "{schedule:?} after {after}: {why}"
+            );
+        }
+    }
+
     #[test]
     fn fields_take_lists_ranges_steps_and_names() {
-        assert_eq!(
-            next("*/15 * * * *", utc(2026, 1, 1, 10, 1)),
-            utc(2026, 1, 1, 10, 15)
-        );
-        assert_eq!(
-            next("5,10 9-17 * * *", utc(2026, 1, 1, 17, 10)),
-            utc(2026, 1, 2, 9, 5)
-        );
-        assert_eq!(
-            next("0 0 * * MON-FRI", utc(2026, 1, 2, 12, 0)),
-            utc(2026, 1, 5, 0, 0),
-            "Friday to Monday"
-        );
-        assert_eq!(
-            next("0 12 1 feb *", utc(2026, 1, 1, 0, 0)),
-            utc(2026, 2, 1, 12, 0)
-        );
-        assert_eq!(
-            next("0 0 * * 0", utc(2026, 1, 1, 0, 0)),
-            utc(2026, 1, 4, 0, 0),
-            "0 is Sunday"
-        );
+        check(&[
+            (
+                "*/15 * * * *",
+                utc(2026, 1, 1, 10, 1),
+                utc(2026, 1, 1, 10, 15),
+                "every 15 minutes",
+            ),
+            (
+                "5,10 9-17 * * *",
+                utc(2026, 1, 1, 17, 10),
+                utc(2026, 1, 2, 9, 5),
+                "past the last hour of the range: the next day",
+            ),
+            (
+                "0 0 * * MON-FRI",
+                utc(2026, 1, 2, 12, 0),
+                utc(2026, 1, 5, 0, 0),
+                "Friday to Monday",
+            ),
+            (
+                "0 12 1 feb *",
+                utc(2026, 1, 1, 0, 0),
+                utc(2026, 2, 1, 12, 0),
+                "month names",
+            ),
+            (
+                "0 0 * * 0",
+                utc(2026, 1, 1, 0, 0),
+                utc(2026, 1, 4, 0, 0),
+                "0 is Sunday",
+            ),
+        ]);
     }
 
     #[test]
     fn descriptors_expand_to_their_fields() {
-        assert_eq!(
-            next("@hourly", utc(2026, 1, 1, 10, 30)),
-            utc(2026, 1, 1, 11, 0)
-        );
-        assert_eq!(
-            next("@daily", utc(2026, 1, 1, 10, 30)),
-            utc(2026, 1, 2, 0, 0)
-        );
-        assert_eq!(
-            next("@yearly", utc(2026, 1, 1, 10, 30)),
-            utc(2027, 1, 1, 0, 0)
-        );
+        let after = utc(2026, 1, 1, 10, 30);
+        check(&[
+            ("@hourly", after, utc(2026, 1, 1, 11, 0), "0 * * * *"),
+            ("@daily", after, utc(2026, 1, 2, 0, 0), "0 0 * * *"),
+            ("@yearly", after, utc(2027, 1, 1, 0, 0), "0 0 1 1 *"),
+        ]);
     }
 
     #[test]
     fn day_of_month_and_week_either_match_unless_one_is_a_star() {
-        // The 13th or any Friday.
-        assert_eq!(
-            next("0 0 13 * 5", utc(2026, 1, 3, 0, 0)),
-            utc(2026, 1, 9, 0, 0)
-        );
-        assert_eq!(
-            next("0 0 13 * *", utc(2026, 1, 3, 0, 0)),
-            utc(2026, 1, 13, 0, 0)
-        );
+        let after = utc(2026, 1, 3, 0, 0);
+        check(&[
+            (
+                "0 0 13 * 5",
+                after,
+                utc(2026, 1, 9, 0, 0),
+                "the 13th or any Friday",
+            ),
+            ("0 0 13 * *", after, utc(2026, 1, 13, 0, 0), "only the 13th"),
+        ]);
     }
 
     #[test]

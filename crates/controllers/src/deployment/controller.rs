@@ -39,7 +39,7 @@ fn deployments_of(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<Objec
                 .spec
                 .as_ref()
                 .and_then(|s| meta::selector(Some(&s.selector)).ok());
-            selector.is_some_and(|s| !s.is_empty() && s.matches(&labels))
+            selector.is_some_and(|s| !s.is_empty() && s.matches(labels))
         })
         .map(|d| ObjectKey::of(d.as_ref()))
         .collect()
@@ -48,13 +48,9 @@ fn deployments_of(deployments: &Store<Deployment>, rs: &ReplicaSet) -> Vec<Objec
 /// Registers the controller's handlers; the runner starts its workers.
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
-    let slot = informers.get::<Deployment>()?;
-    let deployments = slot.store();
-    slot.queue_keys(&queue);
-    let slot = informers.get::<ReplicaSet>()?;
-    let sets = slot.store();
+    let deployments = informers.reconciled::<Deployment>(&queue)?;
     let d = deployments.clone();
-    slot.queue_related(&queue, move |rs| deployments_of(&d, rs));
+    let sets = informers.related(&queue, move |rs: &ReplicaSet| deployments_of(&d, rs))?;
     let controller = Controller {
         ctx: ctx.clone(),
         deployments,
@@ -77,15 +73,13 @@ impl worker::Reconciler for Controller {
         };
         let sets = self.sets.by_index(BY_NAMESPACE, &key.namespace);
         let refs: Vec<&ReplicaSet> = sets.iter().map(|rs| rs.as_ref()).collect();
-        let plan = match super::reconcile(&deployment, &refs, now()) {
-            Ok(plan) => plan,
-            Err(reason) => {
-                self.ctx
-                    .events
-                    .warning(deployment.as_ref(), "InvalidDeployment", &reason)
-                    .await;
-                return Ok(None);
-            }
+        let plan = super::reconcile(&deployment, &refs, now());
+        let events = &self.ctx.events;
+        let Some(plan) = events
+            .plan_or_warn(deployment.as_ref(), "InvalidDeployment", plan)
+            .await
+        else {
+            return Ok(None);
         };
         let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let claims = (&plan.adopt[..], &plan.release[..]);
@@ -125,17 +119,7 @@ impl worker::Reconciler for Controller {
             async move { writes::delete(&api, name, &params).await }
         });
         writes::all("ReplicaSet deletions", deletes.collect()).await?;
-        if !meta::same(&deployment.status, &Some(plan.status.clone())) {
-            let mut next = deployment.as_ref().clone();
-            next.status = Some(plan.status);
-            let api: Api<Deployment> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-            api.replace_status(
-                &next.metadata.name.clone().unwrap_or_default(),
-                &PostParams::default(),
-                &next,
-            )
-            .await?;
-        }
+        writes::status(&self.ctx.client, deployment.as_ref(), plan.status).await?;
         Ok(plan.requeue_after)
     }
 }

@@ -106,7 +106,7 @@ pub fn reconcile(
         .template
         .metadata
         .as_ref()
-        .map(meta::labels)
+        .map(|m| meta::labels(m).clone())
         .unwrap_or_default();
     if !selector.matches(&template_labels) {
         return Err("the selector does not match the template's labels".into());

@@ -43,13 +43,9 @@ fn services_of(services: &Store<Service>, pod: &Pod) -> Vec<ObjectKey> {
 /// Registers the controller's handlers; the runner starts its workers.
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
-    let slot = informers.get::<Service>()?;
-    let services = slot.store();
-    slot.queue_keys(&queue);
-    let slot = informers.get::<Pod>()?;
-    let pods = slot.store();
+    let services = informers.reconciled::<Service>(&queue)?;
     let s = services.clone();
-    slot.queue_related(&queue, move |pod| services_of(&s, pod));
+    let pods = informers.related(&queue, move |pod: &Pod| services_of(&s, pod))?;
     let endpoints = informers.get::<Endpoints>()?.store();
     let slot = informers.get::<EndpointSlice>()?;
     let slices = slot.store();

@@ -75,7 +75,7 @@ pub fn reconcile(
     let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
     let mut endpoints: Vec<PodEndpoint> = namespace_pods
         .iter()
-        .filter(|p| selector.matches(&crate::meta::labels(&p.metadata)))
+        .filter(|p| selector.matches(crate::meta::labels(&p.metadata)))
         .filter_map(|p| pod_endpoint(p, spec.ports.as_deref().unwrap_or(&[]), publish_not_ready))
         // A pod that resolves none of the Service's ports serves nothing.
         .filter(|e| !e.ports.is_empty() || spec.ports.as_ref().is_none_or(|p| p.is_empty()))

@@ -15,14 +15,15 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::json;
 use skiff_client::{
-    Api, ApiResource, DeleteParams, Discovery, DynamicObject, GroupVersionKind, Patch, PatchParams,
-    Preconditions, PropagationPolicy, QueueConfig, ResourceExt, WorkQueue,
+    Api, ApiResource, DeleteParams, Discovery, GroupVersionKind, Patch, PatchParams, Preconditions,
+    PropagationPolicy, QueueConfig, ResourceExt, WorkQueue,
 };
 
 use super::{Action, Graph, Object, Propagation};
 use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::informers::Informers;
+use crate::metadata::ObjectMetadata;
 use crate::worker;
 use crate::writes::{self, lock};
 
@@ -55,8 +56,8 @@ fn collectable(discovery: &Discovery) -> Vec<ApiResource> {
 }
 
 /// The graph's view of one object.
-fn object_of(resource: &ApiResource, dynamic: &DynamicObject) -> Object {
-    let meta = &dynamic.metadata;
+fn object_of(resource: &ApiResource, object: &ObjectMetadata) -> Object {
+    let meta = &object.metadata;
     Object {
         uid: meta.uid.clone().unwrap_or_default(),
         api_version: resource.api_version.clone(),
@@ -76,7 +77,7 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let graph: Arc<Mutex<Graph>> = Arc::default();
     let discovery = informers.discovery().clone();
     for resource in collectable(&discovery) {
-        let slot = informers.dynamic(&resource);
+        let slot = informers.metadata(&resource);
         let (q, g, r) = (queue.clone(), graph.clone(), resource.clone());
         slot.on_add(move |o| upsert(&g, &q, object_of(&r, o)));
         let (q, g, r) = (queue.clone(), graph.clone(), resource.clone());
@@ -184,7 +185,7 @@ impl Controller {
     /// graph saw (a Conflict retries the uid with what the cache shows then).
     async fn patch(
         &self,
-        api: &Api<DynamicObject>,
+        api: &Api<ObjectMetadata>,
         object: &Object,
         mut metadata: serde_json::Value,
     ) -> Result<(), Error> {
@@ -235,7 +236,7 @@ impl Controller {
             tracing::warn!(object = %describe(object), kind = %owner.kind, "owner of an unknown kind");
             return Ok(true);
         };
-        let api: Api<DynamicObject> =
+        let api: Api<ObjectMetadata> =
             if capabilities.scope == skiff_client::kube_core::discovery::Scope::Namespaced {
                 if object.namespace.is_empty() {
                     return Ok(false); // A cluster-scoped object cannot have a namespaced owner.
@@ -249,7 +250,7 @@ impl Controller {
     }
 
     /// The API of the resource `object` belongs to.
-    fn api_of(&self, object: &Object) -> Option<Api<DynamicObject>> {
+    fn api_of(&self, object: &Object) -> Option<Api<ObjectMetadata>> {
         let (group, version) = match object.api_version.split_once('/') {
             Some((group, version)) => (group, version),
             None => ("", object.api_version.as_str()),

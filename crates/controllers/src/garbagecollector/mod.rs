@@ -27,9 +27,8 @@
 //! "Gone" is first judged from the graph; the shell confirms an owner's
 //! absence with a live read (by name, compared by uid) before deleting or
 //! removing a reference, as Kubernetes' `attemptToDeleteItem` does, because
-//! caches lag. The shell watches whole objects (no metadata-only informers),
-//! so an object the manager already caches for another controller is cached
-//! twice. Events are not watched, as in Kubernetes' default ignored resources.
+//! caches lag. The shell watches metadata only (`crate::metadata`): an
+//! object another controller caches whole is not cached whole twice. Events are not watched, as in Kubernetes' default ignored resources.
 
 pub(crate) mod controller;
 

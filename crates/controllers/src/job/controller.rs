@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 use skiff_client::{
-    Api, DeleteParams, ObjectKey, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+    Api, DeleteParams, ObjectKey, Patch, PatchParams, Preconditions, PropagationPolicy,
     QueueConfig, Store, WorkQueue,
 };
 
@@ -19,8 +18,7 @@ use crate::clock::now;
 use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::expectations::Expectations;
-use crate::informers::{controller_key, Informers, BY_NAMESPACE};
-use crate::meta;
+use crate::informers::{controller_key, owned_or_orphans, Informers, BY_NAMESPACE};
 use crate::worker;
 use crate::writes::{self, lock};
 
@@ -35,9 +33,7 @@ struct Controller {
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
-    let slot = informers.get::<Job>()?;
-    let jobs = slot.store();
-    slot.queue_keys(&queue);
+    let jobs = informers.reconciled::<Job>(&queue)?;
     let slot = informers.get::<Pod>()?;
     let pods = slot.store();
     let (q, e) = (queue.clone(), expectations.clone());
@@ -81,50 +77,41 @@ impl worker::Reconciler for Controller {
 
     async fn sync(&self, key: &ObjectKey) -> Result<Option<Duration>, Error> {
         let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-        let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
         let Some(job) = self.jobs.get_key(key) else {
             lock(&self.expectations).forget(key);
+            let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
             return self.release_orphans(key, &pod_api, &namespace_pods).await;
         };
         let now = now();
-        let refs: Vec<&Pod> = namespace_pods.iter().map(|p| p.as_ref()).collect();
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let candidates = owned_or_orphans(&self.pods, &key.namespace, &uid);
+        let refs: Vec<&Pod> = candidates.iter().map(|p| p.as_ref()).collect();
         let may_manage = lock(&self.expectations).satisfied(key, now);
-        let plan = match super::reconcile(&job, &refs, may_manage, now) {
-            Ok(plan) => plan,
-            Err(reason) => {
-                self.ctx
-                    .events
-                    .warning(job.as_ref(), "InvalidJob", &reason)
-                    .await;
-                return Ok(None);
-            }
+        let plan = super::reconcile(&job, &refs, may_manage, now);
+        let events = &self.ctx.events;
+        let Some(plan) = events.plan_or_warn(job.as_ref(), "InvalidJob", plan).await else {
+            return Ok(None);
         };
         let claims = (&plan.adopt[..], &plan.release[..]);
-        writes::claim(&pod_api, &namespace_pods, job.as_ref(), claims).await?;
+        writes::claim(&pod_api, &candidates, job.as_ref(), claims).await?;
         let by_name = |name: &String| {
-            namespace_pods
+            candidates
                 .iter()
                 .find(|p| p.metadata.name.as_ref() == Some(name))
                 .cloned()
         };
-        let uid = job.metadata.uid.clone().unwrap_or_default();
         // 1. Status first: the uids about to lose their finalizer are recorded.
-        if !meta::same(&job.status, &Some(plan.status.clone())) {
-            let mut next = job.as_ref().clone();
-            next.status = Some(plan.status.clone());
-            let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-            api.replace_status(
-                &next.metadata.name.clone().unwrap_or_default(),
-                &PostParams::default(),
-                &next,
-            )
-            .await?;
-        }
+        writes::status(&self.ctx.client, job.as_ref(), plan.status.clone()).await?;
         // 2. Then the finalizers go.
         let finalizers: Vec<_> = plan.remove_finalizers.iter().filter_map(by_name).collect();
         remove_finalizers(&pod_api, &finalizers).await?;
         // 3. Then pods are created and deleted.
-        self.create(key, &job, &pod_api, &plan.create, now).await?;
+        let creates = plan
+            .create
+            .iter()
+            .map(|i| super::new_pod(&job, *i))
+            .collect();
+        writes::create_expected(&self.expectations, key, &pod_api, creates, now).await?;
         writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
         if plan.delete_job {
             let api: Api<Job> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
@@ -165,41 +152,6 @@ impl Controller {
             .collect();
         remove_finalizers(api, &orphans).await?;
         Ok(None)
-    }
-
-    async fn create(
-        &self,
-        key: &ObjectKey,
-        job: &Job,
-        api: &Api<Pod>,
-        indexes: &[Option<i32>],
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        if indexes.is_empty() {
-            return Ok(());
-        }
-        lock(&self.expectations).expect(key, indexes.len(), 0, now);
-        let mut done = 0;
-        for batch in crate::replicaset::slow_start_batches(indexes.len()) {
-            let creates = indexes[done..done + batch].iter().map(|index| {
-                let (api, pod) = (api.clone(), super::new_pod(job, *index));
-                async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
-            });
-            let result = writes::all("pod creations", creates.collect()).await;
-            done += batch;
-            if let Err(error) = result {
-                let failed = match &error {
-                    Error::Partial { failed, .. } => *failed,
-                    _ => batch,
-                };
-                let mut e = lock(&self.expectations);
-                for _ in 0..failed + indexes.len() - done {
-                    e.creation_observed(key);
-                }
-                return Err(error);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -126,11 +126,12 @@ fn is_indexed(job: &Job) -> bool {
     job.spec.as_ref().and_then(|s| s.completion_mode.as_deref()) == Some("Indexed")
 }
 
-/// Reconciles `job` against the pods of its namespace. `may_manage` is false
+/// Reconciles `job` against `candidates`: the pods of its namespace it
+/// controls or could adopt (others are ignored). `may_manage` is false
 /// while earlier creations are not yet in the cache.
 pub fn reconcile(
     job: &Job,
-    namespace_pods: &[&Pod],
+    candidates: &[&Pod],
     may_manage: bool,
     now: Timestamp,
 ) -> Result<Plan, String> {
@@ -142,7 +143,7 @@ pub fn reconcile(
     let deleting = job.metadata.deletion_timestamp.is_some();
     let mut plan = Plan::default();
     let mut owned = Vec::new();
-    for pod in namespace_pods {
+    for pod in candidates {
         match meta::claim(
             job.metadata.uid.as_deref().unwrap_or(""),
             deleting,

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use skiff_client::{Api, ObjectKey, PostParams, QueueConfig, Store, WorkQueue};
+use skiff_client::{Api, ObjectKey, QueueConfig, Store, WorkQueue};
 
 use crate::clock::now;
 use crate::context::{Context, Runner};
 use crate::error::Error;
 use crate::expectations::Expectations;
-use crate::informers::{controller_key, Informers, BY_NAMESPACE};
+use crate::informers::{controller_key, owned_or_orphans, Informers, BY_NAMESPACE};
+use crate::meta;
 use crate::worker;
 use crate::writes::{self, lock};
-use crate::{meta, pods};
 
 struct Controller {
     ctx: Context,
@@ -34,7 +34,7 @@ fn queue_matching(sets: &Store<ReplicaSet>, queue: &WorkQueue<ObjectKey>, pod: &
             .spec
             .as_ref()
             .and_then(|s| meta::selector(Some(&s.selector)).ok());
-        if selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
+        if selector.is_some_and(|s| !s.is_empty() && s.matches(labels)) {
             queue.add(ObjectKey::of(rs.as_ref()));
         }
     }
@@ -44,9 +44,7 @@ fn queue_matching(sets: &Store<ReplicaSet>, queue: &WorkQueue<ObjectKey>, pod: &
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
-    let set_slot = informers.get::<ReplicaSet>()?;
-    let sets = set_slot.store();
-    set_slot.queue_keys(&queue);
+    let sets = informers.reconciled::<ReplicaSet>(&queue)?;
     let pod_slot = informers.get::<Pod>()?;
     let pods_store = pod_slot.store();
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
@@ -109,85 +107,25 @@ impl worker::Reconciler for Controller {
             return Ok(None);
         };
         let now = now();
-        let namespace_pods = self.pods.by_index(BY_NAMESPACE, &key.namespace);
-        let refs: Vec<&Pod> = namespace_pods.iter().map(|p| p.as_ref()).collect();
+        let uid = rs.metadata.uid.as_deref().unwrap_or("");
+        let candidates = owned_or_orphans(&self.pods, &key.namespace, uid);
+        let refs: Vec<&Pod> = candidates.iter().map(|p| p.as_ref()).collect();
         let may_manage = lock(&self.expectations).satisfied(key, now);
-        let plan = match super::reconcile(&rs, &refs, may_manage, now) {
-            Ok(plan) => plan,
-            Err(reason) => {
-                self.ctx
-                    .events
-                    .warning(rs.as_ref(), "InvalidReplicaSet", &reason)
-                    .await;
-                return Ok(None);
-            }
+        let plan = super::reconcile(&rs, &refs, may_manage, now);
+        let events = &self.ctx.events;
+        let Some(plan) = events
+            .plan_or_warn(rs.as_ref(), "InvalidReplicaSet", plan)
+            .await
+        else {
+            return Ok(None);
         };
         let pod_api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
         let claims = (&plan.adopt[..], &plan.release[..]);
-        writes::claim(&pod_api, &namespace_pods, rs.as_ref(), claims).await?;
-        self.create(key, &rs, &pod_api, plan.create, now).await?;
+        writes::claim(&pod_api, &candidates, rs.as_ref(), claims).await?;
+        let creates = vec![super::new_pod(&rs); plan.create];
+        writes::create_expected(&self.expectations, key, &pod_api, creates, now).await?;
         writes::delete_expected(&self.expectations, key, &pod_api, &plan.delete, now).await?;
-        if !meta::same(&rs.status, &Some(plan.status.clone())) {
-            let mut next = rs.as_ref().clone();
-            next.status = Some(plan.status);
-            let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), &key.namespace);
-            api.replace_status(
-                &next.metadata.name.clone().unwrap_or_default(),
-                &PostParams::default(),
-                &next,
-            )
-            .await?;
-        }
+        writes::status(&self.ctx.client, rs.as_ref(), plan.status).await?;
         Ok(plan.requeue_after)
-    }
-}
-
-impl Controller {
-    /// Creates `count` pods in slow-start batches; a failing batch stops the
-    /// rest, and the pods never created are no longer expected.
-    async fn create(
-        &self,
-        key: &ObjectKey,
-        rs: &ReplicaSet,
-        api: &Api<Pod>,
-        count: usize,
-        now: k8s_openapi::jiff::Timestamp,
-    ) -> Result<(), Error> {
-        if count == 0 {
-            return Ok(());
-        }
-        lock(&self.expectations).expect(key, count, 0, now);
-        let template = rs
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.clone())
-            .unwrap_or_default();
-        let pod = pods::from_template(
-            &template,
-            &key.namespace,
-            &format!("{}-", key.name),
-            meta::controller_ref(rs),
-        );
-        let mut remaining = count;
-        for batch in super::slow_start_batches(count) {
-            let creates = (0..batch).map(|_| {
-                let (api, pod) = (api.clone(), pod.clone());
-                async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
-            });
-            let result = writes::all("pod creations", creates.collect()).await;
-            remaining -= batch;
-            if let Err(error) = result {
-                let mut e = lock(&self.expectations);
-                let failed = match &error {
-                    Error::Partial { failed, .. } => *failed,
-                    _ => batch,
-                };
-                for _ in 0..failed + remaining {
-                    e.creation_observed(key);
-                }
-                return Err(error);
-            }
-        }
-        Ok(())
     }
 }

@@ -48,12 +48,13 @@ pub struct Plan {
     pub requeue_after: Option<Duration>,
 }
 
-/// Reconciles `replica_set` against the pods of its namespace. `may_manage`
+/// Reconciles `replica_set` against `candidates`: the pods of its namespace
+/// it controls or could adopt (others are ignored). `may_manage`
 /// is false while earlier creations or deletions are not yet in the cache.
 /// An error names why the ReplicaSet cannot be acted on.
 pub fn reconcile(
     replica_set: &ReplicaSet,
-    namespace_pods: &[&Pod],
+    candidates: &[&Pod],
     may_manage: bool,
     now: Timestamp,
 ) -> Result<Plan, String> {
@@ -69,7 +70,7 @@ pub fn reconcile(
     let deleting = replica_set.metadata.deletion_timestamp.is_some();
     let mut plan = Plan::default();
     let mut owned: Vec<&Pod> = Vec::new();
-    for pod in namespace_pods {
+    for pod in candidates {
         let name = pod.metadata.name.clone().unwrap_or_default();
         match meta::claim(uid, deleting, &selector, &pod.metadata) {
             Claim::Owned => owned.push(pod),
@@ -161,6 +162,19 @@ pub(crate) fn next_available(
         .filter(|when| *when > now)
         .map(|when| pods::elapsed(now, when))
         .min()
+}
+
+/// The pod `replica_set` creates: its template, a name generated from its
+/// own, and a controller reference to it.
+pub fn new_pod(replica_set: &ReplicaSet) -> Pod {
+    let meta = &replica_set.metadata;
+    let template = replica_set.spec.as_ref().and_then(|s| s.template.clone());
+    pods::from_template(
+        &template.unwrap_or_default(),
+        meta.namespace.as_deref().unwrap_or(""),
+        &format!("{}-", meta.name.as_deref().unwrap_or("")),
+        meta::controller_ref(replica_set),
+    )
 }
 
 /// Batch sizes for creating `count` pods: 1, 2, 4, … (Kubernetes'

@@ -2,9 +2,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{
-    Container, Endpoints, Event, Pod, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec,
-};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::json;
 use skiff_client::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -12,27 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{eventually, kubelet, Cluster, Manager, Outcome};
 
-pub(crate) fn labels(app: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([("app".to_string(), app.to_string())])
-}
-
-pub(crate) fn template(app: &str, image: &str) -> PodTemplateSpec {
-    PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels(app)),
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "main".into(),
-                image: Some(image.into()),
-                ..Default::default()
-            }],
-            restart_policy: None,
-            ..Default::default()
-        }),
-    }
-}
+pub(crate) use skiff_testing::workloads::{labels, template};
 
 /// A ReplicaSet of `replicas` nginx pods labelled `app: <name>`.
 pub(crate) fn replica_set(name: &str, replicas: i32) -> ReplicaSet {

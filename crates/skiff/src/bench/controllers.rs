@@ -22,16 +22,16 @@
 //! process and its cores; hollow kubelets start no containers, so this
 //! measures the control plane only.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 use skiff_client::{
     Api, Client, Informer, InformerConfig, ListParams, Patch, PatchParams, PostParams,
 };
+use skiff_testing::workloads::{selector, template};
 use skiff_testing::{Runtime, TestCluster};
 use tokio_util::sync::CancellationToken;
 
@@ -129,30 +129,6 @@ pub async fn run(config: &Config) -> Result<Report, BenchError> {
         scale_up,
         rollout,
     })
-}
-
-fn template(app: &str, image: &str) -> PodTemplateSpec {
-    PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(BTreeMap::from([("app".to_string(), app.to_string())])),
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "main".into(),
-                image: Some(image.into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    }
-}
-
-fn selector(app: &str) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some(BTreeMap::from([("app".to_string(), app.to_string())])),
-        ..Default::default()
-    }
 }
 
 fn meta(name: &str) -> ObjectMeta {
