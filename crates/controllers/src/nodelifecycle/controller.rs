@@ -76,30 +76,19 @@ impl Controller {
         for node in &nodes {
             let name = node.metadata.name.clone().unwrap_or_default();
             let wanted = super::wanted_taint(&ready[&name]);
-            let Some(taints) = super::taints_with(node, wanted, now) else {
-                continue;
-            };
-            if wanted.is_some() {
-                if all_down {
-                    continue; // Every zone down: more likely our own partition.
-                }
-                let zone = zone_of(node);
-                let (state, size) = zones.get(&zone).copied().unwrap_or((ZoneState::Normal, 0));
-                let config = &self.ctx.config;
-                let rate = super::zone_rate(
-                    state,
-                    size,
-                    config.node_eviction_rate,
-                    config.secondary_node_eviction_rate,
-                );
-                let mut limiters = self.limiters.lock().await;
-                let limiter = limiters
-                    .entry(zone)
-                    .or_insert_with(|| RateLimiter::new(rate));
-                limiter.set_qps(rate);
-                if !limiter.try_accept(now) {
+            let current = super::taints_of(node);
+            // NoSchedule at once, whatever the zones' state.
+            let no_schedule = super::taints_with(&current, "NoSchedule", wanted, now);
+            let changed = no_schedule.is_some();
+            let mut taints = no_schedule.unwrap_or(current);
+            if let Some(no_execute) = super::taints_with(&taints, "NoExecute", wanted, now) {
+                if wanted.is_none() || self.may_taint(node, &zones, all_down, now).await {
+                    taints = no_execute;
+                } else if !changed {
                     continue;
                 }
+            } else if !changed {
+                continue;
             }
             tracing::info!(node = %name, ?wanted, "node taints change");
             let patch = json!({"spec": {"taints": taints}});
@@ -107,6 +96,35 @@ impl Controller {
                 .await?;
         }
         self.evict(&nodes, now).await
+    }
+
+    /// Whether a NoExecute taint may be added to `node` now: not when every
+    /// zone is down (more likely our own partition), and at its zone's rate.
+    async fn may_taint(
+        &self,
+        node: &Node,
+        zones: &BTreeMap<String, (ZoneState, usize)>,
+        all_down: bool,
+        now: Timestamp,
+    ) -> bool {
+        if all_down {
+            return false;
+        }
+        let zone = zone_of(node);
+        let (state, size) = zones.get(&zone).copied().unwrap_or((ZoneState::Normal, 0));
+        let config = &self.ctx.config;
+        let rate = super::zone_rate(
+            state,
+            size,
+            config.node_eviction_rate,
+            config.secondary_node_eviction_rate,
+        );
+        let mut limiters = self.limiters.lock().await;
+        let limiter = limiters
+            .entry(zone)
+            .or_insert_with(|| RateLimiter::new(rate));
+        limiter.set_qps(rate);
+        limiter.try_accept(now)
     }
 
     /// The node's effective Ready status; a node quiet past the grace period

@@ -8,10 +8,13 @@
 //!    Lease's `renewTime` change ([`Health`]); after the grace period
 //!    (`--node-monitor-grace-period`, 40 s) without a change, the node's
 //!    conditions become `Unknown` (reason `NodeStatusUnknown`).
-//! 2. **Taints**: `Ready=Unknown` gets `node.kubernetes.io/unreachable:NoExecute`,
-//!    `Ready=False` gets `node.kubernetes.io/not-ready:NoExecute`, `Ready=True`
+//! 2. **Taints**: `Ready=Unknown` gets `node.kubernetes.io/unreachable`,
+//!    `Ready=False` gets `node.kubernetes.io/not-ready`, `Ready=True`
 //!    neither — so a node whose heartbeats resume (and whose kubelet posts
-//!    Ready again) is cleaned up. Adding a taint is rate-limited per zone
+//!    Ready again) is cleaned up. Each comes with two effects, as Kubernetes'
+//!    taint-by-condition and taint-based eviction: NoSchedule at once (no new
+//!    pod lands on the node, even one that tolerates NoExecute for a while,
+//!    as every pod does by default), and NoExecute, whose adding is rate-limited per zone
 //!    ([`RateLimiter`]): 0.1 nodes/s; in a zone with more than 55% of its
 //!    nodes down, 0.01 nodes/s when it is large (over 50 nodes), else none;
 //!    when every zone is wholly down the controller assumes the fault is its
@@ -24,7 +27,7 @@
 //! # Caveats
 //! Conditions are read from the Node (the kubelet's posts), the heartbeat
 //! only from the Lease; no `MarkPodsNotReady`, no NoSchedule taints for
-//! conditions, no CIDR allocation; a restarted controller gives every node a
+//! the pressure conditions (memory, disk, PID), no CIDR allocation; a restarted controller gives every node a
 //! fresh grace period, as Kubernetes' does.
 
 use std::collections::HashMap;
@@ -149,7 +152,9 @@ pub fn unknown_conditions(node: &Node, now: Timestamp) -> Option<Vec<NodeConditi
     Some(conditions)
 }
 
-/// The NoExecute taint key a node with this Ready status should carry.
+/// The lifecycle taint key a node with this Ready status should carry, with
+/// both effects: NoSchedule (set at once, so nothing new lands there) and
+/// NoExecute (rate-limited, evicting what does not tolerate it).
 pub fn wanted_taint(ready: &str) -> Option<&'static str> {
     match ready {
         "Unknown" => Some(UNREACHABLE),
@@ -158,15 +163,23 @@ pub fn wanted_taint(ready: &str) -> Option<&'static str> {
     }
 }
 
-/// The node's taints with the lifecycle taint set to `wanted` (and the other
-/// removed); `None` when nothing changes.
-pub fn taints_with(node: &Node, wanted: Option<&str>, now: Timestamp) -> Option<Vec<Taint>> {
-    let taints = node
-        .spec
+/// The node's taints.
+pub fn taints_of(node: &Node) -> Vec<Taint> {
+    node.spec
         .as_ref()
         .and_then(|s| s.taints.clone())
-        .unwrap_or_default();
-    let ours = |t: &Taint| (t.key == UNREACHABLE || t.key == NOT_READY) && t.effect == "NoExecute";
+        .unwrap_or_default()
+}
+
+/// `taints` with the lifecycle taint of `effect` set to `wanted` (and the
+/// other lifecycle key of that effect removed); `None` when nothing changes.
+pub fn taints_with(
+    taints: &[Taint],
+    effect: &str,
+    wanted: Option<&str>,
+    now: Timestamp,
+) -> Option<Vec<Taint>> {
+    let ours = |t: &Taint| (t.key == UNREACHABLE || t.key == NOT_READY) && t.effect == effect;
     let has = taints
         .iter()
         .filter(|t| ours(t))
@@ -179,7 +192,7 @@ pub fn taints_with(node: &Node, wanted: Option<&str>, now: Timestamp) -> Option<
     if let Some(key) = wanted {
         next.push(Taint {
             key: key.into(),
-            effect: "NoExecute".into(),
+            effect: effect.into(),
             time_added: Some(Time(now)),
             value: None,
         });

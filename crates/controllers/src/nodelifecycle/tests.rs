@@ -39,20 +39,34 @@ fn a_quiet_node_turns_unknown_once() {
 }
 
 #[test]
-fn ready_status_decides_the_no_execute_taint() {
+fn ready_status_decides_the_lifecycle_taint_of_each_effect() {
     assert_eq!(wanted_taint("Unknown"), Some(UNREACHABLE));
     assert_eq!(wanted_taint("False"), Some(NOT_READY));
     assert_eq!(wanted_taint("True"), None);
-    let tainted = taints_with(&node("Unknown"), Some(UNREACHABLE), at(5)).unwrap();
-    assert_eq!(tainted[0].key, UNREACHABLE);
-    let mut n = node("Unknown");
-    n.spec.as_mut().unwrap().taints = Some(tainted);
+    let no_schedule = taints_with(&[], "NoSchedule", Some(UNREACHABLE), at(5)).unwrap();
+    let both = taints_with(&no_schedule, "NoExecute", Some(UNREACHABLE), at(5)).unwrap();
+    let effects: Vec<(&str, &str)> = both
+        .iter()
+        .map(|t| (t.key.as_str(), t.effect.as_str()))
+        .collect();
+    assert_eq!(
+        effects,
+        [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]
+    );
     assert!(
-        taints_with(&n, Some(UNREACHABLE), at(6)).is_none(),
+        taints_with(&both, "NoExecute", Some(UNREACHABLE), at(6)).is_none(),
         "already tainted"
     );
+    let not_ready = taints_with(&both, "NoSchedule", Some(NOT_READY), at(7)).unwrap();
+    assert!(not_ready
+        .iter()
+        .any(|t| t.key == NOT_READY && t.effect == "NoSchedule"));
+    assert!(!not_ready
+        .iter()
+        .any(|t| t.key == UNREACHABLE && t.effect == "NoSchedule"));
+    let cleaned = taints_with(&both, "NoSchedule", None, at(8)).unwrap();
     assert_eq!(
-        taints_with(&n, None, at(7)).unwrap(),
+        taints_with(&cleaned, "NoExecute", None, at(8)).unwrap(),
         Vec::<Taint>::new(),
         "cleaned up"
     );
