@@ -130,7 +130,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Creates `pods` for the controller `key` (a ReplicaSet, a Job),
 /// expecting their creations first, in slow-start batches of 1, 2, 4, …
-/// ([`crate::replicaset::slow_start_batches`]): a failing batch stops the
+/// ([`slow_start_batches`]): a failing batch stops the
 /// rest, so a template that cannot be created fails once rather than for
 /// every pod, and the pods never created are no longer expected.
 pub(crate) async fn create_expected(
@@ -146,7 +146,7 @@ pub(crate) async fn create_expected(
     lock(expectations).expect(key, pods.len(), 0, now);
     let mut remaining = pods.len();
     let mut pods = pods.into_iter();
-    for batch in crate::replicaset::slow_start_batches(remaining) {
+    for batch in slow_start_batches(remaining) {
         let creates = pods
             .by_ref()
             .take(batch)
@@ -241,4 +241,18 @@ where
     api.replace_status(name, &PostParams::default(), &next)
         .await?;
     Ok(())
+}
+
+/// Batch sizes for creating `count` pods: 1, 2, 4, … (Kubernetes'
+/// `slowStartBatch` with `SlowStartInitialBatchSize` 1), the last one what remains.
+pub fn slow_start_batches(count: usize) -> Vec<usize> {
+    let mut batches = Vec::new();
+    let (mut remaining, mut size) = (count, 1);
+    while remaining > 0 {
+        let batch = size.min(remaining);
+        batches.push(batch);
+        remaining -= batch;
+        size *= 2;
+    }
+    batches
 }

@@ -177,19 +177,5 @@ pub fn new_pod(replica_set: &ReplicaSet) -> Pod {
     )
 }
 
-/// Batch sizes for creating `count` pods: 1, 2, 4, … (Kubernetes'
-/// `slowStartBatch` with `SlowStartInitialBatchSize` 1), the last one what remains.
-pub fn slow_start_batches(count: usize) -> Vec<usize> {
-    let mut batches = Vec::new();
-    let (mut remaining, mut size) = (count, 1);
-    while remaining > 0 {
-        let batch = size.min(remaining);
-        batches.push(batch);
-        remaining -= batch;
-        size *= 2;
-    }
-    batches
-}
-
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::*;
 use crate::fixtures::{at, pod, template, Phase};
+use crate::writes::slow_start_batches;
 
 fn replica_set(replicas: i32) -> ReplicaSet {
     ReplicaSet {
