@@ -3,12 +3,11 @@
 //! and a ReplicaSet to act on, and a command line run as `skiff` would run
 //! it, its standard output captured.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use skiff_client::{Api, ListParams};
+use skiff_testing::workloads::selector;
 use skiff_testing::{Runtime, TestCluster};
 
 use super::{Error, Session};
@@ -28,27 +27,9 @@ pub(crate) async fn cluster(nodes: usize) -> (TestCluster, Session) {
     (cluster, session)
 }
 
-fn labels(app: &str) -> BTreeMap<String, String> {
-    [("app".to_string(), app.to_string())].into()
-}
-
-/// A pod template of one container `web` running `image`, labelled `app`.
-pub(crate) fn template(app: &str, image: &str) -> PodTemplateSpec {
-    PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels(app)),
-            ..Default::default()
-        }),
-        spec: Some(PodSpec {
-            containers: vec![Container {
-                name: "web".into(),
-                image: Some(image.into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    }
-}
+/// The pod template of the tests: labelled `app: <app>`, one container
+/// `main` running the image.
+pub(crate) use skiff_testing::workloads::template;
 
 /// `template` as a ReplicaSet's: with a pod-template-hash label.
 pub(crate) fn with_hash(mut template: PodTemplateSpec, hash: &str) -> PodTemplateSpec {
@@ -70,10 +51,7 @@ pub(crate) fn deployment(name: &str, replicas: i32, image: &str) -> Deployment {
         },
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
-            selector: LabelSelector {
-                match_labels: Some(labels(name)),
-                ..Default::default()
-            },
+            selector: selector(name),
             template: template(name, image),
             ..Default::default()
         }),
@@ -90,10 +68,7 @@ pub(crate) fn replica_set(name: &str, replicas: i32, image: &str) -> ReplicaSet 
         },
         spec: Some(ReplicaSetSpec {
             replicas: Some(replicas),
-            selector: LabelSelector {
-                match_labels: Some(labels(name)),
-                ..Default::default()
-            },
+            selector: selector(name),
             template: Some(template(name, image)),
             ..Default::default()
         }),

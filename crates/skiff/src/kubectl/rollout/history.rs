@@ -318,7 +318,7 @@ mod tests {
              \tpod-template-hash=5d9f8\n\
              \x20 Annotations:\tkubernetes.io/change-cause: bump\n\
              \x20 Containers:\n\
-             \x20  web:\n\
+             \x20  main:\n\
              \x20   Image:\tnginx:1.25\n\
              \x20   Port:\t80/TCP\n\
              \x20   Host Port:\t0/TCP\n\

@@ -26,7 +26,7 @@ async fn create(session: &Session, object: Deployment) {
 /// Changes the image of `name`'s one container, as `kubectl set image`.
 async fn set_image(session: &Session, name: &str, image: &str) {
     let patch = json!({"spec": {"template": {"spec":
-        {"containers": [{"name": "web", "image": image}]}}}});
+        {"containers": [{"name": "main", "image": image}]}}}});
     deployments(session)
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

@@ -49,7 +49,7 @@ async fn a_pod_s_trace_shows_the_api_server_the_scheduler_and_its_kubelet_in_ord
     let order = [
         format!("pod {name} stored"),
         format!("Scheduled: Successfully assigned default/{name} to {node}"),
-        "container web running".to_string(),
+        "container main running".to_string(),
         "condition Ready=True".to_string(),
     ];
     let lines: Vec<usize> = order.iter().map(|what| line_of(&table, what)).collect();
