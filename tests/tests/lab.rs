@@ -149,6 +149,17 @@ impl Lab {
     }
 
     /// Polls `check` a bounded number of times, 200 ms apart.
+    /// The store leader, once the members agree on one.
+    async fn wait_for_leader(&self) -> String {
+        let mut leader = None;
+        self.eventually("a store leader", |lab| {
+            leader = lab.store_leader();
+            leader.is_some().then_some(()).ok_or("none".into())
+        })
+        .await;
+        leader.expect("eventually saw a leader")
+    }
+
     async fn eventually(&self, what: &str, mut check: impl FnMut(&Lab) -> Result<(), String>) {
         let mut last = String::new();
         for _ in 0..600 {
@@ -324,13 +335,7 @@ async fn a_deployment_recovers_from_losing_the_store_leader_and_a_node() {
     .await;
 
     // Kill the store leader and a node under the Deployment.
-    let mut leader = None;
-    lab.eventually("a store leader", |lab| {
-        leader = lab.store_leader();
-        leader.is_some().then_some(()).ok_or("none".into())
-    })
-    .await;
-    let leader = leader.unwrap();
+    let leader = lab.wait_for_leader().await;
     let dead_node = placed[0].clone();
     let dead_name = dead_node
         .strip_prefix("lab-")
@@ -403,13 +408,7 @@ async fn a_deployment_recovers_from_losing_the_store_leader_and_a_node() {
 async fn a_partitioned_store_member_falls_behind_and_catches_up_when_healed() {
     let _one = ONE_LAB.lock().await;
     let lab = Lab::start(0).await;
-    let mut leader = None;
-    lab.eventually("a store leader", |lab| {
-        leader = lab.store_leader();
-        leader.is_some().then_some(()).ok_or("none".into())
-    })
-    .await;
-    let leader = leader.unwrap();
+    let leader = lab.wait_for_leader().await;
     let cut = ["store-1", "store-2", "store-3"]
         .into_iter()
         .find(|m| *m != leader)

@@ -2,14 +2,12 @@
 //! register, and a Deployment's pods are scheduled, run and counted available.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use skiff_client::{Api, ListParams, PostParams};
-use skiff_testing::{eventually, Runtime, TestCluster};
+use skiff_testing::{eventually, workloads, Runtime, TestCluster};
 
 fn deployment(name: &str, replicas: i32) -> Deployment {
-    let labels: std::collections::BTreeMap<String, String> =
-        [("app".to_string(), name.to_string())].into();
     Deployment {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -17,25 +15,8 @@ fn deployment(name: &str, replicas: i32) -> Deployment {
         },
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
-            selector: LabelSelector {
-                match_labels: Some(labels.clone()),
-                ..Default::default()
-            },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(labels),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    containers: vec![Container {
-                        name: "web".into(),
-                        image: Some("busybox".into()),
-                        command: Some(vec!["sleep".into(), "3600".into()]),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-            },
+            selector: workloads::selector(name),
+            template: workloads::template(name, "busybox"),
             ..Default::default()
         }),
         ..Default::default()

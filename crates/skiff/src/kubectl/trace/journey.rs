@@ -10,7 +10,7 @@
 //! second, by the order a pod's life runs in (created, scheduled, started,
 //! ready, ended), then by the finer time. Steps without a time are left out.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
 /// Where a step falls in a pod's life, for ordering steps within one second.
@@ -187,8 +187,8 @@ fn container_steps(pod: &Value) -> Vec<Step> {
 /// epoch, and whether it has a fraction of a second.
 fn time(value: &Value) -> Option<(i64, bool)> {
     let text = value.as_str()?;
-    let parsed: MicroTime = serde_json::from_value(value.clone()).ok()?;
-    Some((parsed.0.as_microsecond(), text.contains('.')))
+    let parsed: Timestamp = text.parse().ok()?;
+    Some((parsed.as_microsecond(), text.contains('.')))
 }
 
 /// The steps as a table: `TIME` (UTC, to the millisecond where known), `WHO`, `STEP`.

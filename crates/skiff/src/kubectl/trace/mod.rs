@@ -45,10 +45,13 @@ pub(crate) async fn execute(
 ) -> Result<(), Error> {
     let TraceCommand::Pod(args) = command;
     let pod = read_pod(session, args).await?;
-    let mut events = events_about(session, &pod, &pod).await?;
+    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+    let mut events = events_about(session, namespace, uid).await?;
     if let Some(owner) = controller_of(&pod) {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-        let by_owner = events_about(session, &pod, &owner).await?;
+        let owner_uid = owner["uid"].as_str().unwrap_or_default();
+        let by_owner = events_about(session, namespace, owner_uid).await?;
         events.extend(
             by_owner
                 .into_iter()
@@ -72,10 +75,8 @@ async fn read_pod(session: &Session, args: &TracePodArgs) -> Result<Value, Error
     serde_json::to_value(pod).map_err(|e| Error::Usage(format!("the pod's JSON: {e}")))
 }
 
-/// The Events in the pod's namespace whose involved object has `about`'s uid.
-async fn events_about(session: &Session, pod: &Value, about: &Value) -> Result<Vec<Value>, Error> {
-    let uid = about["metadata"]["uid"].as_str().unwrap_or_default();
-    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+/// The Events in `namespace` whose involved object has the uid `uid`.
+async fn events_about(session: &Session, namespace: &str, uid: &str) -> Result<Vec<Value>, Error> {
     let events = session.api(&session.resource("events")?, namespace);
     let params = ListParams::default().fields(&format!("involvedObject.uid={uid}"));
     let list = events.list(&params).await.map_err(|e| session.error(e))?;
@@ -85,14 +86,10 @@ async fn events_about(session: &Session, pod: &Value, about: &Value) -> Result<V
         .collect()
 }
 
-/// The pod's controlling owner, as a stand-in object with its uid (all
-/// [`events_about`] needs).
-fn controller_of(pod: &Value) -> Option<Value> {
+/// The pod's controlling owner reference.
+fn controller_of(pod: &Value) -> Option<&Value> {
     let owners = pod["metadata"]["ownerReferences"].as_array()?;
-    let owner = owners.iter().find(|o| o["controller"] == true)?;
-    Some(
-        serde_json::json!({"metadata": {"uid": owner["uid"], "name": owner["name"]}, "kind": owner["kind"]}),
-    )
+    owners.iter().find(|o| o["controller"] == true)
 }
 
 /// Who the pod is, where it runs, and where it is stored.
@@ -112,10 +109,7 @@ fn header(pod: &Value) -> String {
          Stored at {key}, last written at revision {} (its resourceVersion).\n",
         meta["resourceVersion"].as_str().unwrap_or("?"),
     );
-    if let Some(owner) = meta["ownerReferences"]
-        .as_array()
-        .and_then(|o| o.iter().find(|o| o["controller"] == true))
-    {
+    if let Some(owner) = controller_of(pod) {
         text.push_str(&format!(
             "Controlled by {} {}.\n",
             owner["kind"].as_str().unwrap_or_default(),
