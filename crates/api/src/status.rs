@@ -45,6 +45,10 @@ pub enum Reason {
     TooManyRequests,
     /// 413: the request body is too large.
     RequestEntityTooLarge,
+    /// 415: the request body's content type is not one the server reads.
+    UnsupportedMediaType,
+    /// 406: none of the content types the client accepts can be produced.
+    NotAcceptable,
 }
 
 impl Reason {
@@ -64,6 +68,8 @@ impl Reason {
             Reason::Timeout => "Timeout",
             Reason::TooManyRequests => "TooManyRequests",
             Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
+            Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::NotAcceptable => "NotAcceptable",
         }
     }
 
@@ -81,6 +87,8 @@ impl Reason {
             Reason::Timeout => 504,
             Reason::TooManyRequests => 429,
             Reason::RequestEntityTooLarge => 413,
+            Reason::UnsupportedMediaType => 415,
+            Reason::NotAcceptable => 406,
         }
     }
 
@@ -104,6 +112,8 @@ const ALL_REASONS: &[Reason] = &[
     Reason::Timeout,
     Reason::TooManyRequests,
     Reason::RequestEntityTooLarge,
+    Reason::UnsupportedMediaType,
+    Reason::NotAcceptable,
 ];
 
 /// One cause in `details.causes`: a field and what is wrong with it.
@@ -391,7 +401,10 @@ pub mod grpc {
             Reason::NotFound => tonic::Code::NotFound,
             Reason::AlreadyExists => tonic::Code::AlreadyExists,
             Reason::Conflict => tonic::Code::Aborted,
-            Reason::Invalid | Reason::BadRequest => tonic::Code::InvalidArgument,
+            Reason::Invalid
+            | Reason::BadRequest
+            | Reason::UnsupportedMediaType
+            | Reason::NotAcceptable => tonic::Code::InvalidArgument,
             Reason::Expired | Reason::Gone => tonic::Code::OutOfRange,
             Reason::MethodNotAllowed => tonic::Code::Unimplemented,
             Reason::Forbidden => tonic::Code::PermissionDenied,

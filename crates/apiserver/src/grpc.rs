@@ -187,6 +187,7 @@ fn write_options(field_validation_value: i32, dry_run: bool) -> WriteOptions {
     WriteOptions {
         field_validation: field_validation(field_validation_value),
         dry_run,
+        ..WriteOptions::default()
     }
 }
 

@@ -50,6 +50,7 @@ pub mod grpc;
 mod node_proxy;
 mod object;
 pub mod registry;
+pub mod rest;
 pub mod server;
 pub mod storage;
 pub mod watch_cache;

@@ -112,12 +112,17 @@ impl Default for RegistryConfig {
 }
 
 /// Options of a write (create, update, patch).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
     /// What to do with unknown fields.
     pub field_validation: FieldValidation,
     /// Check and answer, but store nothing.
     pub dry_run: bool,
+    /// Who makes the change (`fieldManager`), recorded in managedFields.
+    pub field_manager: String,
+    /// Server-side apply: take over fields other managers own instead of
+    /// answering 409 Conflict (`force=true`).
+    pub force: bool,
 }
 
 /// Options of a list.

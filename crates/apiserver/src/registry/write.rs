@@ -32,6 +32,10 @@ pub enum PatchType {
     Merge,
     /// RFC 6902 JSON patch.
     Json,
+    /// Kubernetes' strategic merge patch (lists merged by their patchMergeKey).
+    StrategicMerge,
+    /// Server-side apply: the body is the field manager's whole intent.
+    Apply,
 }
 
 /// What an update does to the stored key.
@@ -295,6 +299,12 @@ impl Registry {
                                     format!("the JSON patch could not be applied: {e}"),
                                 )
                             })?,
+                        PatchType::StrategicMerge | PatchType::Apply => {
+                            return Err(ApiError::new(
+                                Reason::UnsupportedMediaType,
+                                format!("{patch_type:?} patches are not supported"),
+                            ))
+                        }
                     }
                     if meta_str(&patched, "resourceVersion") != meta_str(current, "resourceVersion")
                     {
