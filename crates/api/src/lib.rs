@@ -33,5 +33,6 @@ pub mod fields;
 pub mod labels;
 pub(crate) mod names;
 pub mod patch;
+pub mod printers;
 pub mod resources;
 pub mod status;

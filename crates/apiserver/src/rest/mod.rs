@@ -17,6 +17,8 @@ use skiff_api::status::ApiError;
 
 use crate::registry::Registry;
 
+pub(crate) mod openapi;
+
 /// The body of every REST answer: whole JSON documents, or a stream of
 /// watch events.
 pub type RestBody = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -40,6 +42,18 @@ impl Rest {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::fmt::Display,
     {
+        if let Some((content_type, body)) =
+            openapi::document(request.uri().path(), request.uri().query())
+        {
+            return http::Response::builder()
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(
+                    Full::new(body)
+                        .map_err(|never| match never {})
+                        .boxed_unsync(),
+                )
+                .expect("a static response is valid");
+        }
         let err = ApiError::new(
             skiff_api::status::Reason::NotFound,
             format!(
