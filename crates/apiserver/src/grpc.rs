@@ -457,11 +457,16 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(crate::server::serve(
-            listener,
-            fixture.registry.clone(),
-            shutdown.clone(),
-        ));
+        let (fixture_registry, shutdown_token) = (fixture.registry.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            crate::server::serve(
+                listener,
+                fixture_registry,
+                &crate::server::ServeOptions::default(),
+                shutdown_token,
+            )
+            .await
+        });
         let client = ApiClient::connect(format!("http://{addr}")).await.unwrap();
         (fixture, client, CancellationGuard(shutdown), addr)
     }
@@ -617,7 +622,7 @@ mod tests {
             let registry = Arc::new(Registry::new(storage, Default::default()));
             registry.bootstrap().await.unwrap();
             let shutdown = tokio_util::sync::CancellationToken::new();
-            crate::server::serve(listener, registry, shutdown).await
+            crate::server::serve(listener, registry, &Default::default(), shutdown).await
         });
         (url, runtime)
     }

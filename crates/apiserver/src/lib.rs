@@ -1,8 +1,8 @@
 //! skiff's API server: the only component that talks to the store.
 //!
 //! Requests are decoded, defaulted, validated, stored and watched by a
-//! transport-agnostic [`Registry`]; a gRPC service sits on top (and later a
-//! REST front end, on the same registry).
+//! transport-agnostic [`Registry`]; a gRPC service and Kubernetes' REST API
+//! sit on top of it, on one port.
 //!
 //! # Layout
 //! - [`registry`]: every verb of every served resource — create, get, list,
@@ -22,9 +22,12 @@
 //!   event; it knows the service only through its `OpenWatches` trait, so
 //!   `grpc` depends on it and not the other way round.
 //! - [`server`]: `skiff apiserver` — `run(config, shutdown)` on TCP; `serve`
-//!   for a registry the caller built (`skiff up`). Its connections' HTTP/2
-//!   frames go to the socket in batches (`skiff_proto::conn`): a change fanned
-//!   out to many watchers costs a few system calls, not one per watcher.
+//!   for a registry the caller built (`skiff up`). One port: TLS or plain TCP
+//!   by the first byte, then gRPC or REST by each request's content type; the
+//!   cluster CA and certificates (`server::pki`). Its connections' bytes go to
+//!   the socket in batches (`skiff_proto::conn`): a change fanned out to many
+//!   watchers costs a few system calls, not one per watcher.
+//! - [`rest`]: Kubernetes' REST API over the registry.
 //! - `node_proxy`: `pods/log` and `pods/exec`, proxied to the pod's kubelet
 //!   over HTTP/1.1 (the kubelet's contract is in its doc).
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and

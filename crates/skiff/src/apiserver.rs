@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use skiff_apiserver::registry::{RegistryConfig, ServiceRanges};
-use skiff_apiserver::server::{self, ServerConfig};
+use skiff_apiserver::server::{self, ServeOptions, ServerConfig, TlsFiles};
 
 use crate::cli::{ApiserverArgs, ServiceRangeArgs};
 use crate::shutdown::cancel_on_signal;
@@ -14,6 +14,17 @@ pub fn run(args: ApiserverArgs) -> anyhow::Result<()> {
         etcd_servers: args.etcd_servers,
         listen: args.listen,
         registry: registry_config(&args.ranges)?,
+        serve: ServeOptions {
+            tls: args
+                .tls_cert_file
+                .zip(args.tls_private_key_file)
+                .map(|(cert_file, key_file)| TlsFiles {
+                    cert_file,
+                    key_file,
+                    client_ca_file: args.client_ca_file,
+                }),
+            insecure: args.insecure,
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

@@ -285,9 +285,21 @@ pub struct ApiserverArgs {
     /// List of etcd servers to connect with (scheme://ip:port), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
     pub etcd_servers: Vec<String>,
-    /// The address to serve the gRPC API on.
+    /// The address to serve the API on (gRPC and REST).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: std::net::SocketAddr,
+    /// The serving certificate for TLS (PEM; intermediates after it).
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key of --tls-cert-file (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// Verify client certificates signed by this CA (PEM) when clients present them.
+    #[arg(long, requires = "tls_cert_file")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Serve the REST API over plain HTTP too (without it, REST needs TLS).
+    #[arg(long)]
+    pub insecure: bool,
     #[command(flatten)]
     pub ranges: ServiceRangeArgs,
 }
@@ -298,7 +310,7 @@ pub struct UpArgs {
     /// Where the store keeps its data.
     #[arg(long, default_value = "./skiff-data")]
     pub data_dir: PathBuf,
-    /// The address to serve the gRPC API on.
+    /// The address to serve the API on (gRPC, and REST over TLS).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: std::net::SocketAddr,
     /// List of URLs to serve etcd's API on, for outside store clients.

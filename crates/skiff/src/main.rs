@@ -30,6 +30,7 @@ mod component;
 mod controller_manager;
 mod flags;
 mod image;
+mod kubeconfig;
 mod kubectl;
 mod kubelet;
 mod lab;

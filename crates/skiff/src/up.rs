@@ -75,12 +75,44 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
     let api_addr = api_listener
         .local_addr()
         .context("reading the API listener's address")?;
-    let config_file = match std::env::var_os("HOME") {
-        Some(home) => Some(write_client_config(Path::new(&home), api_addr)?),
+    let pki_dir = args.data_dir.join("pki");
+    let pki = skiff_apiserver::server::pki::ensure(
+        &pki_dir,
+        &serving_hosts(api_addr, args.node_name.as_deref()),
+    )
+    .context("preparing the cluster's certificates")?;
+    let admin = skiff_apiserver::server::pki::ensure_client(
+        &pki_dir,
+        "admin",
+        "kubernetes-admin",
+        &["system:masters"],
+    )
+    .context("preparing the admin's client certificate")?;
+    let (config_file, kubeconfig) = match std::env::var_os("HOME") {
+        Some(home) => (
+            Some(write_client_config(Path::new(&home), api_addr)?),
+            Some(crate::kubeconfig::write(
+                Path::new(&home),
+                &rest_url(api_addr),
+                &crate::kubeconfig::Credentials {
+                    ca_cert: &pki.ca_cert,
+                    client_cert: &admin.cert,
+                    client_key: &admin.key,
+                },
+            )?),
+        ),
         None => {
-            tracing::warn!("HOME is not set; not writing the client config file");
-            None
+            tracing::warn!("HOME is not set; not writing the client config files");
+            (None, None)
         }
+    };
+    let serve_options = skiff_apiserver::server::ServeOptions {
+        tls: Some(skiff_apiserver::server::TlsFiles {
+            cert_file: pki.cert.clone(),
+            key_file: pki.key.clone(),
+            client_ca_file: Some(pki.ca_cert.clone()),
+        }),
+        insecure: false,
     };
     let store = Store::open(StoreConfig {
         data_dir: args.data_dir.clone(),
@@ -114,13 +146,18 @@ async fn serve(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> 
             store_clients: store_urls,
             data_dir: args.data_dir.clone(),
             config_file,
+            kubeconfig,
         };
         let components = start_components(&args, &registry, &shutdown).await?;
         print!("{}", ready.banner());
-        let served =
-            skiff_apiserver::server::serve(api_listener, registry.clone(), shutdown.clone())
-                .await
-                .context("the API server");
+        let served = skiff_apiserver::server::serve(
+            api_listener,
+            registry.clone(),
+            &serve_options,
+            shutdown.clone(),
+        )
+        .await
+        .context("the API server");
         shutdown.cancel();
         stop_components(components).await;
         served
@@ -232,15 +269,22 @@ struct Ready {
     data_dir: PathBuf,
     /// The client config file written, if `$HOME` is set.
     config_file: Option<PathBuf>,
+    /// The kubeconfig written, if `$HOME` is set.
+    kubeconfig: Option<PathBuf>,
 }
 
 impl Ready {
     /// The plain text `skiff up` prints on stdout when ready: where it
     /// listens, then the next commands to try.
     fn banner(&self) -> String {
-        let config_file = match &self.config_file {
+        let written = |file: &Option<PathBuf>| match file {
             Some(path) => path.display().to_string(),
             None => "not written ($HOME is not set)".to_string(),
+        };
+        let (config_file, kubeconfig) = (written(&self.config_file), written(&self.kubeconfig));
+        let export = match &self.kubeconfig {
+            Some(path) => format!("\n  export KUBECONFIG={}", path.display()),
+            None => String::new(),
         };
         format!(
             "skiff is up.\n\
@@ -248,9 +292,12 @@ impl Ready {
              \n  store clients:  {store}\
              \n  data directory: {data}\
              \n  client config:  {config_file}\
+             \n  kubeconfig:     {kubeconfig}\
              \n\
              \nTry:\
              \n  skiff get nodes\
+             {export}\
+             \n  kubectl get nodes\
              \n  skiff apply -f examples/\
              \n  skiff get pods -w\
              \n  skiff get deployments,jobs,cronjobs\
@@ -278,6 +325,25 @@ pub fn server_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// The URL of the REST API for an API server listening on `addr`: https.
+pub fn rest_url(addr: SocketAddr) -> String {
+    server_url(addr).replacen("http://", "https://", 1)
+}
+
+/// The names the serving certificate carries: the loopback address,
+/// `localhost`, the listen address when it is a specific one, and the node's name.
+fn serving_hosts(addr: SocketAddr, node_name: Option<&str>) -> Vec<String> {
+    let mut hosts = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        hosts.push(addr.ip().to_string());
+    }
+    let node = node_name.map_or_else(crate::component::host_name, str::to_string);
+    if !hosts.contains(&node) {
+        hosts.push(node);
+    }
+    hosts
+}
+
 /// The client config file's text for an API server at `server`.
 pub fn client_config_text(server: &str) -> String {
     // A JSON string of a URL is also a valid TOML basic string.
@@ -291,12 +357,7 @@ pub fn client_config_text(server: &str) -> String {
 /// replacing it whole (temporary file, then rename); answers its path.
 pub fn write_client_config(home: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
     let path = client_config_path(home);
-    let dir = path.parent().expect("the config path has a directory");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let temporary = dir.join(".config.tmp");
-    std::fs::write(&temporary, client_config_text(&server_url(addr)))
-        .with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, &path).with_context(|| format!("replacing {}", path.display()))?;
+    crate::kubeconfig::replace_file(&path, &client_config_text(&server_url(addr)))?;
     Ok(path)
 }
 
@@ -353,6 +414,7 @@ mod tests {
             ],
             data_dir: PathBuf::from("./skiff-data"),
             config_file: Some(PathBuf::from("/home/me/.skiff/config")),
+            kubeconfig: Some(PathBuf::from("/home/me/.skiff/kubeconfig")),
         };
         let banner = ready.banner();
         for line in [
@@ -360,7 +422,10 @@ mod tests {
             "  store clients:  http://127.0.0.1:2379, http://127.0.0.1:2479",
             "  data directory: ./skiff-data",
             "  client config:  /home/me/.skiff/config",
+            "  kubeconfig:     /home/me/.skiff/kubeconfig",
             "  skiff get nodes",
+            "  export KUBECONFIG=/home/me/.skiff/kubeconfig",
+            "  kubectl get nodes",
             "  skiff apply -f examples/",
             "  skiff get pods -w",
         ] {
@@ -369,6 +434,7 @@ mod tests {
         assert!(!banner.contains('\u{1b}'), "no terminal codes: {banner:?}");
         let without_home = Ready {
             config_file: None,
+            kubeconfig: None,
             ..ready
         }
         .banner();
@@ -376,6 +442,25 @@ mod tests {
             without_home.contains("client config:  not written"),
             "{without_home}"
         );
+        assert!(
+            !without_home.contains("export KUBECONFIG"),
+            "{without_home}"
+        );
+    }
+
+    #[test]
+    fn the_serving_certificate_names_loopback_the_listen_address_and_the_node() {
+        let specific: SocketAddr = "10.1.2.3:6443".parse().unwrap();
+        assert_eq!(
+            serving_hosts(specific, Some("node-a")),
+            ["127.0.0.1", "localhost", "10.1.2.3", "node-a"]
+        );
+        let any: SocketAddr = "0.0.0.0:6443".parse().unwrap();
+        assert_eq!(
+            serving_hosts(any, Some("localhost")),
+            ["127.0.0.1", "localhost"]
+        );
+        assert_eq!(rest_url(any), "https://127.0.0.1:6443");
     }
 
     #[test]

@@ -1,20 +1,30 @@
-//! `skiff apiserver`: the gRPC API on TCP over a remote etcd (or `skiff store`).
+//! `skiff apiserver`: the API on one TCP port — gRPC and Kubernetes' REST
+//! API, over TLS or plain TCP — over a remote etcd (or `skiff store`).
 //!
 //! [`run`] connects to the store and serves until `shutdown` is cancelled;
 //! [`serve`] serves a registry the caller built (in-process store in
 //! `skiff up`, port 0 in tests).
+//!
+//! # Layout
+//! - `mod.rs`: configuration, [`run`] and [`serve`].
+//! - `connection.rs`: the accept loop; TLS or plain by the first byte; each
+//!   request to gRPC or REST by its content type; draining on shutdown.
+//! - [`tls`]: the rustls configuration from kube-apiserver's TLS flags.
+//! - [`pki`]: the cluster CA and serving certificate `skiff up` keeps.
+
+mod connection;
+pub mod pki;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use skiff_proto::conn::Coalesce;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::registry::{Registry, RegistryConfig};
 use crate::storage::{EtcdStorage, StorageError};
+pub use tls::{TlsError, TlsFiles};
 
 /// Bytes a connection gathers before a write must go out first. One change
 /// fanned out to the hundred watch streams a client typically puts on one
@@ -31,6 +41,18 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The registry's settings.
     pub registry: RegistryConfig,
+    /// TLS and plain-HTTP settings.
+    pub serve: ServeOptions,
+}
+
+/// How the port is served besides the registry behind it.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// `--tls-cert-file`, `--tls-private-key-file`, `--client-ca-file`: serve
+    /// TLS (REST needs it unless `insecure`).
+    pub tls: Option<TlsFiles>,
+    /// `--insecure`: serve the REST API over plain HTTP too.
+    pub insecure: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +61,7 @@ impl Default for ServerConfig {
             etcd_servers: vec!["http://127.0.0.1:2379".into()],
             listen: SocketAddr::from(([127, 0, 0, 1], 6443)),
             registry: RegistryConfig::default(),
+            serve: ServeOptions::default(),
         }
     }
 }
@@ -60,9 +83,9 @@ pub enum ServerError {
     /// The store answered the first requests with an error.
     #[error("preparing the API server failed: {0}")]
     Startup(String),
-    /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    /// The TLS files could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Connects to the etcd servers and serves the API on `config.listen` until `shutdown`.
@@ -79,32 +102,33 @@ pub async fn run(config: ServerConfig, shutdown: CancellationToken) -> Result<()
         .bootstrap()
         .await
         .map_err(|e| ServerError::Startup(e.message))?;
-    serve(listener, registry, shutdown).await
+    serve(listener, registry, &config.serve, shutdown).await
 }
 
-/// Serves the API (and reflection) for `registry` on `listener` until `shutdown`.
+/// Serves the API — gRPC (with reflection) and REST — for `registry` on
+/// `listener` until `shutdown`, then drains open requests for at most
+/// [`SHUTDOWN_GRACE`].
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
+    options: &ServeOptions,
     shutdown: CancellationToken,
 ) -> Result<(), ServerError> {
+    let tls = match &options.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(files)?)),
+        None => None,
+    };
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving the skiff API (gRPC)");
+        tracing::info!(%addr, tls = tls.is_some(), insecure = options.insecure, "serving the skiff API (gRPC and REST)");
     }
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        let conn = conn?;
-        conn.set_nodelay(true)?;
-        Ok::<_, std::io::Error>(Coalesce::with_max_buffered(conn, MAX_BUFFERED))
-    });
-    let server = tonic::transport::Server::builder()
-        .add_routes(crate::grpc::routes(registry))
-        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
-    tokio::select! {
-        result = server => result?,
-        _ = drain_deadline(&shutdown) => {
-            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace period; closing them");
-        }
-    }
+    let front = connection::Front {
+        grpc: crate::grpc::routes(registry.clone()),
+        rest: crate::rest::Rest::new(registry),
+        tls,
+        insecure: options.insecure,
+        max_buffered: MAX_BUFFERED,
+    };
+    connection::accept(listener, Arc::new(front), shutdown, SHUTDOWN_GRACE).await;
     Ok(())
 }
 
