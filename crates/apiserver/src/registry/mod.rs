@@ -259,9 +259,10 @@ impl Registry {
     /// does at startup, so that a watch from any resourceVersion seen after
     /// this point can be served (a cache started later begins at its own list).
     pub(crate) async fn start_watch_caches(&self) -> Result<(), ApiError> {
-        for resource in resources::RESOURCES {
-            self.cache(resource).await?;
-        }
+        let started = resources::RESOURCES
+            .iter()
+            .map(|resource| self.cache(resource));
+        futures::future::try_join_all(started).await?;
         Ok(())
     }
 
@@ -272,7 +273,8 @@ impl Registry {
     pub async fn bootstrap(self: &Arc<Self>) -> Result<(), ApiError> {
         self.start_watch_caches().await?;
         let namespaces = resources::lookup("namespaces").expect("namespaces are served");
-        for name in SYSTEM_NAMESPACES {
+        // All at once: the store commits them together, with one sync of its log.
+        let created = SYSTEM_NAMESPACES.iter().map(|name| async move {
             let namespace =
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             let body = serde_json::to_vec(&namespace).expect("a Value always encodes");
@@ -284,7 +286,9 @@ impl Registry {
                 Err(e) if e.reason == skiff_api::status::Reason::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
-        }
+            Ok(())
+        });
+        futures::future::try_join_all(created).await?;
         Ok(())
     }
 
