@@ -1,8 +1,8 @@
 //! skiff's API server: the only component that talks to the store.
 //!
 //! Requests are decoded, defaulted, validated, stored and watched by a
-//! transport-agnostic [`Registry`]; a gRPC service sits on top (and later a
-//! REST front end, on the same registry).
+//! transport-agnostic [`Registry`]; a gRPC service and Kubernetes' REST API
+//! sit on top of the same registry.
 //!
 //! # Layout
 //! - [`registry`]: every verb of every served resource — create, get, list,
@@ -25,6 +25,9 @@
 //!   for a registry the caller built (`skiff up`). Its connections' HTTP/2
 //!   frames go to the socket in batches (`skiff_proto::conn`): a change fanned
 //!   out to many watchers costs a few system calls, not one per watcher.
+//! - [`rest`]: Kubernetes' REST API on the same registry — request info,
+//!   verbs and their query parameters, watch streams, Tables, discovery and
+//!   health — for kubectl, client-go and kube-rs.
 //! - `node_proxy`: `pods/log` and `pods/exec`, proxied to the pod's kubelet
 //!   over HTTP/1.1 (the kubelet's contract is in its doc).
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
@@ -39,8 +42,9 @@
 //! `skiff_api::resources`), so etcdctl shows what it would for Kubernetes.
 //!
 //! # Caveats
-//! No authentication, authorization, admission webhooks, server-side apply or
-//! REST front end yet; the registry's and watch cache's own caveats are in their docs.
+//! No authentication, authorization, admission webhooks, server-side apply,
+//! or pods/log and pods/exec over REST yet; the registry's and watch cache's
+//! own caveats are in their docs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
