@@ -161,7 +161,7 @@ impl Rest {
             Verb::Get | Verb::List | Verb::Watch => Bytes::new(),
             _ => read_body(request.into_body()).await?,
         };
-        verbs::serve(verbs::Call {
+        verbs::serve(Call {
             registry: self.registry.clone(),
             resource,
             info,
@@ -174,6 +174,19 @@ impl Rest {
         })
         .await
     }
+}
+
+/// One resource request, read and routed.
+pub(crate) struct Call {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) resource: &'static Resource,
+    pub(crate) info: RequestInfo,
+    pub(crate) verb: Verb,
+    pub(crate) query: Query,
+    pub(crate) accept: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) user_agent: String,
+    pub(crate) body: Bytes,
 }
 
 /// A header's value as text, if present and printable.

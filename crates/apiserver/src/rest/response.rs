@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use serde_json::Value;
+use serde_json::{json, Value};
 use skiff_api::status::{ApiError, Reason};
 
 use super::negotiation::{encode, Output};
@@ -85,6 +85,15 @@ pub(crate) fn error(err: &ApiError) -> http::Response<RestBody> {
     builder
         .body(full(body))
         .expect("a status code and headers from the server are valid")
+}
+
+/// An object's PartialObjectMetadata: its kind, apiVersion and metadata only.
+pub(crate) fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"].clone(),
+    })
 }
 
 /// The 404 of a path that names nothing served, as the Kubernetes API server words it.

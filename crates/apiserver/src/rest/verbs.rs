@@ -22,33 +22,14 @@
 //! pods/log, pods/exec, pods/attach and pods/portforward are not served over
 //! REST yet (405). A delete answers 200 also when the object stays a while.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use serde_json::{json, Value};
 use skiff_api::printers::{self, IncludeObject};
-use skiff_api::resources::Resource;
 use skiff_api::status::ApiError;
 
 use super::negotiation::{self, Output};
-use super::query::Query;
-use super::request_info::{RequestInfo, Verb};
-use super::response::{self, method_not_allowed};
-use super::{watch, RestBody};
-use crate::registry::Registry;
-
-/// One resource request, read and routed.
-pub(crate) struct Call {
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) resource: &'static Resource,
-    pub(crate) info: RequestInfo,
-    pub(crate) verb: Verb,
-    pub(crate) query: Query,
-    pub(crate) accept: Option<String>,
-    pub(crate) content_type: Option<String>,
-    pub(crate) user_agent: String,
-    pub(crate) body: Bytes,
-}
+use super::request_info::Verb;
+use super::response::{self, method_not_allowed, partial_metadata};
+use super::{watch, Call, RestBody};
 
 type Answer = Result<http::Response<RestBody>, ApiError>;
 
@@ -134,7 +115,7 @@ async fn list(call: &Call, output: Output) -> Answer {
 }
 
 /// The Table of `objects`, with a list's `metadata` (resourceVersion, continue).
-pub(crate) fn table(call: &Call, objects: &[Value], metadata: &Value) -> Result<Value, ApiError> {
+fn table(call: &Call, objects: &[Value], metadata: &Value) -> Result<Value, ApiError> {
     let include: IncludeObject = call.query.include_object()?;
     let mut table = printers::table(
         call.resource.kind,
@@ -144,15 +125,6 @@ pub(crate) fn table(call: &Call, objects: &[Value], metadata: &Value) -> Result<
     );
     table["metadata"] = metadata.clone();
     Ok(table)
-}
-
-/// An object's PartialObjectMetadata: its kind, apiVersion and metadata only.
-pub(crate) fn partial_metadata(object: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": object["metadata"].clone(),
-    })
 }
 
 fn body_json(call: &Call) -> Result<Vec<u8>, ApiError> {

@@ -34,8 +34,8 @@ use skiff_api::resources::Resource;
 use skiff_api::status::ApiError;
 
 use super::negotiation::Output;
-use super::verbs::{partial_metadata, Call};
-use super::RestBody;
+use super::response::partial_metadata;
+use super::{Call, RestBody};
 use crate::registry::Registry;
 use crate::watch_cache::{EventType, WatchEvent, WatchStream};
 
