@@ -43,7 +43,7 @@
 //!
 //! # Caveats
 //! No authentication, authorization, admission webhooks, server-side apply,
-//! or pods/log and pods/exec over REST yet; the registry's and watch cache's
+//! or pods/exec over REST yet; the registry's and watch cache's
 //! own caveats are in their docs.
 
 #![forbid(unsafe_code)]

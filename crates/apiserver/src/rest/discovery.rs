@@ -21,7 +21,7 @@
 //!
 //! # Caveats
 //! One version per group, always `Current` (no aggregated API servers);
-//! no `storageVersionHash`. pods/log and pods/exec are not listed until REST serves them.
+//! no `storageVersionHash`. pods/exec is not listed until REST serves it.
 
 use serde_json::{json, Value};
 use skiff_api::resources::{Resource, RESOURCES};
@@ -158,6 +158,7 @@ fn subresources(resource: &Resource) -> Vec<Subresource> {
                 "finalize" => (&["update"], own),
                 "binding" => (&["create"], ("", "v1", "Binding")),
                 "scale" => (&["get", "patch", "update"], ("autoscaling", "v1", "Scale")),
+                "log" => (&["get"], ("", "v1", "Pod")),
                 _ => return None,
             };
             Some((*sub, verbs, kind))

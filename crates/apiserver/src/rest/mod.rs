@@ -18,6 +18,7 @@
 //!   Accept (JSON, YAML, Table, PartialObjectMetadata).
 //! - `verbs.rs`: each verb onto its registry method.
 //! - `watch.rs`: watch event streams.
+//! - `log.rs`: pods/log, streamed from the kubelet through the node proxy.
 //! - `discovery.rs`: `/version`, `/api`, `/apis`, resource lists, aggregated
 //!   discovery, `/healthz`, `/livez`, `/readyz`.
 //! - `response.rs`: answers, `Warning` headers, errors as Status.
@@ -28,8 +29,8 @@
 //! [`Rest::handle`]: path → [`request_info`] → `resource_call` → `verbs::serve`.
 //!
 //! # Caveats
-//! No authentication or authorization; no protobuf or CBOR; pods/log,
-//! pods/exec, pods/attach and pods/portforward are not served over REST yet.
+//! No authentication or authorization; no protobuf or CBOR; pods/exec,
+//! pods/attach and pods/portforward are not served over REST yet.
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ use skiff_api::status::ApiError;
 use crate::registry::Registry;
 
 mod discovery;
+mod log;
 mod negotiation;
 pub(crate) mod openapi;
 mod query;

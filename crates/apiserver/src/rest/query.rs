@@ -76,7 +76,8 @@ impl Query {
         self.flag("pretty")
     }
 
-    fn integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
+    /// An integer parameter, `None` when absent.
+    pub(crate) fn integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             "" => Ok(None),
             text => text.parse().map(Some).map_err(|_| {

@@ -11,6 +11,7 @@
 //! | delete           | `…/<name>`                | [`Registry::delete`]             |
 //! | deletecollection | `…/<resource>`            | [`Registry::delete_collection`]  |
 //! | get/update/patch | `…/<name>/scale`          | `Registry::*_scale`              |
+//! | get              | `…/pods/<name>/log`       | the node proxy (`log.rs`)        |
 //!
 //! Watches are `watch.rs`'s. Gets and lists answer Tables and
 //! PartialObjectMetadata when asked (see `negotiation.rs`).
@@ -19,8 +20,7 @@
 //! [`serve`], one `match` from verb and subresource to a handler.
 //!
 //! # Caveats
-//! pods/log, pods/exec, pods/attach and pods/portforward are not served over
-//! REST yet (405). A delete answers 200 also when the object stays a while.
+//! pods/exec, pods/attach and pods/portforward are not served over REST yet (405). A delete answers 200 also when the object stays a while.
 
 use serde_json::{json, Value};
 use skiff_api::printers::{self, IncludeObject};
@@ -52,6 +52,7 @@ pub(crate) async fn serve(call: Call) -> Answer {
         (Verb::Delete, "") => delete(&call, output).await,
         (Verb::DeleteCollection, "") => delete_collection(&call, output).await,
         (Verb::Get | Verb::Update | Verb::Patch, "scale") => scale(&call, output).await,
+        (Verb::Get, "log") => super::log::serve(&call).await,
         _ => Err(method_not_allowed()),
     }
 }

@@ -441,3 +441,23 @@ async fn writes_without_a_field_manager_are_managed_by_the_user_agent() {
         .await;
     assert_eq!(created.status, 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_of_a_pod_no_node_runs_is_refused_by_the_node_proxy() {
+    let s = Server::new().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                     "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    s.write("POST", "/api/v1/namespaces/default/pods", &pod)
+        .await;
+    let log = s
+        .get("/api/v1/namespaces/default/pods/p/log?container=c&tailLines=5")
+        .await;
+    assert_eq!(log.status, 400, "{}", String::from_utf8_lossy(&log.body));
+    assert_eq!(log.json()["kind"], "Status");
+    let missing = s.get("/api/v1/namespaces/default/pods/nope/log").await;
+    assert_eq!(missing.status, 404);
+    let bad = s
+        .get("/api/v1/namespaces/default/pods/p/log?tailLines=x")
+        .await;
+    assert_eq!(bad.status, 400);
+}
