@@ -40,6 +40,9 @@ pub struct Resource {
     pub short_names: &'static [&'static str],
     /// Subresources served, such as "status".
     pub subresources: &'static [&'static str],
+    /// The categories it belongs to: "all" for the kinds `kubectl get all`
+    /// shows, as Kubernetes lists them in discovery.
+    pub categories: &'static [&'static str],
     /// The first path segment of its store keys after `/registry/` ("pods",
     /// "services/specs", "minions").
     pub store_prefix: &'static str,
@@ -53,6 +56,11 @@ pub const VERBS: &[&str] = &[
 macro_rules! resource {
     ($group:expr, $version:expr, $resource:expr, $singular:expr, $kind:expr, $namespaced:expr,
      [$($short:expr),*], [$($sub:expr),*], $prefix:expr) => {
+        resource!($group, $version, $resource, $singular, $kind, $namespaced,
+            [$($short),*], [$($sub),*], $prefix, [])
+    };
+    ($group:expr, $version:expr, $resource:expr, $singular:expr, $kind:expr, $namespaced:expr,
+     [$($short:expr),*], [$($sub:expr),*], $prefix:expr, [$($category:expr),*]) => {
         Resource {
             group: $group,
             version: $version,
@@ -62,6 +70,7 @@ macro_rules! resource {
             namespaced: $namespaced,
             short_names: &[$($short),*],
             subresources: &[$($sub),*],
+            categories: &[$($category),*],
             store_prefix: $prefix,
         }
     };
@@ -100,7 +109,8 @@ pub static RESOURCES: &[Resource] = &[
         true,
         ["po"],
         ["status", "binding", "log", "exec"],
-        "pods"
+        "pods",
+        ["all"]
     ),
     resource!(
         "",
@@ -111,7 +121,8 @@ pub static RESOURCES: &[Resource] = &[
         true,
         ["svc"],
         ["status"],
-        "services/specs"
+        "services/specs",
+        ["all"]
     ),
     resource!(
         "",
@@ -188,7 +199,8 @@ pub static RESOURCES: &[Resource] = &[
         true,
         [],
         ["status"],
-        "jobs"
+        "jobs",
+        ["all"]
     ),
     resource!(
         "batch",
@@ -199,7 +211,8 @@ pub static RESOURCES: &[Resource] = &[
         true,
         ["cj"],
         ["status"],
-        "cronjobs"
+        "cronjobs",
+        ["all"]
     ),
     resource!(
         "apps",
@@ -209,8 +222,9 @@ pub static RESOURCES: &[Resource] = &[
         "ReplicaSet",
         true,
         ["rs"],
-        ["status"],
-        "replicasets"
+        ["status", "scale"],
+        "replicasets",
+        ["all"]
     ),
     resource!(
         "apps",
@@ -220,8 +234,9 @@ pub static RESOURCES: &[Resource] = &[
         "Deployment",
         true,
         ["deploy"],
-        ["status"],
-        "deployments"
+        ["status", "scale"],
+        "deployments",
+        ["all"]
     ),
     resource!(
         "discovery.k8s.io",
@@ -434,5 +449,25 @@ mod tests {
         assert_eq!(by_kind("batch/v1", "CronJob").unwrap().resource, "cronjobs");
         assert!(by_kind("apps/v1", "Pod").is_none());
         assert!(by_gvr("", "v1", "pods").unwrap().has_subresource("binding"));
+    }
+
+    #[test]
+    fn kubectl_get_all_covers_the_workload_kinds() {
+        let all: Vec<&str> = RESOURCES
+            .iter()
+            .filter(|r| r.categories.contains(&"all"))
+            .map(|r| r.resource)
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "pods",
+                "services",
+                "jobs",
+                "cronjobs",
+                "replicasets",
+                "deployments"
+            ]
+        );
     }
 }

@@ -27,7 +27,9 @@
 //!   cluster CA and certificates (`server::pki`). Its connections' bytes go to
 //!   the socket in batches (`skiff_proto::conn`): a change fanned out to many
 //!   watchers costs a few system calls, not one per watcher.
-//! - [`rest`]: Kubernetes' REST API over the registry.
+//! - [`rest`]: Kubernetes' REST API on the same registry — request info,
+//!   verbs and their query parameters, watch streams, Tables, discovery and
+//!   health — for kubectl, client-go and kube-rs.
 //! - `node_proxy`: `pods/log` and `pods/exec`, proxied to the pod's kubelet
 //!   over HTTP/1.1 (the kubelet's contract is in its doc).
 //! - `object`: decoding bodies (apiVersion/kind, unknown fields, size) and
@@ -42,8 +44,9 @@
 //! `skiff_api::resources`), so etcdctl shows what it would for Kubernetes.
 //!
 //! # Caveats
-//! No authentication, authorization, admission webhooks, server-side apply or
-//! REST front end yet; the registry's and watch cache's own caveats are in their docs.
+//! No authentication, authorization, admission webhooks, server-side apply,
+//! or pods/exec over REST yet; the registry's and watch cache's
+//! own caveats are in their docs.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

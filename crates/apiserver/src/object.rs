@@ -133,6 +133,7 @@ fn typed_round_trip(kind: &str, object: Value) -> Result<Value, String> {
         "ServiceAccount" => via::<core::v1::ServiceAccount>(object),
         "Event" => via::<core::v1::Event>(object),
         "Binding" => via::<core::v1::Binding>(object),
+        "Scale" => via::<k8s_openapi::api::autoscaling::v1::Scale>(object),
         "Lease" => via::<coordination::v1::Lease>(object),
         "Job" => via::<batch::v1::Job>(object),
         "CronJob" => via::<batch::v1::CronJob>(object),

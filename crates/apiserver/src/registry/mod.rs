@@ -13,6 +13,9 @@
 //!   generation) and patch, over `guaranteed_update`; the txn every write ends in.
 //! - `delete.rs`: delete with preconditions, finalizers and grace periods.
 //! - `binding.rs`: subresources created by POST — pods/binding.
+//! - `collection.rs`: deletecollection — every object a list selects, deleted one by one.
+//! - `scale.rs`: the `scale` subresource (autoscaling/v1 Scale) of Deployments
+//!   and ReplicaSets.
 //! - `strategy/`: what each kind does differently — Kubernetes' rest
 //!   strategies as one trait with defaults, and the table from kind to
 //!   strategy (`pod.rs`, `service.rs`, `namespace.rs`, `node.rs`).
@@ -41,9 +44,11 @@
 
 mod allocator;
 mod binding;
+mod collection;
 mod create;
 mod delete;
 mod list;
+mod scale;
 mod strategy;
 pub mod write;
 
@@ -372,6 +377,14 @@ impl Registry {
             .get(resource.resource)
             .and_then(|cell| cell.get())
             .map_or(0, |cache| cache.revision())
+    }
+
+    /// The registry clock's time in Unix seconds (ages in tables).
+    pub(crate) fn unix_now(&self) -> i64 {
+        self.clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
     }
 
     pub(crate) fn now(&self) -> String {
