@@ -790,6 +790,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn apply_and_strategic_patches_carry_their_field_manager_and_force() {
+        let (_fixture, mut client, _guard) = serve_fixture().await;
+        let intent = serde_json::to_vec(&crate::registry::tests::pod("sa")).unwrap();
+        let apply = |manager: &str, force: bool| PatchRequest {
+            r#ref: pods_ref("sa"),
+            r#type: skiff_proto::api::PatchType::Apply as i32,
+            patch: intent.clone(),
+            field_manager: manager.into(),
+            force,
+            ..Default::default()
+        };
+        let created = client.patch(apply("m", false)).await.unwrap().into_inner();
+        let created: Value = serde_json::from_slice(&created.object).unwrap();
+        assert_eq!(created["metadata"]["managedFields"][0]["manager"], "m");
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["operation"],
+            "Apply"
+        );
+
+        let image = json!({"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}});
+        client
+            .patch(PatchRequest {
+                r#ref: pods_ref("sa"),
+                r#type: skiff_proto::api::PatchType::StrategicMerge as i32,
+                patch: serde_json::to_vec(&image).unwrap(),
+                field_manager: "kubectl-set".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let err = client.patch(apply("m", false)).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Aborted);
+        assert!(
+            err.message().starts_with("Apply failed with 1 conflict"),
+            "{}",
+            err.message()
+        );
+        let forced = client.patch(apply("m", true)).await.unwrap().into_inner();
+        let forced: Value = serde_json::from_slice(&forced.object).unwrap();
+        assert_eq!(forced["spec"]["containers"][0]["image"], "nginx");
+    }
+
+    #[tokio::test]
     async fn reflection_lists_the_api_service() {
         use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
