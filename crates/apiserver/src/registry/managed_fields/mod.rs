@@ -34,8 +34,12 @@
 //! `k:{"containerPort":80,"protocol":"TCP"}` are different items. Writes
 //! without a field manager (skiff's own gRPC clients) record nothing, and
 //! leave the ownership of fields they change with the previous managers.
-//! Cost, measured by `registry::tests::managed_fields::cost_on_create`: a
-//! create with a manager walks the object once and encodes its FieldsV1.
+//!
+//! Cost: a create with a manager walks the object once and encodes its
+//! FieldsV1; an update walks the old and the new object. Measured by
+//! `cost_on_create` in `tests.rs` on a one-container Pod in a debug build:
+//! about 0.37 ms a create, against 0.01 ms to clone the Pod. Hence nothing
+//! is recorded for writes without a field manager.
 
 mod fieldset;
 
