@@ -16,7 +16,8 @@
 //! - `names`: the name and key formats (RFC 1123 labels and subdomains,
 //!   qualified names, label values, port names) that admission and label
 //!   selectors both check.
-//! - [`patch`]: JSON merge patch (RFC 7386) and JSON patch (RFC 6902).
+//! - [`patch`]: JSON merge patch (RFC 7386), JSON patch (RFC 6902), strategic
+//!   merge patch, and the table of how each kind's lists merge.
 //! - [`clock`]: injected wall-clock time, shared by the API server and the kubelet.
 //!
 //! # Where to start

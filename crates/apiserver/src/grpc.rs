@@ -183,11 +183,16 @@ fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, Resour
 }
 
 /// A write's options as the request carries them.
-fn write_options(field_validation_value: i32, dry_run: bool) -> WriteOptions {
+fn write_options(
+    field_validation_value: i32,
+    dry_run: bool,
+    field_manager: String,
+) -> WriteOptions {
     WriteOptions {
         field_validation: field_validation(field_validation_value),
         dry_run,
-        ..WriteOptions::default()
+        field_manager,
+        force: false,
     }
 }
 
@@ -215,7 +220,7 @@ impl Api for ApiService {
     ) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let options = write_options(req.field_validation, req.dry_run);
+        let options = write_options(req.field_validation, req.dry_run, req.field_manager);
         let result = match r.subresource.as_str() {
             "" => {
                 self.registry
@@ -285,7 +290,7 @@ impl Api for ApiService {
     ) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let options = write_options(req.field_validation, req.dry_run);
+        let options = write_options(req.field_validation, req.dry_run, req.field_manager);
         object_response(
             self.registry
                 .update(
@@ -306,13 +311,16 @@ impl Api for ApiService {
     ) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let options = write_options(req.field_validation, req.dry_run);
+        let mut options = write_options(req.field_validation, req.dry_run, req.field_manager);
+        options.force = req.force;
         let patch_type = match skiff_proto::api::PatchType::try_from(req.r#type) {
             Ok(skiff_proto::api::PatchType::Json) => PatchType::Json,
             Ok(skiff_proto::api::PatchType::Merge) => PatchType::Merge,
+            Ok(skiff_proto::api::PatchType::StrategicMerge) => PatchType::StrategicMerge,
+            Ok(skiff_proto::api::PatchType::Apply) => PatchType::Apply,
             _ => {
                 return Err(to_status(&ApiError::bad_request(
-                    "a patch type is required: PATCH_TYPE_JSON or PATCH_TYPE_MERGE",
+                    "a patch type is required: PATCH_TYPE_JSON, PATCH_TYPE_MERGE, PATCH_TYPE_STRATEGIC_MERGE or PATCH_TYPE_APPLY",
                 )))
             }
         };
@@ -784,6 +792,49 @@ mod tests {
             .into_inner();
         let got: Value = serde_json::from_slice(&got.object).unwrap();
         assert_eq!(got["metadata"]["name"], "mem");
+    }
+
+    #[tokio::test]
+    async fn apply_and_strategic_patches_carry_their_field_manager_and_force() {
+        let (_fixture, mut client, _guard) = serve_fixture().await;
+        let intent = serde_json::to_vec(&crate::registry::tests::pod("sa")).unwrap();
+        let apply = |manager: &str, force: bool| PatchRequest {
+            r#ref: pods_ref("sa"),
+            r#type: skiff_proto::api::PatchType::Apply as i32,
+            patch: intent.clone(),
+            field_manager: manager.into(),
+            force,
+            ..Default::default()
+        };
+        let created = client.patch(apply("m", false)).await.unwrap().into_inner();
+        let created: Value = serde_json::from_slice(&created.object).unwrap();
+        assert_eq!(created["metadata"]["managedFields"][0]["manager"], "m");
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["operation"],
+            "Apply"
+        );
+
+        let image = json!({"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}});
+        client
+            .patch(PatchRequest {
+                r#ref: pods_ref("sa"),
+                r#type: skiff_proto::api::PatchType::StrategicMerge as i32,
+                patch: serde_json::to_vec(&image).unwrap(),
+                field_manager: "kubectl-set".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let err = client.patch(apply("m", false)).await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Aborted);
+        assert!(
+            err.message().starts_with("Apply failed with 1 conflict"),
+            "{}",
+            err.message()
+        );
+        let forced = client.patch(apply("m", true)).await.unwrap().into_inner();
+        let forced: Value = serde_json::from_slice(&forced.object).unwrap();
+        assert_eq!(forced["spec"]["containers"][0]["image"], "nginx");
     }
 
     #[tokio::test]

@@ -5,10 +5,13 @@
 //! this module says how each field travels in a `skiff.api.v1` request, the
 //! way kube-core turns them into a REST query string.
 //!
+//! Every patch type travels: merge, JSON (RFC 6902), strategic merge and
+//! server-side apply (`PatchParams::apply("manager").force()`), with the
+//! field manager and `force` in the request.
+//!
 //! # Caveats
-//! Merge patches and JSON patches (RFC 6902) travel: skiff serves no
-//! server-side apply and no strategic merge patch. `fieldManager`, `sendInitialEvents` and
-//! `resourceVersionMatch` are not sent: the server has no use for them.
+//! `sendInitialEvents` and `resourceVersionMatch` are not sent: the server
+//! has no use for them.
 
 use kube_core::params::{
     DeleteParams, ListParams, Patch, PatchParams, ValidationDirective, VersionMatch, WatchParams,
@@ -70,8 +73,8 @@ pub(crate) fn patch_body<P: Serialize>(patch: &Patch<P>) -> Result<(PatchType, V
     let encoded = match patch {
         Patch::Merge(body) => (PatchType::Merge, serde_json::to_vec(body)),
         Patch::Json(operations) => (PatchType::Json, serde_json::to_vec(operations)),
-        Patch::Apply(_) => return Err(Error::UnsupportedPatch("server-side apply")),
-        Patch::Strategic(_) => return Err(Error::UnsupportedPatch("strategic merge patch")),
+        Patch::Strategic(body) => (PatchType::StrategicMerge, serde_json::to_vec(body)),
+        Patch::Apply(body) => (PatchType::Apply, serde_json::to_vec(body)),
         #[allow(unreachable_patterns)]
         _ => return Err(Error::UnsupportedPatch("this patch type")),
     };
@@ -168,7 +171,16 @@ mod tests {
                 {"op": "remove", "path": "/metadata/labels/tier"},
             ])
         );
-        let err = patch_body(&Patch::Apply(json!({}))).unwrap_err();
-        assert_eq!(err.to_string(), "skiff does not serve server-side apply");
+    }
+
+    #[test]
+    fn strategic_and_apply_patches_are_sent_as_their_patch_type() {
+        let (kind, body) = patch_body(&Patch::Strategic(json!({"spec": {"replicas": 2}}))).unwrap();
+        assert_eq!(kind, PatchType::StrategicMerge);
+        assert_eq!(body, br#"{"spec":{"replicas":2}}"#);
+        let intent = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let (kind, body) = patch_body(&Patch::Apply(intent.clone())).unwrap();
+        assert_eq!(kind, PatchType::Apply);
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), intent);
     }
 }

@@ -80,6 +80,7 @@ impl From<api::CreateRequest> for api::UpdateRequest {
             object: create.object,
             field_validation: create.field_validation,
             dry_run: create.dry_run,
+            field_manager: create.field_manager,
         }
     }
 }

@@ -420,6 +420,16 @@ pub struct ApplyArgs {
     /// The namespace of objects whose manifest names none [default: default].
     #[arg(short, long)]
     pub namespace: Option<String>,
+    /// Apply on the server (server-side apply) instead of merging here.
+    #[arg(long)]
+    pub server_side: bool,
+    /// With --server-side: take over fields other managers own instead of failing.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// The field manager the writes are recorded under [default: kubectl for
+    /// --server-side, kubectl-client-side-apply otherwise].
+    #[arg(long)]
+    pub field_manager: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -1,11 +1,13 @@
 //! Create, with generateName: the object is prepared by its kind's
-//! [`Strategy`], defaulted, validated and written with a txn "create if absent".
+//! [`Strategy`], defaulted, validated, its fields recorded for its field
+//! manager (managedFields) and written with a txn "create if absent".
 
 use serde_json::{json, Value};
 use skiff_api::admission::{FieldError, FieldErrorKind};
 use skiff_api::resources::{self, Resource};
 use skiff_api::status::{ApiError, Reason};
 
+use super::managed_fields::{self, Manager};
 use super::strategy::{self, Strategy};
 use super::write::Expect;
 use super::{Registry, Reply, WriteOptions};
@@ -13,6 +15,14 @@ use crate::object::{decode, is_deleting, meta_mut, meta_str, set_resource_versio
 
 /// How often a create tries another generated name or address.
 const MAX_ATTEMPTS: usize = 8;
+
+/// How a create is recorded: by its field manager (none: nothing is
+/// recorded), as an `Update` or, with an `intent`, as an `Apply`.
+pub(crate) struct NewWrite<'a> {
+    pub(crate) dry_run: bool,
+    pub(crate) manager: Option<&'a Manager>,
+    pub(crate) intent: Option<&'a Value>,
+}
 
 /// The name a new object asks for: `metadata.name`, or a `generateName` prefix.
 struct NewName {
@@ -30,7 +40,29 @@ impl Registry {
         options: &WriteOptions,
     ) -> Result<Reply, ApiError> {
         let decoded = decode(resource, body, options.field_validation)?;
-        let mut object = decoded.object;
+        let manager = self.manager(resource, options, "");
+        let write = NewWrite {
+            dry_run: options.dry_run,
+            manager: manager.as_ref(),
+            intent: None,
+        };
+        let object = self
+            .create_decoded(resource, namespace, decoded.object, &write)
+            .await?;
+        Ok(Reply {
+            object,
+            warnings: decoded.warnings,
+        })
+    }
+
+    /// Creates a decoded object, recording its fields as `write` says.
+    pub(crate) async fn create_decoded(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        mut object: Value,
+        write: &NewWrite<'_>,
+    ) -> Result<Value, ApiError> {
         let namespace = request_namespace(resource, namespace, meta_str(&object, "namespace"))?;
         let name = NewName {
             given: meta_str(&object, "name").to_string(),
@@ -54,20 +86,8 @@ impl Registry {
         let strategy = strategy::for_kind(resource);
         self.prepare_for_create(resource, strategy, &namespace, &mut object);
         tracing::debug!(resource = resource.resource, namespace, "create");
-        let object = self
-            .store_new(
-                resource,
-                strategy,
-                &namespace,
-                object,
-                &name,
-                options.dry_run,
-            )
-            .await?;
-        Ok(Reply {
-            object,
-            warnings: decoded.warnings,
-        })
+        self.store_new(resource, strategy, &namespace, object, &name, write)
+            .await
     }
 
     /// Sets the metadata the server owns, then lets the kind's strategy
@@ -111,7 +131,7 @@ impl Registry {
         namespace: &str,
         object: Value,
         name: &NewName,
-        dry_run: bool,
+        write: &NewWrite<'_>,
     ) -> Result<Value, ApiError> {
         for _attempt in 0..MAX_ATTEMPTS {
             let candidate_name = if name.given.is_empty() {
@@ -132,7 +152,11 @@ impl Registry {
             let allocation = strategy
                 .allocate(&self.allocation_context(&taken), &mut candidate, None)
                 .map_err(invalid)?;
-            if dry_run {
+            if let Some(manager) = write.manager {
+                let ty = skiff_api::patch::schema::for_kind(resource.kind);
+                managed_fields::record_create(&mut candidate, ty, manager, write.intent);
+            }
+            if write.dry_run {
                 return Ok(candidate);
             }
             let key = resource.key(namespace, &candidate_name);

@@ -10,7 +10,12 @@
 //! - `mod.rs`: the [`Registry`] handle, get and watch.
 //! - `create.rs`: create, with generateName.
 //! - `write.rs`: update (main resource, status and finalize subresources,
-//!   generation) and patch, over `guaranteed_update`; the txn every write ends in.
+//!   generation) and patch (merge, JSON, strategic), over `guaranteed_update`;
+//!   the txn every write ends in.
+//! - `apply.rs`: server-side apply, creating the object when absent.
+//! - `managed_fields/`: who owns which fields (`metadata.managedFields`),
+//!   recorded on every write that names a field manager; apply's merge,
+//!   conflicts and removals.
 //! - `delete.rs`: delete with preconditions, finalizers and grace periods.
 //! - `binding.rs`: subresources created by POST — pods/binding.
 //! - `collection.rs`: deletecollection — every object a list selects, deleted one by one.
@@ -38,16 +43,17 @@
 //! store; `strategy/mod.rs` lists every point where a kind may differ.
 //!
 //! # Caveats
-//! No admission plugins beyond defaulting and validation, no managedFields or
-//! server-side apply, no strategic merge patch. Every kind gets `generation`,
+//! No admission plugins beyond defaulting and validation. Every kind gets `generation`,
 //! where Kubernetes sets it only for kinds with a spec.
 
 mod allocator;
+mod apply;
 mod binding;
 mod collection;
 mod create;
 mod delete;
 mod list;
+mod managed_fields;
 mod scale;
 mod strategy;
 pub mod write;

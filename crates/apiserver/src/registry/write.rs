@@ -1,5 +1,10 @@
 //! Writes: update and patch, and the txn every write ends in.
 //!
+//! A patch is applied to the live object inside the update loop: JSON merge
+//! patch, JSON patch or strategic merge patch (`skiff_api::patch`); an apply
+//! goes to `apply.rs`. Every write with a field manager records the fields it
+//! changed in managedFields (`managed_fields/`).
+//!
 //! An update is Kubernetes' `GuaranteedUpdate`: read the object, compute the
 //! next one, write it with a txn comparing the `mod_revision` read, and start
 //! again when another writer won. The kind's [`Strategy`] says what the main
@@ -17,6 +22,7 @@ use skiff_proto::etcdserverpb::{
 };
 
 use super::allocator::{Allocation, NODE_PORTS_PREFIX, SERVICE_IPS_PREFIX};
+use super::managed_fields::{self, Manager};
 use super::strategy::{self, AllocationContext, Strategy};
 use super::{storage_error, Registry, Reply, WriteOptions};
 use crate::object::{
@@ -247,6 +253,7 @@ impl Registry {
             self.check_namespace_empty(name).await?;
         }
         let precondition = parse_resource_version(meta_str(&new, "resourceVersion"))?;
+        let manager = self.manager(resource, options, subresource);
         let outcome = self
             .guaranteed_update(
                 resource,
@@ -259,7 +266,15 @@ impl Registry {
                             return Err(ApiError::stale(resource, name));
                         }
                     }
-                    self.prepare_update(resource, subresource, current, new.clone(), taken)
+                    let next = new.clone();
+                    self.prepare_update(
+                        resource,
+                        subresource,
+                        current,
+                        next,
+                        taken,
+                        manager.as_ref(),
+                    )
                 },
             )
             .await?;
@@ -279,9 +294,15 @@ impl Registry {
         options: &WriteOptions,
     ) -> Result<Reply, ApiError> {
         check_subresource(resource, subresource, &["", "status"])?;
+        if patch_type == PatchType::Apply {
+            return self
+                .apply(resource, namespace, name, subresource, patch, options)
+                .await;
+        }
         let patch: Value = serde_json::from_slice(patch)
             .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?;
         let mut warnings = Vec::new();
+        let manager = self.manager(resource, options, subresource);
         let outcome = self
             .guaranteed_update(
                 resource,
@@ -299,12 +320,17 @@ impl Registry {
                                     format!("the JSON patch could not be applied: {e}"),
                                 )
                             })?,
-                        PatchType::StrategicMerge | PatchType::Apply => {
-                            return Err(ApiError::new(
-                                Reason::UnsupportedMediaType,
-                                format!("{patch_type:?} patches are not supported"),
+                        PatchType::StrategicMerge => skiff_api::patch::strategic_merge_patch(
+                            resource.kind,
+                            &mut patched,
+                            &patch,
+                        )
+                        .map_err(|e| {
+                            ApiError::bad_request(format!(
+                                "the strategic merge patch could not be applied: {e}"
                             ))
-                        }
+                        })?,
+                        PatchType::Apply => unreachable!("answered by apply above"),
                     }
                     if meta_str(&patched, "resourceVersion") != meta_str(current, "resourceVersion")
                     {
@@ -314,15 +340,40 @@ impl Registry {
                     let bytes = serde_json::to_vec(&patched).expect("a Value always encodes");
                     let decoded = decode(resource, &bytes, options.field_validation)?;
                     warnings = decoded.warnings;
-                    self.prepare_update(resource, subresource, current, decoded.object, taken)
+                    let next = decoded.object;
+                    self.prepare_update(
+                        resource,
+                        subresource,
+                        current,
+                        next,
+                        taken,
+                        manager.as_ref(),
+                    )
                 },
             )
             .await?;
         Ok(reply(outcome, warnings))
     }
 
+    /// The field manager of a write to `subresource`; `None` when the write
+    /// names none, and then managedFields are left as they are.
+    pub(crate) fn manager(
+        &self,
+        resource: &Resource,
+        options: &WriteOptions,
+        subresource: &str,
+    ) -> Option<Manager> {
+        (!options.field_manager.is_empty()).then(|| Manager {
+            name: options.field_manager.clone(),
+            api_version: resource.api_version(),
+            time: self.now(),
+            subresource: subresource.to_string(),
+        })
+    }
+
     /// The object an update of `old` to `new` stores: the kind's strategy
-    /// prepares, defaults and validates it, and takes its addresses.
+    /// prepares, defaults and validates it, and takes its addresses; the
+    /// fields it changes are recorded for `manager`.
     pub(crate) fn prepare_update(
         &self,
         resource: &'static Resource,
@@ -330,6 +381,7 @@ impl Registry {
         old: &Value,
         new: Value,
         taken: &HashSet<String>,
+        manager: Option<&Manager>,
     ) -> Result<Change, ApiError> {
         let strategy = strategy::for_kind(resource);
         let name = meta_str(old, "name").to_string();
@@ -341,8 +393,13 @@ impl Registry {
             strategy.prepare_for_subresource_update(subresource, old, &new)
         };
         keep_owned_metadata(&mut next, old);
+        managed_fields::carry_over(&mut next, old);
         strategy.default(resource, &mut next);
         bump_generation(&mut next, old);
+        if let Some(manager) = manager {
+            let ty = skiff_api::patch::schema::for_kind(resource.kind);
+            managed_fields::record_update(Some(old), &mut next, ty, manager);
+        }
         let errors = if subresource.is_empty() {
             strategy.validate_update(resource, &next, old)
         } else {

@@ -138,6 +138,7 @@ impl<K> Api<K> {
             object,
             field_validation: self.post_validation(),
             dry_run: params.dry_run,
+            field_manager: params.field_manager.clone().unwrap_or_default(),
         };
         match verb {
             Write::Create => self.client.create(request).await,
@@ -164,6 +165,8 @@ impl<K> Api<K> {
                 patch: body,
                 field_validation,
                 dry_run: params.dry_run,
+                field_manager: params.field_manager.clone().unwrap_or_default(),
+                force: params.force,
             })
             .await
     }

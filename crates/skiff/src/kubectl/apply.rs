@@ -8,6 +8,12 @@
 //! resourceVersion (so a concurrent change is a Conflict, not lost). When the
 //! merge changes nothing, nothing is written and the object is `unchanged`.
 //!
+//! With `--server-side` the manifest goes to the server as is, as a
+//! server-side apply (`PATCH_TYPE_APPLY`) by the field manager `kubectl`: the
+//! server merges it, removes what this manager applied before and no longer
+//! does, and answers a conflict when another manager owns a field with
+//! another value (`--force-conflicts` takes such fields over).
+//!
 //! # Caveats
 //! Lists merge by the `name` of their items when every item has one
 //! (containers, env, volumes), lists of as many unnamed objects merge by
@@ -15,7 +21,7 @@
 //! the real merge key of each list.
 
 use serde_json::{Map, Value};
-use skiff_client::{PostParams, Served};
+use skiff_client::{Patch, PatchParams, PostParams, Served};
 
 use super::manifest::{self, Document};
 use super::{print, resolve, Error, Session};
@@ -33,7 +39,7 @@ pub(crate) async fn run(args: ApplyArgs) -> Result<(), Error> {
     let mut session = Session::connect(args.server.server.as_deref()).await?;
     let mut failed = false;
     for document in &documents {
-        match apply_one(&mut session, document, args.namespace.as_deref()).await {
+        match apply_one(&mut session, document, &args).await {
             Ok(line) => print(&format!("{line}\n")),
             Err(err) => {
                 eprintln!("{err}");
@@ -124,18 +130,23 @@ pub(crate) fn target(
     })
 }
 
+/// The field manager client-side apply writes as, as kubectl's.
+const CLIENT_SIDE_MANAGER: &str = "kubectl-client-side-apply";
+/// The field manager of `--server-side`, as kubectl's.
+const SERVER_SIDE_MANAGER: &str = "kubectl";
+
 /// Applies one document; the line to print (`pod/web created`) or the error.
 async fn apply_one(
     session: &mut Session,
     document: &Document,
-    namespace_flag: Option<&str>,
+    args: &ApplyArgs,
 ) -> Result<String, Error> {
     let Target {
         resource,
         namespace,
         name,
         object,
-    } = target(session, document, namespace_flag)?;
+    } = target(session, document, args.namespace.as_deref())?;
     let shown = resolve::object_name(&resource, &name);
     let location = document.location();
     let desired = with_last_applied(&object);
@@ -148,10 +159,27 @@ async fn apply_one(
         other => other,
     };
     let api = session.api(&resource, &namespace);
+    if args.server_side {
+        let manager = args.field_manager.as_deref().unwrap_or(SERVER_SIDE_MANAGER);
+        let mut params = PatchParams::apply(manager);
+        params.force = args.force_conflicts;
+        api.patch_bytes(&name, &params, &Patch::Apply(&object))
+            .await
+            .map_err(|e| server_error(e, "applying"))?;
+        return Ok(format!("{shown} serverside-applied"));
+    }
+    let post = PostParams {
+        field_manager: Some(
+            args.field_manager
+                .clone()
+                .unwrap_or_else(|| CLIENT_SIDE_MANAGER.to_string()),
+        ),
+        ..PostParams::default()
+    };
     let live = match api.get_raw(&name).await {
         Ok(live) => live,
         Err(err) if err.is_not_found() => {
-            api.create_raw(&PostParams::default(), &desired)
+            api.create_raw(&post, &desired)
                 .await
                 .map_err(|e| server_error(e, "creating"))?;
             return Ok(format!("{shown} created"));
@@ -164,7 +192,7 @@ async fn apply_one(
     if merged == live {
         return Ok(format!("{shown} unchanged"));
     }
-    api.replace_raw(&name, &PostParams::default(), &merged)
+    api.replace_raw(&name, &post, &merged)
         .await
         .map_err(|e| server_error(e, "updating"))?;
     Ok(format!("{shown} configured"))

@@ -8,6 +8,8 @@
 //!   runs each scenario over both.
 //! - `admission.rs`: defaults and validation as clients see them.
 //! - `list.rs`: consistent lists from the watch cache and the fall back.
+//! - `managed_fields.rs`: managedFields on every write, and server-side apply.
+//! - `patch.rs`: strategic merge patches of pods, deployments and services.
 //! - `restart.rs`: a watch resumed across an API server restart.
 //! - `selector.rs`: label and field selectors on lists and watches.
 //! - `watch.rs`: watches, bookmarks and expiry.
@@ -18,6 +20,8 @@ use skiff_api::status::Reason;
 mod admission;
 pub(crate) mod fixture;
 mod list;
+mod managed_fields;
+mod patch;
 mod restart;
 mod selector;
 mod watch;

@@ -1,48 +1,10 @@
-//! Patches: JSON merge patch (RFC 7386) and JSON patch (RFC 6902), the two
-//! patch types `kubectl patch --type merge|json` sends.
-//!
-//! A merge patch is a partial object: its members replace the target's,
-//! objects merge recursively and `null` removes a member; lists are replaced
-//! whole. A JSON patch is a list of operations (`add`, `remove`, `replace`,
+//! JSON patch (RFC 6902): a list of operations (`add`, `remove`, `replace`,
 //! `move`, `copy`, `test`) addressed by JSON Pointers (RFC 6901: `/spec/ports/0`,
 //! `~1` for `/` and `~0` for `~` inside a name, `-` for "after the last element").
 //! A JSON patch applies atomically: if any operation fails the target is left
 //! as it was, and the error names the operation's index, kind and path.
-//!
-//! # Layout
-//! - [`merge_patch`]: RFC 7386.
-//! - [`json_patch`]: RFC 6902, one operation at a time over a copy of the target.
-//!
-//! # Where to start
-//! [`json_patch`]; each operation is a few lines over JSON Pointer lookups.
-//!
-//! # Caveats
-//! Strategic merge patch (Kubernetes' list-merging patch keyed by
-//! `patchMergeKey`) is not here.
 
-use serde_json::{Map, Value};
-
-/// Applies a JSON merge patch to `target` (RFC 7386: objects merge, `null` removes,
-/// anything else replaces).
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(changes) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(fields) = target else {
-        unreachable!("made an object above")
-    };
-    for (name, change) in changes {
-        if change.is_null() {
-            fields.remove(name);
-        } else {
-            merge_patch(fields.entry(name.clone()).or_insert(Value::Null), change);
-        }
-    }
-}
+use serde_json::Value;
 
 /// Applies a JSON patch (a list of add/remove/replace/move/copy/test operations)
 /// to `target`; on error `target` is unchanged and the error names the failing operation.
@@ -320,60 +282,6 @@ mod tests {
         let mut target = target;
         json_patch(&mut target, &patch)?;
         Ok(target)
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc7386_examples() {
-        let cases = [
-            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"a": "b"}),
-                json!({"b": "c"}),
-                json!({"a": "b", "b": "c"}),
-            ),
-            (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (
-                json!({"a": "b", "b": "c"}),
-                json!({"a": null}),
-                json!({"b": "c"}),
-            ),
-            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
-            (
-                json!({"a": {"b": "c"}}),
-                json!({"a": {"b": "d", "c": null}}),
-                json!({"a": {"b": "d"}}),
-            ),
-            (
-                json!({"a": [{"b": "c"}]}),
-                json!({"a": [1]}),
-                json!({"a": [1]}),
-            ),
-            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
-            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
-            (json!({"a": "foo"}), json!(null), json!(null)),
-            (json!({"a": "foo"}), json!("bar"), json!("bar")),
-            (
-                json!({"e": null}),
-                json!({"a": 1}),
-                json!({"e": null, "a": 1}),
-            ),
-            (
-                json!([1, 2]),
-                json!({"a": "b", "c": null}),
-                json!({"a": "b"}),
-            ),
-            (
-                json!({}),
-                json!({"a": {"bb": {"ccc": null}}}),
-                json!({"a": {"bb": {}}}),
-            ),
-        ];
-        for (target, patch, want) in cases {
-            let mut got = target.clone();
-            merge_patch(&mut got, &patch);
-            assert_eq!(got, want, "merging {patch} into {target}");
-        }
     }
 
     #[test]
