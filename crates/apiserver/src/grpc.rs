@@ -7,6 +7,10 @@
 //! and the status `details` carry the Kubernetes `Status` object as JSON, so a
 //! client recovers the exact reason and causes.
 //!
+//! With `as_table`, Get, List and Watch answer a meta.k8s.io/v1 Table built
+//! by `skiff_api::printers` instead of the objects, as kube-apiserver answers
+//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
+//!
 //! `Logs` and `Exec` (pods/log and pods/exec) are proxied to the pod's
 //! kubelet by `node_proxy`.
 //!

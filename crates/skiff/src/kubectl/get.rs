@@ -7,6 +7,12 @@
 //! are shown each NAME says its type (`pod/web`, `service/api`). YAML, JSON
 //! and JSONPath see a `List` unless exactly one object was named.
 //!
+//! Tables (the default and `-o wide`) are the server's: `skiff get` asks for
+//! a meta.k8s.io/v1 Table, whose columns are defined once for every client
+//! in `skiff_api::printers`, and prints its priority 0 columns (all of them
+//! with `-o wide`), upper-cased as kubectl does, with NAMESPACE first for
+//! `-A` and `-L`/`--show-labels` columns last, read from each row's object.
+//!
 //! Lists are read whole, then the watch starts from the list's
 //! resourceVersion, so no change between the two is missed (kubectl's
 //! list-then-watch). The watch ends when the server closes the stream.
