@@ -7,6 +7,10 @@
 //! and the status `details` carry the Kubernetes `Status` object as JSON, so a
 //! client recovers the exact reason and causes.
 //!
+//! With `as_table`, Get, List and Watch answer a meta.k8s.io/v1 Table built
+//! by `skiff_api::printers` instead of the objects, as kube-apiserver answers
+//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
+//!
 //! `Logs` and `Exec` (pods/log and pods/exec) are proxied to the pod's
 //! kubelet by `node_proxy`.
 //!
@@ -15,7 +19,12 @@
 //! MethodNotAllowed (logs come through the `Logs` RPC).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use skiff_api::clock::Clock;
+use skiff_api::printers::{self, IncludeObject};
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -97,14 +106,27 @@ async fn open_watch(registry: &Registry, req: WatchRequest) -> Result<OpenWatch,
         s if s > 0 => Duration::from_secs(s as u64),
         _ => DEFAULT_WATCH_TIMEOUT,
     };
-    let events = futures::stream::unfold(stream, |mut stream| async move {
-        let event = stream.next().await?;
-        let message = WatchEvent {
-            r#type: event.kind.as_str().to_string(),
+    let as_table = req.as_table.then(|| (registry.clock(), req.include_object));
+    // Checked before the stream starts, so a bad value fails the call.
+    if let Some((_, include)) = &as_table {
+        include_object(include).map_err(|e| to_status(&e))?;
+    }
+    let events = futures::stream::unfold(stream, move |mut stream| {
+        let as_table = as_table.clone();
+        async move {
+            let event = stream.next().await?;
+            let kind = event.kind.as_str();
             // The cache's encoding, shared with every other watcher.
-            object: event.object.json().clone(),
-        };
-        Some((message, stream))
+            let mut object = event.object.json().clone();
+            if let (Some((clock, include)), "ADDED" | "MODIFIED" | "DELETED") = (&as_table, kind) {
+                object = event_table(resource, &object, include, unix_now(&**clock));
+            }
+            let message = WatchEvent {
+                r#type: kind.to_string(),
+                object,
+            };
+            Some((message, stream))
+        }
     });
     Ok(OpenWatch {
         events: events.boxed(),
@@ -182,6 +204,67 @@ fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, Resour
     }
 }
 
+/// Seconds since the Unix epoch on `clock`, for a Table's ages.
+fn unix_now(clock: &dyn Clock) -> i64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `includeObject` as the request spells it.
+fn include_object(text: &str) -> Result<IncludeObject, ApiError> {
+    IncludeObject::parse(text).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "includeObject: Unsupported value: \"{text}\": supported values: \"None\", \"Metadata\", \"Object\""
+        ))
+    })
+}
+
+/// `objects` of `resource` as a meta.k8s.io/v1 Table with `metadata`.
+fn table(
+    resource: &Resource,
+    objects: &[Value],
+    include: &str,
+    metadata: Value,
+    now: i64,
+) -> Result<Value, ApiError> {
+    let include = include_object(include)?;
+    let mut table = printers::table(resource.kind, objects, include, now);
+    table["metadata"] = metadata;
+    Ok(table)
+}
+
+/// A list's JSON as a Table of its items, keeping its resourceVersion and
+/// continue token.
+fn list_table(
+    resource: &Resource,
+    list: &[u8],
+    include: &str,
+    now: i64,
+) -> Result<Vec<u8>, ApiError> {
+    let list: Value = serde_json::from_slice(list)
+        .map_err(|e| ApiError::internal(format!("a stored list does not decode: {e}")))?;
+    let items = list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let table = table(resource, items, include, list["metadata"].clone(), now)?;
+    Ok(serde_json::to_vec(&table).expect("a Value always encodes"))
+}
+
+/// One watch event's object as a Table of one row; the object as it was if
+/// it does not decode (the client then sees what the store holds).
+fn event_table(resource: &Resource, object: &Bytes, include: &str, now: i64) -> Bytes {
+    let Ok(decoded) = serde_json::from_slice::<Value>(object) else {
+        return object.clone();
+    };
+    match table(resource, &[decoded], include, json!({}), now) {
+        Ok(table) => Bytes::from(serde_json::to_vec(&table).expect("a Value always encodes")),
+        Err(_) => object.clone(),
+    }
+}
+
 /// A write's options as the request carries them.
 fn write_options(
     field_validation_value: i32,
@@ -246,11 +329,16 @@ impl Api for ApiService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
+        let now = unix_now(&*self.registry.clock());
         let result = match r.subresource.as_str() {
             "" | "status" => self
                 .registry
                 .get(resource, &r.namespace, &r.name, &req.resource_version)
                 .await
+                .and_then(|object| match req.as_table {
+                    false => Ok(object),
+                    true => table(resource, &[object], &req.include_object, json!({}), now),
+                })
                 .map(|object| Reply {
                     object,
                     warnings: Vec::new(),
@@ -273,11 +361,16 @@ impl Api for ApiService {
             continue_token: req.r#continue,
             resource_version: req.resource_version,
         };
-        let list = self
+        let mut list = self
             .registry
             .list_json(resource, &r.namespace, &options)
             .await
             .map_err(|e| to_status(&e))?;
+        if req.as_table {
+            let now = unix_now(&*self.registry.clock());
+            list =
+                list_table(resource, &list, &req.include_object, now).map_err(|e| to_status(&e))?;
+        }
         Ok(Response::new(ListResponse {
             list,
             warnings: Vec::new(),
@@ -570,6 +663,77 @@ mod tests {
             .into_inner();
         let list: Value = serde_json::from_slice(&list.list).unwrap();
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn get_list_and_watch_answer_tables_when_asked() {
+        let (fixture, mut client, _guard) = serve_fixture().await;
+        let mut events = client
+            .watch(WatchRequest {
+                r#ref: pods_ref(""),
+                as_table: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        fixture
+            .create("pods", "default", crate::registry::tests::pod("web"))
+            .await;
+        let table = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+        let event = events.next().await.unwrap().unwrap();
+        let watched = table(&event.object);
+        assert_eq!(watched["kind"], "Table");
+        assert_eq!(watched["rows"][0]["cells"][0], "web");
+
+        let got = client
+            .get(GetRequest {
+                r#ref: pods_ref("web"),
+                as_table: true,
+                include_object: "None".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let got = table(&got.object);
+        let names: Vec<&str> = got["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names[..5], ["Name", "Ready", "Status", "Restarts", "Age"]);
+        assert_eq!(
+            got["rows"][0]["cells"].as_array().unwrap()[1..3],
+            [json!("0/1"), json!("Pending")]
+        );
+        assert_eq!(got["rows"][0]["object"], Value::Null);
+
+        let list = client
+            .list(ListRequest {
+                r#ref: pods_ref(""),
+                as_table: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let list = table(&list.list);
+        assert_eq!(list["rows"].as_array().unwrap().len(), 1);
+        assert_eq!(list["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        assert!(list["metadata"]["resourceVersion"].as_str().is_some());
+
+        let refused = client
+            .list(ListRequest {
+                r#ref: pods_ref(""),
+                as_table: true,
+                include_object: "Everything".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     }
 
     #[tokio::test]

@@ -48,6 +48,7 @@ pub(crate) fn list_request(target: ResourceRef, params: &ListParams) -> ListRequ
             Some(VersionMatch::NotOlderThan) => "NotOlderThan".into(),
             Some(VersionMatch::Exact) => "Exact".into(),
         },
+        ..ListRequest::default()
     }
 }
 
@@ -65,6 +66,7 @@ pub(crate) fn watch_request(
         field_selector: params.field_selector.clone().unwrap_or_default(),
         allow_watch_bookmarks: params.bookmarks,
         timeout_seconds: params.timeout.map_or(0, i64::from),
+        ..WatchRequest::default()
     }
 }
 

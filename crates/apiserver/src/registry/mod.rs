@@ -397,6 +397,11 @@ impl Registry {
         crate::clock::rfc3339(self.clock.now())
     }
 
+    /// The registry's clock, for what renders times outside it (a Table's ages).
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     pub(crate) fn now_plus(&self, seconds: i64) -> String {
         let at = self.clock.now() + Duration::from_secs(seconds.max(0) as u64);
         crate::clock::rfc3339(at)

@@ -119,7 +119,7 @@ impl<K> Api<K> {
         self.client
             .get(GetRequest {
                 r#ref: Some(self.reference(name, subresource)),
-                resource_version: String::new(),
+                ..GetRequest::default()
             })
             .await
     }

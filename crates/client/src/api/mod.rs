@@ -14,7 +14,8 @@
 //! came, for callers that print it; the `bytes` verbs (`get_bytes`,
 //! `list_bytes`, `create_bytes`, `replace_bytes`, `patch_bytes`,
 //! `delete_bytes`, `watch_bytes`) send and answer JSON bytes unparsed, and
-//! are what the others are built on.
+//! are what the others are built on; the `table` verbs (`get_table`,
+//! `list_table`, `watch_table`) answer the server's Table for printing.
 //!
 //! A kind the server does not serve is refused by the server (404 NotFound)
 //! on the first call, as with kube-rs.
@@ -51,6 +52,7 @@ use crate::Client;
 
 mod bytes;
 mod raw;
+mod table;
 
 pub use bytes::RawEvent;
 use bytes::Write;

@@ -92,7 +92,7 @@ pub(crate) fn target(
             )));
         }
     }
-    let name = super::printers::text(&object, &["metadata", "name"]);
+    let name = skiff_api::printers::object::text(&object, &["metadata", "name"]);
     if name.is_empty() {
         return Err(Error::Usage(format!(
             "error validating {location}: metadata.name not set"
@@ -105,7 +105,7 @@ pub(crate) fn target(
                 "resource mapping not found for name: {name:?} from {location}: no matches for kind {kind:?} in version {api_version:?}"
             ))
         })?;
-    let given = super::printers::text(&object, &["metadata", "namespace"]);
+    let given = skiff_api::printers::object::text(&object, &["metadata", "namespace"]);
     let namespace = if !resource.namespaced() {
         String::new()
     } else {
@@ -186,7 +186,7 @@ async fn apply_one(
         }
         Err(err) => return Err(server_error(err, "retrieving current configuration of")),
     };
-    let last = super::printers::text(&live, &["metadata", "annotations", LAST_APPLIED]);
+    let last = skiff_api::printers::object::text(&live, &["metadata", "annotations", LAST_APPLIED]);
     let last: Option<Value> = serde_json::from_str(&last).ok();
     let merged = merge(&live, &desired, last.as_ref());
     if merged == live {

@@ -16,10 +16,11 @@ use skiff_client::{ListParams, Served};
 
 use super::age::{age, now};
 use super::apply::LAST_APPLIED;
-use super::printers::{at, int, label_list, node_roles, or_none, pod_status, text};
 use super::table::Table;
 use super::{print, targets, Error, Session};
 use crate::cli::DescribeArgs;
+use skiff_api::printers::object::{at, int, label_list, or_none, text};
+use skiff_api::printers::{node_roles, pod_status};
 
 /// Runs `skiff describe`.
 pub(crate) async fn run(args: DescribeArgs) -> Result<(), Error> {

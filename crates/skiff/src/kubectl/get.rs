@@ -7,6 +7,12 @@
 //! are shown each NAME says its type (`pod/web`, `service/api`). YAML, JSON
 //! and JSONPath see a `List` unless exactly one object was named.
 //!
+//! Tables (the default and `-o wide`) are the server's: `skiff get` asks for
+//! a meta.k8s.io/v1 Table, whose columns are defined once for every client
+//! in `skiff_api::printers`, and prints its priority 0 columns (all of them
+//! with `-o wide`), upper-cased as kubectl does, with NAMESPACE first for
+//! `-A` and `-L`/`--show-labels` columns last, read from each row's object.
+//!
 //! Lists are read whole, then the watch starts from the list's
 //! resourceVersion, so no change between the two is missed (kubectl's
 //! list-then-watch). The watch ends when the server closes the stream.
@@ -23,8 +29,11 @@ use skiff_client::{ListParams, Served, WatchEvent, WatchParams};
 use tokio_stream::StreamExt;
 
 use super::jsonpath::{CustomColumns, SortBy, Template};
+use skiff_api::printers::object::{at, text};
+use skiff_api::printers::IncludeObject;
+
 use super::table::{render_row, Table};
-use super::{age, print, printers, resolve, targets, Error, Session};
+use super::{print, resolve, targets, Error, Session};
 use crate::cli::{GetArgs, GetOutput};
 
 impl FromStr for GetOutput {
@@ -64,8 +73,42 @@ impl FromStr for GetOutput {
 pub(crate) struct Group {
     /// The resource the objects belong to.
     pub resource: Served,
-    /// The objects, with `apiVersion` and `kind` filled in.
+    /// The objects, with `apiVersion` and `kind` filled in; for a table, the
+    /// object each row carries (its metadata, or all of it for `--sort-by`).
     pub objects: Vec<Value>,
+    /// For a table: the server's column definitions and each object's cells.
+    pub table: Option<ServerTable>,
+}
+
+/// What the server's Table says: the kind's columns and one row of cells
+/// per object of the group, in the same order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerTable {
+    /// `columnDefinitions`, as the server sent them.
+    pub columns: Vec<Value>,
+    /// Each row's `cells`.
+    pub cells: Vec<Vec<Value>>,
+}
+
+impl ServerTable {
+    /// Adds the rows of `table` (a meta.k8s.io/v1 Table), answering each
+    /// row's object.
+    pub(crate) fn extend(&mut self, table: &Value) -> Vec<Value> {
+        if let Some(columns) = table["columnDefinitions"].as_array() {
+            self.columns = columns.clone();
+        }
+        let rows = table["rows"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut objects = Vec::new();
+        for row in rows {
+            self.cells
+                .push(row["cells"].as_array().cloned().unwrap_or_default());
+            objects.push(row["object"].clone());
+        }
+        objects
+    }
 }
 
 /// How the command line asks objects to be shown.
@@ -112,6 +155,13 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         _ => {}
     }
     let sort_by = args.sort_by.as_deref().map(SortBy::parse).transpose()?;
+    // Tables come from the server, rendered from the one definition of each
+    // kind's columns; sorting needs the whole objects alongside.
+    let server_table = matches!(view.output, None | Some(GetOutput::Wide));
+    let include = match sort_by {
+        Some(_) => IncludeObject::Object,
+        None => IncludeObject::Metadata,
+    };
     let mut session = Session::connect(args.server.server.as_deref()).await?;
     let mut resources = Vec::new();
     for target in &targets {
@@ -141,23 +191,38 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         };
         let api = session.api(resource, namespace);
         let mut objects = Vec::new();
+        let mut table = server_table.then(ServerTable::default);
         if target.names.is_empty() {
             let params = ListParams {
                 label_selector: args.selector.clone(),
                 field_selector: args.field_selector.clone(),
                 ..ListParams::default()
             };
-            let list = api.list_raw(&params).await.map_err(|e| session.error(e))?;
-            resource_version = printers::text(&list, &["metadata", "resourceVersion"]);
-            objects = list
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let list = match &table {
+                Some(_) => api.list_table(&params, include).await,
+                None => api.list_raw(&params).await,
+            };
+            let list = list.map_err(|e| session.error(e))?;
+            resource_version = text(&list, &["metadata", "resourceVersion"]);
+            objects = match &mut table {
+                Some(table) => table.extend(&list),
+                None => list
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
         }
         for name in &target.names {
-            match api.get_raw(name).await {
-                Ok(object) => objects.push(object),
+            let got = match &mut table {
+                Some(table) => api
+                    .get_table(name, include)
+                    .await
+                    .map(|one| table.extend(&one)),
+                None => api.get_raw(name).await.map(|object| vec![object]),
+            };
+            match got {
+                Ok(got) => objects.extend(got),
                 Err(err) => match session.error(err) {
                     Error::Server(e) if args.ignore_not_found && e.code == 404 => {}
                     err @ Error::Unreachable { .. } => return Err(err),
@@ -171,17 +236,17 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         for object in &mut objects {
             fill_type_meta(object, resource);
         }
+        let mut group = Group {
+            resource: resource.clone(),
+            objects,
+            table,
+        };
         if let Some(sort_by) = &sort_by {
-            sort_by.sort(&mut objects);
+            group.sort(sort_by);
         }
         match groups.last_mut() {
-            Some(last) if last.resource.resource == resource.resource => {
-                last.objects.extend(objects)
-            }
-            _ => groups.push(Group {
-                resource: resource.clone(),
-                objects,
-            }),
+            Some(last) if last.resource.resource == resource.resource => last.append(group),
+            _ => groups.push(group),
         }
     }
 
@@ -195,7 +260,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
     if nothing && args.ignore_not_found && !args.watch {
         return if failed { Err(Error::Reported) } else { Ok(()) };
     }
-    let shown = render(&groups, &view, age::now())?;
+    let shown = render(&groups, &view)?;
     let mut header = None;
     let mut widths = Vec::new();
     match shown {
@@ -249,8 +314,37 @@ pub(crate) enum Shown {
     Text(String),
 }
 
+impl Group {
+    /// Sorts the objects (and their rows) on `sort_by`.
+    fn sort(&mut self, sort_by: &SortBy) {
+        let cells = self.table.as_mut().map(|t| std::mem::take(&mut t.cells));
+        let mut rows: Vec<(Value, Vec<Value>)> = match cells {
+            Some(cells) => self.objects.drain(..).zip(cells).collect(),
+            None => self.objects.drain(..).map(|o| (o, Vec::new())).collect(),
+        };
+        sort_by.sort_by_object(&mut rows, |(object, _)| object);
+        for (object, cells) in rows {
+            self.objects.push(object);
+            if let Some(table) = &mut self.table {
+                table.cells.push(cells);
+            }
+        }
+    }
+
+    /// Adds the objects (and rows) of `other`, of the same resource.
+    fn append(&mut self, other: Group) {
+        self.objects.extend(other.objects);
+        if let (Some(mine), Some(theirs)) = (&mut self.table, other.table) {
+            if mine.columns.is_empty() {
+                mine.columns = theirs.columns;
+            }
+            mine.cells.extend(theirs.cells);
+        }
+    }
+}
+
 /// Formats the groups for output.
-pub(crate) fn render(groups: &[Group], view: &View, now: i64) -> Result<Shown, Error> {
+pub(crate) fn render(groups: &[Group], view: &View) -> Result<Shown, Error> {
     let objects = || groups.iter().flat_map(|g| g.objects.iter());
     // The object itself when exactly one was named, otherwise a List.
     let data = || match (view.single, objects().count()) {
@@ -264,13 +358,13 @@ pub(crate) fn render(groups: &[Group], view: &View, now: i64) -> Result<Shown, E
     };
     let text = match &view.output {
         None | Some(GetOutput::Wide) | Some(GetOutput::CustomColumns(_)) => {
-            return table_groups(groups, view, now).map(Shown::Tables)
+            return table_groups(groups, view).map(Shown::Tables)
         }
         Some(GetOutput::Name) => groups
             .iter()
             .flat_map(|g| {
                 g.objects.iter().map(|o| {
-                    let name = printers::text(o, &["metadata", "name"]);
+                    let name = text(o, &["metadata", "name"]);
                     format!("{}\n", resolve::object_name(&g.resource, &name))
                 })
             })
@@ -283,14 +377,13 @@ pub(crate) fn render(groups: &[Group], view: &View, now: i64) -> Result<Shown, E
 }
 
 /// One table per group; objects of several kinds name their kind.
-fn table_groups(groups: &[Group], view: &View, now: i64) -> Result<Vec<Table>, Error> {
+fn table_groups(groups: &[Group], view: &View) -> Result<Vec<Table>, Error> {
     let kinds = {
         let mut kinds: Vec<String> = groups
             .iter()
             .filter(|g| !g.objects.is_empty())
             .map(|g| resolve::kind_prefix(&g.resource))
             .collect();
-        kinds.dedup();
         kinds.sort();
         kinds.dedup();
         kinds.len()
@@ -301,19 +394,24 @@ fn table_groups(groups: &[Group], view: &View, now: i64) -> Result<Vec<Table>, E
     };
     let mut tables = Vec::new();
     for group in groups {
-        let table = match &columns {
-            Some(columns) => Table {
+        let table = match (&columns, &group.table) {
+            (Some(columns), _) => Table {
                 headers: columns.headers.clone(),
                 rows: group.objects.iter().map(|o| columns.row(o)).collect(),
             },
-            None => {
+            (None, server) => {
+                let server = server.clone().unwrap_or_default();
+                let shown = shown_columns(&server.columns, view);
                 let mut table = Table {
-                    headers: headers(&group.resource, view),
+                    headers: headers(&group.resource, &server.columns, &shown, view),
                     rows: Vec::new(),
                 };
-                let name_column = table.headers.iter().position(|h| h == "NAME");
-                for object in &group.objects {
-                    let mut row = table_row(&group.resource, object, now, view);
+                let name_column = shown
+                    .iter()
+                    .position(|&i| server.columns[i]["format"] == "name");
+                let name_column = name_column.map(|i| i + table_offset(&group.resource, view));
+                for (object, cells) in group.objects.iter().zip(&server.cells) {
+                    let mut row = table_row(&group.resource, object, cells, &shown, view);
                     if let (true, Some(i)) = (kinds > 1 || view.show_kind, name_column) {
                         row[i] = resolve::object_name(&group.resource, &row[i]);
                     }
@@ -327,6 +425,30 @@ fn table_groups(groups: &[Group], view: &View, now: i64) -> Result<Vec<Table>, E
     Ok(tables)
 }
 
+/// The indices of the server's columns shown: priority 0, and with `-o
+/// wide` every column, as kubectl chooses them.
+fn shown_columns(columns: &[Value], view: &View) -> Vec<usize> {
+    let wide = view.output == Some(GetOutput::Wide);
+    (0..columns.len())
+        .filter(|&i| wide || columns[i]["priority"].as_i64().unwrap_or(0) == 0)
+        .collect()
+}
+
+/// How many columns come before the server's: NAMESPACE with `-A`.
+fn table_offset(resource: &Served, view: &View) -> usize {
+    usize::from(view.all_namespaces && resource.namespaced())
+}
+
+/// A cell as kubectl prints it: strings as they are, numbers and booleans
+/// in their JSON form, nothing for null.
+fn cell_text(cell: &Value) -> String {
+    match cell {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// The tables as printed: a blank line between tables with headers, none
 /// for empty ones.
 pub(crate) fn render_tables(tables: &[Table], no_headers: bool) -> String {
@@ -338,14 +460,18 @@ pub(crate) fn render_tables(tables: &[Table], no_headers: bool) -> String {
     rendered.join(if no_headers { "" } else { "\n" })
 }
 
-/// The header row of `resource`'s table.
-fn headers(resource: &Served, view: &View) -> Vec<String> {
-    let wide = view.output == Some(GetOutput::Wide);
-    let mut headers: Vec<String> = printers::headers(&resource.resource.kind, wide)
-        .into_iter()
-        .map(str::to_string)
+/// The header row of `resource`'s table: the shown columns' names upper-cased.
+fn headers(resource: &Served, columns: &[Value], shown: &[usize], view: &View) -> Vec<String> {
+    let mut headers: Vec<String> = shown
+        .iter()
+        .map(|&i| {
+            columns[i]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_uppercase()
+        })
         .collect();
-    if view.all_namespaces && resource.namespaced() {
+    if table_offset(resource, view) == 1 {
         headers.insert(0, "NAMESPACE".into());
     }
     // `-L app.kubernetes.io/name` is headed NAME, as kubectl heads it.
@@ -359,13 +485,21 @@ fn headers(resource: &Served, view: &View) -> Vec<String> {
     headers
 }
 
-fn table_row(resource: &Served, object: &Value, now: i64, view: &View) -> Vec<String> {
-    let wide = view.output == Some(GetOutput::Wide);
-    let mut row = printers::row(&resource.resource.kind, object, now, wide);
-    if view.all_namespaces && resource.namespaced() {
-        row.insert(0, printers::text(object, &["metadata", "namespace"]));
+fn table_row(
+    resource: &Served,
+    object: &Value,
+    cells: &[Value],
+    shown: &[usize],
+    view: &View,
+) -> Vec<String> {
+    let mut row: Vec<String> = shown
+        .iter()
+        .map(|&i| cells.get(i).map(cell_text).unwrap_or_default())
+        .collect();
+    if table_offset(resource, view) == 1 {
+        row.insert(0, text(object, &["metadata", "namespace"]));
     }
-    let labels = printers::at(object, &["metadata", "labels"]).and_then(Value::as_object);
+    let labels = at(object, &["metadata", "labels"]).and_then(Value::as_object);
     let label = |key: &str| {
         labels
             .and_then(|l| l.get(key))
@@ -384,8 +518,7 @@ fn table_row(resource: &Served, object: &Value, now: i64, view: &View) -> Vec<St
 /// Labels as kubectl's LABELS column shows them: `a=1,b=2` sorted by key,
 /// or `<none>`.
 pub(crate) fn format_labels(object: &Value) -> String {
-    let Some(labels) = printers::at(object, &["metadata", "labels"]).and_then(Value::as_object)
-    else {
+    let Some(labels) = at(object, &["metadata", "labels"]).and_then(Value::as_object) else {
         return "<none>".into();
     };
     let mut pairs: Vec<String> = labels
@@ -446,11 +579,16 @@ async fn watch(
         field_selector: Some(field_selector).filter(|s| !s.is_empty()),
         ..WatchParams::default()
     };
-    let mut stream = session
-        .api(resource, &namespace)
-        .watch_raw(&params, resource_version)
-        .await
-        .map_err(|e| session.error(e))?;
+    let server_table = matches!(view.output, None | Some(GetOutput::Wide));
+    let api = session.api(resource, &namespace);
+    let stream = match server_table {
+        true => {
+            api.watch_table(&params, resource_version, IncludeObject::Metadata)
+                .await
+        }
+        false => api.watch_raw(&params, resource_version).await,
+    };
+    let mut stream = stream.map_err(|e| session.error(e))?;
     let one = View {
         output: view.output.clone(),
         single: true,
@@ -471,14 +609,21 @@ async fn watch(
                 | WatchEvent::Deleted(object),
             )) => object,
         };
+        let mut table = None;
+        if server_table {
+            let mut rows = ServerTable::default();
+            object = rows.extend(&object).pop().unwrap_or_default();
+            table = Some(rows);
+        }
         fill_type_meta(&mut object, resource);
         let group = [Group {
             resource: resource.clone(),
             objects: vec![object],
+            table,
         }];
         match &view.output {
             None | Some(GetOutput::Wide) | Some(GetOutput::CustomColumns(_)) => {
-                let Shown::Tables(tables) = render(&group, view, age::now())? else {
+                let Shown::Tables(tables) = render(&group, view)? else {
                     continue;
                 };
                 for table in tables {
@@ -496,7 +641,7 @@ async fn watch(
                 }
             }
             output => {
-                if let Shown::Text(text) = render(&group, &one, age::now())? {
+                if let Shown::Text(text) = render(&group, &one)? {
                     let separator = if output == &Some(GetOutput::Yaml) {
                         "---\n"
                     } else {
@@ -520,30 +665,42 @@ mod tests {
 
     fn object(resource: &Served, name: &str, namespace: &str) -> Value {
         let mut object = json!({"metadata": {"name": name, "namespace": namespace},
-               "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+               "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+               "status": {"phase": "Pending"}});
         fill_type_meta(&mut object, resource);
         object
     }
 
     fn group(resource: &Served, names: &[&str]) -> Group {
+        let objects = names
+            .iter()
+            .map(|n| object(resource, n, "default"))
+            .collect();
+        with_table(resource, objects)
+    }
+
+    /// A group of `objects` with the table the server answers for them.
+    fn with_table(resource: &Served, objects: Vec<Value>) -> Group {
+        let kind = &resource.resource.kind;
+        let server = skiff_api::printers::table(kind, &objects, IncludeObject::Object, 0);
+        let mut table = ServerTable::default();
+        table.extend(&server);
         Group {
             resource: resource.clone(),
-            objects: names
-                .iter()
-                .map(|n| object(resource, n, "default"))
-                .collect(),
+            objects,
+            table: Some(table),
         }
     }
 
     fn text(groups: &[Group], view: &View) -> String {
-        match render(groups, view, 0).unwrap() {
+        match render(groups, view).unwrap() {
             Shown::Text(text) => text,
             Shown::Tables(_) => panic!("tables"),
         }
     }
 
     fn tables(groups: &[Group], view: &View) -> String {
-        match render(groups, view, 0).unwrap() {
+        match render(groups, view).unwrap() {
             Shown::Tables(tables) => render_tables(&tables, view.no_headers),
             Shown::Text(_) => panic!("text"),
         }
@@ -644,10 +801,7 @@ mod tests {
     fn all_namespaces_adds_the_namespace_column_to_namespaced_kinds_only() {
         let (pods, nodes) = (resource("pods"), resource("nodes"));
         let groups = [
-            Group {
-                resource: pods.clone(),
-                objects: vec![object(&pods, "a", "prod")],
-            },
+            with_table(&pods, vec![object(&pods, "a", "prod")]),
             group(&nodes, &["n1"]),
         ];
         let view = View {
@@ -668,10 +822,10 @@ mod tests {
         let mut labelled = object(&pods, "web", "default");
         labelled["metadata"]["labels"] =
             json!({"tier": "front", "app.kubernetes.io/name": "web", "app": "web"});
-        let groups = [Group {
-            resource: pods.clone(),
-            objects: vec![labelled, object(&pods, "bare", "default")],
-        }];
+        let groups = [with_table(
+            &pods,
+            vec![labelled, object(&pods, "bare", "default")],
+        )];
         let view = View {
             label_columns: vec!["app.kubernetes.io/name".into(), "tier".into()],
             show_labels: true,

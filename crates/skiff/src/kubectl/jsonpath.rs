@@ -372,12 +372,12 @@ impl SortBy {
         })
     }
 
-    /// Sorts `objects` (stably) as kubectl's sorter does: numbers by value,
-    /// strings in natural order (`web-2` before `web-10`); objects without
-    /// the field first.
-    pub(crate) fn sort(&self, objects: &mut [Value]) {
-        objects.sort_by(|a, b| {
-            let (a, b) = (select(a, &self.path), select(b, &self.path));
+    /// Sorts `items` (stably) on the object each carries (`object`) as
+    /// kubectl's sorter does: numbers by value, strings in natural order
+    /// (`web-2` before `web-10`); objects without the field first.
+    pub(crate) fn sort_by_object<T>(&self, items: &mut [T], object: impl Fn(&T) -> &Value) {
+        items.sort_by(|a, b| {
+            let (a, b) = (select(object(a), &self.path), select(object(b), &self.path));
             match (a.first(), b.first()) {
                 (None, None) => std::cmp::Ordering::Equal,
                 (None, Some(_)) => std::cmp::Ordering::Less,
@@ -531,13 +531,15 @@ mod tests {
             .collect();
         SortBy::parse("{.metadata.name}")
             .unwrap()
-            .sort(&mut objects);
+            .sort_by_object(&mut objects, |o| o);
         let names: Vec<String> = objects
             .iter()
             .map(|o| show(&o["metadata"]["name"]))
             .collect();
         assert_eq!(names, ["null", "api", "web-2", "web-02", "web-10"]);
-        SortBy::parse("n").unwrap().sort(&mut objects);
+        SortBy::parse("n")
+            .unwrap()
+            .sort_by_object(&mut objects, |o| o);
         let numbers: Vec<String> = objects.iter().map(|o| show(&o["n"])).collect();
         assert_eq!(numbers, ["null", "7", "8", "9", "10"]);
     }

@@ -23,8 +23,9 @@
 //! - [`trace`]: `trace pod NAME`, a pod's journey from its record and Events.
 //! - [`follow`]: one object followed by watch, for `rollout status` and
 //!   `delete --wait`.
-//! - [`printers`]: the table columns per kind; [`table`]: aligning them;
-//!   [`age`]: "3m20s"-style ages.
+//! - [`table`]: aligning the columns of the server's Tables (each kind's
+//!   columns are defined once, server-side, in `skiff_api::printers`);
+//!   [`age`]: the CLI's clock, for `describe`.
 //! - [`yaml`], [`json`]: `-o yaml` and `-o json` byte for byte as kubectl
 //!   writes them; [`jsonpath`]: `-o jsonpath=…`, `-o custom-columns=…` and
 //!   `--sort-by`.
@@ -57,7 +58,7 @@ pub(crate) mod json;
 pub(crate) mod jsonpath;
 pub(crate) mod logs;
 pub(crate) mod manifest;
-pub(crate) mod printers;
+
 pub(crate) mod resolve;
 pub(crate) mod rollout;
 pub(crate) mod server;

@@ -37,7 +37,7 @@ use std::io::Write;
 
 use skiff_client::{Api, DynamicObject, Either, ListParams, ResourceExt, Served};
 
-use super::{apply, manifest, printers, resolve, targets, Error, Session, Target};
+use super::{apply, manifest, resolve, targets, Error, Session, Target};
 use crate::cli::DeleteArgs;
 use wait::Pending;
 
@@ -181,7 +181,7 @@ async fn list_names(
         .and_then(serde_json::Value::as_array)
         .into_iter()
         .flatten()
-        .map(|item| printers::text(item, &["metadata", "name"]))
+        .map(|item| skiff_api::printers::object::text(item, &["metadata", "name"]))
         .collect())
 }
 
