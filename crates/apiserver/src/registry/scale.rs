@@ -135,6 +135,7 @@ impl Registry {
         options: &WriteOptions,
         mut replicas: impl FnMut(&Value) -> Result<i64, ApiError>,
     ) -> Result<Value, ApiError> {
+        let manager = self.manager(resource, options, "scale");
         let outcome = self
             .guaranteed_update(
                 resource,
@@ -144,7 +145,7 @@ impl Registry {
                 |current, taken| {
                     let mut next = current.clone();
                     next["spec"]["replicas"] = json!(replicas(current)?);
-                    self.prepare_update(resource, "", current, next, taken)
+                    self.prepare_update(resource, "", current, next, taken, manager.as_ref())
                 },
             )
             .await?;
