@@ -14,6 +14,10 @@
 //! between cache and snapshot (`Arc::make_mut`), so a change copies one node,
 //! and a cycle at 5,000 nodes copies nothing.
 //!
+//! Node labels are numbered here, as nodes enter or change, in one
+//! [`LabelIndex`] the snapshots share, so a cycle's topology plugins compare
+//! numbers (see `framework::label_index`).
+//!
 //! The cache also keeps the PodDisruptionBudgets (preemption reads them from
 //! the snapshot), as one shared list rebuilt when one of them changes.
 //!
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
-use crate::framework::{pod_key, NodeInfo, PodInfo, Snapshot};
+use crate::framework::{pod_key, LabelIndex, NodeInfo, PodInfo, Snapshot};
 
 /// How long an assumed pod whose binding finished waits for the informer.
 pub const DEFAULT_ASSUMED_POD_TTL: Duration = Duration::from_secs(30);
@@ -59,6 +63,8 @@ pub struct Cache {
     pods: HashMap<String, PodState>,
     dirty: HashSet<String>,
     generation: u64,
+    /// Every node's labels as numbers; snapshots share it.
+    labels: Arc<LabelIndex>,
     ttl: Duration,
     pod_disruption_budgets: BTreeMap<String, Arc<PodDisruptionBudget>>,
     /// The budgets above as the snapshot shares them.
@@ -97,6 +103,7 @@ impl Cache {
             pods: HashMap::new(),
             dirty: HashSet::new(),
             generation: 0,
+            labels: Arc::default(),
             ttl,
             pod_disruption_budgets: BTreeMap::new(),
             budget_list: Arc::default(),
@@ -130,7 +137,11 @@ impl Cache {
     /// Adds or replaces a node.
     pub fn add_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
-        self.node_mut(&name).set_node(node);
+        let labels = LabelIndex::number_node(&mut self.labels, Some(&node));
+        let lineage = self.labels.lineage();
+        let info = self.node_mut(&name);
+        info.set_node(node);
+        info.set_numbered_labels(labels, lineage);
     }
 
     /// Removes a node; its pods stay until they are deleted.
@@ -282,6 +293,7 @@ impl Cache {
     /// returns how many it replaced.
     pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) -> usize {
         let changed = self.dirty.len();
+        snapshot.set_labels(&mut self.labels);
         for name in self.dirty.drain() {
             match self.nodes.get(&name) {
                 Some(info) if info.node_opt().is_some() => snapshot.upsert(info.clone()),
@@ -424,6 +436,105 @@ mod tests {
         cache.remove_pod("default/solo");
         cache.update_snapshot(&mut snapshot);
         assert!(names(&snapshot).is_empty());
+    }
+
+    /// Each node's labels read through the snapshot's numbers, as text.
+    fn numbered_labels(snapshot: &Snapshot, keys: &[&str]) -> Vec<Vec<Option<String>>> {
+        let index = snapshot.labels();
+        let mut nodes: Vec<_> = snapshot.nodes().iter().collect();
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        (nodes.iter())
+            .map(|node| {
+                (keys.iter())
+                    .map(|key| {
+                        let k = index.key(key)?;
+                        Some(index.value_name(k, node.label_value(k)?)?.to_string())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The same, read from the Node objects' label maps.
+    fn labels_as_text(snapshot: &Snapshot, keys: &[&str]) -> Vec<Vec<Option<String>>> {
+        let mut nodes: Vec<_> = snapshot.nodes().iter().collect();
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        (nodes.iter())
+            .map(|node| {
+                keys.iter()
+                    .map(|k| node.label(k).map(str::to_string))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn numbered_labels_read_as_the_nodes_labels_through_adds_updates_and_removals() {
+        use crate::testing::NodeExt;
+        let keys = ["zone", "rack", "kubernetes.io/hostname", "never"];
+        let mut cache = Cache::default();
+        let mut snapshot = Snapshot::default();
+        let mut held = None;
+        type Step = Box<dyn Fn(&mut Cache)>;
+        let steps: Vec<Step> = vec![
+            Box::new(|c| c.add_node(Arc::new(node("a").label("zone", "x")))),
+            Box::new(|c| c.add_node(Arc::new(node("b").label("zone", "y").label("rack", "1")))),
+            Box::new(|c| c.add_pod(Arc::new(pod("p").node_name("b")))),
+            // Relabelled: a new zone, a label gained.
+            Box::new(|c| c.add_node(Arc::new(node("a").label("zone", "z").label("rack", "2")))),
+            // A label lost.
+            Box::new(|c| c.add_node(Arc::new(node("b").label("zone", "y")))),
+            Box::new(|c| c.remove_node("a")),
+            Box::new(|c| c.add_node(Arc::new(node("a").label("kubernetes.io/hostname", "a")))),
+            Box::new(|c| c.remove_pod("default/p")),
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            step(&mut cache);
+            cache.update_snapshot(&mut snapshot);
+            let fresh = Snapshot::from_nodes(snapshot.nodes().iter().map(|n| (**n).clone()));
+            assert_eq!(
+                numbered_labels(&snapshot, &keys),
+                labels_as_text(&snapshot, &keys),
+                "after step {i}"
+            );
+            assert_eq!(
+                numbered_labels(&fresh, &keys),
+                labels_as_text(&snapshot, &keys),
+                "after step {i}, numbered afresh"
+            );
+            if i == 1 {
+                held = Some(snapshot.clone());
+            }
+        }
+        let held = held.expect("kept after step 1");
+        assert_eq!(
+            numbered_labels(&held, &keys),
+            [
+                [Some("x".to_string()), None, Some("a".into()), None],
+                [Some("y".into()), Some("1".into()), Some("b".into()), None]
+            ],
+            "a snapshot held by a cycle keeps reading the labels it had"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_numbered_elsewhere_is_numbered_again_by_the_cache() {
+        use crate::testing::NodeExt;
+        let stray = NodeInfo::new(Arc::new(node("s").label("rack", "9").label("zone", "q")));
+        let mut snapshot = Snapshot::from_nodes([stray]);
+        let version = snapshot.version();
+        let mut cache = Cache::default();
+        cache.add_node(Arc::new(node("a").label("zone", "x")));
+        cache.update_snapshot(&mut snapshot);
+        let keys = ["zone"];
+        assert_eq!(
+            numbered_labels(&snapshot, &keys),
+            labels_as_text(&snapshot, &keys)
+        );
+        assert!(
+            snapshot.changed_since(version).is_none(),
+            "sums kept over the old numbers start over"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - `runtime`: [`Framework`], a cycle from PreFilter to selecting a node,
 //!   with `percentageOfNodesToScore`; [`FitError`] and its message.
 //! - `node_info`: [`NodeInfo`] and [`PodInfo`] with precomputed requests.
+//! - `label_index`: [`LabelIndex`], node labels numbered, so topology
+//!   domains are compared as small integers.
 //! - `snapshot`: [`Snapshot`], the nodes one cycle sees, with nominations
 //!   and PodDisruptionBudgets.
 //! - `nominator`: [`Nominator`], pods nominated to nodes by preemption, and
@@ -28,6 +30,7 @@
 
 mod cycle_state;
 mod interface;
+mod label_index;
 mod node_info;
 mod nominator;
 mod resource;
@@ -42,6 +45,7 @@ pub use interface::{
     PostFilterResult, PreBindPlugin, PreFilterPlugin, PreScorePlugin, ReservePlugin, ScorePlugin,
     ALL_EVENTS, MAX_NODE_SCORE, NODE_EVENTS, RESOURCE_EVENTS,
 };
+pub use label_index::{LabelIndex, LabelKey, LabelValue};
 pub use node_info::{pod_key, HostPort, NodeInfo, PodInfo};
 pub use nominator::{with_nominated_pods, Nominator};
 pub use resource::Resource;

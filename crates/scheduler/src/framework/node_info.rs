@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use super::label_index::{self, LabelIndex, LabelKey, LabelValue, NumberedLabels};
 use super::resource::{pod_requests, Resource};
 
 /// A pod with what every cycle would otherwise compute again.
@@ -143,6 +144,10 @@ pub struct NodeInfo {
     /// at thousands of nodes).
     unschedulable: bool,
     tainted: bool,
+    /// The node's labels as numbers of `label_lineage`'s [`LabelIndex`]
+    /// (0: not numbered yet), for topology plugins' Filter.
+    labels: NumberedLabels,
+    label_lineage: u64,
     generation: u64,
 }
 
@@ -169,12 +174,18 @@ impl NodeInfo {
             pods_with_scoring_affinity: 0,
             unschedulable: false,
             tainted: false,
+            labels: NumberedLabels::default(),
+            label_lineage: 0,
             generation: 0,
         }
     }
 
-    /// Replaces the node object (allocatable, labels, taints).
+    /// Replaces the node object (allocatable, labels, taints). Its labels
+    /// are numbered again by whoever keeps the [`LabelIndex`]
+    /// ([`NodeInfo::number_labels`]).
     pub(crate) fn set_node(&mut self, node: Arc<Node>) {
+        self.labels = NumberedLabels::default();
+        self.label_lineage = 0;
         self.allocatable = node
             .status
             .as_ref()
@@ -191,6 +202,7 @@ impl NodeInfo {
 
     pub(crate) fn clear_node(&mut self) {
         self.node = None;
+        self.labels = NumberedLabels::default();
         self.allocatable = Resource::default();
         self.unschedulable = false;
         self.tainted = false;
@@ -231,6 +243,30 @@ impl NodeInfo {
     /// One label of the node.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels()?.get(key).map(String::as_str)
+    }
+
+    /// Numbers the node's labels with `index`, adding what it lacks (see
+    /// [`LabelIndex::number_node`]).
+    pub(crate) fn number_labels(&mut self, index: &mut Arc<LabelIndex>) {
+        let numbered = LabelIndex::number_node(index, self.node.as_deref());
+        self.set_numbered_labels(numbered, index.lineage());
+    }
+
+    /// Sets the node's labels as numbered by an index of `lineage`.
+    pub(crate) fn set_numbered_labels(&mut self, labels: NumberedLabels, lineage: u64) {
+        self.labels = labels;
+        self.label_lineage = lineage;
+    }
+
+    /// Whether the labels are numbered by (a copy of) `index`.
+    pub(crate) fn labels_numbered_by(&self, index: &LabelIndex) -> bool {
+        self.label_lineage == index.lineage()
+    }
+
+    /// The node's value of the label `key` as a number of the snapshot's
+    /// [`LabelIndex`]; `None` when the node lacks the label.
+    pub fn label_value(&self, key: LabelKey) -> Option<LabelValue> {
+        label_index::find(&self.labels, key)
     }
 
     /// The pods on the node, bound or assumed.

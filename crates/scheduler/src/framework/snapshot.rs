@@ -4,8 +4,9 @@
 //! `crate::cache`), so a cycle at 5,000 nodes copies one or two `Arc`s, not
 //! 5,000 NodeInfos.
 //!
-//! Besides the nodes, a snapshot carries what the queue and the cache know
-//! beyond them: the pods nominated to nodes by preemption ([`Nominator`]) and
+//! Besides the nodes, a snapshot carries the [`LabelIndex`] its nodes'
+//! labels are numbered by (the cache's, shared), and what the queue and
+//! the cache know beyond them: the pods nominated to nodes by preemption ([`Nominator`]) and
 //! the PodDisruptionBudgets preemption respects, each shared by `Arc`.
 
 use std::collections::{BTreeSet, HashMap};
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
+use super::label_index::LabelIndex;
 use super::node_info::NodeInfo;
 use super::nominator::Nominator;
 
@@ -36,6 +38,7 @@ pub struct Snapshot {
     /// entry `i` is version `log_base + i + 1`.
     log: Vec<String>,
     log_base: u64,
+    labels: Arc<LabelIndex>,
     nominator: Arc<Nominator>,
     pod_disruption_budgets: Arc<Vec<Arc<PodDisruptionBudget>>>,
 }
@@ -50,6 +53,7 @@ impl Default for Snapshot {
             with_required_anti_affinity: BTreeSet::new(),
             log: Vec::new(),
             log_base: 0,
+            labels: Arc::default(),
             nominator: Arc::default(),
             pod_disruption_budgets: Arc::default(),
         }
@@ -68,6 +72,7 @@ impl Clone for Snapshot {
             with_required_anti_affinity: self.with_required_anti_affinity.clone(),
             log: self.log.clone(),
             log_base: self.log_base,
+            labels: self.labels.clone(),
             nominator: self.nominator.clone(),
             pod_disruption_budgets: self.pod_disruption_budgets.clone(),
         }
@@ -78,10 +83,31 @@ impl Snapshot {
     /// A snapshot of the given nodes (tests and benchmarks build them so).
     pub fn from_nodes(nodes: impl IntoIterator<Item = NodeInfo>) -> Snapshot {
         let mut snapshot = Snapshot::default();
-        for node in nodes {
+        for mut node in nodes {
+            node.number_labels(&mut snapshot.labels);
             snapshot.upsert(Arc::new(node));
         }
         snapshot
+    }
+
+    /// The index the nodes' labels are numbered by.
+    pub fn labels(&self) -> &LabelIndex {
+        &self.labels
+    }
+
+    /// Takes `index` (a newer copy of the same lineage, or another one) as
+    /// the snapshot's. Nodes numbered by another lineage are numbered again
+    /// with it, and the change log starts over, so every sum kept from it is
+    /// counted afresh.
+    pub(crate) fn set_labels(&mut self, index: &mut Arc<LabelIndex>) {
+        if self.labels.lineage() != index.lineage() && !self.nodes.is_empty() {
+            for node in &mut self.nodes {
+                Arc::make_mut(node).number_labels(index);
+            }
+            self.log_base = self.version() + 1;
+            self.log.clear();
+        }
+        self.labels = index.clone();
     }
 
     /// All nodes.
@@ -166,6 +192,11 @@ impl Snapshot {
 
     /// Puts `info` in place of the node of the same name, or appends it.
     pub(crate) fn upsert(&mut self, info: Arc<NodeInfo>) {
+        assert!(
+            info.labels_numbered_by(&self.labels),
+            "node {} joins a snapshot with labels numbered by another index",
+            info.name()
+        );
         self.record(info.name());
         let i = match self.index.get(info.name()) {
             Some(&i) => {

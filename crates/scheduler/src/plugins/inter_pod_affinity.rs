@@ -26,8 +26,8 @@ use k8s_openapi::api::core::v1::{Affinity, Pod, PodAffinityTerm, WeightedPodAffi
 use super::helpers::{selector_is_empty, selects};
 use super::tally::{Tallies, Tally};
 use crate::framework::{
-    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
-    ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
+    impl_plugin, CycleState, FilterPlugin, LabelIndex, LabelKey, LabelValue, NodeInfo, PodInfo,
+    PreFilterPlugin, PreScorePlugin, ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
 /// The plugin's name in profiles.
@@ -42,58 +42,48 @@ pub const REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity r
 /// The weight of an existing pod's required affinity in scoring (`hardPodAffinityWeight`).
 const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-/// Counts (or scores) per topology domain: topologyKey → value → count.
+/// Counts (or scores) per topology domain: topologyKey → value → count,
+/// both as numbers of the snapshot's [`LabelIndex`].
 #[derive(Clone, Default)]
-struct DomainCounts(HashMap<String, HashMap<String, i64>>);
+struct DomainCounts(HashMap<LabelKey, HashMap<LabelValue, i64>>);
 
 impl DomainCounts {
     /// Adds `by` pods to domain `value` of `key`, forgetting a domain (and
     /// a key) whose count comes back to zero, so a kept count reads as one
     /// made afresh.
-    fn count(&mut self, key: &str, value: &str, by: i64) {
-        let values = match self.0.get_mut(key) {
-            Some(values) => values,
-            None => self.0.entry(key.to_string()).or_default(),
-        };
-        let n = match values.get_mut(value) {
-            Some(n) => n,
-            None => values.entry(value.to_string()).or_insert(0),
-        };
+    fn count(&mut self, key: LabelKey, value: LabelValue, by: i64) {
+        let values = self.0.entry(key).or_default();
+        let n = values.entry(value).or_insert(0);
         *n += by;
         if *n == 0 {
-            values.remove(value);
+            values.remove(&value);
             if values.is_empty() {
-                self.0.remove(key);
+                self.0.remove(&key);
             }
         }
     }
 
-    fn add(&mut self, node: &NodeInfo, key: &str, by: i64) {
-        let Some(value) = node.label(key) else { return };
-        let values = match self.0.get_mut(key) {
-            Some(values) => values,
-            None => self.0.entry(key.to_string()).or_default(),
+    /// Adds `by` to the node's domain of `key` (nothing when it has none).
+    fn add(&mut self, node: &NodeInfo, key: Option<LabelKey>, by: i64) {
+        let Some((key, value)) = key.and_then(|k| Some((k, node.label_value(k)?))) else {
+            return;
         };
-        match values.get_mut(value) {
-            Some(n) => *n += by,
-            None => {
-                values.insert(value.to_string(), by);
-            }
-        }
+        *self.0.entry(key).or_default().entry(value).or_insert(0) += by;
     }
 
     /// The count of the node's domain for `key`.
-    fn get(&self, node: &NodeInfo, key: &str) -> i64 {
-        let values = self.0.get(key);
-        values
-            .and_then(|v| v.get(node.label(key)?))
+    fn get(&self, node: &NodeInfo, key: Option<LabelKey>) -> i64 {
+        let Some(key) = key else { return 0 };
+        self.0
+            .get(&key)
+            .and_then(|values| values.get(&node.label_value(key)?))
             .copied()
             .unwrap_or(0)
     }
 
     /// The sum over every key of the node's domains.
     fn sum(&self, node: &NodeInfo) -> i64 {
-        self.0.keys().map(|k| self.get(node, k)).sum()
+        self.0.keys().map(|&k| self.get(node, Some(k))).sum()
     }
 
     fn is_empty(&self) -> bool {
@@ -141,7 +131,8 @@ impl Default for InterPodAffinity {
 struct TermDomains {
     namespace: String,
     term: PodAffinityTerm,
-    pods: HashMap<String, i64>,
+    topology_key: LabelKey,
+    pods: HashMap<LabelValue, i64>,
 }
 
 /// Every distinct required anti-affinity term of existing pods (keyed by
@@ -150,12 +141,13 @@ struct TermDomains {
 #[derive(Clone, Default)]
 struct ExistingAntiAffinity(HashMap<String, TermDomains>);
 
-/// One existing pod's term on a node, in the domain `value`.
+/// One existing pod's term on a node, in the domain `value` of `topology_key`.
 struct TermOnNode {
     key: String,
     namespace: String,
     term: PodAffinityTerm,
-    value: String,
+    topology_key: LabelKey,
+    value: LabelValue,
 }
 
 impl Tally for ExistingAntiAffinity {
@@ -166,9 +158,10 @@ impl Tally for ExistingAntiAffinity {
             let entry = self.0.entry(t.key.clone()).or_insert_with(|| TermDomains {
                 namespace: t.namespace.clone(),
                 term: t.term.clone(),
+                topology_key: t.topology_key,
                 pods: HashMap::new(),
             });
-            let n = entry.pods.entry(t.value.clone()).or_insert(0);
+            let n = entry.pods.entry(t.value).or_insert(0);
             *n += sign;
             if *n == 0 {
                 entry.pods.remove(&t.value);
@@ -181,14 +174,17 @@ impl Tally for ExistingAntiAffinity {
 }
 
 /// The required anti-affinity terms of the pods on `node`.
-fn existing_terms(node: &NodeInfo) -> Vec<TermOnNode> {
+fn existing_terms(node: &NodeInfo, labels: &LabelIndex) -> Vec<TermOnNode> {
     if !node.has_pods_with_required_anti_affinity() {
         return Vec::new();
     }
     let mut terms = Vec::new();
     for existing in node.pods().iter().filter(|p| p.has_required_anti_affinity) {
         for term in anti_affinity(&existing.pod).required {
-            let Some(value) = node.label(&term.topology_key) else {
+            let Some(topology_key) = labels.key(&term.topology_key) else {
+                continue;
+            };
+            let Some(value) = node.label_value(topology_key) else {
                 continue;
             };
             let namespace = existing.namespace();
@@ -196,7 +192,8 @@ fn existing_terms(node: &NodeInfo) -> Vec<TermOnNode> {
                 key: serde_json::to_string(&(namespace, term)).unwrap_or_default(),
                 namespace: namespace.to_string(),
                 term: term.clone(),
-                value: value.to_string(),
+                topology_key,
+                value,
             });
         }
     }
@@ -212,18 +209,38 @@ struct OwnTermCounts {
 }
 
 /// What one node adds to [`OwnTermCounts`]: (topologyKey, value) pairs.
-type OwnTermsOnNode = (Vec<(String, String)>, Vec<(String, String)>);
+type OwnTermsOnNode = (Vec<(LabelKey, LabelValue)>, Vec<(LabelKey, LabelValue)>);
 
 impl Tally for OwnTermCounts {
     type Contribution = OwnTermsOnNode;
 
     fn apply(&mut self, (affinity, anti_affinity): &OwnTermsOnNode, sign: i64) {
-        for (key, value) in affinity {
+        for &(key, value) in affinity {
             self.affinity.count(key, value, sign);
         }
-        for (key, value) in anti_affinity {
+        for &(key, value) in anti_affinity {
             self.anti_affinity.count(key, value, sign);
         }
+    }
+}
+
+/// A pod's required terms of one kind with their topology keys numbered
+/// (`None`: no node has had the label).
+struct RequiredTerms {
+    terms: Vec<PodAffinityTerm>,
+    keys: Vec<Option<LabelKey>>,
+}
+
+impl RequiredTerms {
+    fn new(terms: &[PodAffinityTerm], labels: &LabelIndex) -> RequiredTerms {
+        RequiredTerms {
+            keys: terms.iter().map(|t| labels.key(&t.topology_key)).collect(),
+            terms: terms.to_vec(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.terms.is_empty()
     }
 }
 
@@ -231,28 +248,28 @@ impl Tally for OwnTermCounts {
 fn own_terms_on(
     node: &NodeInfo,
     namespace: &str,
-    affinity_terms: &[PodAffinityTerm],
-    anti_affinity_terms: &[PodAffinityTerm],
+    affinity: &RequiredTerms,
+    anti_affinity: &RequiredTerms,
 ) -> OwnTermsOnNode {
     let mut on_node: OwnTermsOnNode = Default::default();
-    let note = |list: &mut Vec<(String, String)>, key: &str| {
-        if let Some(value) = node.label(key) {
-            list.push((key.to_string(), value.to_string()));
+    let note = |list: &mut Vec<(LabelKey, LabelValue)>, key: Option<LabelKey>| {
+        if let Some(key) = key {
+            if let Some(value) = node.label_value(key) {
+                list.push((key, value));
+            }
         }
     };
     for existing in node.pods() {
-        if !affinity_terms.is_empty()
-            && affinity_terms
-                .iter()
-                .all(|t| term_matches(t, namespace, existing))
+        if !affinity.is_empty()
+            && (affinity.terms.iter()).all(|t| term_matches(t, namespace, existing))
         {
-            for term in affinity_terms {
-                note(&mut on_node.0, &term.topology_key);
+            for &key in &affinity.keys {
+                note(&mut on_node.0, key);
             }
         }
-        for term in anti_affinity_terms {
+        for (term, &key) in anti_affinity.terms.iter().zip(&anti_affinity.keys) {
             if term_matches(term, namespace, existing) {
-                note(&mut on_node.1, &term.topology_key);
+                note(&mut on_node.1, key);
             }
         }
     }
@@ -265,8 +282,8 @@ struct PreFilterState {
     existing: Arc<ExistingAntiAffinity>,
     selecting: Vec<String>,
     own: Arc<OwnTermCounts>,
-    affinity_terms: Vec<PodAffinityTerm>,
-    anti_affinity_terms: Vec<PodAffinityTerm>,
+    affinity: RequiredTerms,
+    anti_affinity: RequiredTerms,
 }
 
 impl PreFilterState {
@@ -274,8 +291,8 @@ impl PreFilterState {
     fn existing_refuses(&self, node: &NodeInfo) -> bool {
         self.selecting.iter().any(|key| {
             self.existing.0.get(key).is_some_and(|t| {
-                node.label(&t.term.topology_key)
-                    .and_then(|value| t.pods.get(value))
+                node.label_value(t.topology_key)
+                    .and_then(|value| t.pods.get(&value))
                     .is_some_and(|&n| n > 0)
             })
         })
@@ -364,40 +381,41 @@ impl_plugin!(
 
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> Status {
-        let affinity_terms = affinity(&pod.pod).required.to_vec();
-        let anti_affinity_terms = anti_affinity(&pod.pod).required.to_vec();
+        let labels = snapshot.labels();
+        let affinity = RequiredTerms::new(affinity(&pod.pod).required, labels);
+        let anti_affinity = RequiredTerms::new(anti_affinity(&pod.pod).required, labels);
         // 1. Existing pods whose required anti-affinity selects this pod.
         let existing = self.existing.get(
             String::new(),
             snapshot,
             ExistingAntiAffinity::default,
-            |_, node| existing_terms(node),
+            |_, node| existing_terms(node, labels),
         );
         let selecting: Vec<String> = (existing.0.iter())
             .filter(|(_, t)| term_matches(&t.term, &t.namespace, pod))
             .map(|(key, _)| key.clone())
             .collect();
-        if selecting.is_empty() && affinity_terms.is_empty() && anti_affinity_terms.is_empty() {
+        if selecting.is_empty() && affinity.is_empty() && anti_affinity.is_empty() {
             return Status::skip();
         }
         // 2 and 3. Pods this pod's own required terms select, by domain.
-        let own = if affinity_terms.is_empty() && anti_affinity_terms.is_empty() {
+        let own = if affinity.is_empty() && anti_affinity.is_empty() {
             Arc::default()
         } else {
             let namespace = pod.namespace();
-            let key = serde_json::to_string(&(namespace, &affinity_terms, &anti_affinity_terms))
+            let key = serde_json::to_string(&(namespace, &affinity.terms, &anti_affinity.terms))
                 .unwrap_or_default();
             self.own
                 .get(key, snapshot, OwnTermCounts::default, |_, node| {
-                    own_terms_on(node, namespace, &affinity_terms, &anti_affinity_terms)
+                    own_terms_on(node, namespace, &affinity, &anti_affinity)
                 })
         };
         let s = PreFilterState {
             existing,
             selecting,
             own,
-            affinity_terms,
-            anti_affinity_terms,
+            affinity,
+            anti_affinity,
         };
         state.write(NAME, s);
         Status::success()
@@ -409,32 +427,22 @@ impl FilterPlugin for InterPodAffinity {
         let Some(s) = state.read::<PreFilterState>(NAME) else {
             return Status::error("InterPodAffinity: no PreFilter state");
         };
-        let count = |counts: &DomainCounts, key: &str| counts.get(node, key);
         if s.existing_refuses(node) {
             return Status::unschedulable(REASON_EXISTING_ANTI_AFFINITY);
         }
-        if !s.affinity_terms.is_empty() {
-            let satisfied = s
-                .affinity_terms
-                .iter()
-                .all(|t| count(&s.own.affinity, &t.topology_key) > 0);
+        if !s.affinity.is_empty() {
+            let keys = &s.affinity.keys;
+            let satisfied = keys.iter().all(|&k| s.own.affinity.get(node, k) > 0);
             let first_of_group = s.own.affinity.is_empty()
-                && s.affinity_terms
-                    .iter()
-                    .all(|t| term_matches(t, pod.namespace(), pod));
-            let labelled = s
-                .affinity_terms
-                .iter()
-                .all(|t| node.label(&t.topology_key).is_some());
+                && (s.affinity.terms.iter()).all(|t| term_matches(t, pod.namespace(), pod));
+            let labelled = (keys.iter()).all(|k| k.and_then(|k| node.label_value(k)).is_some());
             let allowed = satisfied || (first_of_group && labelled);
             if !allowed {
                 return Status::unresolvable(REASON_AFFINITY);
             }
         }
-        if s.anti_affinity_terms
-            .iter()
-            .any(|t| count(&s.own.anti_affinity, &t.topology_key) > 0)
-        {
+        let keys = &s.anti_affinity.keys;
+        if keys.iter().any(|&k| s.own.anti_affinity.get(node, k) > 0) {
             return Status::unschedulable(REASON_ANTI_AFFINITY);
         }
         Status::success()
@@ -451,6 +459,7 @@ impl PreScorePlugin for InterPodAffinity {
     ) -> Status {
         let has_own_preferences = !affinity(&pod.pod).preferred.is_empty()
             || !anti_affinity(&pod.pod).preferred.is_empty();
+        let labels = snapshot.labels();
         let mut scores = DomainCounts::default();
         // Preferred terms of `owner` (in `namespace`) that select `target`
         // add their weight to the node's domain: affinity up, anti-affinity down.
@@ -461,7 +470,7 @@ impl PreScorePlugin for InterPodAffinity {
             ] {
                 for t in terms {
                     if term_matches(&t.pod_affinity_term, namespace, target) {
-                        let key = &t.pod_affinity_term.topology_key;
+                        let key = labels.key(&t.pod_affinity_term.topology_key);
                         scores.add(node, key, sign * i64::from(t.weight));
                     }
                 }
@@ -484,7 +493,8 @@ impl PreScorePlugin for InterPodAffinity {
                 weigh(node, &existing.pod, existing.namespace(), pod);
                 for t in affinity(&existing.pod).required {
                     if term_matches(t, existing.namespace(), pod) {
-                        required.add(node, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                        let key = labels.key(&t.topology_key);
+                        required.add(node, key, HARD_POD_AFFINITY_WEIGHT);
                     }
                 }
             }
@@ -663,6 +673,10 @@ mod tests {
             Box::new(|c| c.remove_node("b1")),
             Box::new(|c| c.add_node(Arc::new(node("b1").label("zone", "b")))),
             Box::new(|c| c.remove_pod("default/l2")),
+            // Relabelled: a2 (holding w) moves to zone b; a1 loses its zone.
+            Box::new(|c| c.add_node(Arc::new(node("a2").label("zone", "b")))),
+            Box::new(|c| c.add_node(Arc::new(node("a1")))),
+            Box::new(|c| c.add_pod(Arc::new(pod("w2").label("app", "web").node_name("b1")))),
         ];
         for (i, step) in steps.iter().enumerate() {
             step(&mut cache);

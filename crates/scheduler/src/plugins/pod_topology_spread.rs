@@ -14,7 +14,6 @@
 //! No cluster-level default constraints; `nodeTaintsPolicy` and
 //! `matchLabelKeys` are ignored.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
@@ -23,8 +22,8 @@ use super::helpers::selects;
 use super::node_affinity::matches_required;
 use super::tally::{Tallies, Tally};
 use crate::framework::{
-    impl_plugin, CycleState, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, PreScorePlugin,
-    ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
+    impl_plugin, CycleState, FilterPlugin, LabelIndex, LabelKey, LabelValue, NodeInfo, PodInfo,
+    PreFilterPlugin, PreScorePlugin, ScorePlugin, Snapshot, Status, MAX_NODE_SCORE,
 };
 
 /// The plugin's name in profiles.
@@ -73,43 +72,59 @@ fn self_match(constraint: &TopologySpreadConstraint, pod: &PodInfo) -> i64 {
     i64::from(matches)
 }
 
-/// What one node adds to the counts: per constraint, its domain value and
-/// its matching pods; `None` when the node is not an eligible domain.
-type Contribution = Option<Vec<(String, i64)>>;
+/// What one node adds to the counts: per constraint, its domain (the
+/// value of the topology label) and its matching pods; `None` when the node
+/// is not an eligible domain.
+type Contribution = Option<Vec<(LabelValue, i64)>>;
 
-fn contribution(
-    pod: &PodInfo,
-    constraints: &[TopologySpreadConstraint],
-    node: &NodeInfo,
-) -> Contribution {
+/// One constraint with its topology key numbered (`None`: no node has had
+/// the label).
+#[derive(Clone)]
+struct Constraint {
+    spec: TopologySpreadConstraint,
+    key: Option<LabelKey>,
+}
+
+fn contribution(pod: &PodInfo, constraints: &[Constraint], node: &NodeInfo) -> Contribution {
     if !matches_required(pod, node.node()) {
         return None;
     }
     constraints
         .iter()
-        .map(|c| {
-            Some((
-                node.label(&c.topology_key)?.to_string(),
-                matching_pods(c, pod, node),
-            ))
-        })
+        .map(|c| Some((node.label_value(c.key?)?, matching_pods(&c.spec, pod, node))))
         .collect()
 }
 
-/// Per constraint: per domain value, the matching pods and the eligible
-/// nodes in it (a domain lasts while it has a node).
+/// One domain's matching pods and eligible nodes (a domain lasts while it
+/// has a node).
+#[derive(Clone, Copy, Default)]
+struct Domain {
+    pods: i64,
+    nodes: i64,
+}
+
+/// Per constraint: the domains, indexed by their value's number.
 #[derive(Clone)]
 struct SpreadState {
-    constraints: Vec<TopologySpreadConstraint>,
-    counts: Vec<HashMap<String, (i64, i64)>>,
+    constraints: Vec<Constraint>,
+    domains: Vec<Vec<Domain>>,
 }
 
 impl SpreadState {
-    fn new(constraints: Vec<TopologySpreadConstraint>) -> SpreadState {
-        let counts = vec![HashMap::new(); constraints.len()];
+    fn new(constraints: Vec<TopologySpreadConstraint>, labels: &LabelIndex) -> SpreadState {
+        let constraints: Vec<Constraint> = constraints
+            .into_iter()
+            .map(|spec| Constraint {
+                key: labels.key(&spec.topology_key),
+                spec,
+            })
+            .collect();
+        let domains = (constraints.iter())
+            .map(|c| vec![Domain::default(); c.key.map_or(0, |k| labels.value_count(k))])
+            .collect();
         SpreadState {
             constraints,
-            counts,
+            domains,
         }
     }
 
@@ -117,28 +132,38 @@ impl SpreadState {
     fn count<'n>(
         pod: &PodInfo,
         constraints: Vec<TopologySpreadConstraint>,
+        labels: &LabelIndex,
         nodes: impl Iterator<Item = &'n NodeInfo>,
     ) -> SpreadState {
-        let mut state = SpreadState::new(constraints);
+        let mut state = SpreadState::new(constraints, labels);
         for node in nodes {
             state.apply(&contribution(pod, &state.constraints, node), 1);
         }
         state
     }
 
+    /// The domains of constraint `i` that have an eligible node.
+    fn live(&self, i: usize) -> impl Iterator<Item = &Domain> {
+        self.domains[i].iter().filter(|d| d.nodes > 0)
+    }
+
+    /// How many domains constraint `i` has.
+    fn domain_count(&self, i: usize) -> usize {
+        self.live(i).count()
+    }
+
     /// Matching pods in the domain `value` of constraint `i`.
-    fn pods_in(&self, i: usize, value: &str) -> i64 {
-        self.counts[i].get(value).map_or(0, |c| c.0)
+    fn pods_in(&self, i: usize, value: LabelValue) -> i64 {
+        self.domains[i].get(value.index()).map_or(0, |d| d.pods)
     }
 
     /// The smallest count among domains, 0 when fewer than `minDomains` exist.
     fn min(&self, i: usize) -> i64 {
-        let counts = &self.counts[i];
-        let min_domains = self.constraints[i].min_domains.unwrap_or(1) as usize;
-        if counts.len() < min_domains {
+        let min_domains = self.constraints[i].spec.min_domains.unwrap_or(1) as usize;
+        if self.domain_count(i) < min_domains {
             return 0;
         }
-        counts.values().map(|c| c.0).min().unwrap_or(0)
+        self.live(i).map(|d| d.pods).min().unwrap_or(0)
     }
 }
 
@@ -147,17 +172,14 @@ impl Tally for SpreadState {
 
     fn apply(&mut self, contribution: &Contribution, sign: i64) {
         let Some(values) = contribution else { return };
-        for ((value, pods), counts) in values.iter().zip(self.counts.iter_mut()) {
-            // Allocate a key only for a domain not seen yet.
-            let entry = match counts.get_mut(value.as_str()) {
-                Some(entry) => entry,
-                None => counts.entry(value.clone()).or_insert((0, 0)),
-            };
-            entry.0 += sign * pods;
-            entry.1 += sign;
-            if entry.1 == 0 {
-                counts.remove(value.as_str());
+        for ((value, pods), domains) in values.iter().zip(self.domains.iter_mut()) {
+            // Values numbered after the state was made grow it.
+            if domains.len() <= value.index() {
+                domains.resize(value.index() + 1, Domain::default());
             }
+            let domain = &mut domains[value.index()];
+            domain.pods += sign * pods;
+            domain.nodes += sign;
         }
     }
 }
@@ -172,7 +194,9 @@ impl PodTopologySpread {
 
     /// The DoNotSchedule counts for the pod, kept per kind of pod (same
     /// namespace, constraints and node affinity) and recounted only where
-    /// nodes changed since the last pod of that kind.
+    /// nodes changed since the last pod of that kind. The key also names
+    /// the topology keys' numbers: a key no node had when the counts were
+    /// made gets counts of its own once a node has it.
     fn hard_counts(
         &self,
         pod: &PodInfo,
@@ -180,6 +204,9 @@ impl PodTopologySpread {
         snapshot: &Snapshot,
     ) -> Arc<SpreadState> {
         let spec = pod.pod.spec.as_ref();
+        let numbered: Vec<Option<LabelKey>> = (hard.iter())
+            .map(|c| snapshot.labels().key(&c.topology_key))
+            .collect();
         let key = serde_json::to_string(&(
             pod.namespace(),
             &hard,
@@ -187,11 +214,12 @@ impl PodTopologySpread {
             spec.and_then(|s| s.affinity.as_ref())
                 .and_then(|a| a.node_affinity.as_ref()),
         ))
-        .unwrap_or_default();
+        .unwrap_or_default()
+            + &format!("{numbered:?}");
         self.tallies.get(
             key,
             snapshot,
-            || SpreadState::new(hard),
+            || SpreadState::new(hard, snapshot.labels()),
             |state, node| contribution(pod, &state.constraints, node),
         )
     }
@@ -228,7 +256,7 @@ impl PreFilterPlugin for PodTopologySpread {
         }
         let spread = self.hard_counts(pod, hard, snapshot);
         let limits = (spread.constraints.iter().enumerate())
-            .map(|(i, c)| i64::from(c.max_skew) + spread.min(i) - self_match(c, pod))
+            .map(|(i, c)| i64::from(c.spec.max_skew) + spread.min(i) - self_match(&c.spec, pod))
             .collect();
         state.write(FILTER_KEY, FilterState { spread, limits });
         Status::success()
@@ -241,7 +269,7 @@ impl FilterPlugin for PodTopologySpread {
             return Status::error("PodTopologySpread: no PreFilter state");
         };
         for (i, c) in spread.constraints.iter().enumerate() {
-            let Some(value) = node.label(&c.topology_key) else {
+            let Some(value) = c.key.and_then(|k| node.label_value(k)) else {
                 return Status::unresolvable(REASON_MISSING_LABEL);
             };
             // skew = pods_in + selfMatch - min > maxSkew
@@ -276,15 +304,14 @@ impl PreScorePlugin for PodTopologySpread {
         let by_host = soft
             .iter()
             .all(|c| c.topology_key == "kubernetes.io/hostname");
+        let labels = snapshot.labels();
         let spread = if by_host {
-            SpreadState::count(pod, soft, nodes.iter().copied())
+            SpreadState::count(pod, soft, labels, nodes.iter().copied())
         } else {
-            SpreadState::count(pod, soft, snapshot.nodes().iter().map(|n| &**n))
+            SpreadState::count(pod, soft, labels, snapshot.nodes().iter().map(|n| &**n))
         };
-        let weights = spread
-            .counts
-            .iter()
-            .map(|c| ((c.len() + 2) as f64).ln())
+        let weights = (0..spread.constraints.len())
+            .map(|i| ((spread.domain_count(i) + 2) as f64).ln())
             .collect();
         state.write(SCORE_KEY, ScoreState { spread, weights });
         Status::success()
@@ -298,11 +325,11 @@ impl ScorePlugin for PodTopologySpread {
         };
         let mut score = 0.0;
         for (i, c) in s.spread.constraints.iter().enumerate() {
-            let Some(value) = node.label(&c.topology_key) else {
+            let Some(value) = c.key.and_then(|k| node.label_value(k)) else {
                 return Ok(-1);
             };
             let count = s.spread.pods_in(i, value);
-            score += count as f64 * s.weights[i] + f64::from(c.max_skew - 1);
+            score += count as f64 * s.weights[i] + f64::from(c.spec.max_skew - 1);
         }
         Ok(score.round() as i64)
     }
@@ -407,6 +434,11 @@ mod tests {
             Box::new(|c| c.remove_pod("default/w2")),
             Box::new(|c| c.remove_node("b1")),
             Box::new(|c| c.add_node(Arc::new(node("b1").label("zone", "b")))),
+            // Relabelled: a2 (holding w3) moves to zone c, c1 to a new zone.
+            Box::new(|c| c.add_node(Arc::new(node("a2").label("zone", "c")))),
+            Box::new(|c| c.add_node(Arc::new(node("c1").label("zone", "d")))),
+            // The unlabelled node becomes a domain.
+            Box::new(|c| c.add_node(Arc::new(node("none").label("zone", "a")))),
         ];
         for (i, step) in steps.iter().enumerate() {
             step(&mut cache);
