@@ -56,18 +56,26 @@ impl<K: Eq + Hash + Clone> Expectations<K> {
         );
     }
 
-    /// One creation for `key` was seen (or will never happen).
-    pub fn creation_observed(&mut self, key: &K) {
-        if let Some(p) = self.pending.get_mut(key) {
-            p.adds -= 1;
-        }
+    /// One creation for `key` was seen (or will never happen). True when it
+    /// was the last change expected: the controller, waiting on its cache,
+    /// may act again, so it is worth a sync at once.
+    pub fn creation_observed(&mut self, key: &K) -> bool {
+        self.observed(key, |p| &mut p.adds)
     }
 
-    /// One deletion for `key` was seen (or will never happen).
-    pub fn deletion_observed(&mut self, key: &K) {
-        if let Some(p) = self.pending.get_mut(key) {
-            p.deletes -= 1;
-        }
+    /// One deletion for `key` was seen (or will never happen). True when it
+    /// was the last change expected, as for [`Expectations::creation_observed`].
+    pub fn deletion_observed(&mut self, key: &K) -> bool {
+        self.observed(key, |p| &mut p.deletes)
+    }
+
+    fn observed(&mut self, key: &K, count: impl Fn(&mut Pending) -> &mut i64) -> bool {
+        let Some(p) = self.pending.get_mut(key) else {
+            return false;
+        };
+        let count = count(p);
+        *count -= 1;
+        *count == 0 && p.adds <= 0 && p.deletes <= 0
     }
 
     /// Whether the controller may act on `key`: nothing pending, everything
@@ -98,11 +106,12 @@ mod tests {
         let mut e = Expectations::default();
         assert!(e.satisfied(&"rs", at(0)));
         e.expect(&"rs", 2, 1, at(0));
-        e.creation_observed(&"rs");
-        e.deletion_observed(&"rs");
+        assert!(!e.creation_observed(&"rs"));
+        assert!(!e.deletion_observed(&"rs"));
         assert!(!e.satisfied(&"rs", at(1)));
-        e.creation_observed(&"rs");
+        assert!(e.creation_observed(&"rs"), "the last expected change");
         assert!(e.satisfied(&"rs", at(1)));
+        assert!(!e.creation_observed(&"rs"), "one more than expected");
         e.expect(&"rs", 1, 0, at(10));
         assert!(!e.satisfied(&"rs", at(10 + 300)));
         assert!(e.satisfied(&"rs", at(10 + 301)));

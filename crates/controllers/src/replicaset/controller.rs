@@ -1,6 +1,13 @@
 //! The ReplicaSet controller's shell: informers on ReplicaSets and Pods, a
 //! work queue of ReplicaSet keys, and workers applying [`super::reconcile`]'s
 //! plan through the client.
+//!
+//! Events after which the ReplicaSet may have to create or delete (its spec
+//! changed, its expectations just met, an orphan it might adopt, a pod that
+//! changed controller) queue it at once; the other events of its pods (a
+//! status changing, mostly) and its own status written back queue it after
+//! [`POD_EVENT_BATCH`], so that ten thousand pods turning Running are
+//! counted in a few syncs, not ten thousand.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +16,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use skiff_client::{Api, ObjectKey, QueueConfig, Store, WorkQueue};
 
+use super::POD_EVENT_BATCH;
 use crate::clock::now;
 use crate::context::{Context, Runner};
 use crate::error::Error;
@@ -40,19 +48,51 @@ fn queue_matching(sets: &Store<ReplicaSet>, queue: &WorkQueue<ObjectKey>, pod: &
     }
 }
 
+/// Queues `key` at once when `expectations_met` (the ReplicaSet may create
+/// or delete again), else after [`POD_EVENT_BATCH`].
+fn queue_after_pod_event(queue: &WorkQueue<ObjectKey>, key: ObjectKey, expectations_met: bool) {
+    if expectations_met {
+        queue.add(key);
+    } else {
+        queue.add_after(key, POD_EVENT_BATCH);
+    }
+}
+
+/// Whether a ReplicaSet changed in a way its reconcile acts on (not only
+/// its status, which the controller itself writes).
+pub(super) fn spec_changed(old: &ReplicaSet, new: &ReplicaSet) -> bool {
+    old.spec != new.spec
+        || old.metadata.uid != new.metadata.uid
+        || old.metadata.deletion_timestamp != new.metadata.deletion_timestamp
+}
+
 /// Registers the controller's handlers; the runner starts its workers.
 pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runner, Error> {
     let queue = WorkQueue::<ObjectKey>::new(QueueConfig::default());
     let expectations: Arc<Mutex<Expectations<ObjectKey>>> = Arc::default();
-    let sets = informers.reconciled::<ReplicaSet>(&queue)?;
+    let set_slot = informers.get::<ReplicaSet>()?;
+    let sets = set_slot.store();
+    let q = queue.clone();
+    set_slot.on_add(move |rs| q.add(ObjectKey::of(rs.as_ref())));
+    let q = queue.clone();
+    set_slot.on_update(move |old, new| {
+        let key = ObjectKey::of(new.as_ref());
+        if spec_changed(old, new) {
+            q.add(key);
+        } else {
+            q.add_after(key, POD_EVENT_BATCH);
+        }
+    });
+    let q = queue.clone();
+    set_slot.on_delete(move |rs| q.add(ObjectKey::of(rs.as_ref())));
     let pod_slot = informers.get::<Pod>()?;
     let pods_store = pod_slot.store();
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
     pod_slot.on_add(
         move |pod| match controller_key(&pod.metadata, "ReplicaSet") {
             Some(key) => {
-                lock(&e).creation_observed(&key);
-                q.add(key);
+                let met = lock(&e).creation_observed(&key);
+                queue_after_pod_event(&q, key, met);
             }
             None => queue_matching(&s, &q, pod),
         },
@@ -60,16 +100,15 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let (q, e, s) = (queue.clone(), expectations.clone(), sets.clone());
     pod_slot.on_update(move |old, new| {
         let owner = controller_key(&new.metadata, "ReplicaSet");
+        let previous = controller_key(&old.metadata, "ReplicaSet");
         if let Some(key) = &owner {
-            if old.metadata.deletion_timestamp.is_none()
+            let met = old.metadata.deletion_timestamp.is_none()
                 && new.metadata.deletion_timestamp.is_some()
-            {
-                lock(&e).deletion_observed(key);
-            }
-            q.add(key.clone());
+                && lock(&e).deletion_observed(key);
+            queue_after_pod_event(&q, key.clone(), met);
         }
-        if let Some(key) = controller_key(&old.metadata, "ReplicaSet") {
-            q.add(key);
+        if previous.is_some() && previous != owner {
+            previous.into_iter().for_each(|key| q.add(key));
         }
         if owner.is_none() {
             queue_matching(&s, &q, new);
@@ -78,10 +117,8 @@ pub(crate) fn register(ctx: &Context, informers: &mut Informers) -> Result<Runne
     let (q, e) = (queue.clone(), expectations.clone());
     pod_slot.on_delete(move |pod| {
         if let Some(key) = controller_key(&pod.metadata, "ReplicaSet") {
-            if pod.metadata.deletion_timestamp.is_none() {
-                lock(&e).deletion_observed(&key);
-            }
-            q.add(key);
+            let met = pod.metadata.deletion_timestamp.is_none() && lock(&e).deletion_observed(&key);
+            queue_after_pod_event(&q, key, met);
         }
     });
     let controller = Controller {

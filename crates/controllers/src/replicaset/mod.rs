@@ -31,6 +31,13 @@ pub(crate) mod controller;
 /// The most pods created or deleted in one reconcile (Kubernetes' `BurstReplicas`).
 pub const BURST_REPLICAS: usize = 500;
 
+/// How long pod events that only change a ReplicaSet's status are gathered
+/// before it is synced again, as the Job controller's `syncJobBatchPeriod`
+/// (1 s there; shorter here, since a Deployment's rollout waits on the
+/// ReplicaSet's status). A sync reads every pod of the ReplicaSet, so one
+/// per pod event makes a scale-up quadratic.
+pub const POD_EVENT_BATCH: Duration = Duration::from_millis(100);
+
 /// What one reconcile of a ReplicaSet does.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {

@@ -135,3 +135,20 @@ fn slow_start_doubles_each_batch() {
     assert_eq!(slow_start_batches(10), [1, 2, 4, 3]);
     assert_eq!(slow_start_batches(500).iter().sum::<usize>(), 500);
 }
+
+#[test]
+fn only_a_change_to_what_the_reconcile_acts_on_is_synced_at_once() {
+    let old = replica_set(3);
+    let mut status_only = old.clone();
+    status_only.status = Some(ReplicaSetStatus {
+        replicas: 3,
+        ..Default::default()
+    });
+    status_only.metadata.resource_version = Some("7".into());
+    assert!(!controller::spec_changed(&old, &status_only));
+    assert!(controller::spec_changed(&old, &replica_set(4)));
+    let mut deleting = old.clone();
+    deleting.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(5)));
+    assert!(controller::spec_changed(&old, &deleting));
+}

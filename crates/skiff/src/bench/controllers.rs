@@ -15,13 +15,16 @@
 //!
 //! The scale-up's pods are followed with an informer (a list, then a watch)
 //! rather than repeated lists, so that watching does not load the server
-//! more than the work measured; its cache is looked at every `POLL`.
+//! more than the work measured; its cache is looked at every `POLL`, and the
+//! report also says when every pod had been created and when every one was
+//! bound, so the time can be told apart by component.
 //!
 //! # Caveats
 //! The load generator, the control plane and the kubelets share one
 //! process and its cores; hollow kubelets start no containers, so this
 //! measures the control plane only.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
@@ -78,22 +81,60 @@ impl Config {
     }
 }
 
+/// The scale-up's phases: when, counted from the scale, every pod had been
+/// created, bound to a node, and reported Running (each as first seen at a
+/// [`POLL`]).
+#[derive(Debug, Default)]
+pub struct ScaleUp {
+    created: Option<Duration>,
+    bound: Option<Duration>,
+    running: Duration,
+}
+
+impl ScaleUp {
+    /// Records the phases `pods` show `elapsed` after the scale; true once
+    /// `wanted` pods are Running.
+    fn observe(&mut self, pods: &[Arc<Pod>], wanted: usize, elapsed: Duration) -> bool {
+        let bound = pods.iter().filter(|p| node_name(p).is_some()).count();
+        let running = pods.iter().filter(|p| phase(p) == Some("Running")).count();
+        if pods.len() >= wanted {
+            self.created.get_or_insert(elapsed);
+        }
+        if bound >= wanted {
+            self.bound.get_or_insert(elapsed);
+        }
+        self.running = elapsed;
+        running >= wanted
+    }
+}
+
+fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
+}
+
+fn phase(pod: &Pod) -> Option<&str> {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref())
+}
+
 /// The timings of one run.
 #[derive(Debug)]
 pub struct Report {
     config: Config,
-    scale_up: Duration,
+    scale_up: ScaleUp,
     rollout: Duration,
 }
 
 impl Report {
     /// The report as printed.
     pub fn render(&self) -> String {
+        let seconds = |d: Option<Duration>| d.unwrap_or(self.scale_up.running).as_secs_f64();
         format!(
-            "nodes: {}\nscale-up: {} pods Running in {:.2} s\nrollout: {} pods rolled out in {:.2} s\n",
+            "nodes: {}\nscale-up: {} pods Running in {:.2} s (all created at {:.2} s, all bound at {:.2} s)\nrollout: {} pods rolled out in {:.2} s\n",
             self.config.nodes,
             self.config.pods,
-            self.scale_up.as_secs_f64(),
+            self.scale_up.running.as_secs_f64(),
+            seconds(self.scale_up.created),
+            seconds(self.scale_up.bound),
             self.config.rollout_pods,
             self.rollout.as_secs_f64(),
         )
@@ -155,7 +196,7 @@ where
     Ok(())
 }
 
-async fn scale_up(client: &Client, config: &Config) -> Result<Duration, String> {
+async fn scale_up(client: &Client, config: &Config) -> Result<ScaleUp, String> {
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), NAMESPACE);
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let rs = ReplicaSet {
@@ -186,18 +227,15 @@ async fn scale_up(client: &Client, config: &Config) -> Result<Duration, String> 
         .await
         .map_err(|e| e.to_string())?;
     let wanted = config.pods as usize;
+    let phases = std::sync::Mutex::new(ScaleUp::default());
     let all_running = until("every pod Running", config.timeout, || async {
-        let running = cache
-            .list()
-            .iter()
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .count();
-        Ok(running >= wanted)
+        let mut phases = phases.lock().map_err(|e| e.to_string())?;
+        Ok(phases.observe(&cache.list(), wanted, start.elapsed()))
     })
     .await;
-    let elapsed = start.elapsed();
     stop.cancel();
-    all_running.map(|()| elapsed)
+    all_running?;
+    phases.into_inner().map_err(|e| e.to_string())
 }
 
 async fn rollout(client: &Client, config: &Config) -> Result<Duration, String> {
