@@ -88,7 +88,8 @@ async fn kubectl_works_against_skiff_up_with_the_kubeconfig_it_writes() {
     let config = std::fs::read_to_string(kubeconfig(&up)).expect("skiff up wrote a kubeconfig");
     assert!(config.contains("server: \"https://127.0.0.1:"), "{config}");
     assert!(
-        up.banner().contains(&format!("export KUBECONFIG={}", kubeconfig(&up).display())),
+        up.banner()
+            .contains(&format!("export KUBECONFIG={}", kubeconfig(&up).display())),
         "{}",
         up.banner()
     );
@@ -96,7 +97,10 @@ async fn kubectl_works_against_skiff_up_with_the_kubeconfig_it_writes() {
     let version = kubectl(&up, &["version", "-o", "json"]);
     assert!(version.status.success(), "{}", text(&version));
     let version: Value = serde_json::from_slice(&version.stdout).unwrap();
-    assert!(version["serverVersion"]["gitVersion"].is_string(), "{version}");
+    assert!(
+        version["serverVersion"]["gitVersion"].is_string(),
+        "{version}"
+    );
 
     eventually(&up, &["get", "nodes"], |out| {
         out.lines()
@@ -116,13 +120,21 @@ async fn kubectl_works_against_skiff_up_with_the_kubeconfig_it_writes() {
     );
     eventually(
         &up,
-        &["get", "deployment", "clock", "-o", "jsonpath={.status.availableReplicas}"],
+        &[
+            "get",
+            "deployment",
+            "clock",
+            "-o",
+            "jsonpath={.status.availableReplicas}",
+        ],
         |out| out.trim() == "2",
     )
     .await;
-    let pods = eventually(&up, &["get", "pods", "-l", "app=clock", "-o", "wide"], |out| {
-        out.lines().filter(|l| l.contains(" Running ")).count() == 2
-    })
+    let pods = eventually(
+        &up,
+        &["get", "pods", "-l", "app=clock", "-o", "wide"],
+        |out| out.lines().filter(|l| l.contains(" Running ")).count() == 2,
+    )
     .await;
     let header = pods.lines().next().unwrap_or_default();
     for column in ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"] {
