@@ -407,6 +407,9 @@ pub struct GetArgs {
     /// After listing, print changes as they happen.
     #[arg(short, long)]
     pub watch: bool,
+    /// Keep metadata.managedFields in YAML and JSON output.
+    #[arg(long)]
+    pub show_managed_fields: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -123,7 +123,23 @@ async fn typed_crud_round_trips_and_errors_match_their_reason() {
         .patch("a", &merge, &Patch::Apply(json!({"data": {}})))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "skiff does not serve server-side apply");
+    assert_eq!(
+        err.to_string(),
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        "server-side apply needs a field manager"
+    );
+    let intent = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"applied": "yes"}});
+    let applied = cms
+        .patch(
+            "a",
+            &PatchParams::apply("client-test"),
+            &Patch::Apply(intent),
+        )
+        .await
+        .unwrap();
+    let data = applied.data.as_ref().unwrap();
+    assert_eq!(data["applied"], "yes");
+    assert_eq!(data["k"], "v2", "fields of other managers stay");
 
     let dry = cms
         .delete(

@@ -128,6 +128,9 @@ pub(crate) struct View {
     pub show_kind: bool,
     /// `-L`: label keys shown as columns.
     pub label_columns: Vec<String>,
+    /// `--show-managed-fields`: keep `metadata.managedFields` in YAML, JSON
+    /// and JSONPath output (kubectl leaves them out by default).
+    pub show_managed_fields: bool,
 }
 
 /// Runs `skiff get`.
@@ -148,6 +151,7 @@ pub(crate) async fn run(args: GetArgs) -> Result<(), Error> {
         show_labels: args.show_labels,
         show_kind: args.show_kind,
         label_columns: args.label_columns.clone(),
+        show_managed_fields: args.show_managed_fields,
     };
     match &view.output {
         Some(GetOutput::JsonPath(template)) => drop(Template::parse(template)?),
@@ -346,13 +350,22 @@ impl Group {
 /// Formats the groups for output.
 pub(crate) fn render(groups: &[Group], view: &View) -> Result<Shown, Error> {
     let objects = || groups.iter().flat_map(|g| g.objects.iter());
+    let shown = |object: &Value| {
+        let mut object = object.clone();
+        if !view.show_managed_fields {
+            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+            }
+        }
+        object
+    };
     // The object itself when exactly one was named, otherwise a List.
     let data = || match (view.single, objects().count()) {
-        (true, 1) => objects().next().cloned().unwrap_or_default(),
+        (true, 1) => objects().next().map(shown).unwrap_or_default(),
         _ => json!({
             "apiVersion": "v1",
             "kind": "List",
-            "items": objects().cloned().collect::<Vec<_>>(),
+            "items": objects().map(shown).collect::<Vec<_>>(),
             "metadata": {"resourceVersion": ""},
         }),
     };
@@ -592,6 +605,7 @@ async fn watch(
     let one = View {
         output: view.output.clone(),
         single: true,
+        show_managed_fields: view.show_managed_fields,
         ..View::default()
     };
     loop {
@@ -704,6 +718,31 @@ mod tests {
             Shown::Tables(tables) => render_tables(&tables, view.no_headers),
             Shown::Text(_) => panic!("text"),
         }
+    }
+
+    #[test]
+    fn managed_fields_are_left_out_unless_asked_for() {
+        let pods = resource("pods");
+        let mut one = group(&pods, &["web"]);
+        one.objects[0]["metadata"]["managedFields"] =
+            json!([{"manager": "kubectl-client-side-apply", "operation": "Update"}]);
+        let yaml = View {
+            output: Some(GetOutput::Yaml),
+            single: true,
+            ..View::default()
+        };
+        let printed = text(std::slice::from_ref(&one), &yaml);
+        assert!(!printed.contains("managedFields"), "{printed}");
+        assert!(printed.contains("name: web"), "{printed}");
+        let shown = View {
+            show_managed_fields: true,
+            ..yaml
+        };
+        let printed = text(&[one], &shown);
+        assert!(
+            printed.contains("manager: kubectl-client-side-apply"),
+            "{printed}"
+        );
     }
 
     #[test]
