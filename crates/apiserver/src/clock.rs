@@ -12,6 +12,14 @@ pub use skiff_api::clock::{Clock, SystemClock};
 
 /// Formats a time as Kubernetes' `metav1.Time`: RFC 3339 in UTC, whole seconds
 /// (`2024-05-01T12:00:00Z`).
+/// Whole seconds since the Unix epoch on `clock` (a Table's ages).
+pub(crate) fn unix_seconds(clock: &dyn Clock) -> i64 {
+    clock
+        .now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 pub(crate) fn rfc3339(time: SystemTime) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)

@@ -19,11 +19,10 @@
 //! MethodNotAllowed (logs come through the `Logs` RPC).
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use skiff_api::clock::Clock;
 use skiff_api::printers::{self, IncludeObject};
 
 use futures::stream::BoxStream;
@@ -119,7 +118,12 @@ async fn open_watch(registry: &Registry, req: WatchRequest) -> Result<OpenWatch,
             // The cache's encoding, shared with every other watcher.
             let mut object = event.object.json().clone();
             if let (Some((clock, include)), "ADDED" | "MODIFIED" | "DELETED") = (&as_table, kind) {
-                object = event_table(resource, &object, include, unix_now(&**clock));
+                object = event_table(
+                    resource,
+                    &object,
+                    include,
+                    crate::clock::unix_seconds(&**clock),
+                );
             }
             let message = WatchEvent {
                 r#type: kind.to_string(),
@@ -205,13 +209,6 @@ fn resolve(reference: &Option<ResourceRef>) -> Result<(&'static Resource, Resour
 }
 
 /// Seconds since the Unix epoch on `clock`, for a Table's ages.
-fn unix_now(clock: &dyn Clock) -> i64 {
-    clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// `includeObject` as the request spells it.
 fn include_object(text: &str) -> Result<IncludeObject, ApiError> {
     IncludeObject::parse(text).ok_or_else(|| {
@@ -329,7 +326,7 @@ impl Api for ApiService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
         let req = request.into_inner();
         let (resource, r) = resolve(&req.r#ref)?;
-        let now = unix_now(&*self.registry.clock());
+        let now = self.registry.unix_now();
         let result = match r.subresource.as_str() {
             "" | "status" => self
                 .registry
@@ -367,7 +364,7 @@ impl Api for ApiService {
             .await
             .map_err(|e| to_status(&e))?;
         if req.as_table {
-            let now = unix_now(&*self.registry.clock());
+            let now = self.registry.unix_now();
             list =
                 list_table(resource, &list, &req.include_object, now).map_err(|e| to_status(&e))?;
         }

@@ -387,10 +387,7 @@ impl Registry {
 
     /// The registry clock's time in Unix seconds (ages in tables).
     pub(crate) fn unix_now(&self) -> i64 {
-        self.clock
-            .now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
+        crate::clock::unix_seconds(&*self.clock)
     }
 
     pub(crate) fn now(&self) -> String {

@@ -65,6 +65,17 @@ fn write_output(output: Output) -> Output {
     }
 }
 
+/// The answer to a write: the object stored (or the Status) and its warnings.
+fn written(call: &Call, code: u16, reply: &crate::registry::Reply, output: Output) -> Answer {
+    answer(
+        call,
+        code,
+        &reply.object,
+        write_output(output),
+        &reply.warnings,
+    )
+}
+
 fn answer(call: &Call, code: u16, value: &Value, output: Output, warnings: &[String]) -> Answer {
     Ok(response::object(
         code,
@@ -145,13 +156,7 @@ async fn create(call: &Call, output: Output) -> Answer {
             &options,
         )
         .await?;
-    answer(
-        call,
-        201,
-        &reply.object,
-        write_output(output),
-        &reply.warnings,
-    )
+    written(call, 201, &reply, output)
 }
 
 async fn create_subresource(call: &Call, output: Output) -> Answer {
@@ -169,13 +174,7 @@ async fn create_subresource(call: &Call, output: Output) -> Answer {
             &options,
         )
         .await?;
-    answer(
-        call,
-        201,
-        &reply.object,
-        write_output(output),
-        &reply.warnings,
-    )
+    written(call, 201, &reply, output)
 }
 
 async fn update(call: &Call, output: Output) -> Answer {
@@ -193,13 +192,7 @@ async fn update(call: &Call, output: Output) -> Answer {
             &options,
         )
         .await?;
-    answer(
-        call,
-        200,
-        &reply.object,
-        write_output(output),
-        &reply.warnings,
-    )
+    written(call, 200, &reply, output)
 }
 
 async fn patch(call: &Call, output: Output) -> Answer {
@@ -219,13 +212,7 @@ async fn patch(call: &Call, output: Output) -> Answer {
             &options,
         )
         .await?;
-    answer(
-        call,
-        200,
-        &reply.object,
-        write_output(output),
-        &reply.warnings,
-    )
+    written(call, 200, &reply, output)
 }
 
 async fn delete(call: &Call, output: Output) -> Answer {
@@ -239,13 +226,7 @@ async fn delete(call: &Call, output: Output) -> Answer {
             &options,
         )
         .await?;
-    answer(
-        call,
-        200,
-        &reply.object,
-        write_output(output),
-        &reply.warnings,
-    )
+    written(call, 200, &reply, output)
 }
 
 async fn delete_collection(call: &Call, output: Output) -> Answer {
